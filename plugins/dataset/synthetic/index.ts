@@ -1,0 +1,17 @@
+/** The procedural face generator behind `synthetic-faces` and the real-dataset stand-ins. */
+export { Rng, deriveSeed, hashString, mix32, mulberry32 } from './rng.ts';
+export { classNames, EXPRESSIONS_7, EXPRESSIONS_8, RAFDB_LABEL, fromRafdbLabel, toRafdbLabel, type Expression } from './classes.ts';
+export {
+  DEFAULT_DIFFICULTY,
+  generateFacePool,
+  generateFerSet,
+  generateGenericPool,
+  renderFace,
+  stratifiedLabels,
+  type Difficulty,
+  type FerSetOptions,
+  type PoolOptions,
+} from './generate.ts';
+export { GENERIC_CATEGORIES } from './scene.ts';
+export { rafdbStem, toBytes, writeDatasetLayout, type ImageFormat } from './writer.ts';
+export { renderMontage, writeMontage, type MontageOptions, type Sheet } from './montage.ts';

@@ -1,0 +1,125 @@
+import * as tf from '@tensorflow/tfjs';
+import { definePlugin } from '../../src/core/plugin.ts';
+import type { KappaInput, KappaMetric } from '../../src/contracts/kappa.ts';
+import { meanSsim } from './internal/ssim-core.ts';
+import { checkImages, LUMA, oneMinusClipped } from './internal/tensors.ts';
+
+interface SsimOptions {
+  window: number;
+  sigma: number;
+  k1: number;
+  k2: number;
+  data_range: number;
+  color: 'luminance' | 'channels';
+}
+
+export default definePlugin<SsimOptions, KappaMetric>({
+  kind: 'kappa',
+  name: 'ssim',
+  description:
+    'κ = clip(1 − SSIM, 0, 1), SSIM of Wang et al. 2004 on the whole images (Gaussian window, map cropped and averaged as scikit-image does), on luminance by default; boxes unused',
+  options: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      window: {
+        type: 'integer',
+        minimum: 3,
+        maximum: 63,
+        not: { type: 'integer', multipleOf: 2 },
+        default: 11,
+        description:
+          'Side of the Gaussian window (odd). 11 = what scikit-image derives from sigma 1.5 with truncate 3.5; the SSIM map is cropped by (window − 1)/2 pixels on each side before averaging. Images must be at least this large.',
+      },
+      sigma: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 20,
+        default: 1.5,
+        description: 'Standard deviation (pixels) of the Gaussian weighting window.',
+      },
+      k1: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 1,
+        default: 0.01,
+        description: 'C1 = (k1·data_range)² stabilises the luminance term.',
+      },
+      k2: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 1,
+        default: 0.03,
+        description: 'C2 = (k2·data_range)² stabilises the contrast-structure term.',
+      },
+      data_range: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        default: 1.0,
+        description: 'Dynamic range of the images (1 for [0, 1]); SSIM on x/255 with 1 equals SSIM on x with 255.',
+      },
+      color: {
+        enum: ['luminance', 'channels'],
+        default: 'luminance',
+        description:
+          "'luminance': SSIM of Y = 0.299R + 0.587G + 0.114B; 'channels': SSIM of each colour channel separately, then their mean (scikit-image's channel_axis). Grey input is the same either way.",
+      },
+    },
+  },
+  create(options) {
+    if (options.window % 2 !== 1) throw new Error(`kappa 'ssim': window must be odd, got ${options.window}`);
+    const params = { window: options.window, sigma: options.sigma, k1: options.k1, k2: options.k2, dataRange: options.data_range };
+
+    // Computed per pair in float64 on the CPU (see internal/ssim-core.ts for why); the interface
+    // stays tensor in, tensor out.
+    const ssim = (input: KappaInput): tf.Tensor1D => {
+      checkImages('ssim', input);
+      const [n, h, w, ch] = input.imagesA.shape;
+      if (Math.min(h, w) < options.window) {
+        throw new Error(`kappa 'ssim': images ${h}×${w} are smaller than the ${options.window}-pixel window`);
+      }
+      const a = input.imagesA.dataSync();
+      const b = input.imagesB.dataSync();
+      const size = h * w;
+      const x = new Float64Array(size);
+      const y = new Float64Array(size);
+      const out = new Float32Array(n);
+      const perChannel = options.color === 'channels' && ch > 1;
+      for (let img = 0; img < n; img++) {
+        const base = img * size * ch;
+        if (!perChannel) {
+          for (let i = 0; i < size; i++) {
+            const o = base + i * ch;
+            if (ch === 1) {
+              x[i] = a[o]!;
+              y[i] = b[o]!;
+            } else {
+              x[i] = LUMA[0] * a[o]! + LUMA[1] * a[o + 1]! + LUMA[2] * a[o + 2]!;
+              y[i] = LUMA[0] * b[o]! + LUMA[1] * b[o + 1]! + LUMA[2] * b[o + 2]!;
+            }
+          }
+          out[img] = meanSsim(x, y, h, w, params);
+        } else {
+          let total = 0;
+          for (let c = 0; c < ch; c++) {
+            for (let i = 0; i < size; i++) {
+              x[i] = a[base + i * ch + c]!;
+              y[i] = b[base + i * ch + c]!;
+            }
+            total += meanSsim(x, y, h, w, params);
+          }
+          out[img] = total / ch;
+        }
+      }
+      return tf.tensor1d(out, 'float32');
+    };
+
+    return {
+      name: 'ssim',
+      similarity: ssim,
+      kappa(input: KappaInput): tf.Tensor1D {
+        return tf.tidy(() => oneMinusClipped(ssim(input)));
+      },
+    };
+  },
+});

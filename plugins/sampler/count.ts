@@ -1,0 +1,21 @@
+import { definePlugin } from '../../src/core/plugin.ts';
+import type { Sampler } from '../../src/contracts/training.ts';
+import { stratifiedPick } from './internal/stratify.ts';
+
+export default definePlugin<{ count: number }, Sampler>({
+  kind: 'sampler',
+  name: 'count',
+  description: 'keeps the labels of N images in total, spread over classes in proportion to their size (Table 4: 400/1000/4000)',
+  options: {
+    type: 'object',
+    properties: { count: { type: 'integer', minimum: 1, default: 1000, description: 'labeled images in total' } },
+  },
+  create: ({ count }) => ({
+    name: 'count',
+    budget: `${count} labels`,
+    split(labels, numClasses, rng) {
+      const n = labels.length;
+      return stratifiedPick(labels, numClasses, rng, (c) => Math.max(1, Math.round((count * c) / n)));
+    },
+  }),
+});

@@ -1,0 +1,23 @@
+import { definePlugin } from '../../src/core/plugin.ts';
+import type { Sampler } from '../../src/contracts/training.ts';
+import { stratifiedPick } from './internal/stratify.ts';
+
+export default definePlugin<{ fraction: number }, Sampler>({
+  kind: 'sampler',
+  name: 'fraction',
+  description: 'keeps the labels of a stratified, seeded fraction of the training set; the rest is the unlabeled pool',
+  options: {
+    type: 'object',
+    properties: {
+      fraction: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'share of training images that keep their labels (0.05 = 5 %)' },
+    },
+  },
+  create: ({ fraction }) => ({
+    name: 'fraction',
+    budget: `${+(fraction * 100).toFixed(4)}%`,
+    split(labels, numClasses, rng) {
+      // Per class round(fraction·n_c), at least one, so rare classes are never dropped.
+      return stratifiedPick(labels, numClasses, rng, (count) => Math.max(1, Math.round(fraction * count)));
+    },
+  }),
+});

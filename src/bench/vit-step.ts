@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs';
+import vitPlugin from '../../plugins/backbone/vit.ts';
+import type { PluginContext } from '../core/plugin.ts';
+import { crossEntropy } from '../train/losses.ts';
+import { AdamW } from '../train/optimizer.ts';
+
+/**
+ * One supervised ViT training step (forward, backward, AdamW update) at the size of the PyTorch
+ * peer benchmark: 32-px images in 4-px patches (64 tokens of 48 values), width 192, depth 4,
+ * 3 heads, MLP 4×, batch 32, 7 classes, mean pooling, no class token.
+ */
+export const STEP_SHAPE = { batch: 32, imageSize: 32, patchSize: 4, channels: 3, dim: 192, depth: 4, heads: 3, mlpRatio: 4, classes: 7 } as const;
+
+/** The constant the peer divides by, kept identical so effective GFLOP/s compare directly. */
+export const PEER_STEP_GFLOP = 23.0;
+
+export type StepShape = typeof STEP_SHAPE;
+
+/**
+ * Multiply-adds ×2 of the step, counted from the shapes. Forward: patch embedding, per block the
+ * qkv / projection / MLP products (24·D² per token with ratio 4) and the two attention products
+ * (4·T·D per token), the head; backward costs two such products per forward one, so a step is
+ * 3× the forward. Element-wise work is left out, as the peer's figure does.
+ */
+export function stepFlops(s: StepShape = STEP_SHAPE): { forward: number; step: number } {
+  const tokens = (s.imageSize / s.patchSize) ** 2;
+  const patchDim = s.patchSize * s.patchSize * s.channels;
+  const mlp = s.dim * s.mlpRatio;
+  const perToken = 2 * patchDim * s.dim + s.depth * (2 * (3 * s.dim * s.dim + s.dim * s.dim + 2 * s.dim * mlp) + 4 * tokens * s.dim);
+  const forward = s.batch * tokens * perToken + 2 * s.batch * s.dim * s.classes;
+  return { forward, step: 3 * forward };
+}
+
+export interface StepBenchResult {
+  readonly bench: 'vit-train-step';
+  readonly backend: string;
+  readonly images_per_s: number;
+  readonly effective_gflops: number;
+  readonly step_s: number;
+  readonly analytic_gflop: number;
+  readonly warmup_steps: number;
+  readonly timed_steps: number;
+  readonly tensors_before: number;
+  readonly tensors_after: number;
+  readonly loss_first: number;
+  readonly loss_last: number;
+}
+
+const benchContext: PluginContext = {
+  seed: 0,
+  scale: 'smoke',
+  recipeDir: '.',
+  resolve() {
+    throw new Error('the bench resolves no nested plugins');
+  },
+};
+
+/** Runs on the active backend. */
+export function runVitStep(options: { warmup: number; steps: number; onStep?: (i: number, seconds: number) => void }): StepBenchResult {
+  const s = STEP_SHAPE;
+  const factory = vitPlugin.create(
+    {
+      dim: s.dim,
+      depth: s.depth,
+      heads: s.heads,
+      mlp_ratio: s.mlpRatio,
+      image_size: s.imageSize,
+      patch_size: s.patchSize,
+      class_token: false,
+      pool: 'mean',
+    },
+    benchContext,
+  );
+  const model = factory.build(s.classes, 0);
+  const optimizer = new AdamW(model.namedVariables(), { beta1: 0.9, beta2: 0.999, weightDecay: 0 });
+  const images = tf.randomUniform([s.batch, s.imageSize, s.imageSize, s.channels], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const labels = tf.tensor1d(Array.from({ length: s.batch }, (_, i) => i % s.classes), 'int32');
+  const lossFn = () => tf.mean(crossEntropy(model.logits(images, { training: true }), labels)) as tf.Scalar;
+  const losses: number[] = [];
+  const step = () => losses.push(optimizer.minimize(lossFn, 1e-3));
+  try {
+    for (let i = 0; i < options.warmup; i++) {
+      const t0 = performance.now();
+      step();
+      options.onStep?.(i - options.warmup, (performance.now() - t0) / 1000);
+    }
+    const tensorsBefore = tf.memory().numTensors;
+    const t0 = performance.now();
+    for (let i = 0; i < options.steps; i++) {
+      const ti = performance.now();
+      step();
+      options.onStep?.(i, (performance.now() - ti) / 1000);
+    }
+    const stepSeconds = (performance.now() - t0) / 1000 / options.steps;
+    const tensorsAfter = tf.memory().numTensors;
+    const flops = stepFlops(s);
+    return {
+      bench: 'vit-train-step',
+      backend: tf.getBackend(),
+      images_per_s: round(s.batch / stepSeconds, 2),
+      effective_gflops: round(PEER_STEP_GFLOP / stepSeconds, 3),
+      step_s: round(stepSeconds, 3),
+      analytic_gflop: round(flops.step / 1e9, 2),
+      warmup_steps: options.warmup,
+      timed_steps: options.steps,
+      tensors_before: tensorsBefore,
+      tensors_after: tensorsAfter,
+      loss_first: round(losses[0]!, 4),
+      loss_last: round(losses[losses.length - 1]!, 4),
+    };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+    tf.dispose([images, labels]);
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

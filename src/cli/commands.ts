@@ -1,0 +1,228 @@
+import { createRegistry } from '../core/registry.ts';
+import { isKind, KINDS } from '../core/kinds.ts';
+import type { JsonSchema } from '../core/plugin.ts';
+import { resolveRecipe, type ResolvedRecipe } from '../recipe/recipe.ts';
+import { RecipeError } from '../recipe/diagnostics.ts';
+import { stageKeys, STAGES } from '../pipeline/stage-keys.ts';
+import { parse, UsageError } from './args.ts';
+
+export interface Command {
+  readonly summary: string;
+  readonly help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const recipeFlags = {
+  scale: { type: 'string' },
+  set: { type: 'string', multiple: true },
+  plugin: { type: 'string', multiple: true },
+} as const;
+
+const recipeFlagHelp = `  --scale smoke|small|paper  which entry of the recipe's scales applies (default: the recipe's scale:)
+  --set path=value           override a recipe value (repeatable; the value is read as YAML and validated)
+  --plugin FILE              load extra plugins from a .ts or .js file (repeatable)`;
+
+function recipeOptions(values: { scale?: string; set?: string[]; plugin?: string[] }) {
+  return { scale: values.scale, sets: values.set ?? [], pluginFiles: values.plugin ?? [] };
+}
+
+function helpOr(values: { help?: boolean }, command: string): boolean {
+  if (values.help) process.stdout.write(commands[command]!.help);
+  return Boolean(values.help);
+}
+
+/** Which plugins a cell uses, as `path → name`, for plans and tables. */
+export function pluginsOf(recipe: ResolvedRecipe['cells'][number]): Record<string, string> {
+  return Object.fromEntries(recipe.slots.map((s) => [s.path, s.use]));
+}
+
+export const commands: Record<string, Command> = {
+  validate: {
+    summary: 'check recipes: schema, plugin names, grid and reference shape',
+    help: `Usage: ssfer validate <recipe.yaml…> [--scale s] [--set path=value…] [--plugin FILE…]
+
+Validates each recipe at every scale it defines (or only at --scale) and prints every problem as
+file:line:col: path: message. Exit status 0 when all are valid, 2 otherwise. Nothing is run or written.
+
+${recipeFlagHelp}
+`,
+    async run(argv) {
+      const { values, positionals } = parse('validate', argv, recipeFlags);
+      if (helpOr(values, 'validate')) return 0;
+      if (positionals.length === 0) throw new UsageError("name at least one recipe file; see 'ssfer validate --help'");
+      let failed = 0;
+      for (const file of positionals) {
+        const scales = values.scale ? [values.scale] : ['smoke', 'small', 'paper'];
+        const messages = new Set<string>();
+        const scaleOf = new Map<string, string>();
+        let cells = 0;
+        for (const scale of scales) {
+          try {
+            const r = await resolveRecipe(file, { ...recipeOptions(values), scale });
+            cells = Math.max(cells, r.cells.length);
+          } catch (err) {
+            if (!(err instanceof RecipeError)) throw err;
+            for (const line of err.message.split('\n')) if (!messages.has(line)) messages.add(line), scaleOf.set(line, scale);
+          }
+        }
+        if (messages.size > 0) {
+          failed++;
+          // A problem seen only at some scales says at which.
+          process.stderr.write(`${[...messages].map((m) => (scales.length > 1 && scaleOf.get(m) !== scales[0] ? `${m} (at --scale ${scaleOf.get(m)})` : m)).join('\n')}\n`);
+        } else {
+          process.stdout.write(`ok  ${file}  (${cells} cell${cells === 1 ? '' : 's'}; scales ${scales.join(', ')})\n`);
+        }
+      }
+      if (failed) process.stderr.write(`ssfer: ${failed} of ${positionals.length} recipe${positionals.length === 1 ? '' : 's'} invalid\n`);
+      return failed ? 2 : 0;
+    },
+  },
+
+  plan: {
+    summary: 'show the cells a recipe expands to, their plugins and which stages they share',
+    help: `Usage: ssfer plan <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--json]
+
+Prints every cell (one training run) with its resolved plugins, and which cells share a stage
+(same inputs → computed once). With --json, only JSON on stdout:
+{"recipe":…,"scale":…,"cells":[{"id":…,"row":…,"column":…,"plugins":{…},"stages":{…},"config":{…}}],"shared":[…]}
+
+${recipeFlagHelp}
+  --json                     machine-readable output only
+`,
+    async run(argv) {
+      const { values, positionals } = parse('plan', argv, { ...recipeFlags, json: { type: 'boolean' } });
+      if (helpOr(values, 'plan')) return 0;
+      if (positionals.length !== 1) throw new UsageError("name exactly one recipe file; see 'ssfer plan --help'");
+      const recipe = await resolveRecipe(positionals[0]!, recipeOptions(values));
+      const cells = recipe.cells.map((c) => ({
+        id: c.id,
+        row: c.row,
+        column: c.column,
+        labels: { row: c.rowPoint.labels, column: c.columnPoint.labels },
+        plugins: pluginsOf(c),
+        stages: stageKeys(c.config),
+        config: c.config,
+      }));
+      const shared = STAGES.flatMap((stage) => {
+        const groups = new Map<string, string[]>();
+        for (const c of cells) groups.set(c.stages[stage], [...(groups.get(c.stages[stage]) ?? []), c.id]);
+        return [...groups].map(([key, ids]) => ({ stage, key, cells: ids }));
+      });
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, cells, shared })}\n`);
+        return 0;
+      }
+      const out: string[] = [`${recipe.title}`, `recipe ${recipe.name} · scale ${recipe.scale} · seed ${recipe.seed} · ${cells.length} cells`, ''];
+      const width = Math.max(...cells.map((c) => c.id.length));
+      for (const c of cells) {
+        const p = c.plugins;
+        const parts = [
+          `data ${p['data.dataset']}/${p['data.labels']}`,
+          `pretrain ${p['pipeline.pretrain']}`,
+          `mixing ${p['pipeline.supervised.mixing']}${p['pipeline.supervised.mixing.kappa'] ? `(κ ${p['pipeline.supervised.mixing.kappa']}, ${p['pipeline.supervised.mixing.loss']})` : ''}`,
+          `ssl ${p['pipeline.semi']}`,
+        ];
+        out.push(`${c.id.padEnd(width)}  ${parts.join(' · ')}`);
+      }
+      out.push('', 'Stages computed once and shared:');
+      for (const stage of STAGES) {
+        const groups = shared.filter((s) => s.stage === stage);
+        const sharing = groups.filter((g) => g.cells.length > 1);
+        out.push(`  ${stage.padEnd(10)} ${groups.length} distinct for ${cells.length} cells${sharing.length ? ` (${sharing.map((g) => `${g.key.slice(0, 8)}… ×${g.cells.length}`).slice(0, 6).join(', ')}${sharing.length > 6 ? ', …' : ''})` : ''}`);
+      }
+      process.stdout.write(`${out.join('\n')}\n`);
+      return 0;
+    },
+  },
+
+  plugins: {
+    summary: 'list the registered plugins, their descriptions and options with defaults',
+    help: `Usage: ssfer plugins [kind] [--plugin FILE…] [--json]
+
+Kinds: ${KINDS.join(', ')}.
+`,
+    async run(argv) {
+      const { values, positionals } = parse('plugins', argv, { plugin: { type: 'string', multiple: true }, json: { type: 'boolean' } });
+      if (helpOr(values, 'plugins')) return 0;
+      const kind = positionals[0];
+      if (kind !== undefined && !isKind(kind)) throw new UsageError(`unknown kind '${kind}'; kinds: ${KINDS.join(', ')}`);
+      const registry = await createRegistry(values.plugin ?? []);
+      const defs = registry.list(kind);
+      if (values.json) {
+        process.stdout.write(
+          `${JSON.stringify(defs.map((d) => ({ kind: d.kind, name: d.name, description: d.description, status: d.status ?? 'ready', options: d.options, file: registry.origin(d.kind, d.name)?.file })))}\n`,
+        );
+        return 0;
+      }
+      const out: string[] = [];
+      let lastKind = '';
+      for (const d of defs) {
+        if (d.kind !== lastKind) out.push('', `${d.kind}`);
+        lastKind = d.kind;
+        out.push(`  ${d.name.padEnd(16)} ${d.description}${d.status === 'planned' ? '  [planned: validates and plans, cannot run yet]' : ''}`);
+        for (const line of describeOptions(d.options, '      ')) out.push(line);
+      }
+      process.stdout.write(`${out.join('\n').trimStart()}\n`);
+      return 0;
+    },
+  },
+
+  run: {
+    summary: 'train every cell of a recipe and print the table beside the paper',
+    help: `Usage: ssfer run <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--backend b] [--json] [--resume [DIR]] [--out DIR]
+
+Validates the recipe, then trains every cell (pre-training → supervised fine-tuning with mixing →
+semi-supervised fine-tuning) and writes results/<recipe>/<timestamp>/: the resolved recipe,
+per-cell metrics.json and confusion matrix (JSON and PNG), table.md and table.json with our
+numbers beside the paper's. Ctrl-C stops cleanly after the current step; finished cells are kept.
+
+${recipeFlagHelp}
+  --backend B                tensorflow | native | wasm | cpu (default: the fastest available)
+  --json                     print only the table JSON on stdout
+  --resume [DIR]             continue the latest (or the given) results folder of this recipe, skipping finished cells
+  --out DIR                  results root (default: results)
+`,
+    async run(argv) {
+      const { values, positionals } = parse('run', argv, {
+        ...recipeFlags,
+        backend: { type: 'string' },
+        json: { type: 'boolean' },
+        resume: { type: 'boolean' },
+        out: { type: 'string' },
+      });
+      if (helpOr(values, 'run')) return 0;
+      if (positionals.length < 1 || positionals.length > 2) throw new UsageError("name one recipe file (and, with --resume, optionally its results folder); see 'ssfer run --help'");
+      if (positionals.length === 2 && !values.resume) throw new UsageError(`unexpected argument '${positionals[1]}'; see 'ssfer run --help'`);
+      const recipe = await resolveRecipe(positionals[0]!, recipeOptions(values));
+      const { runRecipe } = await import('../pipeline/run.ts');
+      return runRecipe(recipe, {
+        backend: values.backend,
+        json: Boolean(values.json),
+        resume: values.resume ? (positionals[1] ?? true) : false,
+        outRoot: values.out ?? 'results',
+      });
+    },
+  },
+};
+
+function describeOptions(schema: JsonSchema, indent: string): string[] {
+  const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  return Object.entries(props).map(([k, s]) => {
+    const slotKind = s['x-slot'] as string | undefined;
+    const def = slotKind ? `${slotKind} plugin, default ${JSON.stringify((s.default as { use?: string } | undefined)?.use ?? null)}` : `default ${JSON.stringify(s.default ?? null)}`;
+    return `${indent}${k}: ${def}${s.description ? ` — ${s.description as string}` : ''}`;
+  });
+}
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return `ssfer — declarative experiments for semi-supervised facial expression recognition
+
+Usage: ssfer <command> [options]   (ssfer <command> --help for each)
+
+Commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+`;
+}

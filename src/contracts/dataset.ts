@@ -1,0 +1,60 @@
+/** One split of a facial-expression dataset, held in memory as dense arrays. */
+export interface Split {
+  /** Number of images. */
+  readonly size: number;
+  /** NHWC float32 pixels in [0, 1], length size·H·W·3. */
+  readonly images: Float32Array;
+  /** Class index per image, length size. */
+  readonly labels: Int32Array;
+  /** Face box per image, pixel corners (x1, y1, x2, y2) in the stored image size; length size·4. */
+  readonly boxes: Float32Array;
+  /** Identity per image where the dataset knows it (synthetic data does); otherwise absent. */
+  readonly identities?: Int32Array;
+}
+
+export interface FerData {
+  /** Dataset name as chosen in the recipe (for example `rafdb`). */
+  readonly name: string;
+  /** Display name for tables (for example `RAF-DB`). */
+  readonly displayName: string;
+  /** Class names in label order. */
+  readonly classes: readonly string[];
+  /** Height = width of the stored images in pixels. */
+  readonly imageSize: number;
+  readonly train: Split;
+  readonly test: Split;
+  /**
+   * Set when the data is not the named dataset itself but a synthetic stand-in with its classes
+   * and label budgets (the dataset is not configured locally); tables say so.
+   */
+  readonly standIn?: string;
+}
+
+/** An unlabeled pool for pre-training (faces or generic images); labels are absent or meaningless. */
+export interface ImagePool {
+  readonly kind: 'faces' | 'generic';
+  readonly imageSize: number;
+  readonly size: number;
+  readonly images: Float32Array;
+  /** Present when the pool has classes (supervised pre-training uses them). */
+  readonly labels?: Int32Array;
+  readonly numClasses?: number;
+  readonly standIn?: string;
+}
+
+/** What the pipeline asks a dataset for: images at the model's size, optionally a subset. */
+export interface LoadRequest {
+  /** Height = width the images are resized (or drawn) to. */
+  readonly imageSize: number;
+  /** Training images wanted (a stratified, seeded subset); null: all. */
+  readonly trainSize: number | null;
+  /** Test images wanted; null: all. */
+  readonly testSize: number | null;
+}
+
+/** What a `dataset` plugin creates. */
+export interface DatasetSource {
+  load(request: LoadRequest): Promise<FerData>;
+  /** The pre-training pool that goes with this dataset (a face-recognition pool by default). */
+  pool(kind: 'faces' | 'generic', size: number, imageSize: number): Promise<ImagePool>;
+}

@@ -1,0 +1,66 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../core/rng.ts';
+
+/** A labeled batch: NHWC images in [0, 1], integer labels, face boxes (x1, y1, x2, y2 pixels). */
+export interface Batch {
+  readonly images: tf.Tensor4D;
+  readonly labels: tf.Tensor1D;
+  readonly boxes: tf.Tensor2D;
+}
+
+/** What a mixing strategy needs from the model and the stage, inside the gradient closure. */
+export interface MixingContext {
+  readonly numClasses: number;
+  readonly labelSmoothing: number;
+  readonly rng: Rng;
+  /** Logits of the model being trained (called inside the gradient tape). */
+  logits(images: tf.Tensor4D): tf.Tensor2D;
+}
+
+/** Running statistics a mixing strategy reports per step (for logs and tracking). */
+export interface MixingStats {
+  lambda?: number;
+  kappaMean?: number;
+}
+
+/** `mixing` plugins: turn a labeled batch into the supervised loss (a scalar). */
+export interface MixingStrategy {
+  readonly name: string;
+  loss(batch: Batch, ctx: MixingContext): { loss: tf.Scalar; stats: MixingStats };
+}
+
+/** `mix-loss` plugins: FaceMix's combination of per-sample losses (all shape [N]). */
+export interface MixLoss {
+  readonly name: string;
+  /** Per-sample loss from the virtual-image loss L_v, the real-image losses L_i, L_j and κ. */
+  combine(lv: tf.Tensor1D, li: tf.Tensor1D, lj: tf.Tensor1D, kappa: tf.Tensor1D): tf.Tensor1D;
+}
+
+/** `augment` plugins: a random transform of a batch; boxes follow the images. */
+export interface Augmentation {
+  readonly name: string;
+  apply(images: tf.Tensor4D, boxes: tf.Tensor2D, rng: Rng): { images: tf.Tensor4D; boxes: tf.Tensor2D };
+}
+
+/** `sampler` plugins: which training images keep their labels. */
+export interface LabelSplit {
+  /** Indices into the training split that keep their labels. */
+  readonly labeled: Int32Array;
+  /** Indices whose labels are hidden (the unlabeled pool). */
+  readonly unlabeled: Int32Array;
+  /** Labels used for training the labeled indices (equal to the true ones unless noise is injected). */
+  readonly labels?: Int32Array;
+}
+
+export interface Sampler {
+  readonly name: string;
+  /** A short description of the budget for tables, such as `5%` or `25 labels/class`. */
+  readonly budget: string;
+  split(labels: Int32Array, numClasses: number, rng: Rng): LabelSplit;
+}
+
+/** `face-boxes` plugins: a face box per training image. */
+export interface FaceBoxSource {
+  readonly name: string;
+  boxes(images: Float32Array, count: number, imageSize: number, annotated: Float32Array): Promise<Float32Array>;
+}

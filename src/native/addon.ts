@@ -1,0 +1,77 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+type Values = Float32Array | Int32Array | Uint8Array;
+
+/** The compiled addon (src/native/csrc). Every kernel writes into an output array allocated in JS. */
+export interface NativeAddon {
+  matmul(
+    a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, n: number, k: number,
+    transposeA: boolean, transposeB: boolean, aStep: number, bStep: number,
+    aIdx: Int32Array | null, bIdx: Int32Array | null, bias?: Float32Array | null, activation?: number, alpha?: number,
+  ): void;
+  unary(op: number, x: Float32Array, out: Float32Array, alpha?: number): void;
+  binary(op: number, a: Values, b: Values, out: Values, outShape: number[], aStrides: number[], bStrides: number[]): boolean;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number, log?: boolean): void;
+  select(condition: Uint8Array, t: Values, e: Values, out: Values, inner: number): boolean;
+  cast(x: Values, out: Values): boolean;
+  addN(inputs: Values[], out: Values): boolean;
+  oneHot(indices: Int32Array, out: Values, depth: number, onValue: number, offValue: number): boolean;
+  reduce(op: number, x: Values, out: Values, shape: number[], mask: number[]): boolean;
+  transpose(x: Values, out: Values, shape: number[], perm: number[]): void;
+  slice(x: Values, out: Values, shape: number[], begin: number[], size: number[]): void;
+  pad(x: Values, out: Values, shape: number[], before: number[], outShape: number[], value: number): boolean;
+  concat(inputs: Values[], out: Values, outer: number, inners: number[]): void;
+  tile(x: Values, out: Values, shape: number[], reps: number[]): void;
+  gather(x: Values, indices: Int32Array, out: Values, batch: number, outer: number, dim: number, slice: number): number;
+  segmentSum(x: Values, segmentIds: Int32Array, out: Values, slice: number, numSegments: number): boolean;
+  setThreads(n: number): number;
+  getThreads(): number;
+  info(): { config: string; core: string; blasThreads: number; threads: number; avx2: boolean };
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ADDON_PATH = path.join(here, 'build', 'Release', 'ssfer_native.node');
+const NOT_BUILT = 'native addon not built (run npm run build:native; needs g++ and libopenblas-dev)';
+
+let cached: NativeAddon | string | undefined;
+
+/**
+ * OpenBLAS 0.3.21 (Debian 12) does not know recent Xeons and falls back to its generic
+ * Prescott kernels, 4-5x slower than the AVX-512 ones. The choice is made once when the library
+ * loads, so pick the kernel family from the CPU flags beforehand unless the user chose one.
+ */
+function chooseOpenBlasCore(): void {
+  if (process.env.OPENBLAS_CORETYPE !== undefined || process.platform !== 'linux' || process.arch !== 'x64') return;
+  let flags: string[];
+  try {
+    flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
+  } catch {
+    return;
+  }
+  const hasAll = (...f: string[]) => f.every((x) => flags.includes(x));
+  if (hasAll('avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl')) {
+    process.env.OPENBLAS_CORETYPE = 'SkylakeX';
+  } else if (hasAll('avx2', 'fma')) {
+    process.env.OPENBLAS_CORETYPE = 'Haswell';
+  }
+}
+
+/** Loads the addon once; returns it, or why it cannot be used. */
+export function loadAddon(): NativeAddon | string {
+  if (cached !== undefined) return cached;
+  if (!existsSync(ADDON_PATH)) {
+    cached = NOT_BUILT;
+    return cached;
+  }
+  chooseOpenBlasCore();
+  try {
+    const require = createRequire(import.meta.url);
+    cached = require(ADDON_PATH) as NativeAddon;
+  } catch (err) {
+    cached = `native addon failed to load: ${(err as Error).message.split('\n')[0]}`;
+  }
+  return cached;
+}

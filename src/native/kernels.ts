@@ -1,0 +1,543 @@
+import * as tf from '@tensorflow/tfjs';
+import type { DataType, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+
+import type { NativeAddon } from './addon.ts';
+import type { BufferPool } from './pool.ts';
+
+type Values = Float32Array | Int32Array | Uint8Array;
+
+/** The parts of the tfjs cpu backend (MathBackendCPU) that the kernels use. */
+export interface CpuBackendLike {
+  data: { get(dataId: object): { values?: unknown; dtype: DataType; complexTensorInfos?: unknown } };
+  makeTensorInfo(shape: number[], dtype: DataType, values?: Values): TensorInfo;
+}
+
+type KernelArgs = Parameters<KernelFunc>[0];
+
+// Op codes of the addon (csrc/elementwise.cc, csrc/reduce.cc).
+export const UNARY_OPS: Record<string, number> = {
+  Exp: 0, Log: 1, Sqrt: 2, Rsqrt: 3, Tanh: 4, Relu: 5, Relu6: 6, Sigmoid: 7, Erf: 8, Step: 9, Neg: 10, Abs: 11,
+  Square: 12, Reciprocal: 13, Elu: 14, LeakyRelu: 15, Softplus: 16, Log1p: 17, Expm1: 18, Floor: 19, Ceil: 20,
+  Sign: 21, Sin: 22, Cos: 23,
+};
+const UNARY_WITH_ALPHA = new Set(['Step', 'LeakyRelu']);
+
+export const BINARY_OPS: Record<string, number> = {
+  Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7,
+  Greater: 8, GreaterEqual: 9, Less: 10, LessEqual: 11, Equal: 12, NotEqual: 13,
+};
+const COMPARISONS = new Set(['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual']);
+const INT_ARITHMETIC = new Set(['Add', 'Sub', 'Multiply', 'Maximum', 'Minimum', 'SquaredDifference']);
+
+const REDUCE = { Sum: 0, Mean: 1, Prod: 2, Max: 3, Min: 4, ArgMax: 5, ArgMin: 6 } as const;
+
+const FUSED_ACTIVATIONS: Record<string, number> = {
+  linear: -1, relu: UNARY_OPS.Relu, relu6: UNARY_OPS.Relu6, elu: UNARY_OPS.Elu, leakyrelu: UNARY_OPS.LeakyRelu,
+  sigmoid: UNARY_OPS.Sigmoid,
+};
+
+const { util, backend_util } = tf;
+
+/**
+ * The values of `t` as the typed array of `dtype`. The cpu backend sometimes keeps another array
+ * type under a dtype (a cast from int32 to float32 just relabels the Int32Array), so those are
+ * converted; complex and string tensors give null and go to the JS kernel.
+ */
+function valuesAs(b: CpuBackendLike, t: TensorInfo, dtype: DataType): Values | null {
+  const v = b.data.get(t.dataId).values;
+  switch (dtype) {
+    case 'float32':
+      if (v instanceof Float32Array) return v;
+      return v instanceof Int32Array || v instanceof Uint8Array ? new Float32Array(v) : null;
+    case 'int32':
+      if (v instanceof Int32Array) return v;
+      return v instanceof Uint8Array || v instanceof Float32Array ? Int32Array.from(v) : null;
+    case 'bool':
+      if (v instanceof Uint8Array) return v;
+      return null;
+    default:
+      return null;
+  }
+}
+
+function isNumeric(dtype: DataType): boolean {
+  return dtype === 'float32' || dtype === 'int32' || dtype === 'bool';
+}
+
+/** Per output axis, the operand's element stride, or 0 where it is broadcast. */
+function broadcastStrides(shape: number[], outShape: number[]): number[] {
+  const strides = util.computeStrides(shape);
+  const offset = outShape.length - shape.length;
+  return outShape.map((d, i) => {
+    const j = i - offset;
+    if (j < 0 || shape[j] === 1) return 0;
+    return j === shape.length - 1 ? 1 : strides[j];
+  });
+}
+
+function size(shape: number[]): number {
+  return util.sizeFromShape(shape);
+}
+
+/**
+ * A native kernel. `orig` is the JS kernel for cases it does not cover (counted as fallbacks);
+ * `js` is the same kernel for cases where the JS one is already optimal (zero-copy views, relabels).
+ */
+type Native = (args: KernelArgs, orig: KernelFunc, js: KernelFunc) => TensorInfo | TensorInfo[];
+
+export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string, Native> {
+  const newArray = (dtype: DataType, n: number, zeroed = false) => pool.alloc(dtype, n, zeroed);
+  const kernels = new Map<string, Native>();
+  const backendOf = (args: KernelArgs) => args.backend as unknown as CpuBackendLike;
+
+  for (const [name, op] of Object.entries(UNARY_OPS)) {
+    const withAlpha = UNARY_WITH_ALPHA.has(name);
+    kernels.set(name, (args, orig) => {
+      const x = args.inputs.x as TensorInfo;
+      if (x.dtype !== 'float32') return orig(args);
+      const b = backendOf(args);
+      const xv = valuesAs(b, x, 'float32') as Float32Array | null;
+      if (!xv) return orig(args);
+      const out = newArray('float32', size(x.shape)) as Float32Array;
+      const alpha = withAlpha ? Number((args.attrs as NamedAttrMap).alpha ?? 0) : 0;
+      addon.unary(op, xv, out, alpha);
+      return b.makeTensorInfo(x.shape, 'float32', out);
+    });
+  }
+
+  for (const [name, op] of Object.entries(BINARY_OPS)) {
+    const comparison = COMPARISONS.has(name);
+    kernels.set(name, (args, orig) => {
+      const { a, b: bt } = args.inputs as { a: TensorInfo; b: TensorInfo };
+      const dtype = a.dtype;
+      if (dtype !== bt.dtype || (dtype !== 'float32' && dtype !== 'int32')) return orig(args);
+      if (dtype === 'int32' && !comparison && !INT_ARITHMETIC.has(name)) return orig(args);
+      const be = backendOf(args);
+      const av = valuesAs(be, a, dtype);
+      const bv = valuesAs(be, bt, dtype);
+      if (!av || !bv) return orig(args);
+      const outShape = backend_util.assertAndGetBroadcastShape(a.shape, bt.shape);
+      const outDtype: DataType = comparison ? 'bool' : dtype;
+      const out = newArray(outDtype, size(outShape)) as Values;
+      const ok = addon.binary(op, av, bv, out, outShape, broadcastStrides(a.shape, outShape), broadcastStrides(bt.shape, outShape));
+      if (!ok) return orig(args);
+      return be.makeTensorInfo(outShape, outDtype, out);
+    });
+  }
+
+  const reduction = (op: number, axisAttr: 'axis' | 'reductionIndices', arg: boolean): Native => (args, orig) => {
+    const x = args.inputs.x as TensorInfo;
+    const attrs = args.attrs as NamedAttrMap;
+    let inDtype: DataType;
+    let outDtype: DataType;
+    if (arg) {
+      if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
+      inDtype = x.dtype;
+      outDtype = 'int32';
+    } else if (op === REDUCE.Mean) {
+      if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
+      inDtype = x.dtype;
+      outDtype = 'float32';
+    } else if (op === REDUCE.Sum && x.dtype === 'bool') {
+      inDtype = 'bool';
+      outDtype = 'int32';
+    } else {
+      if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
+      inDtype = x.dtype;
+      outDtype = x.dtype;
+    }
+    const axes = util.parseAxisParam(attrs[axisAttr] as number | number[], x.shape);
+    if (arg && axes.length !== 1) return orig(args);
+    const [outShape, reduceShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
+    if (size(reduceShape) === 0 || size(outShape) === 0) return orig(args);
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, inDtype);
+    if (!xv) return orig(args);
+    const out = newArray(outDtype, size(outShape)) as Values;
+    const mask = x.shape.map((_, i) => (axes.includes(i) ? 1 : 0));
+    if (!addon.reduce(op, xv, out, x.shape, mask)) return orig(args);
+    const shape = !arg && attrs.keepDims ? backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
+    return b.makeTensorInfo(shape, outDtype, out);
+  };
+  kernels.set('Sum', reduction(REDUCE.Sum, 'axis', false));
+  kernels.set('Mean', reduction(REDUCE.Mean, 'axis', false));
+  kernels.set('Prod', reduction(REDUCE.Prod, 'axis', false));
+  kernels.set('Max', reduction(REDUCE.Max, 'reductionIndices', false));
+  kernels.set('Min', reduction(REDUCE.Min, 'axis', false));
+  kernels.set('ArgMax', reduction(REDUCE.ArgMax, 'axis', true));
+  kernels.set('ArgMin', reduction(REDUCE.ArgMin, 'axis', true));
+
+  kernels.set('Softmax', (args, orig) => {
+    const x = args.inputs.logits as TensorInfo;
+    const dim = Number((args.attrs as NamedAttrMap).dim);
+    const rank = x.shape.length;
+    if (x.dtype !== 'float32' || rank === 0 || (dim !== -1 && dim !== rank - 1)) return orig(args);
+    const cols = x.shape[rank - 1];
+    const n = size(x.shape);
+    if (cols === 0 || n === 0) return orig(args);
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, 'float32') as Float32Array | null;
+    if (!xv) return orig(args);
+    const out = newArray('float32', n) as Float32Array;
+    addon.softmax(xv, out, n / cols, cols);
+    return b.makeTensorInfo(x.shape, 'float32', out);
+  });
+
+  const matmul = (args: KernelArgs, orig: KernelFunc, fused: boolean): TensorInfo | TensorInfo[] => {
+    const { a, b: bt } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const bias = args.inputs.bias as TensorInfo | undefined;
+    const attrs = args.attrs as NamedAttrMap;
+    const transposeA = Boolean(attrs.transposeA);
+    const transposeB = Boolean(attrs.transposeB);
+    if (a.dtype !== 'float32' || bt.dtype !== 'float32') return orig(args);
+    const aRank = a.shape.length;
+    const bRank = bt.shape.length;
+    if (aRank < 2 || bRank < 2) return orig(args);
+    let act = -1;
+    let alpha = 0;
+    if (fused) {
+      const activation = String(attrs.activation ?? 'linear');
+      if (!(activation in FUSED_ACTIVATIONS)) return orig(args);
+      act = FUSED_ACTIVATIONS[activation];
+      alpha = Number(attrs.leakyreluAlpha ?? 0.2);
+      if (bias && bias.dtype !== 'float32') return orig(args);
+    }
+    const k = transposeA ? a.shape[aRank - 2] : a.shape[aRank - 1];
+    const kB = transposeB ? bt.shape[bRank - 1] : bt.shape[bRank - 2];
+    if (k !== kB) return orig(args); // the JS kernel raises the usual error
+    const m = transposeA ? a.shape[aRank - 1] : a.shape[aRank - 2];
+    const n = transposeB ? bt.shape[bRank - 2] : bt.shape[bRank - 1];
+    const outerA = a.shape.slice(0, -2);
+    const outerB = bt.shape.slice(0, -2);
+    const outer = backend_util.assertAndGetBroadcastShape(outerA, outerB);
+    const outShape = [...outer, m, n];
+    const batch = size(outer);
+    const batchA = size(outerA);
+    const batchB = size(outerB);
+    let aStep = 1;
+    let bStep = 1;
+    let aIdx: Int32Array | null = null;
+    let bIdx: Int32Array | null = null;
+    if (batchA !== batch || batchB !== batch) {
+      // Proper broadcasting of the batch axes (numpy/TF rules).
+      const sa = broadcastStrides(outerA, outer);
+      const sb = broadcastStrides(outerB, outer);
+      if (batchA === 1) aStep = 0;
+      else if (batchA !== batch) aIdx = batchIndices(outer, sa);
+      if (batchB === 1) bStep = 0;
+      else if (batchB !== batch) bIdx = batchIndices(outer, sb);
+    }
+    const be = backendOf(args);
+    const av = valuesAs(be, a, 'float32') as Float32Array | null;
+    const bv = valuesAs(be, bt, 'float32') as Float32Array | null;
+    if (!av || !bv) return orig(args);
+    let biasRow: Float32Array | null = null;
+    let biasLater: TensorInfo | null = null;
+    let biasLaterV: Values | null = null;
+    if (bias) {
+      const bshape = bias.shape.filter((d, i) => !(d === 1 && i < bias.shape.length - 1));
+      const full = backend_util.assertAndGetBroadcastShape(outShape, bias.shape);
+      if (full.length !== outShape.length || full.some((d, i) => d !== outShape[i])) return orig(args);
+      if (bshape.length === 1 && bshape[0] === n) {
+        biasRow = valuesAs(be, bias, 'float32') as Float32Array | null;
+        if (!biasRow) return orig(args);
+      } else {
+        biasLater = bias;
+        biasLaterV = valuesAs(be, bias, 'float32');
+        if (!biasLaterV) return orig(args);
+      }
+    }
+    const out = newArray('float32', size(outShape), k === 0) as Float32Array;
+    addon.matmul(av, bv, out, batch, m, n, k, transposeA, transposeB, aStep, bStep, aIdx, bIdx, biasRow, biasLater ? -1 : act, alpha);
+    if (biasLater && biasLaterV) {
+      addon.binary(BINARY_OPS.Add, out, biasLaterV, out, outShape, broadcastStrides(outShape, outShape), broadcastStrides(biasLater.shape, outShape));
+      if (act >= 0) addon.unary(act, out, out, alpha);
+    }
+    return be.makeTensorInfo(outShape, 'float32', out);
+  };
+  kernels.set('BatchMatMul', (args, orig) => matmul(args, orig, false));
+  kernels.set('_FusedMatMul', (args, orig) => matmul(args, orig, true));
+
+  kernels.set('Transpose', (args, orig) => {
+    const x = args.inputs.x as TensorInfo;
+    const perm = (args.attrs as NamedAttrMap).perm as number[];
+    if (!isNumeric(x.dtype)) return orig(args);
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, x.dtype);
+    if (!xv) return orig(args);
+    const outShape = perm.map((p) => x.shape[p]);
+    const out = newArray(x.dtype, size(x.shape)) as Values;
+    addon.transpose(xv, out, x.shape, perm);
+    return b.makeTensorInfo(outShape, x.dtype, out);
+  });
+
+  kernels.set('Slice', (args, orig, js) => {
+    const x = args.inputs.x as TensorInfo;
+    const attrs = args.attrs as NamedAttrMap;
+    if (!isNumeric(x.dtype)) return orig(args);
+    const [begin, sz] = tf.slice_util.parseSliceParams(x, attrs.begin as number | number[], attrs.size as number | number[]);
+    tf.slice_util.assertParamsValid(x, begin, sz);
+    // A contiguous slice is a zero-copy view in the JS kernel.
+    if (tf.slice_util.isSliceContinous(x.shape, begin, sz)) return js(args);
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, x.dtype);
+    if (!xv) return orig(args);
+    const out = newArray(x.dtype, size(sz)) as Values;
+    addon.slice(xv, out, x.shape, begin, sz);
+    return b.makeTensorInfo(sz, x.dtype, out);
+  });
+
+  // The JS SplitV/Unpack slice each piece with the generic element-by-element path unless the
+  // pieces are contiguous, which is what makes splitting a fused qkv projection slow there.
+  const pieces = (args: KernelArgs, orig: KernelFunc, js: KernelFunc, x: TensorInfo, axis: number, sizes: number[], drop: boolean) => {
+    const b = backendOf(args);
+    const xv = isNumeric(x.dtype) ? valuesAs(b, x, x.dtype) : null;
+    if (!xv) return orig(args);
+    const outer = size(x.shape.slice(0, axis));
+    if (outer === 1) return js(args); // contiguous pieces: zero-copy views in the JS kernel
+    const begin = x.shape.map(() => 0);
+    const outs: TensorInfo[] = [];
+    for (const s of sizes) {
+      const sz = x.shape.slice();
+      sz[axis] = s;
+      const out = newArray(x.dtype, size(sz)) as Values;
+      addon.slice(xv, out, x.shape, begin, sz);
+      const shape = drop ? sz.filter((_, i) => i !== axis) : sz;
+      outs.push(b.makeTensorInfo(shape, x.dtype, out));
+      begin[axis] += s;
+    }
+    return outs;
+  };
+
+  kernels.set('SplitV', (args, orig, js) => {
+    const x = args.inputs.x as TensorInfo;
+    const attrs = args.attrs as NamedAttrMap;
+    const axis = util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const sizes = backend_util.prepareSplitSize(x, attrs.numOrSizeSplits as number | number[], axis);
+    return pieces(args, orig, js, x, axis, sizes, false);
+  });
+
+  kernels.set('Unpack', (args, orig, js) => {
+    const x = args.inputs.value as TensorInfo;
+    const axis = util.parseAxisParam((args.attrs as NamedAttrMap).axis as number, x.shape)[0];
+    return pieces(args, orig, js, x, axis, new Array<number>(x.shape[axis]).fill(1), true);
+  });
+
+  kernels.set('Pack', (args, orig) => {
+    const inputs = Object.values(args.inputs) as TensorInfo[];
+    if (inputs.length < 2) return orig(args);
+    const { dtype, shape } = inputs[0];
+    if (!isNumeric(dtype) || inputs.some((t) => t.dtype !== dtype || !util.arraysEqual(t.shape, shape))) return orig(args);
+    const axis = util.parseAxisParam((args.attrs as NamedAttrMap).axis as number, [...shape, 1])[0];
+    const outShape = [...shape.slice(0, axis), inputs.length, ...shape.slice(axis)];
+    if (size(outShape) === 0) return orig(args);
+    const b = backendOf(args);
+    const vals: Values[] = [];
+    for (const t of inputs) {
+      const v = valuesAs(b, t, dtype);
+      if (!v) return orig(args);
+      vals.push(v);
+    }
+    const out = newArray(dtype, size(outShape)) as Values;
+    const inner = size(shape.slice(axis));
+    addon.concat(vals, out, size(shape.slice(0, axis)), vals.map(() => inner));
+    return b.makeTensorInfo(outShape, dtype, out);
+  });
+
+  // Gradients of Sum/Mean fill whole activations with ones; the JS kernels allocate those
+  // outside the buffer pool.
+  const filled = (args: KernelArgs, orig: KernelFunc, shape: number[], dtype: DataType, value: number) => {
+    if (!isNumeric(dtype)) return orig(args);
+    const out = newArray(dtype, size(shape)) as Values;
+    out.fill(value);
+    return backendOf(args).makeTensorInfo(shape, dtype, out);
+  };
+  kernels.set('Fill', (args, orig) => {
+    const attrs = args.attrs as NamedAttrMap;
+    const value = attrs.value as number | string;
+    if (typeof value !== 'number') return orig(args);
+    return filled(args, orig, attrs.shape as number[], (attrs.dtype as DataType | undefined) ?? util.inferDtype(value), value);
+  });
+  kernels.set('ZerosLike', (args, orig) => {
+    const x = args.inputs.x as TensorInfo;
+    return filled(args, orig, x.shape, x.dtype, 0);
+  });
+  kernels.set('OnesLike', (args, orig) => {
+    const x = args.inputs.x as TensorInfo;
+    return filled(args, orig, x.shape, x.dtype, 1);
+  });
+
+  kernels.set('PadV2', (args, orig) => {
+    const x = args.inputs.x as TensorInfo;
+    const attrs = args.attrs as NamedAttrMap;
+    if (!isNumeric(x.dtype)) return orig(args);
+    const paddings = attrs.paddings as Array<[number, number]>;
+    const value = Number(attrs.constantValue ?? 0);
+    const outShape = paddings.map((p, i) => p[0] + x.shape[i] + p[1]);
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, x.dtype);
+    if (!xv) return orig(args);
+    const out = newArray(x.dtype, size(outShape), true) as Values;
+    if (!addon.pad(xv, out, x.shape, paddings.map((p) => p[0]), outShape, value)) return orig(args);
+    return b.makeTensorInfo(outShape, x.dtype, out);
+  });
+
+  kernels.set('Concat', (args, orig, js) => {
+    const inputs = Object.values(args.inputs) as TensorInfo[];
+    if (inputs.length === 0) return orig(args);
+    const dtype = inputs[0].dtype;
+    if (!isNumeric(dtype) || inputs.some((t) => t.dtype !== dtype)) return orig(args);
+    const axis = util.parseAxisParam((args.attrs as NamedAttrMap).axis as number, inputs[0].shape)[0];
+    const shapes = inputs.map((t) => t.shape);
+    backend_util.assertParamsConsistent(shapes, axis);
+    const outShape = backend_util.computeOutShape(shapes, axis);
+    const nonEmpty = inputs.filter((t) => size(t.shape) > 0);
+    if (size(outShape) === 0 || nonEmpty.length < 2) return js(args); // nothing to copy
+    const b = backendOf(args);
+    const vals: Values[] = [];
+    for (const t of nonEmpty) {
+      const v = valuesAs(b, t, dtype);
+      if (!v) return orig(args);
+      vals.push(v);
+    }
+    const outer = size(outShape.slice(0, axis));
+    const out = newArray(dtype, size(outShape)) as Values;
+    addon.concat(vals, out, outer, nonEmpty.map((t) => size(t.shape.slice(axis))));
+    return b.makeTensorInfo(outShape, dtype, out);
+  });
+
+  kernels.set('Tile', (args, orig) => {
+    const x = args.inputs.x as TensorInfo;
+    const reps = (args.attrs as NamedAttrMap).reps as number[];
+    if (!isNumeric(x.dtype) || reps.length !== x.shape.length) return orig(args);
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, x.dtype);
+    if (!xv) return orig(args);
+    const outShape = x.shape.map((d, i) => d * reps[i]);
+    const out = newArray(x.dtype, size(outShape)) as Values;
+    addon.tile(xv, out, x.shape, reps);
+    return b.makeTensorInfo(outShape, x.dtype, out);
+  });
+
+  kernels.set('GatherV2', (args, orig) => {
+    const { x, indices } = args.inputs as { x: TensorInfo; indices: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    if (!isNumeric(x.dtype) || indices.dtype !== 'int32') return orig(args);
+    const axis = util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const info = backend_util.segment_util.collectGatherOpShapeInfo(
+      x, indices, axis, Number(attrs.batchDims ?? 0));
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, x.dtype);
+    const iv = valuesAs(b, indices, 'int32') as Int32Array | null;
+    if (!xv || !iv) return orig(args);
+    const out = newArray(x.dtype, size(info.outputShape)) as Values;
+    if (out.length > 0 || iv.length > 0) {
+      const bad = addon.gather(xv, iv, out, info.batchSize, info.outerSize, info.dimSize, info.sliceSize);
+      if (bad >= 0) {
+        throw new Error(`GatherV2: the index value ${iv[bad]} is not in [0, ${x.shape[axis] - 1}]`);
+      }
+    }
+    return b.makeTensorInfo(info.outputShape, x.dtype, out);
+  });
+
+  kernels.set('UnsortedSegmentSum', (args, orig) => {
+    const { x, segmentIds } = args.inputs as { x: TensorInfo; segmentIds: TensorInfo };
+    const numSegments = Number((args.attrs as NamedAttrMap).numSegments);
+    // int32 stays with the JS kernel, which returns float32 for it.
+    if (x.dtype !== 'float32' || segmentIds.dtype !== 'int32') return orig(args);
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, x.dtype);
+    const ids = valuesAs(b, segmentIds, 'int32') as Int32Array | null;
+    if (!xv || !ids) return orig(args);
+    const rest = x.shape.slice(segmentIds.shape.length);
+    const outShape = [numSegments, ...rest];
+    const out = newArray(x.dtype, size(outShape), true) as Values;
+    if (!addon.segmentSum(xv, ids, out, size(rest), numSegments)) return orig(args);
+    return b.makeTensorInfo(outShape, x.dtype, out);
+  });
+
+  kernels.set('OneHot', (args, orig) => {
+    const indices = args.inputs.indices as TensorInfo;
+    const attrs = args.attrs as NamedAttrMap;
+    const dtype = attrs.dtype as DataType;
+    if (indices.dtype !== 'int32' || (dtype !== 'float32' && dtype !== 'int32')) return orig(args);
+    const depth = Number(attrs.depth);
+    const b = backendOf(args);
+    const iv = valuesAs(b, indices, 'int32') as Int32Array | null;
+    if (!iv) return orig(args);
+    const out = newArray(dtype, iv.length * depth) as Values;
+    if (!addon.oneHot(iv, out, depth, Number(attrs.onValue ?? 1), Number(attrs.offValue ?? 0))) return orig(args);
+    return b.makeTensorInfo([...indices.shape, depth], dtype, out);
+  });
+
+  kernels.set('Select', (args, orig) => {
+    const { condition, t, e } = args.inputs as { condition: TensorInfo; t: TensorInfo; e: TensorInfo };
+    const condRank = condition.shape.length;
+    if (condition.dtype !== 'bool' || t.dtype !== e.dtype || !isNumeric(t.dtype) || condRank === 0) return orig(args);
+    const inner = condRank > 1 || t.shape.length === 1 ? 1 : size(t.shape.slice(1));
+    const n = size(t.shape);
+    if (size(condition.shape) * inner !== n || size(e.shape) !== n) return orig(args);
+    const b = backendOf(args);
+    const cv = valuesAs(b, condition, 'bool') as Uint8Array | null;
+    const tv = valuesAs(b, t, t.dtype);
+    const ev = valuesAs(b, e, t.dtype);
+    if (!cv || !tv || !ev) return orig(args);
+    const out = newArray(t.dtype, n) as Values;
+    if (!addon.select(cv, tv, ev, out, inner)) return orig(args);
+    return b.makeTensorInfo(t.shape, t.dtype, out);
+  });
+
+  kernels.set('Cast', (args, orig, js) => {
+    const x = args.inputs.x as TensorInfo;
+    const dtype = (args.attrs as NamedAttrMap).dtype as DataType;
+    // Widening casts are free relabels in the JS kernel; only the converting ones run here.
+    const lossy = (x.dtype === 'float32' && (dtype === 'int32' || dtype === 'bool')) || (x.dtype === 'int32' && dtype === 'bool');
+    if (!lossy) return js(args);
+    const b = backendOf(args);
+    const v = b.data.get(x.dataId).values;
+    const expected = x.dtype === 'float32' ? v instanceof Float32Array : v instanceof Int32Array;
+    if (!expected) return orig(args);
+    const out = newArray(dtype, size(x.shape)) as Values;
+    if (!addon.cast(v as Values, out)) return orig(args);
+    return b.makeTensorInfo(x.shape, dtype, out);
+  });
+
+  kernels.set('AddN', (args, orig) => {
+    const inputs = Object.values(args.inputs) as TensorInfo[];
+    if (inputs.length === 0) return orig(args);
+    const dtype = inputs[0].dtype;
+    const shape = inputs[0].shape;
+    if ((dtype !== 'float32' && dtype !== 'int32') || inputs.some((t) => t.dtype !== dtype || !util.arraysEqual(t.shape, shape))) {
+      return orig(args);
+    }
+    const b = backendOf(args);
+    const vals: Values[] = [];
+    for (const t of inputs) {
+      const v = valuesAs(b, t, dtype);
+      if (!v) return orig(args);
+      vals.push(v);
+    }
+    const out = newArray(dtype, size(shape)) as Values;
+    if (!addon.addN(vals, out)) return orig(args);
+    return b.makeTensorInfo(shape, dtype, out);
+  });
+
+  return kernels;
+}
+
+/** For each output batch index, the operand's batch index under broadcasting. */
+function batchIndices(outer: number[], strides: number[]): Int32Array {
+  const total = size(outer);
+  const idx = new Int32Array(total);
+  for (let i = 0; i < total; i++) {
+    let rem = i;
+    let off = 0;
+    for (let d = outer.length - 1; d >= 0; d--) {
+      const c = rem % outer[d];
+      rem = Math.floor(rem / outer[d]);
+      off += c * strides[d];
+    }
+    idx[i] = off;
+  }
+  return idx;
+}

@@ -1,0 +1,167 @@
+import type { BackboneFactory } from '../contracts/backbone.ts';
+import type { DatasetSource, FerData } from '../contracts/dataset.ts';
+import type { Pretrainer, SemiSupervised } from '../contracts/stages.ts';
+import type { Augmentation, FaceBoxSource, MixingStrategy, Sampler } from '../contracts/training.ts';
+import type { PluginSlot } from '../core/plugin.ts';
+import type { Kind } from '../core/kinds.ts';
+import { deriveSeed, Rng } from '../core/rng.ts';
+import type { JsonObject } from '../recipe/located.ts';
+import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
+import { evaluate, type Evaluation } from './evaluate.ts';
+import { hashOf } from './stage-keys.ts';
+import { trainSupervised, type StepLog, type SupervisedOptions } from './supervised.ts';
+
+export interface CellMetrics {
+  readonly id: string;
+  /** Test accuracy of the evaluated weights (EMA where kept), in [0, 1]. */
+  readonly accuracy: number;
+  /** Test accuracy of the raw (non-EMA) weights. */
+  readonly accuracy_raw: number;
+  readonly per_class: Record<string, number | null>;
+  readonly classes: readonly string[];
+  readonly confusion: number[][];
+  readonly test_count: number;
+  readonly labeled_count: number;
+  readonly unlabeled_count: number;
+  readonly budget: string;
+  readonly dataset: { name: string; display: string; stand_in: string | null };
+  readonly stages: Record<'pretrain' | 'supervised' | 'semi', string>;
+  readonly epochs: number;
+  readonly steps: number;
+  readonly seconds: number;
+}
+
+export interface CellHooks {
+  onStep(stage: string, log: StepLog, info: { epochs: number; stepsPerEpoch: number; totalSteps: number }): void;
+  shouldStop(): boolean;
+  note(text: string): void;
+}
+
+export class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'Interrupted';
+  }
+}
+
+// Data is drawn (or decoded) once per process for all cells that ask for the same thing.
+const dataCache = new Map<string, Promise<FerData>>();
+
+function slotAt(config: JsonObject, dotted: string): PluginSlot {
+  let cur: unknown = config;
+  for (const p of dotted.split('.')) cur = (cur as JsonObject)[p];
+  return cur as PluginSlot;
+}
+
+/** Runs one cell's stages and evaluates it on the test split. */
+export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks: CellHooks): Promise<{ metrics: CellMetrics; log: StepLog[] }> {
+  const started = Date.now();
+  const config = cell.config;
+  const seed = config.seed as number;
+  const ctx = { seed, scale: recipe.scale, recipeDir: recipe.file.replace(/[/\\][^/\\]*$/, '') };
+  const create = <T>(kind: Kind, dotted: string) => recipe.registry.create<T>(kind, slotAt(config, dotted), ctx);
+  const isPlanned = (kind: Kind, dotted: string) => recipe.registry.get(kind, slotAt(config, dotted).use).status === 'planned';
+
+  const backbone = create<BackboneFactory>('backbone', 'model.backbone');
+  const imageSize = backbone.imageSize;
+  const size = (config.data as JsonObject).size as { train: number | null; test: number | null };
+  const dataKey = hashOf({ dataset: slotAt(config, 'data.dataset') as never, size: size as never, imageSize, seed });
+  let pending = dataCache.get(dataKey);
+  if (!pending) {
+    const source = create<DatasetSource>('dataset', 'data.dataset');
+    pending = source.load({ imageSize, trainSize: size.train, testSize: size.test });
+    dataCache.set(dataKey, pending);
+    pending.catch(() => dataCache.delete(dataKey));
+  }
+  const data = await pending;
+  const numClasses = data.classes.length;
+
+  const sampler = create<Sampler>('sampler', 'data.labels');
+  const split = sampler.split(data.train.labels, numClasses, Rng.derive(seed, 'labels', dataKey, hashOf(slotAt(config, 'data.labels') as never)));
+  const trainLabels = split.labels ?? data.train.labels;
+  const boxes = await create<FaceBoxSource>('face-boxes', 'data.boxes').boxes(data.train.images, data.train.size, imageSize, data.train.boxes);
+
+  const stages = { pretrain: '', supervised: '', semi: '' };
+  const pretrainUse = slotAt(config, 'pipeline.pretrain').use;
+  if (isPlanned('pretrain', 'pipeline.pretrain')) {
+    stages.pretrain = `skipped: ${pretrainUse} is not implemented yet`;
+  } else {
+    const pre = await create<Pretrainer>('pretrain', 'pipeline.pretrain').run({ seed, cellId: cell.id, workDir: '', log: () => {}, progress: () => {} });
+    if (pre.weights) throw new Error(`pre-training '${pretrainUse}' returned weights, but handing them to fine-tuning is not wired yet`);
+    stages.pretrain = pre.summary;
+  }
+
+  const modelSeed = deriveSeed(seed, 'model');
+  const model = backbone.build(numClasses, modelSeed);
+  let ema: ReturnType<typeof backbone.build> | null = null;
+  const log: StepLog[] = [];
+  try {
+    const mixing = create<MixingStrategy>('mixing', 'pipeline.supervised.mixing');
+    const augment = create<Augmentation>('augment', 'pipeline.supervised.augment');
+    const supervised = (config.pipeline as JsonObject).supervised as unknown as SupervisedOptions;
+    const result = trainSupervised({
+      model,
+      buildCopy: () => backbone.build(numClasses, modelSeed, { trainable: false }),
+      data,
+      labeled: split.labeled,
+      labels: trainLabels,
+      boxes,
+      options: supervised,
+      mixing,
+      augment,
+      seed: deriveSeed(seed, cell.id),
+      hooks: {
+        onStep: (l, info) => {
+          log.push(l);
+          hooks.onStep('supervised', l, info);
+        },
+        shouldStop: hooks.shouldStop,
+      },
+    });
+    ema = result.ema;
+    if (result.stopped) throw new Interrupted();
+    stages.supervised = `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}`;
+
+    const semiUse = slotAt(config, 'pipeline.semi').use;
+    if (isPlanned('ssl', 'pipeline.semi')) {
+      stages.semi = `skipped: ${semiUse} is not implemented yet`;
+    } else {
+      const semi = await create<SemiSupervised>('ssl', 'pipeline.semi').run({ seed, cellId: cell.id, workDir: '', log: () => {}, progress: () => {} });
+      stages.semi = semi.summary;
+    }
+
+    const tune = slotAt(config, 'pipeline.tune');
+    if (recipe.registry.get('tuner', tune.use).status === 'planned') create('tuner', 'pipeline.tune'); // fails loudly
+
+    const evalOpts = config.evaluation as { batch_size: number; use_ema: boolean };
+    const raw = evaluate(model, data.test, imageSize, numClasses, evalOpts.batch_size);
+    const final: Evaluation = evalOpts.use_ema && ema ? evaluate(ema, data.test, imageSize, numClasses, evalOpts.batch_size) : raw;
+    const metrics: CellMetrics = {
+      id: cell.id,
+      accuracy: final.accuracy,
+      accuracy_raw: raw.accuracy,
+      per_class: Object.fromEntries(data.classes.map((c, i) => [c, final.perClass[i] ?? null])),
+      classes: data.classes,
+      confusion: final.confusion,
+      test_count: final.count,
+      labeled_count: split.labeled.length,
+      unlabeled_count: split.unlabeled.length,
+      budget: sampler.budget,
+      dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null },
+      stages,
+      epochs: result.epochs,
+      steps: result.steps,
+      seconds: (Date.now() - started) / 1000,
+    };
+    return { metrics, log };
+  } finally {
+    model.dispose();
+    ema?.dispose();
+  }
+}
+
+/** For tests: forget cached data. */
+export function clearDataCache(): void {
+  dataCache.clear();
+}
+

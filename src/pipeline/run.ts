@@ -1,0 +1,192 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UsageError } from '../cli/args.ts';
+import { selectBackend } from '../engine/backend.ts';
+import type { ResolvedRecipe } from '../recipe/recipe.ts';
+import { confusionSvg, curveSvg, writePng } from '../report/plots.ts';
+import { buildTable, tableMarkdown, tableText } from '../report/table.ts';
+import { Interrupted, runCell, type CellMetrics } from './cell.ts';
+import { bar, duration, Progress } from './progress.ts';
+import { cellFolder, latestRunDir, timestamp, writeAtomic, writeJson } from './results.ts';
+import { hashOf } from './stage-keys.ts';
+
+export interface RunOptions {
+  backend?: string;
+  json: boolean;
+  /** false: a new run; true: the latest run of this recipe; a string: that run folder. */
+  resume: string | boolean;
+  outRoot: string;
+}
+
+interface RunManifest {
+  recipe: string;
+  title: string;
+  file: string;
+  scale: string;
+  seed: number;
+  backend: string;
+  started: string;
+  finished?: string;
+  status: 'running' | 'interrupted' | 'finished' | 'failed';
+  config_hash: string;
+  cells: string[];
+}
+
+function configHash(recipe: ResolvedRecipe): string {
+  return hashOf(recipe.cells.map((c) => ({ id: c.id, config: c.config })) as never);
+}
+
+function openRunDir(recipe: ResolvedRecipe, opts: RunOptions): { dir: string; resumed: boolean } {
+  if (opts.resume === false) return { dir: path.join(opts.outRoot, recipe.name, timestamp()), resumed: false };
+  const dir = typeof opts.resume === 'string' ? opts.resume : latestRunDir(opts.outRoot, recipe.name);
+  if (!dir || !fs.existsSync(path.join(dir, 'run.json'))) {
+    throw new UsageError(
+      typeof opts.resume === 'string'
+        ? `--resume ${opts.resume}: no run.json there; name a folder that 'ssfer run' wrote (results/<recipe>/<timestamp>)`
+        : `--resume: no earlier run of '${recipe.name}' under ${path.join(opts.outRoot, recipe.name)}; run without --resume first`,
+    );
+  }
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunManifest;
+  if (manifest.config_hash !== configHash(recipe)) {
+    throw new UsageError(`--resume ${dir}: that run used different settings (recipe, scale or --set changed); run without --resume to start a new run`);
+  }
+  return { dir, resumed: true };
+}
+
+export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promise<number> {
+  const progress = new Progress();
+  let backendName: string;
+  try {
+    backendName = (await selectBackend(opts.backend)).name;
+  } catch (err) {
+    throw new UsageError(`--backend: ${(err as Error).message}`);
+  }
+  const { dir, resumed } = openRunDir(recipe, opts);
+  progress.log(`ssfer: ${recipe.title}`);
+  progress.log(`ssfer: ${recipe.cells.length} cells · scale ${recipe.scale} · seed ${recipe.seed} · backend ${backendName} · ${resumed ? 'resuming' : 'writing'} ${dir}`);
+
+  const manifest: RunManifest = {
+    recipe: recipe.name,
+    title: recipe.title,
+    file: path.relative(process.cwd(), recipe.file),
+    scale: recipe.scale,
+    seed: recipe.seed,
+    backend: backendName,
+    started: new Date().toISOString(),
+    status: 'running',
+    config_hash: configHash(recipe),
+    cells: recipe.cells.map((c) => c.id),
+  };
+  writeJson(path.join(dir, 'run.json'), manifest);
+  writeJson(path.join(dir, 'recipe.resolved.json'), { recipe: recipe.name, title: recipe.title, description: recipe.description, scale: recipe.scale, seed: recipe.seed, reference: recipe.reference ?? null, cells: recipe.cells.map((c) => ({ id: c.id, config: c.config })) });
+
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    progress.log('ssfer: stopping after the current step (Ctrl-C again to quit at once); finished cells are kept');
+  };
+  process.on('SIGINT', onSigint);
+
+  const results = new Map<string, { accuracy: number } | { error: string }>();
+  const metricsOf: CellMetrics[] = [];
+  let failed = 0;
+  let interrupted = false;
+  const runStart = Date.now();
+  let ranCells = 0;
+  try {
+    for (const [i, cell] of recipe.cells.entries()) {
+      const cellDir = path.join(dir, 'cells', cellFolder(cell.id));
+      const metricsFile = path.join(cellDir, 'metrics.json');
+      if (resumed && fs.existsSync(metricsFile)) {
+        const m = JSON.parse(fs.readFileSync(metricsFile, 'utf8')) as CellMetrics;
+        results.set(cell.id, { accuracy: m.accuracy });
+        metricsOf.push(m);
+        continue;
+      }
+      if (stopRequested) {
+        interrupted = true;
+        break;
+      }
+      const cellStart = Date.now();
+      const done = ranCells;
+      const remainingCells = recipe.cells.length - i;
+      try {
+        const { metrics, log } = await runCell(recipe, cell, {
+          shouldStop: () => stopRequested,
+          note: (t) => progress.log(t),
+          onStep: (stage, l, info) => {
+            const cellFrac = l.step / info.totalSteps;
+            const perCell = done > 0 ? (cellStart - runStart) / 1000 / done : ((Date.now() - cellStart) / 1000) / Math.max(cellFrac, 1e-3);
+            const eta = perCell * (remainingCells - cellFrac);
+            progress.update(
+              `cell ${i + 1}/${recipe.cells.length} ${bar(cellFrac, 12)} ${cell.id} · ${stage} epoch ${l.epoch + 1}/${info.epochs} step ${l.step}/${info.totalSteps} · loss ${l.loss.toFixed(3)} · ETA ${duration(eta)}`,
+            );
+          },
+        });
+        ranCells++;
+        await writeCellOutputs(cellDir, metrics, log);
+        results.set(cell.id, { accuracy: metrics.accuracy });
+        metricsOf.push(metrics);
+        progress.log(`  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`);
+      } catch (err) {
+        if (err instanceof Interrupted) {
+          interrupted = true;
+          break;
+        }
+        failed++;
+        const message = (err as Error).message;
+        results.set(cell.id, { error: message });
+        writeJson(path.join(cellDir, 'error.json'), { id: cell.id, error: message, stack: (err as Error).stack });
+        progress.log(`  ${cell.id}: FAILED — ${message}`);
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.done();
+  }
+
+  const notes = tableNotes(metricsOf);
+  const table = buildTable(recipe, results, { backend: backendName, notes });
+  writeJson(path.join(dir, 'table.json'), table);
+  writeAtomic(path.join(dir, 'table.md'), tableMarkdown(table));
+  manifest.status = interrupted ? 'interrupted' : failed ? 'failed' : 'finished';
+  manifest.finished = new Date().toISOString();
+  writeJson(path.join(dir, 'run.json'), manifest);
+
+  if (opts.json) process.stdout.write(`${JSON.stringify(table)}\n`);
+  else process.stdout.write(`\n${tableText(table)}\nresults: ${dir}\n`);
+  if (interrupted) {
+    progress.log(`ssfer: interrupted; ${results.size} of ${recipe.cells.length} cells kept. Continue with: ssfer run ${path.relative(process.cwd(), recipe.file)} --resume ${dir}${recipe.scale ? ` --scale ${recipe.scale}` : ''}`);
+    return 130;
+  }
+  return failed ? 1 : 0;
+}
+
+function fmtRef(recipe: ResolvedRecipe, row: number, column: number): string {
+  const v = recipe.reference?.values[row]?.[column];
+  return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
+}
+
+/** What a reader must know about the numbers: stand-in data, stages that did not run. */
+function tableNotes(metrics: readonly CellMetrics[]): string[] {
+  const notes = new Set<string>();
+  for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
+  const skipped = new Set<string>();
+  for (const m of metrics) for (const [stage, s] of Object.entries(m.stages)) if (s.startsWith('skipped')) skipped.add(`${stage} (${s.replace(/^skipped: /, '')})`);
+  if (skipped.size) notes.add(`stages that did not run: ${[...skipped].join('; ')} — these numbers come from the stages that ran`);
+  return [...notes];
+}
+
+async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly { step: number; loss: number; lr: number; kappa?: number }[]): Promise<void> {
+  fs.mkdirSync(cellDir, { recursive: true });
+  writeAtomic(path.join(cellDir, 'log.jsonl'), log.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  writeJson(path.join(cellDir, 'confusion.json'), { classes: metrics.classes, matrix: metrics.confusion, rows: 'true class', columns: 'predicted class' });
+  await writePng(confusionSvg(metrics.confusion, metrics.classes, `${metrics.id} — accuracy ${(metrics.accuracy * 100).toFixed(2)}%`), path.join(cellDir, 'confusion.png'));
+  const series: Record<string, [number, number][]> = { loss: log.map((l) => [l.step, l.loss]) };
+  if (log.some((l) => l.kappa !== undefined)) series['mean κ'] = log.filter((l) => l.kappa !== undefined).map((l) => [l.step, l.kappa!]);
+  await writePng(curveSvg(series, `${metrics.id} — supervised fine-tuning`), path.join(cellDir, 'curves.png'));
+  // metrics.json last: its presence marks the cell finished for --resume.
+  writeJson(path.join(cellDir, 'metrics.json'), metrics);
+}

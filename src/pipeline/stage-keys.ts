@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import type { Json, JsonObject } from '../recipe/located.ts';
+
+/** Bumped when a change to the training code makes earlier cached stage outputs invalid. */
+export const STAGE_CODE_VERSION = 1;
+
+export const STAGES = ['pretrain', 'supervised', 'semi'] as const;
+export type Stage = (typeof STAGES)[number];
+
+function canonical(v: Json | undefined): string {
+  if (v === undefined) return 'null';
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function hashOf(v: Json): string {
+  return createHash('sha256').update(canonical(v)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The key of each stage's output: a hash of everything the stage depends on. Cells with the same
+ * key share that stage (pre-training in particular is usually shared by a whole table).
+ */
+export function stageKeys(config: JsonObject): Record<Stage, string> {
+  const model = config.model as JsonObject;
+  const pipeline = config.pipeline as JsonObject;
+  const pretrain = hashOf({ stage: 'pretrain', code: STAGE_CODE_VERSION, seed: config.seed!, backbone: model.backbone!, pretrain: pipeline.pretrain! });
+  const supervised = hashOf({ stage: 'supervised', after: pretrain, data: config.data!, supervised: pipeline.supervised!, tune: pipeline.tune!, seed: config.seed! });
+  const semi = hashOf({ stage: 'semi', after: supervised, semi: pipeline.semi! });
+  return { pretrain, supervised, semi };
+}

@@ -1,0 +1,136 @@
+import type { Diagnostic } from './diagnostics.ts';
+import { getPath, isObject, joinPath, locate, type Json, type JsonObject, type Located } from './located.ts';
+
+export interface AxisSpec {
+  name: string;
+  title?: string;
+  path?: string;
+  by?: string;
+  format?: 'plain' | 'percent';
+  labels?: Record<string, string>;
+  values: Json[] | Record<string, Json[]>;
+}
+
+/** One value taken on one axis. */
+export interface AxisValue {
+  readonly axis: string;
+  readonly value: string | number | boolean | null;
+  readonly label: string;
+  /** Dotted recipe path → value this choice sets, and where the choice was written. */
+  readonly set: ReadonlyArray<{ path: string; value: Json; from: string }>;
+}
+
+/** A point on the rows (or columns) of a table: one value per axis of that side. */
+export interface GridPoint {
+  readonly values: readonly AxisValue[];
+  readonly id: string;
+  readonly labels: readonly string[];
+}
+
+export interface Cell {
+  /** Stable readable id, row axes then column axes: `kappa=iou/dataset=rafdb/labels=0.05`. */
+  readonly id: string;
+  readonly row: number;
+  readonly column: number;
+  readonly rowPoint: GridPoint;
+  readonly columnPoint: GridPoint;
+}
+
+export interface Grid {
+  readonly rows: readonly GridPoint[];
+  readonly columns: readonly GridPoint[];
+  readonly rowAxes: readonly AxisSpec[];
+  readonly columnAxes: readonly AxisSpec[];
+  readonly cells: readonly Cell[];
+}
+
+function formatValue(axis: AxisSpec, value: Json): string {
+  const key = String(value);
+  if (axis.labels && key in axis.labels) return axis.labels[key]!;
+  if (axis.format === 'percent' && typeof value === 'number') return `${+(value * 100).toFixed(4)}%`;
+  return key;
+}
+
+/** Expands one side's axes into points (cartesian product; `by` axes follow an earlier axis's value). */
+function expandSide(axes: readonly AxisSpec[], side: 'rows' | 'columns', located: Located, diagnostics: Diagnostic[]): GridPoint[] {
+  let points: AxisValue[][] = [[]];
+  axes.forEach((axis, i) => {
+    const at = `grid.${side}.${i}`;
+    const next: AxisValue[][] = [];
+    for (const prefix of points) {
+      let list: Json[] | undefined;
+      let listPath = joinPath(at, 'values');
+      if (Array.isArray(axis.values)) {
+        if (axis.by !== undefined) {
+          diagnostics.push({ loc: locate(located, joinPath(at, 'by')), path: joinPath(at, 'by'), message: 'by: needs values written as a mapping from the other axis value to a list' });
+          return;
+        }
+        list = axis.values;
+      } else {
+        const byValue = prefix.find((v) => v.axis === axis.by);
+        if (axis.by === undefined || !byValue) {
+          diagnostics.push({
+            loc: locate(located, joinPath(at, axis.by === undefined ? 'values' : 'by')),
+            path: joinPath(at, axis.by === undefined ? 'values' : 'by'),
+            message: axis.by === undefined ? 'values written as a mapping need by: <an earlier axis name>' : `by: '${axis.by}' is not an earlier axis on the ${side}`,
+          });
+          return;
+        }
+        list = axis.values[String(byValue.value)];
+        listPath = joinPath(listPath, String(byValue.value));
+        if (!list) {
+          diagnostics.push({ loc: locate(located, joinPath(at, 'values')), path: joinPath(at, 'values'), message: `no values for ${axis.by}=${String(byValue.value)}; add a list under that key` });
+          return;
+        }
+      }
+      list.forEach((entry, j) => {
+        const from = joinPath(listPath, j);
+        if (isObject(entry)) {
+          const set = Object.entries(entry.set as JsonObject).map(([p, v]) => ({ path: p, value: v, from: joinPath(joinPath(from, 'set'), p) }));
+          const value = entry.value as string | number | boolean;
+          next.push([...prefix, { axis: axis.name, value, label: (entry.label as string | undefined) ?? formatValue(axis, value), set }]);
+        } else {
+          if (axis.path === undefined) {
+            diagnostics.push({ loc: locate(located, from), path: from, message: `axis '${axis.name}' has no path:, so each value must be { value, label, set: { path: value } }` });
+            return;
+          }
+          const value = entry as string | number | boolean | null;
+          next.push([...prefix, { axis: axis.name, value, label: formatValue(axis, value), set: [{ path: axis.path, value, from }] }]);
+        }
+      });
+    }
+    points = next;
+  });
+  return points.map((values) => ({
+    values,
+    id: values.map((v) => `${v.axis}=${String(v.value)}`).join('/'),
+    labels: values.map((v) => v.label),
+  }));
+}
+
+/** Expands `grid:` into its cells (rows × columns). A recipe without a grid is one cell, id `default`. */
+export function expandGrid(located: Located, diagnostics: Diagnostic[]): Grid {
+  const grid = getPath(located.value, 'grid');
+  const rowAxes = (isObject(grid) && Array.isArray(grid.rows) ? grid.rows : []) as unknown as AxisSpec[];
+  const columnAxes = (isObject(grid) && Array.isArray(grid.columns) ? grid.columns : []) as unknown as AxisSpec[];
+  const names = new Map<string, string>();
+  [...rowAxes.map((a, i) => [a, `grid.rows.${i}`] as const), ...columnAxes.map((a, i) => [a, `grid.columns.${i}`] as const)].forEach(([a, at]) => {
+    if (names.has(a.name)) diagnostics.push({ loc: locate(located, `${at}.name`), path: `${at}.name`, message: `axis name '${a.name}' is used twice (also at ${names.get(a.name)}); names make cell ids, so they must differ` });
+    names.set(a.name, at);
+  });
+  const rows = expandSide(rowAxes, 'rows', located, diagnostics);
+  const columns = expandSide(columnAxes, 'columns', located, diagnostics);
+  const cells: Cell[] = [];
+  rows.forEach((r, i) =>
+    columns.forEach((c, j) => {
+      const id = [r.id, c.id].filter(Boolean).join('/') || 'default';
+      cells.push({ id, row: i, column: j, rowPoint: r, columnPoint: c });
+    }),
+  );
+  const seen = new Set<string>();
+  for (const cell of cells) {
+    if (seen.has(cell.id)) diagnostics.push({ loc: locate(located, 'grid'), path: 'grid', message: `two cells share the id '${cell.id}'; give axis values distinct values` });
+    seen.add(cell.id);
+  }
+  return { rows, columns, rowAxes, columnAxes, cells };
+}

@@ -1,0 +1,150 @@
+import { slot, type JsonSchema } from '../core/plugin.ts';
+import { trainingStageOptions } from '../core/stage-schema.ts';
+
+export const SCALES = ['smoke', 'small', 'paper'] as const;
+export type Scale = (typeof SCALES)[number];
+
+const scalar = { type: ['string', 'number', 'boolean', 'null'] };
+
+const axisSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'values'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]*$', description: 'short name, used in cell ids (name=value)' },
+    title: { type: 'string', description: 'header shown in tables' },
+    path: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*$', description: 'dotted recipe path the axis sets' },
+    by: { type: 'string', description: 'name of an earlier axis in the same group whose value selects the list of values' },
+    format: { enum: ['plain', 'percent'], default: 'plain', description: 'how values are shown in tables' },
+    labels: { type: 'object', additionalProperties: { type: 'string' }, description: 'display label per value' },
+    values: {
+      oneOf: [
+        {
+          type: 'array',
+          minItems: 1,
+          items: {
+            oneOf: [
+              scalar,
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['value', 'set'],
+                properties: {
+                  value: { type: ['string', 'number', 'boolean'] },
+                  label: { type: 'string' },
+                  set: { type: 'object', minProperties: 1 },
+                },
+              },
+            ],
+          },
+        },
+        { type: 'object', minProperties: 1, additionalProperties: { type: 'array', minItems: 1, items: scalar } },
+      ],
+    },
+  },
+};
+
+/**
+ * The core recipe schema. Properties marked with `x-slot` choose a plugin of that kind; the
+ * validator replaces them with the chosen plugin's options schema, so one ajv pass checks the
+ * whole recipe with each plugin's own field names.
+ */
+export function coreSchema(): JsonSchema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['title'],
+    properties: {
+      title: { type: 'string', minLength: 1, description: 'names the paper table the recipe reproduces' },
+      description: { type: 'string' },
+      seed: { type: 'integer', default: 2024, description: 'all randomness flows from it' },
+      scale: { enum: [...SCALES], default: 'small', description: 'which entry of `scales` applies (paper = as published)' },
+      plugins: { type: 'array', items: { type: 'string' }, default: [], description: 'extra plugin files, relative to the recipe' },
+      scales: {
+        type: 'object',
+        additionalProperties: false,
+        properties: Object.fromEntries(SCALES.map((s) => [s, { type: 'object' }])),
+        description: 'overlays merged onto the recipe at each scale',
+      },
+      data: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          dataset: slot('dataset', 'synthetic-faces', 'the facial-expression dataset'),
+          labels: slot('sampler', 'fraction', 'which training images keep their labels; the rest form the unlabeled pool'),
+          boxes: slot('face-boxes', 'annotations', 'where FaceMix gets face boxes'),
+          size: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            description: 'how many images to use; a stratified, seeded subset of a real dataset, or the size a synthetic set is drawn at',
+            properties: {
+              train: { type: ['integer', 'null'], minimum: 1, default: null, description: 'training images (null: all)' },
+              test: { type: ['integer', 'null'], minimum: 1, default: null, description: 'test images (null: all)' },
+            },
+          },
+        },
+      },
+      model: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: { backbone: slot('backbone', 'vit') },
+      },
+      pipeline: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          pretrain: slot('pretrain', 'mae', 'stage 1: self-supervised pre-training'),
+          supervised: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            description: 'stage 2: supervised fine-tuning with mixing',
+            properties: {
+              ...trainingStageOptions({ epochs: 100, warmup_epochs: 5, lr: 1e-4, min_lr: 1e-5, warmup_lr: 5e-5, batch_size: 32, weight_decay: 0.05, betas: [0.9, 0.95] }),
+              few_labels_epochs: { type: 'integer', minimum: 0, default: 1000, description: 'epochs when fewer than few_labels_threshold labels (the paper: 1000 below 500)' },
+              few_labels_threshold: { type: 'integer', minimum: 0, default: 500 },
+              label_smoothing: { type: 'number', minimum: 0, maximum: 1, default: 0.1 },
+              ema_decay: { type: ['number', 'null'], minimum: 0, maximum: 1, default: 0.999, description: 'EMA of the weights used for evaluation; null disables' },
+              mixing: slot('mixing', 'facemix', 'none, mixup or facemix'),
+              augment: slot('augment', 'weak', 'augmentation of the labeled images'),
+            },
+          },
+          semi: slot('ssl', 'ema-teacher', 'stage 3: semi-supervised fine-tuning'),
+          tune: slot('tuner', 'none', 'hyper-parameter search before the final training'),
+        },
+      },
+      evaluation: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          batch_size: { type: 'integer', minimum: 1, default: 64 },
+          use_ema: { type: 'boolean', default: true, description: 'evaluate the EMA weights when the stage keeps them' },
+        },
+      },
+      tracking: slot('tracker', 'local', 'where runs are recorded'),
+      grid: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          rows: { type: 'array', items: axisSchema },
+          columns: { type: 'array', items: axisSchema },
+        },
+      },
+      reference: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['values'],
+        properties: {
+          source: { type: 'string', description: 'where the numbers come from' },
+          metric: { type: 'string', default: 'accuracy (%)' },
+          values: { type: 'array', items: { type: 'array', items: { type: ['number', 'null'] } }, description: 'one list per grid row, one number per grid column' },
+        },
+      },
+    },
+  };
+}

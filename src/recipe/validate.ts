@@ -1,0 +1,189 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Kind } from '../core/kinds.ts';
+import type { JsonSchema } from '../core/plugin.ts';
+import type { PluginRegistry } from '../core/registry.ts';
+import { closest, type Diagnostic } from './diagnostics.ts';
+import { clone, getPath, isObject, joinPath, locate, type JsonObject, type Located } from './located.ts';
+import { coreSchema } from './schema.ts';
+
+/** A plugin choice found in a resolved config: which kind, where, and its resolved options. */
+export interface SlotChoice {
+  readonly kind: Kind;
+  readonly path: string;
+  readonly use: string;
+}
+
+export interface Validated {
+  readonly config: JsonObject;
+  readonly slots: readonly SlotChoice[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true, verbose: true });
+const compiled = new Map<string, ValidateFunction>();
+
+/**
+ * Validates one fully assembled config (a cell: recipe + scale + grid values + overrides).
+ * Plugin slots are resolved against the registry; defaults from every schema are filled in.
+ */
+export function validateConfig(input: Located, registry: PluginRegistry): Validated {
+  const config = clone(input.value);
+  const diagnostics: Diagnostic[] = [];
+  const slots: SlotChoice[] = [];
+  const schema = assemble(coreSchema(), config, '', input, registry, diagnostics, slots);
+  const key = JSON.stringify(slots.map((s) => [s.path, s.use]));
+  let validate = compiled.get(key);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    compiled.set(key, validate);
+  }
+  if (!validate(config)) {
+    for (const e of dedupe(validate.errors ?? [])) diagnostics.push(toDiagnostic(e, input));
+  }
+  return { config, slots, diagnostics };
+}
+
+/** Walks the schema alongside the config, replacing `x-slot` markers by the chosen plugin's schema. */
+function assemble(
+  schema: JsonSchema,
+  config: JsonObject,
+  at: string,
+  located: Located,
+  registry: PluginRegistry,
+  diagnostics: Diagnostic[],
+  slots: SlotChoice[],
+): JsonSchema {
+  const kind = schema['x-slot'] as Kind | undefined;
+  if (kind) return assembleSlot(kind, schema, config, at, located, registry, diagnostics, slots);
+  if (schema.type !== 'object' || !isObject(schema.properties)) return schema;
+  const here = at === '' ? config : getPath(config, at);
+  if (here === undefined && schema.default !== undefined && at !== '') {
+    setAt(config, at, clone(schema.default as JsonObject));
+  }
+  const current = at === '' ? config : getPath(config, at);
+  if (current !== undefined && !isObject(current)) return schema; // ajv reports the wrong type
+  const props: Record<string, JsonSchema> = {};
+  for (const [key, sub] of Object.entries(schema.properties as Record<string, JsonSchema>)) {
+    const v = isObject(getPath(config, at)) ? getPath(config, joinPath(at, key)) : undefined;
+    props[key] = v === undefined && !sub['x-slot'] && sub.default === undefined ? sub : assemble(sub, config, joinPath(at, key), located, registry, diagnostics, slots);
+  }
+  return { ...schema, properties: props };
+}
+
+function assembleSlot(
+  kind: Kind,
+  schema: JsonSchema,
+  config: JsonObject,
+  at: string,
+  located: Located,
+  registry: PluginRegistry,
+  diagnostics: Diagnostic[],
+  slots: SlotChoice[],
+): JsonSchema {
+  let value = getPath(config, at);
+  // A bare name is shorthand for { use: name }.
+  if (typeof value === 'string') {
+    value = { use: value };
+    setAt(config, at, value);
+    if (located.values.has(at)) located.values.set(joinPath(at, 'use'), located.values.get(at)!);
+  }
+  if (value === undefined && schema.default !== undefined) {
+    value = clone(schema.default as JsonObject);
+    setAt(config, at, value);
+  }
+  const known = registry.namesOf(kind);
+  const permissive: JsonSchema = { type: 'object', required: ['use'], properties: { use: { type: 'string' } } };
+  if (!isObject(value) || typeof value.use !== 'string') return permissive; // ajv reports the shape
+  const use = value.use;
+  if (!registry.has(kind, use)) {
+    const suggestion = closest(use, known);
+    diagnostics.push({
+      loc: locate(located, joinPath(at, 'use')),
+      path: joinPath(at, 'use'),
+      message: `unknown ${kind} '${use}'${suggestion ? ` — did you mean '${suggestion}'?` : ''} known: ${known.join(', ') || '(none registered)'}`,
+    });
+    return { type: 'object' };
+  }
+  slots.push({ kind, path: at, use });
+  const def = registry.get(kind, use);
+  const options = def.options;
+  const declared = (options.properties ?? {}) as Record<string, JsonSchema>;
+  for (const key of Object.keys(value)) {
+    // Only a real option of some other plugin of this kind is dropped; a typo is still reported.
+    const optionOfAnother = registry.list(kind).some((d) => key in ((d.options.properties ?? {}) as object));
+    if (key !== 'use' && !(key in declared) && optionOfAnother && located.inherited?.has(joinPath(at, key))) delete value[key];
+  }
+  const props: Record<string, JsonSchema> = { use: { type: 'string', description: `${kind} plugin name` } };
+  for (const [key, sub] of Object.entries((options.properties ?? {}) as Record<string, JsonSchema>)) {
+    props[key] = assemble(sub, config, joinPath(at, key), located, registry, diagnostics, slots);
+  }
+  return {
+    ...options,
+    type: 'object',
+    properties: props,
+    required: ['use', ...((options.required as string[] | undefined) ?? [])],
+    additionalProperties: false,
+  };
+}
+
+function setAt(config: JsonObject, dotted: string, value: JsonObject): void {
+  const parts = dotted.split('.');
+  let cur: JsonObject = config;
+  for (const p of parts.slice(0, -1)) {
+    if (!isObject(cur[p])) cur[p] = {};
+    cur = cur[p] as JsonObject;
+  }
+  cur[parts[parts.length - 1]!] = value;
+}
+
+function dedupe(errors: ErrorObject[]): ErrorObject[] {
+  // oneOf failures repeat every branch's complaint; keep the most specific ones.
+  const hasSpecific = new Set(errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf').map((e) => e.instancePath));
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    if ((e.keyword === 'oneOf' || e.keyword === 'anyOf') && hasSpecific.has(e.instancePath)) return false;
+    const k = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function dotted(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join('.');
+}
+
+function toDiagnostic(e: ErrorObject, located: Located): Diagnostic {
+  const p = dotted(e.instancePath);
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const allowed = Object.keys(((e.parentSchema as JsonSchema | undefined)?.properties ?? {}) as object);
+      const suggestion = closest(key, allowed);
+      const full = joinPath(p, key);
+      return {
+        loc: locate(located, full, true),
+        path: full,
+        message: `unknown key '${key}'${suggestion ? ` — did you mean '${suggestion}'?` : ''}${allowed.length ? ` allowed here: ${allowed.join(', ')}` : ' (nothing else is allowed here)'}`,
+      };
+    }
+    case 'required': {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      return { loc: locate(located, p), path: joinPath(p, missing), message: `is required` };
+    }
+    case 'enum': {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
+      return { loc: locate(located, p), path: p, message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} (got ${JSON.stringify(getPath(located.value, p) ?? null)})` };
+    }
+    case 'type': {
+      const got = getPath(located.value, p);
+      return { loc: locate(located, p), path: p, message: `${e.message} (got ${JSON.stringify(got ?? null)})` };
+    }
+    default:
+      return { loc: locate(located, p), path: p, message: `${e.message ?? e.keyword}${'limit' in (e.params as object) ? ` (got ${JSON.stringify(getPath(located.value, p) ?? null)})` : ''}` };
+  }
+}

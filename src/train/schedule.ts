@@ -1,0 +1,62 @@
+/**
+ * Learning-rate schedules as pure functions of the step (or epoch) counter. Steps may be
+ * fractional (epoch + batch / batches) so the same function serves per-step and per-epoch use.
+ */
+
+export interface WarmupCosine {
+  /** Length of the whole schedule in steps (warm-up included). */
+  readonly totalSteps: number;
+  readonly warmupSteps: number;
+  /** The rate the warm-up starts from (the paper: 5e-5). */
+  readonly warmupInitLr: number;
+  /** Reached at the end of the warm-up. */
+  readonly maxLr: number;
+  /** Reached at the end of the schedule (the paper: 1e-5). */
+  readonly minLr: number;
+}
+
+/**
+ * Linear warm-up from warmupInitLr (step 0) to maxLr (step warmupSteps), then a half cosine down
+ * to minLr at totalSteps; constant at minLr after that:
+ *   s < W:  lr = init + (max − init)·s/W
+ *   s ≥ W:  lr = min + ½(max − min)(1 + cos(π·(s − W)/(T − W)))
+ */
+export function warmupCosineLr(step: number, s: WarmupCosine): number {
+  if (!(s.totalSteps > 0)) throw new Error(`warmupCosineLr: totalSteps must be positive, got ${s.totalSteps}`);
+  if (!(s.warmupSteps >= 0 && s.warmupSteps <= s.totalSteps)) {
+    throw new Error(`warmupCosineLr: warmupSteps must be in [0, totalSteps], got ${s.warmupSteps} of ${s.totalSteps}`);
+  }
+  const t = Math.max(0, step);
+  if (t < s.warmupSteps) return s.warmupInitLr + ((s.maxLr - s.warmupInitLr) * t) / s.warmupSteps;
+  const span = s.totalSteps - s.warmupSteps;
+  const progress = span === 0 ? 1 : Math.min(1, (t - s.warmupSteps) / span);
+  return s.minLr + 0.5 * (s.maxLr - s.minLr) * (1 + Math.cos(Math.PI * progress));
+}
+
+export interface StepDecay {
+  readonly baseLr: number;
+  /** Factor applied at each milestone (the SSFER code: 0.1). */
+  readonly gamma: number;
+  /** Epochs at which the rate is multiplied by gamma (the SSFER code: 20, 40). */
+  readonly milestones: readonly number[];
+}
+
+/** torch.optim.lr_scheduler.MultiStepLR: baseLr · gamma^(number of milestones ≤ epoch). */
+export function stepDecayLr(epoch: number, s: StepDecay): number {
+  const passed = s.milestones.filter((m) => m <= epoch).length;
+  return s.baseLr * Math.pow(s.gamma, passed);
+}
+
+/** A schedule chosen by data: the form stages store in their options. */
+export type LrSchedule = ({ kind: 'warmup-cosine' } & WarmupCosine) | ({ kind: 'step-decay' } & StepDecay) | { kind: 'constant'; lr: number };
+
+export function scheduleLr(step: number, s: LrSchedule): number {
+  switch (s.kind) {
+    case 'warmup-cosine':
+      return warmupCosineLr(step, s);
+    case 'step-decay':
+      return stepDecayLr(step, s);
+    case 'constant':
+      return s.lr;
+  }
+}

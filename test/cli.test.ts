@@ -1,0 +1,76 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { projectRoot, writeFiles } from './helpers.ts';
+
+const bin = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
+
+function ssfer(args: string[], cwd = projectRoot) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('CLI', () => {
+  it('validates every recipe in recipes/', () => {
+    const files = fs.readdirSync(path.join(projectRoot, 'recipes')).filter((f) => f.endsWith('.yaml')).map((f) => `recipes/${f}`);
+    expect(files.length).to.be.at.least(7);
+    const r = ssfer(['validate', ...files]);
+    expect(r.stderr).to.equal('');
+    expect(r.status).to.equal(0);
+    expect(r.stdout.match(/^ok /gm)).to.have.length(files.length);
+  });
+
+  it('plan --json prints only JSON: 48 cells for Table 14, all sharing one pre-training', () => {
+    const r = ssfer(['plan', 'recipes/ablation-kappa.yaml', '--json']);
+    expect(r.status).to.equal(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.cells).to.have.length(48);
+    expect(plan.cells[47].id).to.equal('kappa=iou/dataset=affectnet8/labels=0.1');
+    expect(plan.cells[0].plugins['pipeline.supervised.mixing.kappa']).to.equal('psnr');
+    const pretrain = plan.shared.filter((s: any) => s.stage === 'pretrain');
+    expect(pretrain).to.have.length(1);
+    expect(pretrain[0].cells).to.have.length(48);
+    expect(plan.shared.filter((s: any) => s.stage === 'supervised')).to.have.length(48);
+  });
+
+  it('refuses a broken recipe with exit status 2, file:line:col, and writes nothing', () => {
+    const dir = writeFiles({
+      'broken.yaml': `extends: ${path.join(projectRoot, 'recipes', 'ablation-kappa.yaml')}\nseed: banana\npipeline:\n  pretrain: { mask_ratio: 1.5 }\n`,
+    });
+    const out = path.join(dir, 'results');
+    const r = ssfer(['run', path.join(dir, 'broken.yaml'), '--out', out]);
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/broken\.yaml:2:7: seed: must be integer \(got "banana"\)/);
+    expect(r.stderr).to.match(/broken\.yaml:4:27: pipeline\.pretrain\.mask_ratio: must be < 1 \(got 1\.5\)/);
+    expect(r.stderr).to.match(/2 problems found; nothing was run/);
+    expect(fs.existsSync(out)).to.equal(false);
+  });
+
+  it('answers a bad flag or command with exit status 2 and the way out', () => {
+    const bad = ssfer(['plan', 'recipes/ablation-kappa.yaml', '--scael', 'smoke']);
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.match(/Unknown option '--scael'.*ssfer plan --help/);
+    const unknown = ssfer(['trian']);
+    expect(unknown.status).to.equal(2);
+    expect(unknown.stderr).to.match(/unknown command 'trian'/);
+  });
+
+  it('prints --help for every command', () => {
+    for (const c of ['validate', 'plan', 'plugins', 'run']) {
+      const r = ssfer([c, '--help']);
+      expect(r.status, c).to.equal(0);
+      expect(r.stdout, c).to.match(new RegExp(`^Usage: ssfer ${c}`));
+    }
+    expect(ssfer(['--help']).stdout).to.match(/Commands:/);
+  });
+
+  it('lists plugins with their options and defaults', () => {
+    const r = ssfer(['plugins', 'kappa', '--json']);
+    expect(r.status).to.equal(0);
+    const list = JSON.parse(r.stdout);
+    expect(list.map((p: any) => p.name)).to.deep.equal(['fsim', 'iou', 'psnr', 'ssim']);
+    const text = ssfer(['plugins', 'pretrain']).stdout;
+    expect(text).to.match(/mask_ratio: default 0\.75/);
+  });
+});

@@ -1,0 +1,234 @@
+import path from 'node:path';
+import { expect } from 'chai';
+import { RecipeError, formatDiagnostic } from '../../src/recipe/diagnostics.ts';
+import { loadRecipeFile } from '../../src/recipe/load.ts';
+import { parseOverride, resolveRecipe } from '../../src/recipe/recipe.ts';
+import { createRegistry, type PluginRegistry } from '../../src/core/registry.ts';
+import { fixtures, projectRoot, writeFiles } from '../helpers.ts';
+
+const recipes = path.join(fixtures, 'recipes');
+
+async function problems(file: string, opts: { sets?: string[]; scale?: string } = {}): Promise<string[]> {
+  try {
+    await resolveRecipe(file, { ...opts, registry });
+  } catch (err) {
+    if (err instanceof RecipeError) return err.diagnostics.map(formatDiagnostic);
+    throw err;
+  }
+  throw new Error('expected the recipe to be refused');
+}
+
+let registry: PluginRegistry;
+before(async () => {
+  registry = await createRegistry();
+});
+
+describe('recipe loading: extends and merge', () => {
+  it('deep-merges mappings, child values win, positions follow the value', () => {
+    const l = loadRecipeFile(path.join(recipes, 'child.yaml'));
+    expect(l.value.title).to.equal('fixture child');
+    expect(l.value.seed).to.equal(7); // from the base
+    const sup = (l.value.pipeline as any).supervised;
+    expect(sup.lr).to.equal(0.002);
+    expect(sup.epochs).to.equal(3);
+    expect(sup.mixing.kappa.use).to.equal('iou');
+    expect(l.values.get('pipeline.supervised.lr')).to.include({ line: 5, col: 9 });
+    expect(path.basename(l.values.get('pipeline.supervised.lr')!.file)).to.equal('child.yaml');
+    expect(path.basename(l.values.get('pipeline.supervised.epochs')!.file)).to.equal('base.yaml');
+    expect(l.value).to.not.have.property('extends');
+  });
+
+  it('replaces lists instead of merging them', () => {
+    const dir = writeFiles({
+      'base.yaml': 'title: t\nplugins: [a.ts, b.ts]\n',
+      'child.yaml': 'extends: base.yaml\nplugins: [c.ts]\n',
+    });
+    expect(loadRecipeFile(path.join(dir, 'child.yaml')).value.plugins).to.deep.equal(['c.ts']);
+  });
+
+  it('applies several bases in order, the later one winning', () => {
+    const dir = writeFiles({
+      'a.yaml': 'seed: 1\ntitle: a\n',
+      'b.yaml': 'seed: 2\n',
+      'c.yaml': 'extends: [a.yaml, b.yaml]\n',
+    });
+    const v = loadRecipeFile(path.join(dir, 'c.yaml')).value;
+    expect(v).to.deep.equal({ seed: 2, title: 'a' });
+  });
+
+  it('refuses an extends cycle, naming the chain and the place', async () => {
+    const msgs = await problems(path.join(recipes, 'cycle-a.yaml'));
+    expect(msgs).to.have.length(1);
+    expect(msgs[0]).to.match(/cycle-b\.yaml:3:5: extends\.0: extends cycle: .*cycle-a\.yaml → .*cycle-b\.yaml → .*cycle-a\.yaml/);
+  });
+
+  it('refuses a missing extends target at the line that names it', async () => {
+    const dir = writeFiles({ 'r.yaml': 'title: x\nextends:\n  - ./nowhere.yaml\n' });
+    const msgs = await problems(path.join(dir, 'r.yaml'));
+    expect(msgs[0]).to.match(/r\.yaml:3:5: extends\.0: cannot read recipe '.*nowhere\.yaml' \(no such file\)/);
+  });
+
+  it('reports a YAML syntax error with line and column', async () => {
+    const dir = writeFiles({ 'bad.yaml': 'title: x\npipeline:\n  supervised: {epochs: 3\nseed: 1\n' });
+    const msgs = await problems(path.join(dir, 'bad.yaml'));
+    expect(msgs[0]).to.match(/bad\.yaml:\d+:\d+: yaml: /);
+  });
+
+  it('refuses duplicate keys', async () => {
+    const dir = writeFiles({ 'dup.yaml': 'title: x\nseed: 1\nseed: 2\n' });
+    expect((await problems(path.join(dir, 'dup.yaml')))[0]).to.match(/dup\.yaml:3:1: yaml: .*unique/i);
+  });
+});
+
+describe('recipe validation', () => {
+  const base = path.join(recipes, 'base.yaml');
+  const write = (extra: string) => writeFiles({ 'base.yaml': '', 'r.yaml': `extends: ${base}\n${extra}` });
+
+  it('accepts a valid recipe and fills every default from the plugin schemas', async () => {
+    const r = await resolveRecipe(base, { registry });
+    expect(r.cells).to.have.length(1);
+    const cfg = r.cells[0]!.config as any;
+    expect(cfg.id).to.equal(undefined);
+    expect(cfg.pipeline.supervised.mixing.alpha).to.equal(1); // facemix default
+    expect(cfg.pipeline.supervised.label_smoothing).to.equal(0.1); // core default
+    expect(cfg.data.boxes).to.deep.equal({ use: 'annotations' }); // slot default
+    expect(cfg.scale).to.equal('small');
+  });
+
+  it('suggests the closest plugin name for a typo and lists the known ones', async () => {
+    const dir = write('pipeline:\n  supervised:\n    mixing:\n      kappa: { use: iuo }\n');
+    const msgs = await problems(path.join(dir, 'r.yaml'));
+    expect(msgs).to.deep.equal([
+      `${path.join(dir, 'r.yaml')}:5:21: pipeline.supervised.mixing.kappa.use: unknown kappa 'iuo' — did you mean 'iou'? known: fsim, iou, psnr, ssim`,
+    ]);
+  });
+
+  it('refuses an unknown key at the key, with a suggestion', async () => {
+    const dir = write('pipeline:\n  supervised:\n    epochz: 3\n');
+    const msgs = await problems(path.join(dir, 'r.yaml'));
+    expect(msgs).to.have.length(1);
+    expect(msgs[0]).to.match(/r\.yaml:4:5: pipeline\.supervised\.epochz: unknown key 'epochz' — did you mean 'epochs'\?/);
+  });
+
+  it('refuses an unknown key inside a plugin options block', async () => {
+    const dir = write('model:\n  backbone: { use: vit, presett: tiny }\n');
+    expect((await problems(path.join(dir, 'r.yaml')))[0]).to.match(/r\.yaml:3:25: model\.backbone\.presett: unknown key 'presett' — did you mean 'preset'\?/);
+  });
+
+  it('refuses an out-of-range number such as mask_ratio: 1.5', async () => {
+    const dir = write('pipeline:\n  pretrain:\n    use: mae\n    mask_ratio: 1.5\n');
+    const msgs = await problems(path.join(dir, 'r.yaml'));
+    expect(msgs).to.have.length(1);
+    expect(msgs[0]).to.match(/r\.yaml:5:17: pipeline\.pretrain\.mask_ratio: must be < 1 \(got 1\.5\)/);
+  });
+
+  it('refuses a wrong type such as seed: banana', async () => {
+    const dir = write('seed: banana\n');
+    expect(await problems(path.join(dir, 'r.yaml'))).to.have.length(1);
+    expect((await problems(path.join(dir, 'r.yaml')))[0]).to.match(/r\.yaml:2:7: seed: must be integer \(got "banana"\)/);
+  });
+
+  it('reports every problem at once', async () => {
+    const dir = write('seed: banana\npipeline:\n  supervised:\n    epochz: 3\n    mixing: { use: facemix, kappa: { use: iuo } }\n');
+    expect(await problems(path.join(dir, 'r.yaml'))).to.have.length(3);
+  });
+
+  it('points at the base file when the problem was written there', async () => {
+    const dir = writeFiles({ 'a.yaml': 'title: t\npipeline:\n  supervised:\n    lr: -1\n', 'b.yaml': 'extends: a.yaml\nseed: 3\n' });
+    expect((await problems(path.join(dir, 'b.yaml')))[0]).to.match(/a\.yaml:4:9: pipeline\.supervised\.lr: must be > 0/);
+  });
+
+  it('lets a recipe switch plugins without tripping on the old plugin’s options', async () => {
+    const dir = write('pipeline:\n  supervised:\n    mixing: { use: none }\n');
+    const r = await resolveRecipe(path.join(dir, 'r.yaml'), { registry });
+    expect((r.cells[0]!.config as any).pipeline.supervised.mixing).to.deep.equal({ use: 'none' });
+  });
+
+  it('still reports a typo written beside a switched plugin', async () => {
+    const dir = write('pipeline:\n  supervised:\n    mixing: { use: mixup, alphaa: 2 }\n');
+    expect((await problems(path.join(dir, 'r.yaml')))[0]).to.match(/mixing\.alphaa: unknown key 'alphaa' — did you mean 'alpha'\?/);
+  });
+
+  it('accepts a bare plugin name as shorthand for { use: name }', async () => {
+    const dir = write('pipeline:\n  supervised:\n    mixing: { use: facemix, kappa: ssim }\n');
+    const r = await resolveRecipe(path.join(dir, 'r.yaml'), { registry });
+    expect((r.cells[0]!.config as any).pipeline.supervised.mixing.kappa.use).to.equal('ssim');
+  });
+
+  it('applies a scale overlay', async () => {
+    const small = await resolveRecipe(base, { registry });
+    const smoke = await resolveRecipe(base, { registry, scale: 'smoke' });
+    expect((small.cells[0]!.config as any).pipeline.supervised.epochs).to.equal(3);
+    expect((smoke.cells[0]!.config as any).pipeline.supervised.epochs).to.equal(1);
+    expect(smoke.scale).to.equal('smoke');
+  });
+
+  it('refuses an unknown scale', async () => {
+    expect((await problems(base, { scale: 'huge' }))[0]).to.match(/<--scale huge>:1:1: scale: unknown scale 'huge'; choose one of smoke, small, paper/);
+  });
+});
+
+describe('--set overrides', () => {
+  const base = path.join(recipes, 'base.yaml');
+
+  it('reads values as YAML, so numbers, booleans and lists are typed', () => {
+    expect(parseOverride('pipeline.supervised.lr=1e-3').value).to.equal(0.001);
+    expect(parseOverride('evaluation.use_ema=false').value).to.equal(false);
+    expect(parseOverride('pipeline.supervised.betas=[0.9, 0.99]').value).to.deep.equal([0.9, 0.99]);
+    expect(parseOverride('data.dataset.use=rafdb').value).to.equal('rafdb');
+  });
+
+  it('overrides the file and is validated like it', async () => {
+    const r = await resolveRecipe(base, { registry, sets: ['pipeline.supervised.epochs=9', 'pipeline.supervised.mixing.kappa=ssim'] });
+    expect((r.cells[0]!.config as any).pipeline.supervised.epochs).to.equal(9);
+    expect((r.cells[0]!.config as any).pipeline.supervised.mixing.kappa.use).to.equal('ssim');
+    const msgs = await problems(base, { sets: ['pipeline.supervised.epochs=many'] });
+    expect(msgs).to.deep.equal(['<--set pipeline.supervised.epochs=many>:1:28: pipeline.supervised.epochs: must be integer (got "many")']);
+  });
+
+  it('refuses a malformed flag', async () => {
+    expect((await problems(base, { sets: ['no-equals-sign'] }))[0]).to.match(/expected path=value/);
+  });
+});
+
+describe('grid expansion', () => {
+  it('expands rows × columns with dependent axes and stable readable ids', async () => {
+    const r = await resolveRecipe(path.join(recipes, 'child.yaml'), { registry });
+    expect(r.cells.map((c) => c.id)).to.deep.equal([
+      'kappa=iou/dataset=rafdb/labels=0.05',
+      'kappa=iou/dataset=rafdb/labels=0.25',
+      'kappa=iou/dataset=affectnet8/labels=0.01',
+      'kappa=ssim/dataset=rafdb/labels=0.05',
+      'kappa=ssim/dataset=rafdb/labels=0.25',
+      'kappa=ssim/dataset=affectnet8/labels=0.01',
+    ]);
+    expect(r.grid.columns.map((c) => c.labels.join(' '))).to.deep.equal(['RAF-DB 5%', 'RAF-DB 25%', 'AffectNet-8 1%']);
+    const last = r.cells[5]!.config as any;
+    expect(last.data.dataset).to.include({ use: 'affectnet', classes: 8, root: null });
+    expect(last.data.labels.fraction).to.equal(0.01);
+    expect(last.pipeline.supervised.mixing.kappa.use).to.equal('ssim');
+    expect(r.reference!.values[1]).to.deep.equal([4, 5, null]);
+  });
+
+  it('refuses a reference whose shape does not match the grid', async () => {
+    const dir = writeFiles({ 'r.yaml': `extends: ${path.join(recipes, 'child.yaml')}\nreference:\n  values:\n    - [1, 2, 3]\n` });
+    expect((await problems(path.join(dir, 'r.yaml')))[0]).to.match(/r\.yaml:4:5: reference\.values: has 1 rows but the grid has 2/);
+  });
+
+  it('reports a grid value that the plugin refuses at the grid entry', async () => {
+    const dir = writeFiles({
+      'r.yaml': `extends: ${path.join(recipes, 'base.yaml')}\ngrid:\n  rows:\n    - name: k\n      path: pipeline.supervised.mixing.kappa.use\n      values: [iou, psnrr]\n`,
+    });
+    expect((await problems(path.join(dir, 'r.yaml')))[0]).to.match(/r\.yaml:6:21: pipeline\.supervised\.mixing\.kappa\.use: unknown kappa 'psnrr' — did you mean 'psnr'\?/);
+  });
+});
+
+describe('every recipe in recipes/', () => {
+  it('ablation-kappa plans to 48 cells with the paper reference beside each', async () => {
+    const r = await resolveRecipe(path.join(projectRoot, 'recipes', 'ablation-kappa.yaml'), { registry, scale: 'smoke' });
+    expect(r.cells).to.have.length(48);
+    expect(r.cells[0]!.id).to.equal('kappa=psnr/dataset=rafdb/labels=0.05');
+    expect(r.reference!.values[3]![0]).to.equal(80.96);
+    expect(r.title).to.match(/^SSFER Table 14 — /);
+  });
+});
