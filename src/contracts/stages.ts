@@ -1,30 +1,73 @@
-import type * as tf from '@tensorflow/tfjs';
+import type { Backbone, BackboneFactory, NamedTensors } from './backbone.ts';
+import type { FerData, ImagePool } from './dataset.ts';
 
-/** Named weights handed from one stage to the next. */
-export type Weights = Record<string, tf.Tensor>;
+/** Figures a stage reports as it trains (progress bars and tracking). */
+export interface StageStep {
+  readonly step: number;
+  readonly epoch: number;
+  readonly loss: number;
+  readonly lr: number;
+  /** Anything else worth plotting: mask rate, pseudo-label accuracy, reconstruction loss… */
+  readonly [metric: string]: number;
+}
 
-/** What the pipeline gives a stage plugin: everything it may need, nothing global. */
-export interface StageContext {
-  readonly seed: number;
-  readonly cellId: string;
-  readonly workDir: string;
-  readonly log: (metrics: Record<string, number>, step: number) => void;
-  readonly progress: (info: { epoch: number; epochs: number; step: number; steps: number; loss?: number }) => void;
-  readonly signal?: AbortSignal;
+export interface StageHooks {
+  onStep(log: StageStep, info: { epochs: number; stepsPerEpoch: number; totalSteps: number }): void;
+  /** Called after each epoch with that epoch's summary figures. */
+  onEpoch?(epoch: number, metrics: Record<string, number>): void;
+  /** True when the run should stop after the current step (Ctrl-C). */
+  shouldStop(): boolean;
 }
 
 export interface StageResult {
+  /** One line for tables and logs: what the stage did. */
   readonly summary: string;
+  /** True when the stage stopped early because shouldStop() said so. */
+  readonly stopped?: boolean;
 }
 
-/** `pretrain` plugins: produce encoder weights for fine-tuning (null: start from random). */
+export interface PretrainContext {
+  readonly backbone: BackboneFactory;
+  /** The images to pre-train on, at the backbone's image size (loaded by the pipeline). */
+  pool(kind: 'faces' | 'generic', size: number): Promise<ImagePool>;
+  readonly seed: number;
+  readonly hooks: StageHooks;
+}
+
+/** `pretrain` plugins: stage 1. */
 export interface Pretrainer {
   readonly name: string;
-  run(ctx: StageContext & { [extra: string]: unknown }): Promise<StageResult & { weights: Weights | null }>;
+  run(ctx: PretrainContext): Promise<
+    StageResult & {
+      /**
+       * Encoder weights for fine-tuning, named as the backbone's namedVariables() (the head
+       * may be absent); null: fine-tuning starts from the seeded random initialisation.
+       * The caller owns and disposes them.
+       */
+      weights: NamedTensors | null;
+      /** A picture of the stage (MAE: originals / masked / reconstructions), PNG bytes. */
+      picture?: Uint8Array;
+    }
+  >;
 }
 
-/** `ssl` plugins: the semi-supervised stage, updating the model in place. */
+export interface SemiContext {
+  /** The student, trained in place; it is what gets evaluated afterwards. */
+  readonly model: Backbone;
+  /** A new model of the same shape (for the teacher); the stage disposes what it builds. */
+  buildCopy(): Backbone;
+  readonly data: FerData;
+  /** Training indices with labels, and the labels to train them with. */
+  readonly labeled: Int32Array;
+  readonly labels: Int32Array;
+  /** Training indices whose labels are hidden (their true labels in data.train.labels may be used only for reporting pseudo-label accuracy). */
+  readonly unlabeled: Int32Array;
+  readonly seed: number;
+  readonly hooks: StageHooks;
+}
+
+/** `ssl` plugins: stage 3, semi-supervised fine-tuning of the supervised model. */
 export interface SemiSupervised {
   readonly name: string;
-  run(ctx: StageContext & { [extra: string]: unknown }): Promise<StageResult>;
+  run(ctx: SemiContext): Promise<StageResult>;
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { Container } from 'inversify';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { KINDS, ServiceIds, isKind, type Kind } from './kinds.ts';
 import type { PluginContext, PluginDefinition, PluginSlot } from './plugin.ts';
 
@@ -70,9 +71,30 @@ export class PluginRegistry {
     if (def.status === 'planned') {
       throw new Error(`${kind} plugin '${def.name}' is not implemented yet: ${def.plannedReason ?? 'it validates and plans, but cannot run'}`);
     }
-    const { use: _use, ...options } = slotValue;
+    const { use: _use, ...given } = slotValue;
+    const options = this.withDefaults(def, given);
     const fullCtx: PluginContext = { ...ctx, resolve: <U>(k: Kind, s: PluginSlot) => this.create<U>(k, s, ctx) };
     return def.create(options, fullCtx) as T;
+  }
+
+  private readonly validators = new Map<PluginDefinition, ValidateFunction>();
+
+  /**
+   * Options with the schema's defaults filled in and checked. Recipes arrive here already
+   * validated; this makes a plugin created from code (a nested slot, a test) just as safe.
+   */
+  private withDefaults(def: PluginDefinition, given: Record<string, unknown>): Record<string, unknown> {
+    let validate = this.validators.get(def);
+    if (!validate) {
+      validate = optionsAjv.compile({ ...stripSlots(def.options), additionalProperties: false });
+      this.validators.set(def, validate);
+    }
+    const options = structuredClone(given);
+    if (!validate(options)) {
+      const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '(options)'} ${e.message ?? e.keyword}`);
+      throw new Error(`${def.kind} plugin '${def.name}': invalid options: ${problems.join('; ')}`);
+    }
+    return options;
   }
 
   /** Loads every definition a module exports (default export: one definition or a list). */
@@ -93,6 +115,16 @@ export class PluginRegistry {
     for (const def of defs) this.register(def, { file: abs, builtin });
     return defs;
   }
+}
+
+const optionsAjv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true });
+
+/** Nested plugin slots are checked when their own plugin is created; here they are plain objects. */
+function stripSlots(schema: Record<string, unknown>): Record<string, unknown> {
+  if ('x-slot' in schema) return { type: 'object', ...(schema.default !== undefined ? { default: schema.default } : {}) };
+  const props = schema.properties as Record<string, Record<string, unknown>> | undefined;
+  if (!props) return schema;
+  return { ...schema, properties: Object.fromEntries(Object.entries(props).map(([k, v]) => [k, stripSlots(v)])) };
 }
 
 function validateDefinition(def: PluginDefinition, file: string): void {

@@ -8,7 +8,7 @@ import { deriveSeed, Rng } from '../core/rng.ts';
 import type { JsonObject } from '../recipe/located.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
-import { hashOf } from './stage-keys.ts';
+import { hashOf, stageKeys } from './stage-keys.ts';
 import { trainSupervised, type StepLog, type SupervisedOptions } from './supervised.ts';
 
 export interface CellMetrics {
@@ -46,6 +46,8 @@ export class Interrupted extends Error {
 
 // Data is drawn (or decoded) once per process for all cells that ask for the same thing.
 const dataCache = new Map<string, Promise<FerData>>();
+type PretrainOutput = Awaited<ReturnType<Pretrainer['run']>>;
+const pretrainCache = new Map<string, Promise<PretrainOutput>>();
 
 function slotAt(config: JsonObject, dotted: string): PluginSlot {
   let cur: unknown = config;
@@ -83,16 +85,35 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
 
   const stages = { pretrain: '', supervised: '', semi: '' };
   const pretrainUse = slotAt(config, 'pipeline.pretrain').use;
+  let pretrained: PretrainOutput | null = null;
   if (isPlanned('pretrain', 'pipeline.pretrain')) {
     stages.pretrain = `skipped: ${pretrainUse} is not implemented yet`;
   } else {
-    const pre = await create<Pretrainer>('pretrain', 'pipeline.pretrain').run({ seed, cellId: cell.id, workDir: '', log: () => {}, progress: () => {} });
-    if (pre.weights) throw new Error(`pre-training '${pretrainUse}' returned weights, but handing them to fine-tuning is not wired yet`);
-    stages.pretrain = pre.summary;
+    // Cells with the same pre-training key share one pre-training (computed once per process).
+    const key = stageKeys(config).pretrain;
+    let shared = pretrainCache.get(key);
+    if (!shared) {
+      shared = create<Pretrainer>('pretrain', 'pipeline.pretrain').run({
+        backbone,
+        pool: (kind, n) => create<DatasetSource>('dataset', 'data.dataset').pool(kind, n, imageSize),
+        seed: deriveSeed(seed, 'pretrain'),
+        hooks: { onStep: (l, info) => hooks.onStep('pretrain', l, info), shouldStop: hooks.shouldStop },
+      });
+      pretrainCache.set(key, shared);
+      shared.catch(() => pretrainCache.delete(key));
+    }
+    pretrained = await shared;
+    if (pretrained.stopped) {
+      pretrainCache.delete(key);
+      throw new Interrupted();
+    }
+    stages.pretrain = pretrained.summary;
   }
 
   const modelSeed = deriveSeed(seed, 'model');
   const model = backbone.build(numClasses, modelSeed);
+  // The classifier is new for every dataset; everything else comes from pre-training.
+  if (pretrained?.weights) model.loadState(pretrained.weights, { allowMissing: ['head.'], ignoreUnexpected: true });
   let ema: ReturnType<typeof backbone.build> | null = null;
   const log: StepLog[] = [];
   try {
@@ -126,7 +147,16 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     if (isPlanned('ssl', 'pipeline.semi')) {
       stages.semi = `skipped: ${semiUse} is not implemented yet`;
     } else {
-      const semi = await create<SemiSupervised>('ssl', 'pipeline.semi').run({ seed, cellId: cell.id, workDir: '', log: () => {}, progress: () => {} });
+      const semi = await create<SemiSupervised>('ssl', 'pipeline.semi').run({
+        model,
+        buildCopy: () => backbone.build(numClasses, modelSeed, { trainable: false }),
+        data,
+        labeled: split.labeled,
+        labels: trainLabels,
+        unlabeled: split.unlabeled,
+        seed: deriveSeed(seed, cell.id, 'semi'),
+        hooks: { onStep: (l, info) => hooks.onStep('semi', l, info), shouldStop: hooks.shouldStop },
+      });
       stages.semi = semi.summary;
     }
 
@@ -163,5 +193,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
 /** For tests: forget cached data. */
 export function clearDataCache(): void {
   dataCache.clear();
+  for (const p of pretrainCache.values()) void p.then((r) => r.weights && Object.values(r.weights).forEach((t) => t.dispose()));
+  pretrainCache.clear();
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Expression } from './classes.ts';
 import { Canvas, clipConvex, ellipsePoints, linear, radial, solid, type RGB } from './raster.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../../../src/core/rng.ts';
 
 export interface Identity {
   readonly faceW: number;

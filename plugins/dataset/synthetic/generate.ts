@@ -3,7 +3,7 @@ import type { FerData, ImagePool, Split } from '../../../src/contracts/dataset.t
 import { classNames, EXPRESSIONS_8 } from './classes.ts';
 import { drawFace, drawOccluder, sampleExpression, sampleIdentity, samplePose, type Box, type Identity } from './face.ts';
 import { Canvas } from './raster.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../../../src/core/rng.ts';
 import { drawBackground, drawGeneric, finishImage, GENERIC_CATEGORIES } from './scene.ts';
 
 /** Knobs that make the set harder or easier. */

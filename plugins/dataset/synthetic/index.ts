@@ -1,5 +1,5 @@
 /** The procedural face generator behind `synthetic-faces` and the real-dataset stand-ins. */
-export { Rng, deriveSeed, hashString, mix32, mulberry32 } from './rng.ts';
+export { Rng, deriveSeed, hashString, mix32, mulberry32 } from '../../../src/core/rng.ts';
 export { classNames, EXPRESSIONS_7, EXPRESSIONS_8, RAFDB_LABEL, fromRafdbLabel, toRafdbLabel, type Expression } from './classes.ts';
 export {
   DEFAULT_DIFFICULTY,

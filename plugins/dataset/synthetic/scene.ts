@@ -1,6 +1,6 @@
 /** Backgrounds, clutter, generic (non-face) images and the camera's last touches. */
 import { Canvas, ellipsePoints, linear, radial, solid, type Paint, type RGB } from './raster.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../../../src/core/rng.ts';
 
 function randomColor(rng: Rng, lo = 0, hi = 1): RGB {
   return [rng.uniform(lo, hi), rng.uniform(lo, hi), rng.uniform(lo, hi)];
