@@ -56,8 +56,27 @@ describe('CLI', () => {
     expect(unknown.stderr).to.match(/unknown command 'trian'/);
   });
 
+  it('synth writes a synthetic set in RAF-DB layout that decodes with a real image library', async () => {
+    const out = path.join(writeFiles({}), 'set');
+    const r = ssfer(['synth', '--out', out, '--train', '14', '--test', '7', '--size', '40', '--seed', '3']);
+    expect(r.status, r.stderr).to.equal(0);
+    const lines = fs.readFileSync(path.join(out, 'EmoLabel', 'list_patition_label.txt'), 'utf8').trim().split('\n');
+    expect(lines).to.have.length(21);
+    for (const line of lines) expect(line).to.match(/^(train_\d{5}|test_\d{4})\.png [1-7]$/);
+    const first = lines[0]!.split(' ')[0]!.replace('.png', '_aligned.png');
+    const { default: sharp } = await import('sharp');
+    const meta = await sharp(path.join(out, 'Image', 'aligned', first)).metadata();
+    expect([meta.width, meta.height]).to.deep.equal([40, 40]);
+    const box = fs.readFileSync(path.join(out, 'Annotation', 'boundingbox', first.replace('_aligned.png', '_boundingbox.txt')), 'utf8').trim().split(/\s+/).map(Number);
+    expect(box).to.have.length(4);
+    expect(box[2]!).to.be.greaterThan(box[0]!);
+    const again = ssfer(['synth', '--out', out]);
+    expect(again.status).to.equal(2);
+    expect(again.stderr).to.match(/is not empty/);
+  });
+
   it('prints --help for every command', () => {
-    for (const c of ['validate', 'plan', 'plugins', 'run']) {
+    for (const c of ['validate', 'plan', 'plugins', 'run', 'synth']) {
       const r = ssfer([c, '--help']);
       expect(r.status, c).to.equal(0);
       expect(r.stdout, c).to.match(new RegExp(`^Usage: ssfer ${c}`));

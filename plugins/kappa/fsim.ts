@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin, type JsonSchema } from '../../src/core/plugin.ts';
 import type { KappaInput, KappaMetric } from '../../src/contracts/kappa.ts';
-import { fsimPair, type FsimConfig, type Planes } from './internal/fsim-core.ts';
+import { fsimCompare, fsimFeatures, type FsimConfig, type FsimFeatures, type Planes } from './internal/fsim-core.ts';
+import { contentKey, LruCache } from './internal/cache.ts';
 import type { PhaseCongruencyParams } from './internal/phasecong.ts';
 import { checkImages, oneMinusClipped } from './internal/tensors.ts';
 
@@ -10,6 +11,7 @@ type Preset = 'reference' | 'ssfer-port';
 interface FsimOptions {
   preset: Preset;
   chromatic: boolean;
+  cache_mb: number;
   data_range: number;
   downsample: number;
   nscale: number | null;
@@ -80,6 +82,12 @@ export default definePlugin<FsimOptions, KappaMetric>({
         description:
           "Phase-congruency settings. 'reference': FeatureSIM.m's phasecong2 (nscale 4, norient 4, min_wavelength 6, mult 2, sigma_onf 0.55, dtheta_on_sigma 1.2, k 2, epsilon 1e-4), which reproduces the published FSIM values. 'ssfer-port': the SSFER authors' settings (nscale 5, norient 6, min_wavelength 3, mult 2.1, sigma_onf 0.55, k 2, cut_off 0.5, g 10) with Kovesi's phasecong3 routine (cosine angular spread, frequency-spread weighting), PC = sum of the per-orientation PC maps; the port itself is not published as source, so this is a reconstruction.",
       },
+      cache_mb: {
+        type: 'number',
+        minimum: 0,
+        default: 256,
+        description: "memory for per-image phase congruency and gradient maps, reused whenever the same image is compared again (0 disables)",
+      },
       chromatic: {
         type: 'boolean',
         default: false,
@@ -145,6 +153,7 @@ export default definePlugin<FsimOptions, KappaMetric>({
 
     // Phase congruency needs FFTs, which the tfjs backends here lack, so the pairs are read back
     // and computed in float64 on the CPU; the interface stays tensor in, tensor out.
+    const cache = new LruCache<string, FsimFeatures>(options.cache_mb * 2 ** 20, (f) => (f.pc.byteLength + f.g.byteLength) * (f.i ? 2 : 1));
     const fsim = (input: KappaInput): tf.Tensor1D => {
       checkImages('fsim', input);
       const [n, h, w, ch] = input.imagesA.shape;
@@ -161,9 +170,21 @@ export default definePlugin<FsimOptions, KappaMetric>({
         }
         return { rows: h, cols: w, channels };
       };
+      // Features per image, looked up by content: within a batch every image is both an A and
+      // a B, and without augmentation the same images come back every epoch.
+      const features = (data: Float32Array | Int32Array | Uint8Array, img: number): FsimFeatures => {
+        const size = h * w * ch;
+        const key = contentKey(data, img * size, size);
+        let f = cache.get(key);
+        if (!f) {
+          f = fsimFeatures(plane(data, img), cfg, options.chromatic);
+          cache.set(key, f);
+        }
+        return f;
+      };
       const out = new Float32Array(n);
       for (let i = 0; i < n; i++) {
-        const r = fsimPair(plane(a, i), plane(b, i), cfg, options.chromatic);
+        const r = fsimCompare(features(a, i), features(b, i), cfg);
         out[i] = options.chromatic ? r.fsimc : r.fsim;
       }
       return tf.tensor1d(out, 'float32');

@@ -56,7 +56,15 @@ function slotAt(config: JsonObject, dotted: string): PluginSlot {
 }
 
 /** Runs one cell's stages and evaluates it on the test split. */
-export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks: CellHooks): Promise<{ metrics: CellMetrics; log: StepLog[] }> {
+export interface CellOutput {
+  readonly metrics: CellMetrics;
+  /** The supervised stage's step log. */
+  readonly log: StepLog[];
+  /** The pre-training picture (MAE: originals / masked / reconstructions), PNG bytes. */
+  readonly pretrainPicture?: Uint8Array;
+}
+
+export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks: CellHooks): Promise<CellOutput> {
   const started = Date.now();
   const config = cell.config;
   const seed = config.seed as number;
@@ -183,7 +191,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       steps: result.steps,
       seconds: (Date.now() - started) / 1000,
     };
-    return { metrics, log };
+    return { metrics, log, ...(pretrained?.picture ? { pretrainPicture: pretrained.picture } : {}) };
   } finally {
     model.dispose();
     ema?.dispose();

@@ -58,7 +58,10 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   const progress = new Progress();
   let backendName: string;
   try {
-    backendName = (await selectBackend(opts.backend)).name;
+    const choice = await selectBackend(opts.backend);
+    backendName = choice.name;
+    // Say once why the fast CPU kernels are not in use, so a slow run is not a mystery.
+    for (const note of choice.notes) if (note.startsWith('native:')) progress.log(`ssfer: ${note}; falling back to ${backendName}`);
   } catch (err) {
     throw new UsageError(`--backend: ${(err as Error).message}`);
   }
@@ -113,7 +116,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
       const done = ranCells;
       const remainingCells = recipe.cells.length - i;
       try {
-        const { metrics, log } = await runCell(recipe, cell, {
+        const { metrics, log, pretrainPicture } = await runCell(recipe, cell, {
           shouldStop: () => stopRequested,
           note: (t) => progress.log(t),
           onStep: (stage, l, info) => {
@@ -126,6 +129,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
           },
         });
         ranCells++;
+        if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
         await writeCellOutputs(cellDir, metrics, log);
         results.set(cell.id, { accuracy: metrics.accuracy });
         metricsOf.push(metrics);

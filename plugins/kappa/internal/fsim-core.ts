@@ -97,28 +97,40 @@ function realPow(p: number, lambda: number): number {
   return p >= 0 ? Math.pow(p, lambda) : Math.pow(-p, lambda) * Math.cos(lambda * Math.PI);
 }
 
-export function fsimPair(ref: Planes, dis: Planes, cfg: FsimConfig, chromatic: boolean): FsimResult {
-  const { rows, cols } = ref;
+/** What FSIM needs of one image; computed once per image, compared for any number of pairs. */
+export interface FsimFeatures {
+  readonly n: number;
+  readonly pc: Float64Array;
+  readonly g: Float64Array;
+  readonly i: Float64Array | null;
+  readonly q: Float64Array | null;
+}
+
+export function fsimFeatures(img: Planes, cfg: FsimConfig, chromatic: boolean): FsimFeatures {
+  const { rows, cols } = img;
   const f = downsampleFactor(rows, cols, cfg.downsample);
-  const a = yiq(ref);
-  const b = yiq(dis);
-  const y1 = averageDownsample(a.y, rows, cols, f);
-  const y2 = averageDownsample(b.y, rows, cols, f);
-  const r = y1.rows;
-  const c = y1.cols;
-  const n = r * c;
-
-  const pc1 = phaseCongruency(y1.data, r, c, cfg.pc);
-  const pc2 = phaseCongruency(y2.data, r, c, cfg.pc);
-  const g1 = scharrMagnitude(y1.data, r, c);
-  const g2 = scharrMagnitude(y2.data, r, c);
-
+  const a = yiq(img);
+  const y = averageDownsample(a.y, rows, cols, f);
   // Grey input: I = Q = 1 in the reference, which makes the chromatic factor exactly 1.
-  const useChroma = chromatic && a.i !== null && b.i !== null;
-  const i1 = useChroma ? averageDownsample(a.i!, rows, cols, f).data : null;
-  const i2 = useChroma ? averageDownsample(b.i!, rows, cols, f).data : null;
-  const q1 = useChroma ? averageDownsample(a.q!, rows, cols, f).data : null;
-  const q2 = useChroma ? averageDownsample(b.q!, rows, cols, f).data : null;
+  const useChroma = chromatic && a.i !== null;
+  return {
+    n: y.rows * y.cols,
+    pc: phaseCongruency(y.data, y.rows, y.cols, cfg.pc),
+    g: scharrMagnitude(y.data, y.rows, y.cols),
+    i: useChroma ? averageDownsample(a.i!, rows, cols, f).data : null,
+    q: useChroma ? averageDownsample(a.q!, rows, cols, f).data : null,
+  };
+}
+
+export function fsimPair(ref: Planes, dis: Planes, cfg: FsimConfig, chromatic: boolean): FsimResult {
+  return fsimCompare(fsimFeatures(ref, cfg, chromatic), fsimFeatures(dis, cfg, chromatic), cfg);
+}
+
+export function fsimCompare(fa: FsimFeatures, fb: FsimFeatures, cfg: FsimConfig): FsimResult {
+  const n = fa.n;
+  const { pc: pc1, g: g1, i: i1, q: q1 } = fa;
+  const { pc: pc2, g: g2, i: i2, q: q2 } = fb;
+  const useChroma = i1 !== null && i2 !== null;
 
   let num = 0;
   let numC = 0;

@@ -21,6 +21,7 @@ type Options = Parameters<typeof fsim.create>[0];
 const defaults: Options = {
   preset: 'reference',
   chromatic: false,
+  cache_mb: 256,
   data_range: 1,
   downsample: 0,
   nscale: null,
