@@ -1,12 +1,29 @@
-import { definePlugin } from '../../src/core/plugin.ts';
+import * as tf from '@tensorflow/tfjs';
+import { definePlugin, type PluginSlot } from '../../src/core/plugin.ts';
 import { trainingStageOptions } from '../../src/core/stage-schema.ts';
+import { isTokenBackbone, type NamedTensors } from '../../src/contracts/backbone.ts';
+import type { Pretrainer } from '../../src/contracts/stages.ts';
+import type { Augmentation } from '../../src/contracts/training.ts';
+import { Rng } from '../../src/core/rng.ts';
+import { gatherImages } from '../../src/pipeline/batches.ts';
+import { AdamW, defaultNoDecay } from '../../src/train/optimizer.ts';
+import { decoderSpec, MaskedAutoencoder, randomMasking } from './internal/mae-model.ts';
+import { encoderWeights, poolBoxes, pretrainLoop, type StageOptions } from './internal/loop.ts';
+import { imageGridPng } from './internal/picture.ts';
 
-export default definePlugin({
+export interface MaeOptions extends StageOptions {
+  mask_ratio: number;
+  norm_pix: boolean;
+  decoder: { dim: number | null; depth: number | null; heads: number | null };
+  pool: { source: 'faces' | 'generic'; size: number };
+  augment: PluginSlot;
+  picture_images: number;
+}
+
+export default definePlugin<MaeOptions, Pretrainer>({
   kind: 'pretrain',
   name: 'mae',
   description: 'masked-autoencoder pre-training: random patch masking, encoder on visible patches, light decoder, loss on masked patches',
-  status: 'planned',
-  plannedReason: 'MAE pre-training arrives with the full pipeline; set pipeline.pretrain.use: none to fine-tune from random initialisation meanwhile',
   options: {
     type: 'object',
     properties: {
@@ -16,11 +33,11 @@ export default definePlugin({
         type: 'object',
         additionalProperties: false,
         default: {},
-        description: 'decoder size; null fields follow the backbone preset (Base/Large 512/8/16, Small 192/1/6, Tiny 96/1/3)',
+        description: 'decoder size; null fields follow the backbone width (≥ 768: 512/8/16 as Base/Large, ≥ 384: 192/1/6 as Small, narrower: 96/1/3 as Tiny)',
         properties: {
-          dim: { type: ['integer', 'null'], minimum: 1, default: null },
-          depth: { type: ['integer', 'null'], minimum: 1, default: null },
-          heads: { type: ['integer', 'null'], minimum: 1, default: null },
+          dim: { type: ['integer', 'null'], minimum: 1, default: null, description: 'decoder token width (divisible by 4 and by heads); null: from the backbone width' },
+          depth: { type: ['integer', 'null'], minimum: 1, default: null, description: 'decoder blocks; null: from the backbone width' },
+          heads: { type: ['integer', 'null'], minimum: 1, default: null, description: 'decoder attention heads; null: from the backbone width' },
         },
       },
       pool: {
@@ -32,10 +49,83 @@ export default definePlugin({
           size: { type: 'integer', minimum: 1, default: 1200000, description: 'images in the pre-training pool' },
         },
       },
+      augment: {
+        'x-slot': 'augment',
+        default: { use: 'weak', scale: [0.2, 1.0] },
+        description: "augmentation of the pool images (MAE and the authors' code: random resized crop of 20–100 % + flip)",
+      },
+      picture_images: { type: 'integer', minimum: 1, maximum: 32, default: 8, description: 'pool images shown in the originals / masked / reconstruction picture' },
       ...trainingStageOptions({ epochs: 600, warmup_epochs: 50, lr: 3.4e-4, min_lr: 0, warmup_lr: 0, batch_size: 256, weight_decay: 0.05, betas: [0.9, 0.95] }),
     },
   },
-  create: () => {
-    throw new Error('unreachable: planned plugin');
+  create(o, pctx) {
+    const augment = pctx.resolve<Augmentation>('augment', o.augment);
+    return {
+      name: 'mae',
+      async run(ctx) {
+        const pool = await ctx.pool(o.pool.source, o.pool.size);
+        const model = ctx.backbone.build(1, ctx.seed);
+        let mae: MaskedAutoencoder | null = null;
+        let optimizer: AdamW | null = null;
+        try {
+          if (!isTokenBackbone(model)) throw new Error(`mae: the backbone '${model.kind}' does not expose patch tokens; MAE needs a token backbone such as vit`);
+          if (pool.imageSize !== model.imageSize) throw new Error(`mae: the pool holds ${pool.imageSize} px images but the backbone takes ${model.imageSize} px`);
+          const spec = decoderSpec(model.dim, o.decoder);
+          mae = new MaskedAutoencoder(model, spec, o.norm_pix, Rng.derive(ctx.seed, 'mae', 'init').seed());
+          const enc = mae.encoderVariables();
+          const dec = mae.decoderVariables();
+          optimizer = new AdamW(new Map([...enc, ...dec]), {
+            beta1: o.betas[0],
+            beta2: o.betas[1],
+            weightDecay: o.weight_decay,
+            noDecay: (name, v) => (enc.has(name) ? model.noWeightDecay(name) : defaultNoDecay(name, v)),
+          });
+          const m = mae;
+          const opt = optimizer;
+          const result = pretrainLoop({
+            poolSize: pool.size,
+            options: o,
+            seed: Rng.derive(ctx.seed, 'mae').seed(),
+            hooks: ctx.hooks,
+            step(idx, lr, step) {
+              const rng = Rng.derive(ctx.seed, 'mae', 'step', step);
+              return tf.tidy(() => {
+                const raw = gatherImages(pool.images, idx, pool.imageSize, model.channels);
+                const views = augment.apply(raw, poolBoxes(pool, idx), rng);
+                const masking = randomMasking(idx.length, model.numPatches, o.mask_ratio, rng);
+                return opt.minimize(() => m.loss(views.images, masking, { training: true }), lr);
+              });
+            },
+          });
+          if (result.stopped) return { weights: null, stopped: true, summary: `mae: stopped after ${result.steps} steps` };
+          const picture = await maePicture(m, pool.images, pool.size, pool.imageSize, model.channels, o, ctx.seed);
+          const weights: NamedTensors = encoderWeights(model.namedVariables());
+          const loss = Number.isFinite(result.finalLoss) ? `, final loss ${result.finalLoss.toFixed(3)}` : '';
+          return {
+            weights,
+            picture,
+            summary: `mae: ${result.epochs} epochs, ${result.steps} steps, mask ${o.mask_ratio}, ${o.norm_pix ? 'normalised' : 'raw'} pixels, decoder ${spec.dim}/${spec.depth}/${spec.heads}, ${pool.size} ${pool.kind} images${loss}`,
+          };
+        } finally {
+          optimizer?.dispose();
+          mae?.dispose();
+          model.dispose();
+        }
+      },
+    };
   },
 });
+
+/** Originals / masked / reconstructions of the first pool images, with a fixed mask. */
+async function maePicture(mae: MaskedAutoencoder, images: Float32Array, poolSize: number, size: number, channels: number, o: MaeOptions, seed: number): Promise<Uint8Array> {
+  const count = Math.min(o.picture_images, poolSize);
+  const idx = Int32Array.from({ length: count }, (_, i) => i);
+  const originals = gatherImages(images, idx, size, channels);
+  const masking = randomMasking(count, mae.encoder.numPatches, o.mask_ratio, Rng.derive(seed, 'mae', 'picture'));
+  const { masked, reconstruction } = mae.reconstruct(originals, masking);
+  try {
+    return await imageGridPng([originals, masked, reconstruction]);
+  } finally {
+    tf.dispose([originals, masked, reconstruction]);
+  }
+}

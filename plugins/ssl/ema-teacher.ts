@@ -1,5 +1,8 @@
-import { definePlugin, slot } from '../../src/core/plugin.ts';
+import { definePlugin, slot, type PluginSlot } from '../../src/core/plugin.ts';
 import { trainingStageOptions } from '../../src/core/stage-schema.ts';
+import type { SemiSupervised } from '../../src/contracts/stages.ts';
+import type { Augmentation } from '../../src/contracts/training.ts';
+import { runSemi, type SemiOptions } from './internal/semi.ts';
 
 export const sslOptions = (momentumDefault: number) => ({
   type: 'object',
@@ -10,20 +13,27 @@ export const sslOptions = (momentumDefault: number) => ({
     unlabeled_ratio: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'unlabeled images per labeled image in a batch' },
     milestones: { type: 'array', items: { type: 'integer', minimum: 0 }, default: [20, 40], description: 'epochs at which the lr is multiplied by gamma' },
     gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
+    evaluate: {
+      enum: ['teacher', 'student'],
+      default: 'teacher',
+      description: 'weights the stage leaves in the model for evaluation: the EMA teacher (mean-teacher practice) or the student',
+    },
     weak: slot('augment', 'weak', 'augmentation of the teacher input'),
     strong: slot('augment', 'strong', 'augmentation of the student input'),
     ...trainingStageOptions({ epochs: 50, warmup_epochs: 0, lr: 1.5e-4, min_lr: 1.5e-6, warmup_lr: 1.5e-4, batch_size: 64, weight_decay: 0.05, betas: [0.9, 0.999] }),
   },
 });
 
-export default definePlugin({
+export type SslPluginOptions = SemiOptions & { weak: PluginSlot; strong: PluginSlot };
+
+export default definePlugin<SslPluginOptions, SemiSupervised>({
   kind: 'ssl',
   name: 'ema-teacher',
   description: 'EMA-teacher: pseudo-labels from an EMA of the student on weak views, student trained on strong views above threshold τ',
-  status: 'planned',
-  plannedReason: 'semi-supervised fine-tuning arrives with the full pipeline; set pipeline.semi.use: none meanwhile',
   options: sslOptions(0.999),
-  create: () => {
-    throw new Error('unreachable: planned plugin');
+  create(o, pctx) {
+    const weak = pctx.resolve<Augmentation>('augment', o.weak);
+    const strong = pctx.resolve<Augmentation>('augment', o.strong);
+    return { name: 'ema-teacher', run: async (ctx) => runSemi(ctx, o, { name: 'ema-teacher', teacher: 'ema', weak, strong }) };
   },
 });

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import type { BackboneFactory } from '../contracts/backbone.ts';
 import type { DatasetSource, FerData } from '../contracts/dataset.ts';
 import type { Pretrainer, SemiSupervised } from '../contracts/stages.ts';
@@ -28,6 +29,8 @@ export interface CellMetrics {
   readonly stages: Record<'pretrain' | 'supervised' | 'semi', string>;
   readonly epochs: number;
   readonly steps: number;
+  /** Per epoch of the semi-supervised stage: pseudo-label mask rate and accuracy, losses. */
+  readonly semi_epochs: readonly Record<string, number>[];
   readonly seconds: number;
 }
 
@@ -56,10 +59,12 @@ function slotAt(config: JsonObject, dotted: string): PluginSlot {
 }
 
 /** Runs one cell's stages and evaluates it on the test split. */
+export type CellStep = { stage: string; step: number; loss: number; [metric: string]: number | string | undefined };
+
 export interface CellOutput {
   readonly metrics: CellMetrics;
-  /** The supervised stage's step log. */
-  readonly log: StepLog[];
+  /** Every training step of the supervised and semi-supervised stages. */
+  readonly log: CellStep[];
   /** The pre-training picture (MAE: originals / masked / reconstructions), PNG bytes. */
   readonly pretrainPicture?: Uint8Array;
 }
@@ -72,6 +77,10 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   const create = <T>(kind: Kind, dotted: string) => recipe.registry.create<T>(kind, slotAt(config, dotted), ctx);
   const isPlanned = (kind: Kind, dotted: string) => recipe.registry.get(kind, slotAt(config, dotted).use).status === 'planned';
 
+  // A component that cannot run yet fails the cell before any work is done.
+  for (const [kind, dotted] of [['tuner', 'pipeline.tune'], ['face-boxes', 'data.boxes'], ['sampler', 'data.labels']] as const) {
+    if (isPlanned(kind, dotted)) create(kind, dotted);
+  }
   const backbone = create<BackboneFactory>('backbone', 'model.backbone');
   const imageSize = backbone.imageSize;
   const size = (config.data as JsonObject).size as { train: number | null; test: number | null };
@@ -123,7 +132,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   // The classifier is new for every dataset; everything else comes from pre-training.
   if (pretrained?.weights) model.loadState(pretrained.weights, { allowMissing: ['head.'], ignoreUnexpected: true });
   let ema: ReturnType<typeof backbone.build> | null = null;
-  const log: StepLog[] = [];
+  const log: CellStep[] = [];
   try {
     const mixing = create<MixingStrategy>('mixing', 'pipeline.supervised.mixing');
     const augment = create<Augmentation>('augment', 'pipeline.supervised.augment');
@@ -141,7 +150,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       seed: deriveSeed(seed, cell.id),
       hooks: {
         onStep: (l, info) => {
-          log.push(l);
+          log.push({ ...l, stage: 'supervised' });
           hooks.onStep('supervised', l, info);
         },
         shouldStop: hooks.shouldStop,
@@ -152,9 +161,19 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     stages.supervised = `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}`;
 
     const semiUse = slotAt(config, 'pipeline.semi').use;
+    const semiEpochs: Record<string, number>[] = [];
     if (isPlanned('ssl', 'pipeline.semi')) {
       stages.semi = `skipped: ${semiUse} is not implemented yet`;
     } else {
+      const useEma = (config.evaluation as { use_ema: boolean }).use_ema;
+      if (semiUse !== 'none' && ema && useEma) {
+        // The supervised stage's result is its weight EMA: the semi-supervised stage starts there.
+        const state = ema.state();
+        model.loadState(state);
+        tf.dispose(Object.values(state));
+        ema.dispose();
+        ema = null;
+      }
       const semi = await create<SemiSupervised>('ssl', 'pipeline.semi').run({
         model,
         buildCopy: () => backbone.build(numClasses, modelSeed, { trainable: false }),
@@ -163,13 +182,18 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
         labels: trainLabels,
         unlabeled: split.unlabeled,
         seed: deriveSeed(seed, cell.id, 'semi'),
-        hooks: { onStep: (l, info) => hooks.onStep('semi', l, info), shouldStop: hooks.shouldStop },
+        hooks: {
+          onStep: (l, info) => {
+            log.push({ ...l, stage: 'semi' });
+            hooks.onStep('semi', l, info);
+          },
+          onEpoch: (epoch, m) => semiEpochs.push({ epoch, ...m }),
+          shouldStop: hooks.shouldStop,
+        },
       });
+      if (semi.stopped) throw new Interrupted();
       stages.semi = semi.summary;
     }
-
-    const tune = slotAt(config, 'pipeline.tune');
-    if (recipe.registry.get('tuner', tune.use).status === 'planned') create('tuner', 'pipeline.tune'); // fails loudly
 
     const evalOpts = config.evaluation as { batch_size: number; use_ema: boolean };
     const raw = evaluate(model, data.test, imageSize, numClasses, evalOpts.batch_size);
@@ -189,6 +213,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       stages,
       epochs: result.epochs,
       steps: result.steps,
+      semi_epochs: semiEpochs,
       seconds: (Date.now() - started) / 1000,
     };
     return { metrics, log, ...(pretrained?.picture ? { pretrainPicture: pretrained.picture } : {}) };

@@ -6,7 +6,7 @@ import { selectBackend } from '../engine/backend.ts';
 import type { ResolvedRecipe } from '../recipe/recipe.ts';
 import { confusionSvg, curveSvg, writePng } from '../report/plots.ts';
 import { buildTable, tableMarkdown, tableText } from '../report/table.ts';
-import { Interrupted, runCell, type CellMetrics } from './cell.ts';
+import { Interrupted, runCell, type CellMetrics, type CellStep } from './cell.ts';
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, latestRunDir, timestamp, writeAtomic, writeJson } from './results.ts';
 import { hashOf } from './stage-keys.ts';
@@ -183,14 +183,28 @@ function tableNotes(metrics: readonly CellMetrics[]): string[] {
   return [...notes];
 }
 
-async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly { step: number; loss: number; lr: number; kappa?: number }[]): Promise<void> {
+async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly CellStep[]): Promise<void> {
   fs.mkdirSync(cellDir, { recursive: true });
   writeAtomic(path.join(cellDir, 'log.jsonl'), log.map((l) => JSON.stringify(l)).join('\n') + '\n');
   writeJson(path.join(cellDir, 'confusion.json'), { classes: metrics.classes, matrix: metrics.confusion, rows: 'true class', columns: 'predicted class' });
   await writePng(confusionSvg(metrics.confusion, metrics.classes, `${metrics.id} — accuracy ${(metrics.accuracy * 100).toFixed(2)}%`), path.join(cellDir, 'confusion.png'));
-  const series: Record<string, [number, number][]> = { loss: log.map((l) => [l.step, l.loss]) };
-  if (log.some((l) => l.kappa !== undefined)) series['mean κ'] = log.filter((l) => l.kappa !== undefined).map((l) => [l.step, l.kappa!]);
-  await writePng(curveSvg(series, `${metrics.id} — supervised fine-tuning`), path.join(cellDir, 'curves.png'));
+  // One curve per stage and figure, on one step axis (semi-supervised steps follow supervised ones).
+  const series: Record<string, [number, number][]> = {};
+  let offset = 0;
+  let lastStage = '';
+  let lastStep = 0;
+  for (const l of log) {
+    if (l.stage !== lastStage) {
+      offset += lastStep;
+      lastStage = l.stage;
+    }
+    lastStep = l.step;
+    const x = offset + l.step;
+    (series[`${l.stage} loss`] ??= []).push([x, l.loss]);
+    if (typeof l.kappa === 'number') (series['mean κ'] ??= []).push([x, l.kappa]);
+    if (typeof l.mask_rate === 'number') (series['mask rate'] ??= []).push([x, l.mask_rate]);
+  }
+  await writePng(curveSvg(series, `${metrics.id} — training`), path.join(cellDir, 'curves.png'));
   // metrics.json last: its presence marks the cell finished for --resume.
   writeJson(path.join(cellDir, 'metrics.json'), metrics);
 }

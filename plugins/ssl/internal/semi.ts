@@ -1,0 +1,232 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Backbone } from '../../../src/contracts/backbone.ts';
+import type { SemiContext, StageResult } from '../../../src/contracts/stages.ts';
+import type { Augmentation } from '../../../src/contracts/training.ts';
+import { Rng } from '../../../src/core/rng.ts';
+import { gatherBoxes, gatherImages } from '../../../src/pipeline/batches.ts';
+import { Ema } from '../../../src/train/ema.ts';
+import { crossEntropy, weightedMean } from '../../../src/train/losses.ts';
+import { AdamW } from '../../../src/train/optimizer.ts';
+import { stepDecayLr } from '../../../src/train/schedule.ts';
+
+/** The options of `sslOptions` after validation (momentum and evaluate only for the EMA teacher). */
+export interface SemiOptions {
+  momentum?: number;
+  threshold: number;
+  unlabeled_weight: number;
+  unlabeled_ratio: number;
+  milestones: number[];
+  gamma: number;
+  evaluate?: 'teacher' | 'student';
+  epochs: number;
+  warmup_epochs: number;
+  lr: number;
+  min_lr: number;
+  warmup_lr: number;
+  batch_size: number;
+  weight_decay: number;
+  betas: [number, number];
+  max_steps: number | null;
+}
+
+/**
+ * An endless supply of batches from a pool: shuffled, cut into full batches, reshuffled
+ * (with a new seed) whenever it runs out, so a small labeled set can pair with a large unlabeled one.
+ */
+export class Cycler {
+  private batches: Int32Array[] = [];
+  private pass = 0;
+
+  constructor(
+    private readonly pool: Int32Array,
+    readonly batchSize: number,
+    private readonly seed: number,
+  ) {}
+
+  next(): Int32Array {
+    if (this.batches.length === 0) {
+      const order = Int32Array.from(this.pool);
+      Rng.derive(this.seed, 'pass', this.pass++).shuffle(order);
+      for (let s = 0; s + this.batchSize <= order.length; s += this.batchSize) this.batches.push(order.slice(s, s + this.batchSize));
+      this.batches.reverse();
+    }
+    return this.batches.pop()!;
+  }
+}
+
+/** Per-step figures of the unlabeled branch, read back for logs. */
+interface StepFigures {
+  loss: number;
+  lossLabeled: number;
+  lossUnlabeled: number;
+  maskRate: number;
+  correct: number;
+  confident: number;
+  confidentCorrect: number;
+}
+
+/**
+ * Semi-supervised fine-tuning with pseudo-labels: the EMA teacher (`teacher: 'ema'`) or
+ * FixMatch (`teacher: 'student'`, pseudo-labels from the student itself). Per step, with a
+ * labeled batch x_l and an unlabeled batch x_u:
+ *   p = softmax(teacher(A_weak(x_u))), ŷ = argmax p, mask = 1[max p > τ]   (no gradient)
+ *   L = mean CE(student(A_weak(x_l)), y) + μ · (1/N_U) Σ mask · CE(student(A_strong(x_u)), ŷ)
+ * An epoch is one pass over whichever pool needs more batches (normally the unlabeled one); the
+ * other pool is cycled. The learning rate is warmed up linearly over warmup_epochs (none by
+ * default) and then decays by gamma at each milestone epoch (MultiStepLR); min_lr is not used.
+ */
+export function runSemi(
+  ctx: SemiContext,
+  o: SemiOptions,
+  mode: { name: string; teacher: 'ema' | 'student'; weak: Augmentation; strong: Augmentation },
+): StageResult {
+  const { model, data, hooks } = ctx;
+  if (ctx.unlabeled.length === 0) return { summary: `${mode.name}: no unlabeled images, stage skipped` };
+  if (ctx.labeled.length === 0) return { summary: `${mode.name}: no labeled images, stage skipped` };
+  const numClasses = data.classes.length;
+  const size = data.imageSize;
+  const batchL = Math.min(o.batch_size, ctx.labeled.length);
+  const batchU = Math.min(Math.max(1, Math.round(o.batch_size * o.unlabeled_ratio)), ctx.unlabeled.length);
+  const labeledPos = Int32Array.from({ length: ctx.labeled.length }, (_, i) => i);
+  const labeledCycle = new Cycler(labeledPos, batchL, Rng.derive(ctx.seed, mode.name, 'labeled').seed());
+  const unlabeledCycle = new Cycler(ctx.unlabeled, batchU, Rng.derive(ctx.seed, mode.name, 'unlabeled').seed());
+  const stepsPerEpoch = Math.max(1, Math.floor(ctx.unlabeled.length / batchU), Math.floor(ctx.labeled.length / batchL));
+  const planned = o.epochs * stepsPerEpoch;
+  const totalSteps = o.max_steps ? Math.min(o.max_steps, planned) : planned;
+  const warmupSteps = Math.min(totalSteps, Math.round(o.warmup_epochs * stepsPerEpoch));
+  const info = { epochs: o.epochs, stepsPerEpoch, totalSteps };
+
+  const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
+  const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
+  let teacher: Backbone = model;
+  let averager: Ema | null = null;
+  const evaluateTeacher = mode.teacher === 'ema' && (o.evaluate ?? 'teacher') === 'teacher';
+
+  let step = 0;
+  let epochsRun = 0;
+  let stopped = false;
+  let last: Record<string, number> = {};
+  try {
+    if (mode.teacher === 'ema') {
+      teacher = ctx.buildCopy();
+      averager = new Ema(teacher.namedVariables(), model.namedVariables(), o.momentum ?? 0.999);
+      averager.copy();
+    }
+    outer: for (let epoch = 0; epoch < o.epochs && step < totalSteps; epoch++) {
+      epochsRun++;
+      const sums = { loss: 0, maskRate: 0, correct: 0, seen: 0, confident: 0, confidentCorrect: 0, steps: 0 };
+      for (let k = 0; k < stepsPerEpoch; k++) {
+        if (step >= totalSteps) break;
+        if (hooks.shouldStop()) {
+          stopped = true;
+          break outer;
+        }
+        const decayed = stepDecayLr(epoch, { baseLr: o.lr, gamma: o.gamma, milestones: o.milestones });
+        const lr = step < warmupSteps ? o.warmup_lr + ((decayed - o.warmup_lr) * step) / warmupSteps : decayed;
+        const posL = labeledCycle.next();
+        const idxL = Int32Array.from(posL, (p) => ctx.labeled[p]!);
+        const idxU = unlabeledCycle.next();
+        const rng = Rng.derive(ctx.seed, mode.name, 'step', step);
+        const f = trainStep({ ctx, o, model, teacher, optimizer, weak: mode.weak, strong: mode.strong, idxL, labels: gatherLabelsAt(ctx.labels, posL), idxU, numClasses, size, lr, rng });
+        averager?.update();
+        step++;
+        sums.loss += f.loss;
+        sums.maskRate += f.maskRate;
+        sums.correct += f.correct;
+        sums.seen += idxU.length;
+        sums.confident += f.confident;
+        sums.confidentCorrect += f.confidentCorrect;
+        sums.steps++;
+        hooks.onStep({ step, epoch, loss: f.loss, lr, loss_labeled: f.lossLabeled, loss_unlabeled: f.lossUnlabeled, mask_rate: f.maskRate }, info);
+      }
+      if (sums.steps > 0) {
+        last = {
+          loss: sums.loss / sums.steps,
+          mask_rate: sums.maskRate / sums.steps,
+          pseudo_accuracy: sums.correct / sums.seen,
+          // Accuracy of the pseudo-labels that passed the threshold (NaN when none did).
+          pseudo_accuracy_confident: sums.confident > 0 ? sums.confidentCorrect / sums.confident : Number.NaN,
+        };
+        hooks.onEpoch?.(epoch, last);
+      }
+    }
+    if (evaluateTeacher && averager) new Ema(model.namedVariables(), teacher.namedVariables(), 0).copy();
+  } finally {
+    optimizer.dispose();
+    if (teacher !== model) teacher.dispose();
+  }
+  if (stopped) return { summary: `${mode.name}: stopped after ${step} steps`, stopped: true };
+  const figures =
+    last.mask_rate !== undefined
+      ? `, last epoch: mask rate ${last.mask_rate.toFixed(2)}, pseudo-label accuracy ${last.pseudo_accuracy!.toFixed(2)}, loss ${last.loss!.toFixed(3)}`
+      : '';
+  const evaluated = mode.teacher === 'ema' ? `, evaluating the ${evaluateTeacher ? 'teacher' : 'student'}` : '';
+  return { summary: `${mode.name}: ${epochsRun} epochs, ${step} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}` };
+}
+
+function gatherLabelsAt(labels: Int32Array, positions: Int32Array): Int32Array {
+  return Int32Array.from(positions, (p) => labels[p]!);
+}
+
+/** One optimisation step; returns figures read back from the tensors. */
+export function trainStep(a: {
+  ctx: SemiContext;
+  o: SemiOptions;
+  model: Backbone;
+  teacher: Backbone;
+  optimizer: AdamW;
+  weak: Augmentation;
+  strong: Augmentation;
+  idxL: Int32Array;
+  labels: Int32Array;
+  idxU: Int32Array;
+  numClasses: number;
+  size: number;
+  lr: number;
+  rng: Rng;
+}): StepFigures {
+  const { data } = a.ctx;
+  const nL = a.idxL.length;
+  const nU = a.idxU.length;
+  const out = { lossLabeled: 0, lossUnlabeled: 0 };
+  return tf.tidy(() => {
+    const xl = gatherImages(data.train.images, a.idxL, a.size);
+    const xu = gatherImages(data.train.images, a.idxU, a.size);
+    const bl = gatherBoxes(data.train.boxes, a.idxL);
+    const bu = gatherBoxes(data.train.boxes, a.idxU);
+    const weakL = a.weak.apply(xl, bl, a.rng).images;
+    const weakU = a.weak.apply(xu, bu, a.rng).images;
+    const strongU = a.strong.apply(xu, bu, a.rng).images;
+    // Pseudo-labels come from outside the gradient tape: no gradient reaches the teacher (or, in
+    // FixMatch, the student through its own targets).
+    const probs = tf.softmax(a.teacher.logits(weakU, { training: false }));
+    const confidence = tf.max(probs, 1) as tf.Tensor1D;
+    const pseudo = tf.argMax(probs, 1) as tf.Tensor1D;
+    const mask = tf.cast(tf.greater(confidence, a.o.threshold), 'float32') as tf.Tensor1D;
+    const y = tf.tensor1d(a.labels, 'int32');
+    const loss = a.optimizer.minimize(() => {
+      // One forward pass over both batches: per-op overhead dominates small models on CPU backends.
+      const logits = a.model.logits(tf.concat([weakL, strongU], 0) as tf.Tensor4D, { training: true });
+      const ll = tf.mean(crossEntropy(tf.slice(logits, [0, 0], [nL, -1]) as tf.Tensor2D, y, a.numClasses));
+      const lu = weightedMean(crossEntropy(tf.slice(logits, [nL, 0], [nU, -1]) as tf.Tensor2D, pseudo, a.numClasses), mask);
+      out.lossLabeled = ll.dataSync()[0]!;
+      out.lossUnlabeled = lu.dataSync()[0]!;
+      return tf.add(ll, tf.mul(lu, a.o.unlabeled_weight)) as tf.Scalar;
+    }, a.lr);
+    const m = mask.dataSync();
+    const p = pseudo.dataSync();
+    let confident = 0;
+    let correct = 0;
+    let confidentCorrect = 0;
+    for (let i = 0; i < nU; i++) {
+      const right = p[i] === data.train.labels[a.idxU[i]!];
+      if (right) correct++;
+      if (m[i]! > 0) {
+        confident++;
+        if (right) confidentCorrect++;
+      }
+    }
+    return { loss, ...out, maskRate: confident / nU, correct, confident, confidentCorrect };
+  });
+}
+
