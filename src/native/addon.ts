@@ -14,7 +14,7 @@ export interface NativeAddon {
   ): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha?: number): void;
   binary(op: number, a: Values, b: Values, out: Values, outShape: number[], aStrides: number[], bStrides: number[]): boolean;
-  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number, log?: boolean): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   select(condition: Uint8Array, t: Values, e: Values, out: Values, inner: number): boolean;
   cast(x: Values, out: Values): boolean;
   addN(inputs: Values[], out: Values): boolean;
@@ -29,7 +29,7 @@ export interface NativeAddon {
   segmentSum(x: Values, segmentIds: Int32Array, out: Values, slice: number, numSegments: number): boolean;
   setThreads(n: number): number;
   getThreads(): number;
-  info(): { config: string; core: string; blasThreads: number; threads: number; avx2: boolean };
+  info(): { config: string; core: string; blasThreads: number; threads: number; simd: 'avx512' | 'avx2' | 'baseline' };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -24,6 +24,10 @@
         ["ssfer_simd==1", {
           "cflags": ["-mavx2", "-mfma"],
           "cflags_cc": ["-mavx2", "-mfma"]
+        }],
+        ["ssfer_simd==2", {
+          "cflags": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mprefer-vector-width=512"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mprefer-vector-width=512"]
         }]
       ]
     }

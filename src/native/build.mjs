@@ -6,7 +6,8 @@
 //   node src/native/build.mjs               build, fail loudly (npm run build:native)
 //   node src/native/build.mjs --if-possible build, but never fail (npm install): one line on why not
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,21 +50,31 @@ function has(cmd, args) {
   return r.status === 0;
 }
 
-function findOpenBlas() {
-  const dirs = ['/usr/lib', '/usr/lib64', '/usr/local/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/opt/homebrew/opt/openblas/lib', '/usr/local/opt/openblas/lib'];
-  const multiarch = spawnSync('gcc', ['-print-multiarch'], { encoding: 'utf8' });
-  if (multiarch.status === 0 && multiarch.stdout.trim()) dirs.push(path.join('/usr/lib', multiarch.stdout.trim()));
-  return dirs.some((d) => existsSync(path.join(d, 'libopenblas.so')) || existsSync(path.join(d, 'libopenblas.dylib')));
+// Links an empty program against OpenBLAS: the same search the real link will do.
+function canLinkOpenBlas(cxx) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ssfer-blas-'));
+  try {
+    const r = spawnSync(cxx, ['-x', 'c++', '-', '-o', path.join(dir, 'probe'), '-lopenblas'], {
+      input: 'extern "C" void cblas_sgemm(); int main() { return cblas_sgemm == nullptr; }\n',
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    return r.status === 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-// AVX2/FMA code is only enabled when the building machine has them; the addon is built where
-// it runs (npm install), so this is the machine that will execute it.
+// Vector extensions (AVX2/FMA, then AVX-512) are enabled only when the building machine has them:
+// the addon is built where it runs (npm install), so that is the machine that executes it.
+// SSFER_NATIVE_SIMD=0 or 1 caps them, e.g. for a build shared with older machines.
 function simdFlag() {
   if (process.env.SSFER_NATIVE_SIMD === '0') return 0;
   if (process.arch !== 'x64') return 0;
   try {
     const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
-    return flags.includes('avx2') && flags.includes('fma') ? 1 : 0;
+    if (!flags.includes('avx2') || !flags.includes('fma')) return 0;
+    if (process.env.SSFER_NATIVE_SIMD === '1') return 1;
+    return ['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => flags.includes(f)) ? 2 : 1;
   } catch {
     return 0;
   }
@@ -74,9 +85,10 @@ const nodeDir = path.resolve(path.dirname(process.execPath), '..');
 if (!existsSync(path.join(nodeDir, 'include', 'node', 'node_api.h'))) {
   give(`Node headers not found under ${path.join(nodeDir, 'include', 'node')}`);
 }
-if (!has('c++', ['--version']) && !has('g++', ['--version'])) give('no C++ compiler (install g++)');
+const cxx = process.env.CXX || (has('c++', ['--version']) ? 'c++' : has('g++', ['--version']) ? 'g++' : null);
+if (!cxx) give('no C++ compiler (install g++)');
 if (!has('make', ['--version'])) give('make is not installed');
-if (!findOpenBlas()) give('OpenBLAS not found (install libopenblas-dev)');
+if (!canLinkOpenBlas(cxx)) give('OpenBLAS not found (install libopenblas-dev)');
 try {
   require.resolve('node-addon-api');
 } catch {

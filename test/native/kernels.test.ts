@@ -101,7 +101,9 @@ async function check(label: string, op: Op, inputs: Input[], kernels: string[], 
 }
 
 describe('native backend kernels', function () {
+  let previous = '';
   before(function () {
+    previous = tf.getBackend();
     const reason = registerNativeBackend();
     if (reason) {
       console.log(`    skipped: ${reason}`);
@@ -111,7 +113,7 @@ describe('native backend kernels', function () {
   });
 
   after(async () => {
-    await tf.setBackend('cpu');
+    if (previous) await tf.setBackend(previous);
   });
 
   const shapePairs: Array<[number[], number[]]> = [

@@ -36,7 +36,9 @@ async function runOn(backend: string): Promise<Run> {
 }
 
 describe('native backend training step', function () {
+  let previous = '';
   before(function () {
+    previous = tf.getBackend();
     const reason = registerNativeBackend();
     if (reason) {
       console.log(`    skipped: ${reason}`);
@@ -46,7 +48,7 @@ describe('native backend training step', function () {
   });
 
   after(async () => {
-    await tf.setBackend('cpu');
+    if (previous) await tf.setBackend(previous);
   });
 
   it('registers once and is selectable', async () => {

@@ -128,7 +128,7 @@ void InitElementwise(Napi::Env env, Napi::Object exports);
 void InitReduce(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
 
-// Used across units: copy with a permutation of axes, and a strided block copy.
+// Copies src into dst with its axes permuted (shared by Transpose and the reductions).
 void TransposeRaw(const void* src, void* dst, size_t elem, const std::vector<i64>& shape, const std::vector<i64>& perm);
 
 }  // namespace ssfer

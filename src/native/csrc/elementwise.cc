@@ -7,7 +7,7 @@ namespace ssfer {
 
 namespace {
 
-// Codes shared with index.ts (UNARY_OPS / BINARY_OPS there).
+// Codes shared with kernels.ts (UNARY_OPS / BINARY_OPS there).
 enum UnaryOp {
   kExp = 0, kLog, kSqrt, kRsqrt, kTanh, kRelu, kRelu6, kSigmoid, kErf, kStep, kNeg, kAbs, kSquare,
   kReciprocal, kElu, kLeakyRelu, kSoftplus, kLog1p, kExpm1, kFloor, kCeil, kSign, kSin, kCos,
@@ -333,7 +333,6 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   Arr ya = GetArrOf(env, info[1], napi_float32_array, "out");
   i64 rows = GetInt(info[2]);
   i64 cols = GetInt(info[3]);
-  bool logSoftmax = info.Length() > 4 && info[4].ToBoolean().Value();
   if (rows * cols > static_cast<i64>(xa.length) || rows * cols > static_cast<i64>(ya.length))
     throw Napi::RangeError::New(env, "softmax: size mismatch");
   const float* x = static_cast<const float*>(xa.data);
@@ -353,23 +352,15 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
       }
       if (nan) m = NAN;
       double s = 0.0;
-      if (logSoftmax) {
 #pragma omp simd reduction(+ : s)
-        for (i64 i = 0; i < cols; i++) s += ExpF(xr[i] - m);
-        float ls = LogF(static_cast<float>(s));
-#pragma omp simd
-        for (i64 i = 0; i < cols; i++) yr[i] = (xr[i] - m) - ls;
-      } else {
-#pragma omp simd reduction(+ : s)
-        for (i64 i = 0; i < cols; i++) {
-          float e = ExpF(xr[i] - m);
-          yr[i] = e;
-          s += e;
-        }
-        float fs = static_cast<float>(s);
-#pragma omp simd
-        for (i64 i = 0; i < cols; i++) yr[i] = yr[i] / fs;
+      for (i64 i = 0; i < cols; i++) {
+        float e = ExpF(xr[i] - m);
+        yr[i] = e;
+        s += e;
       }
+      float fs = static_cast<float>(s);
+#pragma omp simd
+      for (i64 i = 0; i < cols; i++) yr[i] = yr[i] / fs;
     }
   });
   return env.Undefined();

@@ -135,10 +135,12 @@ Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   o.Set("core", Napi::String::New(env, core ? core : ""));
   o.Set("blasThreads", Napi::Number::New(env, openblas_get_num_threads()));
   o.Set("threads", Napi::Number::New(env, NumThreads()));
-#ifdef __AVX2__
-  o.Set("avx2", Napi::Boolean::New(env, true));
+#if defined(__AVX512F__)
+  o.Set("simd", Napi::String::New(env, "avx512"));
+#elif defined(__AVX2__)
+  o.Set("simd", Napi::String::New(env, "avx2"));
 #else
-  o.Set("avx2", Napi::Boolean::New(env, false));
+  o.Set("simd", Napi::String::New(env, "baseline"));
 #endif
   return o;
 }

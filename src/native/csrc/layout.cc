@@ -67,7 +67,7 @@ void TransposeTyped(const void* srcv, void* dstv, const std::vector<i64>& os, co
   TransposeTiled<T>(static_cast<const T*>(srcv), static_cast<T*>(dstv), os, ps, q);
 }
 
-// Copies a block of `shape` from src (strides ss, offset so) to dst (strides ds, offset do),
+// Copies a block of `shape` from src (strides ss, offset so) to dst (strides ds, offset dOff),
 // both contiguous along the last axis; offsets and strides are in elements.
 void CopyBlock(const uint8_t* src, i64 so, std::vector<i64> ss, uint8_t* dst, i64 dOff, std::vector<i64> ds,
                std::vector<i64> shape, size_t es) {
@@ -257,7 +257,17 @@ Napi::Value Tile(const Napi::CallbackInfo& info) {
         sOff += (c % shape[d]) * xs[d];
       }
       uint8_t* drow = dst + row * W * es;
-      for (i64 t = 0; t < reps[r - 1]; t++) std::memcpy(drow + t * L * es, src + sOff * es, static_cast<size_t>(L) * es);
+      const uint8_t* srow = src + sOff * es;
+      if (L == 1 && es == 4) {
+        // Broadcasting a column (e.g. a per-row gradient over a feature axis): a fill.
+        uint32_t v;
+        std::memcpy(&v, srow, 4);
+        std::fill_n(reinterpret_cast<uint32_t*>(drow), W, v);
+      } else if (L == 1 && es == 1) {
+        std::memset(drow, *srow, static_cast<size_t>(W));
+      } else {
+        for (i64 t = 0; t < reps[r - 1]; t++) std::memcpy(drow + t * L * es, srow, static_cast<size_t>(L) * es);
+      }
     }
   });
   return env.Undefined();

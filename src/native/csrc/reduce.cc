@@ -5,7 +5,7 @@ namespace ssfer {
 
 namespace {
 
-// Codes shared with index.ts (REDUCE_OPS there).
+// Codes shared with kernels.ts (REDUCE there).
 enum ReduceOp { kSum = 0, kMean, kProd, kMax, kMin, kArgMax, kArgMin };
 
 constexpr i64 kChunk = 256;

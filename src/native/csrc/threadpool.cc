@@ -55,7 +55,7 @@ struct Pool {
   int spawned = 0;
   // How long an idle worker spins before sleeping: long enough to stay awake across the JS
   // overhead between two kernels, short enough not to compete with OpenBLAS's threads for long.
-  std::chrono::microseconds spin{200};
+  std::chrono::microseconds spin{50};
 };
 
 // Deliberately leaked: destroying the mutex/condition variable at process exit while workers
