@@ -6,10 +6,15 @@ import { fileURLToPath } from 'node:url';
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const fixtures = path.join(projectRoot, 'test', 'fixtures');
 
+const made = new Set<string>();
+process.on('exit', () => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fresh temporary folder, removed after the process ends. */
 export function tempDir(prefix = 'ssfer-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  made.add(dir);
   return dir;
 }
 

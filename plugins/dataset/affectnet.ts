@@ -6,6 +6,7 @@ export default realDatasetPlugin({
   env: 'SSFER_AFFECTNET_ROOT',
   layout: 'the official training/validation CSV files with face boxes',
   classes: [7, 8],
+  alwaysNameClasses: true,
   trainSize: { 7: 283901, 8: 287651 },
   testSize: { 7: 3500, 8: 4000 },
 });

@@ -82,6 +82,12 @@ interface SourceSpec {
   readonly displayName: string;
   readonly standIn?: string;
   readonly seed: number;
+  /**
+   * Seed of the pre-training pools. It does not depend on which dataset asks, so every dataset
+   * of a recipe pre-trains on the same pool and cells of different datasets can share one
+   * pre-training reproducibly.
+   */
+  readonly poolSeed: number;
   readonly options: SyntheticFacesOptions;
   readonly poolStandIn?: { readonly faces: string; readonly generic: string };
 }
@@ -119,9 +125,9 @@ function makeSource(spec: SourceSpec): DatasetSource {
     async pool(kind, size, imageSize): Promise<ImagePool> {
       const common = { size, imageSize, difficulty };
       if (kind === 'faces') {
-        return generateFacePool({ ...common, seed: deriveSeed(spec.seed, 'face-pool'), ...(spec.poolStandIn ? { standIn: spec.poolStandIn.faces } : {}) });
+        return generateFacePool({ ...common, seed: deriveSeed(spec.poolSeed, 'face-pool'), ...(spec.poolStandIn ? { standIn: spec.poolStandIn.faces } : {}) });
       }
-      return generateGenericPool({ ...common, seed: deriveSeed(spec.seed, 'generic-pool'), ...(spec.poolStandIn ? { standIn: spec.poolStandIn.generic } : {}) });
+      return generateGenericPool({ ...common, seed: deriveSeed(spec.poolSeed, 'generic-pool'), ...(spec.poolStandIn ? { standIn: spec.poolStandIn.generic } : {}) });
     },
   };
 }
@@ -144,6 +150,7 @@ export function syntheticStandIn(name: string, displayName: string, classes: 7 |
     displayName,
     standIn: `synthetic stand-in for ${displayName} (dataset not configured locally)`,
     seed: deriveSeed(seed, SALT, name),
+    poolSeed: deriveSeed(seed, SALT, 'pool'),
     options: { ...SYNTHETIC_DEFAULTS, ...defined, classes },
     poolStandIn: {
       faces: 'synthetic face pool standing in for the unlabeled face-recognition images',
@@ -164,6 +171,6 @@ export default definePlugin<SyntheticFacesOptions, DatasetSource>({
   create(options: SyntheticFacesOptions, ctx: PluginContext): DatasetSource {
     const o = { ...SYNTHETIC_DEFAULTS, ...options };
     if (o.intensity_min > o.intensity_max) throw new Error(`synthetic-faces: intensity_min ${o.intensity_min} exceeds intensity_max ${o.intensity_max}`);
-    return makeSource({ name: 'synthetic-faces', displayName: 'Synthetic faces', seed: deriveSeed(ctx.seed, SALT), options: o });
+    return makeSource({ name: 'synthetic-faces', displayName: 'Synthetic faces', seed: deriveSeed(ctx.seed, SALT), poolSeed: deriveSeed(ctx.seed, SALT, 'pool'), options: o });
   },
 });

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { BACKENDS, backendAvailable, selectBackend, type BackendName } from '../engine/backend.ts';
 import { PEER_STEP_GFLOP, runVitStep, STEP_SHAPE, stepFlops, type StepBenchResult } from './vit-step.ts';
+import { benchSgemm } from './sgemm.ts';
+import { profileVitStep } from './profile.ts';
 
 /**
  * `npm run bench [-- --json] [--backends cpu,wasm] [--steps N] [--warmup N]`: images/s of a ViT
@@ -64,6 +66,11 @@ async function main(): Promise<void> {
     console.error(`warning: the analytic step count ${(flops.step / 1e9).toFixed(2)} G is not the peer's ${PEER_STEP_GFLOP} G; the shapes differ`);
   }
 
+  // The machine's reference: what OpenBLAS's sgemm reaches here.
+  const sgemm = await benchSgemm();
+  if (json) console.log(JSON.stringify(sgemm));
+  else log(sgemm.gflops === null ? `sgemm: skipped (${sgemm.skipped})` : `sgemm ${sgemm.n}³ (OpenBLAS): ${sgemm.gflops.toFixed(1)} GFLOP/s`);
+
   const rows: StepBenchResult[] = [];
   const skipped: { backend: string; reason: string }[] = [];
   for (const name of wanted as BackendName[]) {
@@ -95,6 +102,24 @@ async function main(): Promise<void> {
       if (json) console.log(JSON.stringify({ bench: 'vit-train-step', backend: name, skipped: why }));
       else log(`${name}: cannot run the step (${why})`);
     }
+  }
+  const by = (b: string) => rows.find((r) => r.backend === b);
+  const native = by('native');
+  if (native) {
+    const summary = {
+      bench: 'summary',
+      native_vs_cpu: by('cpu') ? native.images_per_s / by('cpu')!.images_per_s : null,
+      native_vs_wasm: by('wasm') ? native.images_per_s / by('wasm')!.images_per_s : null,
+      native_share_of_sgemm: sgemm.gflops ? native.effective_gflops / sgemm.gflops : null,
+    };
+    if (json) console.log(JSON.stringify(summary));
+    else
+      log(
+        `native: ${summary.native_vs_cpu?.toFixed(1) ?? '—'}× cpu, ${summary.native_vs_wasm?.toFixed(1) ?? '—'}× wasm, ` +
+          `${summary.native_share_of_sgemm ? (100 * summary.native_share_of_sgemm).toFixed(0) : '—'} % of the sgemm figure`,
+      );
+    log('\nper-kernel time of one native step:');
+    await profileVitStep({ backend: 'native', json, log: json ? (line) => console.log(line) : log });
   }
   if (json) return;
   console.log('');

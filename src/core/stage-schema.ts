@@ -1,5 +1,18 @@
 import type { JsonSchema } from './plugin.ts';
 
+/** The options `trainingStageOptions` declares, after validation (defaults filled in). */
+export interface TrainingStageOptions {
+  epochs: number;
+  warmup_epochs: number;
+  lr: number;
+  min_lr: number;
+  warmup_lr: number;
+  batch_size: number;
+  weight_decay: number;
+  betas: [number, number];
+  max_steps: number | null;
+}
+
 /**
  * Options every training stage shares (pre-training, supervised and semi-supervised fine-tuning),
  * stated once so stage plugins include them instead of redefining them.

@@ -3,26 +3,18 @@ import type { Backbone } from '../contracts/backbone.ts';
 import type { FerData } from '../contracts/dataset.ts';
 import type { Augmentation, MixingStrategy } from '../contracts/training.ts';
 import { Rng } from '../core/rng.ts';
+import type { TrainingStageOptions } from '../core/stage-schema.ts';
 import { Ema } from '../train/ema.ts';
 import { AdamW } from '../train/optimizer.ts';
 import { warmupCosineLr } from '../train/schedule.ts';
 import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from './batches.ts';
 
 /** The core `pipeline.supervised` options after validation. */
-export interface SupervisedOptions {
-  epochs: number;
+export interface SupervisedOptions extends TrainingStageOptions {
   few_labels_epochs: number;
   few_labels_threshold: number;
-  warmup_epochs: number;
-  lr: number;
-  min_lr: number;
-  warmup_lr: number;
-  batch_size: number;
-  weight_decay: number;
-  betas: [number, number];
   label_smoothing: number;
   ema_decay: number | null;
-  max_steps: number | null;
 }
 
 export interface StepLog {

@@ -22,7 +22,10 @@ export interface RealDatasetFacts {
   readonly displayName: string;
   readonly env: string;
   readonly layout: string;
+  /** Class settings, the default first. */
   readonly classes: readonly (7 | 8)[];
+  /** Name the class setting even for the default (AffectNet-7, AffectNet-8). */
+  readonly alwaysNameClasses?: boolean;
   readonly trainSize: Record<number, number>;
   readonly testSize: Record<number, number>;
 }
@@ -49,7 +52,8 @@ export function realDatasetPlugin(facts: RealDatasetFacts, extraOptions: Record<
     create(options, ctx) {
       const root = options.root ?? process.env[facts.env] ?? null;
       const classes = options.classes;
-      const display = facts.classes.length > 1 ? `${facts.displayName}-${classes}` : facts.displayName;
+      // AffectNet is always named with its class setting; FERPlus only when it is not its usual 8.
+      const display = facts.alwaysNameClasses || classes !== facts.classes[0] ? `${facts.displayName}-${classes}` : facts.displayName;
       const standIn = syntheticStandIn(facts.name, display, classes, { seed: ctx.seed, ...options.stand_in });
       return {
         async load(req: LoadRequest) {

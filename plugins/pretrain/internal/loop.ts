@@ -3,20 +3,11 @@ import type { ImagePool } from '../../../src/contracts/dataset.ts';
 import type { StageHooks } from '../../../src/contracts/stages.ts';
 import { Rng } from '../../../src/core/rng.ts';
 import { epochBatches } from '../../../src/pipeline/batches.ts';
+import type { TrainingStageOptions } from '../../../src/core/stage-schema.ts';
 import { warmupCosineLr } from '../../../src/train/schedule.ts';
 
 /** The options `trainingStageOptions` declares, after validation. */
-export interface StageOptions {
-  epochs: number;
-  warmup_epochs: number;
-  lr: number;
-  min_lr: number;
-  warmup_lr: number;
-  batch_size: number;
-  weight_decay: number;
-  betas: [number, number];
-  max_steps: number | null;
-}
+export type StageOptions = TrainingStageOptions;
 
 export interface LoopResult {
   readonly steps: number;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { TrainingStageOptions } from '../../../src/core/stage-schema.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
 import type { SemiContext, StageResult } from '../../../src/contracts/stages.ts';
 import type { Augmentation } from '../../../src/contracts/training.ts';
@@ -10,7 +11,7 @@ import { AdamW } from '../../../src/train/optimizer.ts';
 import { stepDecayLr } from '../../../src/train/schedule.ts';
 
 /** The options of `sslOptions` after validation (momentum and evaluate only for the EMA teacher). */
-export interface SemiOptions {
+export interface SemiOptions extends TrainingStageOptions {
   momentum?: number;
   threshold: number;
   unlabeled_weight: number;
@@ -18,15 +19,6 @@ export interface SemiOptions {
   milestones: number[];
   gamma: number;
   evaluate?: 'teacher' | 'student';
-  epochs: number;
-  warmup_epochs: number;
-  lr: number;
-  min_lr: number;
-  warmup_lr: number;
-  batch_size: number;
-  weight_decay: number;
-  betas: [number, number];
-  max_steps: number | null;
 }
 
 /**
