@@ -82,8 +82,8 @@ ${recipeFlagHelp}
     summary: 'show the cells a recipe expands to, their plugins and which stages they share',
     help: `Usage: ssfer plan <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--json]
 
-Prints every cell (one training run) with its resolved plugins, and which cells share a stage
-(same inputs → computed once). With --json, only JSON on stdout:
+Prints every cell (one training run) with its resolved plugins, and which cells have identical
+inputs for each stage (a run computes each distinct pre-training once). With --json, only JSON on stdout:
 {"recipe":…,"scale":…,"cells":[{"id":…,"row":…,"column":…,"plugins":{…},"stages":{…},"config":{…}}],"shared":[…]}
 
 ${recipeFlagHelp}
@@ -124,7 +124,7 @@ ${recipeFlagHelp}
         ];
         out.push(`${c.id.padEnd(width)}  ${parts.join(' · ')}`);
       }
-      out.push('', 'Stages computed once and shared:');
+      out.push('', 'Stages with identical inputs (a run computes each distinct pre-training once; the other stages run per cell):');
       for (const stage of STAGES) {
         const groups = shared.filter((s) => s.stage === stage);
         const sharing = groups.filter((g) => g.cells.length > 1);
