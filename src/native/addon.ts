@@ -27,6 +27,12 @@ export interface NativeAddon {
   tile(x: Values, out: Values, shape: number[], reps: number[]): void;
   gather(x: Values, indices: Int32Array, out: Values, batch: number, outer: number, dim: number, slice: number): number;
   segmentSum(x: Values, segmentIds: Int32Array, out: Values, slice: number, numSegments: number): boolean;
+  adamW(
+    param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array,
+    outParam: Float32Array, outM: Float32Array, outV: Float32Array,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
+    sqrtBc2: number, epsilon: number, stepSize: number, decayFactor: number, decay: boolean,
+  ): void;
   setThreads(n: number): number;
   getThreads(): number;
   info(): { config: string; core: string; blasThreads: number; threads: number; simd: 'avx512' | 'avx2' | 'baseline' };

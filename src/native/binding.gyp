@@ -11,6 +11,7 @@
         "csrc/elementwise.cc",
         "csrc/reduce.cc",
         "csrc/layout.cc",
+        "csrc/optim.cc",
         "csrc/threadpool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -3,7 +3,7 @@ import type { KernelBackend, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 
 import { loadAddon, type NativeAddon } from './addon.ts';
-import { nativeKernels } from './kernels.ts';
+import { ADAMW_KERNEL, adamWKernel, nativeKernels } from './kernels.ts';
 import { BufferPool, type CpuBackendBase, withBufferPool } from './pool.ts';
 
 export { loadAddon, type NativeAddon } from './addon.ts';
@@ -93,6 +93,8 @@ function register(): string | null {
       }
       tf.registerKernel(config);
     }
+    tf.registerKernel({ kernelName: ADAMW_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: adamWKernel(addon, pool) });
+    names.push(ADAMW_KERNEL);
     state.kernels = names.sort();
     replaceReductionGradients();
     return null;

@@ -541,3 +541,44 @@ function batchIndices(outer: number[], strides: number[]): Int32Array {
   }
   return idx;
 }
+
+/** Name of the fused AdamW kernel (registered on the 'native' backend only). */
+export const ADAMW_KERNEL = 'SsferAdamW';
+
+/**
+ * The fused AdamW step: inputs param, grad, m, v (float32, one shape); attrs lr, beta1, beta2,
+ * epsilon, weightDecay (0: no decay) and step (t, counted from 1). Returns [param', m', v'] with
+ * the arithmetic of AdamW.step in src/train/optimizer.ts, each float32 operation rounded alike.
+ */
+export function adamWKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
+  return (args) => {
+    const { param, grad, m, v } = args.inputs as { param: TensorInfo; grad: TensorInfo; m: TensorInfo; v: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    const b = args.backend as unknown as CpuBackendLike;
+    for (const t of [grad, m, v]) {
+      if (!util.arraysEqual(t.shape, param.shape)) {
+        throw new Error(`${ADAMW_KERNEL}: shapes [${param.shape}], [${grad.shape}], [${m.shape}], [${v.shape}] differ`);
+      }
+    }
+    const values = [param, grad, m, v].map((t) => {
+      if (t.dtype !== 'float32') throw new Error(`${ADAMW_KERNEL}: a ${t.dtype} input, not float32`);
+      const x = valuesAs(b, t, 'float32');
+      if (!x) throw new Error(`${ADAMW_KERNEL}: an input without float32 values`);
+      return x as Float32Array;
+    });
+    const lr = Number(attrs.lr);
+    const b1 = Number(attrs.beta1);
+    const b2 = Number(attrs.beta2);
+    const eps = Number(attrs.epsilon);
+    const wd = Number(attrs.weightDecay);
+    const t = Number(attrs.step);
+    const stepSize = lr / (1 - Math.pow(b1, t));
+    const sqrtBc2 = Math.sqrt(1 - Math.pow(b2, t));
+    const decayFactor = 1 - lr * wd;
+    const n = size(param.shape);
+    const outs = [0, 1, 2].map(() => pool.alloc('float32', n) as Float32Array);
+    addon.adamW(values[0]!, values[1]!, values[2]!, values[3]!, outs[0]!, outs[1]!, outs[2]!,
+      b1, 1 - b1, b2, 1 - b2, sqrtBc2, eps, stepSize, decayFactor, wd !== 0);
+    return outs.map((o) => b.makeTensorInfo(param.shape, 'float32', o));
+  };
+}

@@ -21,6 +21,18 @@ export function defaultNoDecay(name: string, variable: tf.Variable): boolean {
   return variable.shape.length <= 1 || /(^|\.)(cls_token|pos_embed|mask_token)$/.test(name);
 }
 
+/** A kernel some backends register to run the whole update of one weight in one pass. */
+const FUSED_KERNEL = 'SsferAdamW';
+const FUSED_BACKEND = 'native';
+
+function hasFusedKernel(): boolean {
+  try {
+    return tf.getKernel(FUSED_KERNEL, FUSED_BACKEND) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 interface Slot {
   readonly name: string;
   readonly param: tf.Variable;
@@ -100,6 +112,20 @@ export class AdamW {
     const stepSize = lr / (1 - Math.pow(b1, this.t));
     const sqrtBc2 = Math.sqrt(1 - Math.pow(b2, this.t));
     const decayFactor = 1 - lr * this.weightDecay;
+    if (tf.getBackend() === FUSED_BACKEND && hasFusedKernel()) {
+      for (const [s, g] of pairs) {
+        const attrs = {
+          lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: s.decay ? this.weightDecay : 0, step: this.t,
+        };
+        const inputs = { param: s.param, grad: g, m: s.m, v: s.v };
+        const out = tf.engine().runKernel(FUSED_KERNEL, inputs, attrs) as tf.Tensor[];
+        s.param.assign(out[0]!);
+        s.m.assign(out[1]!);
+        s.v.assign(out[2]!);
+        tf.dispose(out);
+      }
+      return;
+    }
     tf.tidy(() => {
       for (const [s, g] of pairs) {
         const m = tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1));

@@ -1,0 +1,78 @@
+// Fused optimizer updates.
+#include "common.h"
+
+// Every product and sum is rounded on its own, as the separate tfjs ops round them: no fused
+// multiply-adds here.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace ssfer {
+
+namespace {
+
+// Memory-bound: about 7 float streams per element.
+constexpr i64 kAdamWGrain = 16384;
+
+// adamW(param, grad, m, v, outParam, outM, outV, beta1, oneMinusBeta1, beta2, oneMinusBeta2,
+//       sqrtBc2, epsilon, stepSize, decayFactor, decay)
+// One AdamW step in float32, each operation rounded as the unfused tfjs ops round it:
+//   m' = m·β1 + g·(1 − β1);  v' = v·β2 + (g·g)·(1 − β2)
+//   θ' = (decay ? θ·decayFactor : θ) − (m' / (√v' / sqrtBc2 + ε))·stepSize
+// The outputs may not alias the inputs.
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arr p = GetArrOf(env, info[0], napi_float32_array, "param");
+  Arr g = GetArrOf(env, info[1], napi_float32_array, "grad");
+  Arr m = GetArrOf(env, info[2], napi_float32_array, "m");
+  Arr v = GetArrOf(env, info[3], napi_float32_array, "v");
+  Arr po = GetArrOf(env, info[4], napi_float32_array, "outParam");
+  Arr mo = GetArrOf(env, info[5], napi_float32_array, "outM");
+  Arr vo = GetArrOf(env, info[6], napi_float32_array, "outV");
+  const size_t n = p.length;
+  if (g.length != n || m.length != n || v.length != n || po.length < n || mo.length < n || vo.length < n) {
+    throw Napi::RangeError::New(env, "adamW: arrays of different lengths");
+  }
+  const float b1 = info[7].As<Napi::Number>().FloatValue();
+  const float omb1 = info[8].As<Napi::Number>().FloatValue();
+  const float b2 = info[9].As<Napi::Number>().FloatValue();
+  const float omb2 = info[10].As<Napi::Number>().FloatValue();
+  const float sqrtBc2 = info[11].As<Napi::Number>().FloatValue();
+  const float eps = info[12].As<Napi::Number>().FloatValue();
+  const float stepSize = info[13].As<Napi::Number>().FloatValue();
+  const float decayFactor = info[14].As<Napi::Number>().FloatValue();
+  const bool decay = info[15].ToBoolean().Value();
+
+  const float* __restrict pp = static_cast<const float*>(p.data);
+  const float* __restrict gp = static_cast<const float*>(g.data);
+  const float* __restrict mp = static_cast<const float*>(m.data);
+  const float* __restrict vp = static_cast<const float*>(v.data);
+  float* __restrict pop = static_cast<float*>(po.data);
+  float* __restrict mop = static_cast<float*>(mo.data);
+  float* __restrict vop = static_cast<float*>(vo.data);
+  // A multiply by 1 is exact, so the undecayed case shares the loop.
+  const float df = decay ? decayFactor : 1.0f;
+  ParallelFor(static_cast<i64>(n), kAdamWGrain, [&](i64 b, i64 e) {
+#pragma omp simd
+    for (i64 i = b; i < e; i++) {
+      const float gi = gp[i];
+      const float mi = mp[i] * b1 + gi * omb1;
+      const float vi = vp[i] * b2 + (gi * gi) * omb2;
+      const float denom = std::sqrt(vi) / sqrtBc2 + eps;
+      pop[i] = pp[i] * df - (mi / denom) * stepSize;
+      mop[i] = mi;
+      vop[i] = vi;
+    }
+  });
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitOptim(Napi::Env env, Napi::Object exports) {
+  exports.Set("adamW", Napi::Function::New(env, AdamW, "adamW"));
+}
+
+}  // namespace ssfer

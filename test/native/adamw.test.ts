@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'chai';
+
+import { registerNativeBackend } from '../../src/native/index.ts';
+import { AdamW } from '../../src/train/optimizer.ts';
+
+// The fused AdamW kernel of the 'native' backend against the unfused tfjs ops of AdamW.step.
+
+const KERNEL = 'SsferAdamW';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function random(shape: number[], seed: number, scale: number): Float32Array {
+  const rand = mulberry32(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = (rand() * 2 - 1) * scale;
+  return v;
+}
+
+// A decayed matrix large enough to be split across threads, an exempt bias and an exempt token.
+const SHAPES: Record<string, number[]> = { 'block.fc.weight': [96, 640], 'block.fc.bias': [37], cls_token: [1, 1, 8] };
+const LRS = [1e-3, 5e-4, 2e-3];
+
+interface Outcome {
+  values: Record<string, Float32Array>;
+  kernels: string[];
+}
+
+async function run(weightDecay: number): Promise<Outcome> {
+  const before = tf.memory().numTensors;
+  const params = new Map<string, tf.Variable>();
+  let seed = 11;
+  for (const [name, shape] of Object.entries(SHAPES)) {
+    const init = tf.tensor(random(shape, seed++, 1), shape);
+    params.set(name, tf.variable(init, true));
+    init.dispose();
+  }
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay });
+  const kernels = new Set<string>();
+  for (let step = 0; step < LRS.length; step++) {
+    const grads = new Map<tf.Variable, tf.Tensor>();
+    for (const p of params.values()) grads.set(p, tf.tensor(random(p.shape, 1000 * (step + 1) + seed++, step === 1 ? 1e-3 : 2), p.shape));
+    const info = await tf.profile(() => opt.step(grads, LRS[step]!));
+    for (const k of info.kernels) kernels.add(k.name);
+    tf.dispose([...grads.values()]);
+  }
+  const values: Record<string, Float32Array> = {};
+  for (const [name, p] of params) values[name] = p.dataSync().slice() as Float32Array;
+  const state = opt.state();
+  for (const [key, t] of Object.entries(state)) if (key !== 'step') values[key] = t.dataSync().slice() as Float32Array;
+  tf.dispose(Object.values(state));
+  opt.dispose();
+  for (const p of params.values()) p.dispose();
+  expect(tf.memory().numTensors, 'tensors left behind').to.equal(before);
+  return { values, kernels: [...kernels] };
+}
+
+function expectClose(got: Record<string, Float32Array>, want: Record<string, Float32Array>): void {
+  expect(Object.keys(got).sort()).to.deep.equal(Object.keys(want).sort());
+  for (const key of Object.keys(want)) {
+    const a = got[key]!;
+    const b = want[key]!;
+    expect(a.length, key).to.equal(b.length);
+    let worst = 0;
+    for (let i = 0; i < b.length; i++) {
+      const err = Math.abs(a[i]! - b[i]!) / Math.max(Math.abs(b[i]!), 1e-30);
+      if (!(err <= worst)) worst = err;
+    }
+    expect(worst, `${key}: largest relative difference`).to.be.at.most(1e-6);
+  }
+}
+
+describe('native fused AdamW', function () {
+  let previous = '';
+  before(async function () {
+    previous = tf.getBackend();
+    const reason = registerNativeBackend();
+    if (reason) {
+      console.log(`    skipped: ${reason}`);
+      this.skip();
+    }
+    tf.enableProdMode();
+    await tf.setBackend('native');
+  });
+
+  after(async () => {
+    if (previous) await tf.setBackend(previous);
+  });
+
+  /** Runs `fn` with the fused kernel unregistered, so AdamW takes its tfjs-ops path. */
+  async function withoutFused<T>(fn: () => Promise<T>): Promise<T> {
+    const config = tf.getKernel(KERNEL, 'native');
+    expect(config, 'fused kernel registered').to.not.equal(undefined);
+    tf.unregisterKernel(KERNEL, 'native');
+    try {
+      return await fn();
+    } finally {
+      tf.registerKernel(config);
+    }
+  }
+
+  for (const weightDecay of [0.05, 0]) {
+    it(`matches the unfused ops over 3 steps (weight decay ${weightDecay})`, async () => {
+      const fused = await run(weightDecay);
+      const unfused = await withoutFused(() => run(weightDecay));
+      expect(fused.kernels).to.include(KERNEL);
+      expect(fused.kernels).to.not.include('Multiply');
+      expect(unfused.kernels).to.not.include(KERNEL);
+      expectClose(fused.values, unfused.values);
+    });
+  }
+
+  it('rejects inputs of different shapes', () => {
+    const [p, g, m, v] = [[4], [5], [4], [4]].map((s) => tf.zeros(s));
+    expect(() =>
+      tf.engine().runKernel(KERNEL, { param: p!, grad: g!, m: m!, v: v! }, { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, step: 1 }),
+    ).to.throw(/differ/);
+    tf.dispose([p!, g!, m!, v!]);
+  });
+});
