@@ -2,10 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
 
 import { selectBackend } from '../engine/backend.ts';
+import { createVitTrainStep } from './vit-step.ts';
 
 /**
- * Per-kernel profile of one training step of a small ViT written inline with raw tfjs ops, to
- * see where a backend spends a step. The model follows the project's backbone layout: 2-D
+ * Per-kernel profile of one training step (`profileVitStep`, the step `npm run bench` times), and
+ * a small ViT written inline with raw tfjs ops (`createVitStep`) that the native kernel tests use
+ * to compare gradients between backends. The model follows the project's backbone layout: 2-D
  * activations [batch·tokens, width], fused qkv then split, 4-D attention products, softmax,
  * erf GELU, LayerNorm from mean/variance, softmax cross-entropy and Adam.
  */
@@ -170,7 +172,6 @@ export interface ProfileOptions {
   readonly json?: boolean;
   /** Where lines go (default console.log); pass null to print nothing. */
   readonly log?: ((line: string) => void) | null;
-  readonly spec?: VitSpec;
 }
 
 /**
@@ -180,7 +181,8 @@ export interface ProfileOptions {
 export async function profileVitStep(options: ProfileOptions = {}): Promise<KernelProfileRow[]> {
   const choice = await selectBackend(options.backend);
   const log = options.log === undefined ? (line: string) => console.log(line) : options.log;
-  const model = createVitStep(options.spec ?? PROFILE_VIT);
+  // The same step the bench times: the project's ViT and AdamW.
+  const model = createVitTrainStep();
   try {
     model.step();
     const start = performance.now();

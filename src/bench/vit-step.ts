@@ -55,8 +55,11 @@ const benchContext: PluginContext = {
   },
 };
 
-/** Runs on the active backend. */
-export function runVitStep(options: { warmup: number; steps: number; onStep?: (i: number, seconds: number) => void }): StepBenchResult {
+/**
+ * The benchmarked training step, on the active backend: the project's ViT (STEP_SHAPE) with
+ * AdamW on a fixed random batch. Returns the loss of each call to `step`.
+ */
+export function createVitTrainStep(): { step(): number; dispose(): void } {
   const s = STEP_SHAPE;
   const factory = vitPlugin.create(
     {
@@ -76,8 +79,22 @@ export function runVitStep(options: { warmup: number; steps: number; onStep?: (i
   const images = tf.randomUniform([s.batch, s.imageSize, s.imageSize, s.channels], 0, 1, 'float32', 1) as tf.Tensor4D;
   const labels = tf.tensor1d(Array.from({ length: s.batch }, (_, i) => i % s.classes), 'int32');
   const lossFn = () => tf.mean(crossEntropy(model.logits(images, { training: true }), labels)) as tf.Scalar;
+  return {
+    step: () => optimizer.minimize(lossFn, 1e-3),
+    dispose() {
+      optimizer.dispose();
+      model.dispose();
+      tf.dispose([images, labels]);
+    },
+  };
+}
+
+/** Runs on the active backend. */
+export function runVitStep(options: { warmup: number; steps: number; onStep?: (i: number, seconds: number) => void }): StepBenchResult {
+  const s = STEP_SHAPE;
+  const train = createVitTrainStep();
   const losses: number[] = [];
-  const step = () => losses.push(optimizer.minimize(lossFn, 1e-3));
+  const step = () => losses.push(train.step());
   try {
     for (let i = 0; i < options.warmup; i++) {
       const t0 = performance.now();
@@ -109,9 +126,7 @@ export function runVitStep(options: { warmup: number; steps: number; onStep?: (i
       loss_last: round(losses[losses.length - 1]!, 4),
     };
   } finally {
-    optimizer.dispose();
-    model.dispose();
-    tf.dispose([images, labels]);
+    train.dispose();
   }
 }
 
