@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 
 import { selectBackend } from '../engine/backend.ts';
 import { createVitTrainStep } from './vit-step.ts';
+import { mulberry32 } from '../core/rng.ts';
 
 /**
  * Per-kernel profile of one training step (`profileVitStep`, the step `npm run bench` times), and
@@ -38,16 +39,6 @@ export function vitStepFlops(s: VitSpec): number {
   return 3 * vitForwardFlops(s);
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface VitStep {
   readonly spec: VitSpec;

@@ -3,21 +3,12 @@ import { expect } from 'chai';
 
 import { registerNativeBackend } from '../../src/native/index.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
+import { mulberry32 } from '../../src/core/rng.ts';
 
 // The fused AdamW kernel of the 'native' backend against the unfused tfjs ops of AdamW.step.
 
 const KERNEL = 'SsferAdamW';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function random(shape: number[], seed: number, scale: number): Float32Array {
   const rand = mulberry32(seed);

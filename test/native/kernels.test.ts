@@ -3,6 +3,7 @@ import type { DataType } from '@tensorflow/tfjs';
 import { expect } from 'chai';
 
 import { nativeFallbackCounts, registerNativeBackend, resetNativeFallbackCounts } from '../../src/native/index.ts';
+import { mulberry32 } from '../../src/core/rng.ts';
 
 // Every native kernel against the JS cpu kernel it replaces, on the same inputs.
 
@@ -18,16 +19,6 @@ interface Result {
   readonly values: ArrayLike<number>;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let seed = 1;
 function randn(shape: number[], opts: { scale?: number; ints?: number; positive?: boolean } = {}): Input {
