@@ -8,16 +8,9 @@ import fsim from '../../../plugins/kappa/fsim.ts';
 import { fft1d, fft2d } from '../../../plugins/kappa/internal/fft.ts';
 import { median } from '../../../plugins/kappa/internal/phasecong.ts';
 import type { KappaMetric } from '../../../src/contracts/kappa.ts';
-import type { PluginContext, PluginDefinition } from '../../../src/core/plugin.ts';
+import type { PluginDefinition } from '../../../src/core/plugin.ts';
+import { ctx } from './helpers.ts';
 
-const ctx: PluginContext = {
-  seed: 0,
-  scale: 'smoke',
-  recipeDir: '.',
-  resolve() {
-    throw new Error('no nested slots here');
-  },
-};
 const plugins = [iou, psnr, ssim, fsim] as PluginDefinition<any, KappaMetric>[];
 
 /** Options as the recipe validator produces them: the schema's defaults filled in. */

@@ -2,16 +2,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import iou from '../../../plugins/kappa/iou.ts';
 import type { KappaInput } from '../../../src/contracts/kappa.ts';
-import type { PluginContext } from '../../../src/core/plugin.ts';
+import { ctx, measure } from './helpers.ts';
 
-const ctx: PluginContext = {
-  seed: 0,
-  scale: 'smoke',
-  recipeDir: '.',
-  resolve() {
-    throw new Error('no nested slots here');
-  },
-};
 const metric = iou.create({}, ctx);
 const blank = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
 
@@ -20,12 +12,7 @@ function pairs(a: number[][], b: number[][]): KappaInput {
 }
 
 function run(a: number[][], b: number[][]): { sim: number[]; kappa: number[] } {
-  const input = pairs(a, b);
-  const s = metric.similarity(input);
-  const k = metric.kappa(input);
-  const out = { sim: Array.from(s.dataSync()), kappa: Array.from(k.dataSync()) };
-  tf.dispose([s, k, input.boxesA, input.boxesB]);
-  return out;
+  return measure(metric, pairs(a, b));
 }
 
 describe('kappa plugin: iou', () => {

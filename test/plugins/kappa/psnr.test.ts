@@ -1,20 +1,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import sharp from 'sharp';
-import { fileURLToPath } from 'node:url';
 import psnr from '../../../plugins/kappa/psnr.ts';
-import type { KappaInput } from '../../../src/contracts/kappa.ts';
-import type { PluginContext } from '../../../src/core/plugin.ts';
+import { ctx, loadFixture, imagePairs, measure } from './helpers.ts';
 
-const fixtures = fileURLToPath(new URL('../../fixtures/iqa/', import.meta.url));
-const ctx: PluginContext = {
-  seed: 0,
-  scale: 'smoke',
-  recipeDir: '.',
-  resolve() {
-    throw new Error('no nested slots here');
-  },
-};
 interface Options {
   data_range: number;
   color: 'channels' | 'luminance';
@@ -23,29 +11,12 @@ interface Options {
 }
 const defaults: Options = { data_range: 1, color: 'channels', min_db: 10, max_db: 40 };
 
-async function load(name: string): Promise<tf.Tensor4D> {
-  const { data, info } = await sharp(fixtures + name).raw().toBuffer({ resolveWithObject: true });
-  const values = Float32Array.from(data, (v) => v / 255);
-  return tf.tensor4d(values, [1, info.height, info.width, info.channels]);
-}
-
-function input(a: tf.Tensor4D, b: tf.Tensor4D): KappaInput {
-  const n = a.shape[0];
-  return { imagesA: a, imagesB: b, boxesA: tf.zeros([n, 4]) as tf.Tensor2D, boxesB: tf.zeros([n, 4]) as tf.Tensor2D };
-}
-
 function constant(value: number, n = 1, size = 8, channels = 3): tf.Tensor4D {
   return tf.fill([n, size, size, channels], value) as tf.Tensor4D;
 }
 
 function evaluate(opts: Partial<Options>, a: tf.Tensor4D, b: tf.Tensor4D): { sim: number[]; kappa: number[] } {
-  const metric = psnr.create({ ...defaults, ...opts }, ctx);
-  const inp = input(a, b);
-  const s = metric.similarity(inp);
-  const k = metric.kappa(inp);
-  const out = { sim: Array.from(s.dataSync()), kappa: Array.from(k.dataSync()) };
-  tf.dispose([s, k, inp.boxesA, inp.boxesB]);
-  return out;
+  return measure(psnr.create({ ...defaults, ...opts }, ctx), imagePairs(a, b));
 }
 
 describe('kappa plugin: psnr', () => {
@@ -53,8 +24,8 @@ describe('kappa plugin: psnr', () => {
   let goldhillJpeg: tf.Tensor4D;
 
   before(async () => {
-    goldhill = await load('goldhill.png');
-    goldhillJpeg = await load('goldhill_jpeg.png');
+    goldhill = await loadFixture('goldhill.png');
+    goldhillJpeg = await loadFixture('goldhill_jpeg.png');
   });
   after(() => tf.dispose([goldhill, goldhillJpeg]));
 
@@ -127,7 +98,7 @@ describe('kappa plugin: psnr', () => {
 
   it('does not leak tensors', () => {
     const metric = psnr.create(defaults, ctx);
-    const inp = input(goldhillJpeg, goldhill);
+    const inp = imagePairs(goldhillJpeg, goldhill);
     metric.kappa(inp).dispose();
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {

@@ -1,20 +1,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import sharp from 'sharp';
-import { fileURLToPath } from 'node:url';
 import ssim from '../../../plugins/kappa/ssim.ts';
-import type { KappaInput } from '../../../src/contracts/kappa.ts';
-import type { PluginContext } from '../../../src/core/plugin.ts';
+import { ctx, loadFixture, imagePairs, measure, pattern } from './helpers.ts';
 
-const fixtures = fileURLToPath(new URL('../../fixtures/iqa/', import.meta.url));
-const ctx: PluginContext = {
-  seed: 0,
-  scale: 'smoke',
-  recipeDir: '.',
-  resolve() {
-    throw new Error('no nested slots here');
-  },
-};
 interface Options {
   window: number;
   sigma: number;
@@ -25,36 +13,8 @@ interface Options {
 }
 const defaults: Options = { window: 11, sigma: 1.5, k1: 0.01, k2: 0.03, data_range: 1, color: 'luminance' };
 
-async function load(name: string): Promise<tf.Tensor4D> {
-  const { data, info } = await sharp(fixtures + name).raw().toBuffer({ resolveWithObject: true });
-  const values = Float32Array.from(data, (v) => v / 255);
-  return tf.tensor4d(values, [1, info.height, info.width, info.channels]);
-}
-
-function input(a: tf.Tensor4D, b: tf.Tensor4D): KappaInput {
-  const n = a.shape[0];
-  return { imagesA: a, imagesB: b, boxesA: tf.zeros([n, 4]) as tf.Tensor2D, boxesB: tf.zeros([n, 4]) as tf.Tensor2D };
-}
-
-/** Deterministic smooth-plus-texture test image; channels differ so colour handling matters. */
-function pattern(size: number, phase: number, channels = 3): tf.Tensor4D {
-  const v = new Float32Array(size * size * channels);
-  for (let r = 0; r < size; r++)
-    for (let c = 0; c < size; c++)
-      for (let ch = 0; ch < channels; ch++)
-        v[(r * size + c) * channels + ch] =
-          0.5 + 0.3 * Math.sin((r + phase) / 5 + ch) * Math.cos(c / 7) + 0.15 * Math.sin((r * c + phase * 13) / 11);
-  return tf.tensor4d(v, [1, size, size, channels]);
-}
-
 function evaluate(opts: Partial<Options>, a: tf.Tensor4D, b: tf.Tensor4D): { sim: number[]; kappa: number[] } {
-  const metric = ssim.create({ ...defaults, ...opts }, ctx);
-  const inp = input(a, b);
-  const s = metric.similarity(inp);
-  const k = metric.kappa(inp);
-  const out = { sim: Array.from(s.dataSync()), kappa: Array.from(k.dataSync()) };
-  tf.dispose([s, k, inp.boxesA, inp.boxesB]);
-  return out;
+  return measure(ssim.create({ ...defaults, ...opts }, ctx), imagePairs(a, b));
 }
 
 describe('kappa plugin: ssim', () => {
@@ -65,7 +25,7 @@ describe('kappa plugin: ssim', () => {
 
   before(async () => {
     [goldhill, goldhillJpeg, tidRef, tidDis] = await Promise.all(
-      ['goldhill.png', 'goldhill_jpeg.png', 'I01.png', 'i01_01_5.png'].map(load),
+      ['goldhill.png', 'goldhill_jpeg.png', 'I01.png', 'i01_01_5.png'].map(loadFixture),
     );
   });
   after(() => tf.dispose([goldhill, goldhillJpeg, tidRef, tidDis]));
@@ -155,7 +115,7 @@ describe('kappa plugin: ssim', () => {
     const metric = ssim.create({ ...defaults, color: 'channels' }, ctx);
     const a = pattern(40, 0);
     const b = pattern(40, 3);
-    const inp = input(a, b);
+    const inp = imagePairs(a, b);
     metric.kappa(inp).dispose();
     const before = tf.memory().numTensors;
     for (let i = 0; i < 2; i++) {
