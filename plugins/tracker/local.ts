@@ -1,12 +1,25 @@
 import { definePlugin } from '../../src/core/plugin.ts';
+import type { Tracker } from '../../src/contracts/tracker.ts';
 
-export default definePlugin<{ every: number }, { name: string; every: number }>({
+/**
+ * The local results folder is always written by the run itself; this tracker adds nothing to it,
+ * so choosing it means "no remote tracking".
+ */
+export default definePlugin<{ every: number }, Tracker & { every: number }>({
   kind: 'tracker',
   name: 'local',
-  description: 'results/<recipe>/<timestamp>/: resolved recipe, per-cell metrics.json, curves and confusion matrices, table.md and table.json',
+  description: 'results/<recipe>/<timestamp>/ only: resolved recipe, per-cell metrics.json, curves and confusion matrices, table.md and table.json',
   options: {
     type: 'object',
     properties: { every: { type: 'integer', minimum: 1, default: 10, description: 'log training metrics every N steps' } },
   },
-  create: (o) => ({ name: 'local', every: o.every }),
+  create: (o) => ({
+    name: 'local',
+    every: o.every,
+    startRun: async () => {},
+    startCell: async () => {},
+    logMetrics: () => {},
+    endCell: async () => {},
+    endRun: async () => {},
+  }),
 });

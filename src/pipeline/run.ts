@@ -10,6 +10,9 @@ import { Interrupted, runCell, type CellMetrics, type CellStep } from './cell.ts
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, latestRunDir, timestamp, writeAtomic, writeJson } from './results.ts';
 import { hashOf } from './stage-keys.ts';
+import type { PluginSlot } from '../core/plugin.ts';
+import type { Tracker } from '../contracts/tracker.ts';
+import { execFileSync } from 'node:child_process';
 
 export interface RunOptions {
   backend?: string;
@@ -84,6 +87,11 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   writeJson(path.join(dir, 'run.json'), manifest);
   writeJson(path.join(dir, 'recipe.resolved.json'), { recipe: recipe.name, title: recipe.title, description: recipe.description, scale: recipe.scale, seed: recipe.seed, reference: recipe.reference ?? null, cells: recipe.cells.map((c) => ({ id: c.id, config: c.config })) });
 
+  const trackingSlot = (recipe.cells[0]!.config.tracking ?? { use: 'local' }) as PluginSlot;
+  const tracker = recipe.registry.create<Tracker & { every?: number }>('tracker', trackingSlot, { seed: recipe.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) });
+  const logEvery = tracker.every ?? 10;
+  await tracker.startRun({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, backend: backendName, dir: path.resolve(dir), file: manifest.file, commit: gitCommit() });
+
   let stopRequested = false;
   const onSigint = () => {
     if (stopRequested) process.exit(130);
@@ -114,12 +122,20 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
       }
       const cellStart = Date.now();
       const done = ranCells;
+      await tracker.startCell({ id: cell.id, config: cell.config });
+      let trackedStep = 0;
       const remainingCells = recipe.cells.length - i;
       try {
         const { metrics, log, pretrainPicture } = await runCell(recipe, cell, {
           shouldStop: () => stopRequested,
           note: (t) => progress.log(t),
           onStep: (stage, l, info) => {
+            trackedStep++;
+            if (trackedStep % logEvery === 0 || l.step === info.totalSteps) {
+              const figures: Record<string, number> = {};
+              for (const [k, v] of Object.entries(l)) if (typeof v === 'number' && Number.isFinite(v) && k !== 'step' && k !== 'epoch') figures[`${stage}/${k}`] = v;
+              tracker.logMetrics(cell.id, figures, trackedStep);
+            }
             const cellFrac = l.step / info.totalSteps;
             const perCell = done > 0 ? (cellStart - runStart) / 1000 / done : ((Date.now() - cellStart) / 1000) / Math.max(cellFrac, 1e-3);
             const eta = perCell * (remainingCells - cellFrac);
@@ -133,12 +149,19 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
         await writeCellOutputs(cellDir, metrics, log);
         results.set(cell.id, { accuracy: metrics.accuracy });
         metricsOf.push(metrics);
+        await tracker.endCell(cell.id, {
+          metrics: { test_accuracy: metrics.accuracy, test_accuracy_raw: metrics.accuracy_raw, labeled_count: metrics.labeled_count, seconds: metrics.seconds },
+          artifacts: fs.readdirSync(cellDir).map((f) => path.resolve(cellDir, f)),
+          status: 'FINISHED',
+        });
         progress.log(`  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`);
       } catch (err) {
         if (err instanceof Interrupted) {
           interrupted = true;
+          await tracker.endCell(cell.id, { metrics: {}, artifacts: [], status: 'KILLED' });
           break;
         }
+        await tracker.endCell(cell.id, { metrics: {}, artifacts: [], status: 'FAILED' });
         failed++;
         const message = (err as Error).message;
         results.set(cell.id, { error: message });
@@ -155,6 +178,10 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   const table = buildTable(recipe, results, { backend: backendName, notes });
   writeJson(path.join(dir, 'table.json'), table);
   writeAtomic(path.join(dir, 'table.md'), tableMarkdown(table));
+  await tracker.endRun({
+    artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)),
+    status: interrupted ? 'KILLED' : failed ? 'FAILED' : 'FINISHED',
+  });
   manifest.status = interrupted ? 'interrupted' : failed ? 'failed' : 'finished';
   manifest.finished = new Date().toISOString();
   writeJson(path.join(dir, 'run.json'), manifest);
@@ -207,4 +234,13 @@ async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: read
   await writePng(curveSvg(series, `${metrics.id} — training`), path.join(cellDir, 'curves.png'));
   // metrics.json last: its presence marks the cell finished for --resume.
   writeJson(path.join(cellDir, 'metrics.json'), metrics);
+}
+
+/** The project's git commit, for tracking tags; null outside a git checkout. */
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: path.dirname(new URL(import.meta.url).pathname), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || null;
+  } catch {
+    return null;
+  }
 }
