@@ -10,6 +10,10 @@ import type { JsonObject } from '../recipe/located.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { hashOf, stageKeys } from './stage-keys.ts';
+import { loadTensors, saveTensors } from '../train/checkpoint.ts';
+import { writeAtomic } from './results.ts';
+import fs from 'node:fs';
+import path from 'node:path';
 import { trainSupervised, type StepLog, type SupervisedOptions } from './supervised.ts';
 
 export interface CellMetrics {
@@ -38,6 +42,8 @@ export interface CellHooks {
   onStep(stage: string, log: StepLog, info: { epochs: number; stepsPerEpoch: number; totalSteps: number }): void;
   shouldStop(): boolean;
   note(text: string): void;
+  /** Where finished stages are kept across runs, keyed by stage hash; none: not kept. */
+  stageCacheDir?: string;
 }
 
 export class Interrupted extends Error {
@@ -110,12 +116,14 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     const key = stageKeys(config).pretrain;
     let shared = pretrainCache.get(key);
     if (!shared) {
-      shared = create<Pretrainer>('pretrain', 'pipeline.pretrain').run({
-        backbone,
-        pool: (kind, n) => create<DatasetSource>('dataset', 'data.dataset').pool(kind, n, imageSize),
-        seed: deriveSeed(seed, 'pretrain'),
-        hooks: { onStep: (l, info) => hooks.onStep('pretrain', l, info), shouldStop: hooks.shouldStop },
-      });
+      const run = () =>
+        create<Pretrainer>('pretrain', 'pipeline.pretrain').run({
+          backbone,
+          pool: (kind, n) => create<DatasetSource>('dataset', 'data.dataset').pool(kind, n, imageSize),
+          seed: deriveSeed(seed, 'pretrain'),
+          hooks: { onStep: (l, info) => hooks.onStep('pretrain', l, info), shouldStop: hooks.shouldStop },
+        });
+      shared = hooks.stageCacheDir ? cachedPretrain(path.join(hooks.stageCacheDir, `pretrain-${key}`), run, hooks.note) : run();
       pretrainCache.set(key, shared);
       shared.catch(() => pretrainCache.delete(key));
     }
@@ -221,6 +229,26 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     model.dispose();
     ema?.dispose();
   }
+}
+
+/**
+ * A pre-training from the on-disk stage cache, or run and stored there. Entries are written
+ * atomically (weights file last), so a crash never leaves an entry that looks complete.
+ */
+async function cachedPretrain(base: string, run: () => Promise<PretrainOutput>, note: (t: string) => void): Promise<PretrainOutput> {
+  const weightsFile = `${base}.weights`;
+  if (fs.existsSync(weightsFile)) {
+    const loaded = await loadTensors(weightsFile);
+    const picture = fs.existsSync(`${base}.png`) ? new Uint8Array(fs.readFileSync(`${base}.png`)) : undefined;
+    note(`ssfer: pre-training reused from the stage cache (${path.basename(base)})`);
+    return { weights: loaded.tensors, summary: `${String(loaded.meta.summary ?? 'pre-training')} (from the stage cache)`, ...(picture ? { picture } : {}) };
+  }
+  const out = await run();
+  if (out.weights && !out.stopped) {
+    if (out.picture) writeAtomic(`${base}.png`, Buffer.from(out.picture));
+    await saveTensors(weightsFile, out.weights, { summary: out.summary });
+  }
+  return out;
 }
 
 /** For tests: forget cached data. */

@@ -129,6 +129,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
         const { metrics, log, pretrainPicture } = await runCell(recipe, cell, {
           shouldStop: () => stopRequested,
           note: (t) => progress.log(t),
+          stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
           onStep: (stage, l, info) => {
             trackedStep++;
             if (trackedStep % logEvery === 0 || l.step === info.totalSteps) {

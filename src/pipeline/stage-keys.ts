@@ -30,7 +30,10 @@ export function hashOf(v: Json): string {
 export function stageKeys(config: JsonObject): Record<Stage, string> {
   const model = config.model as JsonObject;
   const pipeline = config.pipeline as JsonObject;
-  const pretrain = hashOf({ stage: 'pretrain', code: STAGE_CODE_VERSION, seed: config.seed!, backbone: model.backbone!, pretrain: pipeline.pretrain! });
+  // Pre-training reads the recipe's image pool, which depends on how the dataset draws images
+  // but not on which dataset or class setting a cell uses: cells of every column share it.
+  const { use: _use, classes: _classes, root: _root, ...poolSpec } = ((config.data as JsonObject).dataset ?? {}) as JsonObject;
+  const pretrain = hashOf({ stage: 'pretrain', code: STAGE_CODE_VERSION, seed: config.seed!, backbone: model.backbone!, pretrain: pipeline.pretrain!, pool: poolSpec });
   const supervised = hashOf({ stage: 'supervised', after: pretrain, data: config.data!, supervised: pipeline.supervised!, tune: pipeline.tune!, seed: config.seed! });
   const semi = hashOf({ stage: 'semi', after: supervised, semi: pipeline.semi! });
   return { pretrain, supervised, semi };

@@ -96,6 +96,29 @@ describe('ssfer run (end to end on tiny synthetic faces)', function () {
   });
 });
 
+describe('stage cache', function () {
+  this.timeout(300_000);
+  const mae = ['--set', 'pipeline.pretrain={use: mae, epochs: 1, warmup_epochs: 0, batch_size: 16, pool: {size: 32}}'];
+
+  it('keeps a pre-training on disk, reuses it in the next run, and recomputes it when an input changes', () => {
+    const out = tempDir();
+    const first = ssfer(['run', recipe, '--json', '--backend', 'cpu', '--out', out, ...mae]);
+    expect(first.status, first.stderr).to.equal(0);
+    expect(first.stderr).to.not.match(/reused from the stage cache/);
+    const entries = fs.readdirSync(path.join(out, '.cache', 'stages'));
+    expect(entries.filter((e) => e.endsWith('.weights'))).to.have.length(1); // one pre-training for all 4 cells
+    const again = ssfer(['run', recipe, '--json', '--backend', 'cpu', '--out', out, ...mae]);
+    expect(again.status, again.stderr).to.equal(0);
+    expect(again.stderr).to.match(/pre-training reused from the stage cache/);
+    expect(JSON.parse(again.stdout).cells.map((c: any) => c.ours)).to.deep.equal(JSON.parse(first.stdout).cells.map((c: any) => c.ours));
+    const changed = ssfer(['run', recipe, '--json', '--backend', 'cpu', '--out', out, ...mae, '--set', 'pipeline.pretrain.mask_ratio=0.5']);
+    expect(changed.status, changed.stderr).to.equal(0);
+    expect(changed.stderr).to.not.match(/reused from the stage cache/);
+    expect(fs.readdirSync(path.join(out, '.cache', 'stages')).filter((e) => e.endsWith('.weights'))).to.have.length(2);
+    expect(fs.readdirSync(path.join(out, '.cache', 'stages')).some((e) => e.endsWith('.tmp'))).to.equal(false);
+  });
+});
+
 describe('supervised training memory', function () {
   this.timeout(120_000);
 
