@@ -33,6 +33,16 @@ export interface NativeAddon {
     beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
     sqrtBc2: number, epsilon: number, stepSize: number, decayFactor: number, decay: boolean,
   ): void;
+  layerNorm(
+    x: Float32Array, gamma: Float32Array, beta: Float32Array, out: Float32Array, mean: Float32Array, rstd: Float32Array,
+    rows: number, cols: number, eps: number,
+  ): void;
+  layerNormGrad(
+    dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array,
+    dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number,
+  ): void;
+  gelu(x: Float32Array, out: Float32Array): void;
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   setThreads(n: number): number;
   getThreads(): number;
   info(): { config: string; core: string; blasThreads: number; threads: number; simd: 'avx512' | 'avx2' | 'baseline' };

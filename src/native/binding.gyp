@@ -12,6 +12,7 @@
         "csrc/reduce.cc",
         "csrc/layout.cc",
         "csrc/optim.cc",
+        "csrc/layers.cc",
         "csrc/threadpool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

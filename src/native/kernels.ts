@@ -582,3 +582,91 @@ export function adamWKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
     return outs.map((o) => b.makeTensorInfo(param.shape, 'float32', o));
   };
 }
+
+/** Names of the fused LayerNorm and exact-GELU kernels (registered on the 'native' backend only). */
+export const LAYER_NORM_KERNEL = 'SsferLayerNorm';
+export const LAYER_NORM_GRAD_KERNEL = 'SsferLayerNormGrad';
+export const GELU_KERNEL = 'SsferGelu';
+export const GELU_GRAD_KERNEL = 'SsferGeluGrad';
+
+function f32Of(b: CpuBackendLike, t: TensorInfo, kernel: string): Float32Array {
+  if (t.dtype !== 'float32') throw new Error(`${kernel}: a ${t.dtype} input, not float32`);
+  const v = valuesAs(b, t, 'float32');
+  if (!v) throw new Error(`${kernel}: an input without float32 values`);
+  return v as Float32Array;
+}
+
+/** Rows and width of a tensor normalised over its last axis. */
+function rowsCols(shape: number[], kernel: string): [number, number] {
+  if (shape.length === 0) throw new Error(`${kernel}: a scalar input`);
+  const cols = shape[shape.length - 1]!;
+  return [cols === 0 ? 0 : size(shape) / cols, cols];
+}
+
+/**
+ * The fused kernels of the ViT layers (plugins/backbone/vit/layers.ts), with the arithmetic of
+ * the op-by-op path there, each float32 operation rounded alike (row means accumulate in double):
+ *  - SsferLayerNorm: inputs x [..., C], gamma [C], beta [C]; attr eps. Returns [y, mean, rstd]
+ *    with mean and rstd of shape [..., 1].
+ *  - SsferLayerNormGrad: inputs dy, x, mean, rstd, gamma. Returns [dx, dgamma, dbeta].
+ *  - SsferGelu: input x. Returns x·Φ(x).  SsferGeluGrad: inputs dy, x. Returns dy·(Φ(x) + x·φ(x)).
+ */
+export function layerKernels(addon: NativeAddon, pool: BufferPool): Map<string, KernelFunc> {
+  const kernels = new Map<string, KernelFunc>();
+  const f32 = (n: number) => pool.alloc('float32', n) as Float32Array;
+
+  kernels.set(LAYER_NORM_KERNEL, (args) => {
+    const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const b = args.backend as unknown as CpuBackendLike;
+    const [rows, cols] = rowsCols(x.shape, LAYER_NORM_KERNEL);
+    if (size(gamma.shape) !== cols || size(beta.shape) !== cols) {
+      throw new Error(`${LAYER_NORM_KERNEL}: gamma [${gamma.shape}] and beta [${beta.shape}] do not fit x [${x.shape}]`);
+    }
+    const xv = f32Of(b, x, LAYER_NORM_KERNEL);
+    const gv = f32Of(b, gamma, LAYER_NORM_KERNEL);
+    const bv = f32Of(b, beta, LAYER_NORM_KERNEL);
+    const y = f32(rows * cols);
+    const mean = f32(rows);
+    const rstd = f32(rows);
+    addon.layerNorm(xv, gv, bv, y, mean, rstd, rows, cols, Number((args.attrs as NamedAttrMap).eps));
+    const statShape = [...x.shape.slice(0, -1), 1];
+    return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo(statShape, 'float32', mean),
+      b.makeTensorInfo(statShape, 'float32', rstd)];
+  });
+
+  kernels.set(LAYER_NORM_GRAD_KERNEL, (args) => {
+    const { dy, x, mean, rstd, gamma } = args.inputs as Record<'dy' | 'x' | 'mean' | 'rstd' | 'gamma', TensorInfo>;
+    const b = args.backend as unknown as CpuBackendLike;
+    const [rows, cols] = rowsCols(x.shape, LAYER_NORM_GRAD_KERNEL);
+    if (!util.arraysEqual(dy.shape, x.shape) || size(mean.shape) !== rows || size(rstd.shape) !== rows || size(gamma.shape) !== cols) {
+      throw new Error(`${LAYER_NORM_GRAD_KERNEL}: shapes [${dy.shape}], [${x.shape}], [${mean.shape}], [${rstd.shape}], [${gamma.shape}] do not fit`);
+    }
+    const dx = f32(rows * cols);
+    const dgamma = f32(cols);
+    const dbeta = f32(cols);
+    addon.layerNormGrad(f32Of(b, dy, LAYER_NORM_GRAD_KERNEL), f32Of(b, x, LAYER_NORM_GRAD_KERNEL),
+      f32Of(b, mean, LAYER_NORM_GRAD_KERNEL), f32Of(b, rstd, LAYER_NORM_GRAD_KERNEL), f32Of(b, gamma, LAYER_NORM_GRAD_KERNEL),
+      dx, dgamma, dbeta, rows, cols);
+    return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo(gamma.shape, 'float32', dgamma),
+      b.makeTensorInfo(gamma.shape, 'float32', dbeta)];
+  });
+
+  kernels.set(GELU_KERNEL, (args) => {
+    const x = args.inputs.x as TensorInfo;
+    const b = args.backend as unknown as CpuBackendLike;
+    const out = f32(size(x.shape));
+    addon.gelu(f32Of(b, x, GELU_KERNEL), out);
+    return b.makeTensorInfo(x.shape, 'float32', out);
+  });
+
+  kernels.set(GELU_GRAD_KERNEL, (args) => {
+    const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
+    const b = args.backend as unknown as CpuBackendLike;
+    if (!util.arraysEqual(dy.shape, x.shape)) throw new Error(`${GELU_GRAD_KERNEL}: shapes [${dy.shape}] and [${x.shape}] differ`);
+    const out = f32(size(x.shape));
+    addon.geluGrad(f32Of(b, dy, GELU_GRAD_KERNEL), f32Of(b, x, GELU_GRAD_KERNEL), out);
+    return b.makeTensorInfo(x.shape, 'float32', out);
+  });
+
+  return kernels;
+}

@@ -116,11 +116,61 @@ const layerNormOp = (eps: number) =>
     };
   });
 
+/**
+ * The 'native' backend registers fused kernels for LayerNorm and exact GELU (forward and
+ * backward, one pass each) with the same arithmetic as the ops here; elsewhere the ops run.
+ */
+const FUSED_BACKEND = 'native';
+const LAYER_NORM_KERNEL = 'SsferLayerNorm';
+const LAYER_NORM_GRAD_KERNEL = 'SsferLayerNormGrad';
+const GELU_KERNEL = 'SsferGelu';
+const GELU_GRAD_KERNEL = 'SsferGeluGrad';
+
+let fusedEnabled = true;
+let fusedRegistered: boolean | undefined;
+
+/** Turns the fused kernels off or on (to compare both paths); returns the previous setting. */
+export function useFusedLayers(enabled: boolean): boolean {
+  const previous = fusedEnabled;
+  fusedEnabled = enabled;
+  return previous;
+}
+
+function fused(): boolean {
+  if (!fusedEnabled || tf.getBackend() !== FUSED_BACKEND) return false;
+  if (!fusedRegistered) {
+    try {
+      fusedRegistered = [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL, GELU_KERNEL, GELU_GRAD_KERNEL].every(
+        (k) => tf.getKernel(k, FUSED_BACKEND) !== undefined,
+      );
+    } catch {
+      fusedRegistered = false;
+    }
+  }
+  return fusedRegistered;
+}
+
+const fusedLayerNormOp = (eps: number) =>
+  tf.customGrad((...args: CustomArgs) => {
+    const [x, weight, bias, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma: weight, beta: bias }, { eps }) as tf.Tensor[];
+    save([x, mean!, rstd!, weight]);
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, m, r, w] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: sx, mean: m, rstd: r, gamma: w }, {}) as tf.Tensor[];
+      },
+    };
+  });
+
 const layerNormByEps = new Map<number, ReturnType<typeof layerNormOp>>();
+const fusedLayerNormByEps = new Map<number, ReturnType<typeof fusedLayerNormOp>>();
 
 export function layerNorm(x: tf.Tensor2D, n: Norm): tf.Tensor2D {
-  let op = layerNormByEps.get(n.eps);
-  if (!op) layerNormByEps.set(n.eps, (op = layerNormOp(n.eps)));
+  const cache = x.dtype === 'float32' && fused() ? fusedLayerNormByEps : layerNormByEps;
+  let op = cache.get(n.eps);
+  if (!op) cache.set(n.eps, (op = (cache === fusedLayerNormByEps ? fusedLayerNormOp : layerNormOp)(n.eps)));
   return op(x, n.weight, n.bias) as tf.Tensor2D;
 }
 
@@ -142,8 +192,17 @@ const geluErf = tf.customGrad((...args: CustomArgs) => {
   };
 });
 
+const fusedGeluErf = tf.customGrad((...args: CustomArgs) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+  save([x]);
+  return {
+    value: tf.engine().runKernel(GELU_KERNEL, { x }, {}) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => [tf.engine().runKernel(GELU_GRAD_KERNEL, { dy, x: sx! }, {}) as tf.Tensor],
+  };
+});
+
 export function gelu<T extends tf.Tensor>(x: T, kind: GeluKind): T {
-  if (kind === 'erf') return geluErf(x) as T;
+  if (kind === 'erf') return (x.dtype === 'float32' && fused() ? fusedGeluErf(x) : geluErf(x)) as T;
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), SQRT_2_OVER_PI);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as T;
 }

@@ -51,6 +51,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ssfer::InitReduce(env, exports);
   ssfer::InitLayout(env, exports);
   ssfer::InitOptim(env, exports);
+  ssfer::InitLayers(env, exports);
   exports.Set("setThreads", Napi::Function::New(env, ssfer::SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, ssfer::GetThreads, "getThreads"));
   return exports;

@@ -128,6 +128,7 @@ void InitElementwise(Napi::Env env, Napi::Object exports);
 void InitReduce(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
+void InitLayers(Napi::Env env, Napi::Object exports);
 
 // Copies src into dst with its axes permuted (shared by Transpose and the reductions).
 void TransposeRaw(const void* src, void* dst, size_t elem, const std::vector<i64>& shape, const std::vector<i64>& perm);
