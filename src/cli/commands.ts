@@ -236,6 +236,8 @@ ${recipeFlagHelp}
   --json                     print only the table JSON on stdout
   --resume [DIR]             continue the latest (or the given) results folder of this recipe, skipping finished cells
   --out DIR                  results root (default: results)
+  --tracking P               where the run is also recorded: local | mlflow (sets tracking: {use: P})
+  --tracking-uri U           MLflow tracking server (sets tracking.uri; else MLFLOW_TRACKING_URI)
 `,
     async run(argv) {
       const { values, positionals } = parse('run', argv, {
@@ -244,11 +246,19 @@ ${recipeFlagHelp}
         json: { type: 'boolean' },
         resume: { type: 'boolean' },
         out: { type: 'string' },
+        tracking: { type: 'string' },
+        'tracking-uri': { type: 'string' },
       });
       if (helpOr(values, 'run')) return 0;
       if (positionals.length < 1 || positionals.length > 2) throw new UsageError("name one recipe file (and, with --resume, optionally its results folder); see 'ssfer run --help'");
       if (positionals.length === 2 && !values.resume) throw new UsageError(`unexpected argument '${positionals[1]}'; see 'ssfer run --help'`);
-      const recipe = await resolveRecipe(positionals[0]!, recipeOptions(values));
+      const options = recipeOptions(values);
+      // The tracking flags come before --set, so --set tracking.every=… still applies.
+      const tracking: string[] = [];
+      if (values.tracking !== undefined) tracking.push(`tracking=${JSON.stringify({ use: values.tracking })}`);
+      if (values['tracking-uri'] !== undefined) tracking.push(`tracking.uri=${JSON.stringify(values['tracking-uri'])}`);
+      options.sets = [...tracking, ...options.sets];
+      const recipe = await resolveRecipe(positionals[0]!, options);
       const { runRecipe } = await import('../pipeline/run.ts');
       return runRecipe(recipe, {
         backend: values.backend,
@@ -256,6 +266,91 @@ ${recipeFlagHelp}
         resume: values.resume ? (positionals[1] ?? true) : false,
         outRoot: values.out ?? 'results',
       });
+    },
+  },
+
+  sync: {
+    summary: 'send the MLflow calls a run could not send (its mlflow-outbox.jsonl) to a tracking server',
+    help: `Usage: ssfer sync [DIR] [--tracking-uri U]
+
+Replays, in order, every call in the mlflow-outbox.jsonl files under DIR (a run folder, a
+recipe's folder or the results root; default: results) that the server has not acknowledged.
+Each call is recorded as acknowledged as it succeeds, so running sync again sends nothing twice.
+
+  --tracking-uri U           server to send to (default: the URI the run used, else MLFLOW_TRACKING_URI)
+`,
+    async run(argv) {
+      const { values, positionals } = parse('sync', argv, { 'tracking-uri': { type: 'string' } });
+      if (helpOr(values, 'sync')) return 0;
+      if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'; see 'ssfer sync --help'`);
+      const { findOutboxes, syncOutbox } = await import('../tracking/outbox.ts');
+      const dir = positionals[0] ?? 'results';
+      const files = findOutboxes(dir);
+      if (files.length === 0) throw new UsageError(`no mlflow-outbox.jsonl under ${dir}; runs write one when they use tracking: mlflow`);
+      let failed = 0;
+      for (const file of files) {
+        try {
+          const r = await syncOutbox(file, { uri: values['tracking-uri'] });
+          process.stdout.write(`${file}: ${r.sent} call${r.sent === 1 ? '' : 's'} sent, ${r.acknowledged} already acknowledged${r.runs.length ? `, ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} created` : ''}\n`);
+          for (const s of r.skipped) process.stderr.write(`  skipped: ${s}\n`);
+        } catch (err) {
+          failed++;
+          process.stderr.write(`ssfer sync: ${(err as Error).message}\n`);
+        }
+      }
+      return failed ? 1 : 0;
+    },
+  },
+
+  compare: {
+    summary: 'read runs back from MLflow and print their table (or the difference of two runs)',
+    help: `Usage: ssfer compare --experiment NAME [--run-id ID] [--against ID] [--tracking-uri U] [--json]
+
+Reads a parent run of an MLflow experiment (the latest one, or --run-id) with its cells' runs
+and prints the paper-style table. --against ID prints the difference to another run, cell by cell.
+
+  --experiment NAME          MLflow experiment (the recipe's name unless the recipe set another)
+  --run-id ID                which parent run (default: the latest)
+  --against ID               a second parent run to compare with
+  --tracking-uri U           tracking server (default: MLFLOW_TRACKING_URI)
+  --json                     machine-readable output only
+`,
+    async run(argv) {
+      const { values, positionals } = parse('compare', argv, {
+        experiment: { type: 'string' },
+        'run-id': { type: 'string' },
+        against: { type: 'string' },
+        'tracking-uri': { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      if (helpOr(values, 'compare')) return 0;
+      if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'; see 'ssfer compare --help'`);
+      if (!values.experiment) throw new UsageError("--experiment NAME is required; see 'ssfer compare --help'");
+      const uri = values['tracking-uri'] ?? process.env.MLFLOW_TRACKING_URI;
+      if (!uri) throw new UsageError('no tracking server: pass --tracking-uri U or set MLFLOW_TRACKING_URI');
+      const { MlflowClient, MlflowError } = await import('../tracking/client.ts');
+      const { readTrackedRun, diffTables, diffText } = await import('../tracking/compare.ts');
+      const { tableText } = await import('../report/table.ts');
+      try {
+        const client = new MlflowClient({ uri });
+        const a = await readTrackedRun(client, values.experiment, values['run-id']);
+        if (!values.against) {
+          if (values.json) process.stdout.write(`${JSON.stringify({ run_id: a.run.info.run_id, status: a.run.info.status, cells: a.children.length, table: a.table })}\n`);
+          else process.stdout.write(`MLflow run ${a.run.info.run_id} (${a.run.info.status}, ${a.children.length} cell runs)\n\n${tableText(a.table)}`);
+          return 0;
+        }
+        const b = await readTrackedRun(client, values.experiment, values.against);
+        const diffs = diffTables(a.table, b.table);
+        if (values.json) process.stdout.write(`${JSON.stringify({ run_id: a.run.info.run_id, against: b.run.info.run_id, cells: diffs })}\n`);
+        else process.stdout.write(`${a.table.title}: ${a.run.info.run_id} minus ${b.run.info.run_id}, ${a.table.metric}\n\n${diffText(diffs, a.run.info.run_id.slice(0, 8), b.run.info.run_id.slice(0, 8))}`);
+        return 0;
+      } catch (err) {
+        if (err instanceof MlflowError) {
+          process.stderr.write(`ssfer compare: ${err.message}\n`);
+          return 1;
+        }
+        throw err;
+      }
     },
   },
 };

@@ -1,0 +1,198 @@
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { CellInfo, RunInfo, RunStatus, Tracker } from '../contracts/tracker.ts';
+import { LIMITS, MlflowClient, safeUri, splitBatch, type KeyValue, type Metric } from './client.ts';
+import { appendLine, clip, flattenParams, mlflowKey, OUTBOX, Sender, type Op } from './outbox.ts';
+
+export interface MlflowTrackerOptions {
+  uri: string | null;
+  experiment: string | null;
+  every: number;
+  env?: NodeJS.ProcessEnv;
+  /** Where notes go (default stderr). */
+  log?: (line: string) => void;
+  retries?: number;
+}
+
+/**
+ * One MLflow experiment per recipe, one parent run per `ssfer run`, one nested run per cell.
+ * Every call is written to the outbox first and then sent in order; when the server cannot be
+ * reached the tracker stops sending (training goes on) and `ssfer sync` sends the rest later.
+ */
+export class MlflowTracker implements Tracker {
+  readonly name = 'mlflow';
+  readonly every: number;
+  private readonly log: (line: string) => void;
+  private readonly uri: string | null;
+  private sender: Sender | null = null;
+  private offline: string | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private outbox = '';
+  private session = '';
+  private experiment = '';
+  private n = 0;
+  private buffer: Metric[] = [];
+  private bufferCell = '';
+  private lastFlush = Date.now();
+  private lastStep = new Map<string, number>();
+  private params = new Map<string, Map<string, string>>();
+  private parentId: string | null = null;
+
+  constructor(private readonly opts: MlflowTrackerOptions) {
+    this.every = opts.every;
+    this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
+    const env = opts.env ?? process.env;
+    this.uri = opts.uri ?? env.MLFLOW_TRACKING_URI ?? null;
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.goOffline((err as Error).message);
+    }
+  }
+
+  private goOffline(reason: string): void {
+    if (this.offline) return;
+    this.offline = reason;
+    this.log(`ssfer: MLflow tracking paused: ${reason}. Training goes on; every call is kept in ${this.outbox} — send it later with: ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}`);
+  }
+
+  private enqueue(op: Op): void {
+    const id = `${this.session}:${++this.n}`;
+    try {
+      appendLine(this.outbox, { type: 'op', id, ...op });
+    } catch (err) {
+      this.log(`ssfer: cannot write the MLflow outbox ${this.outbox}: ${(err as Error).message}`);
+      return;
+    }
+    this.chain = this.chain.then(async () => {
+      if (this.offline || !this.sender) return;
+      try {
+        const out = await this.sender.send(op);
+        if (op.op === 'run' && op.parent === null && out.result) this.parentId = out.result.run_id;
+        appendLine(this.outbox, { type: 'ack', id, ...out });
+      } catch (err) {
+        this.goOffline((err as Error).message);
+      }
+    });
+  }
+
+  private batch(ref: string, b: { metrics?: Metric[]; params?: KeyValue[]; tags?: KeyValue[] }): void {
+    for (const part of splitBatch(b)) this.enqueue({ op: 'batch', ref, ...part });
+  }
+
+  private flush(): void {
+    if (this.buffer.length) this.batch(this.cellRef(this.bufferCell), { metrics: this.buffer });
+    this.buffer = [];
+    this.lastFlush = Date.now();
+  }
+
+  private cellRef(id: string): string {
+    return `${this.session}:cell:${id}`;
+  }
+  private get runRef(): string {
+    return `${this.session}:run`;
+  }
+
+  async startRun(run: RunInfo): Promise<void> {
+    this.guard(() => {
+      this.outbox = path.join(run.dir, OUTBOX);
+      this.session = randomUUID();
+      this.experiment = this.opts.experiment ?? run.recipe;
+      appendLine(this.outbox, { type: 'session', session: this.session, uri: this.uri ? safeUri(this.uri) : null, experiment: this.experiment, time: Date.now() });
+      if (!this.uri) this.goOffline('no tracking URI (set tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI)');
+      else {
+        try {
+          this.sender = new Sender(new MlflowClient({ uri: this.uri, env: this.opts.env, retries: this.opts.retries ?? 2 }));
+        } catch (err) {
+          this.goOffline((err as Error).message);
+        }
+      }
+      const tags: KeyValue[] = [
+        { key: 'mlflow.runName', value: `${run.recipe} ${path.basename(run.dir)}` },
+        { key: 'mlflow.source.name', value: run.file },
+        { key: 'mlflow.source.type', value: 'LOCAL' },
+        { key: 'recipe', value: run.recipe },
+        { key: 'title', value: clip(run.title, LIMITS.tagValue) },
+        { key: 'scale', value: run.scale },
+        { key: 'seed', value: String(run.seed) },
+        { key: 'backend', value: run.backend },
+        { key: 'results_dir', value: run.dir },
+        { key: 'ssfer_kind', value: 'run' },
+        ...(run.commit ? [{ key: 'mlflow.source.git.commit', value: run.commit }, { key: 'git_commit', value: run.commit }] : []),
+      ];
+      this.enqueue({ op: 'run', ref: this.runRef, experiment: this.experiment, name: `${run.recipe} ${path.basename(run.dir)}`, parent: null, start_time: Date.now(), tags });
+    });
+    await this.chain;
+    if (this.parentId && this.uri) this.log(`ssfer: MLflow run ${this.parentId} in experiment '${this.experiment}' at ${safeUri(this.uri)}`);
+  }
+
+  async startCell(cell: CellInfo): Promise<void> {
+    this.guard(() => {
+      this.flush();
+      const ref = this.cellRef(cell.id);
+      this.enqueue({
+        op: 'run',
+        ref,
+        experiment: this.experiment,
+        name: cell.id,
+        parent: this.runRef,
+        start_time: Date.now(),
+        tags: [
+          { key: 'mlflow.runName', value: clip(cell.id, LIMITS.tagValue) },
+          { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
+          { key: 'ssfer_kind', value: 'cell' },
+        ],
+      });
+      const logged = new Map<string, string>();
+      this.params.set(ref, logged);
+      const params = flattenParams(cell.config).filter((p) => {
+        const before = logged.get(p.key);
+        if (before !== undefined && before !== p.value) return false; // MLflow params are write-once
+        logged.set(p.key, p.value);
+        return before === undefined;
+      });
+      this.batch(ref, { params });
+      this.enqueue({ op: 'artifact', ref, name: 'config.json', text: `${JSON.stringify(cell.config, null, 2)}\n` });
+    });
+  }
+
+  logMetrics(cellId: string, metrics: Record<string, number>, step: number): void {
+    this.guard(() => {
+      if (this.bufferCell !== cellId) this.flush();
+      this.bufferCell = cellId;
+      const timestamp = Date.now();
+      for (const [k, v] of Object.entries(metrics)) if (Number.isFinite(v)) this.buffer.push({ key: mlflowKey(k), value: v, timestamp, step });
+      this.lastStep.set(cellId, step);
+      if (this.buffer.length >= LIMITS.metrics || timestamp - this.lastFlush > 5000) this.flush();
+    });
+  }
+
+  async endCell(cellId: string, result: { metrics: Record<string, number>; artifacts: readonly string[]; status: RunStatus }): Promise<void> {
+    this.guard(() => {
+      this.flush();
+      const ref = this.cellRef(cellId);
+      const step = this.lastStep.get(cellId) ?? 0;
+      const timestamp = Date.now();
+      const metrics = Object.entries(result.metrics)
+        .filter(([, v]) => Number.isFinite(v))
+        .map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step }));
+      if (metrics.length) this.batch(ref, { metrics });
+      for (const file of result.artifacts) this.enqueue({ op: 'artifact', ref, name: path.basename(file), file });
+      this.enqueue({ op: 'status', ref, status: result.status, end_time: timestamp });
+    });
+    await this.chain;
+  }
+
+  async endRun(result: { artifacts: readonly string[]; status: RunStatus }): Promise<void> {
+    this.guard(() => {
+      this.flush();
+      for (const file of result.artifacts) this.enqueue({ op: 'artifact', ref: this.runRef, name: path.basename(file), file });
+      this.enqueue({ op: 'status', ref: this.runRef, status: result.status, end_time: Date.now() });
+    });
+    await this.chain;
+    if (this.offline) this.log(`ssfer: MLflow: not everything was sent; run 'ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}' when the server is reachable`);
+  }
+}
