@@ -251,10 +251,4 @@ async function cachedPretrain(base: string, run: () => Promise<PretrainOutput>, 
   return out;
 }
 
-/** For tests: forget cached data. */
-export function clearDataCache(): void {
-  dataCache.clear();
-  for (const p of pretrainCache.values()) void p.then((r) => r.weights && Object.values(r.weights).forEach((t) => t.dispose()));
-  pretrainCache.clear();
-}
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYamlValue } from 'yaml';
 import type { PluginRegistry } from '../core/registry.ts';
-import { createRegistry, PluginLoadError } from '../core/registry.ts';
+import { createRegistry } from '../core/registry.ts';
 import { RecipeError, displayFile, formatDiagnostic, type Diagnostic, type Loc } from './diagnostics.ts';
 import { expandGrid, type Cell, type Grid } from './grid.ts';
 import { loadRecipeFile } from './load.ts';
@@ -17,7 +17,7 @@ export interface Override {
 }
 
 /** Parses `--set path=value`; the value is read as YAML, so `3`, `1e-4`, `true`, `[a, b]` are typed. */
-export function parseOverride(arg: string, index = 0): Override {
+export function parseOverride(arg: string): Override {
   const eq = arg.indexOf('=');
   const loc: Loc = { file: `<--set ${arg}>`, line: 1, col: eq + 2 };
   if (eq <= 0) throw new RecipeError([{ loc: { ...loc, col: 1 }, path: '--set', message: `expected path=value (for example --set pipeline.pretrain.mask_ratio=0.75), got '${arg}'` }]);
@@ -31,7 +31,6 @@ export function parseOverride(arg: string, index = 0): Override {
   } catch (err) {
     throw new RecipeError([{ loc, path: p, message: `cannot read the value: ${(err as Error).message.split('\n')[0]}` }]);
   }
-  void index;
   return { path: p, value: value === undefined ? null : value, loc };
 }
 
@@ -71,7 +70,7 @@ export interface ResolveOptions {
  */
 export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Promise<ResolvedRecipe> {
   const diagnostics: Diagnostic[] = [];
-  const overrides = (opts.sets ?? []).map((s, i) => parseOverride(s, i));
+  const overrides = (opts.sets ?? []).map((s) => parseOverride(s));
   let located = loadRecipeFile(file);
 
   const scaleWritten = getPath(located.value, 'scale');
@@ -183,7 +182,6 @@ function checkReference(located: Located, grid: Grid, diagnostics: Diagnostic[])
   return { source: ref.source as string | undefined, metric: (ref.metric as string | undefined) ?? 'accuracy (%)', values };
 }
 
-export { PluginLoadError };
 
 function leafPaths(v: JsonObject, at: string): string[] {
   return Object.entries(v).flatMap(([k, sub]) => {

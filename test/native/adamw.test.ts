@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 
-import { registerNativeBackend } from '../../src/native/index.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { mulberry32 } from '../../src/core/rng.ts';
+import { requireNative } from './helpers.ts';
 
 // The fused AdamW kernel of the 'native' backend against the unfused tfjs ops of AdamW.step.
 
@@ -74,13 +74,7 @@ function expectClose(got: Record<string, Float32Array>, want: Record<string, Flo
 describe('native fused AdamW', function () {
   let previous = '';
   before(async function () {
-    previous = tf.getBackend();
-    const reason = registerNativeBackend();
-    if (reason) {
-      console.log(`    skipped: ${reason}`);
-      this.skip();
-    }
-    tf.enableProdMode();
+    previous = requireNative(this);
     await tf.setBackend('native');
   });
 

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 
-import { registerNativeBackend } from '../../src/native/index.ts';
 import { mulberry32 } from '../../src/core/rng.ts';
 import type { PluginContext } from '../../src/core/plugin.ts';
 import vitPlugin from '../../plugins/backbone/vit.ts';
 import { gelu, layerNorm, useFusedLayers, type Norm } from '../../plugins/backbone/vit/layers.ts';
+import { requireNative } from './helpers.ts';
 
 // The fused LayerNorm and GELU kernels of the 'native' backend against the op-by-op path.
 
@@ -65,12 +65,7 @@ async function kernelsRun(fn: () => void): Promise<Set<string>> {
 describe('native fused LayerNorm and GELU', function () {
   let previous = '';
   before(async function () {
-    previous = tf.getBackend();
-    const reason = registerNativeBackend();
-    if (reason) {
-      console.log(`    skipped: ${reason}`);
-      this.skip();
-    }
+    previous = requireNative(this);
     await tf.setBackend('native');
     for (const k of KERNELS) expect(tf.getKernel(k, 'native'), `${k} registered`).to.not.equal(undefined);
   });

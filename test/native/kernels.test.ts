@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { DataType } from '@tensorflow/tfjs';
 import { expect } from 'chai';
 
-import { nativeFallbackCounts, registerNativeBackend, resetNativeFallbackCounts } from '../../src/native/index.ts';
+import { nativeFallbackCounts, resetNativeFallbackCounts } from '../../src/native/index.ts';
 import { mulberry32 } from '../../src/core/rng.ts';
+import { requireNative } from './helpers.ts';
 
 // Every native kernel against the JS cpu kernel it replaces, on the same inputs.
 
@@ -94,13 +95,7 @@ async function check(label: string, op: Op, inputs: Input[], kernels: string[], 
 describe('native backend kernels', function () {
   let previous = '';
   before(function () {
-    previous = tf.getBackend();
-    const reason = registerNativeBackend();
-    if (reason) {
-      console.log(`    skipped: ${reason}`);
-      this.skip();
-    }
-    tf.enableProdMode();
+    previous = requireNative(this);
   });
 
   after(async () => {

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { createVitStep, type VitSpec } from '../../src/bench/profile.ts';
 import { selectBackend } from '../../src/engine/backend.ts';
 import { nativeFallbackCounts, nativeKernelList, registerNativeBackend, resetNativeFallbackCounts } from '../../src/native/index.ts';
+import { requireNative } from './helpers.ts';
 
 // A ViT-like training step (LayerNorm, attention with batched products, softmax, erf GELU,
 // softmax cross-entropy, Adam) gives the same loss and gradients on 'native' as on 'cpu'.
@@ -38,13 +39,7 @@ async function runOn(backend: string): Promise<Run> {
 describe('native backend training step', function () {
   let previous = '';
   before(function () {
-    previous = tf.getBackend();
-    const reason = registerNativeBackend();
-    if (reason) {
-      console.log(`    skipped: ${reason}`);
-      this.skip();
-    }
-    tf.enableProdMode();
+    previous = requireNative(this);
   });
 
   after(async () => {
