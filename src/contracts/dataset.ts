@@ -50,6 +50,8 @@ export interface LoadRequest {
   readonly trainSize: number | null;
   /** Test images wanted; null: all. */
   readonly testSize: number | null;
+  /** Folder for the decoded-image cache (entries keyed by content); absent: no cache. */
+  readonly cacheDir?: string;
 }
 
 /** What a `dataset` plugin creates. */

@@ -50,6 +50,11 @@ export interface LabelSplit {
   readonly unlabeled: Int32Array;
   /** Labels used for training the labeled indices (equal to the true ones unless noise is injected). */
   readonly labels?: Int32Array;
+  /**
+   * Indices held out of training and used as the evaluation split instead of the dataset's test
+   * split (k-fold cross-validation on the training set); disjoint from labeled and unlabeled.
+   */
+  readonly heldOut?: Int32Array;
 }
 
 export interface Sampler {

@@ -44,6 +44,8 @@ export interface CellHooks {
   note(text: string): void;
   /** Where finished stages are kept across runs, keyed by stage hash; none: not kept. */
   stageCacheDir?: string;
+  /** Where datasets keep decoded images across runs; none: decoded every run. */
+  dataCacheDir?: string;
 }
 
 export class Interrupted extends Error {
@@ -94,7 +96,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   let pending = dataCache.get(dataKey);
   if (!pending) {
     const source = create<DatasetSource>('dataset', 'data.dataset');
-    pending = source.load({ imageSize, trainSize: size.train, testSize: size.test });
+    pending = source.load({ imageSize, trainSize: size.train, testSize: size.test, ...(hooks.dataCacheDir ? { cacheDir: hooks.dataCacheDir } : {}) });
     dataCache.set(dataKey, pending);
     pending.catch(() => dataCache.delete(dataKey));
   }
@@ -204,8 +206,10 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     }
 
     const evalOpts = config.evaluation as { batch_size: number; use_ema: boolean };
-    const raw = evaluate(model, data.test, imageSize, numClasses, evalOpts.batch_size);
-    const final: Evaluation = evalOpts.use_ema && ema ? evaluate(ema, data.test, imageSize, numClasses, evalOpts.batch_size) : raw;
+    // A k-fold sampler evaluates on its held-out fold of the training set, not on the test split.
+    const testSplit = split.heldOut ? data.train : data.test;
+    const raw = evaluate(model, testSplit, imageSize, numClasses, evalOpts.batch_size, split.heldOut);
+    const final: Evaluation = evalOpts.use_ema && ema ? evaluate(ema, testSplit, imageSize, numClasses, evalOpts.batch_size, split.heldOut) : raw;
     const metrics: CellMetrics = {
       id: cell.id,
       accuracy: final.accuracy,

@@ -13,12 +13,16 @@ export interface Evaluation {
   readonly count: number;
 }
 
-/** Accuracy, per-class accuracy and confusion matrix of a model on a split. */
-export function evaluate(model: Backbone, split: Split, imageSize: number, numClasses: number, batchSize: number): Evaluation {
+/**
+ * Accuracy, per-class accuracy and confusion matrix of a model on a split, or on the images of
+ * the split at `subset` (a k-fold's held-out fold, a tuner's validation images).
+ */
+export function evaluate(model: Backbone, split: Split, imageSize: number, numClasses: number, batchSize: number, subset?: Int32Array): Evaluation {
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
-  const indices = Int32Array.from({ length: split.size }, (_, i) => i);
-  for (let s = 0; s < split.size; s += batchSize) {
-    const idx = indices.subarray(s, Math.min(split.size, s + batchSize));
+  const indices = subset ?? Int32Array.from({ length: split.size }, (_, i) => i);
+  const count = indices.length;
+  for (let s = 0; s < count; s += batchSize) {
+    const idx = indices.subarray(s, Math.min(count, s + batchSize));
     const predicted = tf.tidy(() => tf.argMax(model.logits(gatherImages(split.images, idx, imageSize), { training: false }), 1).dataSync());
     idx.forEach((i, k) => {
       confusion[split.labels[i]!]![predicted[k]!]! += 1;
@@ -29,5 +33,5 @@ export function evaluate(model: Backbone, split: Split, imageSize: number, numCl
     const n = row.reduce((a, b) => a + b, 0);
     return n ? row[c]! / n : null;
   });
-  return { accuracy: split.size ? correct / split.size : 0, perClass, confusion, count: split.size };
+  return { accuracy: count ? correct / count : 0, perClass, confusion, count };
 }

@@ -130,6 +130,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
           shouldStop: () => stopRequested,
           note: (t) => progress.log(t),
           stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
+          dataCacheDir: path.join(opts.outRoot, '.cache', 'data'),
           onStep: (stage, l, info) => {
             trackedStep++;
             if (trackedStep % logEvery === 0 || l.step === info.totalSteps) {
