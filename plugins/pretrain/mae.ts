@@ -82,11 +82,12 @@ export default definePlugin<MaeOptions, Pretrainer>({
           });
           const m = mae;
           const opt = optimizer;
-          const result = pretrainLoop({
+          const result = await pretrainLoop({
             poolSize: pool.size,
             options: o,
             seed: Rng.derive(ctx.seed, 'mae').seed(),
             hooks: ctx.hooks,
+            parts: { weights: new Map([...enc, ...dec]), optimizer: opt },
             step(idx, lr, step) {
               const rng = Rng.derive(ctx.seed, 'mae', 'step', step);
               return tf.tidy(() => {

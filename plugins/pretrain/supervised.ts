@@ -51,11 +51,12 @@ export default definePlugin<SupervisedPretrainOptions, Pretrainer>({
         const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
         const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
         try {
-          const result = pretrainLoop({
+          const result = await pretrainLoop({
             poolSize: pool.size,
             options: o,
             seed: Rng.derive(ctx.seed, 'supervised-pretrain').seed(),
             hooks: ctx.hooks,
+            parts: { weights: model.namedVariables(), optimizer },
             step(idx, lr, step) {
               const rng = Rng.derive(ctx.seed, 'supervised-pretrain', 'step', step);
               return tf.tidy(() => {

@@ -11,12 +11,35 @@ export interface StageStep {
   readonly [metric: string]: number;
 }
 
+/** A training loop's state after an epoch: enough to continue exactly where it stopped. */
+export interface SavedTraining {
+  /** Epochs completed. */
+  readonly epoch: number;
+  /** Optimisation steps taken. */
+  readonly step: number;
+  /** JSON-serialisable loop state (RNG state, running figures). */
+  readonly meta: Record<string, unknown>;
+  /** Weights, optimizer moments, EMA copies… by name. */
+  readonly tensors: NamedTensors;
+}
+
+/**
+ * Where a stage keeps its checkpoint (one per stage and cell). `save` replaces the previous one
+ * atomically; the tensors stay the caller's. `load` hands over tensors the caller disposes.
+ */
+export interface CheckpointStore {
+  load(): Promise<SavedTraining | null>;
+  save(state: SavedTraining): Promise<void>;
+}
+
 export interface StageHooks {
   onStep(log: StageStep, info: { epochs: number; stepsPerEpoch: number; totalSteps: number }): void;
   /** Called after each epoch with that epoch's summary figures. */
   onEpoch?(epoch: number, metrics: Record<string, number>): void;
   /** True when the run should stop after the current step (Ctrl-C). */
   shouldStop(): boolean;
+  /** Present when the stage should save a checkpoint after each epoch and resume from it. */
+  checkpoint?: CheckpointStore;
 }
 
 export interface StageResult {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackboneFactory } from '../contracts/backbone.ts';
 import type { DatasetSource, FerData } from '../contracts/dataset.ts';
-import type { Pretrainer, SemiSupervised } from '../contracts/stages.ts';
+import type { CheckpointStore, Pretrainer, SemiSupervised } from '../contracts/stages.ts';
 import type { Augmentation, FaceBoxSource, MixingStrategy, Sampler } from '../contracts/training.ts';
 import type { PluginSlot } from '../core/plugin.ts';
 import type { Kind } from '../core/kinds.ts';
@@ -14,6 +14,7 @@ import { loadTensors, saveTensors } from '../train/checkpoint.ts';
 import { writeAtomic } from './results.ts';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileCheckpointStore } from '../train/resume.ts';
 import { trainSupervised, type StepLog, type SupervisedOptions } from './supervised.ts';
 
 export interface CellMetrics {
@@ -46,6 +47,11 @@ export interface CellHooks {
   stageCacheDir?: string;
   /** Where datasets keep decoded images across runs; none: decoded every run. */
   dataCacheDir?: string;
+  /**
+   * Where this cell keeps its per-epoch checkpoints, so a run killed in the middle of a cell
+   * continues from the last finished epoch with `--resume`; none: no checkpoints.
+   */
+  checkpointDir?: string;
 }
 
 export class Interrupted extends Error {
@@ -123,7 +129,12 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
           backbone,
           pool: (kind, n) => create<DatasetSource>('dataset', 'data.dataset').pool(kind, n, imageSize),
           seed: deriveSeed(seed, 'pretrain'),
-          hooks: { onStep: (l, info) => hooks.onStep('pretrain', l, info), shouldStop: hooks.shouldStop },
+          hooks: {
+            onStep: (l, info) => hooks.onStep('pretrain', l, info),
+            shouldStop: hooks.shouldStop,
+            // Pre-training is shared across cells and runs, so its checkpoint lives beside its cache entry.
+            ...(hooks.stageCacheDir ? { checkpoint: announced(fileCheckpointStore(path.join(hooks.stageCacheDir, `pretrain-${key}.ckpt`)), 'pre-training', hooks.note) } : {}),
+          },
         });
       shared = hooks.stageCacheDir ? cachedPretrain(path.join(hooks.stageCacheDir, `pretrain-${key}`), run, hooks.note) : run();
       pretrainCache.set(key, shared);
@@ -143,11 +154,14 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   if (pretrained?.weights) model.loadState(pretrained.weights, { allowMissing: ['head.'], ignoreUnexpected: true });
   let ema: ReturnType<typeof backbone.build> | null = null;
   const log: CellStep[] = [];
+  const semiEpochs: Record<string, number>[] = [];
+  const checkpoint = (stage: string) =>
+    hooks.checkpointDir ? { checkpoint: announced(cellCheckpoint(path.join(hooks.checkpointDir, `${stage}.ckpt`), log, semiEpochs), `${cell.id}: ${stage}`, hooks.note) } : {};
   try {
     const mixing = create<MixingStrategy>('mixing', 'pipeline.supervised.mixing');
     const augment = create<Augmentation>('augment', 'pipeline.supervised.augment');
     const supervised = (config.pipeline as JsonObject).supervised as unknown as SupervisedOptions;
-    const result = trainSupervised({
+    const result = await trainSupervised({
       model,
       buildCopy: () => backbone.build(numClasses, modelSeed, { trainable: false }),
       data,
@@ -164,6 +178,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
           hooks.onStep('supervised', l, info);
         },
         shouldStop: hooks.shouldStop,
+        ...checkpoint('supervised'),
       },
     });
     ema = result.ema;
@@ -171,7 +186,6 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     stages.supervised = `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}`;
 
     const semiUse = slotAt(config, 'pipeline.semi').use;
-    const semiEpochs: Record<string, number>[] = [];
     if (isPlanned('ssl', 'pipeline.semi')) {
       stages.semi = `skipped: ${semiUse} is not implemented yet`;
     } else {
@@ -199,6 +213,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
           },
           onEpoch: (epoch, m) => semiEpochs.push({ epoch, ...m }),
           shouldStop: hooks.shouldStop,
+          ...checkpoint('semi'),
         },
       });
       if (semi.stopped) throw new Interrupted();
@@ -251,8 +266,40 @@ async function cachedPretrain(base: string, run: () => Promise<PretrainOutput>, 
   if (out.weights && !out.stopped) {
     if (out.picture) writeAtomic(`${base}.png`, Buffer.from(out.picture));
     await saveTensors(weightsFile, out.weights, { summary: out.summary });
+    fs.rmSync(`${base}.ckpt`, { force: true });
   }
   return out;
+}
+
+/** A checkpoint store that says when a stage continues from it. */
+function announced(store: CheckpointStore, what: string, note: (t: string) => void): CheckpointStore {
+  return {
+    async load() {
+      const saved = await store.load();
+      if (saved) note(`ssfer: ${what} continues from its checkpoint after epoch ${saved.epoch} (step ${saved.step})`);
+      return saved;
+    },
+    save: (state) => store.save(state),
+  };
+}
+
+/**
+ * A stage checkpoint of this cell that also carries the cell's step log and per-epoch figures
+ * so far, so a resumed cell writes the same log and curves as an uninterrupted one.
+ */
+function cellCheckpoint(file: string, log: CellStep[], semiEpochs: Record<string, number>[]): CheckpointStore {
+  const store = fileCheckpointStore(file);
+  return {
+    async load() {
+      const saved = await store.load();
+      if (!saved) return null;
+      const { cell, ...meta } = saved.meta as { cell?: { log: CellStep[]; semiEpochs: Record<string, number>[] } };
+      log.splice(0, log.length, ...(cell?.log ?? []));
+      semiEpochs.splice(0, semiEpochs.length, ...(cell?.semiEpochs ?? []));
+      return { ...saved, meta };
+    },
+    save: (state) => store.save({ ...state, meta: { ...state.meta, cell: { log, semiEpochs } } }),
+  };
 }
 
 

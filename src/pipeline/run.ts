@@ -131,6 +131,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
           note: (t) => progress.log(t),
           stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
           dataCacheDir: path.join(opts.outRoot, '.cache', 'data'),
+          checkpointDir: path.join(cellDir, 'checkpoints'),
           onStep: (stage, l, info) => {
             trackedStep++;
             if (trackedStep % logEvery === 0 || l.step === info.totalSteps) {
@@ -149,6 +150,8 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
         ranCells++;
         if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
         await writeCellOutputs(cellDir, metrics, log);
+        // The cell is final: its epoch checkpoints are no longer needed to resume.
+        fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
         results.set(cell.id, { accuracy: metrics.accuracy });
         metricsOf.push(metrics);
         await tracker.endCell(cell.id, {

@@ -6,7 +6,9 @@ import { Rng } from '../core/rng.ts';
 import type { TrainingStageOptions } from '../core/stage-schema.ts';
 import { Ema } from '../train/ema.ts';
 import { AdamW } from '../train/optimizer.ts';
+import { restoreTraining, saveTraining, yieldToEventLoop } from '../train/resume.ts';
 import { warmupCosineLr } from '../train/schedule.ts';
+import type { CheckpointStore } from '../contracts/stages.ts';
 import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from './batches.ts';
 
 /** The core `pipeline.supervised` options after validation. */
@@ -33,6 +35,8 @@ export interface SupervisedHooks {
   onEpoch?(epoch: number): void;
   /** True when the run should stop after the current step (Ctrl-C). */
   shouldStop(): boolean;
+  /** Present when the stage saves a checkpoint after each epoch and resumes from it. */
+  checkpoint?: CheckpointStore;
 }
 
 export interface SupervisedResult {
@@ -52,7 +56,7 @@ export function supervisedEpochs(o: SupervisedOptions, labeledCount: number): nu
  * Stage 2: supervised fine-tuning of `model` on the labeled indices with a mixing strategy,
  * AdamW, warm-up + cosine schedule and an EMA of the weights.
  */
-export function trainSupervised(args: {
+export async function trainSupervised(args: {
   model: Backbone;
   buildCopy: () => Backbone;
   data: FerData;
@@ -64,7 +68,7 @@ export function trainSupervised(args: {
   augment: Augmentation;
   seed: number;
   hooks: SupervisedHooks;
-}): SupervisedResult {
+}): Promise<SupervisedResult> {
   const { model, data, labeled, options: o, hooks } = args;
   const rng = Rng.derive(args.seed, 'supervised');
   const numClasses = data.classes.length;
@@ -82,12 +86,17 @@ export function trainSupervised(args: {
     averager.copy();
   }
   const schedule = { totalSteps, warmupSteps: Math.min(totalSteps, Math.round(o.warmup_epochs * stepsPerEpoch)), warmupInitLr: o.warmup_lr, maxLr: o.lr, minLr: o.min_lr };
+  const parts = { weights: model.namedVariables(), optimizer, emas: { weights: averager }, rng };
   let step = 0;
+  let firstEpoch = 0;
   let stopped = false;
   try {
-    outer: for (let epoch = 0; epoch < epochs; epoch++) {
+    const restored = hooks.checkpoint ? await restoreTraining(hooks.checkpoint, parts) : null;
+    if (restored) ({ step, epoch: firstEpoch } = restored);
+    outer: for (let epoch = firstEpoch; epoch < epochs && step < totalSteps; epoch++) {
       for (const idx of epochBatches(labeled, batchSize, (a) => rng.shuffle(a))) {
-        if (step >= totalSteps) break outer;
+        if (step >= totalSteps) break;
+        await yieldToEventLoop();
         if (hooks.shouldStop()) {
           stopped = true;
           break outer;
@@ -109,6 +118,8 @@ export function trainSupervised(args: {
         hooks.onStep({ step, epoch, loss, lr, lambda: stats.lambda, kappa: stats.kappaMean }, { epochs, stepsPerEpoch, totalSteps });
       }
       hooks.onEpoch?.(epoch);
+      // After a cut by max_steps the remaining epochs have nothing to do: the state is final.
+      if (hooks.checkpoint) await saveTraining(hooks.checkpoint, parts, { epoch: step >= totalSteps ? epochs : epoch + 1, step });
     }
   } finally {
     optimizer.dispose();

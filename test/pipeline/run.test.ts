@@ -132,7 +132,7 @@ describe('supervised training memory', function () {
     const data = await r.registry.create<DatasetSource>('dataset', cfg.data.dataset, ctx).load({ imageSize: 16, trainSize: 84, testSize: 35 });
     const model = backbone.build(7, 3);
     const counts: number[] = [];
-    const result = trainSupervised({
+    const result = await trainSupervised({
       model,
       buildCopy: () => backbone.build(7, 3, { trainable: false }),
       data,

@@ -4,6 +4,7 @@ import type { StageHooks } from '../../../src/contracts/stages.ts';
 import { Rng } from '../../../src/core/rng.ts';
 import { epochBatches } from '../../../src/pipeline/batches.ts';
 import type { TrainingStageOptions } from '../../../src/core/stage-schema.ts';
+import { restoreTraining, saveTraining, yieldToEventLoop, type TrainingParts } from '../../../src/train/resume.ts';
 import { warmupCosineLr } from '../../../src/train/schedule.ts';
 
 /** The options `trainingStageOptions` declares, after validation. */
@@ -23,13 +24,15 @@ export interface LoopResult {
  * batches, warm-up + cosine learning rate per step, max_steps, Ctrl-C and the hooks. `step`
  * trains on one batch of pool indices and returns the loss.
  */
-export function pretrainLoop(args: {
+export async function pretrainLoop(args: {
   poolSize: number;
   options: StageOptions;
   seed: number;
   hooks: StageHooks;
+  /** What the step changes (weights, optimizer): saved after each epoch when hooks.checkpoint is set. */
+  parts: TrainingParts;
   step(indices: Int32Array, lr: number, step: number, epoch: number): number;
-}): LoopResult {
+}): Promise<LoopResult> {
   const { options: o, hooks } = args;
   const pool = Int32Array.from({ length: args.poolSize }, (_, i) => i);
   const batchSize = Math.min(o.batch_size, args.poolSize);
@@ -48,13 +51,23 @@ export function pretrainLoop(args: {
   let step = 0;
   let epochsRun = 0;
   let finalLoss = Number.NaN;
-  for (let epoch = 0; epoch < o.epochs && step < totalSteps; epoch++) {
+  let firstEpoch = 0;
+  const restored = hooks.checkpoint ? await restoreTraining(hooks.checkpoint, args.parts) : null;
+  if (restored) {
+    ({ step, epoch: firstEpoch } = restored);
+    epochsRun = firstEpoch;
+    finalLoss = typeof restored.meta.finalLoss === 'number' ? restored.meta.finalLoss : Number.NaN;
+  }
+  // The batch order of an epoch and each step's randomness are derived from the seed and their
+  // index, so the weights and the optimizer are all a resumed loop needs.
+  for (let epoch = firstEpoch; epoch < o.epochs && step < totalSteps; epoch++) {
     epochsRun++;
     const order = Rng.derive(args.seed, 'order', epoch);
     let sum = 0;
     let count = 0;
     for (const idx of epochBatches(pool, batchSize, (a) => order.shuffle(a))) {
       if (step >= totalSteps) break;
+      await yieldToEventLoop();
       if (hooks.shouldStop()) return { steps: step, epochs: epochsRun, stopped: true, finalLoss: count ? sum / count : finalLoss };
       const lr = warmupCosineLr(step, schedule);
       const loss = args.step(idx, lr, step, epoch);
@@ -65,6 +78,7 @@ export function pretrainLoop(args: {
     }
     finalLoss = count ? sum / count : finalLoss;
     hooks.onEpoch?.(epoch, { loss: finalLoss });
+    if (hooks.checkpoint) await saveTraining(hooks.checkpoint, args.parts, { epoch: epoch + 1, step }, { finalLoss });
   }
   return { steps: step, epochs: epochsRun, stopped: false, finalLoss };
 }

@@ -8,6 +8,7 @@ import { gatherBoxes, gatherImages } from '../../../src/pipeline/batches.ts';
 import { Ema } from '../../../src/train/ema.ts';
 import { crossEntropy, weightedMean } from '../../../src/train/losses.ts';
 import { AdamW } from '../../../src/train/optimizer.ts';
+import { restoreTraining, saveTraining, yieldToEventLoop } from '../../../src/train/resume.ts';
 import { stepDecayLr } from '../../../src/train/schedule.ts';
 
 /** The options of `sslOptions` after validation (momentum and evaluate only for the EMA teacher). */
@@ -67,11 +68,11 @@ interface StepFigures {
  * other pool is cycled. The learning rate is warmed up linearly over warmup_epochs (none by
  * default) and then decays by gamma at each milestone epoch (MultiStepLR); min_lr is not used.
  */
-export function runSemi(
+export async function runSemi(
   ctx: SemiContext,
   o: SemiOptions,
   mode: { name: string; teacher: 'ema' | 'student'; weak: Augmentation; strong: Augmentation },
-): StageResult {
+): Promise<StageResult> {
   const { model, data, hooks } = ctx;
   if (ctx.unlabeled.length === 0) return { summary: `${mode.name}: no unlabeled images, stage skipped` };
   if (ctx.labeled.length === 0) return { summary: `${mode.name}: no labeled images, stage skipped` };
@@ -104,11 +105,25 @@ export function runSemi(
       averager = new Ema(teacher.namedVariables(), model.namedVariables(), o.momentum ?? 0.999);
       averager.copy();
     }
-    outer: for (let epoch = 0; epoch < o.epochs && step < totalSteps; epoch++) {
+    const parts = { weights: model.namedVariables(), optimizer, emas: { teacher: averager } };
+    let firstEpoch = 0;
+    const restored = hooks.checkpoint ? await restoreTraining(hooks.checkpoint, parts) : null;
+    if (restored) {
+      ({ step, epoch: firstEpoch } = restored);
+      epochsRun = firstEpoch;
+      last = (restored.meta.last as Record<string, number>) ?? {};
+      // Each step's randomness is derived from its index; only the batch cyclers need replaying.
+      for (let k = 0; k < step; k++) {
+        labeledCycle.next();
+        unlabeledCycle.next();
+      }
+    }
+    outer: for (let epoch = firstEpoch; epoch < o.epochs && step < totalSteps; epoch++) {
       epochsRun++;
       const sums = { loss: 0, maskRate: 0, correct: 0, seen: 0, confident: 0, confidentCorrect: 0, steps: 0 };
       for (let k = 0; k < stepsPerEpoch; k++) {
         if (step >= totalSteps) break;
+        await yieldToEventLoop();
         if (hooks.shouldStop()) {
           stopped = true;
           break outer;
@@ -141,6 +156,7 @@ export function runSemi(
         };
         hooks.onEpoch?.(epoch, last);
       }
+      if (hooks.checkpoint) await saveTraining(hooks.checkpoint, parts, { epoch: epoch + 1, step }, { last });
     }
     if (evaluateTeacher && averager) new Ema(model.namedVariables(), teacher.namedVariables(), 0).copy();
   } finally {

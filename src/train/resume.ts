@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import type { NamedTensors } from '../contracts/backbone.ts';
+import type { CheckpointStore, SavedTraining } from '../contracts/stages.ts';
+import type { Rng } from '../core/rng.ts';
+import { loadTensors, saveTensors, underPrefix, withPrefix } from './checkpoint.ts';
+import type { Ema } from './ema.ts';
+import type { AdamW } from './optimizer.ts';
+
+/**
+ * Everything a training loop changes as it runs, besides its position: the weights it trains,
+ * the optimizer's moments and step, EMA copies and the random stream. Saving these after an
+ * epoch and restoring them gives the same next step as if the run had never stopped.
+ */
+export interface TrainingParts {
+  readonly weights?: ReadonlyMap<string, tf.Variable>;
+  readonly optimizer?: AdamW | null;
+  readonly emas?: Readonly<Record<string, Ema | null>>;
+  readonly rng?: Rng;
+}
+
+/** A checkpoint in one tensor file, replaced atomically on every save. */
+export function fileCheckpointStore(file: string): CheckpointStore {
+  return {
+    async load() {
+      if (!fs.existsSync(file)) return null;
+      const { tensors, meta } = await loadTensors(file);
+      const { epoch, step, ...rest } = meta as { epoch: number; step: number };
+      return { epoch, step, meta: rest, tensors };
+    },
+    save: (s) => saveTensors(file, s.tensors, { ...s.meta, epoch: s.epoch, step: s.step }),
+  };
+}
+
+/** Saves the parts at a loop position; `meta` carries what else the loop needs (JSON). */
+export async function saveTraining(store: CheckpointStore, parts: TrainingParts, at: { epoch: number; step: number }, meta: Record<string, unknown> = {}): Promise<void> {
+  const owned: tf.Tensor[] = [];
+  const record: NamedTensors = {};
+  if (parts.weights) for (const [name, v] of parts.weights) record[`weights.${name}`] = v;
+  if (parts.optimizer) {
+    const state = parts.optimizer.state();
+    owned.push(...Object.values(state));
+    Object.assign(record, withPrefix('optimizer.', state));
+  }
+  for (const [key, ema] of Object.entries(parts.emas ?? {})) {
+    if (!ema) continue;
+    const state = ema.state();
+    owned.push(...Object.values(state));
+    Object.assign(record, withPrefix(`ema.${key}.`, state));
+  }
+  try {
+    await store.save({ ...at, meta: { ...meta, ...(parts.rng ? { rng: parts.rng.getState() } : {}) }, tensors: record });
+  } finally {
+    tf.dispose(owned);
+  }
+}
+
+/**
+ * Restores the parts from the store's checkpoint and returns the loop position and meta, or
+ * null when there is none. A checkpoint that does not fit the parts (another model) is an error
+ * naming what differs, so a resume never silently starts over.
+ */
+export async function restoreTraining(store: CheckpointStore, parts: TrainingParts): Promise<{ epoch: number; step: number; meta: Record<string, unknown> } | null> {
+  const saved: SavedTraining | null = await store.load();
+  if (!saved) return null;
+  try {
+    if (parts.weights) {
+      const problems: string[] = [];
+      for (const [name, v] of parts.weights) {
+        const t = saved.tensors[`weights.${name}`];
+        if (!t) problems.push(`missing 'weights.${name}'`);
+        else if (t.shape.join('x') !== v.shape.join('x')) problems.push(`'weights.${name}' has shape [${t.shape}] but the model [${v.shape}]`);
+      }
+      if (problems.length) throw new Error(`checkpoint does not fit this model:\n  - ${problems.slice(0, 8).join('\n  - ')}`);
+      for (const [name, v] of parts.weights) v.assign(saved.tensors[`weights.${name}`]!);
+    }
+    if (parts.optimizer) parts.optimizer.loadState(underPrefix('optimizer.', saved.tensors));
+    for (const [key, ema] of Object.entries(parts.emas ?? {})) if (ema) ema.loadState(underPrefix(`ema.${key}.`, saved.tensors));
+    const { rng, ...meta } = saved.meta as { rng?: { state: number; spare: number | null } };
+    if (parts.rng) {
+      if (!rng) throw new Error('checkpoint has no random-stream state');
+      parts.rng.setState(rng);
+    }
+    return { epoch: saved.epoch, step: saved.step, meta };
+  } finally {
+    tf.dispose(Object.values(saved.tensors));
+  }
+}
+
+/** Lets the event loop run (Ctrl-C handlers, progress output) between training steps. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
