@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { BackboneFactory } from '../contracts/backbone.ts';
+import type { Backbone, BackboneFactory } from '../contracts/backbone.ts';
+import type { Tuner } from '../contracts/tuner.ts';
+import { checkSearchPaths, runTuning, validationSplit, withSettings, type CellTuning } from './tuning.ts';
 import type { DatasetSource, FerData } from '../contracts/dataset.ts';
 import type { CheckpointStore, Pretrainer, SemiSupervised } from '../contracts/stages.ts';
 import type { Augmentation, FaceBoxSource, MixingStrategy, Sampler } from '../contracts/training.ts';
@@ -15,7 +17,7 @@ import { writeAtomic } from './results.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileCheckpointStore } from '../train/resume.ts';
-import { trainSupervised, type StepLog, type SupervisedOptions } from './supervised.ts';
+import { trainSupervised, type StepLog, type SupervisedHooks, type SupervisedOptions } from './supervised.ts';
 
 export interface CellMetrics {
   readonly id: string;
@@ -36,6 +38,8 @@ export interface CellMetrics {
   readonly steps: number;
   /** Per epoch of the semi-supervised stage: pseudo-label mask rate and accuracy, losses. */
   readonly semi_epochs: readonly Record<string, number>[];
+  /** The tuner's choice and its validation accuracy; null when nothing was searched. */
+  readonly tuning: { tuner: string; best: Record<string, number>; validation_accuracy: number; trials: number; validation_count: number } | null;
   readonly seconds: number;
 }
 
@@ -81,6 +85,8 @@ export interface CellOutput {
   readonly log: CellStep[];
   /** The pre-training picture (MAE: originals / masked / reconstructions), PNG bytes. */
   readonly pretrainPicture?: Uint8Array;
+  /** Every setting the tuner scored, when it searched. */
+  readonly tuning?: CellTuning;
 }
 
 export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks: CellHooks): Promise<CellOutput> {
@@ -92,9 +98,11 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   const isPlanned = (kind: Kind, dotted: string) => recipe.registry.get(kind, slotAt(config, dotted).use).status === 'planned';
 
   // A component that cannot run yet fails the cell before any work is done.
-  for (const [kind, dotted] of [['tuner', 'pipeline.tune'], ['face-boxes', 'data.boxes'], ['sampler', 'data.labels']] as const) {
+  for (const [kind, dotted] of [['face-boxes', 'data.boxes'], ['sampler', 'data.labels']] as const) {
     if (isPlanned(kind, dotted)) create(kind, dotted);
   }
+  const tuner = create<Tuner>('tuner', 'pipeline.tune');
+  checkSearchPaths(config, tuner);
   const backbone = create<BackboneFactory>('backbone', 'model.backbone');
   const imageSize = backbone.imageSize;
   const size = (config.data as JsonObject).size as { train: number | null; test: number | null };
@@ -149,41 +157,82 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   }
 
   const modelSeed = deriveSeed(seed, 'model');
-  const model = backbone.build(numClasses, modelSeed);
-  // The classifier is new for every dataset; everything else comes from pre-training.
-  if (pretrained?.weights) model.loadState(pretrained.weights, { allowMissing: ['head.'], ignoreUnexpected: true });
-  let ema: ReturnType<typeof backbone.build> | null = null;
+  // Every training of this cell (tuning trials and the final one) starts from the pre-trained
+  // encoder with a new classifier: the classifier is new for every dataset.
+  const initialModel = () => {
+    const m = backbone.build(numClasses, modelSeed);
+    if (pretrained?.weights) m.loadState(pretrained.weights, { allowMissing: ['head.'], ignoreUnexpected: true });
+    return m;
+  };
+  const evalOpts = config.evaluation as { batch_size: number; use_ema: boolean };
+  const supervisedStage = async (target: Backbone, settings: JsonObject, labeled: Int32Array, stageHooks: SupervisedHooks) => {
+    const mixing = recipe.registry.create<MixingStrategy>('mixing', slotAt(settings, 'pipeline.supervised.mixing'), ctx);
+    const augment = recipe.registry.create<Augmentation>('augment', slotAt(settings, 'pipeline.supervised.augment'), ctx);
+    const result = await trainSupervised({
+      model: target,
+      buildCopy: () => backbone.build(numClasses, modelSeed, { trainable: false }),
+      data,
+      labeled,
+      labels: trainLabels,
+      boxes,
+      options: (settings.pipeline as JsonObject).supervised as unknown as SupervisedOptions,
+      mixing,
+      augment,
+      seed: deriveSeed(seed, cell.id),
+      hooks: stageHooks,
+    });
+    return { ...result, mixing: mixing.name };
+  };
+
+  // Stage 2's settings, after the tuner's search when the recipe asks for one.
+  let tuning: CellTuning | null = null;
+  let settings = config;
+  if (tuner.search.length > 0) {
+    const parts = validationSplit(split.labeled, trainLabels, numClasses, tuner.validationFraction, Rng.derive(seed, 'tune', 'validation'));
+    const found = await runTuning({
+      tuner,
+      seed: deriveSeed(seed, cell.id),
+      memoFile: hooks.checkpointDir ? path.join(hooks.checkpointDir, 'tuning.json') : null,
+      score: async (params) => {
+        const trial = withSettings(config, params);
+        if (tuner.trialMaxSteps !== null) ((trial.pipeline as JsonObject).supervised as JsonObject).max_steps = tuner.trialMaxSteps;
+        const candidate = initialModel();
+        let averaged: Backbone | null = null;
+        try {
+          const r = await supervisedStage(candidate, trial, parts.train, { onStep: (l, info) => hooks.onStep('tune', l, info), shouldStop: hooks.shouldStop });
+          averaged = r.ema;
+          if (r.stopped) throw new Interrupted();
+          const scored = evalOpts.use_ema && averaged ? averaged : candidate;
+          return evaluate(scored, data.train, imageSize, numClasses, evalOpts.batch_size, parts.validation).accuracy;
+        } finally {
+          candidate.dispose();
+          averaged?.dispose();
+        }
+      },
+      onTrial: (t) => hooks.note(`  ${cell.id}: ${tuner.name} trial ${t.index + 1} (iteration ${t.iteration}) ${formatParams(t.params)} → validation ${(t.score * 100).toFixed(2)}%`),
+    });
+    settings = withSettings(config, found.best);
+    tuning = { ...found, tuner: tuner.name, validation_count: parts.validation.length, train_count: parts.train.length };
+  }
+
+  const model = initialModel();
+  let ema: Backbone | null = null;
   const log: CellStep[] = [];
   const semiEpochs: Record<string, number>[] = [];
   const checkpoint = (stage: string) =>
     hooks.checkpointDir ? { checkpoint: announced(cellCheckpoint(path.join(hooks.checkpointDir, `${stage}.ckpt`), log, semiEpochs), `${cell.id}: ${stage}`, hooks.note) } : {};
   try {
-    const mixing = create<MixingStrategy>('mixing', 'pipeline.supervised.mixing');
-    const augment = create<Augmentation>('augment', 'pipeline.supervised.augment');
-    const supervised = (config.pipeline as JsonObject).supervised as unknown as SupervisedOptions;
-    const result = await trainSupervised({
-      model,
-      buildCopy: () => backbone.build(numClasses, modelSeed, { trainable: false }),
-      data,
-      labeled: split.labeled,
-      labels: trainLabels,
-      boxes,
-      options: supervised,
-      mixing,
-      augment,
-      seed: deriveSeed(seed, cell.id),
-      hooks: {
-        onStep: (l, info) => {
-          log.push({ ...l, stage: 'supervised' });
-          hooks.onStep('supervised', l, info);
-        },
-        shouldStop: hooks.shouldStop,
-        ...checkpoint('supervised'),
+    const result = await supervisedStage(model, settings, split.labeled, {
+      onStep: (l, info) => {
+        log.push({ ...l, stage: 'supervised' });
+        hooks.onStep('supervised', l, info);
       },
+      shouldStop: hooks.shouldStop,
+      ...checkpoint('supervised'),
     });
     ema = result.ema;
     if (result.stopped) throw new Interrupted();
-    stages.supervised = `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}`;
+    stages.supervised = `${result.epochs} epochs, ${result.steps} steps, ${result.mixing}${tuning ? `, tuned: ${formatParams(tuning.best)}` : ''}`;
 
     const semiUse = slotAt(config, 'pipeline.semi').use;
     if (isPlanned('ssl', 'pipeline.semi')) {
@@ -220,7 +269,6 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       stages.semi = semi.summary;
     }
 
-    const evalOpts = config.evaluation as { batch_size: number; use_ema: boolean };
     // A k-fold sampler evaluates on its held-out fold of the training set, not on the test split.
     const testSplit = split.heldOut ? data.train : data.test;
     const raw = evaluate(model, testSplit, imageSize, numClasses, evalOpts.batch_size, split.heldOut);
@@ -241,9 +289,10 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       epochs: result.epochs,
       steps: result.steps,
       semi_epochs: semiEpochs,
+      tuning: tuning && { tuner: tuning.tuner, best: tuning.best, validation_accuracy: tuning.bestScore, trials: tuning.trials.length, validation_count: tuning.validation_count },
       seconds: (Date.now() - started) / 1000,
     };
-    return { metrics, log, ...(pretrained?.picture ? { pretrainPicture: pretrained.picture } : {}) };
+    return { metrics, log, ...(pretrained?.picture ? { pretrainPicture: pretrained.picture } : {}), ...(tuning ? { tuning } : {}) };
   } finally {
     model.dispose();
     ema?.dispose();
@@ -269,6 +318,12 @@ async function cachedPretrain(base: string, run: () => Promise<PretrainOutput>, 
     fs.rmSync(`${base}.ckpt`, { force: true });
   }
   return out;
+}
+
+function formatParams(params: Record<string, number>): string {
+  return Object.entries(params)
+    .map(([p, v]) => `${p.split('.').pop()} ${v.toPrecision(3)}`)
+    .join(', ');
 }
 
 /** A checkpoint store that says when a stage continues from it. */

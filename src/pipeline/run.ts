@@ -7,6 +7,7 @@ import type { ResolvedRecipe } from '../recipe/recipe.ts';
 import { confusionSvg, curveSvg, writePng } from '../report/plots.ts';
 import { buildTable, tableMarkdown, tableText } from '../report/table.ts';
 import { Interrupted, runCell, type CellMetrics, type CellStep } from './cell.ts';
+import type { CellTuning } from './tuning.ts';
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, latestRunDir, timestamp, writeAtomic, writeJson } from './results.ts';
 import { hashOf } from './stage-keys.ts';
@@ -126,7 +127,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
       let trackedStep = 0;
       const remainingCells = recipe.cells.length - i;
       try {
-        const { metrics, log, pretrainPicture } = await runCell(recipe, cell, {
+        const { metrics, log, pretrainPicture, tuning } = await runCell(recipe, cell, {
           shouldStop: () => stopRequested,
           note: (t) => progress.log(t),
           stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
@@ -149,6 +150,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
         });
         ranCells++;
         if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
+        if (tuning) await writeTuning(cellDir, cell.id, tuning);
         await writeCellOutputs(cellDir, metrics, log);
         // The cell is final: its epoch checkpoints are no longer needed to resume.
         fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
@@ -239,6 +241,19 @@ async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: read
   await writePng(curveSvg(series, `${metrics.id} — training`), path.join(cellDir, 'curves.png'));
   // metrics.json last: its presence marks the cell finished for --resume.
   writeJson(path.join(cellDir, 'metrics.json'), metrics);
+}
+
+/** The search trace (every scored setting) as JSON and as a picture of validation accuracy per trial. */
+async function writeTuning(cellDir: string, id: string, tuning: CellTuning): Promise<void> {
+  writeJson(path.join(cellDir, 'tuning.json'), tuning);
+  let best = -Infinity;
+  const series: Record<string, [number, number][]> = { 'trial accuracy %': [], 'best so far %': [] };
+  for (const t of tuning.trials) {
+    best = Math.max(best, t.score);
+    series['trial accuracy %']!.push([t.index + 1, t.score * 100]);
+    series['best so far %']!.push([t.index + 1, best * 100]);
+  }
+  await writePng(curveSvg(series, `${id} — ${tuning.tuner} search (validation split)`), path.join(cellDir, 'tuning.png'));
 }
 
 /** The project's git commit, for tracking tags; null outside a git checkout. */

@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import type { Trial, Tuner, TuningResult } from '../contracts/tuner.ts';
+import { Rng } from '../core/rng.ts';
+import type { Json, JsonObject } from '../recipe/located.ts';
+import { writeJson } from './results.ts';
+
+/** What a cell reports about its search (also written as tuning.json). */
+export interface CellTuning extends TuningResult {
+  readonly tuner: string;
+  readonly validation_count: number;
+  readonly train_count: number;
+}
+
+/** The config with numeric settings replaced at dotted paths (a deep copy; the input is untouched). */
+export function withSettings(config: JsonObject, params: Record<string, number>): JsonObject {
+  const copy = structuredClone(config) as JsonObject;
+  for (const [dotted, value] of Object.entries(params)) {
+    const keys = dotted.split('.');
+    let cur: Json = copy;
+    for (const k of keys.slice(0, -1)) cur = (cur as JsonObject)[k]!;
+    (cur as JsonObject)[keys[keys.length - 1]!] = value;
+  }
+  return copy;
+}
+
+/** Fails before any work when a searched path does not name a numeric setting of the cell. */
+export function checkSearchPaths(config: JsonObject, tuner: Tuner): void {
+  for (const d of tuner.search) {
+    let cur: Json | undefined = config;
+    for (const k of d.path.split('.')) cur = cur && typeof cur === 'object' && !Array.isArray(cur) ? (cur as JsonObject)[k] : undefined;
+    if (typeof cur !== 'number') {
+      throw new Error(`pipeline.tune: '${d.path}' is not a numeric setting of this cell (found ${cur === undefined ? 'nothing' : JSON.stringify(cur)}); name a number such as pipeline.supervised.lr`);
+    }
+  }
+}
+
+/**
+ * Splits the labeled images into the part a trial trains on and a validation part that scores
+ * it: `fraction` of every class (at least one image of a class with two or more), seeded.
+ */
+export function validationSplit(labeled: Int32Array, labels: Int32Array, numClasses: number, fraction: number, rng: Rng): { train: Int32Array; validation: Int32Array } {
+  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
+  for (const i of labeled) byClass[labels[i]!]!.push(i);
+  const train: number[] = [];
+  const validation: number[] = [];
+  for (const members of byClass) {
+    rng.shuffle(members);
+    const k = members.length >= 2 ? Math.max(1, Math.round(members.length * fraction)) : 0;
+    validation.push(...members.slice(0, k));
+    train.push(...members.slice(k));
+  }
+  if (validation.length === 0 || train.length === 0) {
+    throw new Error(`pipeline.tune: ${labeled.length} labeled images cannot be split into training and validation at ${fraction}; use more labels or another validation_fraction`);
+  }
+  return { train: Int32Array.from(train.sort((a, b) => a - b)), validation: Int32Array.from(validation.sort((a, b) => a - b)) };
+}
+
+/**
+ * Runs the tuner with `score` (train on the training part, accuracy on the validation part).
+ * Every scored setting is appended to `memoFile` as it finishes; a resumed search takes the
+ * recorded scores for the settings it proposes again (same seed, same order), so a search
+ * interrupted after k trials continues at trial k + 1.
+ */
+export async function runTuning(args: {
+  tuner: Tuner;
+  seed: number;
+  memoFile: string | null;
+  score: (params: Record<string, number>, index: number) => Promise<number>;
+  onTrial?: (t: Trial) => void;
+}): Promise<TuningResult> {
+  const memo: Trial[] = args.memoFile && fs.existsSync(args.memoFile) ? (JSON.parse(fs.readFileSync(args.memoFile, 'utf8')) as { trials: Trial[] }).trials : [];
+  const done: Trial[] = [];
+  let index = 0;
+  const result = await args.tuner.tune(
+    async (params) => {
+      const k = index++;
+      const recorded = memo[k];
+      const same = recorded && Object.keys(params).every((p) => recorded.params[p] === params[p]);
+      return same ? recorded.score : args.score(params, k);
+    },
+    Rng.derive(args.seed, 'tune'),
+    (t) => {
+      done.push(t);
+      if (args.memoFile) writeJson(args.memoFile, { trials: done });
+      args.onTrial?.(t);
+    },
+  );
+  return result;
+}
