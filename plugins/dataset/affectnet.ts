@@ -1,12 +1,102 @@
-import { realDatasetPlugin } from './internal/real.ts';
+/**
+ * `affectnet`: AffectNet's manually annotated part as distributed:
+ *
+ *   training.csv, validation.csv    (in the root or in Manually_Annotated_file_lists/)
+ *       subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal
+ *   Manually_Annotated_Images/<subDirectory_filePath>
+ *
+ * Expression ids 0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt;
+ * 8 None, 9 Uncertain and 10 Non-Face are not expressions and are left out, and the 7-class
+ * setting leaves out contempt too. validation.csv is the test split, as in the paper. The face
+ * box comes from the face_* columns. A file without its header line is read in the column order
+ * above.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DatasetError, DropCounter, type IssueLog } from '../../src/data/errors.ts';
+import { columnsOf, linesOf, readIndexFile, splitCsv, type IndexFile } from '../../src/data/index-file.ts';
+import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
+import { boxFromSize, wholeNumber } from './internal/fields.ts';
+import { missingIndex, realDatasetPlugin, type CommonOptions } from './internal/real.ts';
+import { classNames, type Expression } from './synthetic/classes.ts';
 
-export default realDatasetPlugin({
+interface AffectnetOptions extends CommonOptions {
+  readonly classes: 7 | 8;
+}
+
+const NAME = { displayName: 'AffectNet', env: 'SSFER_AFFECTNET_ROOT' };
+const COLUMNS = ['subDirectory_filePath', 'face_x', 'face_y', 'face_width', 'face_height', 'facial_landmarks', 'expression', 'valence', 'arousal'] as const;
+/** AffectNet's expression ids 0–7, by name. */
+export const AFFECTNET_EXPRESSIONS: readonly Expression[] = ['neutral', 'happiness', 'sadness', 'surprise', 'fear', 'disgust', 'anger', 'contempt'];
+const NOT_EXPRESSIONS: Record<number, string> = { 8: 'None', 9: 'Uncertain', 10: 'Non-Face' };
+const IDS = '0–7 (0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt) or 8–10 (None, Uncertain, Non-Face; left out)';
+
+function listFile(root: string, name: string): IndexFile {
+  const inLists = path.join(root, 'Manually_Annotated_file_lists', name);
+  const file = fs.existsSync(inLists) ? inLists : path.join(root, name);
+  return readIndexFile(file, missingIndex(NAME, `${name} (in the root or in Manually_Annotated_file_lists/) with the columns ${COLUMNS.join(',')}`));
+}
+
+function readList(file: IndexFile, root: string, classes: readonly Expression[], issues: IssueLog, dropped: DropCounter): IndexEntry[] {
+  const lines = [...linesOf(file)].filter((l) => l.text.trim() !== '');
+  const first = splitCsv(lines[0]?.text ?? '') ?? [];
+  const named = columnsOf(first, COLUMNS);
+  const hasHeader = first[0]?.trim() === COLUMNS[0];
+  if (hasHeader && 'missing' in named) {
+    throw new DatasetError({ file: file.path, line: lines[0]!.line }, `the header lacks ${named.missing.join(', ')}`, `the columns ${COLUMNS.join(',')}`, 'Restore the file as distributed.');
+  }
+  const col = 'missing' in named ? (Object.fromEntries(COLUMNS.map((c, i) => [c, i])) as { [K in (typeof COLUMNS)[number]]: number }) : named;
+  const last = Math.max(col.subDirectory_filePath, col.face_x, col.face_y, col.face_width, col.face_height, col.expression);
+  const entries: IndexEntry[] = [];
+  for (const { line, text } of hasHeader ? lines.slice(1) : lines) {
+    const place = { file: file.path, line };
+    const f = splitCsv(text);
+    if (!f || f.length <= last || f[col.subDirectory_filePath]!.trim() === '') {
+      issues.report('malformed', place, `cannot read '${text.slice(0, 80)}'`, `the columns ${COLUMNS.join(',')}`);
+      continue;
+    }
+    const id = wholeNumber(f[col.expression]!);
+    if (!(id >= 0 && id <= 10)) {
+      issues.report('label', place, `expression '${f[col.expression]}' is not an AffectNet expression id`, IDS);
+      continue;
+    }
+    if (id in NOT_EXPRESSIONS) {
+      dropped.add(`expression ${id} (${NOT_EXPRESSIONS[id]}) is not an expression`);
+      continue;
+    }
+    const label = classes.indexOf(AFFECTNET_EXPRESSIONS[id]!);
+    if (label < 0) {
+      dropped.add(`${AFFECTNET_EXPRESSIONS[id]} (the ${classes.length}-class setting)`);
+      continue;
+    }
+    const box = boxFromSize(f[col.face_x]!, f[col.face_y]!, f[col.face_width]!, f[col.face_height]!);
+    if (!box) {
+      issues.report('malformed', place, `face box '${[col.face_x, col.face_y, col.face_width, col.face_height].map((c) => f[c]).join(',')}'`, 'face_x, face_y, face_width, face_height as numbers with a positive width and height');
+      continue;
+    }
+    entries.push({ source: { file: path.join(root, 'Manually_Annotated_Images', f[col.subDirectory_filePath]!.trim()) }, box, label, place });
+  }
+  return entries;
+}
+
+function read(root: string, o: AffectnetOptions, issues: IssueLog): DatasetIndex {
+  const classes = classNames(o.classes);
+  const training = listFile(root, 'training.csv');
+  const validation = listFile(root, 'validation.csv');
+  const dropped = new DropCounter();
+  const train = readList(training, root, classes, issues, dropped);
+  const test = readList(validation, root, classes, issues, dropped);
+  return { classes, train, test, digests: [training.digest, validation.digest], notes: dropped.notes() };
+}
+
+export default realDatasetPlugin<AffectnetOptions>({
   name: 'affectnet',
-  displayName: 'AffectNet',
-  env: 'SSFER_AFFECTNET_ROOT',
+  ...NAME,
   layout: 'the official training/validation CSV files with face boxes',
-  classes: [7, 8],
-  alwaysNameClasses: true,
-  trainSize: { 7: 283901, 8: 287651 },
-  testSize: { 7: 3500, 8: 4000 },
+  options: {
+    classes: { enum: [7, 8], default: 7, description: 'class setting: 7 basic expressions, or 8 with contempt' },
+  },
+  // AffectNet is always named with its class setting
+  setting: (o) => ({ display: `AffectNet-${o.classes}`, classes: classNames(o.classes), trainSize: o.classes === 7 ? 283901 : 287651, testSize: o.classes === 7 ? 3500 : 4000 }),
+  read,
 });

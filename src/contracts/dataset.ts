@@ -10,6 +10,11 @@ export interface Split {
   readonly boxes: Float32Array;
   /** Identity per image where the dataset knows it (synthetic data does); otherwise absent. */
   readonly identities?: Int32Array;
+  /**
+   * Official fold of each image where the dataset defines folds (Adience), length size; a k-fold
+   * sampler holds these out in turn. Absent when the dataset has no official folds.
+   */
+  readonly folds?: Int32Array;
 }
 
 export interface FerData {
@@ -28,6 +33,11 @@ export interface FerData {
    * and label budgets (the dataset is not configured locally); tables say so.
    */
   readonly standIn?: string;
+  /**
+   * What the loader left out and why (rows a dataset's own rules drop, entries skipped under
+   * `on_error: skip`), one sentence each, for logs and tables; absent when nothing was left out.
+   */
+  readonly notes?: readonly string[];
 }
 
 /** An unlabeled pool for pre-training (faces or generic images); labels are absent or meaningless. */

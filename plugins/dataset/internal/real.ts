@@ -1,72 +1,99 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { definePlugin, type JsonSchema, type PluginDefinition } from '../../../src/core/plugin.ts';
 import type { DatasetSource, LoadRequest } from '../../../src/contracts/dataset.ts';
-import { syntheticOptionProperties, syntheticStandIn, type SyntheticFacesOptions } from '../synthetic-faces.ts';
+import { DatasetError, IssueLog, type OnError } from '../../../src/data/errors.ts';
+import { loadIndexed, type DatasetIndex } from '../../../src/data/load.ts';
+import { syntheticStandIn } from '../synthetic-faces.ts';
+import { standInSchema, standInSource, type Setting, type StandInKnobs } from './stand-in.ts';
 
-type StandInKnobs = Partial<Omit<SyntheticFacesOptions, 'classes' | 'train_size' | 'test_size'>>;
-
-/** The generator's difficulty knobs, offered as the `stand_in` option of every real dataset. */
-function standInSchema(): JsonSchema {
-  const { classes: _c, train_size: _tr, test_size: _te, ...knobs } = syntheticOptionProperties();
-  return {
-    type: 'object',
-    additionalProperties: false,
-    default: {},
-    properties: knobs,
-    description: 'how the synthetic stand-in is drawn when the dataset is not configured locally (ignored when it is)',
-  };
+/** The options every dataset read from disk has. */
+export interface CommonOptions {
+  readonly root: string | null;
+  readonly on_error: OnError;
+  readonly stand_in?: StandInKnobs;
 }
 
-/** What the paper reports for a dataset: sizes and classes of its official split. */
-export interface RealDatasetFacts {
+/** A dataset read from its official layout. */
+export interface RealDatasetSpec<O extends CommonOptions> {
   readonly name: string;
   readonly displayName: string;
-  readonly env: string;
+  /**
+   * Environment variable that names the folder when `root` is not set. Without one, `root` is
+   * required and there is no synthetic stand-in.
+   */
+  readonly env?: string;
+  /** The files it reads, for the description and for messages. */
   readonly layout: string;
-  /** Class settings, the default first. */
-  readonly classes: readonly (7 | 8)[];
-  /** Name the class setting even for the default (AffectNet-7, AffectNet-8). */
-  readonly alwaysNameClasses?: boolean;
-  readonly trainSize: Record<number, number>;
-  readonly testSize: Record<number, number>;
+  /** One line for `ssfer plugins`; by default it names the official layout. */
+  readonly description?: string;
+  /** Its own options beside root, on_error and stand_in. */
+  readonly options: Record<string, JsonSchema>;
+  setting(options: O): Setting;
+  /** Reads the index files under `root`; per-entry problems go to `issues`. */
+  read(root: string, options: O, issues: IssueLog): DatasetIndex | Promise<DatasetIndex>;
 }
 
 /**
- * A plugin for a dataset read from its official layout. When no root is configured (option or
- * environment variable), a synthetic stand-in with the dataset's classes and split sizes is used
+ * A plugin for a dataset read from its official layout. With neither `root` nor the environment
+ * variable set, a synthetic stand-in with the dataset's classes and split sizes is used instead
  * and every table says so.
  */
-export function realDatasetPlugin(facts: RealDatasetFacts, extraOptions: Record<string, JsonSchema> = {}): PluginDefinition {
-  return definePlugin<{ root: string | null; classes: 7 | 8; stand_in: StandInKnobs }, DatasetSource>({
+export function realDatasetPlugin<O extends CommonOptions>(spec: RealDatasetSpec<O>): PluginDefinition {
+  const rootHelp = spec.env
+    ? `dataset folder (a relative path is relative to the recipe's folder); null reads ${spec.env}, and without it a synthetic stand-in is used`
+    : `dataset folder (a relative path is relative to the recipe's folder)`;
+  return definePlugin<O, DatasetSource>({
     kind: 'dataset',
-    name: facts.name,
-    description: `${facts.displayName} from its official layout (${facts.layout}); a synthetic stand-in when not configured locally`,
+    name: spec.name,
+    description: spec.description ?? `${spec.displayName} from its official layout (${spec.layout}); a synthetic stand-in when not configured locally`,
     options: {
       type: 'object',
       properties: {
-        root: { type: ['string', 'null'], default: null, description: `dataset folder; null reads the ${facts.env} environment variable, and without it a synthetic stand-in is used` },
-        classes: { enum: [...facts.classes], default: facts.classes[0], description: 'class setting' },
-        stand_in: standInSchema(),
-        ...extraOptions,
+        root: spec.env ? { type: ['string', 'null'], default: null, description: rootHelp } : { type: 'string', minLength: 1, description: rootHelp },
+        on_error: {
+          enum: ['fail', 'skip'],
+          default: 'fail',
+          description: 'a malformed line, unknown label, missing or unreadable image: fail names it; skip leaves the entry out and counts it in the notes',
+        },
+        ...(spec.env ? { stand_in: standInSchema() } : {}),
+        ...spec.options,
       },
+      ...(spec.env ? {} : { required: ['root'] }),
     },
     create(options, ctx) {
-      const root = options.root ?? process.env[facts.env] ?? null;
-      const classes = options.classes;
-      // AffectNet is always named with its class setting; FERPlus only when it is not its usual 8.
-      const display = facts.alwaysNameClasses || classes !== facts.classes[0] ? `${facts.displayName}-${classes}` : facts.displayName;
-      const standIn = syntheticStandIn(facts.name, display, classes, { seed: ctx.seed, ...options.stand_in });
+      const setting = spec.setting(options);
+      const fromEnv = spec.env ? process.env[spec.env] : undefined;
+      const root = options.root ? path.resolve(ctx.recipeDir, options.root) : fromEnv ? path.resolve(fromEnv) : null;
+      const standIn = spec.env ? standInSource(spec.name, setting, ctx.seed, options.stand_in ?? {}) : undefined;
+      if (!root) {
+        if (standIn) return standIn;
+        throw new Error(`${spec.name}: set root to the dataset folder (${spec.layout})`);
+      }
       return {
         async load(req: LoadRequest) {
-          if (root) {
-            throw new Error(
-              `${display}: reading the official layout from '${root}' is not implemented yet (real-dataset loaders are the next step); unset ${facts.env} and root to use the synthetic stand-in`,
-            );
-          }
-          // The stand-in has the real split's size unless the recipe asks for fewer images.
-          return standIn.load({ ...req, trainSize: req.trainSize ?? facts.trainSize[classes]!, testSize: req.testSize ?? facts.testSize[classes]! });
+          checkFolder(root, spec);
+          const issues = new IssueLog(options.on_error);
+          const index = await spec.read(root, options, issues);
+          return loadIndexed(index, req, { name: spec.name, displayName: setting.display, seed: ctx.seed, issues });
         },
-        pool: (kind, size, imageSize) => standIn.pool(kind, size, imageSize),
+        // pre-training pools are drawn, never read from a labelled dataset's folder
+        pool: (kind, n, size) => (standIn ?? syntheticStandIn(spec.name, setting.display, 7, { seed: ctx.seed })).pool(kind, n, size),
       };
     },
   });
+}
+
+function checkFolder(root: string, spec: { readonly displayName: string; readonly layout: string; readonly env?: string }): void {
+  if (fs.existsSync(root) && fs.statSync(root).isDirectory()) return;
+  const how = spec.env ? `Set root (relative to the recipe) or ${spec.env} to that folder, or unset both to use the synthetic stand-in.` : 'Set root (relative to the recipe) to that folder.';
+  throw new DatasetError({ file: root }, fs.existsSync(root) ? 'not a folder' : 'folder not found', `the ${spec.displayName} folder (${spec.layout})`, how);
+}
+
+/** The message for a missing index file: what it is and which folder root should name. */
+export function missingIndex(spec: { displayName: string; env?: string }, expected: string): { expected: string; fix: string } {
+  return {
+    expected,
+    fix: `Set root${spec.env ? ` (or ${spec.env})` : ''} to the folder that holds the ${spec.displayName} files as distributed.`,
+  };
 }

@@ -1,0 +1,46 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { fixtures, projectRoot, tempDir } from '../../helpers.ts';
+
+const bin = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
+
+function ssfer(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: projectRoot, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('ssfer run on a RAF-DB folder (end to end through the real loader)', function () {
+  this.timeout(120_000);
+
+  it('trains and evaluates on the folder, not a stand-in, and reuses the decoded images', () => {
+    const raf = path.join(tempDir('ssfer-e2e-'), 'rafdb');
+    const synth = ssfer(['synth', '--out', raf, '--train', '42', '--test', '21', '--size', '32', '--seed', '3']);
+    expect(synth.status, synth.stderr).to.equal(0);
+    const out = tempDir('ssfer-e2e-out-');
+    const args = [
+      'run', path.join(fixtures, 'recipes', 'tiny-run.yaml'), '--json', '--backend', 'cpu', '--out', out,
+      '--set', 'data.dataset.use=rafdb', '--set', `data.dataset.root=${raf}`, '--set', 'data.size={train: null, test: null}',
+    ];
+    const first = ssfer(args);
+    expect(first.status, first.stderr).to.equal(0);
+    const table = JSON.parse(first.stdout);
+    expect(table.notes.join(' ')).to.not.match(/stand-in/);
+    const runDir = path.join(out, 'tiny-run', fs.readdirSync(path.join(out, 'tiny-run')).sort().pop()!);
+    const metrics = JSON.parse(fs.readFileSync(path.join(runDir, 'cells', 'mixing=facemix__labels=0.5', 'metrics.json'), 'utf8'));
+    expect(metrics.dataset).to.deep.equal({ name: 'rafdb', display: 'RAF-DB', stand_in: null });
+    expect(metrics.test_count).to.equal(21);
+    expect(metrics.labeled_count + metrics.unlabeled_count).to.equal(42);
+
+    const cacheDir = path.join(out, '.cache', 'data');
+    const [entry] = fs.readdirSync(cacheDir);
+    expect(entry).to.match(/^rafdb-[0-9a-f]{32}\.bin$/);
+    const written = fs.statSync(path.join(cacheDir, entry!)).mtimeMs;
+    const again = ssfer(args);
+    expect(again.status, again.stderr).to.equal(0);
+    expect(fs.readdirSync(cacheDir)).to.deep.equal([entry]);
+    expect(fs.statSync(path.join(cacheDir, entry!)).mtimeMs).to.equal(written);
+    expect(JSON.parse(again.stdout).cells.map((c: { ours: number }) => c.ours)).to.deep.equal(table.cells.map((c: { ours: number }) => c.ours));
+  });
+});
