@@ -80,8 +80,9 @@ export interface SemiContext {
   /** A new model of the same shape (for the teacher); the stage disposes what it builds. */
   buildCopy(): Backbone;
   readonly data: FerData;
-  /** Training indices with labels, and the labels to train them with. */
+  /** Training indices with labels. */
   readonly labeled: Int32Array;
+  /** The label to train each training image with, indexed by training index (noisy where a sampler injected noise). */
   readonly labels: Int32Array;
   /** Training indices whose labels are hidden (their true labels in data.train.labels may be used only for reporting pseudo-label accuracy). */
   readonly unlabeled: Int32Array;

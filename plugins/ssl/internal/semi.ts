@@ -134,7 +134,7 @@ export async function runSemi(
         const idxL = Int32Array.from(posL, (p) => ctx.labeled[p]!);
         const idxU = unlabeledCycle.next();
         const rng = Rng.derive(ctx.seed, mode.name, 'step', step);
-        const f = trainStep({ ctx, o, model, teacher, optimizer, weak: mode.weak, strong: mode.strong, idxL, labels: gatherLabelsAt(ctx.labels, posL), idxU, numClasses, size, lr, rng });
+        const f = trainStep({ ctx, o, model, teacher, optimizer, weak: mode.weak, strong: mode.strong, idxL, labels: Int32Array.from(idxL, (i) => ctx.labels[i]!), idxU, numClasses, size, lr, rng });
         averager?.update();
         step++;
         sums.loss += f.loss;
@@ -170,10 +170,6 @@ export async function runSemi(
       : '';
   const evaluated = mode.teacher === 'ema' ? `, evaluating the ${evaluateTeacher ? 'teacher' : 'student'}` : '';
   return { summary: `${mode.name}: ${epochsRun} epochs, ${step} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}` };
-}
-
-function gatherLabelsAt(labels: Int32Array, positions: Int32Array): Int32Array {
-  return Int32Array.from(positions, (p) => labels[p]!);
 }
 
 /** One optimisation step; returns figures read back from the tensors. */

@@ -86,7 +86,7 @@ function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unl
     buildCopy: o.buildCopy ?? (() => vit.build(3, 1, { trainable: false })),
     data: o.data,
     labeled: Int32Array.from(o.labeled),
-    labels: Int32Array.from(o.labeled, (i) => o.data.train.labels[i]!),
+    labels: o.data.train.labels,
     unlabeled: Int32Array.from(o.unlabeled),
     seed: 42,
     hooks: {
@@ -116,16 +116,18 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
   const create = (slot: Record<string, unknown>) => registry.create<SemiSupervised>('ssl', slot as never, pctx);
 
   describe('a crafted first step', () => {
-    // 2 labeled images and 4 unlabeled ones of constant colours; no augmentation.
+    // 4 unlabeled images and 2 labeled ones of constant colours; no augmentation. The labeled
+    // images come last, so labels read by position in the labeled list instead of by image would
+    // be the unlabeled images' (0, 2) and change the loss.
     const colours = [
-      [0.2, 0.6, 0.1], // labeled, class 1
-      [0.5, 0.1, 0.4], // labeled, class 2
       [1, 0, 0], // logits (5, 0, 0): confident, class 0 (true 0)
       [0, 1, 0], // confident, class 1 (true 2)
       [0.3, 0.2, 0.1], // logits (1.5, 1, 0.5): p = 0.51, below τ (true 0)
       [0, 0, 0.8], // logits (0, 0, 4): confident, class 2 (true 2)
+      [0.2, 0.6, 0.1], // labeled, class 1
+      [0.5, 0.1, 0.4], // labeled, class 2
     ];
-    const labels = [1, 2, 0, 2, 0, 2];
+    const labels = [0, 2, 0, 2, 1, 2];
     const fer = () => {
       const images = new Float32Array(colours.length * 4 * 3);
       colours.forEach((c, i) => {
@@ -138,9 +140,9 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
     const expected = () => {
       const logits = colours.map((c) => c.map((v) => 5 * v));
       const ce = (z: number[], y: number) => -Math.log(softmax(z)[y]!);
-      const ll = (ce(logits[0]!, 1) + ce(logits[1]!, 2)) / 2;
+      const ll = (ce(logits[4]!, 1) + ce(logits[5]!, 2)) / 2;
       let lu = 0;
-      for (const i of [2, 3, 4, 5]) {
+      for (const i of [0, 1, 2, 3]) {
         const p = softmax(logits[i]!);
         const conf = Math.max(...p);
         if (conf > 0.9) lu += ce(logits[i]!, p.indexOf(conf));
@@ -157,8 +159,8 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
         const ctx = semiContext({
           model,
           data: fer(),
-          labeled: [0, 1],
-          unlabeled: [2, 3, 4, 5],
+          labeled: [4, 5],
+          unlabeled: [0, 1, 2, 3],
           steps,
           epochs,
           buildCopy: () => {
