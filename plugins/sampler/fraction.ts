@@ -1,6 +1,6 @@
 import { definePlugin } from '../../src/core/plugin.ts';
 import type { Sampler } from '../../src/contracts/training.ts';
-import { stratifiedPick } from './internal/stratify.ts';
+import { fractionQuota, stratifiedPick } from './internal/stratify.ts';
 
 export default definePlugin<{ fraction: number }, Sampler>({
   kind: 'sampler',
@@ -15,9 +15,6 @@ export default definePlugin<{ fraction: number }, Sampler>({
   create: ({ fraction }) => ({
     name: 'fraction',
     budget: `${+(fraction * 100).toFixed(4)}%`,
-    split(labels, numClasses, rng) {
-      // Per class round(fraction·n_c), at least one, so rare classes are never dropped.
-      return stratifiedPick(labels, numClasses, rng, (count) => Math.max(1, Math.round(fraction * count)));
-    },
+    split: (labels, numClasses, rng) => stratifiedPick(labels, numClasses, rng, fractionQuota(fraction)),
   }),
 });

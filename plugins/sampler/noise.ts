@@ -1,19 +1,37 @@
-import { definePlugin } from '../../src/core/plugin.ts';
+import { definePlugin, slot, type PluginSlot } from '../../src/core/plugin.ts';
+import type { Sampler } from '../../src/contracts/training.ts';
+import { Rng } from '../../src/core/rng.ts';
+import { flipLabels } from './internal/flip.ts';
 
-export default definePlugin({
+interface NoiseOptions {
+  ratio: number;
+  sampler: PluginSlot;
+}
+
+export default definePlugin<NoiseOptions, Sampler>({
   kind: 'sampler',
   name: 'noise',
-  description: 'a label fraction whose kept labels are flipped symmetrically at a given rate (Table 8)',
-  status: 'planned',
-  plannedReason: 'label-noise sampling arrives with the real-dataset work',
+  description: "symmetric label noise on the labels another sampler keeps: round(ratio·n) of them flipped to a uniformly drawn other class (Table 8)",
   options: {
     type: 'object',
     properties: {
-      fraction: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.25, description: 'share of training images that keep labels' },
-      noise: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'share of kept labels replaced by a different random class' },
+      ratio: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'share of the kept labels replaced by a different class (0.1 = 10 %)' },
+      sampler: slot('sampler', 'fraction', 'which images keep labels before the noise is injected'),
     },
   },
-  create: () => {
-    throw new Error('unreachable: planned plugin');
+  create({ ratio, sampler }, ctx) {
+    const inner = ctx.resolve<Sampler>('sampler', sampler);
+    return {
+      name: 'noise',
+      budget: `${inner.budget}, ${+(ratio * 100).toFixed(4)}% noise`,
+      split(labels, numClasses, _rng, info) {
+        // The caller's stream varies with the ratio. Drawing from the recipe seed instead keeps
+        // the noise levels of a table paired: the same labeled images at every ratio, and the
+        // labels flipped at a lower ratio flipped the same way at the higher ones.
+        const clean = inner.split(labels, numClasses, Rng.derive(ctx.seed, 'noise', 'clean'), info);
+        const noisy = flipLabels(clean.labels ?? labels, clean.labeled, numClasses, ratio, Rng.derive(ctx.seed, 'noise', 'order'), Rng.derive(ctx.seed, 'noise', 'class'));
+        return { ...clean, labels: noisy.labels };
+      },
+    };
   },
 });

@@ -48,7 +48,10 @@ export interface LabelSplit {
   readonly labeled: Int32Array;
   /** Indices whose labels are hidden (the unlabeled pool). */
   readonly unlabeled: Int32Array;
-  /** Labels used for training the labeled indices (equal to the true ones unless noise is injected). */
+  /**
+   * Labels used for training, one per training image (indexed like the labels given to split);
+   * they differ from the true ones only where noise is injected. Absent: the true labels.
+   */
   readonly labels?: Int32Array;
   /**
    * Indices held out of training and used as the evaluation split instead of the dataset's test
@@ -57,11 +60,17 @@ export interface LabelSplit {
   readonly heldOut?: Int32Array;
 }
 
+/** What a sampler may know about the training split besides its labels. */
+export interface SplitInfo {
+  /** Official cross-validation fold per training image, for datasets that define folds (Adience). */
+  readonly folds?: Int32Array;
+}
+
 export interface Sampler {
   readonly name: string;
   /** A short description of the budget for tables, such as `5%` or `25 labels/class`. */
   readonly budget: string;
-  split(labels: Int32Array, numClasses: number, rng: Rng): LabelSplit;
+  split(labels: Int32Array, numClasses: number, rng: Rng, info?: SplitInfo): LabelSplit;
 }
 
 /** `face-boxes` plugins: a face box per training image. */

@@ -8,6 +8,7 @@ import { expandGrid, type Cell, type Grid } from './grid.ts';
 import { loadRecipeFile } from './load.ts';
 import { assign, getPath, isObject, locate, mergeLocated, withValue, type Json, type JsonObject, type Located } from './located.ts';
 import { SCALES, type Scale } from './schema.ts';
+import { columnGroups, printedWidth, splitPrinted, type PaperRow, type SummaryColumn } from '../report/table.ts';
 import { validateConfig, type SlotChoice } from './validate.ts';
 
 export interface Override {
@@ -50,7 +51,19 @@ export interface ResolvedRecipe {
   readonly scale: Scale;
   readonly grid: Grid;
   readonly cells: readonly ResolvedCell[];
-  readonly reference?: { source?: string; metric: string; values: (number | null)[][] };
+  /** Computed columns after each column group (`grid.summary`); empty when none. */
+  readonly summary: readonly SummaryColumn[];
+  /**
+   * The paper's numbers. `values` is per grid row and grid column; `summary[row][group][column]`
+   * holds the paper's summary columns; `others` the rows of methods not run here.
+   */
+  readonly reference?: {
+    source?: string;
+    metric: string;
+    values: (number | null)[][];
+    summary?: (number | null)[][][];
+    others?: PaperRow[];
+  };
   readonly registry: PluginRegistry;
   /** The recipe as written (extends merged, scale applied, overrides applied), before the grid. */
   readonly located: Located;
@@ -128,7 +141,8 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     add(v.diagnostics);
     cells.push({ ...cell, config: v.config, slots: v.slots });
   }
-  const reference = checkReference(located, grid, diagnostics);
+  const summary = summaryOf(located, grid, diagnostics);
+  const reference = checkReference(located, grid, summary.length, diagnostics);
   if (diagnostics.length) throw new RecipeError(diagnostics);
   const first = cells[0]!.config;
   return {
@@ -140,6 +154,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     scale,
     grid,
     cells,
+    summary,
     reference,
     registry,
     located,
@@ -167,21 +182,49 @@ async function pluginFilesOf(located: Located, cli: readonly string[], diagnosti
   return named.map((n) => n.file);
 }
 
-function checkReference(located: Located, grid: Grid, diagnostics: Diagnostic[]): ResolvedRecipe['reference'] {
-  const ref = getPath(located.value, 'reference');
-  if (!isObject(ref) || !Array.isArray(ref.values)) return undefined;
-  const values = ref.values as (number | null)[][];
-  if (values.length !== grid.rows.length) {
-    diagnostics.push({ loc: locate(located, 'reference.values'), path: 'reference.values', message: `has ${values.length} rows but the grid has ${grid.rows.length} (${grid.rows.map((r) => r.labels.join(' ') || '—').join(', ')})` });
+function summaryOf(located: Located, grid: Grid, diagnostics: Diagnostic[]): SummaryColumn[] {
+  const list = getPath(located.value, 'grid.summary');
+  if (!Array.isArray(list) || list.length === 0) return [];
+  if (grid.columnAxes.length === 0) {
+    diagnostics.push({ loc: locate(located, 'grid.summary'), path: 'grid.summary', message: 'summary columns are computed over column axes, and this grid has none; add grid.columns or remove grid.summary' });
+    return [];
   }
-  values.forEach((row, i) => {
-    if (Array.isArray(row) && row.length !== grid.columns.length) {
-      diagnostics.push({ loc: locate(located, `reference.values.${i}`), path: `reference.values.${i}`, message: `has ${row.length} numbers but the grid has ${grid.columns.length} columns` });
-    }
-  });
-  return { source: ref.source as string | undefined, metric: (ref.metric as string | undefined) ?? 'accuracy (%)', values };
+  return list as unknown as SummaryColumn[]; // shape checked by the schema
 }
 
+/**
+ * Reference rows are written as the table is printed: with summary columns, each column group's
+ * numbers are followed by that group's summary numbers (Fold 1…5, Average, per dataset).
+ */
+function checkReference(located: Located, grid: Grid, summaries: number, diagnostics: Diagnostic[]): ResolvedRecipe['reference'] {
+  const ref = getPath(located.value, 'reference');
+  if (!isObject(ref) || !Array.isArray(ref.values)) return undefined;
+  const groups = columnGroups(grid);
+  const width = printedWidth(grid.columns.length, groups.length, summaries);
+  const shape = summaries
+    ? `the table has ${width} columns as printed (${grid.columns.length} grid columns, and ${summaries} summary column${summaries === 1 ? '' : 's'} after each of ${groups.length} group${groups.length === 1 ? '' : 's'})`
+    : `the grid has ${grid.columns.length} columns`;
+  const rowOf = (row: unknown, at: string): { values: (number | null)[]; summary: (number | null)[][] } => {
+    if (!Array.isArray(row)) return { values: [], summary: [] }; // the schema reports it
+    if (row.length !== width) diagnostics.push({ loc: locate(located, at), path: at, message: `has ${row.length} numbers but ${shape}` });
+    return splitPrinted(row as (number | null)[], groups, summaries);
+  };
+  const rows = (ref.values as unknown[]).map((row, i) => rowOf(row, `reference.values.${i}`));
+  if (rows.length !== grid.rows.length) {
+    diagnostics.push({ loc: locate(located, 'reference.values'), path: 'reference.values', message: `has ${rows.length} rows but the grid has ${grid.rows.length} (${grid.rows.map((r) => r.labels.join(' ') || '—').join(', ')})` });
+  }
+  const others = (Array.isArray(ref.others) ? ref.others : []).flatMap((o, i) => {
+    if (!isObject(o) || typeof o.label !== 'string') return [];
+    return [{ label: o.label, ...rowOf(o.values, `reference.others.${i}.values`) }];
+  });
+  return {
+    source: ref.source as string | undefined,
+    metric: (ref.metric as string | undefined) ?? 'accuracy (%)',
+    values: rows.map((r) => r.values),
+    ...(summaries ? { summary: rows.map((r) => r.summary) } : {}),
+    ...(others.length ? { others } : {}),
+  };
+}
 
 function leafPaths(v: JsonObject, at: string): string[] {
   return Object.entries(v).flatMap(([k, sub]) => {

@@ -44,6 +44,21 @@ const axisSchema: JsonSchema = {
   },
 };
 
+/** How a summary column is computed over the columns of one group, in order. */
+export const SUMMARY_KINDS = ['mean', 'first-minus-last'] as const;
+
+const summarySchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['label', 'of'],
+  properties: {
+    label: { type: 'string', minLength: 1, description: 'header of the computed column' },
+    of: { enum: [...SUMMARY_KINDS], description: 'mean: the average of the group; first-minus-last: its first column minus its last (a decline)' },
+  },
+};
+
+const referenceRow: JsonSchema = { type: 'array', items: { type: ['number', 'null'] } };
+
 /**
  * The core recipe schema. Properties marked with `x-slot` choose a plugin of that kind; the
  * validator replaces them with the chosen plugin's options schema, so one ajv pass checks the
@@ -133,6 +148,11 @@ export function coreSchema(): JsonSchema {
         properties: {
           rows: { type: 'array', items: axisSchema },
           columns: { type: 'array', items: axisSchema },
+          summary: {
+            type: 'array',
+            items: summarySchema,
+            description: 'computed columns (Average, Decline) after the columns of the innermost column axis, once per value of the outer ones',
+          },
         },
       },
       reference: {
@@ -142,7 +162,17 @@ export function coreSchema(): JsonSchema {
         properties: {
           source: { type: 'string', description: 'where the numbers come from' },
           metric: { type: 'string', default: 'accuracy (%)' },
-          values: { type: 'array', items: { type: 'array', items: { type: ['number', 'null'] } }, description: 'one list per grid row, one number per grid column' },
+          values: { type: 'array', items: referenceRow, description: 'one list per grid row, laid out as the table is printed: one number per grid column, and after each column group its summary columns' },
+          others: {
+            type: 'array',
+            description: "the paper's rows for methods not run here, shown under the table",
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['label', 'values'],
+              properties: { label: { type: 'string', minLength: 1 }, values: referenceRow },
+            },
+          },
         },
       },
     },

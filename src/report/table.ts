@@ -1,4 +1,6 @@
+import type { Grid } from '../recipe/grid.ts';
 import type { ResolvedRecipe } from '../recipe/recipe.ts';
+import type { SUMMARY_KINDS } from '../recipe/schema.ts';
 
 /** One cell of the paper-style table: our accuracy beside the paper's. */
 export interface TableCell {
@@ -10,6 +12,44 @@ export interface TableCell {
   readonly paper: number | null;
   readonly status: 'done' | 'failed' | 'pending';
   readonly error?: string;
+}
+
+/** A computed column (`grid.summary` in a recipe), such as Average or Decline (↓). */
+export interface SummaryColumn {
+  readonly label: string;
+  readonly of: (typeof SUMMARY_KINDS)[number];
+}
+
+/**
+ * Grid columns that share the values of every column axis but the innermost (one dataset's
+ * folds, say): the span one summary column covers. Groups are consecutive runs of columns.
+ */
+export interface ColumnGroup {
+  /** Labels of the outer column axes. */
+  readonly labels: readonly string[];
+  /** Indices of the grid columns in the group. */
+  readonly columns: readonly number[];
+}
+
+export interface SummaryCell {
+  readonly ours: number | null;
+  readonly paper: number | null;
+}
+
+export interface TableSummary {
+  readonly columns: readonly SummaryColumn[];
+  readonly groups: readonly ColumnGroup[];
+  /** cells[row][group][summary column]. */
+  readonly cells: readonly (readonly (readonly SummaryCell[])[])[];
+}
+
+/** A row of numbers from the paper for a method that is not run here. */
+export interface PaperRow {
+  readonly label: string;
+  /** One per grid column. */
+  readonly values: readonly (number | null)[];
+  /** summary[group][summary column], as printed in the paper. */
+  readonly summary: readonly (readonly (number | null)[])[];
 }
 
 export interface Table {
@@ -26,6 +66,59 @@ export interface Table {
   readonly columnHeaders: readonly (readonly string[])[];
   readonly rows: readonly string[];
   readonly cells: readonly TableCell[];
+  /** Computed columns, shown after each column group; absent when the recipe declares none. */
+  readonly summary?: TableSummary;
+  /** The paper's rows for methods not run here, shown under ours. */
+  readonly paperOnly?: readonly PaperRow[];
+}
+
+export function columnGroups(grid: Pick<Grid, 'columns'>): ColumnGroup[] {
+  const groups: (ColumnGroup & { id: string; columns: number[] })[] = [];
+  grid.columns.forEach((point, j) => {
+    const outer = point.values.slice(0, -1);
+    const id = outer.map((v) => `${v.axis}=${String(v.value)}`).join('/');
+    const last = groups[groups.length - 1];
+    if (last && last.id === id) last.columns.push(j);
+    else groups.push({ id, labels: point.labels.slice(0, -1), columns: [j] });
+  });
+  return groups.map(({ labels, columns }) => ({ labels, columns }));
+}
+
+/**
+ * Splits a row of numbers written as the table is printed (each group's columns, then that
+ * group's summary columns) into the grid columns' numbers and the summaries' numbers.
+ */
+export function splitPrinted<T>(row: readonly T[], groups: readonly ColumnGroup[], summaries: number): { values: T[]; summary: T[][] } {
+  const values: T[] = [];
+  const summary: T[][] = [];
+  let at = 0;
+  for (const g of groups) {
+    for (const _ of g.columns) values.push(row[at++]!);
+    summary.push(row.slice(at, at + summaries));
+    at += summaries;
+  }
+  return { values, summary };
+}
+
+/** Width of a printed row: every grid column, and each group's summary columns. */
+export function printedWidth(columns: number, groups: number, summaries: number): number {
+  return columns + groups * summaries;
+}
+
+/** A summary of one group's values in column order; null unless the values it needs are all there. */
+export function summarize(of: SummaryColumn['of'], values: readonly (number | null)[]): number | null {
+  if (values.length === 0) return null;
+  switch (of) {
+    case 'mean': {
+      if (values.some((v) => v === null)) return null;
+      return round2((values as number[]).reduce((a, b) => a + b, 0) / values.length);
+    }
+    case 'first-minus-last': {
+      const first = values[0]!;
+      const last = values[values.length - 1]!;
+      return first === null || last === null ? null : round2(first - last);
+    }
+  }
 }
 
 export function buildTable(
@@ -43,6 +136,25 @@ export function buildTable(
   });
   const depth = recipe.grid.columnAxes.length;
   const columnHeaders = Array.from({ length: depth }, (_, level) => recipe.grid.columns.map((p) => p.labels[level] ?? ''));
+  const rows = recipe.grid.rows.length ? recipe.grid.rows.map((r) => r.labels.join(' ')) : [recipe.name];
+  const ncol = Math.max(1, recipe.grid.columns.length);
+  const groups = columnGroups(recipe.grid);
+  const summary: TableSummary | undefined =
+    recipe.summary.length && depth
+      ? {
+          columns: recipe.summary,
+          groups,
+          cells: rows.map((_, i) =>
+            groups.map((g, gi) =>
+              recipe.summary.map((s, si) => ({
+                ours: summarize(s.of, g.columns.map((j) => cells[i * ncol + j]!.ours)),
+                paper: recipe.reference?.summary?.[i]?.[gi]?.[si] ?? null,
+              })),
+            ),
+          ),
+        }
+      : undefined;
+  const paperOnly = recipe.reference?.others ?? [];
   return {
     recipe: recipe.name,
     title: recipe.title,
@@ -53,8 +165,10 @@ export function buildTable(
     notes: info.notes,
     rowTitle: recipe.grid.rowAxes.map((a) => a.title ?? a.name).join(' / ') || 'Run',
     columnHeaders: depth ? columnHeaders : [['accuracy']],
-    rows: recipe.grid.rows.length ? recipe.grid.rows.map((r) => r.labels.join(' ')) : [recipe.name],
+    rows,
     cells,
+    ...(summary ? { summary } : {}),
+    ...(paperOnly.length ? { paperOnly } : {}),
   };
 }
 
@@ -70,20 +184,52 @@ function cellText(c: TableCell | undefined): string {
   return `${fmt(c.ours)} (${fmt(c.paper)})`;
 }
 
+/** A column as printed: its header lines and its entry in each of our rows and each paper-only row. */
+interface PrintedColumn {
+  readonly headers: readonly string[];
+  entry(row: number): string;
+  paperEntry(row: PaperRow): string;
+}
+
+/** The columns in printed order: each group's grid columns, then its summary columns. */
+function printedColumns(t: Table): PrintedColumn[] {
+  const ncol = t.columnHeaders[0]!.length;
+  const grid = (j: number): PrintedColumn => ({
+    headers: t.columnHeaders.map((h) => h[j] ?? ''),
+    entry: (i) => cellText(t.cells[i * ncol + j]),
+    paperEntry: (p) => `— (${fmt(p.values[j] ?? null)})`,
+  });
+  if (!t.summary) return Array.from({ length: ncol }, (_, j) => grid(j));
+  const { groups, columns, cells } = t.summary;
+  return groups.flatMap((g, gi) => [
+    ...g.columns.map(grid),
+    ...columns.map((s, si): PrintedColumn => ({
+      headers: [...g.labels, s.label],
+      entry: (i) => {
+        const c = cells[i]![gi]![si]!;
+        return `${fmt(c.ours)} (${fmt(c.paper)})`;
+      },
+      paperEntry: (p) => `— (${fmt(p.summary[gi]?.[si] ?? null)})`,
+    })),
+  ]);
+}
+
+const PAPER_ONLY = 'Paper only (methods not run here):';
+
 /** Markdown laid out like the paper's table; each entry is "ours (paper)". */
 export function tableMarkdown(t: Table): string {
-  const ncol = t.columnHeaders[0]!.length;
+  const columns = printedColumns(t);
   const lines: string[] = [`### ${t.title}`, '', `Scale \`${t.scale}\`, seed ${t.seed}, backend \`${t.backend}\`. Each entry: ours (paper), ${t.metric}.`];
   for (const n of t.notes) lines.push(`> ${n}`);
   lines.push('');
   // One header row: the column's labels joined (RAF-DB 5%), so the table stays valid Markdown.
-  const headers = Array.from({ length: ncol }, (_, j) => t.columnHeaders.map((h) => h[j] ?? '').join(' ').trim());
-  lines.push(`| ${t.rowTitle} | ${headers.join(' | ')} |`);
-  lines.push(`|---|${Array(ncol).fill('---:').join('|')}|`);
-  t.rows.forEach((row, i) => {
-    const entries = Array.from({ length: ncol }, (_, j) => cellText(t.cells[i * ncol + j]));
-    lines.push(`| ${row} | ${entries.join(' | ')} |`);
-  });
+  const header = [`| ${t.rowTitle} | ${columns.map((c) => c.headers.join(' ').trim()).join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`];
+  lines.push(...header);
+  t.rows.forEach((row, i) => lines.push(`| ${row} | ${columns.map((c) => c.entry(i)).join(' | ')} |`));
+  if (t.paperOnly?.length) {
+    lines.push('', PAPER_ONLY, '', ...header);
+    for (const p of t.paperOnly) lines.push(`| ${p.label} | ${columns.map((c) => c.paperEntry(p)).join(' | ')} |`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -93,15 +239,22 @@ function collapseRepeats(h: readonly string[]): string[] {
 
 /** Plain-text table for the terminal, with aligned columns. */
 export function tableText(t: Table): string {
-  const ncol = t.columnHeaders[0]!.length;
-  const body = t.rows.map((row, i) => [row, ...Array.from({ length: ncol }, (_, j) => cellText(t.cells[i * ncol + j]))]);
-  const headers = t.columnHeaders.map((h, i) => [i === t.columnHeaders.length - 1 ? t.rowTitle : '', ...collapseRepeats(h)]);
-  const all = [...headers, ...body];
-  const widths = Array.from({ length: ncol + 1 }, (_, j) => Math.max(...all.map((r) => (r[j] ?? '').length)));
+  const columns = printedColumns(t);
+  const levels = t.columnHeaders.length;
+  const body = t.rows.map((row, i) => [row, ...columns.map((c) => c.entry(i))]);
+  const paper = (t.paperOnly ?? []).map((p) => [p.label, ...columns.map((c) => c.paperEntry(p))]);
+  const headers = Array.from({ length: levels }, (_, l) => [l === levels - 1 ? t.rowTitle : '', ...collapseRepeats(columns.map((c) => c.headers[l] ?? ''))]);
+  const all = [...headers, ...body, ...paper];
+  const widths = Array.from({ length: columns.length + 1 }, (_, j) => Math.max(...all.map((r) => (r[j] ?? '').length)));
   const line = (r: string[]) => r.map((v, j) => (j === 0 ? v.padEnd(widths[j]!) : v.padStart(widths[j]!))).join('  ');
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   const out = [t.title, `scale ${t.scale} · seed ${t.seed} · backend ${t.backend} · entries: ours (paper), ${t.metric}`, ...t.notes.map((n) => `note: ${n}`), ''];
   for (const h of headers) out.push(line(h));
-  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
+  out.push(rule);
   for (const r of body) out.push(line(r));
+  if (paper.length) {
+    out.push(rule, PAPER_ONLY);
+    for (const r of paper) out.push(line(r));
+  }
   return `${out.join('\n')}\n`;
 }

@@ -231,4 +231,72 @@ describe('every recipe in recipes/', () => {
     expect(r.reference!.values[3]![0]).to.equal(80.96);
     expect(r.title).to.match(/^SSFER Table 14 — /);
   });
+
+  // The paper's grid for each comparison table: rows, column labels, computed columns, rows only the paper has.
+  const tables: { recipe: string; table: number; rows: string[]; columns: string[]; summary: string[]; others: number }[] = [
+    {
+      recipe: 'comparison-ssl-general',
+      table: 3,
+      rows: ['FixMatch', 'SSFER'],
+      columns: ['RAF-DB', 'AffectNet-7'].flatMap((d) => [10, 25, 100, 250].map((n) => `${d} ${n} labels`)),
+      summary: [],
+      others: 10,
+    },
+    {
+      recipe: 'comparison-ssl-fer',
+      table: 4,
+      rows: ['SSFER (ViT-Base)'],
+      columns: ['RAF-DB', 'FERPlus-7'].flatMap((d) => [400, 1000, 4000].map((n) => `${d} ${n} labels`)),
+      summary: [],
+      others: 10,
+    },
+    {
+      recipe: 'kfold',
+      table: 5,
+      rows: ['ViT-Base', 'SSFER-5%', 'SSFER-10%', 'SSFER-25%'],
+      columns: ['RAF-DB', 'FERPlus'].flatMap((d) => [1, 2, 3, 4, 5].map((f) => `${d} Fold ${f}`)),
+      summary: ['Average'],
+      others: 4,
+    },
+    {
+      recipe: 'label-noise',
+      table: 8,
+      rows: ['SSFER-5%', 'SSFER-10%', 'SSFER-25%'],
+      columns: ['RAF-DB', 'FERPlus'].flatMap((d) => ['0%', '10%', '20%', '30%'].map((n) => `${d} ${n}`)),
+      summary: ['Decline (↓)'],
+      others: 6,
+    },
+    {
+      recipe: 'other-tasks',
+      table: 9,
+      rows: ['Gender', 'Age'].flatMap((t) => ['5%', '10%', '25%'].map((f) => `${t} SSFER-${f}`)),
+      columns: [1, 2, 3, 4, 5].map((f) => `Fold${f}`),
+      summary: ['Average'],
+      others: 20,
+    },
+  ];
+  for (const t of tables) {
+    it(`${t.recipe} lays out Table ${t.table}: ${t.rows.length} × ${t.columns.length} cells${t.summary.length ? ` + ${t.summary.join(', ')}` : ''}, ${t.others} paper-only rows`, async () => {
+      const r = await resolveRecipe(path.join(projectRoot, 'recipes', `${t.recipe}.yaml`), { registry, scale: 'smoke' });
+      expect(r.title).to.match(new RegExp(`^SSFER Table ${t.table} — `));
+      expect(r.cells).to.have.length(t.rows.length * t.columns.length);
+      expect(r.grid.rows.map((p) => p.labels.join(' '))).to.deep.equal(t.rows);
+      expect(r.grid.columns.map((p) => p.labels.join(' '))).to.deep.equal(t.columns);
+      expect(r.summary.map((s) => s.label)).to.deep.equal(t.summary);
+      expect(r.reference!.others).to.have.length(t.others);
+    });
+  }
+
+  it('the k-fold and noise recipes give every cell of a row the same sampler but for the varied option', async () => {
+    const kfold = await resolveRecipe(path.join(projectRoot, 'recipes', 'kfold.yaml'), { registry, scale: 'smoke' });
+    const labels = (id: string) => (kfold.cells.find((c) => c.id === id)!.config as any).data.labels;
+    expect(labels('method=ssfer-10/dataset=ferplus/fold=3')).to.deep.equal({ use: 'kfold', folds: 5, fold: 3, fraction: 0.1, use_dataset_folds: true });
+    expect((kfold.cells.find((c) => c.id === 'method=vit-base/dataset=rafdb/fold=0')!.config as any).pipeline.semi.use).to.equal('none');
+    const noise = await resolveRecipe(path.join(projectRoot, 'recipes', 'label-noise.yaml'), { registry, scale: 'smoke' });
+    expect((noise.cells.find((c) => c.id === 'method=ssfer-25/dataset=rafdb/noise=0.2')!.config as any).data.labels).to.deep.equal({
+      use: 'noise',
+      ratio: 0.2,
+      sampler: { use: 'fraction', fraction: 0.25 },
+    });
+  });
 });
