@@ -32,7 +32,7 @@ export interface CellMetrics {
   readonly labeled_count: number;
   readonly unlabeled_count: number;
   readonly budget: string;
-  readonly dataset: { name: string; display: string; stand_in: string | null };
+  readonly dataset: { name: string; display: string; stand_in: string | null; notes: readonly string[] };
   readonly stages: Record<'pretrain' | 'supervised' | 'semi', string>;
   readonly epochs: number;
   readonly steps: number;
@@ -118,7 +118,9 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   const numClasses = data.classes.length;
 
   const sampler = create<Sampler>('sampler', 'data.labels');
-  const split = sampler.split(data.train.labels, numClasses, Rng.derive(seed, 'labels', dataKey, hashOf(slotAt(config, 'data.labels') as never)));
+  const split = sampler.split(data.train.labels, numClasses, Rng.derive(seed, 'labels', dataKey, hashOf(slotAt(config, 'data.labels') as never)), {
+    ...(data.train.folds ? { folds: data.train.folds } : {}),
+  });
   const trainLabels = split.labels ?? data.train.labels;
   const boxes = await create<FaceBoxSource>('face-boxes', 'data.boxes').boxes(data.train.images, data.train.size, imageSize, data.train.boxes);
 
@@ -284,7 +286,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       labeled_count: split.labeled.length,
       unlabeled_count: split.unlabeled.length,
       budget: sampler.budget,
-      dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null },
+      dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null, notes: data.notes ?? [] },
       stages,
       epochs: result.epochs,
       steps: result.steps,

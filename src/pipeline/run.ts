@@ -211,6 +211,8 @@ function fmtRef(recipe: ResolvedRecipe, row: number, column: number): string {
 function tableNotes(metrics: readonly CellMetrics[]): string[] {
   const notes = new Set<string>();
   for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
+  // What a loader left out (skipped entries, non-expression rows): older runs' metrics have no notes.
+  for (const m of metrics) for (const n of m.dataset.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
   const skipped = new Set<string>();
   for (const m of metrics) for (const [stage, s] of Object.entries(m.stages)) if (s.startsWith('skipped')) skipped.add(`${stage} (${s.replace(/^skipped: /, '')})`);
   if (skipped.size) notes.add(`stages that did not run: ${[...skipped].join('; ')} — these numbers come from the stages that ran`);

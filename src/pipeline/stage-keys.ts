@@ -31,8 +31,11 @@ export function stageKeys(config: JsonObject): Record<Stage, string> {
   const model = config.model as JsonObject;
   const pipeline = config.pipeline as JsonObject;
   // Pre-training reads the recipe's image pool, which depends on how the dataset draws images
-  // but not on which dataset or class setting a cell uses: cells of every column share it.
-  const { use: _use, classes: _classes, root: _root, ...poolSpec } = ((config.data as JsonObject).dataset ?? {}) as JsonObject;
+  // but not on which dataset, class setting, task or folder a cell uses: cells of every column
+  // share it. Real datasets draw their pool with their stand-in's knobs, the synthetic set with its own.
+  const dataset = ((config.data as JsonObject).dataset ?? {}) as JsonObject;
+  const { use: _use, classes: _classes, root: _root, ...rest } = dataset;
+  const poolSpec = 'stand_in' in dataset ? { stand_in: dataset.stand_in! } : rest;
   const pretrain = hashOf({ stage: 'pretrain', code: STAGE_CODE_VERSION, seed: config.seed!, backbone: model.backbone!, pretrain: pipeline.pretrain!, pool: poolSpec });
   const supervised = hashOf({ stage: 'supervised', after: pretrain, data: config.data!, supervised: pipeline.supervised!, tune: pipeline.tune!, seed: config.seed! });
   const semi = hashOf({ stage: 'semi', after: supervised, semi: pipeline.semi! });
