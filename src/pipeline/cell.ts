@@ -70,6 +70,13 @@ const dataCache = new Map<string, Promise<FerData>>();
 type PretrainOutput = Awaited<ReturnType<Pretrainer['run']>>;
 const pretrainCache = new Map<string, Promise<PretrainOutput>>();
 
+/** The cell's dataset slot with its folder from `data.roots` when the slot does not name one. */
+function withDatasetRoot(config: JsonObject): PluginSlot {
+  const slot = slotAt(config, 'data.dataset');
+  const root = ((config.data as JsonObject).roots as Record<string, string> | undefined)?.[slot.use];
+  return root && !slot.root ? { ...slot, root } : slot;
+}
+
 function slotAt(config: JsonObject, dotted: string): PluginSlot {
   let cur: unknown = config;
   for (const p of dotted.split('.')) cur = (cur as JsonObject)[p];
@@ -106,10 +113,11 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   const backbone = create<BackboneFactory>('backbone', 'model.backbone');
   const imageSize = backbone.imageSize;
   const size = (config.data as JsonObject).size as { train: number | null; test: number | null };
-  const dataKey = hashOf({ dataset: slotAt(config, 'data.dataset') as never, size: size as never, imageSize, seed });
+  const datasetSlot = withDatasetRoot(config);
+  const dataKey = hashOf({ dataset: datasetSlot as never, size: size as never, imageSize, seed });
   let pending = dataCache.get(dataKey);
   if (!pending) {
-    const source = create<DatasetSource>('dataset', 'data.dataset');
+    const source = recipe.registry.create<DatasetSource>('dataset', datasetSlot, ctx);
     pending = source.load({ imageSize, trainSize: size.train, testSize: size.test, ...(hooks.dataCacheDir ? { cacheDir: hooks.dataCacheDir } : {}) });
     dataCache.set(dataKey, pending);
     pending.catch(() => dataCache.delete(dataKey));
@@ -137,7 +145,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       const run = () =>
         create<Pretrainer>('pretrain', 'pipeline.pretrain').run({
           backbone,
-          pool: (kind, n) => create<DatasetSource>('dataset', 'data.dataset').pool(kind, n, imageSize),
+          pool: (kind, n) => recipe.registry.create<DatasetSource>('dataset', datasetSlot, ctx).pool(kind, n, imageSize),
           seed: deriveSeed(seed, 'pretrain'),
           hooks: {
             onStep: (l, info) => hooks.onStep('pretrain', l, info),

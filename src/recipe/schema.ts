@@ -89,6 +89,14 @@ export function coreSchema(): JsonSchema {
           dataset: slot('dataset', 'synthetic-faces', 'the facial-expression dataset'),
           labels: slot('sampler', 'fraction', 'which training images keep their labels; the rest form the unlabeled pool'),
           boxes: slot('face-boxes', 'annotations', 'where FaceMix gets face boxes'),
+          roots: {
+            type: 'object',
+            'x-keys-of': { kind: 'dataset', option: 'root' },
+            additionalProperties: { type: 'string', minLength: 1 },
+            default: {},
+            description:
+              "dataset folders by dataset plugin name, for the cells that read that dataset and do not set its root themselves (relative to the recipe's folder): `--set data.roots.rafdb=DIR` points a table's RAF-DB columns at DIR",
+          },
           size: {
             type: 'object',
             additionalProperties: false,

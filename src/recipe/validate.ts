@@ -55,6 +55,22 @@ function assemble(
 ): JsonSchema {
   const kind = schema['x-slot'] as Kind | undefined;
   if (kind) return assembleSlot(kind, schema, config, at, located, registry, diagnostics, slots);
+  // A mapping keyed by plugin names (data.roots): its keys must name plugins that have the option.
+  const keyedBy = schema['x-keys-of'] as { kind: Kind; option: string } | undefined;
+  if (keyedBy) {
+    const known = registry.namesOf(keyedBy.kind).filter((n) => isObject((registry.get(keyedBy.kind, n).options.properties as Record<string, unknown> | undefined)?.[keyedBy.option]));
+    const current = getPath(config, at);
+    for (const key of isObject(current) ? Object.keys(current) : []) {
+      if (known.includes(key)) continue;
+      const suggestion = closest(key, known);
+      diagnostics.push({
+        loc: locate(located, joinPath(at, key), true),
+        path: joinPath(at, key),
+        message: `no ${keyedBy.kind} '${key}' with a ${keyedBy.option} option${suggestion ? ` — did you mean '${suggestion}'?` : ''} known: ${known.join(', ')}`,
+      });
+    }
+    return schema;
+  }
   if (schema.type !== 'object' || !isObject(schema.properties)) return schema;
   const here = at === '' ? config : getPath(config, at);
   if (here === undefined && schema.default !== undefined && at !== '') {

@@ -21,7 +21,7 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     const out = tempDir('ssfer-e2e-out-');
     const args = [
       'run', path.join(fixtures, 'recipes', 'tiny-run.yaml'), '--json', '--backend', 'cpu', '--out', out,
-      '--set', 'data.dataset.use=rafdb', '--set', `data.dataset.root=${raf}`, '--set', 'data.size={train: null, test: null}',
+      '--set', 'data.dataset.use=rafdb', '--set', `data.roots.rafdb=${raf}`, '--set', 'data.size={train: null, test: null}',
     ];
     const first = ssfer(args);
     expect(first.status, first.stderr).to.equal(0);
@@ -29,7 +29,7 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     expect(table.notes.join(' ')).to.not.match(/stand-in/);
     const runDir = path.join(out, 'tiny-run', fs.readdirSync(path.join(out, 'tiny-run')).sort().pop()!);
     const metrics = JSON.parse(fs.readFileSync(path.join(runDir, 'cells', 'mixing=facemix__labels=0.5', 'metrics.json'), 'utf8'));
-    expect(metrics.dataset).to.deep.equal({ name: 'rafdb', display: 'RAF-DB', stand_in: null });
+    expect(metrics.dataset).to.deep.equal({ name: 'rafdb', display: 'RAF-DB', stand_in: null, notes: [] });
     expect(metrics.test_count).to.equal(21);
     expect(metrics.labeled_count + metrics.unlabeled_count).to.equal(42);
 
@@ -42,5 +42,19 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     expect(fs.readdirSync(cacheDir)).to.deep.equal([entry]);
     expect(fs.statSync(path.join(cacheDir, entry!)).mtimeMs).to.equal(written);
     expect(JSON.parse(again.stdout).cells.map((c: { ours: number }) => c.ours)).to.deep.equal(table.cells.map((c: { ours: number }) => c.ours));
+  });
+
+  it('data.roots names a folder per dataset, keeps one shared pre-training, and a typo is refused at the flag', () => {
+    const plan = ssfer(['plan', path.join(projectRoot, 'recipes', 'ablation-kappa.yaml'), '--scale', 'smoke', '--json', '--set', 'data.roots.rafdb=/data/raf-basic']);
+    expect(plan.status, plan.stderr).to.equal(0);
+    const cells = JSON.parse(plan.stdout).cells as { id: string; config: { data: { dataset: { use: string }; roots: Record<string, string> } } }[];
+    expect(cells).to.have.length(48);
+    for (const c of cells) expect(c.config.data.roots).to.deep.equal({ rafdb: '/data/raf-basic' });
+    // Pre-training stays shared by every column: folders are not part of its key.
+    const shared = JSON.parse(plan.stdout).shared as { stage: string; cells: string[] }[];
+    expect(shared.filter((s) => s.stage === 'pretrain').map((s) => s.cells.length)).to.deep.equal([48]);
+    const bad = ssfer(['plan', path.join(projectRoot, 'recipes', 'ablation-kappa.yaml'), '--set', 'data.roots.rafbd=/x']);
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.match(/<--set data\.roots\.rafbd=\/x>:1:\d+: data\.roots\.rafbd: no dataset 'rafbd' with a root option — did you mean 'rafdb'\?/);
   });
 });
