@@ -12,9 +12,11 @@ import { profileVitStep } from './profile.ts';
 
 const USAGE = 'usage: npm run bench -- [--json] [--backends a,b] [--steps N] [--warmup N]';
 
+// Two warm-up steps wherever a step is short: the second step of a fresh model still fills
+// buffer pools and JIT caches (on native it runs ~20 % slower than the steady state).
 const DEFAULT_STEPS: Record<BackendName, { warmup: number; steps: number }> = {
   tensorflow: { warmup: 3, steps: 10 },
-  native: { warmup: 1, steps: 3 },
+  native: { warmup: 2, steps: 10 },
   wasm: { warmup: 2, steps: 5 },
   cpu: { warmup: 1, steps: 1 },
 };

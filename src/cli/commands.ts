@@ -229,12 +229,15 @@ writes them as image files with label and face-box files in RAF-DB basic's layou
 Validates the recipe, then trains every cell (pre-training → supervised fine-tuning with mixing →
 semi-supervised fine-tuning) and writes results/<recipe>/<timestamp>/: the resolved recipe,
 per-cell metrics.json and confusion matrix (JSON and PNG), table.md and table.json with our
-numbers beside the paper's. Ctrl-C stops cleanly after the current step; finished cells are kept.
+numbers beside the paper's. Ctrl-C stops cleanly after the current step; finished cells and
+every stage's last epoch checkpoint are kept.
 
 ${recipeFlagHelp}
   --backend B                tensorflow | native | wasm | cpu (default: the fastest available)
   --json                     print only the table JSON on stdout
-  --resume [DIR]             continue the latest (or the given) results folder of this recipe, skipping finished cells
+  --resume [DIR]             continue the latest (or the given) results folder of this recipe:
+                             finished cells are kept; an interrupted cell continues from its
+                             last epoch checkpoint
   --out DIR                  results root (default: results)
   --tracking P               where the run is also recorded: local | mlflow (sets tracking: {use: P})
   --tracking-uri U           MLflow tracking server (sets tracking.uri; else MLFLOW_TRACKING_URI)
