@@ -81,8 +81,10 @@ export async function runSemi(
   const batchL = Math.min(o.batch_size, ctx.labeled.length);
   const batchU = Math.min(Math.max(1, Math.round(o.batch_size * o.unlabeled_ratio)), ctx.unlabeled.length);
   const labeledPos = Int32Array.from({ length: ctx.labeled.length }, (_, i) => i);
-  const labeledCycle = new Cycler(labeledPos, batchL, Rng.derive(ctx.seed, mode.name, 'labeled').seed());
-  const unlabeledCycle = new Cycler(ctx.unlabeled, batchU, Rng.derive(ctx.seed, mode.name, 'unlabeled').seed());
+  // Batches and augmentations do not depend on the framework: FixMatch and the EMA teacher see
+  // the same draws, so Table 12 compares the teachers alone (and m = 0 reproduces FixMatch).
+  const labeledCycle = new Cycler(labeledPos, batchL, Rng.derive(ctx.seed, 'semi', 'labeled').seed());
+  const unlabeledCycle = new Cycler(ctx.unlabeled, batchU, Rng.derive(ctx.seed, 'semi', 'unlabeled').seed());
   const stepsPerEpoch = Math.max(1, Math.floor(ctx.unlabeled.length / batchU), Math.floor(ctx.labeled.length / batchL));
   const planned = o.epochs * stepsPerEpoch;
   const totalSteps = o.max_steps ? Math.min(o.max_steps, planned) : planned;
@@ -133,7 +135,7 @@ export async function runSemi(
         const posL = labeledCycle.next();
         const idxL = Int32Array.from(posL, (p) => ctx.labeled[p]!);
         const idxU = unlabeledCycle.next();
-        const rng = Rng.derive(ctx.seed, mode.name, 'step', step);
+        const rng = Rng.derive(ctx.seed, 'semi', 'step', step);
         const f = trainStep({ ctx, o, model, teacher, optimizer, weak: mode.weak, strong: mode.strong, idxL, labels: Int32Array.from(idxL, (i) => ctx.labels[i]!), idxU, numClasses, size, lr, rng });
         averager?.update();
         step++;

@@ -212,6 +212,30 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       model.dispose();
     });
 
+    it('with m = 0 trains exactly as FixMatch (the teacher is the student of the step before)', async () => {
+      const fer = randomData(12);
+      // Threshold 0.3: with 3 classes some pseudo-labels pass, so the teacher matters.
+      const options = { batch_size: 4, max_steps: 4, lr: 1e-2, threshold: 0.3 };
+      const trained = async (slot: Record<string, unknown>) => {
+        const model = vit.build(3, 1);
+        const steps: StageStep[] = [];
+        await create({ ...options, ...slot }).run(semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], steps }));
+        const state = model.state();
+        const weights = Object.fromEntries(Object.entries(state).map(([n, t]) => [n, Array.from(t.dataSync())]));
+        tf.dispose(Object.values(state));
+        model.dispose();
+        return { weights, steps };
+      };
+      const fixmatch = await trained({ use: 'fixmatch' });
+      const ema = await trained({ use: 'ema-teacher', momentum: 0, evaluate: 'student' });
+      expect(fixmatch.steps.some((s) => s.mask_rate! > 0)).to.equal(true);
+      expect(ema.steps).to.deep.equal(fixmatch.steps);
+      expect(ema.weights).to.deep.equal(fixmatch.weights);
+      // A real momentum gives another teacher, and another result.
+      const slow = await trained({ use: 'ema-teacher', momentum: 0.9, evaluate: 'student' });
+      expect(slow.steps.map((s) => s.loss)).to.not.deep.equal(fixmatch.steps.map((s) => s.loss));
+    });
+
     it('evaluate: teacher leaves the teacher’s weights in the model', async () => {
       const fer = randomData(12);
       const model = vit.build(3, 1);
