@@ -155,6 +155,9 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
           },
         });
       shared = hooks.stageCacheDir ? cachedPretrain(path.join(hooks.stageCacheDir, `pretrain-${key}`), run, hooks.note) : run();
+      // With the on-disk cache, memory holds one pre-training at a time (another one is read back
+      // from disk when a later cell needs it), so a table of many pre-trainings stays flat.
+      if (hooks.stageCacheDir) for (const other of [...pretrainCache.keys()]) releasePretrain(other);
       pretrainCache.set(key, shared);
       shared.catch(() => pretrainCache.delete(key));
     }
@@ -307,6 +310,13 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     model.dispose();
     ema?.dispose();
   }
+}
+
+function releasePretrain(key: string): void {
+  const entry = pretrainCache.get(key);
+  pretrainCache.delete(key);
+  // Cells run one after another: a cell that used these weights has copied them into its model.
+  entry?.then((out) => tf.dispose(Object.values(out.weights ?? {}))).catch(() => {});
 }
 
 /**

@@ -8,7 +8,7 @@ import { trainSupervised, type SupervisedOptions } from '../../src/pipeline/supe
 import type { BackboneFactory } from '../../src/contracts/backbone.ts';
 import type { DatasetSource } from '../../src/contracts/dataset.ts';
 import type { Augmentation, MixingStrategy } from '../../src/contracts/training.ts';
-import { fixtures, projectRoot, tempDir } from '../helpers.ts';
+import { fixtures, projectRoot, tempDir, writeFiles } from '../helpers.ts';
 
 const bin = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
 const recipe = path.join(fixtures, 'recipes', 'tiny-run.yaml');
@@ -116,6 +116,23 @@ describe('stage cache', function () {
     expect(changed.stderr).to.not.match(/reused from the stage cache/);
     expect(fs.readdirSync(path.join(out, '.cache', 'stages')).filter((e) => e.endsWith('.weights'))).to.have.length(2);
     expect(fs.readdirSync(path.join(out, '.cache', 'stages')).some((e) => e.endsWith('.tmp'))).to.equal(false);
+  });
+});
+
+describe('memory across cells with different pre-trainings', function () {
+  this.timeout(300_000);
+
+  it('holds one pre-training at a time: the tensor count after each cell stays flat', () => {
+    // tiny-run with its rows pre-training at two mask ratios (two pre-trainings, alternating by cell).
+    const tiny = fs.readFileSync(recipe, 'utf8')
+      .replace('pretrain: { use: none }', 'pretrain: { use: mae, epochs: 1, warmup_epochs: 0, batch_size: 16, pool: { size: 32 } }')
+      .replace(/path: data\.labels\.fraction[\s\S]*?values: \[0\.25, 0\.5\]/, 'path: pipeline.pretrain.mask_ratio\n      values: [0.5, 0.75]');
+    const file = path.join(writeFiles({ 'tiny-run.yaml': tiny }), 'tiny-run.yaml');
+    const r = ssfer(['run', file, '--backend', 'cpu', '--out', tempDir()]);
+    expect(r.status, r.stderr).to.equal(0);
+    const counts = [...r.stderr.matchAll(/tensors (\d+)/g)].map((m) => Number(m[1]));
+    expect(counts).to.have.length(4);
+    expect(new Set(counts).size, `tensors after each cell: ${counts.join(', ')}`).to.equal(1);
   });
 });
 
