@@ -126,3 +126,41 @@ describe('native backend training step', function () {
     tf.dispose(t);
   });
 });
+
+describe('a recipe trained on native and on cpu', function () {
+  this.timeout(300_000);
+  before(function () {
+    requireNative(this);
+  });
+
+  it('follows the same loss curve in every cell and ends at the same accuracy (within rounding)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const { fixtures, projectRoot, tempDir } = await import('../helpers.ts');
+    const run = (backend: string) => {
+      const out = tempDir();
+      const r = spawnSync(process.execPath, [path.join(projectRoot, 'src', 'bin', 'ssfer.js'), 'run', path.join(fixtures, 'recipes', 'tiny-run.yaml'), '--json', '--backend', backend, '--out', out], {
+        cwd: projectRoot,
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stderr).to.equal(0);
+      const base = path.join(out, 'tiny-run');
+      const cells = path.join(base, fs.readdirSync(base)[0]!, 'cells');
+      const losses = fs
+        .readdirSync(cells)
+        .sort()
+        .map((c) => fs.readFileSync(path.join(cells, c, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number));
+      return { accuracy: (JSON.parse(r.stdout).cells as { ours: number }[]).map((c) => c.ours), losses };
+    };
+    // The backends sum products in different orders (OpenBLAS blocks vs JS loops), so results
+    // agree to float rounding, which grows slowly over steps: 1e-3 relative on the loss after
+    // every step of every cell. A prediction on a near-tie may flip: one of the 35 test images
+    // is 2.86 points of accuracy.
+    const native = run('native');
+    const cpu = run('cpu');
+    expect(native.losses.map((l) => l.length)).to.deep.equal(cpu.losses.map((l) => l.length));
+    native.losses.forEach((curve, c) => curve.forEach((loss, k) => expect(loss, `cell ${c} step ${k + 1}`).to.be.closeTo(cpu.losses[c]![k]!, 1e-3 * Math.abs(cpu.losses[c]![k]!))));
+    native.accuracy.forEach((acc, i) => expect(Math.abs(acc - cpu.accuracy[i]!), `cell ${i}: native ${acc}, cpu ${cpu.accuracy[i]}`).to.be.at.most(100 / 35 + 1e-9));
+  });
+});
