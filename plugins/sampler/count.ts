@@ -1,6 +1,6 @@
 import { definePlugin } from '../../src/core/plugin.ts';
 import type { Sampler } from '../../src/contracts/training.ts';
-import { stratifiedPick } from './internal/stratify.ts';
+import { stratifiedPick } from '../../src/data/stratify.ts';
 
 export default definePlugin<{ count: number }, Sampler>({
   kind: 'sampler',

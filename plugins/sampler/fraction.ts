@@ -1,6 +1,6 @@
 import { definePlugin } from '../../src/core/plugin.ts';
 import type { Sampler } from '../../src/contracts/training.ts';
-import { fractionQuota, stratifiedPick } from './internal/stratify.ts';
+import { fractionQuota, stratifiedPick } from '../../src/data/stratify.ts';
 
 export default definePlugin<{ fraction: number }, Sampler>({
   kind: 'sampler',

@@ -2,7 +2,7 @@ import { definePlugin } from '../../src/core/plugin.ts';
 import type { Sampler } from '../../src/contracts/training.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { checkOfficialFolds, stratifiedFolds } from './internal/folds.ts';
-import { fractionQuota, stratifiedPick } from './internal/stratify.ts';
+import { fractionQuota, stratifiedPick } from '../../src/data/stratify.ts';
 
 interface KFoldOptions {
   folds: number;

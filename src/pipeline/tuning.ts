@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Trial, Tuner, TuningResult } from '../contracts/tuner.ts';
 import { Rng } from '../core/rng.ts';
 import type { Json, JsonObject } from '../recipe/located.ts';
+import { stratifiedPick } from '../data/stratify.ts';
 import { writeJson } from './results.ts';
 
 /** What a cell reports about its search (also written as tuning.json). */
@@ -39,20 +40,12 @@ export function checkSearchPaths(config: JsonObject, tuner: Tuner): void {
  * it: `fraction` of every class (at least one image of a class with two or more), seeded.
  */
 export function validationSplit(labeled: Int32Array, labels: Int32Array, numClasses: number, fraction: number, rng: Rng): { train: Int32Array; validation: Int32Array } {
-  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
-  for (const i of labeled) byClass[labels[i]!]!.push(i);
-  const train: number[] = [];
-  const validation: number[] = [];
-  for (const members of byClass) {
-    rng.shuffle(members);
-    const k = members.length >= 2 ? Math.max(1, Math.round(members.length * fraction)) : 0;
-    validation.push(...members.slice(0, k));
-    train.push(...members.slice(k));
-  }
+  const quota = (count: number) => (count >= 2 ? Math.max(1, Math.round(count * fraction)) : 0);
+  const { labeled: validation, unlabeled: train } = stratifiedPick(labels, numClasses, rng, quota, labeled);
   if (validation.length === 0 || train.length === 0) {
     throw new Error(`pipeline.tune: ${labeled.length} labeled images cannot be split into training and validation at ${fraction}; use more labels or another validation_fraction`);
   }
-  return { train: Int32Array.from(train.sort((a, b) => a - b)), validation: Int32Array.from(validation.sort((a, b) => a - b)) };
+  return { train, validation };
 }
 
 /**
@@ -65,18 +58,17 @@ export async function runTuning(args: {
   tuner: Tuner;
   seed: number;
   memoFile: string | null;
-  score: (params: Record<string, number>, index: number) => Promise<number>;
+  score: (params: Record<string, number>) => Promise<number>;
   onTrial?: (t: Trial) => void;
 }): Promise<TuningResult> {
   const memo: Trial[] = args.memoFile && fs.existsSync(args.memoFile) ? (JSON.parse(fs.readFileSync(args.memoFile, 'utf8')) as { trials: Trial[] }).trials : [];
   const done: Trial[] = [];
   let index = 0;
-  const result = await args.tuner.tune(
+  return args.tuner.tune(
     async (params) => {
-      const k = index++;
-      const recorded = memo[k];
+      const recorded = memo[index++];
       const same = recorded && Object.keys(params).every((p) => recorded.params[p] === params[p]);
-      return same ? recorded.score : args.score(params, k);
+      return same ? recorded.score : args.score(params);
     },
     Rng.derive(args.seed, 'tune'),
     (t) => {
@@ -85,5 +77,4 @@ export async function runTuning(args: {
       args.onTrial?.(t);
     },
   );
-  return result;
 }

@@ -1,5 +1,5 @@
 import type { Rng } from '../../../src/core/rng.ts';
-import { indicesByClass } from './stratify.ts';
+import { indicesByClass } from '../../../src/data/stratify.ts';
 
 /**
  * A fold id (0..k−1) per image. Each class is shuffled and dealt round-robin, the deal going on

@@ -1,5 +1,5 @@
-import type { Rng } from '../../../src/core/rng.ts';
-import type { LabelSplit } from '../../../src/contracts/training.ts';
+import type { Rng } from '../core/rng.ts';
+import type { LabelSplit } from '../contracts/training.ts';
 
 /** Indices per class, in index order; a label outside 0..numClasses−1 is an error. */
 export function indicesByClass(labels: Int32Array, numClasses: number, pool?: ArrayLike<number>): number[][] {
@@ -21,7 +21,7 @@ export function fractionQuota(fraction: number): (count: number) => number {
 
 /**
  * Picks, in every class, `quota(count of that class)` random indices to keep labeled; everything
- * else is unlabeled. `pool` restricts both to some indices (the training folds of a k-fold split);
+ * else is unlabeled (the samplers, and the tuner's validation share of the labeled images). `pool` restricts both to some indices (the training folds of a k-fold split);
  * absent, every index takes part. Both lists come back sorted, so the split does not depend on
  * class order.
  */
