@@ -207,8 +207,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       seed: deriveSeed(seed, cell.id),
       memoFile: hooks.checkpointDir ? path.join(hooks.checkpointDir, 'tuning.json') : null,
       score: async (params) => {
-        const trial = withSettings(config, params);
-        if (tuner.trialMaxSteps !== null) ((trial.pipeline as JsonObject).supervised as JsonObject).max_steps = tuner.trialMaxSteps;
+        const trial = withSettings(config, tuner.trialMaxSteps === null ? params : { ...params, 'pipeline.supervised.max_steps': tuner.trialMaxSteps });
         const candidate = initialModel();
         let averaged: Backbone | null = null;
         try {
@@ -369,8 +368,11 @@ function cellCheckpoint(file: string, log: CellStep[], semiEpochs: Record<string
       const saved = await store.load();
       if (!saved) return null;
       const { cell, ...meta } = saved.meta as { cell?: { log: CellStep[]; semiEpochs: Record<string, number>[] } };
-      log.splice(0, log.length, ...(cell?.log ?? []));
-      semiEpochs.splice(0, semiEpochs.length, ...(cell?.semiEpochs ?? []));
+      // Element by element: a long run's log is too long to spread into one call's arguments.
+      log.length = 0;
+      for (const entry of cell?.log ?? []) log.push(entry);
+      semiEpochs.length = 0;
+      for (const entry of cell?.semiEpochs ?? []) semiEpochs.push(entry);
       return { ...saved, meta };
     },
     save: (state) => store.save({ ...state, meta: { ...state.meta, cell: { log, semiEpochs } } }),
