@@ -17,16 +17,9 @@ export interface TrainingStageOptions {
  * Options every training stage shares (pre-training, supervised and semi-supervised fine-tuning),
  * stated once so stage plugins include them instead of redefining them.
  */
-export function trainingStageOptions(defaults: {
-  epochs: number;
-  warmup_epochs: number;
-  lr: number;
-  min_lr: number;
-  warmup_lr: number;
-  batch_size: number;
-  weight_decay: number;
-  betas?: [number, number];
-}): Record<string, JsonSchema> {
+export function trainingStageOptions(
+  defaults: Omit<TrainingStageOptions, 'betas' | 'max_steps'> & { betas?: [number, number] },
+): Record<string, JsonSchema> {
   return {
     epochs: { type: 'integer', minimum: 0, default: defaults.epochs, description: 'training epochs' },
     warmup_epochs: { type: 'number', minimum: 0, default: defaults.warmup_epochs, description: 'linear warm-up epochs before cosine decay' },

@@ -80,6 +80,26 @@ class ColourModel implements Backbone {
   }
 }
 
+/** A teacher factory that keeps the teacher's weights when the stage disposes it, for the test to read. */
+function recordedTeacher(seed: number): { buildCopy: () => Backbone; state: () => NamedTensors } {
+  let saved: NamedTensors | null = null;
+  return {
+    buildCopy: () => {
+      const t = vit.build(3, seed, { trainable: false });
+      const dispose = t.dispose.bind(t);
+      t.dispose = () => {
+        saved = t.state();
+        dispose();
+      };
+      return t;
+    },
+    state: () => {
+      if (!saved) throw new Error('the stage did not dispose its teacher');
+      return saved;
+    },
+  };
+}
+
 function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unlabeled: number[]; buildCopy?: () => Backbone; steps?: StageStep[]; epochs?: Record<string, number>[]; onEpoch?: () => void }): SemiContext {
   return {
     model: o.model,
@@ -187,28 +207,20 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const fer = randomData(12);
       const model = vit.build(3, 1);
       const initial = model.state();
-      let teacherState: NamedTensors | null = null;
-      const buildCopy = () => {
-        const t = vit.build(3, 77, { trainable: false }); // different init: copy() must overwrite it
-        const dispose = t.dispose.bind(t);
-        t.dispose = () => {
-          teacherState = t.state();
-          dispose();
-        };
-        return t;
-      };
-      const ctx = semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], buildCopy });
+      const teacher = recordedTeacher(77); // different init: copy() must overwrite it
+      const ctx = semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], buildCopy: teacher.buildCopy });
       await create({ use: 'ema-teacher', momentum: 0.5, batch_size: 4, max_steps: 1, evaluate: 'student', lr: 1e-2 }).run(ctx);
+      const teacherState = teacher.state();
       const student = model.state();
       let moved = 0;
       for (const name of Object.keys(initial)) {
         const want = tf.tidy(() => Array.from(tf.add(tf.mul(initial[name]!, 0.5), tf.mul(student[name]!, 0.5)).dataSync()));
-        const got = Array.from(teacherState![name]!.dataSync());
+        const got = Array.from(teacherState[name]!.dataSync());
         got.forEach((v, i) => expect(v).to.be.closeTo(want[i]!, 1e-6));
         moved += tf.tidy(() => tf.max(tf.abs(tf.sub(initial[name]!, student[name]!))).dataSync()[0]!) > 0 ? 1 : 0;
       }
       expect(moved).to.be.greaterThan(0);
-      tf.dispose([...Object.values(initial), ...Object.values(student), ...Object.values(teacherState!)]);
+      tf.dispose([...Object.values(initial), ...Object.values(student), ...Object.values(teacherState)]);
       model.dispose();
     });
 
@@ -239,22 +251,14 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
     it('evaluate: teacher leaves the teacher’s weights in the model', async () => {
       const fer = randomData(12);
       const model = vit.build(3, 1);
-      let teacherState: NamedTensors | null = null;
-      const buildCopy = () => {
-        const t = vit.build(3, 1, { trainable: false });
-        const dispose = t.dispose.bind(t);
-        t.dispose = () => {
-          teacherState = t.state();
-          dispose();
-        };
-        return t;
-      };
-      const ctx = semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], buildCopy });
+      const teacher = recordedTeacher(1);
+      const ctx = semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], buildCopy: teacher.buildCopy });
       const out = await create({ use: 'ema-teacher', momentum: 0.9, batch_size: 4, max_steps: 2, lr: 1e-2 }).run(ctx);
+      const teacherState = teacher.state();
       expect(out.summary).to.match(/evaluating the teacher/);
       const now = model.state();
-      for (const name of Object.keys(now)) expect(Array.from(now[name]!.dataSync())).to.deep.equal(Array.from(teacherState![name]!.dataSync()));
-      tf.dispose([...Object.values(now), ...Object.values(teacherState!)]);
+      for (const name of Object.keys(now)) expect(Array.from(now[name]!.dataSync())).to.deep.equal(Array.from(teacherState[name]!.dataSync()));
+      tf.dispose([...Object.values(now), ...Object.values(teacherState)]);
       model.dispose();
     });
   });
