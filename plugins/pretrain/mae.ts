@@ -5,7 +5,7 @@ import { isTokenBackbone, type NamedTensors } from '../../src/contracts/backbone
 import type { Pretrainer } from '../../src/contracts/stages.ts';
 import type { Augmentation } from '../../src/contracts/training.ts';
 import { Rng } from '../../src/core/rng.ts';
-import { gatherImages } from '../../src/pipeline/batches.ts';
+import { gatherImages } from '../../src/train/batches.ts';
 import { AdamW, defaultNoDecay } from '../../src/train/optimizer.ts';
 import { decoderSpec, MaskedAutoencoder, randomMasking } from './internal/mae-model.ts';
 import { encoderWeights, poolBoxes, pretrainLoop, type StageOptions } from './internal/loop.ts';

@@ -4,7 +4,7 @@ import { trainingStageOptions } from '../../src/core/stage-schema.ts';
 import type { Pretrainer } from '../../src/contracts/stages.ts';
 import type { Augmentation } from '../../src/contracts/training.ts';
 import { Rng } from '../../src/core/rng.ts';
-import { gatherImages, gatherLabels } from '../../src/pipeline/batches.ts';
+import { gatherImages, gatherLabels } from '../../src/train/batches.ts';
 import { crossEntropy } from '../../src/train/losses.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { encoderWeights, poolBoxes, pretrainLoop, type StageOptions } from './internal/loop.ts';

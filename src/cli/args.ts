@@ -1,12 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-/** A bad flag or argument: exit status 2 with one clear line. */
-export class UsageError extends Error {
-  constructor(message: string, readonly command?: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+import { UsageError } from '../core/errors.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -4,7 +4,8 @@ import type { JsonSchema } from '../core/plugin.ts';
 import { resolveRecipe, type ResolvedRecipe } from '../recipe/recipe.ts';
 import { RecipeError } from '../recipe/diagnostics.ts';
 import { stageKeys, STAGES } from '../pipeline/stage-keys.ts';
-import { parse, UsageError } from './args.ts';
+import { UsageError } from '../core/errors.ts';
+import { parse } from './args.ts';
 
 export interface Command {
   readonly summary: string;
@@ -150,7 +151,7 @@ Kinds: ${KINDS.join(', ')}.
       const defs = registry.list(kind);
       if (values.json) {
         process.stdout.write(
-          `${JSON.stringify(defs.map((d) => ({ kind: d.kind, name: d.name, description: d.description, status: d.status ?? 'ready', options: d.options, file: registry.origin(d.kind, d.name)?.file })))}\n`,
+          `${JSON.stringify(defs.map((d) => ({ kind: d.kind, name: d.name, description: d.description, options: d.options, file: registry.origin(d.kind, d.name)?.file })))}\n`,
         );
         return 0;
       }
@@ -159,7 +160,7 @@ Kinds: ${KINDS.join(', ')}.
       for (const d of defs) {
         if (d.kind !== lastKind) out.push('', `${d.kind}`);
         lastKind = d.kind;
-        out.push(`  ${d.name.padEnd(16)} ${d.description}${d.status === 'planned' ? '  [planned: validates and plans, cannot run yet]' : ''}`);
+        out.push(`  ${d.name.padEnd(16)} ${d.description}`);
         for (const line of describeOptions(d.options, '      ')) out.push(line);
       }
       process.stdout.write(`${out.join('\n').trimStart()}\n`);

@@ -1,6 +1,6 @@
 import { PluginLoadError } from '../core/registry.ts';
 import { RecipeError } from '../recipe/diagnostics.ts';
-import { UsageError } from './args.ts';
+import { UsageError } from '../core/errors.ts';
 import { commands, usage } from './commands.ts';
 
 /** Entry point: returns the exit status (0 ok, 1 failure while running, 2 invalid input). */

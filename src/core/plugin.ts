@@ -36,13 +36,6 @@ export interface PluginDefinition<Options = any, Instance = unknown> {
   readonly description: string;
   /** JSON Schema (type object) of the options; `use` is added by the core. */
   readonly options: JsonSchema;
-  /**
-   * `ready` plugins run; `planned` ones validate and plan (their options are real) but throw
-   * a clear error when created, naming the work that is still to come.
-   */
-  readonly status?: 'ready' | 'planned';
-  /** For `planned` plugins: what is missing, shown when a run reaches it. */
-  readonly plannedReason?: string;
   create(options: Options, ctx: PluginContext): Instance;
 }
 

@@ -68,9 +68,6 @@ export class PluginRegistry {
    */
   create<T>(kind: Kind, slotValue: PluginSlot, ctx: Omit<PluginContext, 'resolve'>): T {
     const def = this.get(kind, slotValue.use);
-    if (def.status === 'planned') {
-      throw new Error(`${kind} plugin '${def.name}' is not implemented yet: ${def.plannedReason ?? 'it validates and plans, but cannot run'}`);
-    }
     const { use: _use, ...given } = slotValue;
     const options = this.withDefaults(def, given);
     const fullCtx: PluginContext = { ...ctx, resolve: <U>(k: Kind, s: PluginSlot) => this.create<U>(k, s, ctx) };

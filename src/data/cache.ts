@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { endianness } from 'node:os';
-import { writeAtomic } from '../pipeline/results.ts';
+import { writeAtomic } from '../core/files.ts';
 
 /**
  * A decoded-image cache entry: named typed arrays and JSON meta in one file.

@@ -8,12 +8,12 @@ import type { Augmentation, FaceBoxSource, MixingStrategy, Sampler } from '../co
 import type { PluginSlot } from '../core/plugin.ts';
 import type { Kind } from '../core/kinds.ts';
 import { deriveSeed, Rng } from '../core/rng.ts';
-import type { JsonObject } from '../recipe/located.ts';
+import type { JsonObject } from '../core/json.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { hashOf, stageKeys } from './stage-keys.ts';
 import { loadTensors, saveTensors } from '../train/checkpoint.ts';
-import { writeAtomic } from './results.ts';
+import { writeAtomic } from '../core/files.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileCheckpointStore } from '../train/resume.ts';
@@ -102,12 +102,6 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   const seed = config.seed as number;
   const ctx = { seed, scale: recipe.scale, recipeDir: recipe.file.replace(/[/\\][^/\\]*$/, '') };
   const create = <T>(kind: Kind, dotted: string) => recipe.registry.create<T>(kind, slotAt(config, dotted), ctx);
-  const isPlanned = (kind: Kind, dotted: string) => recipe.registry.get(kind, slotAt(config, dotted).use).status === 'planned';
-
-  // A component that cannot run yet fails the cell before any work is done.
-  for (const [kind, dotted] of [['face-boxes', 'data.boxes'], ['sampler', 'data.labels']] as const) {
-    if (isPlanned(kind, dotted)) create(kind, dotted);
-  }
   const tuner = create<Tuner>('tuner', 'pipeline.tune');
   checkSearchPaths(config, tuner);
   const backbone = create<BackboneFactory>('backbone', 'model.backbone');
@@ -133,11 +127,8 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   const boxes = await create<FaceBoxSource>('face-boxes', 'data.boxes').boxes(data.train.images, data.train.size, imageSize, data.train.boxes);
 
   const stages = { pretrain: '', supervised: '', semi: '' };
-  const pretrainUse = slotAt(config, 'pipeline.pretrain').use;
   let pretrained: PretrainOutput | null = null;
-  if (isPlanned('pretrain', 'pipeline.pretrain')) {
-    stages.pretrain = `skipped: ${pretrainUse} is not implemented yet`;
-  } else {
+  {
     // Cells with the same pre-training key share one pre-training (computed once per process).
     const key = stageKeys(config).pretrain;
     let shared = pretrainCache.get(key);
@@ -247,9 +238,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     stages.supervised = `${result.epochs} epochs, ${result.steps} steps, ${result.mixing}${tuning ? `, tuned: ${formatParams(tuning.best)}` : ''}`;
 
     const semiUse = slotAt(config, 'pipeline.semi').use;
-    if (isPlanned('ssl', 'pipeline.semi')) {
-      stages.semi = `skipped: ${semiUse} is not implemented yet`;
-    } else {
+    {
       const useEma = (config.evaluation as { use_ema: boolean }).use_ema;
       if (semiUse !== 'none' && ema && useEma) {
         // The supervised stage's result is its weight EMA: the semi-supervised stage starts there.

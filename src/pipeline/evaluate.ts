@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Backbone } from '../contracts/backbone.ts';
 import type { Split } from '../contracts/dataset.ts';
-import { gatherImages } from './batches.ts';
+import { gatherImages } from '../train/batches.ts';
 
 export interface Evaluation {
   /** Share of test images classified correctly, in [0, 1]. */

@@ -3,12 +3,8 @@ export class Progress {
   private lastDraw = 0;
   private readonly tty = Boolean(process.stderr.isTTY);
   private lastLen = 0;
-  private readonly start = Date.now();
-
-  constructor(private readonly quiet = false) {}
 
   update(text: string, force = false): void {
-    if (this.quiet) return;
     const now = Date.now();
     if (!force && now - this.lastDraw < (this.tty ? 100 : 5000)) return;
     this.lastDraw = now;
@@ -24,19 +20,14 @@ export class Progress {
 
   /** A permanent line (the bar is redrawn under it). */
   log(text: string): void {
-    if (this.quiet) return;
     if (this.tty && this.lastLen) process.stderr.write(`\r${' '.repeat(this.lastLen)}\r`);
     this.lastLen = 0;
     process.stderr.write(`${text}\n`);
   }
 
   done(): void {
-    if (this.tty && this.lastLen && !this.quiet) process.stderr.write(`\r${' '.repeat(this.lastLen)}\r`);
+    if (this.tty && this.lastLen) process.stderr.write(`\r${' '.repeat(this.lastLen)}\r`);
     this.lastLen = 0;
-  }
-
-  elapsed(): number {
-    return (Date.now() - this.start) / 1000;
   }
 }
 

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { UsageError } from '../cli/args.ts';
+import { UsageError } from '../core/errors.ts';
+import { writeAtomic, writeJson } from '../core/files.ts';
 import { selectBackend } from '../engine/backend.ts';
 import type { ResolvedRecipe } from '../recipe/recipe.ts';
 import { confusionSvg, curveSvg, writePng } from '../report/plots.ts';
@@ -9,7 +10,7 @@ import { buildTable, tableMarkdown, tableText } from '../report/table.ts';
 import { Interrupted, runCell, type CellMetrics, type CellStep } from './cell.ts';
 import type { CellTuning } from './tuning.ts';
 import { bar, duration, Progress } from './progress.ts';
-import { cellFolder, latestRunDir, timestamp, writeAtomic, writeJson } from './results.ts';
+import { cellFolder, latestRunDir, timestamp } from './results.ts';
 import { hashOf } from './stage-keys.ts';
 import type { PluginSlot } from '../core/plugin.ts';
 import type { Tracker } from '../contracts/tracker.ts';
@@ -207,15 +208,12 @@ function fmtRef(recipe: ResolvedRecipe, row: number, column: number): string {
   return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
 }
 
-/** What a reader must know about the numbers: stand-in data, stages that did not run. */
+/** What a reader must know about the numbers: stand-in data, what the loaders left out. */
 function tableNotes(metrics: readonly CellMetrics[]): string[] {
   const notes = new Set<string>();
   for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
   // What a loader left out (skipped entries, non-expression rows): older runs' metrics have no notes.
   for (const m of metrics) for (const n of m.dataset.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
-  const skipped = new Set<string>();
-  for (const m of metrics) for (const [stage, s] of Object.entries(m.stages)) if (s.startsWith('skipped')) skipped.add(`${stage} (${s.replace(/^skipped: /, '')})`);
-  if (skipped.size) notes.add(`stages that did not run: ${[...skipped].join('; ')} — these numbers come from the stages that ran`);
   return [...notes];
 }
 

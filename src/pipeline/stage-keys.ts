@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Json, JsonObject } from '../recipe/located.ts';
+import type { Json, JsonObject } from '../core/json.ts';
 
 /** Bumped when a change to the training code makes earlier cached stage outputs invalid. */
 export const STAGE_CODE_VERSION = 1;

@@ -9,7 +9,7 @@ import { AdamW } from '../train/optimizer.ts';
 import { restoreTraining, saveTraining, yieldToEventLoop } from '../train/resume.ts';
 import { warmupCosineLr } from '../train/schedule.ts';
 import type { CheckpointStore } from '../contracts/stages.ts';
-import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from './batches.ts';
+import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from '../train/batches.ts';
 
 /** The core `pipeline.supervised` options after validation. */
 export interface SupervisedOptions extends TrainingStageOptions {

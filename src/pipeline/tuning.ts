@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import type { Trial, Tuner, TuningResult } from '../contracts/tuner.ts';
 import { Rng } from '../core/rng.ts';
-import type { Json, JsonObject } from '../recipe/located.ts';
+import { getPath, setPath } from '../core/json.ts';
 import { stratifiedPick } from '../data/stratify.ts';
-import { writeJson } from './results.ts';
+import { writeJson } from '../core/files.ts';
 
 /** What a cell reports about its search (also written as tuning.json). */
 export interface CellTuning extends TuningResult {
@@ -13,22 +13,16 @@ export interface CellTuning extends TuningResult {
 }
 
 /** The config with numeric settings replaced at dotted paths (a deep copy; the input is untouched). */
-export function withSettings(config: JsonObject, params: Record<string, number>): JsonObject {
-  const copy = structuredClone(config) as JsonObject;
-  for (const [dotted, value] of Object.entries(params)) {
-    const keys = dotted.split('.');
-    let cur: Json = copy;
-    for (const k of keys.slice(0, -1)) cur = (cur as JsonObject)[k]!;
-    (cur as JsonObject)[keys[keys.length - 1]!] = value;
-  }
+export function withSettings<C extends object>(config: C, params: Record<string, number>): C {
+  const copy = structuredClone(config);
+  for (const [dotted, value] of Object.entries(params)) setPath(copy, dotted, value);
   return copy;
 }
 
-/** Fails before any work when a searched path does not name a numeric setting of the cell. */
-export function checkSearchPaths(config: JsonObject, tuner: Tuner): void {
+/** Fails before any work when a searched path does not name a numeric setting of the cell (lists are not searched into). */
+export function checkSearchPaths(config: object, tuner: Tuner): void {
   for (const d of tuner.search) {
-    let cur: Json | undefined = config;
-    for (const k of d.path.split('.')) cur = cur && typeof cur === 'object' && !Array.isArray(cur) ? (cur as JsonObject)[k] : undefined;
+    const cur = getPath(config, d.path, false);
     if (typeof cur !== 'number') {
       throw new Error(`pipeline.tune: '${d.path}' is not a numeric setting of this cell (found ${cur === undefined ? 'nothing' : JSON.stringify(cur)}); name a number such as pipeline.supervised.lr`);
     }

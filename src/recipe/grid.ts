@@ -1,5 +1,7 @@
 import type { Diagnostic } from './diagnostics.ts';
-import { getPath, isObject, joinPath, locate, type Json, type JsonObject, type Located } from './located.ts';
+import type { SUMMARY_KINDS } from './schema.ts';
+import { getPath, isObject, joinPath, type Json, type JsonObject } from '../core/json.ts';
+import { locate, type Located } from './located.ts';
 
 export interface AxisSpec {
   name: string;
@@ -133,4 +135,63 @@ export function expandGrid(located: Located, diagnostics: Diagnostic[]): Grid {
     seen.add(cell.id);
   }
   return { rows, columns, rowAxes, columnAxes, cells };
+}
+
+/** A computed column (`grid.summary` in a recipe), such as Average or Decline (↓). */
+export interface SummaryColumn {
+  readonly label: string;
+  readonly of: (typeof SUMMARY_KINDS)[number];
+}
+
+/**
+ * Grid columns that share the values of every column axis but the innermost (one dataset's
+ * folds, say): the span one summary column covers. Groups are consecutive runs of columns.
+ */
+export interface ColumnGroup {
+  /** Labels of the outer column axes. */
+  readonly labels: readonly string[];
+  /** Indices of the grid columns in the group. */
+  readonly columns: readonly number[];
+}
+
+/** A row of numbers from the paper for a method that is not run here. */
+export interface PaperRow {
+  readonly label: string;
+  /** One per grid column. */
+  readonly values: readonly (number | null)[];
+  /** summary[group][summary column], as printed in the paper. */
+  readonly summary: readonly (readonly (number | null)[])[];
+}
+
+export function columnGroups(grid: Pick<Grid, 'columns'>): ColumnGroup[] {
+  const groups: (ColumnGroup & { id: string; columns: number[] })[] = [];
+  grid.columns.forEach((point, j) => {
+    const outer = point.values.slice(0, -1);
+    const id = outer.map((v) => `${v.axis}=${String(v.value)}`).join('/');
+    const last = groups[groups.length - 1];
+    if (last && last.id === id) last.columns.push(j);
+    else groups.push({ id, labels: point.labels.slice(0, -1), columns: [j] });
+  });
+  return groups.map(({ labels, columns }) => ({ labels, columns }));
+}
+
+/**
+ * Splits a row of numbers written as the table is printed (each group's columns, then that
+ * group's summary columns) into the grid columns' numbers and the summaries' numbers.
+ */
+export function splitPrinted<T>(row: readonly T[], groups: readonly ColumnGroup[], summaries: number): { values: T[]; summary: T[][] } {
+  const values: T[] = [];
+  const summary: T[][] = [];
+  let at = 0;
+  for (const g of groups) {
+    for (const _ of g.columns) values.push(row[at++]!);
+    summary.push(row.slice(at, at + summaries));
+    at += summaries;
+  }
+  return { values, summary };
+}
+
+/** Width of a printed row: every grid column, and each group's summary columns. */
+export function printedWidth(columns: number, groups: number, summaries: number): number {
+  return columns + groups * summaries;
 }

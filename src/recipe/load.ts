@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { displayFile, RecipeError, type Diagnostic, type Loc } from './diagnostics.ts';
-import { isObject, joinPath, mergeLocated, type Json, type JsonObject, type Located } from './located.ts';
+import { isObject, joinPath, type Json, type JsonObject } from '../core/json.ts';
+import { mergeLocated, type Located } from './located.ts';
 
 /** Parses one YAML text into a value with the position of every key and value. */
 export function parseLocated(text: string, file: string): Located {

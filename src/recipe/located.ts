@@ -1,9 +1,7 @@
+import { getPath, isObject, joinPath, setPath, type Json, type JsonObject } from '../core/json.ts';
 import type { Loc } from './diagnostics.ts';
 
-/** A plain JSON-like value plus where each of its parts was written, keyed by dotted path. */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export type JsonObject = { [key: string]: Json };
-
+/** A plain JSON value plus where each of its parts was written, keyed by dotted path. */
 export interface Located {
   value: JsonObject;
   /** Position of each value, by dotted path ('' is the document). */
@@ -16,45 +14,6 @@ export interface Located {
    * dropped silently where it has not, so switching plugins never trips on the old one's options.
    */
   inherited?: Set<string>;
-}
-
-export function joinPath(parent: string, key: string | number): string {
-  return parent === '' ? String(key) : `${parent}.${key}`;
-}
-
-export function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function getPath(obj: Json, dotted: string): Json | undefined {
-  if (dotted === '') return obj;
-  let cur: Json | undefined = obj;
-  for (const part of dotted.split('.')) {
-    if (Array.isArray(cur) && /^\d+$/.test(part)) cur = cur[Number(part)];
-    else if (isObject(cur)) cur = cur[part];
-    else return undefined;
-  }
-  return cur;
-}
-
-/** Sets a dotted path, creating objects on the way; returns false if a non-object is in the way. */
-export function setPath(obj: JsonObject, dotted: string, value: Json): boolean {
-  const parts = dotted.split('.');
-  let cur: JsonObject = obj;
-  for (const part of parts.slice(0, -1)) {
-    const next = cur[part];
-    if (next === undefined || next === null) {
-      const created: JsonObject = {};
-      cur[part] = created;
-      cur = created;
-    } else if (isObject(next)) {
-      cur = next;
-    } else {
-      return false;
-    }
-  }
-  cur[parts[parts.length - 1]!] = value;
-  return true;
 }
 
 export function clone<T extends Json>(v: T): T {

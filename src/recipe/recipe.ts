@@ -4,11 +4,11 @@ import { parse as parseYamlValue } from 'yaml';
 import type { PluginRegistry } from '../core/registry.ts';
 import { createRegistry } from '../core/registry.ts';
 import { RecipeError, displayFile, formatDiagnostic, type Diagnostic, type Loc } from './diagnostics.ts';
-import { expandGrid, type Cell, type Grid } from './grid.ts';
+import { columnGroups, expandGrid, printedWidth, splitPrinted, type Cell, type Grid, type PaperRow, type SummaryColumn } from './grid.ts';
 import { loadRecipeFile } from './load.ts';
-import { assign, getPath, isObject, locate, mergeLocated, withValue, type Json, type JsonObject, type Located } from './located.ts';
+import { getPath, isObject, type Json, type JsonObject } from '../core/json.ts';
+import { assign, locate, mergeLocated, withValue, type Located } from './located.ts';
 import { SCALES, type Scale } from './schema.ts';
-import { columnGroups, printedWidth, splitPrinted, type PaperRow, type SummaryColumn } from '../report/table.ts';
 import { validateConfig, type SlotChoice } from './validate.ts';
 
 export interface Override {

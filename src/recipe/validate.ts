@@ -3,7 +3,8 @@ import type { Kind } from '../core/kinds.ts';
 import type { JsonSchema } from '../core/plugin.ts';
 import type { PluginRegistry } from '../core/registry.ts';
 import { closest, type Diagnostic } from './diagnostics.ts';
-import { clone, getPath, isObject, joinPath, locate, type JsonObject, type Located } from './located.ts';
+import { getPath, isObject, joinPath, setPath, type JsonObject } from '../core/json.ts';
+import { clone, locate, type Located } from './located.ts';
 import { coreSchema } from './schema.ts';
 
 /** A plugin choice found in a resolved config: which kind, where, and its resolved options. */
@@ -74,7 +75,7 @@ function assemble(
   if (schema.type !== 'object' || !isObject(schema.properties)) return schema;
   const here = at === '' ? config : getPath(config, at);
   if (here === undefined && schema.default !== undefined && at !== '') {
-    setAt(config, at, clone(schema.default as JsonObject));
+    setPath(config, at, clone(schema.default as JsonObject));
   }
   const current = at === '' ? config : getPath(config, at);
   if (current !== undefined && !isObject(current)) return schema; // ajv reports the wrong type
@@ -100,12 +101,12 @@ function assembleSlot(
   // A bare name is shorthand for { use: name }.
   if (typeof value === 'string') {
     value = { use: value };
-    setAt(config, at, value);
+    setPath(config, at, value);
     if (located.values.has(at)) located.values.set(joinPath(at, 'use'), located.values.get(at)!);
   }
   if (value === undefined && schema.default !== undefined) {
     value = clone(schema.default as JsonObject);
-    setAt(config, at, value);
+    setPath(config, at, value);
   }
   const known = registry.namesOf(kind);
   const permissive: JsonSchema = { type: 'object', required: ['use'], properties: { use: { type: 'string' } } };
@@ -140,16 +141,6 @@ function assembleSlot(
     required: ['use', ...((options.required as string[] | undefined) ?? [])],
     additionalProperties: false,
   };
-}
-
-function setAt(config: JsonObject, dotted: string, value: JsonObject): void {
-  const parts = dotted.split('.');
-  let cur: JsonObject = config;
-  for (const p of parts.slice(0, -1)) {
-    if (!isObject(cur[p])) cur[p] = {};
-    cur = cur[p] as JsonObject;
-  }
-  cur[parts[parts.length - 1]!] = value;
 }
 
 function dedupe(errors: ErrorObject[]): ErrorObject[] {

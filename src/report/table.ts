@@ -1,6 +1,5 @@
-import type { Grid } from '../recipe/grid.ts';
+import { columnGroups, type ColumnGroup, type PaperRow, type SummaryColumn } from '../recipe/grid.ts';
 import type { ResolvedRecipe } from '../recipe/recipe.ts';
-import type { SUMMARY_KINDS } from '../recipe/schema.ts';
 
 /** One cell of the paper-style table: our accuracy beside the paper's. */
 export interface TableCell {
@@ -12,23 +11,6 @@ export interface TableCell {
   readonly paper: number | null;
   readonly status: 'done' | 'failed' | 'pending';
   readonly error?: string;
-}
-
-/** A computed column (`grid.summary` in a recipe), such as Average or Decline (↓). */
-export interface SummaryColumn {
-  readonly label: string;
-  readonly of: (typeof SUMMARY_KINDS)[number];
-}
-
-/**
- * Grid columns that share the values of every column axis but the innermost (one dataset's
- * folds, say): the span one summary column covers. Groups are consecutive runs of columns.
- */
-export interface ColumnGroup {
-  /** Labels of the outer column axes. */
-  readonly labels: readonly string[];
-  /** Indices of the grid columns in the group. */
-  readonly columns: readonly number[];
 }
 
 export interface SummaryCell {
@@ -43,15 +25,6 @@ export interface TableSummary {
   readonly cells: readonly (readonly (readonly SummaryCell[])[])[];
 }
 
-/** A row of numbers from the paper for a method that is not run here. */
-export interface PaperRow {
-  readonly label: string;
-  /** One per grid column. */
-  readonly values: readonly (number | null)[];
-  /** summary[group][summary column], as printed in the paper. */
-  readonly summary: readonly (readonly (number | null)[])[];
-}
-
 export interface Table {
   readonly recipe: string;
   readonly title: string;
@@ -59,7 +32,7 @@ export interface Table {
   readonly seed: number;
   readonly backend: string;
   readonly metric: string;
-  /** Notes shown above the table: stand-in data, stages that did not run. */
+  /** Notes shown above the table: stand-in data, what the loaders left out. */
   readonly notes: readonly string[];
   readonly rowTitle: string;
   /** Column header lines, outermost axis first (e.g. dataset, then label fraction). */
@@ -70,39 +43,6 @@ export interface Table {
   readonly summary?: TableSummary;
   /** The paper's rows for methods not run here, shown under ours. */
   readonly paperOnly?: readonly PaperRow[];
-}
-
-export function columnGroups(grid: Pick<Grid, 'columns'>): ColumnGroup[] {
-  const groups: (ColumnGroup & { id: string; columns: number[] })[] = [];
-  grid.columns.forEach((point, j) => {
-    const outer = point.values.slice(0, -1);
-    const id = outer.map((v) => `${v.axis}=${String(v.value)}`).join('/');
-    const last = groups[groups.length - 1];
-    if (last && last.id === id) last.columns.push(j);
-    else groups.push({ id, labels: point.labels.slice(0, -1), columns: [j] });
-  });
-  return groups.map(({ labels, columns }) => ({ labels, columns }));
-}
-
-/**
- * Splits a row of numbers written as the table is printed (each group's columns, then that
- * group's summary columns) into the grid columns' numbers and the summaries' numbers.
- */
-export function splitPrinted<T>(row: readonly T[], groups: readonly ColumnGroup[], summaries: number): { values: T[]; summary: T[][] } {
-  const values: T[] = [];
-  const summary: T[][] = [];
-  let at = 0;
-  for (const g of groups) {
-    for (const _ of g.columns) values.push(row[at++]!);
-    summary.push(row.slice(at, at + summaries));
-    at += summaries;
-  }
-  return { values, summary };
-}
-
-/** Width of a printed row: every grid column, and each group's summary columns. */
-export function printedWidth(columns: number, groups: number, summaries: number): number {
-  return columns + groups * summaries;
 }
 
 /** A summary of one group's values in column order; null unless the values it needs are all there. */

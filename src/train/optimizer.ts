@@ -201,15 +201,3 @@ export class AdamW {
   }
 }
 
-/**
- * Scales gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
- * Returns new tensors (the inputs stay the caller's) and the norm before clipping.
- */
-export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: number } {
-  const names = Object.keys(grads);
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))).dataSync()[0]!);
-  const scale = Math.min(1, maxNorm / (norm + 1e-6));
-  const out: tf.NamedTensorMap = {};
-  for (const n of names) out[n] = scale === 1 ? tf.clone(grads[n]!) : tf.tidy(() => tf.mul(grads[n]!, scale));
-  return { grads: out, norm };
-}

@@ -46,17 +46,3 @@ export function stepDecayLr(epoch: number, s: StepDecay): number {
   const passed = s.milestones.filter((m) => m <= epoch).length;
   return s.baseLr * Math.pow(s.gamma, passed);
 }
-
-/** A schedule chosen by data: the form stages store in their options. */
-export type LrSchedule = ({ kind: 'warmup-cosine' } & WarmupCosine) | ({ kind: 'step-decay' } & StepDecay) | { kind: 'constant'; lr: number };
-
-export function scheduleLr(step: number, s: LrSchedule): number {
-  switch (s.kind) {
-    case 'warmup-cosine':
-      return warmupCosineLr(step, s);
-    case 'step-decay':
-      return stepDecayLr(step, s);
-    case 'constant':
-      return s.lr;
-  }
-}

@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import { createRegistry, type PluginRegistry } from '../../src/core/registry.ts';
 import { RecipeError, formatDiagnostic } from '../../src/recipe/diagnostics.ts';
 import { resolveRecipe, type ResolvedRecipe } from '../../src/recipe/recipe.ts';
-import { buildTable, columnGroups, splitPrinted, summarize, tableMarkdown, tableText, type Table } from '../../src/report/table.ts';
+import { columnGroups, splitPrinted } from '../../src/recipe/grid.ts';
+import { buildTable, summarize, tableMarkdown, tableText, type Table } from '../../src/report/table.ts';
 import { projectRoot, writeFiles } from '../helpers.ts';
 
 let registry: PluginRegistry;

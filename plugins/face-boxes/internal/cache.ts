@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeAtomic } from '../../../src/pipeline/results.ts';
+import { writeAtomic } from '../../../src/core/files.ts';
 import type { Box } from './detections.ts';
 
 export function sha256(bytes: Uint8Array | string): string {

@@ -4,7 +4,7 @@ import type { Backbone } from '../../../src/contracts/backbone.ts';
 import type { SemiContext, StageResult } from '../../../src/contracts/stages.ts';
 import type { Augmentation } from '../../../src/contracts/training.ts';
 import { Rng } from '../../../src/core/rng.ts';
-import { gatherBoxes, gatherImages } from '../../../src/pipeline/batches.ts';
+import { gatherBoxes, gatherImages } from '../../../src/train/batches.ts';
 import { Ema } from '../../../src/train/ema.ts';
 import { crossEntropy, weightedMean } from '../../../src/train/losses.ts';
 import { AdamW } from '../../../src/train/optimizer.ts';
