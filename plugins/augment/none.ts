@@ -1,10 +1,10 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { Augmentation } from '../../src/contracts/training.ts';
+import { options } from '../../src/core/schema.ts';
 
-export default definePlugin<Record<string, never>, Augmentation>({
+export default definePlugin({
   kind: 'augment',
   name: 'none',
   description: 'no augmentation',
-  options: { type: 'object', properties: {} },
+  options: options({}),
   create: () => ({ name: 'none', apply: (images, boxes) => ({ images: images.clone(), boxes: boxes.clone() }) }),
 });

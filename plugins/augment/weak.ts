@@ -1,38 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { Augmentation } from '../../src/contracts/training.ts';
+import { options, pair, Type } from '../../src/core/schema.ts';
 
 export const weakOptions = {
-  scale: {
-    type: 'array',
-    items: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
-    minItems: 2,
-    maxItems: 2,
+  scale: pair(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), {
     default: [0.6, 1.0],
     description: 'random resized crop: range of the crop area as a share of the image',
-  },
-  ratio: {
-    type: 'array',
-    items: { type: 'number', exclusiveMinimum: 0 },
-    minItems: 2,
-    maxItems: 2,
-    default: [0.75, 1.3333],
-    description: 'random resized crop: range of the crop aspect ratio (w/h)',
-  },
-  flip: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: 'probability of a horizontal flip' },
+  }),
+  ratio: pair(Type.Number({ exclusiveMinimum: 0 }), { default: [0.75, 1.3333], description: 'random resized crop: range of the crop aspect ratio (w/h)' }),
+  flip: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'probability of a horizontal flip' }),
 };
 
-interface WeakOptions {
-  scale: [number, number];
-  ratio: [number, number];
-  flip: number;
-}
-
-export default definePlugin<WeakOptions, Augmentation>({
+export default definePlugin({
   kind: 'augment',
   name: 'weak',
   description: 'random resized crop + random horizontal flip; face boxes are moved with the pixels',
-  options: { type: 'object', properties: weakOptions },
+  options: options(weakOptions),
   create: (o) => ({
     name: 'weak',
     apply(images, boxes, rng) {

@@ -22,12 +22,20 @@ import path from 'node:path';
 import { DatasetError, DropCounter, type IssueLog } from '../../src/data/errors.ts';
 import { columnsOf, linesOf, readIndexFile } from '../../src/data/index-file.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
-import { missingIndex, realDatasetPlugin, type CommonOptions } from './internal/real.ts';
+import { choice, Type } from '../../src/core/schema.ts';
+import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 
-interface AdienceOptions extends CommonOptions {
-  readonly task: 'gender' | 'age';
-  readonly layout?: 'aligned' | 'faces';
-}
+const adienceOptions = {
+  task: choice(['gender', 'age'], { default: 'gender', description: 'gender (female, male) or age (the 8 benchmark groups)' }),
+  // no schema default, as for rafdb's layout: it would enter the shared pre-training's key
+  layout: Type.Optional(
+    choice(['aligned', 'faces'], {
+      description: 'aligned (when not set): aligned/…/landmark_aligned_face.* crops; faces: faces/…/coarse_tilt_aligned_face.* crops',
+    }),
+  ),
+};
+
+type AdienceOptions = RealOptions<typeof adienceOptions>;
 
 const NAME = { displayName: 'Adience', env: 'SSFER_ADIENCE_ROOT' };
 const FOLDS = 5;
@@ -113,18 +121,11 @@ function read(root: string, o: AdienceOptions, issues: IssueLog): DatasetIndex {
   return { classes, train, test: [], digests, notes: dropped.notes() };
 }
 
-export default realDatasetPlugin<AdienceOptions>({
+export default realDatasetPlugin({
   name: 'adience',
   ...NAME,
   layout: 'fold_0_data.txt … fold_4_data.txt + aligned/ (or faces/) face crops; 5 official folds',
-  options: {
-    task: { enum: ['gender', 'age'], default: 'gender', description: 'gender (female, male) or age (the 8 benchmark groups)' },
-    // no schema default, as for rafdb's layout: it would enter the shared pre-training's key
-    layout: {
-      enum: ['aligned', 'faces'],
-      description: 'aligned (when not set): aligned/…/landmark_aligned_face.* crops; faces: faces/…/coarse_tilt_aligned_face.* crops',
-    },
-  },
+  options: adienceOptions,
   // Table 9 trains on 4 of the 5 folds with 8,824 (gender) and 7,878 (age) labels at 100 %,
   // so the benchmark holds about 11,030 and 9,848 labelled faces.
   setting: (o) => ({

@@ -17,12 +17,15 @@ import { DatasetError, DropCounter, type IssueLog } from '../../src/data/errors.
 import { columnsOf, linesOf, readIndexFile, splitCsv, type IndexFile } from '../../src/data/index-file.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { boxFromSize, wholeNumber } from './internal/fields.ts';
-import { missingIndex, realDatasetPlugin, type CommonOptions } from './internal/real.ts';
+import { choice } from '../../src/core/schema.ts';
+import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 import { classNames, type Expression } from './synthetic/classes.ts';
 
-interface AffectnetOptions extends CommonOptions {
-  readonly classes: 7 | 8;
-}
+const affectnetOptions = {
+  classes: choice([7, 8], { default: 7, description: 'class setting: 7 basic expressions, or 8 with contempt' }),
+};
+
+type AffectnetOptions = RealOptions<typeof affectnetOptions>;
 
 const NAME = { displayName: 'AffectNet', env: 'SSFER_AFFECTNET_ROOT' };
 const COLUMNS = ['subDirectory_filePath', 'face_x', 'face_y', 'face_width', 'face_height', 'facial_landmarks', 'expression', 'valence', 'arousal'] as const;
@@ -89,13 +92,11 @@ function read(root: string, o: AffectnetOptions, issues: IssueLog): DatasetIndex
   return { classes, train, test, digests: [training.digest, validation.digest], notes: dropped.notes() };
 }
 
-export default realDatasetPlugin<AffectnetOptions>({
+export default realDatasetPlugin({
   name: 'affectnet',
   ...NAME,
   layout: 'the official training/validation CSV files with face boxes',
-  options: {
-    classes: { enum: [7, 8], default: 7, description: 'class setting: 7 basic expressions, or 8 with contempt' },
-  },
+  options: affectnetOptions,
   // AffectNet is always named with its class setting
   setting: (o) => ({ display: `AffectNet-${o.classes}`, classes: classNames(o.classes), trainSize: o.classes === 7 ? 283901 : 287651, testSize: o.classes === 7 ? 3500 : 4000 }),
   read,

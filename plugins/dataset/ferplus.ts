@@ -17,12 +17,15 @@ import { DatasetError, DropCounter, EntryProblem, type IssueLog } from '../../sr
 import { columnsOf, linesOf, readIndexFile, splitCsv, type IndexFile, type IndexLine } from '../../src/data/index-file.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { wholeNumber } from './internal/fields.ts';
-import { missingIndex, realDatasetPlugin, type CommonOptions } from './internal/real.ts';
+import { choice } from '../../src/core/schema.ts';
+import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 import { EXPRESSIONS_8, classNames } from './synthetic/classes.ts';
 
-interface FerplusOptions extends CommonOptions {
-  readonly classes: 8 | 7;
-}
+const ferplusOptions = {
+  classes: choice([8, 7], { default: 8, description: 'class setting: 8 with contempt, or 7 (contempt rows left out)' }),
+};
+
+type FerplusOptions = RealOptions<typeof ferplusOptions>;
 
 const NAME = { displayName: 'FERPlus', env: 'SSFER_FERPLUS_ROOT' };
 /** fer2013new.csv's vote columns, in its order. */
@@ -142,13 +145,11 @@ function read(root: string, o: FerplusOptions, issues: IssueLog): DatasetIndex {
   return { classes, ...split, digests: [fer.digest, plus.digest], notes: dropped.notes() };
 }
 
-export default realDatasetPlugin<FerplusOptions>({
+export default realDatasetPlugin({
   name: 'ferplus',
   ...NAME,
   layout: 'fer2013.csv + fer2013new.csv vote counts',
-  options: {
-    classes: { enum: [8, 7], default: 8, description: 'class setting: 8 with contempt, or 7 (contempt rows left out)' },
-  },
+  options: ferplusOptions,
   setting: (o) => ({ display: o.classes === 8 ? 'FERPlus' : `FERPlus-${o.classes}`, classes: classNames(o.classes), trainSize: 28709, testSize: 7178 }),
   read,
 });

@@ -17,13 +17,22 @@ import { linesOf, readIndexFile, splitCsv } from '../../src/data/index-file.ts';
 import type { Box } from '../../src/data/decode.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { boxFromCorners, CORNERS_EXPECTED } from './internal/fields.ts';
-import { realDatasetPlugin, type CommonOptions } from './internal/real.ts';
+import { nullable, Type } from '../../src/core/schema.ts';
+import { realDatasetPlugin, type RealOptions } from './internal/real.ts';
 
-interface ImageFolderOptions extends CommonOptions {
-  readonly root: string;
-  readonly classes: string[] | null;
-  readonly boxes: string | null;
-}
+const imageFolderOptions = {
+  classes: Type.Unsafe<string[] | null>({
+    type: ['array', 'null'],
+    items: Type.String({ minLength: 1 }),
+    minItems: 2,
+    uniqueItems: true,
+    default: null,
+    description: 'class folder names in label order; null: the sorted folder names under train/',
+  }),
+  boxes: nullable(Type.String(), { default: null, description: 'CSV of face boxes "path,x1,y1,x2,y2" relative to root; null: every box is the whole image' }),
+};
+
+type ImageFolderOptions = RealOptions<typeof imageFolderOptions>;
 
 const IMAGE = /\.(jpe?g|png|webp)$/i;
 const SPLITS = ['train', 'test'] as const;
@@ -91,22 +100,12 @@ function read(root: string, o: ImageFolderOptions, issues: IssueLog): DatasetInd
   return { classes, ...split, digests: boxFile ? [boxFile.digest] : [], notes: [] };
 }
 
-export default realDatasetPlugin<ImageFolderOptions>({
+export default realDatasetPlugin({
   name: 'image-folder',
   displayName: 'Image folder',
   layout: LAYOUT,
   description: `Any labelled image set laid out by split and class (${LAYOUT}), with optional face boxes`,
-  options: {
-    classes: {
-      type: ['array', 'null'],
-      items: { type: 'string', minLength: 1 },
-      minItems: 2,
-      uniqueItems: true,
-      default: null,
-      description: 'class folder names in label order; null: the sorted folder names under train/',
-    },
-    boxes: { type: ['string', 'null'], default: null, description: 'CSV of face boxes "path,x1,y1,x2,y2" relative to root; null: every box is the whole image' },
-  },
-  setting: (o) => ({ display: path.basename(path.resolve(o.root)) || 'Image folder', classes: o.classes ?? [], trainSize: 0, testSize: 0 }),
+  options: imageFolderOptions,
+  setting: (o) => ({ display: path.basename(path.resolve(o.root ?? '.')) || 'Image folder', classes: o.classes ?? [], trainSize: 0, testSize: 0 }),
   read,
 });

@@ -15,13 +15,22 @@ import type { IssueLog } from '../../src/data/errors.ts';
 import { linesOf, readIndexFile } from '../../src/data/index-file.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { boxFromCorners, CORNERS_EXPECTED, wholeNumber } from './internal/fields.ts';
-import { missingIndex, realDatasetPlugin, type CommonOptions } from './internal/real.ts';
+import { choice, Type } from '../../src/core/schema.ts';
+import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 import { EXPRESSIONS_7, fromRafdbLabel } from './synthetic/classes.ts';
 
-interface RafdbOptions extends CommonOptions {
-  readonly classes: 7;
-  readonly layout?: 'aligned' | 'original';
-}
+const rafdbOptions = {
+  classes: choice([7], { default: 7, description: 'class setting (RAF-DB basic has the 7 basic expressions)' }),
+  // No schema default: an option every cell carries would also enter the key of the shared
+  // pre-training (see src/pipeline/stage-keys.ts), and the columns of a table would stop sharing it.
+  layout: Type.Optional(
+    choice(['aligned', 'original'], {
+      description: 'aligned (when not set): Image/aligned/ faces, the box is the whole image; original: Image/original/ with the annotated face boxes',
+    }),
+  ),
+};
+
+type RafdbOptions = RealOptions<typeof rafdbOptions>;
 
 const NAME = { displayName: 'RAF-DB', env: 'SSFER_RAFDB_ROOT' };
 const LABELS = '1–7 (1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral)';
@@ -73,19 +82,11 @@ function read(root: string, o: RafdbOptions, issues: IssueLog): DatasetIndex {
   return { classes: EXPRESSIONS_7, train, test, digests: [list.digest], notes: [] };
 }
 
-export default realDatasetPlugin<RafdbOptions>({
+export default realDatasetPlugin({
   name: 'rafdb',
   ...NAME,
   layout: 'EmoLabel/list_patition_label.txt + Image/aligned/, or Image/original/ with Annotation/boundingbox/',
-  options: {
-    classes: { enum: [7], default: 7, description: 'class setting (RAF-DB basic has the 7 basic expressions)' },
-    // No schema default: an option every cell carries would also enter the key of the shared
-    // pre-training (see src/pipeline/stage-keys.ts), and the columns of a table would stop sharing it.
-    layout: {
-      enum: ['aligned', 'original'],
-      description: 'aligned (when not set): Image/aligned/ faces, the box is the whole image; original: Image/original/ with the annotated face boxes',
-    },
-  },
+  options: rafdbOptions,
   setting: () => ({ display: 'RAF-DB', classes: EXPRESSIONS_7, trainSize: 12271, testSize: 3068 }),
   read,
 });

@@ -4,7 +4,8 @@
  * occluders; no downloads, identical on every machine for a given seed.
  */
 import type { DatasetSource, FerData, ImagePool, LoadRequest } from '../../src/contracts/dataset.ts';
-import { definePlugin, type JsonSchema, type PluginContext } from '../../src/core/plugin.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { options, Type, type Static, type TObject } from '../../src/core/schema.ts';
 import {
   deriveSeed,
   generateFacePool,
@@ -14,21 +15,7 @@ import {
   type Difficulty,
 } from './synthetic/index.ts';
 
-export interface SyntheticFacesOptions {
-  readonly classes: 7 | 8;
-  readonly train_size: number;
-  readonly test_size: number;
-  readonly intensity_min: number;
-  readonly intensity_max: number;
-  readonly pose: number;
-  readonly noise: number;
-  readonly occlusion: number;
-  readonly clutter: number;
-  readonly lighting: number;
-  readonly images_per_identity: number;
-}
-
-export const SYNTHETIC_DEFAULTS: Readonly<SyntheticFacesOptions> = {
+const SYNTHETIC_DEFAULTS = {
   classes: 7,
   train_size: 2000,
   test_size: 700,
@@ -40,28 +27,31 @@ export const SYNTHETIC_DEFAULTS: Readonly<SyntheticFacesOptions> = {
   clutter: 0.7,
   lighting: 0.8,
   images_per_identity: 6,
-};
+} as const;
 
 /**
  * Schema properties of the generator's knobs, reusable by plugins that fall back to a
  * synthetic stand-in (pass their own defaults for the sizes).
  */
-export function syntheticOptionProperties(defaults: Partial<SyntheticFacesOptions> = {}): Record<string, JsonSchema> {
+export function syntheticOptionProperties(defaults: { readonly train_size?: number; readonly test_size?: number } = {}) {
   const d = { ...SYNTHETIC_DEFAULTS, ...defaults };
   return {
-    classes: { type: 'integer', enum: [7, 8], default: d.classes, description: 'Expression classes: 7 basic, or 8 with contempt.' },
-    train_size: { type: 'integer', minimum: 1, default: d.train_size, description: 'Training images drawn when the recipe asks for all of them (data.size.train null).' },
-    test_size: { type: 'integer', minimum: 1, default: d.test_size, description: 'Test images drawn when the recipe asks for all of them; their identities never appear in training.' },
-    intensity_min: { type: 'number', minimum: 0, maximum: 1.5, default: d.intensity_min, description: 'Lowest expression intensity (0 is a neutral face); low values make classes overlap.' },
-    intensity_max: { type: 'number', minimum: 0, maximum: 1.5, default: d.intensity_max, description: 'Highest expression intensity (1 is a clear, full expression).' },
-    pose: { type: 'number', minimum: 0, maximum: 2, default: d.pose, description: 'Spread of face position, scale, in-plane rotation and head turn (0 = centred frontal).' },
-    noise: { type: 'number', minimum: 0, maximum: 0.5, default: d.noise, description: 'Standard deviation of the pixel noise, in [0, 1] intensity units.' },
-    occlusion: { type: 'number', minimum: 0, maximum: 1, default: d.occlusion, description: 'Probability that a hand, card, sunglasses, microphone or hair strand covers part of the face.' },
-    clutter: { type: 'number', minimum: 0, maximum: 3, default: d.clutter, description: 'Amount of background clutter (0 = plain gradient wall).' },
-    lighting: { type: 'number', minimum: 0, maximum: 2, default: d.lighting, description: 'Spread of exposure, colour cast and gamma between images.' },
-    images_per_identity: { type: 'number', minimum: 1, default: d.images_per_identity, description: 'Average number of images per drawn person.' },
+    classes: Type.Unsafe<7 | 8>({ type: 'integer', enum: [7, 8], default: d.classes, description: 'Expression classes: 7 basic, or 8 with contempt.' }),
+    train_size: Type.Integer({ minimum: 1, default: d.train_size, description: 'Training images drawn when the recipe asks for all of them (data.size.train null).' }),
+    test_size: Type.Integer({ minimum: 1, default: d.test_size, description: 'Test images drawn when the recipe asks for all of them; their identities never appear in training.' }),
+    intensity_min: Type.Number({ minimum: 0, maximum: 1.5, default: d.intensity_min, description: 'Lowest expression intensity (0 is a neutral face); low values make classes overlap.' }),
+    intensity_max: Type.Number({ minimum: 0, maximum: 1.5, default: d.intensity_max, description: 'Highest expression intensity (1 is a clear, full expression).' }),
+    pose: Type.Number({ minimum: 0, maximum: 2, default: d.pose, description: 'Spread of face position, scale, in-plane rotation and head turn (0 = centred frontal).' }),
+    noise: Type.Number({ minimum: 0, maximum: 0.5, default: d.noise, description: 'Standard deviation of the pixel noise, in [0, 1] intensity units.' }),
+    occlusion: Type.Number({ minimum: 0, maximum: 1, default: d.occlusion, description: 'Probability that a hand, card, sunglasses, microphone or hair strand covers part of the face.' }),
+    clutter: Type.Number({ minimum: 0, maximum: 3, default: d.clutter, description: 'Amount of background clutter (0 = plain gradient wall).' }),
+    lighting: Type.Number({ minimum: 0, maximum: 2, default: d.lighting, description: 'Spread of exposure, colour cast and gamma between images.' }),
+    images_per_identity: Type.Number({ minimum: 1, default: d.images_per_identity, description: 'Average number of images per drawn person.' }),
   };
 }
+
+/** The generator's options after validation. */
+export type SyntheticFacesOptions = Static<TObject<ReturnType<typeof syntheticOptionProperties>>>;
 
 export function toDifficulty(o: Partial<SyntheticFacesOptions>): Partial<Difficulty> {
   const d: { -readonly [K in keyof Difficulty]?: number } = {};
@@ -159,16 +149,12 @@ export function syntheticStandIn(name: string, displayName: string, classes: 7 |
   });
 }
 
-export default definePlugin<SyntheticFacesOptions, DatasetSource>({
+export default definePlugin({
   kind: 'dataset',
   name: 'synthetic-faces',
   description: 'Procedurally drawn faces with 7 or 8 expressions; embedded, no download, deterministic from the seed.',
-  options: {
-    type: 'object',
-    additionalProperties: false,
-    properties: syntheticOptionProperties(),
-  },
-  create(options: SyntheticFacesOptions, ctx: PluginContext): DatasetSource {
+  options: options(syntheticOptionProperties(), { additionalProperties: false }),
+  create(options, ctx): DatasetSource {
     const o = { ...SYNTHETIC_DEFAULTS, ...options };
     if (o.intensity_min > o.intensity_max) throw new Error(`synthetic-faces: intensity_min ${o.intensity_min} exceeds intensity_max ${o.intensity_max}`);
     return makeSource({ name: 'synthetic-faces', displayName: 'Synthetic faces', seed: deriveSeed(ctx.seed, SALT), poolSeed: deriveSeed(ctx.seed, SALT, 'pool'), options: o });

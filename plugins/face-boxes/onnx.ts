@@ -2,19 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { FaceBoxSource } from '../../src/contracts/training.ts';
+import { nullable, options, Type } from '../../src/core/schema.ts';
 import { BoxCache, fileDigest, imageDigests, sha256 } from './internal/cache.ts';
 import { decodeOutput, singleFace, toImage, type Box } from './internal/detections.ts';
 import { detectorInput } from './internal/resize.ts';
-
-interface OnnxOptions {
-  model: string;
-  input_size: number;
-  confidence: number;
-  nms_iou: number;
-  fallback: [number, number, number, number];
-  cache: string | null;
-}
 
 /** The size the fallback box is written at (the authors' detector input). */
 const FALLBACK_SIZE = 224;
@@ -41,29 +32,25 @@ async function detect(s: InferenceSession, input: Float32Array, size: number): P
   return { data, dims: out.dims };
 }
 
-export default definePlugin<OnnxOptions, FaceBoxSource>({
+export default definePlugin({
   kind: 'face-boxes',
   name: 'onnx',
   description: 'face boxes from an ONNX face detector run with onnxruntime-node (the paper: YOLOv7-face); the fallback box unless exactly one face is found',
-  options: {
-    type: 'object',
-    required: ['model'],
-    properties: {
-      model: { type: 'string', description: 'path of the .onnx detector, relative to the recipe; output [1, N, 6+] (YOLOv7-face) or [N, 5] (x1, y1, x2, y2, score)' },
-      input_size: { type: 'integer', minimum: 32, default: 224, description: 'detector input size in pixels' },
-      confidence: { type: 'number', minimum: 0, maximum: 1, default: 0.4, description: 'minimum detection score' },
-      nms_iou: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: 'non-maximum suppression IoU' },
-      fallback: {
-        type: 'array',
-        items: { type: 'number' },
-        minItems: 4,
-        maxItems: 4,
-        default: [25, 25, 220, 220],
-        description: 'box used when the detector does not find exactly one face (at 224 px, scaled to the image)',
-      },
-      cache: { type: ['string', 'null'], default: null, description: 'folder keeping the boxes across runs, relative to the recipe; null: kept in memory for the run only' },
-    },
-  },
+  options: options({
+    model: Type.String({ description: 'path of the .onnx detector, relative to the recipe; output [1, N, 6+] (YOLOv7-face) or [N, 5] (x1, y1, x2, y2, score)' }),
+    input_size: Type.Integer({ minimum: 32, default: 224, description: 'detector input size in pixels' }),
+    confidence: Type.Number({ minimum: 0, maximum: 1, default: 0.4, description: 'minimum detection score' }),
+    nms_iou: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'non-maximum suppression IoU' }),
+    fallback: Type.Unsafe<[number, number, number, number]>({
+      type: 'array',
+      items: Type.Number(),
+      minItems: 4,
+      maxItems: 4,
+      default: [25, 25, 220, 220],
+      description: 'box used when the detector does not find exactly one face (at 224 px, scaled to the image)',
+    }),
+    cache: nullable(Type.String(), { default: null, description: 'folder keeping the boxes across runs, relative to the recipe; null: kept in memory for the run only' }),
+  }),
   create(o, ctx) {
     const model = path.resolve(ctx.recipeDir, o.model);
     if (!fs.existsSync(model)) throw new Error(`face-boxes onnx: model file not found: ${model}; model: is relative to the recipe's folder`);

@@ -1,35 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { definePlugin, type JsonSchema } from '../../src/core/plugin.ts';
-import type { KappaInput, KappaMetric } from '../../src/contracts/kappa.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { choice, nullable, options, Type } from '../../src/core/schema.ts';
+import type { KappaInput } from '../mixing/internal/kinds.ts';
 import { fsimCompare, fsimFeatures, type FsimConfig, type FsimFeatures, type Planes } from './internal/fsim-core.ts';
 import { contentKey, LruCache } from './internal/cache.ts';
 import type { PhaseCongruencyParams } from './internal/phasecong.ts';
 import { checkImages, oneMinusClipped } from './internal/tensors.ts';
 
 type Preset = 'reference' | 'ssfer-port';
-
-interface FsimOptions {
-  preset: Preset;
-  chromatic: boolean;
-  cache_mb: number;
-  data_range: number;
-  downsample: number;
-  nscale: number | null;
-  norient: number | null;
-  min_wavelength: number | null;
-  mult: number | null;
-  sigma_onf: number | null;
-  dtheta_on_sigma: number | null;
-  k: number | null;
-  cut_off: number | null;
-  g: number | null;
-  epsilon: number | null;
-  t1: number;
-  t2: number;
-  t3: number;
-  t4: number;
-  lambda: number;
-}
 
 const PRESETS: Record<Preset, PhaseCongruencyParams> = {
   // FeatureSIM.m's embedded phasecong2: reproduces the published FSIM values.
@@ -63,50 +41,44 @@ const PRESETS: Record<Preset, PhaseCongruencyParams> = {
 };
 
 /** A phase-congruency number that may be left to the preset (null). */
-function override(description: string, type: 'number' | 'integer', limits: JsonSchema): JsonSchema {
-  return { type: [type, 'null'], ...limits, default: null, description: `${description} null = the preset's value.` };
+function override(description: string, type: 'number' | 'integer', limits: { minimum?: number; maximum?: number; exclusiveMinimum?: number; exclusiveMaximum?: number }) {
+  const number = type === 'integer' ? Type.Integer(limits) : Type.Number(limits);
+  return nullable(number, { default: null, description: `${description} null = the preset's value.` });
 }
 
-export default definePlugin<FsimOptions, KappaMetric>({
+export default definePlugin({
   kind: 'kappa',
   name: 'fsim',
   description:
     'κ = clip(1 − FSIM, 0, 1), FSIM of Zhang et al. 2011 (phase congruency + Scharr gradient on luminance, FSIMc with chromatic: true), on the whole images as FeatureSIM.m computes it; boxes unused',
-  options: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      preset: {
-        enum: ['reference', 'ssfer-port'],
+  options: options(
+    {
+      preset: choice(['reference', 'ssfer-port'], {
         default: 'reference',
         description:
           "Phase-congruency settings. 'reference': FeatureSIM.m's phasecong2 (nscale 4, norient 4, min_wavelength 6, mult 2, sigma_onf 0.55, dtheta_on_sigma 1.2, k 2, epsilon 1e-4), which reproduces the published FSIM values. 'ssfer-port': the SSFER authors' settings (nscale 5, norient 6, min_wavelength 3, mult 2.1, sigma_onf 0.55, k 2, cut_off 0.5, g 10) with Kovesi's phasecong3 routine (cosine angular spread, frequency-spread weighting), PC = sum of the per-orientation PC maps; the port itself is not published as source, so this is a reconstruction.",
-      },
-      cache_mb: {
-        type: 'number',
+      }),
+      cache_mb: Type.Number({
         minimum: 0,
         default: 256,
         description: "memory for per-image phase congruency and gradient maps, reused whenever the same image is compared again (0 disables)",
-      },
-      chromatic: {
-        type: 'boolean',
+      }),
+      chromatic: Type.Boolean({
         default: false,
         description: 'false: FSIM on luminance Y only; true: FSIMc, which also weighs the I and Q chrominance similarities with exponent lambda. Grey images give the same value either way.',
-      },
-      data_range: {
-        type: 'number',
+      }),
+      data_range: Type.Number({
         exclusiveMinimum: 0,
         default: 1.0,
         description: 'Input value of white; images are rescaled so that it becomes 255, the scale the constants t2, t3, t4 are defined on.',
-      },
-      downsample: {
-        type: 'integer',
+      }),
+      downsample: Type.Integer({
         minimum: 0,
         maximum: 16,
         default: 0,
         description:
           '0: automatic factor F = max(1, round(min(H, W) / 256)) as FeatureSIM.m (a 224-pixel face is not downsampled); n ≥ 1: that factor. Downsampling is an F×F average (zero-padded, MATLAB conv2 "same") sampled every F-th pixel.',
-      },
+      }),
       nscale: override('Number of log-Gabor scales.', 'integer', { minimum: 2, maximum: 8 }),
       norient: override('Number of filter orientations.', 'integer', { minimum: 1, maximum: 16 }),
       min_wavelength: override('Wavelength (pixels) of the smallest-scale filter.', 'number', { exclusiveMinimum: 0 }),
@@ -117,13 +89,14 @@ export default definePlugin<FsimOptions, KappaMetric>({
       cut_off: override('phasecong3 only: frequency-spread fraction below which phase congruency is penalised.', 'number', { minimum: 0, maximum: 1 }),
       g: override('phasecong3 only: sharpness of the frequency-spread sigmoid.', 'number', { minimum: 0 }),
       epsilon: override('Guards divisions by zero in the phase-congruency computation.', 'number', { exclusiveMinimum: 0 }),
-      t1: { type: 'number', exclusiveMinimum: 0, default: 0.85, description: 'Stabilising constant of the phase-congruency similarity.' },
-      t2: { type: 'number', exclusiveMinimum: 0, default: 160, description: 'Stabilising constant of the gradient-magnitude similarity, on 0–255 data.' },
-      t3: { type: 'number', exclusiveMinimum: 0, default: 200, description: 'FSIMc: stabilising constant of the I-channel similarity, on 0–255 data.' },
-      t4: { type: 'number', exclusiveMinimum: 0, default: 200, description: 'FSIMc: stabilising constant of the Q-channel similarity, on 0–255 data.' },
-      lambda: { type: 'number', minimum: 0, maximum: 1, default: 0.03, description: 'FSIMc: exponent of the chrominance similarity.' },
+      t1: Type.Number({ exclusiveMinimum: 0, default: 0.85, description: 'Stabilising constant of the phase-congruency similarity.' }),
+      t2: Type.Number({ exclusiveMinimum: 0, default: 160, description: 'Stabilising constant of the gradient-magnitude similarity, on 0–255 data.' }),
+      t3: Type.Number({ exclusiveMinimum: 0, default: 200, description: 'FSIMc: stabilising constant of the I-channel similarity, on 0–255 data.' }),
+      t4: Type.Number({ exclusiveMinimum: 0, default: 200, description: 'FSIMc: stabilising constant of the Q-channel similarity, on 0–255 data.' }),
+      lambda: Type.Number({ minimum: 0, maximum: 1, default: 0.03, description: 'FSIMc: exponent of the chrominance similarity.' }),
     },
-  },
+    { additionalProperties: false },
+  ),
   create(options) {
     const base = PRESETS[options.preset];
     const pick = (v: number | null, d: number) => (v === null || v === undefined ? d : v);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { KappaInput, KappaMetric } from '../../src/contracts/kappa.ts';
+import { options } from '../../src/core/schema.ts';
+import type { KappaInput } from '../mixing/internal/kinds.ts';
 import { checkBoxes, oneMinusClipped } from './internal/tensors.ts';
 
 /**
@@ -21,15 +22,11 @@ function boxIou(boxesA: tf.Tensor2D, boxesB: tf.Tensor2D): tf.Tensor1D {
   });
 }
 
-export default definePlugin<Record<string, never>, KappaMetric>({
+export default definePlugin({
   kind: 'kappa',
   name: 'iou',
   description: 'κ = 1 − IoU of the two face boxes (intersection area / union area; an empty union gives IoU 0, so κ 1); the paper\'s adopted κ',
-  options: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {},
-  },
+  options: options({}, { additionalProperties: false }),
   create() {
     return {
       name: 'iou',

@@ -1,52 +1,41 @@
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { KappaInput, KappaMetric } from '../../src/contracts/kappa.ts';
+import { choice, options, Type } from '../../src/core/schema.ts';
+import type { KappaInput } from '../mixing/internal/kinds.ts';
 import { checkImages, luminance } from './internal/tensors.ts';
 
-interface PsnrOptions {
-  data_range: number;
-  color: 'channels' | 'luminance';
-  min_db: number;
-  max_db: number;
-}
-
-export default definePlugin<PsnrOptions, KappaMetric>({
+export default definePlugin({
   kind: 'kappa',
   name: 'psnr',
   description:
     'κ from PSNR of the two whole images (boxes unused): κ = clip((max_db − PSNR) / (max_db − min_db), 0, 1), so identical images (PSNR ∞) give 0 and PSNR ≤ min_db gives 1',
-  options: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      data_range: {
-        type: 'number',
+  options: options(
+    {
+      data_range: Type.Number({
         exclusiveMinimum: 0,
         default: 1.0,
         description: 'Peak signal value R in PSNR = 10·log10(R² / MSE); 1 for images in [0, 1].',
-      },
-      color: {
-        enum: ['channels', 'luminance'],
+      }),
+      color: choice(['channels', 'luminance'], {
         default: 'channels',
         description:
           "Which values the MSE averages: 'channels' = every pixel of every channel (scikit-image's peak_signal_noise_ratio on an RGB array), 'luminance' = Y = 0.299R + 0.587G + 0.114B only.",
-      },
-      min_db: {
-        type: 'number',
+      }),
+      min_db: Type.Number({
         minimum: 0,
         default: 10,
         description:
           'PSNR (dB) at and below which κ = 1. 10 dB: unrelated images are near it (two independent uniform-noise images give about 7.8 dB, two different aligned faces typically 12–20 dB).',
-      },
-      max_db: {
-        type: 'number',
+      }),
+      max_db: Type.Number({
         minimum: 0,
         default: 40,
         description:
           'PSNR (dB) at and above which κ = 0; must exceed min_db. 40 dB: differences above it are invisible (a high-quality JPEG of the same face), so such pairs count as the same image.',
-      },
+      }),
     },
-  },
+    { additionalProperties: false },
+  ),
   create(options) {
     const { data_range, color, min_db, max_db } = options;
     if (!(max_db > min_db)) throw new Error(`kappa 'psnr': max_db (${max_db}) must be greater than min_db (${min_db})`);

@@ -1,71 +1,56 @@
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { KappaInput, KappaMetric } from '../../src/contracts/kappa.ts';
+import { choice, options, Type } from '../../src/core/schema.ts';
+import type { KappaInput } from '../mixing/internal/kinds.ts';
 import { meanSsim } from './internal/ssim-core.ts';
 import { checkImages, LUMA, oneMinusClipped } from './internal/tensors.ts';
 
-interface SsimOptions {
-  window: number;
-  sigma: number;
-  k1: number;
-  k2: number;
-  data_range: number;
-  color: 'luminance' | 'channels';
-}
-
-export default definePlugin<SsimOptions, KappaMetric>({
+export default definePlugin({
   kind: 'kappa',
   name: 'ssim',
   description:
     'κ = clip(1 − SSIM, 0, 1), SSIM of Wang et al. 2004 on the whole images (Gaussian window, map cropped and averaged as scikit-image does), on luminance by default; boxes unused',
-  options: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      window: {
-        type: 'integer',
+  options: options(
+    {
+      window: Type.Integer({
         minimum: 3,
         maximum: 63,
-        not: { type: 'integer', multipleOf: 2 },
+        not: Type.Integer({ multipleOf: 2 }),
         default: 11,
         description:
           'Side of the Gaussian window (odd). 11 = what scikit-image derives from sigma 1.5 with truncate 3.5; the SSIM map is cropped by (window − 1)/2 pixels on each side before averaging. Images must be at least this large.',
-      },
-      sigma: {
-        type: 'number',
+      }),
+      sigma: Type.Number({
         exclusiveMinimum: 0,
         maximum: 20,
         default: 1.5,
         description: 'Standard deviation (pixels) of the Gaussian weighting window.',
-      },
-      k1: {
-        type: 'number',
+      }),
+      k1: Type.Number({
         exclusiveMinimum: 0,
         maximum: 1,
         default: 0.01,
         description: 'C1 = (k1·data_range)² stabilises the luminance term.',
-      },
-      k2: {
-        type: 'number',
+      }),
+      k2: Type.Number({
         exclusiveMinimum: 0,
         maximum: 1,
         default: 0.03,
         description: 'C2 = (k2·data_range)² stabilises the contrast-structure term.',
-      },
-      data_range: {
-        type: 'number',
+      }),
+      data_range: Type.Number({
         exclusiveMinimum: 0,
         default: 1.0,
         description: 'Dynamic range of the images (1 for [0, 1]); SSIM on x/255 with 1 equals SSIM on x with 255.',
-      },
-      color: {
-        enum: ['luminance', 'channels'],
+      }),
+      color: choice(['luminance', 'channels'], {
         default: 'luminance',
         description:
           "'luminance': SSIM of Y = 0.299R + 0.587G + 0.114B; 'channels': SSIM of each colour channel separately, then their mean (scikit-image's channel_axis). Grey input is the same either way.",
-      },
+      }),
     },
-  },
+    { additionalProperties: false },
+  ),
   create(options) {
     if (options.window % 2 !== 1) throw new Error(`kappa 'ssim': window must be odd, got ${options.window}`);
     const params = { window: options.window, sigma: options.sigma, k1: options.k1, k2: options.k2, dataRange: options.data_range };

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { definePlugin, type PluginDefinition } from '../../src/core/plugin.ts';
-import type { MixLoss } from '../../src/contracts/training.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { options } from '../../src/core/schema.ts';
+import type { MixLoss } from '../mixing/internal/kinds.ts';
 
 type Combine = MixLoss['combine'];
 
@@ -12,12 +13,12 @@ const variants: Record<'L1' | 'L2' | 'L3' | 'L4', { formula: string; combine: Co
   L4: { formula: 'L_v + κ·(L_i + L_j) (the paper’s choice)', combine: (lv, li, lj, k) => tf.tidy(() => tf.add(lv, tf.mul(k, tf.add(li, lj)))) },
 };
 
-const plugins: PluginDefinition<Record<string, never>, MixLoss>[] = Object.entries(variants).map(([name, v]) =>
-  definePlugin<Record<string, never>, MixLoss>({
+const plugins = Object.entries(variants).map(([name, v]) =>
+  definePlugin({
     kind: 'mix-loss',
     name,
     description: `FaceMix loss ${name} = ${v.formula}`,
-    options: { type: 'object', properties: {} },
+    options: options({}),
     create: () => ({ name, combine: (lv, li, lj, k) => v.combine(lv, li, lj, k) as tf.Tensor1D }),
   }),
 );

@@ -1,31 +1,25 @@
 import * as tf from '@tensorflow/tfjs';
-import { definePlugin, slot, type PluginSlot } from '../../src/core/plugin.ts';
-import type { KappaMetric } from '../../src/contracts/kappa.ts';
-import type { MixingStrategy, MixLoss } from '../../src/contracts/training.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { options, slot, Type } from '../../src/core/schema.ts';
 import { crossEntropy, softTargetCrossEntropy } from '../../src/train/losses.ts';
+import { facemixKinds } from './internal/kinds.ts';
 import { mixPairs } from './internal/pair.ts';
 
-interface FaceMixOptions {
-  alpha: number;
-  kappa: PluginSlot;
-  loss: PluginSlot;
-}
+/** FaceMix's nested kinds: the κ metric and the loss combination (see internal/kinds.ts). */
+export const kinds = facemixKinds;
 
-export default definePlugin<FaceMixOptions, MixingStrategy>({
+export default definePlugin({
   kind: 'mixing',
   name: 'facemix',
   description: 'FaceMix: Mixup plus the real images’ losses weighted by κ from the face pair (κ plugin), combined by a mix-loss variant',
-  options: {
-    type: 'object',
-    properties: {
-      alpha: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Beta(α, α) parameter (the authors: 1.0)' },
-      kappa: slot('kappa', 'iou', 'how κ is computed from the pair (the paper: κ = 1 − IoU of the face boxes)'),
-      loss: slot('mix-loss', 'L4', 'how L_v, L_i, L_j and κ combine (the paper: L4)'),
-    },
-  },
+  options: options({
+    alpha: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'Beta(α, α) parameter (the authors: 1.0)' }),
+    kappa: slot('kappa', 'iou', 'how κ is computed from the pair (the paper: κ = 1 − IoU of the face boxes)'),
+    loss: slot('mix-loss', 'L4', 'how L_v, L_i, L_j and κ combine (the paper: L4)'),
+  }),
   create(options, ctx) {
-    const kappa = ctx.resolve<KappaMetric>('kappa', options.kappa);
-    const combine = ctx.resolve<MixLoss>('mix-loss', options.loss);
+    const kappa = ctx.resolve('kappa', options.kappa);
+    const combine = ctx.resolve('mix-loss', options.loss);
     return {
       name: `facemix(${kappa.name}, ${combine.name})`,
       loss(batch, mctx) {
@@ -49,7 +43,7 @@ export default definePlugin<FaceMixOptions, MixingStrategy>({
           const lj = tf.gather(li, m.partner) as tf.Tensor1D;
           return tf.mean(combine.combine(lv, li, lj, k)) as tf.Scalar;
         });
-        return { loss, stats: { lambda, kappaMean } };
+        return { loss, stats: { lambda, kappa: kappaMean } };
       },
     };
   },

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { MixingStrategy } from '../../src/contracts/training.ts';
+import { options } from '../../src/core/schema.ts';
 import { crossEntropy } from '../../src/train/losses.ts';
 
-export default definePlugin<Record<string, never>, MixingStrategy>({
+export default definePlugin({
   kind: 'mixing',
   name: 'none',
   description: 'no mixing: label-smoothed cross-entropy on the labeled images',
-  options: { type: 'object', properties: {} },
+  options: options({}),
   create: () => ({
     name: 'none',
     loss(batch, ctx) {

@@ -1,65 +1,51 @@
 import * as tf from '@tensorflow/tfjs';
-import { definePlugin, type PluginSlot } from '../../src/core/plugin.ts';
-import { trainingStageOptions } from '../../src/core/stage-schema.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { choice, nullable, options, slot, Type, type Static } from '../../src/core/schema.ts';
+import { trainingStageOptions } from '../../src/train/stage-options.ts';
 import { isTokenBackbone, type NamedTensors } from '../../src/contracts/backbone.ts';
-import type { Pretrainer } from '../../src/contracts/stages.ts';
-import type { Augmentation } from '../../src/contracts/training.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { gatherImages } from '../../src/train/batches.ts';
 import { AdamW, defaultNoDecay } from '../../src/train/optimizer.ts';
 import { decoderSpec, MaskedAutoencoder, randomMasking } from './internal/mae-model.ts';
-import { encoderWeights, poolBoxes, pretrainLoop, type StageOptions } from './internal/loop.ts';
+import { encoderWeights, poolBoxes, pretrainLoop } from './internal/loop.ts';
 import { imageGridPng } from './internal/picture.ts';
 
-export interface MaeOptions extends StageOptions {
-  mask_ratio: number;
-  norm_pix: boolean;
-  decoder: { dim: number | null; depth: number | null; heads: number | null };
-  pool: { source: 'faces' | 'generic'; size: number };
-  augment: PluginSlot;
-  picture_images: number;
-}
+const maeOptions = options({
+  mask_ratio: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.75, description: 'share of patches masked per image (the paper: 0.75)' }),
+  norm_pix: Type.Boolean({ default: true, description: "targets are per-patch normalised pixels (the paper's text; the authors' code trains on raw pixels)" }),
+  decoder: options(
+    {
+      dim: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'decoder token width (divisible by 4 and by heads); null: from the backbone width' }),
+      depth: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'decoder blocks; null: from the backbone width' }),
+      heads: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'decoder attention heads; null: from the backbone width' }),
+    },
+    {
+      additionalProperties: false,
+      default: {},
+      description: 'decoder size; null fields follow the backbone width (≥ 768: 512/8/16 as Base/Large, ≥ 384: 192/1/6 as Small, narrower: 96/1/3 as Tiny)',
+    },
+  ),
+  pool: options(
+    {
+      source: choice(['faces', 'generic'], { default: 'faces', description: 'face-recognition images or generic images' }),
+      size: Type.Integer({ minimum: 1, default: 1200000, description: 'images in the pre-training pool' }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+  augment: slot('augment', { use: 'weak', scale: [0.2, 1.0] }, "augmentation of the pool images (MAE and the authors' code: random resized crop of 20–100 % + flip)"),
+  picture_images: Type.Integer({ minimum: 1, maximum: 32, default: 8, description: 'pool images shown in the originals / masked / reconstruction picture' }),
+  ...trainingStageOptions({ epochs: 600, warmup_epochs: 50, lr: 3.4e-4, min_lr: 0, warmup_lr: 0, batch_size: 256, weight_decay: 0.05, betas: [0.9, 0.95] }),
+});
 
-export default definePlugin<MaeOptions, Pretrainer>({
+export type MaeOptions = Static<typeof maeOptions>;
+
+export default definePlugin({
   kind: 'pretrain',
   name: 'mae',
   description: 'masked-autoencoder pre-training: random patch masking, encoder on visible patches, light decoder, loss on masked patches',
-  options: {
-    type: 'object',
-    properties: {
-      mask_ratio: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.75, description: 'share of patches masked per image (the paper: 0.75)' },
-      norm_pix: { type: 'boolean', default: true, description: "targets are per-patch normalised pixels (the paper's text; the authors' code trains on raw pixels)" },
-      decoder: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        description: 'decoder size; null fields follow the backbone width (≥ 768: 512/8/16 as Base/Large, ≥ 384: 192/1/6 as Small, narrower: 96/1/3 as Tiny)',
-        properties: {
-          dim: { type: ['integer', 'null'], minimum: 1, default: null, description: 'decoder token width (divisible by 4 and by heads); null: from the backbone width' },
-          depth: { type: ['integer', 'null'], minimum: 1, default: null, description: 'decoder blocks; null: from the backbone width' },
-          heads: { type: ['integer', 'null'], minimum: 1, default: null, description: 'decoder attention heads; null: from the backbone width' },
-        },
-      },
-      pool: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        properties: {
-          source: { enum: ['faces', 'generic'], default: 'faces', description: 'face-recognition images or generic images' },
-          size: { type: 'integer', minimum: 1, default: 1200000, description: 'images in the pre-training pool' },
-        },
-      },
-      augment: {
-        'x-slot': 'augment',
-        default: { use: 'weak', scale: [0.2, 1.0] },
-        description: "augmentation of the pool images (MAE and the authors' code: random resized crop of 20–100 % + flip)",
-      },
-      picture_images: { type: 'integer', minimum: 1, maximum: 32, default: 8, description: 'pool images shown in the originals / masked / reconstruction picture' },
-      ...trainingStageOptions({ epochs: 600, warmup_epochs: 50, lr: 3.4e-4, min_lr: 0, warmup_lr: 0, batch_size: 256, weight_decay: 0.05, betas: [0.9, 0.95] }),
-    },
-  },
+  options: maeOptions,
   create(o, pctx) {
-    const augment = pctx.resolve<Augmentation>('augment', o.augment);
+    const augment = pctx.resolve('augment', o.augment);
     return {
       name: 'mae',
       async run(ctx) {

@@ -1,10 +1,10 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { Pretrainer } from '../../src/contracts/stages.ts';
+import { options } from '../../src/core/schema.ts';
 
-export default definePlugin<Record<string, never>, Pretrainer>({
+export default definePlugin({
   kind: 'pretrain',
   name: 'none',
   description: 'no pre-training: fine-tuning starts from the seeded random initialisation',
-  options: { type: 'object', properties: {} },
+  options: options({}),
   create: () => ({ name: 'none', run: async () => ({ weights: null, summary: 'no pre-training (random initialisation)' }) }),
 });

@@ -1,43 +1,31 @@
 import * as tf from '@tensorflow/tfjs';
-import { definePlugin, slot, type PluginSlot } from '../../src/core/plugin.ts';
-import { trainingStageOptions } from '../../src/core/stage-schema.ts';
-import type { Pretrainer } from '../../src/contracts/stages.ts';
-import type { Augmentation } from '../../src/contracts/training.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { choice, options, slot, Type } from '../../src/core/schema.ts';
+import { trainingStageOptions } from '../../src/train/stage-options.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { gatherImages, gatherLabels } from '../../src/train/batches.ts';
 import { crossEntropy } from '../../src/train/losses.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
-import { encoderWeights, poolBoxes, pretrainLoop, type StageOptions } from './internal/loop.ts';
+import { encoderWeights, poolBoxes, pretrainLoop } from './internal/loop.ts';
 
-export interface SupervisedPretrainOptions extends StageOptions {
-  pool: { source: 'faces' | 'generic'; size: number };
-  label_smoothing: number;
-  augment: PluginSlot;
-}
-
-export default definePlugin<SupervisedPretrainOptions, Pretrainer>({
+export default definePlugin({
   kind: 'pretrain',
   name: 'supervised',
   description: 'supervised pre-training: classification on a labeled pool (Table 11, the ImageNet-21k row)',
-  options: {
-    type: 'object',
-    properties: {
-      pool: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        properties: {
-          source: { enum: ['faces', 'generic'], default: 'generic', description: 'which labeled pool to classify' },
-          size: { type: 'integer', minimum: 1, default: 1200000, description: 'images in the pool' },
-        },
+  options: options({
+    pool: options(
+      {
+        source: choice(['faces', 'generic'], { default: 'generic', description: 'which labeled pool to classify' }),
+        size: Type.Integer({ minimum: 1, default: 1200000, description: 'images in the pool' }),
       },
-      label_smoothing: { type: 'number', minimum: 0, maximum: 1, default: 0.1, description: 'label smoothing ε of the cross-entropy' },
-      augment: slot('augment', 'weak', 'augmentation of the pool images'),
-      ...trainingStageOptions({ epochs: 90, warmup_epochs: 5, lr: 1e-3, min_lr: 1e-5, warmup_lr: 1e-6, batch_size: 256, weight_decay: 0.05 }),
-    },
-  },
+      { additionalProperties: false, default: {} },
+    ),
+    label_smoothing: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'label smoothing ε of the cross-entropy' }),
+    augment: slot('augment', 'weak', 'augmentation of the pool images'),
+    ...trainingStageOptions({ epochs: 90, warmup_epochs: 5, lr: 1e-3, min_lr: 1e-5, warmup_lr: 1e-6, batch_size: 256, weight_decay: 0.05 }),
+  }),
   create(o, pctx) {
-    const augment = pctx.resolve<Augmentation>('augment', o.augment);
+    const augment = pctx.resolve('augment', o.augment);
     return {
       name: 'supervised',
       async run(ctx) {

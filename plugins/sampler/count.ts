@@ -1,15 +1,12 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { Sampler } from '../../src/contracts/training.ts';
+import { options, Type } from '../../src/core/schema.ts';
 import { stratifiedPick } from '../../src/data/stratify.ts';
 
-export default definePlugin<{ count: number }, Sampler>({
+export default definePlugin({
   kind: 'sampler',
   name: 'count',
   description: 'keeps the labels of N images in total, spread over classes in proportion to their size (Table 4: 400/1000/4000)',
-  options: {
-    type: 'object',
-    properties: { count: { type: 'integer', minimum: 1, default: 1000, description: 'labeled images in total' } },
-  },
+  options: options({ count: Type.Integer({ minimum: 1, default: 1000, description: 'labeled images in total' }) }),
   create: ({ count }) => ({
     name: 'count',
     budget: `${count} labels`,

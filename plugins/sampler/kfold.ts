@@ -1,29 +1,19 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { Sampler } from '../../src/contracts/training.ts';
+import { options, Type } from '../../src/core/schema.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { checkOfficialFolds, stratifiedFolds } from './internal/folds.ts';
 import { fractionQuota, stratifiedPick } from '../../src/data/stratify.ts';
 
-interface KFoldOptions {
-  folds: number;
-  fold: number;
-  fraction: number;
-  use_dataset_folds: boolean;
-}
-
-export default definePlugin<KFoldOptions, Sampler>({
+export default definePlugin({
   kind: 'sampler',
   name: 'kfold',
   description: 'K-fold cross-validation on the training set: one fold is evaluated on, a label fraction of the others is trained on (Tables 5 and 9)',
-  options: {
-    type: 'object',
-    properties: {
-      folds: { type: 'integer', minimum: 2, default: 5, description: 'K' },
-      fold: { type: 'integer', minimum: 0, default: 0, description: 'which fold is held out for evaluation (0-based, below folds)' },
-      fraction: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 1, description: 'share of the training folds that keep labels, per class (the rest is the unlabeled pool)' },
-      use_dataset_folds: { type: 'boolean', default: true, description: "use the dataset's official folds when it defines them (Adience); otherwise seeded folds stratified by class" },
-    },
-  },
+  options: options({
+    folds: Type.Integer({ minimum: 2, default: 5, description: 'K' }),
+    fold: Type.Integer({ minimum: 0, default: 0, description: 'which fold is held out for evaluation (0-based, below folds)' }),
+    fraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1, description: 'share of the training folds that keep labels, per class (the rest is the unlabeled pool)' }),
+    use_dataset_folds: Type.Boolean({ default: true, description: "use the dataset's official folds when it defines them (Adience); otherwise seeded folds stratified by class" }),
+  }),
   create({ folds, fold, fraction, use_dataset_folds }, ctx) {
     if (fold >= folds) throw new Error(`sampler kfold: fold ${fold} is outside 0..${folds - 1} (folds: ${folds}); fold counts from 0`);
     return {

@@ -1,26 +1,18 @@
-import { definePlugin, slot, type PluginSlot } from '../../src/core/plugin.ts';
-import type { Sampler } from '../../src/contracts/training.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { options, slot, Type } from '../../src/core/schema.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { flipLabels } from './internal/flip.ts';
 
-interface NoiseOptions {
-  ratio: number;
-  sampler: PluginSlot;
-}
-
-export default definePlugin<NoiseOptions, Sampler>({
+export default definePlugin({
   kind: 'sampler',
   name: 'noise',
   description: "symmetric label noise on the labels another sampler keeps: round(ratio·n) of them flipped to a uniformly drawn other class (Table 8)",
-  options: {
-    type: 'object',
-    properties: {
-      ratio: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'share of the kept labels replaced by a different class (0.1 = 10 %)' },
-      sampler: slot('sampler', 'fraction', 'which images keep labels before the noise is injected'),
-    },
-  },
+  options: options({
+    ratio: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'share of the kept labels replaced by a different class (0.1 = 10 %)' }),
+    sampler: slot('sampler', 'fraction', 'which images keep labels before the noise is injected'),
+  }),
   create({ ratio, sampler }, ctx) {
-    const inner = ctx.resolve<Sampler>('sampler', sampler);
+    const inner = ctx.resolve('sampler', sampler);
     return {
       name: 'noise',
       budget: `${inner.budget}, ${+(ratio * 100).toFixed(4)}% noise`,

@@ -1,15 +1,12 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { Sampler } from '../../src/contracts/training.ts';
+import { options, Type } from '../../src/core/schema.ts';
 import { stratifiedPick } from '../../src/data/stratify.ts';
 
-export default definePlugin<{ per_class: number }, Sampler>({
+export default definePlugin({
   kind: 'sampler',
   name: 'per-class',
   description: 'keeps the labels of N seeded random images per class (Table 3: 10/25/100/250)',
-  options: {
-    type: 'object',
-    properties: { per_class: { type: 'integer', minimum: 1, default: 25, description: 'labeled images per class' } },
-  },
+  options: options({ per_class: Type.Integer({ minimum: 1, default: 25, description: 'labeled images per class' }) }),
   create: ({ per_class }) => ({
     name: 'per-class',
     budget: `${per_class} labels/class`,

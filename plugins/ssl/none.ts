@@ -1,10 +1,10 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { SemiSupervised } from '../../src/contracts/stages.ts';
+import { options } from '../../src/core/schema.ts';
 
-export default definePlugin<Record<string, never>, SemiSupervised>({
+export default definePlugin({
   kind: 'ssl',
   name: 'none',
   description: 'no semi-supervised stage: the supervised model is final',
-  options: { type: 'object', properties: {} },
+  options: options({}),
   create: () => ({ name: 'none', run: async () => ({ summary: 'no semi-supervised stage' }) }),
 });

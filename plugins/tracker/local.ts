@@ -1,18 +1,15 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { Tracker } from '../../src/contracts/tracker.ts';
+import { options, Type } from '../../src/core/schema.ts';
 
 /**
  * The local results folder is always written by the run itself; this tracker adds nothing to it,
  * so choosing it means "no remote tracking".
  */
-export default definePlugin<{ every: number }, Tracker & { every: number }>({
+export default definePlugin({
   kind: 'tracker',
   name: 'local',
   description: 'results/<recipe>/<timestamp>/ only: resolved recipe, per-cell metrics.json, curves and confusion matrices, table.md and table.json',
-  options: {
-    type: 'object',
-    properties: { every: { type: 'integer', minimum: 1, default: 10, description: 'log training metrics every N steps' } },
-  },
+  options: options({ every: Type.Integer({ minimum: 1, default: 10, description: 'log training metrics every N steps' }) }),
   create: (o) => ({
     name: 'local',
     every: o.every,

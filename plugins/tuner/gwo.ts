@@ -1,14 +1,7 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { SearchDimension, Trial, Tuner } from '../../src/contracts/tuner.ts';
+import { nullable, options, Type } from '../../src/core/schema.ts';
+import type { SearchDimension, Trial } from '../../src/contracts/tuner.ts';
 import { greyWolf, type Position } from './internal/grey-wolf.ts';
-
-interface GwoOptions {
-  wolves: number;
-  iterations: number;
-  validation_fraction: number;
-  trial_max_steps: number | null;
-  search: SearchDimension[];
-}
 
 /** A unit-cube coordinate as a value of the searched range (geometric on a log scale). */
 export function fromUnit(u: number, d: SearchDimension): number {
@@ -27,41 +20,41 @@ function checkDimensions(search: readonly SearchDimension[]): void {
   });
 }
 
-export default definePlugin<GwoOptions, Tuner>({
+export default definePlugin({
   kind: 'tuner',
   name: 'gwo',
   description: 'Grey Wolf Optimizer over numeric recipe paths, scored on a validation split carved from the training data (Table 16)',
-  options: {
-    type: 'object',
-    properties: {
-      wolves: { type: 'integer', minimum: 3, default: 8, description: 'population size (α, β and δ lead the pack)' },
-      iterations: { type: 'integer', minimum: 1, default: 10, description: 'moves of the pack after the initial one; wolves × (iterations + 1) settings are scored' },
-      validation_fraction: {
-        type: 'number',
-        exclusiveMinimum: 0,
-        exclusiveMaximum: 1,
-        default: 0.2,
-        description: 'share of the labeled training images held out (per class) to score settings; the final training uses all of them',
-      },
-      trial_max_steps: { type: ['integer', 'null'], minimum: 1, default: null, description: 'supervised steps per scored setting; null: the stage’s own budget' },
-      search: {
-        type: 'array',
+  options: options({
+    wolves: Type.Integer({ minimum: 3, default: 8, description: 'population size (α, β and δ lead the pack)' }),
+    iterations: Type.Integer({ minimum: 1, default: 10, description: 'moves of the pack after the initial one; wolves × (iterations + 1) settings are scored' }),
+    validation_fraction: Type.Number({
+      exclusiveMinimum: 0,
+      exclusiveMaximum: 1,
+      default: 0.2,
+      description: 'share of the labeled training images held out (per class) to score settings; the final training uses all of them',
+    }),
+    trial_max_steps: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'supervised steps per scored setting; null: the stage’s own budget' }),
+    search: Type.Array(
+      options(
+        {
+          path: Type.String({ pattern: '^pipeline\\.supervised\\.' }),
+          min: Type.Number(),
+          max: Type.Number(),
+          log: Type.Boolean({ default: false }),
+        },
+        { additionalProperties: false },
+      ),
+      {
         minItems: 1,
         default: [
           { path: 'pipeline.supervised.lr', min: 1e-5, max: 5e-4, log: true },
           { path: 'pipeline.supervised.min_lr', min: 1e-6, max: 1e-4, log: true },
           { path: 'pipeline.supervised.warmup_lr', min: 1e-6, max: 1e-4, log: true },
         ],
-        items: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['path', 'min', 'max'],
-          properties: { path: { type: 'string', pattern: '^pipeline\\.supervised\\.' }, min: { type: 'number' }, max: { type: 'number' }, log: { type: 'boolean', default: false } },
-        },
         description: 'supervised-stage settings searched within bounds (default: max lr, min lr and warm-up initial lr)',
       },
-    },
-  },
+    ),
+  }),
   create(o) {
     checkDimensions(o.search);
     const search = o.search.map((d) => ({ ...d, log: d.log ?? false }));

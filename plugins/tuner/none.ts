@@ -1,11 +1,11 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import type { Tuner } from '../../src/contracts/tuner.ts';
+import { options } from '../../src/core/schema.ts';
 
-export default definePlugin<Record<string, never>, Tuner>({
+export default definePlugin({
   kind: 'tuner',
   name: 'none',
   description: 'no hyper-parameter search: the recipe values are used as written',
-  options: { type: 'object', properties: {} },
+  options: options({}),
   create: () => ({
     name: 'none',
     search: [],

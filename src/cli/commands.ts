@@ -1,5 +1,5 @@
 import { createRegistry } from '../core/registry.ts';
-import { isKind, KINDS } from '../core/kinds.ts';
+import { CORE_KINDS } from '../core/kinds.ts';
 import type { JsonSchema } from '../core/plugin.ts';
 import { resolveRecipe, type ResolvedRecipe } from '../recipe/recipe.ts';
 import { RecipeError } from '../recipe/diagnostics.ts';
@@ -63,7 +63,11 @@ ${recipeFlagHelp}
             cells = Math.max(cells, r.cells.length);
           } catch (err) {
             if (!(err instanceof RecipeError)) throw err;
-            for (const line of err.message.split('\n')) if (!messages.has(line)) messages.add(line), scaleOf.set(line, scale);
+            for (const line of err.message.split('\n')) {
+              if (messages.has(line)) continue;
+              messages.add(line);
+              scaleOf.set(line, scale);
+            }
           }
         }
         if (messages.size > 0) {
@@ -140,14 +144,14 @@ ${recipeFlagHelp}
     summary: 'list the registered plugins, their descriptions and options with defaults',
     help: `Usage: ssfer plugins [kind] [--plugin FILE…] [--json]
 
-Kinds: ${KINDS.join(', ')}.
+Kinds: ${CORE_KINDS.map((k) => k.name).join(', ')}, and the kinds plugins declare (FaceMix's among them).
 `,
     async run(argv) {
       const { values, positionals } = parse('plugins', argv, { plugin: { type: 'string', multiple: true }, json: { type: 'boolean' } });
       if (helpOr(values, 'plugins')) return 0;
       const kind = positionals[0];
-      if (kind !== undefined && !isKind(kind)) throw new UsageError(`unknown kind '${kind}'; kinds: ${KINDS.join(', ')}`);
       const registry = await createRegistry(values.plugin ?? []);
+      if (kind !== undefined && !registry.hasKind(kind)) throw new UsageError(`unknown kind '${kind}'; kinds: ${registry.kinds().map((k) => k.name).join(', ')}`);
       const defs = registry.list(kind);
       if (values.json) {
         process.stdout.write(
@@ -214,7 +218,7 @@ writes them as image files with label and face-box files in RAF-DB basic's layou
       const fs = await import('node:fs');
       if (fs.existsSync(values.out) && fs.readdirSync(values.out).length > 0) throw new UsageError(`--out ${values.out} is not empty; choose a new folder`);
       const registry = await createRegistry(values.plugin ?? []);
-      const source = registry.create<import('../contracts/dataset.ts').DatasetSource>('dataset', { use: 'synthetic-faces', classes }, { seed: int('seed', values.seed, 2024, 0), scale: 'paper', recipeDir: '.' });
+      const source = registry.create('dataset', { use: 'synthetic-faces', classes }, { seed: int('seed', values.seed, 2024, 0), scale: 'paper', recipeDir: '.' });
       const data = await source.load({ imageSize: int('size', values.size, 224, 8), trainSize: int('train', values.train, 2000, 1), testSize: int('test', values.test, 700, 1) });
       const { writeDatasetLayout } = await import('../../plugins/dataset/synthetic/writer.ts');
       const files = await writeDatasetLayout(data, values.out, format);

@@ -148,3 +148,9 @@ export function isTokenBackbone(backbone: Backbone): backbone is TokenBackbone {
   const b = backbone as Partial<TokenBackbone>;
   return typeof b.patchify === 'function' && typeof b.encode === 'function' && typeof b.embed === 'function';
 }
+
+declare module '../core/plugin.ts' {
+  interface PluginContracts {
+    backbone: BackboneFactory;
+  }
+}

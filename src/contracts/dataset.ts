@@ -70,3 +70,9 @@ export interface DatasetSource {
   /** The pre-training pool that goes with this dataset (a face-recognition pool by default). */
   pool(kind: 'faces' | 'generic', size: number, imageSize: number): Promise<ImagePool>;
 }
+
+declare module '../core/plugin.ts' {
+  interface PluginContracts {
+    dataset: DatasetSource;
+  }
+}

@@ -95,3 +95,10 @@ export interface SemiSupervised {
   readonly name: string;
   run(ctx: SemiContext): Promise<StageResult>;
 }
+
+declare module '../core/plugin.ts' {
+  interface PluginContracts {
+    pretrain: Pretrainer;
+    ssl: SemiSupervised;
+  }
+}

@@ -28,6 +28,8 @@ export type RunStatus = 'FINISHED' | 'FAILED' | 'KILLED';
  */
 export interface Tracker {
   readonly name: string;
+  /** Training metrics are logged every this many steps (and at a stage's last step). */
+  readonly every: number;
   startRun(run: RunInfo): Promise<void>;
   startCell(cell: CellInfo): Promise<void>;
   /** Metrics of one cell at a step (per logging interval or per epoch). */
@@ -36,4 +38,10 @@ export interface Tracker {
   endCell(cellId: string, result: { metrics: Record<string, number>; artifacts: readonly string[]; status: RunStatus }): Promise<void>;
   /** The run's own files (table.md, table.json, the resolved recipe) and how it ended. */
   endRun(result: { artifacts: readonly string[]; status: RunStatus }): Promise<void>;
+}
+
+declare module '../core/plugin.ts' {
+  interface PluginContracts {
+    tracker: Tracker;
+  }
 }

@@ -17,23 +17,14 @@ export interface MixingContext {
   logits(images: tf.Tensor4D): tf.Tensor2D;
 }
 
-/** Running statistics a mixing strategy reports per step (for logs and tracking). */
-export interface MixingStats {
-  lambda?: number;
-  kappaMean?: number;
-}
-
-/** `mixing` plugins: turn a labeled batch into the supervised loss (a scalar). */
+/**
+ * `mixing` plugins: turn a labeled batch into the supervised loss (a scalar), with whatever
+ * running figures the strategy reports per step (Mixup's λ, FaceMix's mean κ), which go to the
+ * step log, the curves and tracking under their own names.
+ */
 export interface MixingStrategy {
   readonly name: string;
-  loss(batch: Batch, ctx: MixingContext): { loss: tf.Scalar; stats: MixingStats };
-}
-
-/** `mix-loss` plugins: FaceMix's combination of per-sample losses (all shape [N]). */
-export interface MixLoss {
-  readonly name: string;
-  /** Per-sample loss from the virtual-image loss L_v, the real-image losses L_i, L_j and κ. */
-  combine(lv: tf.Tensor1D, li: tf.Tensor1D, lj: tf.Tensor1D, kappa: tf.Tensor1D): tf.Tensor1D;
+  loss(batch: Batch, ctx: MixingContext): { loss: tf.Scalar; stats: Readonly<Record<string, number>> };
 }
 
 /** `augment` plugins: a random transform of a batch; boxes follow the images. */
@@ -77,4 +68,13 @@ export interface Sampler {
 export interface FaceBoxSource {
   readonly name: string;
   boxes(images: Float32Array, count: number, imageSize: number, annotated: Float32Array): Promise<Float32Array>;
+}
+
+declare module '../core/plugin.ts' {
+  interface PluginContracts {
+    sampler: Sampler;
+    'face-boxes': FaceBoxSource;
+    mixing: MixingStrategy;
+    augment: Augmentation;
+  }
 }

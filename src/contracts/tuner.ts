@@ -41,3 +41,9 @@ export interface Tuner {
   readonly trialMaxSteps: number | null;
   tune(score: (params: Record<string, number>) => Promise<number>, rng: Rng, onTrial?: (t: Trial) => void): Promise<TuningResult>;
 }
+
+declare module '../core/plugin.ts' {
+  interface PluginContracts {
+    tuner: Tuner;
+  }
+}

@@ -1,11 +1,22 @@
-import type { Kind } from './kinds.ts';
+import type { KindDeclaration } from './kinds.ts';
+import type { JsonSchema, PluginSlot, Static, TSchema } from './schema.ts';
 
-/** A JSON Schema fragment (draft 2020-12 subset understood by ajv). */
-export type JsonSchema = { [key: string]: unknown };
+export { slot, type JsonSchema, type PluginSlot } from './schema.ts';
 
-/** Random numbers for a cell, derived from the recipe's seed (see src/core/rng.ts). */
+/**
+ * What a plugin of each kind creates, by kind name. Each contract module adds its kind here by
+ * declaration merging (`declare module '…/core/plugin.ts' { interface PluginContracts { … } }`),
+ * so `registry.create('dataset', …)` is a DatasetSource and `definePlugin({ kind: 'dataset', … })`
+ * checks what `create` returns. A kind no module describes creates `unknown`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface PluginContracts {}
+
+export type ContractOf<K extends string> = K extends keyof PluginContracts ? PluginContracts[K] : unknown;
+
+/** What a plugin's factory is given besides its options. */
 export interface PluginContext {
-  /** The cell's seed (recipe seed mixed with the cell id where a plugin asks for it). */
+  /** The cell's seed (the recipe's seed; plugins derive their streams from it, see src/core/rng.ts). */
   readonly seed: number;
   /** The scale the recipe is run at: smoke, small or paper. */
   readonly scale: string;
@@ -15,22 +26,16 @@ export interface PluginContext {
    * Creates the plugin chosen in a nested slot of this plugin's options (for example the
    * `kappa` slot inside `facemix`). The slot value is the resolved `{ use, ...options }` object.
    */
-  resolve<T = unknown>(kind: Kind, slot: PluginSlot): T;
-}
-
-/** What a recipe writes where it chooses a plugin: `{ use: name, ...options }`. */
-export interface PluginSlot {
-  use: string;
-  [option: string]: unknown;
+  resolve<K extends string>(kind: K, slot: PluginSlot): ContractOf<K>;
 }
 
 /**
  * A plugin: a value the registry can list. `options` is the JSON Schema of everything that may
  * stand beside `use:` in a recipe (defaults included); the recipe is validated against it
- * before `create` is ever called, so `create` receives complete, typed options.
+ * before `create` is ever called, so `create` receives complete options.
  */
-export interface PluginDefinition<Options = any, Instance = unknown> {
-  readonly kind: Kind;
+export interface PluginDefinition<Options = never, Instance = unknown> {
+  readonly kind: string;
   readonly name: string;
   /** One line, shown by `ssfer plugins`. */
   readonly description: string;
@@ -39,17 +44,22 @@ export interface PluginDefinition<Options = any, Instance = unknown> {
   create(options: Options, ctx: PluginContext): Instance;
 }
 
-/** Identity function that keeps the literal types of a plugin definition. */
-export function definePlugin<Options, Instance>(
-  def: PluginDefinition<Options, Instance>,
-): PluginDefinition<Options, Instance> {
+/**
+ * A plugin whose options type is derived from its TypeBox schema and whose instance is checked
+ * against its kind's contract. Returns the definition unchanged.
+ */
+export function definePlugin<const K extends string, S extends TSchema, I extends ContractOf<K>>(def: {
+  readonly kind: K;
+  readonly name: string;
+  readonly description: string;
+  readonly options: S;
+  create(options: Static<S>, ctx: PluginContext): I;
+}): PluginDefinition<Static<S>, I> & { readonly kind: K; readonly options: S } {
   return def;
 }
 
-/** Marks a property of an options schema as a nested plugin slot of another kind. */
-export function slot(kind: Kind, defaultUse?: string, description?: string): JsonSchema {
-  return { 'x-slot': kind, ...(defaultUse ? { default: { use: defaultUse } } : {}), ...(description ? { description } : {}) };
+/** What a plugin file exports: a definition or a list of them (default export), and the kinds it declares. */
+export interface PluginModule {
+  readonly default?: PluginDefinition | readonly PluginDefinition[];
+  readonly kinds?: readonly KindDeclaration[];
 }
-
-/** A module that contributes plugins: default export of one definition or an array of them. */
-export type PluginModule = { default: PluginDefinition | PluginDefinition[] };

@@ -4,61 +4,122 @@ import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { Container } from 'inversify';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { KINDS, ServiceIds, isKind, type Kind } from './kinds.ts';
-import type { PluginContext, PluginDefinition, PluginSlot } from './plugin.ts';
+import { CORE_KINDS, KIND_NAME, KIND_SERVICE, serviceId, type KindDeclaration } from './kinds.ts';
+import type { ContractOf, PluginContext, PluginDefinition, PluginModule, PluginSlot } from './plugin.ts';
 
-/** Where a plugin definition came from, for `ssfer plugins` and for error messages. */
+/** Where a plugin definition (or a kind declaration) came from, for `ssfer plugins` and for error messages. */
 export interface PluginOrigin {
   readonly file: string;
   readonly builtin: boolean;
 }
 
+/** A plugin as the container holds it: its definition and where it came from. */
+export interface RegisteredPlugin {
+  readonly definition: PluginDefinition;
+  readonly origin: PluginOrigin;
+}
+
+/** A kind as the container holds it. */
+export interface RegisteredKind extends KindDeclaration {
+  readonly origin: PluginOrigin;
+}
+
 export class PluginLoadError extends Error {
-  constructor(readonly file: string, message: string) {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
     this.name = 'PluginLoadError';
   }
 }
 
+const CORE_ORIGIN: PluginOrigin = { file: 'src/core/kinds.ts', builtin: true };
+
 /**
- * The plugin registry: an inversify container in which every plugin definition is bound under
- * its kind's service identifier with its name as the binding name. Plugins are looked up (and
- * instantiated per cell) only through the container; nothing in the core names a concrete plugin.
+ * A binding that answers a lookup by its name and also a lookup of every binding of the service
+ * (an unnamed `getAll`), so the container both resolves a plugin and lists them.
+ */
+const namedOrListed = (name: string) => (request: { readonly name: string | number | symbol | undefined }) => request.name === undefined || request.name === name;
+
+/**
+ * The plugin registry. Its inversify container is the one place plugins are known:
+ *
+ * - this container (the root, one per registry: per process, or per resolved recipe) holds the
+ *   kind declarations under KIND_SERVICE and every plugin definition under its kind's service
+ *   identifier, both bound by name;
+ * - a run opens a child container (src/pipeline/scope.ts) that owns what the cells of one
+ *   `ssfer run` share: the decoded data and the pre-trainings; it is released when the run ends.
+ *
+ * Nothing in the core names a concrete plugin; plugins are created per cell from their slot.
  */
 export class PluginRegistry {
   readonly container = new Container();
-  private readonly names = new Map<Kind, Map<string, PluginOrigin>>(KINDS.map((k) => [k, new Map()]));
+
+  constructor() {
+    for (const kind of CORE_KINDS) this.declareKind(kind, CORE_ORIGIN);
+  }
+
+  /** Adds a kind; a second declaration of the same kind is an error naming both files. */
+  declareKind(kind: KindDeclaration, origin: PluginOrigin): void {
+    if (!kind || typeof kind.name !== 'string' || !KIND_NAME.test(kind.name) || typeof kind.description !== 'string' || !kind.description) {
+      throw new PluginLoadError(origin.file, `invalid kind declaration ${JSON.stringify(kind)}: name must be lower-case words joined by '-', description one line`);
+    }
+    const previous = this.container.get<RegisteredKind>(KIND_SERVICE, { name: kind.name, optional: true });
+    if (previous) throw new PluginLoadError(origin.file, `kind '${kind.name}' is already declared by ${previous.origin.file}; choose another name`);
+    const registered: RegisteredKind = { name: kind.name, description: kind.description, origin };
+    this.container.bind<RegisteredKind>(KIND_SERVICE).toConstantValue(registered).when(namedOrListed(kind.name));
+  }
+
+  hasKind(kind: string): boolean {
+    return this.container.isBound(KIND_SERVICE, { name: kind });
+  }
+
+  /** Every kind, the core's first, then in the order plugin modules declared them. */
+  kinds(): RegisteredKind[] {
+    return this.container.getAll<RegisteredKind>(KIND_SERVICE);
+  }
 
   register(def: PluginDefinition, origin: PluginOrigin): void {
-    validateDefinition(def, origin.file);
-    const names = this.names.get(def.kind)!;
-    const previous = names.get(def.name);
+    this.validateDefinition(def, origin.file);
+    const previous = this.registered(def.kind, def.name);
     if (previous) {
-      throw new PluginLoadError(origin.file, `${def.kind} plugin '${def.name}' is already registered by ${previous.file}; choose another name`);
+      throw new PluginLoadError(origin.file, `${def.kind} plugin '${def.name}' is already registered by ${previous.origin.file}; choose another name`);
     }
-    names.set(def.name, origin);
-    this.container.bind<PluginDefinition>(ServiceIds[def.kind]).toConstantValue(def).whenNamed(def.name);
+    this.container.bind<RegisteredPlugin>(serviceId(def.kind)).toConstantValue({ definition: def, origin }).when(namedOrListed(def.name));
   }
 
-  has(kind: Kind, name: string): boolean {
-    return this.names.get(kind)!.has(name);
+  private registered(kind: string, name: string): RegisteredPlugin | undefined {
+    return this.hasKind(kind) ? this.container.get<RegisteredPlugin>(serviceId(kind), { name, optional: true }) : undefined;
   }
 
-  namesOf(kind: Kind): string[] {
-    return [...this.names.get(kind)!.keys()].sort();
+  private all(kind: string): RegisteredPlugin[] {
+    return this.hasKind(kind) ? this.container.getAll<RegisteredPlugin>(serviceId(kind), { optional: true }) : [];
   }
 
-  get(kind: Kind, name: string): PluginDefinition {
-    if (!this.has(kind, name)) throw new Error(`no ${kind} plugin named '${name}'; known: ${this.namesOf(kind).join(', ') || '(none)'}`);
-    return this.container.get<PluginDefinition>(ServiceIds[kind], { name });
+  has(kind: string, name: string): boolean {
+    return this.registered(kind, name) !== undefined;
   }
 
-  origin(kind: Kind, name: string): PluginOrigin | undefined {
-    return this.names.get(kind)!.get(name);
+  namesOf(kind: string): string[] {
+    return this.all(kind)
+      .map((r) => r.definition.name)
+      .sort();
   }
 
-  list(kind?: Kind): PluginDefinition[] {
-    const kinds = kind ? [kind] : KINDS;
+  get(kind: string, name: string): PluginDefinition {
+    const found = this.registered(kind, name);
+    if (!found) throw new Error(`no ${kind} plugin named '${name}'; known: ${this.namesOf(kind).join(', ') || '(none)'}`);
+    return found.definition;
+  }
+
+  origin(kind: string, name: string): PluginOrigin | undefined {
+    return this.registered(kind, name)?.origin;
+  }
+
+  /** The definitions of one kind, or of every kind, by kind then name. */
+  list(kind?: string): PluginDefinition[] {
+    const kinds = kind ? [kind] : this.kinds().map((k) => k.name);
     return kinds.flatMap((k) => this.namesOf(k).map((n) => this.get(k, n)));
   }
 
@@ -66,15 +127,15 @@ export class PluginRegistry {
    * Creates the plugin a slot chooses. `options` must already be validated and defaulted
    * (the recipe validator does both), so the factory sees complete options.
    */
-  create<T>(kind: Kind, slotValue: PluginSlot, ctx: Omit<PluginContext, 'resolve'>): T {
+  create<K extends string>(kind: K, slotValue: PluginSlot, ctx: Omit<PluginContext, 'resolve'>): ContractOf<K> {
     const def = this.get(kind, slotValue.use);
     const { use: _use, ...given } = slotValue;
     const options = this.withDefaults(def, given);
-    const fullCtx: PluginContext = { ...ctx, resolve: <U>(k: Kind, s: PluginSlot) => this.create<U>(k, s, ctx) };
-    return def.create(options, fullCtx) as T;
+    const fullCtx: PluginContext = { ...ctx, resolve: (k, s) => this.create(k, s, ctx) };
+    return def.create(options as never, fullCtx) as ContractOf<K>;
   }
 
-  private readonly validators = new Map<PluginDefinition, ValidateFunction>();
+  private readonly validators = new WeakMap<PluginDefinition, ValidateFunction>();
 
   /**
    * Options with the schema's defaults filled in and checked. Recipes arrive here already
@@ -94,23 +155,60 @@ export class PluginRegistry {
     return options;
   }
 
-  /** Loads every definition a module exports (default export: one definition or a list). */
-  async loadFile(file: string, builtin = false): Promise<PluginDefinition[]> {
-    const abs = path.resolve(file);
-    if (!fs.existsSync(abs)) throw new PluginLoadError(file, 'plugin file not found; check the path (relative to the recipe, or to the current folder for --plugin)');
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
-    } catch (err) {
-      throw new PluginLoadError(file, `failed to load: ${(err as Error).message.split('\n')[0]}`);
+  /**
+   * Loads plugin files: every module is imported first and the kinds they declare are learnt,
+   * then their definitions are registered, so a file may hold plugins of a kind another declares.
+   */
+  async loadFiles(files: readonly string[], builtin = false): Promise<PluginDefinition[]> {
+    const modules: { file: string; mod: PluginModule }[] = [];
+    for (const file of files) modules.push({ file: path.resolve(file), mod: await importPluginModule(file) });
+    for (const { file, mod } of modules) {
+      if (mod.kinds !== undefined && !Array.isArray(mod.kinds)) throw new PluginLoadError(file, 'kinds must be a list of defineKind(name, description)');
+      for (const kind of mod.kinds ?? []) this.declareKind(kind, { file, builtin });
     }
-    const exported = mod.default ?? mod.plugins;
-    const defs = (Array.isArray(exported) ? exported : [exported]) as PluginDefinition[];
-    if (exported === undefined) {
-      throw new PluginLoadError(file, 'exports no plugin; export default definePlugin({ kind, name, description, options, create })');
+    const defs: PluginDefinition[] = [];
+    for (const { file, mod } of modules) {
+      const exported = mod.default ?? (mod as { plugins?: PluginModule['default'] }).plugins;
+      if (exported === undefined) {
+        if (mod.kinds?.length) continue; // a module that only declares kinds
+        throw new PluginLoadError(file, 'exports no plugin; export default definePlugin({ kind, name, description, options, create })');
+      }
+      for (const def of (Array.isArray(exported) ? exported : [exported]) as PluginDefinition[]) {
+        this.register(def, { file, builtin });
+        defs.push(def);
+      }
     }
-    for (const def of defs) this.register(def, { file: abs, builtin });
     return defs;
+  }
+
+  /** Loads every definition one module exports (default export: one definition or a list). */
+  loadFile(file: string, builtin = false): Promise<PluginDefinition[]> {
+    return this.loadFiles([file], builtin);
+  }
+
+  private validateDefinition(def: PluginDefinition, file: string): void {
+    const problems: string[] = [];
+    if (!def || typeof def !== 'object') throw new PluginLoadError(file, 'the export is not a plugin definition object');
+    if (typeof def.kind !== 'string' || !this.hasKind(def.kind)) {
+      problems.push(`kind must be one of ${this.kinds()
+        .map((k) => k.name)
+        .join(', ')} (got ${JSON.stringify(def.kind)})`);
+    }
+    if (typeof def.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]*$/.test(def.name)) problems.push(`name must be a word of letters, digits, '-', '_' or '.' (got ${JSON.stringify(def.name)})`);
+    if (typeof def.description !== 'string' || def.description.length === 0) problems.push('description must be a one-line string');
+    if (!def.options || typeof def.options !== 'object' || def.options.type !== 'object') problems.push("options must be a JSON Schema with type: 'object'");
+    if (typeof def.create !== 'function') problems.push('create must be a function (options, ctx) => instance');
+    if (problems.length) throw new PluginLoadError(file, `invalid plugin definition: ${problems.join('; ')}`);
+  }
+}
+
+async function importPluginModule(file: string): Promise<PluginModule> {
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) throw new PluginLoadError(file, 'plugin file not found; check the path (relative to the recipe, or to the current folder for --plugin)');
+  try {
+    return (await import(pathToFileURL(abs).href)) as PluginModule;
+  } catch (err) {
+    throw new PluginLoadError(file, `failed to load: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
@@ -124,28 +222,17 @@ function stripSlots(schema: Record<string, unknown>): Record<string, unknown> {
   return { ...schema, properties: Object.fromEntries(Object.entries(props).map(([k, v]) => [k, stripSlots(v)])) };
 }
 
-function validateDefinition(def: PluginDefinition, file: string): void {
-  const problems: string[] = [];
-  if (!def || typeof def !== 'object') throw new PluginLoadError(file, 'the export is not a plugin definition object');
-  if (typeof def.kind !== 'string' || !isKind(def.kind)) problems.push(`kind must be one of ${KINDS.join(', ')} (got ${JSON.stringify(def.kind)})`);
-  if (typeof def.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]*$/.test(def.name)) problems.push(`name must be a word of letters, digits, '-', '_' or '.' (got ${JSON.stringify(def.name)})`);
-  if (typeof def.description !== 'string' || def.description.length === 0) problems.push('description must be a one-line string');
-  if (!def.options || typeof def.options !== 'object' || def.options.type !== 'object') problems.push("options must be a JSON Schema with type: 'object'");
-  if (typeof def.create !== 'function') problems.push('create must be a function (options, ctx) => instance');
-  if (problems.length) throw new PluginLoadError(file, `invalid plugin definition: ${problems.join('; ')}`);
-}
-
 const pluginsRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../plugins');
 
 /**
- * The built-in plugin files: `plugins/<kind>/<name>.ts` for every kind folder. Sub-folders hold
- * the plugins' internals and are not scanned.
+ * The built-in plugin files: `plugins/<folder>/<name>.ts` for every folder (conventionally one
+ * per kind). Sub-folders hold the plugins' internals and are not scanned.
  */
 export function builtinPluginFiles(root = pluginsRoot): string[] {
   const files: string[] = [];
-  for (const kind of KINDS) {
-    const dir = path.join(root, kind);
-    if (!fs.existsSync(dir)) continue;
+  for (const folder of fs.readdirSync(root, { withFileTypes: true })) {
+    if (!folder.isDirectory()) continue;
+    const dir = path.join(root, folder.name);
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.isFile() && /\.(ts|js|mjs)$/.test(entry.name) && !entry.name.endsWith('.d.ts')) files.push(path.join(dir, entry.name));
     }
@@ -156,7 +243,7 @@ export function builtinPluginFiles(root = pluginsRoot): string[] {
 /** A registry with every built-in plugin plus the user's plugin files. */
 export async function createRegistry(extraFiles: readonly string[] = []): Promise<PluginRegistry> {
   const registry = new PluginRegistry();
-  for (const f of builtinPluginFiles()) await registry.loadFile(f, true);
-  for (const f of extraFiles) await registry.loadFile(f, false);
+  await registry.loadFiles(builtinPluginFiles(), true);
+  await registry.loadFiles(extraFiles, false);
   return registry;
 }

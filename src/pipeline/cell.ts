@@ -1,14 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Backbone, BackboneFactory } from '../contracts/backbone.ts';
-import type { Tuner } from '../contracts/tuner.ts';
+import type { Backbone } from '../contracts/backbone.ts';
 import { checkSearchPaths, runTuning, validationSplit, withSettings, type CellTuning } from './tuning.ts';
-import type { DatasetSource, FerData } from '../contracts/dataset.ts';
-import type { CheckpointStore, Pretrainer, SemiSupervised } from '../contracts/stages.ts';
-import type { Augmentation, FaceBoxSource, MixingStrategy, Sampler } from '../contracts/training.ts';
+import type { FerData } from '../contracts/dataset.ts';
+import type { CheckpointStore, Pretrainer } from '../contracts/stages.ts';
 import type { PluginSlot } from '../core/plugin.ts';
-import type { Kind } from '../core/kinds.ts';
 import { deriveSeed, Rng } from '../core/rng.ts';
-import type { JsonObject } from '../core/json.ts';
+import { getPath } from '../core/json.ts';
+import type { CellConfig } from '../recipe/schema.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { hashOf, stageKeys } from './stage-keys.ts';
@@ -17,7 +15,7 @@ import { writeAtomic } from '../core/files.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileCheckpointStore } from '../train/resume.ts';
-import { trainSupervised, type StepLog, type SupervisedHooks, type SupervisedOptions } from './supervised.ts';
+import { trainSupervised, type StepLog, type SupervisedHooks } from './supervised.ts';
 
 export interface CellMetrics {
   readonly id: string;
@@ -71,16 +69,14 @@ type PretrainOutput = Awaited<ReturnType<Pretrainer['run']>>;
 const pretrainCache = new Map<string, Promise<PretrainOutput>>();
 
 /** The cell's dataset slot with its folder from `data.roots` when the slot does not name one. */
-function withDatasetRoot(config: JsonObject): PluginSlot {
-  const slot = slotAt(config, 'data.dataset');
-  const root = ((config.data as JsonObject).roots as Record<string, string> | undefined)?.[slot.use];
+function withDatasetRoot(config: CellConfig): PluginSlot {
+  const slot = config.data.dataset;
+  const root = config.data.roots[slot.use];
   return root && !slot.root ? { ...slot, root } : slot;
 }
 
-function slotAt(config: JsonObject, dotted: string): PluginSlot {
-  let cur: unknown = config;
-  for (const p of dotted.split('.')) cur = (cur as JsonObject)[p];
-  return cur as PluginSlot;
+function slotAt(config: object, dotted: string): PluginSlot {
+  return getPath(config, dotted) as unknown as PluginSlot;
 }
 
 /** Runs one cell's stages and evaluates it on the test split. */
@@ -101,17 +97,17 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   const config = cell.config;
   const seed = config.seed as number;
   const ctx = { seed, scale: recipe.scale, recipeDir: recipe.file.replace(/[/\\][^/\\]*$/, '') };
-  const create = <T>(kind: Kind, dotted: string) => recipe.registry.create<T>(kind, slotAt(config, dotted), ctx);
-  const tuner = create<Tuner>('tuner', 'pipeline.tune');
+  const create = <K extends string>(kind: K, dotted: string) => recipe.registry.create(kind, slotAt(config, dotted), ctx);
+  const tuner = create('tuner', 'pipeline.tune');
   checkSearchPaths(config, tuner);
-  const backbone = create<BackboneFactory>('backbone', 'model.backbone');
+  const backbone = create('backbone', 'model.backbone');
   const imageSize = backbone.imageSize;
-  const size = (config.data as JsonObject).size as { train: number | null; test: number | null };
+  const size = config.data.size;
   const datasetSlot = withDatasetRoot(config);
   const dataKey = hashOf({ dataset: datasetSlot as never, size: size as never, imageSize, seed });
   let pending = dataCache.get(dataKey);
   if (!pending) {
-    const source = recipe.registry.create<DatasetSource>('dataset', datasetSlot, ctx);
+    const source = recipe.registry.create('dataset', datasetSlot, ctx);
     pending = source.load({ imageSize, trainSize: size.train, testSize: size.test, ...(hooks.dataCacheDir ? { cacheDir: hooks.dataCacheDir } : {}) });
     dataCache.set(dataKey, pending);
     pending.catch(() => dataCache.delete(dataKey));
@@ -119,12 +115,12 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   const data = await pending;
   const numClasses = data.classes.length;
 
-  const sampler = create<Sampler>('sampler', 'data.labels');
+  const sampler = create('sampler', 'data.labels');
   const split = sampler.split(data.train.labels, numClasses, Rng.derive(seed, 'labels', dataKey, hashOf(slotAt(config, 'data.labels') as never)), {
     ...(data.train.folds ? { folds: data.train.folds } : {}),
   });
   const trainLabels = split.labels ?? data.train.labels;
-  const boxes = await create<FaceBoxSource>('face-boxes', 'data.boxes').boxes(data.train.images, data.train.size, imageSize, data.train.boxes);
+  const boxes = await create('face-boxes', 'data.boxes').boxes(data.train.images, data.train.size, imageSize, data.train.boxes);
 
   const stages = { pretrain: '', supervised: '', semi: '' };
   let pretrained: PretrainOutput | null = null;
@@ -134,9 +130,9 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     let shared = pretrainCache.get(key);
     if (!shared) {
       const run = () =>
-        create<Pretrainer>('pretrain', 'pipeline.pretrain').run({
+        create('pretrain', 'pipeline.pretrain').run({
           backbone,
-          pool: (kind, n) => recipe.registry.create<DatasetSource>('dataset', datasetSlot, ctx).pool(kind, n, imageSize),
+          pool: (kind, n) => recipe.registry.create('dataset', datasetSlot, ctx).pool(kind, n, imageSize),
           seed: deriveSeed(seed, 'pretrain'),
           hooks: {
             onStep: (l, info) => hooks.onStep('pretrain', l, info),
@@ -169,9 +165,9 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     return m;
   };
   const evalOpts = config.evaluation as { batch_size: number; use_ema: boolean };
-  const supervisedStage = async (target: Backbone, settings: JsonObject, labeled: Int32Array, stageHooks: SupervisedHooks) => {
-    const mixing = recipe.registry.create<MixingStrategy>('mixing', slotAt(settings, 'pipeline.supervised.mixing'), ctx);
-    const augment = recipe.registry.create<Augmentation>('augment', slotAt(settings, 'pipeline.supervised.augment'), ctx);
+  const supervisedStage = async (target: Backbone, settings: CellConfig, labeled: Int32Array, stageHooks: SupervisedHooks) => {
+    const mixing = recipe.registry.create('mixing', slotAt(settings, 'pipeline.supervised.mixing'), ctx);
+    const augment = recipe.registry.create('augment', slotAt(settings, 'pipeline.supervised.augment'), ctx);
     const result = await trainSupervised({
       model: target,
       buildCopy: () => backbone.build(numClasses, modelSeed, { trainable: false }),
@@ -179,7 +175,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       labeled,
       labels: trainLabels,
       boxes,
-      options: (settings.pipeline as JsonObject).supervised as unknown as SupervisedOptions,
+      options: settings.pipeline.supervised,
       mixing,
       augment,
       seed: deriveSeed(seed, cell.id),
@@ -248,7 +244,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
         ema.dispose();
         ema = null;
       }
-      const semi = await create<SemiSupervised>('ssl', 'pipeline.semi').run({
+      const semi = await create('ssl', 'pipeline.semi').run({
         model,
         buildCopy: () => backbone.build(numClasses, modelSeed, { trainable: false }),
         data,

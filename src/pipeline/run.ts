@@ -12,8 +12,6 @@ import type { CellTuning } from './tuning.ts';
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, latestRunDir, timestamp } from './results.ts';
 import { hashOf } from './stage-keys.ts';
-import type { PluginSlot } from '../core/plugin.ts';
-import type { Tracker } from '../contracts/tracker.ts';
 import { execFileSync } from 'node:child_process';
 
 export interface RunOptions {
@@ -89,9 +87,8 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   writeJson(path.join(dir, 'run.json'), manifest);
   writeJson(path.join(dir, 'recipe.resolved.json'), { recipe: recipe.name, title: recipe.title, description: recipe.description, scale: recipe.scale, seed: recipe.seed, reference: recipe.reference ?? null, cells: recipe.cells.map((c) => ({ id: c.id, config: c.config })) });
 
-  const trackingSlot = (recipe.cells[0]!.config.tracking ?? { use: 'local' }) as PluginSlot;
-  const tracker = recipe.registry.create<Tracker & { every?: number }>('tracker', trackingSlot, { seed: recipe.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) });
-  const logEvery = tracker.every ?? 10;
+  const tracker = recipe.registry.create('tracker', recipe.cells[0]!.config.tracking, { seed: recipe.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) });
+  const logEvery = tracker.every;
   await tracker.startRun({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, backend: backendName, dir: path.resolve(dir), file: manifest.file, commit: gitCommit() });
 
   let stopRequested = false;

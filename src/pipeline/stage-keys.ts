@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Json, JsonObject } from '../core/json.ts';
+import type { CellConfig } from '../recipe/schema.ts';
 
 /** Bumped when a change to the training code makes earlier cached stage outputs invalid. */
 export const STAGE_CODE_VERSION = 1;
@@ -7,19 +7,21 @@ export const STAGE_CODE_VERSION = 1;
 export const STAGES = ['pretrain', 'supervised', 'semi'] as const;
 export type Stage = (typeof STAGES)[number];
 
-function canonical(v: Json | undefined): string {
+function canonical(v: unknown): string {
   if (v === undefined) return 'null';
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v)
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
       .join(',')}}`;
   }
   return JSON.stringify(v);
 }
 
-export function hashOf(v: Json): string {
+/** A short hash of a JSON value that does not depend on the order of its keys. */
+export function hashOf(v: unknown): string {
   return createHash('sha256').update(canonical(v)).digest('hex').slice(0, 16);
 }
 
@@ -27,17 +29,16 @@ export function hashOf(v: Json): string {
  * The key of each stage's output: a hash of everything the stage depends on. Cells with the same
  * key share that stage (pre-training in particular is usually shared by a whole table).
  */
-export function stageKeys(config: JsonObject): Record<Stage, string> {
-  const model = config.model as JsonObject;
-  const pipeline = config.pipeline as JsonObject;
+export function stageKeys(config: CellConfig): Record<Stage, string> {
+  const { model, pipeline } = config;
   // Pre-training reads the recipe's image pool, which depends on how the dataset draws images
   // but not on which dataset, class setting, task or folder a cell uses: cells of every column
   // share it. Real datasets draw their pool with their stand-in's knobs, the synthetic set with its own.
-  const dataset = ((config.data as JsonObject).dataset ?? {}) as JsonObject;
+  const dataset = config.data.dataset;
   const { use: _use, classes: _classes, root: _root, ...rest } = dataset;
-  const poolSpec = 'stand_in' in dataset ? { stand_in: dataset.stand_in! } : rest;
-  const pretrain = hashOf({ stage: 'pretrain', code: STAGE_CODE_VERSION, seed: config.seed!, backbone: model.backbone!, pretrain: pipeline.pretrain!, pool: poolSpec });
-  const supervised = hashOf({ stage: 'supervised', after: pretrain, data: config.data!, supervised: pipeline.supervised!, tune: pipeline.tune!, seed: config.seed! });
-  const semi = hashOf({ stage: 'semi', after: supervised, semi: pipeline.semi! });
+  const poolSpec = 'stand_in' in dataset ? { stand_in: dataset.stand_in } : rest;
+  const pretrain = hashOf({ stage: 'pretrain', code: STAGE_CODE_VERSION, seed: config.seed, backbone: model.backbone, pretrain: pipeline.pretrain, pool: poolSpec });
+  const supervised = hashOf({ stage: 'supervised', after: pretrain, data: config.data, supervised: pipeline.supervised, tune: pipeline.tune, seed: config.seed });
+  const semi = hashOf({ stage: 'semi', after: supervised, semi: pipeline.semi });
   return { pretrain, supervised, semi };
 }

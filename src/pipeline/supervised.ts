@@ -3,7 +3,7 @@ import type { Backbone } from '../contracts/backbone.ts';
 import type { FerData } from '../contracts/dataset.ts';
 import type { Augmentation, MixingStrategy } from '../contracts/training.ts';
 import { Rng } from '../core/rng.ts';
-import type { TrainingStageOptions } from '../core/stage-schema.ts';
+import type { CellConfig } from '../recipe/schema.ts';
 import { Ema } from '../train/ema.ts';
 import { AdamW } from '../train/optimizer.ts';
 import { restoreTraining, saveTraining, yieldToEventLoop } from '../train/resume.ts';
@@ -12,12 +12,7 @@ import type { CheckpointStore } from '../contracts/stages.ts';
 import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from '../train/batches.ts';
 
 /** The core `pipeline.supervised` options after validation. */
-export interface SupervisedOptions extends TrainingStageOptions {
-  few_labels_epochs: number;
-  few_labels_threshold: number;
-  label_smoothing: number;
-  ema_decay: number | null;
-}
+export type SupervisedOptions = CellConfig['pipeline']['supervised'];
 
 export interface StepLog {
   step: number;

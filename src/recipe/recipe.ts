@@ -8,7 +8,7 @@ import { columnGroups, expandGrid, printedWidth, splitPrinted, type Cell, type G
 import { loadRecipeFile } from './load.ts';
 import { getPath, isObject, type Json, type JsonObject } from '../core/json.ts';
 import { assign, locate, mergeLocated, withValue, type Located } from './located.ts';
-import { SCALES, type Scale } from './schema.ts';
+import { SCALES, type CellConfig, type Scale } from './schema.ts';
 import { validateConfig, type SlotChoice } from './validate.ts';
 
 export interface Override {
@@ -37,7 +37,7 @@ export function parseOverride(arg: string): Override {
 
 export interface ResolvedCell extends Cell {
   /** The full config of this cell, validated, every default filled in. */
-  readonly config: JsonObject;
+  readonly config: CellConfig;
   readonly slots: readonly SlotChoice[];
 }
 
@@ -139,7 +139,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     }
     const v = validateConfig(cellLocated!, registry);
     add(v.diagnostics);
-    cells.push({ ...cell, config: v.config, slots: v.slots });
+    cells.push({ ...cell, config: v.config as unknown as CellConfig, slots: v.slots });
   }
   const summary = summaryOf(located, grid, diagnostics);
   const reference = checkReference(located, grid, summary.length, diagnostics);

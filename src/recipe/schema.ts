@@ -1,5 +1,5 @@
-import { slot, type JsonSchema } from '../core/plugin.ts';
-import { trainingStageOptions } from '../core/stage-schema.ts';
+import { choice, nullable, options, slot, Type, type JsonSchema, type Static } from '../core/schema.ts';
+import { trainingStageOptions } from '../train/stage-options.ts';
 
 export const SCALES = ['smoke', 'small', 'paper'] as const;
 export type Scale = (typeof SCALES)[number];
@@ -64,125 +64,126 @@ const referenceRow: JsonSchema = { type: 'array', items: { type: ['number', 'nul
  * validator replaces them with the chosen plugin's options schema, so one ajv pass checks the
  * whole recipe with each plugin's own field names.
  */
-export function coreSchema(): JsonSchema {
-  return {
-    type: 'object',
-    additionalProperties: false,
-    required: ['title'],
-    properties: {
-      title: { type: 'string', minLength: 1, description: 'names the paper table the recipe reproduces' },
-      description: { type: 'string' },
-      seed: { type: 'integer', default: 2024, description: 'all randomness flows from it' },
-      scale: { enum: [...SCALES], default: 'small', description: 'which entry of `scales` applies (paper = as published)' },
-      plugins: { type: 'array', items: { type: 'string' }, default: [], description: 'extra plugin files, relative to the recipe' },
-      scales: {
-        type: 'object',
-        additionalProperties: false,
-        properties: Object.fromEntries(SCALES.map((s) => [s, { type: 'object' }])),
-        description: 'overlays merged onto the recipe at each scale',
-      },
-      data: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        properties: {
+export function coreSchema() {
+  return options(
+    {
+      title: Type.String({ minLength: 1, description: 'names the paper table the recipe reproduces' }),
+      description: Type.Optional(Type.String()),
+      seed: Type.Integer({ default: 2024, description: 'all randomness flows from it' }),
+      scale: choice(SCALES, { default: 'small', description: 'which entry of `scales` applies (paper = as published)' }),
+      plugins: Type.Array(Type.String(), { default: [], description: 'extra plugin files, relative to the recipe' }),
+      scales: Type.Optional(
+        Type.Unsafe<Record<string, unknown>>({
+          type: 'object',
+          additionalProperties: false,
+          properties: Object.fromEntries(SCALES.map((s) => [s, { type: 'object' }])),
+          description: 'overlays merged onto the recipe at each scale',
+        }),
+      ),
+      data: options(
+        {
           dataset: slot('dataset', 'synthetic-faces', 'the facial-expression dataset'),
           labels: slot('sampler', 'fraction', 'which training images keep their labels; the rest form the unlabeled pool'),
           boxes: slot('face-boxes', 'annotations', 'where FaceMix gets face boxes'),
-          roots: {
+          roots: Type.Unsafe<Record<string, string>>({
             type: 'object',
             'x-keys-of': { kind: 'dataset', option: 'root' },
             additionalProperties: { type: 'string', minLength: 1 },
             default: {},
             description:
               "dataset folders by dataset plugin name, for the cells that read that dataset and do not set its root themselves (relative to the recipe's folder): `--set data.roots.rafdb=DIR` points a table's RAF-DB columns at DIR",
-          },
-          size: {
-            type: 'object',
-            additionalProperties: false,
-            default: {},
-            description: 'how many images to use; a stratified, seeded subset of a real dataset, or the size a synthetic set is drawn at',
-            properties: {
-              train: { type: ['integer', 'null'], minimum: 1, default: null, description: 'training images (null: all)' },
-              test: { type: ['integer', 'null'], minimum: 1, default: null, description: 'test images (null: all)' },
+          }),
+          size: options(
+            {
+              train: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'training images (null: all)' }),
+              test: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'test images (null: all)' }),
             },
-          },
+            {
+              additionalProperties: false,
+              default: {},
+              description: 'how many images to use; a stratified, seeded subset of a real dataset, or the size a synthetic set is drawn at',
+            },
+          ),
         },
-      },
-      model: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        properties: { backbone: slot('backbone', 'vit') },
-      },
-      pipeline: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        properties: {
+        { additionalProperties: false, default: {} },
+      ),
+      model: options({ backbone: slot('backbone', 'vit') }, { additionalProperties: false, default: {} }),
+      pipeline: options(
+        {
           pretrain: slot('pretrain', 'mae', 'stage 1: self-supervised pre-training'),
-          supervised: {
-            type: 'object',
-            additionalProperties: false,
-            default: {},
-            description: 'stage 2: supervised fine-tuning with mixing',
-            properties: {
+          supervised: options(
+            {
               ...trainingStageOptions({ epochs: 100, warmup_epochs: 5, lr: 1e-4, min_lr: 1e-5, warmup_lr: 5e-5, batch_size: 32, weight_decay: 0.05, betas: [0.9, 0.95] }),
-              few_labels_epochs: { type: 'integer', minimum: 0, default: 1000, description: 'epochs when fewer than few_labels_threshold labels (the paper: 1000 below 500)' },
-              few_labels_threshold: { type: 'integer', minimum: 0, default: 500 },
-              label_smoothing: { type: 'number', minimum: 0, maximum: 1, default: 0.1 },
-              ema_decay: { type: ['number', 'null'], minimum: 0, maximum: 1, default: 0.999, description: 'EMA of the weights used for evaluation; null disables' },
+              few_labels_epochs: Type.Integer({ minimum: 0, default: 1000, description: 'epochs when fewer than few_labels_threshold labels (the paper: 1000 below 500)' }),
+              few_labels_threshold: Type.Integer({ minimum: 0, default: 500 }),
+              label_smoothing: Type.Number({ minimum: 0, maximum: 1, default: 0.1 }),
+              ema_decay: nullable(Type.Number({ minimum: 0, maximum: 1 }), { default: 0.999, description: 'EMA of the weights used for evaluation; null disables' }),
               mixing: slot('mixing', 'facemix', 'none, mixup or facemix'),
               augment: slot('augment', 'weak', 'augmentation of the labeled images'),
             },
-          },
+            { additionalProperties: false, default: {}, description: 'stage 2: supervised fine-tuning with mixing' },
+          ),
           semi: slot('ssl', 'ema-teacher', 'stage 3: semi-supervised fine-tuning'),
           tune: slot('tuner', 'none', 'hyper-parameter search before the final training'),
         },
-      },
-      evaluation: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        properties: {
-          batch_size: { type: 'integer', minimum: 1, default: 64 },
-          use_ema: { type: 'boolean', default: true, description: 'evaluate the EMA weights when the stage keeps them' },
+        { additionalProperties: false, default: {} },
+      ),
+      evaluation: options(
+        {
+          batch_size: Type.Integer({ minimum: 1, default: 64 }),
+          use_ema: Type.Boolean({ default: true, description: 'evaluate the EMA weights when the stage keeps them' }),
         },
-      },
+        { additionalProperties: false, default: {} },
+      ),
       tracking: slot('tracker', 'local', 'where runs are recorded'),
-      grid: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          rows: { type: 'array', items: axisSchema },
-          columns: { type: 'array', items: axisSchema },
-          summary: {
-            type: 'array',
-            items: summarySchema,
-            description: 'computed columns (Average, Decline) after the columns of the innermost column axis, once per value of the outer ones',
-          },
-        },
-      },
-      reference: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['values'],
-        properties: {
-          source: { type: 'string', description: 'where the numbers come from' },
-          metric: { type: 'string', default: 'accuracy (%)' },
-          values: { type: 'array', items: referenceRow, description: 'one list per grid row, laid out as the table is printed: one number per grid column, and after each column group its summary columns' },
-          others: {
-            type: 'array',
-            description: "the paper's rows for methods not run here, shown under the table",
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['label', 'values'],
-              properties: { label: { type: 'string', minLength: 1 }, values: referenceRow },
+      grid: Type.Optional(
+        Type.Unsafe<unknown>({
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            rows: { type: 'array', items: axisSchema },
+            columns: { type: 'array', items: axisSchema },
+            summary: {
+              type: 'array',
+              items: summarySchema,
+              description: 'computed columns (Average, Decline) after the columns of the innermost column axis, once per value of the outer ones',
             },
           },
-        },
-      },
+        }),
+      ),
+      reference: Type.Optional(
+        Type.Unsafe<unknown>({
+          type: 'object',
+          additionalProperties: false,
+          required: ['values'],
+          properties: {
+            source: { type: 'string', description: 'where the numbers come from' },
+            metric: { type: 'string', default: 'accuracy (%)' },
+            values: {
+              type: 'array',
+              items: referenceRow,
+              description: 'one list per grid row, laid out as the table is printed: one number per grid column, and after each column group its summary columns',
+            },
+            others: {
+              type: 'array',
+              description: "the paper's rows for methods not run here, shown under the table",
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['label', 'values'],
+                properties: { label: { type: 'string', minLength: 1 }, values: referenceRow },
+              },
+            },
+          },
+        }),
+      ),
     },
-  };
+    { additionalProperties: false },
+  );
 }
+
+/**
+ * A validated cell configuration: every core key typed, defaults filled in. Plugin slots are
+ * `{ use, ...options }`; their options are read through the chosen plugin's own type.
+ */
+export type CellConfig = Static<ReturnType<typeof coreSchema>>;

@@ -1,6 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { Kind } from '../core/kinds.ts';
-import type { JsonSchema } from '../core/plugin.ts';
+import type { JsonSchema } from '../core/schema.ts';
 import type { PluginRegistry } from '../core/registry.ts';
 import { closest, type Diagnostic } from './diagnostics.ts';
 import { getPath, isObject, joinPath, setPath, type JsonObject } from '../core/json.ts';
@@ -9,7 +8,7 @@ import { coreSchema } from './schema.ts';
 
 /** A plugin choice found in a resolved config: which kind, where, and its resolved options. */
 export interface SlotChoice {
-  readonly kind: Kind;
+  readonly kind: string;
   readonly path: string;
   readonly use: string;
 }
@@ -31,7 +30,7 @@ export function validateConfig(input: Located, registry: PluginRegistry): Valida
   const config = clone(input.value);
   const diagnostics: Diagnostic[] = [];
   const slots: SlotChoice[] = [];
-  const schema = assemble(coreSchema(), config, '', input, registry, diagnostics, slots);
+  const schema = assemble(coreSchema() as JsonSchema, config, '', input, registry, diagnostics, slots);
   const key = JSON.stringify(slots.map((s) => [s.path, s.use]));
   let validate = compiled.get(key);
   if (!validate) {
@@ -54,10 +53,10 @@ function assemble(
   diagnostics: Diagnostic[],
   slots: SlotChoice[],
 ): JsonSchema {
-  const kind = schema['x-slot'] as Kind | undefined;
+  const kind = schema['x-slot'] as string | undefined;
   if (kind) return assembleSlot(kind, schema, config, at, located, registry, diagnostics, slots);
   // A mapping keyed by plugin names (data.roots): its keys must name plugins that have the option.
-  const keyedBy = schema['x-keys-of'] as { kind: Kind; option: string } | undefined;
+  const keyedBy = schema['x-keys-of'] as { kind: string; option: string } | undefined;
   if (keyedBy) {
     const known = registry.namesOf(keyedBy.kind).filter((n) => isObject((registry.get(keyedBy.kind, n).options.properties as Record<string, unknown> | undefined)?.[keyedBy.option]));
     const current = getPath(config, at);
@@ -88,7 +87,7 @@ function assemble(
 }
 
 function assembleSlot(
-  kind: Kind,
+  kind: string,
   schema: JsonSchema,
   config: JsonObject,
   at: string,

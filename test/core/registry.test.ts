@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { expect } from 'chai';
-import { KINDS, ServiceIds } from '../../src/core/kinds.ts';
-import { builtinPluginFiles, createRegistry, PluginLoadError, PluginRegistry } from '../../src/core/registry.ts';
+import { CORE_KINDS, serviceId } from '../../src/core/kinds.ts';
+import { builtinPluginFiles, createRegistry, PluginLoadError, PluginRegistry, type RegisteredPlugin } from '../../src/core/registry.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
+import { options, Type } from '../../src/core/schema.ts';
 import { resolveRecipe } from '../../src/recipe/recipe.ts';
 import { fixtures, writeFiles } from '../helpers.ts';
 
@@ -10,20 +11,56 @@ describe('plugin registry (inversify)', () => {
   it('binds every built-in plugin under its kind’s service identifier, by name', async () => {
     const registry = await createRegistry();
     for (const kind of ['dataset', 'sampler', 'face-boxes', 'backbone', 'pretrain', 'mixing', 'kappa', 'mix-loss', 'ssl', 'augment', 'tracker'] as const) {
-      expect(KINDS).to.include(kind);
+      expect(registry.hasKind(kind), kind).to.equal(true);
       expect(registry.namesOf(kind).length, kind).to.be.greaterThan(0);
     }
     expect(registry.namesOf('kappa')).to.deep.equal(['fsim', 'iou', 'psnr', 'ssim']);
     expect(registry.namesOf('mix-loss')).to.deep.equal(['L1', 'L2', 'L3', 'L4']);
     expect(registry.namesOf('mixing')).to.include.members(['none', 'mixup', 'facemix']);
     // The container itself answers named lookups.
-    const def = registry.container.get<{ name: string }>(ServiceIds.kappa, { name: 'ssim' });
-    expect(def.name).to.equal('ssim');
-    expect(registry.container.isBound(ServiceIds.kappa, { name: 'fsim' })).to.equal(true);
-    expect(registry.container.isBound(ServiceIds.kappa, { name: 'nope' })).to.equal(false);
+    const found = registry.container.get<RegisteredPlugin>(serviceId('kappa'), { name: 'ssim' });
+    expect(found.definition.name).to.equal('ssim');
+    expect(found.origin.file).to.match(/plugins\/kappa\/ssim\.ts$/);
+    expect(registry.container.isBound(serviceId('kappa'), { name: 'fsim' })).to.equal(true);
+    expect(registry.container.isBound(serviceId('kappa'), { name: 'nope' })).to.equal(false);
+    // ...and lists them: the container is the only record of what is registered.
+    expect(registry.container.getAll<RegisteredPlugin>(serviceId('mix-loss')).map((r) => r.definition.name)).to.have.members(['L1', 'L2', 'L3', 'L4']);
   });
 
-  it('finds built-ins by scanning plugins/<kind>/, not by importing them by name', () => {
+  it('learns the kinds FaceMix declares from its module; the core names only its own', async () => {
+    expect(CORE_KINDS.map((k) => k.name)).to.not.include.members(['kappa']);
+    expect(CORE_KINDS.map((k) => k.name)).to.not.include.members(['mix-loss']);
+    const registry = await createRegistry();
+    const kinds = registry.kinds();
+    expect(kinds.map((k) => k.name).slice(0, CORE_KINDS.length)).to.deep.equal(CORE_KINDS.map((k) => k.name));
+    const kappa = kinds.find((k) => k.name === 'kappa')!;
+    expect(kappa.origin.file).to.match(/plugins\/mixing\/facemix\.ts$/);
+    expect(kinds.find((k) => k.name === 'mix-loss')!.origin.file).to.equal(kappa.origin.file);
+  });
+
+  it('registers a user module that declares a kind and a plugin of it, and refuses a kind declared twice', async () => {
+    const dir = writeFiles({
+      'kinds.mjs': [
+        "export const kinds = [{ name: 'test-metric', description: 'a kind a user plugin declares' }];",
+        "export default { kind: 'test-metric', name: 'one', description: 'always 1', options: { type: 'object', properties: {} }, create: () => ({ value: 1 }) };",
+        '',
+      ].join('\n'),
+      'again.mjs': "export const kinds = [{ name: 'kappa', description: 'again' }];\n",
+    });
+    const registry = await createRegistry([path.join(dir, 'kinds.mjs')]);
+    expect(registry.namesOf('test-metric')).to.deep.equal(['one']);
+    expect(registry.create('test-metric', { use: 'one' }, { seed: 1, scale: 'smoke', recipeDir: '.' })).to.deep.equal({ value: 1 });
+    let err: unknown;
+    try {
+      await registry.loadFile(path.join(dir, 'again.mjs'));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(PluginLoadError);
+    expect((err as Error).message).to.match(/again\.mjs: kind 'kappa' is already declared by .*plugins\/mixing\/facemix\.ts; choose another name/);
+  });
+
+  it('finds built-ins by scanning the folders of plugins/, not by importing them by name', () => {
     const files = builtinPluginFiles().map((f) => path.relative(path.dirname(path.dirname(path.dirname(f))), f));
     expect(files).to.include('plugins/kappa/iou.ts');
     expect(files.some((f) => f.includes('/internal/'))).to.equal(false);
@@ -32,7 +69,7 @@ describe('plugin registry (inversify)', () => {
   it('creates plugins per cell with validated options, resolving nested slots', async () => {
     const registry = await createRegistry();
     const ctx = { seed: 1, scale: 'smoke', recipeDir: '.' };
-    const facemix = registry.create<{ name: string }>('mixing', { use: 'facemix', alpha: 1, kappa: { use: 'iou' }, loss: { use: 'L4' } }, ctx);
+    const facemix = registry.create('mixing', { use: 'facemix', alpha: 1, kappa: { use: 'iou' }, loss: { use: 'L4' } }, ctx);
     expect(facemix.name).to.equal('facemix(iou, L4)');
   });
 
@@ -42,7 +79,7 @@ describe('plugin registry (inversify)', () => {
     expect(r.registry.origin('mixing', 'cutmix-test')!.builtin).to.equal(false);
     const cfg = r.cells[0]!.config as any;
     expect(cfg.pipeline.supervised.mixing).to.deep.equal({ use: 'cutmix-test', alpha: 0.4 });
-    const made = r.registry.create<{ name: string }>('mixing', cfg.pipeline.supervised.mixing, { seed: 1, scale: 'small', recipeDir: '.' });
+    const made = r.registry.create('mixing', cfg.pipeline.supervised.mixing, { seed: 1, scale: 'small', recipeDir: '.' });
     expect(made.name).to.equal('cutmix-test(alpha=0.4)');
   });
 
@@ -78,7 +115,8 @@ describe('plugin registry (inversify)', () => {
   });
 
   it('keeps a definition’s literal types through definePlugin', () => {
-    const def = definePlugin({ kind: 'kappa', name: 'k', description: 'd', options: { type: 'object' }, create: () => 42 });
-    expect(def.create({}, { seed: 0, scale: 'smoke', recipeDir: '.', resolve: () => undefined as never })).to.equal(42);
+    const def = definePlugin({ kind: 'test-kind', name: 'k', description: 'd', options: options({ n: Type.Integer({ default: 2 }) }), create: (o) => o.n * 21 });
+    expect(def.kind).to.equal('test-kind');
+    expect(def.create({ n: 2 }, { seed: 0, scale: 'smoke', recipeDir: '.', resolve: () => undefined as never })).to.equal(42);
   });
 });

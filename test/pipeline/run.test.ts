@@ -5,9 +5,6 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { resolveRecipe } from '../../src/recipe/recipe.ts';
 import { trainSupervised, type SupervisedOptions } from '../../src/pipeline/supervised.ts';
-import type { BackboneFactory } from '../../src/contracts/backbone.ts';
-import type { DatasetSource } from '../../src/contracts/dataset.ts';
-import type { Augmentation, MixingStrategy } from '../../src/contracts/training.ts';
 import { fixtures, projectRoot, tempDir, writeFiles } from '../helpers.ts';
 
 const bin = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
@@ -145,8 +142,8 @@ describe('supervised training memory', function () {
     const cell = r.cells[3]!;
     const cfg = cell.config as any;
     const ctx = { seed: 1, scale: r.scale, recipeDir: '.' };
-    const backbone = r.registry.create<BackboneFactory>('backbone', cfg.model.backbone, ctx);
-    const data = await r.registry.create<DatasetSource>('dataset', cfg.data.dataset, ctx).load({ imageSize: 16, trainSize: 84, testSize: 35 });
+    const backbone = r.registry.create('backbone', cfg.model.backbone, ctx);
+    const data = await r.registry.create('dataset', cfg.data.dataset, ctx).load({ imageSize: 16, trainSize: 84, testSize: 35 });
     const model = backbone.build(7, 3);
     const counts: number[] = [];
     const result = await trainSupervised({
@@ -157,8 +154,8 @@ describe('supervised training memory', function () {
       labels: data.train.labels,
       boxes: data.train.boxes,
       options: { ...(cfg.pipeline.supervised as SupervisedOptions), epochs: 4, few_labels_epochs: 4 },
-      mixing: r.registry.create<MixingStrategy>('mixing', cfg.pipeline.supervised.mixing, ctx),
-      augment: r.registry.create<Augmentation>('augment', cfg.pipeline.supervised.augment, ctx),
+      mixing: r.registry.create('mixing', cfg.pipeline.supervised.mixing, ctx),
+      augment: r.registry.create('augment', cfg.pipeline.supervised.augment, ctx),
       seed: 5,
       hooks: { onStep: () => {}, onEpoch: () => counts.push(tf.memory().numTensors), shouldStop: () => false },
     });

@@ -1,7 +1,9 @@
 import type { ParameterCount } from '../../../src/contracts/backbone.ts';
+import { choice, nullable, options, Type, type Static } from '../../../src/core/schema.ts';
 import type { GeluKind } from './layers.ts';
 
-export type VitPreset = 'tiny' | 'small' | 'base' | 'large';
+export const VIT_PRESET_NAMES = ['tiny', 'small', 'base', 'large'] as const;
+export type VitPreset = (typeof VIT_PRESET_NAMES)[number];
 
 /** Published ViT sizes (Dosovitskiy et al.; DeiT for tiny and small). */
 export const VIT_PRESETS: Readonly<Record<VitPreset, { dim: number; depth: number; heads: number; mlpRatio: number }>> = {
@@ -11,28 +13,79 @@ export const VIT_PRESETS: Readonly<Record<VitPreset, { dim: number; depth: numbe
   large: { dim: 1024, depth: 24, heads: 16, mlpRatio: 4 },
 };
 
-/** The plugin's options as a recipe writes them (after defaults are filled in). */
-export interface VitOptions {
-  preset?: VitPreset;
-  dim?: number | null;
-  depth?: number | null;
-  heads?: number | null;
-  mlp_ratio?: number | null;
-  image_size?: number;
-  patch_size?: number;
-  channels?: number;
-  pos_embed?: 'sincos' | 'learned';
-  class_token?: boolean;
-  pool?: 'cls' | 'mean';
-  gelu?: GeluKind;
-  qkv_bias?: boolean;
-  layer_norm_eps?: number;
-  dropout?: number;
-  drop_path?: number;
-  head?: { hidden?: number; init_std?: number | null };
-  input_mean?: number[];
-  input_std?: number[];
-}
+const nullableInt = (description: string) => nullable(Type.Integer({ minimum: 1 }), { default: null, description });
+
+/**
+ * The plugin's options. Every one is optional in the type: `resolveVitConfig` fills in what is
+ * missing, so code may build a ViT from a few sizes (the benchmark does).
+ */
+export const vitOptions = options(
+  {
+    preset: Type.Optional(
+      choice(VIT_PRESET_NAMES, {
+        default: 'base',
+        description: 'Published size: tiny 192/12/3, small 384/12/6, base 768/12/12, large 1024/24/16 (width/depth/heads), MLP ratio 4',
+      }),
+    ),
+    dim: Type.Optional(nullableInt('Token width; null takes the preset’s')),
+    depth: Type.Optional(nullableInt('Number of transformer blocks; null takes the preset’s')),
+    heads: Type.Optional(nullableInt('Attention heads (must divide dim); null takes the preset’s')),
+    mlp_ratio: Type.Optional(nullable(Type.Number({ exclusiveMinimum: 0 }), { default: null, description: 'MLP hidden width / dim; null takes the preset’s (4)' })),
+    image_size: Type.Optional(Type.Integer({ minimum: 1, default: 224, description: 'Input height = width in pixels' })),
+    patch_size: Type.Optional(Type.Integer({ minimum: 1, default: 16, description: 'Patch side in pixels (must divide image_size)' })),
+    channels: Type.Optional(Type.Integer({ minimum: 1, default: 3, description: 'Image channels' })),
+    pos_embed: Type.Optional(
+      choice(['sincos', 'learned'], {
+        default: 'sincos',
+        description: 'Position embedding: fixed 2-D sin-cos as MAE uses (not trained), or learned',
+      }),
+    ),
+    class_token: Type.Optional(Type.Boolean({ default: true, description: 'Prepend a learnable class token' })),
+    pool: Type.Optional(
+      choice(['cls', 'mean'], {
+        default: 'cls',
+        description: 'Features for the head: the class token, or the mean of the normalised patch tokens (MAE fine-tuning pools by mean)',
+      }),
+    ),
+    gelu: Type.Optional(choice(['erf', 'tanh'], { default: 'erf', description: 'GELU form: exact (erf) or the tanh approximation' })),
+    qkv_bias: Type.Optional(Type.Boolean({ default: true, description: 'Bias on the query/key/value projection' })),
+    layer_norm_eps: Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 1e-6, description: 'LayerNorm epsilon (timm/MAE use 1e-6)' })),
+    dropout: Type.Optional(Type.Number({ minimum: 0, maximum: 0.99, default: 0, description: 'Dropout after the position embedding, attention projection and MLP layers' })),
+    drop_path: Type.Optional(Type.Number({ minimum: 0, maximum: 0.99, default: 0, description: 'Stochastic depth rate of the last block (linear from 0 over depth)' })),
+    input_mean: Type.Optional(
+      Type.Array(Type.Number(), {
+        minItems: 1,
+        default: [0.485, 0.456, 0.406],
+        description: 'Per-channel mean subtracted from the [0, 1] images before patchify (ImageNet’s, as timm and MAE use)',
+      }),
+    ),
+    input_std: Type.Optional(
+      Type.Array(Type.Number({ exclusiveMinimum: 0 }), {
+        minItems: 1,
+        default: [0.229, 0.224, 0.225],
+        description: 'Per-channel std the centred images are divided by',
+      }),
+    ),
+    head: Type.Optional(
+      options(
+        {
+          hidden: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: '0: linear head; otherwise the hidden width of an MLP head (Linear → GELU → Linear)' })),
+          init_std: Type.Optional(
+            nullable(Type.Number({ exclusiveMinimum: 0 }), {
+              default: null,
+              description: 'Truncated-normal std of the classifier weight (MAE fine-tuning: 2e-5); null: Xavier uniform',
+            }),
+          ),
+        },
+        { additionalProperties: false, default: { hidden: 0, init_std: null }, description: 'Classifier on the pooled features' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The plugin's options as a recipe writes them (after validation every one is there). */
+export type VitOptions = Static<typeof vitOptions>;
 
 export type VitConfig = {
   readonly preset: VitPreset | null;

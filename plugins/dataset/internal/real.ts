@@ -1,21 +1,36 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { definePlugin, type JsonSchema, type PluginDefinition } from '../../../src/core/plugin.ts';
+import { definePlugin } from '../../../src/core/plugin.ts';
+import { choice, nullable, options, Type, type Static, type TObject, type TProperties } from '../../../src/core/schema.ts';
 import type { DatasetSource, LoadRequest } from '../../../src/contracts/dataset.ts';
-import { DatasetError, IssueLog, type OnError } from '../../../src/data/errors.ts';
+import { DatasetError, IssueLog } from '../../../src/data/errors.ts';
 import { loadIndexed, type DatasetIndex } from '../../../src/data/load.ts';
 import { syntheticStandIn } from '../synthetic-faces.ts';
-import { standInSchema, standInSource, type Setting, type StandInKnobs } from './stand-in.ts';
+import { standInSchema, standInSource, type Setting } from './stand-in.ts';
 
-/** The options every dataset read from disk has. */
-export interface CommonOptions {
-  readonly root: string | null;
-  readonly on_error: OnError;
-  readonly stand_in?: StandInKnobs;
+/** The schema of the options every dataset read from disk has (`root` as for a dataset with an environment variable). */
+function commonOptions(spec: { readonly env?: string }) {
+  const rootHelp = spec.env
+    ? `dataset folder (a relative path is relative to the recipe's folder); null reads ${spec.env}, and without it a synthetic stand-in is used`
+    : `dataset folder (a relative path is relative to the recipe's folder)`;
+  return {
+    root: spec.env ? nullable(Type.String(), { default: null, description: rootHelp }) : Type.Unsafe<string | null>({ type: 'string', minLength: 1, description: rootHelp }),
+    on_error: choice(['fail', 'skip'], {
+      default: 'fail',
+      description: 'a malformed line, unknown label, missing or unreadable image: fail names it; skip leaves the entry out and counts it in the notes',
+    }),
+    stand_in: Type.Optional(standInSchema()),
+  };
 }
 
+/** The common options after validation (`stand_in` only where the dataset has a stand-in). */
+type CommonOptions = Static<TObject<ReturnType<typeof commonOptions>>>;
+
+/** A dataset's options after validation: the common ones and its own. */
+export type RealOptions<P extends TProperties> = CommonOptions & Static<TObject<P>>;
+
 /** A dataset read from its official layout. */
-export interface RealDatasetSpec<O extends CommonOptions> {
+export interface RealDatasetSpec<P extends TProperties> {
   readonly name: string;
   readonly displayName: string;
   /**
@@ -28,10 +43,10 @@ export interface RealDatasetSpec<O extends CommonOptions> {
   /** One line for `ssfer plugins`; by default it names the official layout. */
   readonly description?: string;
   /** Its own options beside root, on_error and stand_in. */
-  readonly options: Record<string, JsonSchema>;
-  setting(options: O): Setting;
+  readonly options: P;
+  setting(options: RealOptions<P>): Setting;
   /** Reads the index files under `root`; per-entry problems go to `issues`. */
-  read(root: string, options: O, issues: IssueLog): DatasetIndex | Promise<DatasetIndex>;
+  read(root: string, options: RealOptions<P>, issues: IssueLog): DatasetIndex | Promise<DatasetIndex>;
 }
 
 /**
@@ -39,29 +54,16 @@ export interface RealDatasetSpec<O extends CommonOptions> {
  * variable set, a synthetic stand-in with the dataset's classes and split sizes is used instead
  * and every table says so.
  */
-export function realDatasetPlugin<O extends CommonOptions>(spec: RealDatasetSpec<O>): PluginDefinition {
-  const rootHelp = spec.env
-    ? `dataset folder (a relative path is relative to the recipe's folder); null reads ${spec.env}, and without it a synthetic stand-in is used`
-    : `dataset folder (a relative path is relative to the recipe's folder)`;
-  return definePlugin<O, DatasetSource>({
+export function realDatasetPlugin<P extends TProperties>(spec: RealDatasetSpec<P>) {
+  const { stand_in: standInOption, ...common } = commonOptions(spec);
+  const schema = options({ ...common, ...(spec.env ? { stand_in: standInOption } : {}), ...spec.options });
+  return definePlugin({
     kind: 'dataset',
     name: spec.name,
     description: spec.description ?? `${spec.displayName} from its official layout (${spec.layout}); a synthetic stand-in when not configured locally`,
-    options: {
-      type: 'object',
-      properties: {
-        root: spec.env ? { type: ['string', 'null'], default: null, description: rootHelp } : { type: 'string', minLength: 1, description: rootHelp },
-        on_error: {
-          enum: ['fail', 'skip'],
-          default: 'fail',
-          description: 'a malformed line, unknown label, missing or unreadable image: fail names it; skip leaves the entry out and counts it in the notes',
-        },
-        ...(spec.env ? { stand_in: standInSchema() } : {}),
-        ...spec.options,
-      },
-      ...(spec.env ? {} : { required: ['root'] }),
-    },
-    create(options, ctx) {
+    options: schema,
+    create(given, ctx): DatasetSource {
+      const options = given as unknown as RealOptions<P>;
       const setting = spec.setting(options);
       const fromEnv = spec.env ? process.env[spec.env] : undefined;
       const root = options.root ? path.resolve(ctx.recipeDir, options.root) : fromEnv ? path.resolve(fromEnv) : null;

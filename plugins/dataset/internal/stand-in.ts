@@ -1,5 +1,5 @@
 import type { DatasetSource, FerData, LoadRequest, Split } from '../../../src/contracts/dataset.ts';
-import type { JsonSchema } from '../../../src/core/plugin.ts';
+import { options } from '../../../src/core/schema.ts';
 import { classNames } from '../synthetic/classes.ts';
 import { syntheticOptionProperties, syntheticStandIn, type SyntheticFacesOptions } from '../synthetic-faces.ts';
 
@@ -18,15 +18,13 @@ export interface Setting {
 export type StandInKnobs = Partial<Omit<SyntheticFacesOptions, 'classes' | 'train_size' | 'test_size'>>;
 
 /** The generator's difficulty knobs, offered as the `stand_in` option of every real dataset. */
-export function standInSchema(): JsonSchema {
+export function standInSchema() {
   const { classes: _c, train_size: _tr, test_size: _te, ...knobs } = syntheticOptionProperties();
-  return {
-    type: 'object',
+  return options(knobs, {
     additionalProperties: false,
     default: {},
-    properties: knobs,
     description: 'how the synthetic stand-in is drawn when the dataset is not configured locally (ignored when it is)',
-  };
+  });
 }
 
 function isExpressionSet(classes: readonly string[]): boolean {

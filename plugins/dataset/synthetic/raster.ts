@@ -175,7 +175,7 @@ export class Canvas {
             q = r;
             winding = 0;
             // accumulate [xa, xb) into the coverage row, clipped to the box
-            let a = Math.max(xa, bx0), b = Math.min(xb, bx1 + 1);
+            const a = Math.max(xa, bx0), b = Math.min(xb, bx1 + 1);
             if (b <= a) continue;
             const ia = Math.floor(a), ib = Math.floor(b);
             if (ia < lo) lo = ia;

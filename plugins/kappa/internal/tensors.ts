@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { KappaInput } from '../../../src/contracts/kappa.ts';
+import type { KappaInput } from '../../mixing/internal/kinds.ts';
 
 /** Rec. 601 luma weights, as MATLAB's rgb2gray and FeatureSIM.m use. */
 export const LUMA = [0.299, 0.587, 0.114] as const;

@@ -3,7 +3,7 @@ import type { ImagePool } from '../../../src/contracts/dataset.ts';
 import type { StageHooks } from '../../../src/contracts/stages.ts';
 import { Rng } from '../../../src/core/rng.ts';
 import { epochBatches } from '../../../src/train/batches.ts';
-import type { TrainingStageOptions } from '../../../src/core/stage-schema.ts';
+import type { TrainingStageOptions } from '../../../src/train/stage-options.ts';
 import { restoreTraining, saveTraining, yieldToEventLoop, type TrainingParts } from '../../../src/train/resume.ts';
 import { warmupCosineLr } from '../../../src/train/schedule.ts';
 

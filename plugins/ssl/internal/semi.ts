@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TrainingStageOptions } from '../../../src/core/stage-schema.ts';
+import { slot, Type, type Static, type TObject } from '../../../src/core/schema.ts';
+import { trainingStageOptions } from '../../../src/train/stage-options.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
 import type { SemiContext, StageResult } from '../../../src/contracts/stages.ts';
 import type { Augmentation } from '../../../src/contracts/training.ts';
@@ -11,16 +12,31 @@ import { AdamW } from '../../../src/train/optimizer.ts';
 import { restoreTraining, saveTraining, yieldToEventLoop } from '../../../src/train/resume.ts';
 import { stepDecayLr } from '../../../src/train/schedule.ts';
 
-/** The options of `sslOptions` after validation (momentum and evaluate only for the EMA teacher). */
-export interface SemiOptions extends TrainingStageOptions {
-  momentum?: number;
-  threshold: number;
-  unlabeled_weight: number;
-  unlabeled_ratio: number;
-  milestones: number[];
-  gamma: number;
-  evaluate?: 'teacher' | 'student';
+/** The pseudo-label options the semi-supervised plugins share (listed after the EMA teacher's momentum). */
+export function pseudoLabelOptions() {
+  return {
+    threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.7, description: 'confidence τ a pseudo-label needs' }),
+    unlabeled_weight: Type.Number({ minimum: 0, default: 5, description: 'μ in L = L_l + μ·L_u' }),
+    unlabeled_ratio: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'unlabeled images per labeled image in a batch' }),
+    milestones: Type.Array(Type.Integer({ minimum: 0 }), { default: [20, 40], description: 'epochs at which the lr is multiplied by gamma' }),
+    gamma: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.1 }),
+  };
 }
+
+/** The views and the training options the semi-supervised plugins share. */
+export function semiStageOptions() {
+  return {
+    weak: slot('augment', 'weak', 'augmentation of the teacher input'),
+    strong: slot('augment', 'strong', 'augmentation of the student input'),
+    ...trainingStageOptions({ epochs: 50, warmup_epochs: 0, lr: 1.5e-4, min_lr: 1.5e-6, warmup_lr: 1.5e-4, batch_size: 64, weight_decay: 0.05, betas: [0.9, 0.999] }),
+  };
+}
+
+/** The options of a semi-supervised plugin after validation (momentum and evaluate only for the EMA teacher). */
+export type SemiOptions = Static<TObject<ReturnType<typeof pseudoLabelOptions> & ReturnType<typeof semiStageOptions>>> & {
+  momentum?: number;
+  evaluate?: 'teacher' | 'student';
+};
 
 /**
  * An endless supply of batches from a pool: shuffled, cut into full batches, reshuffled

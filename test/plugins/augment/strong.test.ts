@@ -187,7 +187,7 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
     };
 
     it('keeps shapes and range, keeps boxes inside the image, is deterministic from the generator and frees its tensors', () => {
-      const aug = registry.create<Augmentation>('augment', { use: 'strong', ops: 3, prob: 1, magnitude: 12, magnitude_max: 10 }, ctx);
+      const aug = registry.create('augment', { use: 'strong', ops: 3, prob: 1, magnitude: 12, magnitude_max: 10 }, ctx);
       const before = tf.memory().numTensors;
       const a = apply(aug, 1);
       expect(tf.memory().numTensors).to.equal(before);
@@ -206,8 +206,8 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
     });
 
     it('with no operations it is the weak augmentation', () => {
-      const strong = registry.create<Augmentation>('augment', { use: 'strong', ops: 0 }, ctx);
-      const weak = registry.create<Augmentation>('augment', { use: 'weak' }, ctx);
+      const strong = registry.create('augment', { use: 'strong', ops: 0 }, ctx);
+      const weak = registry.create('augment', { use: 'weak' }, ctx);
       expect(apply(strong, 4)).to.deep.equal(apply(weak, 4));
     });
 

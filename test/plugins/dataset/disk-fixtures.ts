@@ -11,7 +11,7 @@ import { projectRoot } from '../../helpers.ts';
 export async function datasetPlugin(name: string, options: Record<string, unknown>, recipeDir = '.', seed = 7): Promise<DatasetSource> {
   const registry = new PluginRegistry();
   await registry.loadFile(path.join(projectRoot, 'plugins', 'dataset', `${name}.ts`), true);
-  return registry.create<DatasetSource>('dataset', { use: name, ...options }, { seed, scale: 'smoke', recipeDir });
+  return registry.create('dataset', { use: name, ...options }, { seed, scale: 'smoke', recipeDir });
 }
 
 export async function load(name: string, options: Record<string, unknown>, req: Partial<LoadRequest> = {}): Promise<FerData> {

@@ -34,7 +34,6 @@ async function buildRafdb(dir: string): Promise<string[]> {
 describe('dataset: rafdb from disk', function () {
   this.timeout(60_000);
   let root: string;
-  const list = () => path.join(root, 'EmoLabel', 'list_patition_label.txt');
 
   before(async () => {
     root = tempDir('ssfer-rafdb-');

@@ -26,7 +26,7 @@ function writeModel(name: string, bytes: Uint8Array): string {
 }
 
 function detector(model: string, options: Record<string, unknown> = {}): FaceBoxSource {
-  return registry.create<FaceBoxSource>('face-boxes', { use: 'onnx', model, input_size: 32, ...options }, { seed: 1, scale: 'smoke', recipeDir: dir });
+  return registry.create('face-boxes', { use: 'onnx', model, input_size: 32, ...options }, { seed: 1, scale: 'smoke', recipeDir: dir });
 }
 
 async function boxes(rows: readonly DetectorRow[], images: Float32Array, count: number, size: number, options: Record<string, unknown> = {}, format: 'yolo' | 'corners' = 'yolo'): Promise<number[][]> {

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { contentKey, LruCache } from '../../../plugins/kappa/internal/cache.ts';
 import { createRegistry } from '../../../src/core/registry.ts';
-import type { KappaMetric } from '../../../src/contracts/kappa.ts';
 
 describe('κ feature cache', () => {
   it('evicts the least recently used entries beyond its byte budget', () => {
@@ -28,8 +27,8 @@ describe('κ feature cache', () => {
     await tf.setBackend('cpu');
     const registry = await createRegistry();
     const ctx = { seed: 1, scale: 'smoke', recipeDir: '.' };
-    const cached = registry.create<KappaMetric>('kappa', { use: 'fsim' }, ctx);
-    const plain = registry.create<KappaMetric>('kappa', { use: 'fsim', cache_mb: 0 }, ctx);
+    const cached = registry.create('kappa', { use: 'fsim' }, ctx);
+    const plain = registry.create('kappa', { use: 'fsim', cache_mb: 0 }, ctx);
     const a = tf.randomUniform([4, 24, 24, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
     const b = tf.reverse(a, 0) as tf.Tensor4D; // every image is both an A and a B
     const boxes = tf.zeros([4, 4]) as tf.Tensor2D;

@@ -7,7 +7,7 @@ import ssim from '../../../plugins/kappa/ssim.ts';
 import fsim from '../../../plugins/kappa/fsim.ts';
 import { fft1d, fft2d } from '../../../plugins/kappa/internal/fft.ts';
 import { median } from '../../../plugins/kappa/internal/phasecong.ts';
-import type { KappaMetric } from '../../../src/contracts/kappa.ts';
+import type { KappaMetric } from '../../../plugins/mixing/internal/kinds.ts';
 import type { PluginDefinition } from '../../../src/core/plugin.ts';
 import { ctx } from './helpers.ts';
 

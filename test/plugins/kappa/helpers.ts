@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { fileURLToPath } from 'node:url';
-import type { KappaInput, KappaMetric } from '../../../src/contracts/kappa.ts';
+import type { KappaInput, KappaMetric } from '../../../plugins/mixing/internal/kinds.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/iqa/', import.meta.url));

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import iou from '../../../plugins/kappa/iou.ts';
-import type { KappaInput } from '../../../src/contracts/kappa.ts';
+import type { KappaInput } from '../../../plugins/mixing/internal/kinds.ts';
 import { ctx, measure } from './helpers.ts';
 
 const metric = iou.create({}, ctx);

@@ -5,7 +5,7 @@ import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import { decoderSpec, defaultDecoder, gatherRows, keptCount, MaskedAutoencoder, maskedMse, patchTargets, randomMasking } from '../../../plugins/pretrain/internal/mae-model.ts';
 import { isTokenBackbone, type BackboneFactory, type TokenBackbone } from '../../../src/contracts/backbone.ts';
 import type { ImagePool } from '../../../src/contracts/dataset.ts';
-import type { PretrainContext, Pretrainer, StageStep } from '../../../src/contracts/stages.ts';
+import type { PretrainContext, StageStep } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -172,7 +172,7 @@ describe('mae pre-training', function () {
     it('lowers the loss, returns encoder weights without the head, a picture, and frees its tensors', async () => {
       const before = tf.memory().numTensors;
       const steps: StageStep[] = [];
-      const mae = registry.create<Pretrainer>(
+      const mae = registry.create(
         'pretrain',
         { use: 'mae', epochs: 30, warmup_epochs: 2, lr: 2e-3, batch_size: 16, augment: { use: 'none' }, pool: { size: 16 }, decoder: { dim: 32 } },
         pctx,
@@ -211,7 +211,7 @@ describe('mae pre-training', function () {
     it('is deterministic for a seed and honours max_steps', async () => {
       const run = async () => {
         const steps: StageStep[] = [];
-        const mae = registry.create<Pretrainer>('pretrain', { use: 'mae', epochs: 5, max_steps: 3, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } }, pctx);
+        const mae = registry.create('pretrain', { use: 'mae', epochs: 5, max_steps: 3, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } }, pctx);
         const out = await mae.run(context(pool(8), steps));
         tf.dispose(Object.values(out.weights!));
         return steps.map((s) => s.loss);
@@ -223,7 +223,7 @@ describe('mae pre-training', function () {
 
     it('stops on request without handing back weights', async () => {
       let calls = 0;
-      const mae = registry.create<Pretrainer>('pretrain', { use: 'mae', epochs: 5, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } }, pctx);
+      const mae = registry.create('pretrain', { use: 'mae', epochs: 5, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } }, pctx);
       const ctx = context(pool(8));
       const before = tf.memory().numTensors;
       const out = await mae.run({ ...ctx, hooks: { onStep: () => undefined, shouldStop: () => ++calls > 2 } });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import type { ImagePool } from '../../../src/contracts/dataset.ts';
-import type { PretrainContext, Pretrainer, StageStep } from '../../../src/contracts/stages.ts';
+import type { PretrainContext, StageStep } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -34,7 +34,7 @@ describe('supervised pre-training', function () {
   it('learns the pool’s classes and returns the encoder without its head', async () => {
     const before = tf.memory().numTensors;
     const steps: StageStep[] = [];
-    const p = registry.create<Pretrainer>('pretrain', { use: 'supervised', epochs: 15, warmup_epochs: 1, lr: 3e-3, batch_size: 8, label_smoothing: 0, pool: { size: 16 }, augment: { use: 'none' } }, pctx);
+    const p = registry.create('pretrain', { use: 'supervised', epochs: 15, warmup_epochs: 1, lr: 3e-3, batch_size: 8, label_smoothing: 0, pool: { size: 16 }, augment: { use: 'none' } }, pctx);
     const out = await p.run(context(labeledPool(16), steps));
     expect(steps).to.have.length(30);
     const mean = (xs: StageStep[]) => xs.reduce((a, s) => a + s.loss, 0) / xs.length;
@@ -50,7 +50,7 @@ describe('supervised pre-training', function () {
   });
 
   it('refuses a pool without labels', async () => {
-    const p = registry.create<Pretrainer>('pretrain', { use: 'supervised', epochs: 1, pool: { size: 4 } }, pctx);
+    const p = registry.create('pretrain', { use: 'supervised', epochs: 1, pool: { size: 4 } }, pctx);
     let message = '';
     await p.run(context(labeledPool(4, false), [])).catch((e: Error) => (message = e.message));
     expect(message).to.match(/no labels/);

@@ -8,7 +8,7 @@ let registry: PluginRegistry | undefined;
 /** A sampler created as a recipe would create it (nested slots resolved, defaults filled). */
 export async function sampler(slot: PluginSlot, seed = 2024): Promise<Sampler> {
   registry ??= await createRegistry();
-  return registry.create<Sampler>('sampler', slot, { seed, scale: 'smoke', recipeDir: '.' });
+  return registry.create('sampler', slot, { seed, scale: 'smoke', recipeDir: '.' });
 }
 
 /** Labels with unequal classes: class c has sizes[c] images, shuffled with a fixed seed. */

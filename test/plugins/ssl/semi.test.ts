@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import type { Backbone, NamedTensors } from '../../../src/contracts/backbone.ts';
 import type { FerData, Split } from '../../../src/contracts/dataset.ts';
-import type { SemiContext, SemiSupervised, StageStep } from '../../../src/contracts/stages.ts';
+import type { SemiContext, StageStep } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -133,7 +133,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
     await tf.setBackend('cpu');
     registry = await createRegistry();
   });
-  const create = (slot: Record<string, unknown>) => registry.create<SemiSupervised>('ssl', slot as never, pctx);
+  const create = (slot: Record<string, unknown>) => registry.create('ssl', slot as never, pctx);
 
   describe('a crafted first step', () => {
     // 4 unlabeled images and 2 labeled ones of constant colours; no augmentation. The labeled

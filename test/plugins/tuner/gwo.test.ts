@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { Rng } from '../../../src/core/rng.ts';
 import { createRegistry } from '../../../src/core/registry.ts';
-import type { Tuner } from '../../../src/contracts/tuner.ts';
 import { greyWolf, wolfStep } from '../../../plugins/tuner/internal/grey-wolf.ts';
 import { fromUnit } from '../../../plugins/tuner/gwo.ts';
 
@@ -43,7 +42,7 @@ describe('grey wolf optimizer', () => {
 
   it('the plugin reports every scored setting within bounds and returns the best one', async () => {
     const registry = await createRegistry();
-    const gwo = registry.create<Tuner>('tuner', { use: 'gwo', wolves: 4, iterations: 2 }, { seed: 1, scale: 'smoke', recipeDir: '.' });
+    const gwo = registry.create('tuner', { use: 'gwo', wolves: 4, iterations: 2 }, { seed: 1, scale: 'smoke', recipeDir: '.' });
     expect(gwo.search.map((d) => d.path)).to.deep.equal(['pipeline.supervised.lr', 'pipeline.supervised.min_lr', 'pipeline.supervised.warmup_lr']);
     // Score: closeness of log10(lr) to −4.
     const result = await gwo.tune(async (p) => -Math.abs(Math.log10(p['pipeline.supervised.lr']!) + 4), new Rng(9));
