@@ -7,7 +7,7 @@ import { Rng } from '../../src/core/rng.ts';
 import { gatherImages } from '../../src/train/batches.ts';
 import { AdamW, defaultNoDecay } from '../../src/train/optimizer.ts';
 import { decoderSpec, MaskedAutoencoder, randomMasking } from './internal/mae-model.ts';
-import { encoderWeights, poolBoxes, pretrainLoop } from './internal/loop.ts';
+import { encoderWeights, finalLoss, poolBoxes, poolLoop } from './internal/loop.ts';
 import { imageGridPng } from './internal/picture.ts';
 
 const maeOptions = options({
@@ -68,7 +68,7 @@ export default definePlugin({
           });
           const m = mae;
           const opt = optimizer;
-          const result = await pretrainLoop({
+          const result = await poolLoop({
             poolSize: pool.size,
             options: o,
             seed: Rng.derive(ctx.seed, 'mae').seed(),
@@ -87,7 +87,7 @@ export default definePlugin({
           if (result.stopped) return { weights: null, stopped: true, summary: `mae: stopped after ${result.steps} steps` };
           const picture = await maePicture(m, pool.images, pool.size, pool.imageSize, model.channels, o, ctx.seed);
           const weights: NamedTensors = encoderWeights(model.namedVariables());
-          const loss = Number.isFinite(result.finalLoss) ? `, final loss ${result.finalLoss.toFixed(3)}` : '';
+          const loss = finalLoss(result);
           return {
             weights,
             picture,

@@ -6,7 +6,7 @@ import { Rng } from '../../src/core/rng.ts';
 import { gatherImages, gatherLabels } from '../../src/train/batches.ts';
 import { crossEntropy } from '../../src/train/losses.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
-import { encoderWeights, poolBoxes, pretrainLoop } from './internal/loop.ts';
+import { encoderWeights, finalLoss, poolBoxes, poolLoop } from './internal/loop.ts';
 
 export default definePlugin({
   kind: 'pretrain',
@@ -39,7 +39,7 @@ export default definePlugin({
         const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
         const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
         try {
-          const result = await pretrainLoop({
+          const result = await poolLoop({
             poolSize: pool.size,
             options: o,
             seed: Rng.derive(ctx.seed, 'supervised-pretrain').seed(),
@@ -56,7 +56,7 @@ export default definePlugin({
             },
           });
           if (result.stopped) return { weights: null, stopped: true, summary: `supervised pre-training: stopped after ${result.steps} steps` };
-          const loss = Number.isFinite(result.finalLoss) ? `, final loss ${result.finalLoss.toFixed(3)}` : '';
+          const loss = finalLoss(result);
           return {
             weights: encoderWeights(model.namedVariables()),
             summary: `supervised pre-training: ${result.epochs} epochs, ${result.steps} steps on ${pool.size} ${pool.kind} images, ${numClasses} classes${loss}`,

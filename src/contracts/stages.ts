@@ -1,14 +1,27 @@
 import type { Backbone, BackboneFactory, NamedTensors } from './backbone.ts';
 import type { FerData, ImagePool } from './dataset.ts';
 
-/** Figures a stage reports as it trains (progress bars and tracking). */
-export interface StageStep {
+/** Figures by name: the loss, the learning rate, and whatever else a stage reports (a mask rate, a mean κ…). */
+export type Metrics = Readonly<Record<string, number>>;
+
+/** What a training loop reports after each step (progress bars, tracking, the cell's log). */
+export interface StepLog {
+  /** Optimisation steps taken, this one included. */
   readonly step: number;
+  /** The epoch the step belongs to, from 0. */
   readonly epoch: number;
-  readonly loss: number;
-  readonly lr: number;
-  /** Anything else worth plotting: mask rate, pseudo-label accuracy, reconstruction loss… */
-  readonly [metric: string]: number;
+  /** `loss` and `lr` first, then the stage's own figures. */
+  readonly metrics: Metrics;
+}
+
+/** A training loop's budget, as the loop works it out from the stage's options. */
+export interface StagePlan {
+  readonly epochs: number;
+  readonly stepsPerEpoch: number;
+  /** epochs × stepsPerEpoch, or max_steps when that is smaller. */
+  readonly totalSteps: number;
+  /** Steps of linear warm-up at the start. */
+  readonly warmupSteps: number;
 }
 
 /** A training loop's state after an epoch: enough to continue exactly where it stopped. */
@@ -32,12 +45,18 @@ export interface CheckpointStore {
   save(state: SavedTraining): Promise<void>;
 }
 
+/** How a training stage reports and is controlled: the one set of hooks every stage and its loop take. */
 export interface StageHooks {
-  onStep(log: StageStep, info: { epochs: number; stepsPerEpoch: number; totalSteps: number }): void;
-  /** Called after each epoch with that epoch's summary figures. */
-  onEpoch?(epoch: number, metrics: Record<string, number>): void;
-  /** True when the run should stop after the current step (Ctrl-C). */
-  shouldStop(): boolean;
+  /** After each step (progress bars, tracking, the cell's log). */
+  onStep?(log: StepLog, plan: StagePlan): void;
+  /**
+   * After each epoch with that epoch's summary figures, before the epoch's checkpoint is saved.
+   * Throwing stops the stage with that error (a guard against a diverged or degenerate run), and
+   * the epoch is not saved.
+   */
+  onEpoch?(epoch: number, metrics: Metrics): void | Promise<void>;
+  /** True when the run should stop before the next step (Ctrl-C). */
+  shouldStop?(): boolean;
   /** Present when the stage should save a checkpoint after each epoch and resume from it. */
   checkpoint?: CheckpointStore;
 }

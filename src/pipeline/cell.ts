@@ -15,7 +15,8 @@ import { writeAtomic } from '../core/files.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileCheckpointStore } from '../train/resume.ts';
-import { trainSupervised, type StepLog, type SupervisedHooks } from './supervised.ts';
+import { trainSupervised, type SupervisedHooks } from './supervised.ts';
+import type { StagePlan, StepLog } from '../contracts/stages.ts';
 
 export interface CellMetrics {
   readonly id: string;
@@ -42,7 +43,7 @@ export interface CellMetrics {
 }
 
 export interface CellHooks {
-  onStep(stage: string, log: StepLog, info: { epochs: number; stepsPerEpoch: number; totalSteps: number }): void;
+  onStep(stage: string, log: StepLog, plan: StagePlan): void;
   shouldStop(): boolean;
   note(text: string): void;
   /** Where finished stages are kept across runs, keyed by stage hash; none: not kept. */
@@ -80,7 +81,8 @@ function slotAt(config: object, dotted: string): PluginSlot {
 }
 
 /** Runs one cell's stages and evaluates it on the test split. */
-export type CellStep = { stage: string; step: number; loss: number; [metric: string]: number | string | undefined };
+/** A step of the cell's log: the stage's step log and which stage it was. */
+export type CellStep = StepLog & { readonly stage: string };
 
 export interface CellOutput {
   readonly metrics: CellMetrics;
@@ -223,7 +225,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
   try {
     const result = await supervisedStage(model, settings, split.labeled, {
       onStep: (l, info) => {
-        log.push({ ...l, stage: 'supervised' });
+        log.push({ stage: 'supervised', ...l });
         hooks.onStep('supervised', l, info);
       },
       shouldStop: hooks.shouldStop,
@@ -254,10 +256,10 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
         seed: deriveSeed(seed, cell.id, 'semi'),
         hooks: {
           onStep: (l, info) => {
-            log.push({ ...l, stage: 'semi' });
+            log.push({ stage: 'semi', ...l });
             hooks.onStep('semi', l, info);
           },
-          onEpoch: (epoch, m) => semiEpochs.push({ epoch, ...m }),
+          onEpoch: (epoch, m) => void semiEpochs.push({ epoch, ...m }),
           shouldStop: hooks.shouldStop,
           ...checkpoint('semi'),
         },

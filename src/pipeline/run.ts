@@ -135,14 +135,14 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
             trackedStep++;
             if (trackedStep % logEvery === 0 || l.step === info.totalSteps) {
               const figures: Record<string, number> = {};
-              for (const [k, v] of Object.entries(l)) if (typeof v === 'number' && Number.isFinite(v) && k !== 'step' && k !== 'epoch') figures[`${stage}/${k}`] = v;
+              for (const [k, v] of Object.entries(l.metrics)) if (Number.isFinite(v)) figures[`${stage}/${k}`] = v;
               tracker.logMetrics(cell.id, figures, trackedStep);
             }
             const cellFrac = l.step / info.totalSteps;
             const perCell = done > 0 ? (cellStart - runStart) / 1000 / done : ((Date.now() - cellStart) / 1000) / Math.max(cellFrac, 1e-3);
             const eta = perCell * (remainingCells - cellFrac);
             progress.update(
-              `cell ${i + 1}/${recipe.cells.length} ${bar(cellFrac, 12)} ${cell.id} · ${stage} epoch ${l.epoch + 1}/${info.epochs} step ${l.step}/${info.totalSteps} · loss ${l.loss.toFixed(3)} · ETA ${duration(eta)}`,
+              `cell ${i + 1}/${recipe.cells.length} ${bar(cellFrac, 12)} ${cell.id} · ${stage} epoch ${l.epoch + 1}/${info.epochs} step ${l.step}/${info.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ETA ${duration(eta)}`,
             );
           },
         });
@@ -216,7 +216,8 @@ function tableNotes(metrics: readonly CellMetrics[]): string[] {
 
 async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly CellStep[]): Promise<void> {
   fs.mkdirSync(cellDir, { recursive: true });
-  writeAtomic(path.join(cellDir, 'log.jsonl'), log.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  // One line per step: its position, its figures and its stage.
+  writeAtomic(path.join(cellDir, 'log.jsonl'), log.map((l) => JSON.stringify({ step: l.step, epoch: l.epoch, ...l.metrics, stage: l.stage })).join('\n') + '\n');
   writeJson(path.join(cellDir, 'confusion.json'), { classes: metrics.classes, matrix: metrics.confusion, rows: 'true class', columns: 'predicted class' });
   await writePng(confusionSvg(metrics.confusion, metrics.classes, `${metrics.id} — accuracy ${(metrics.accuracy * 100).toFixed(2)}%`), path.join(cellDir, 'confusion.png'));
   // One curve per stage and figure, on one step axis (semi-supervised steps follow supervised ones).
@@ -231,9 +232,9 @@ async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: read
     }
     lastStep = l.step;
     const x = offset + l.step;
-    (series[`${l.stage} loss`] ??= []).push([x, l.loss]);
-    if (typeof l.kappa === 'number') (series['mean κ'] ??= []).push([x, l.kappa]);
-    if (typeof l.mask_rate === 'number') (series['mask rate'] ??= []).push([x, l.mask_rate]);
+    (series[`${l.stage} loss`] ??= []).push([x, l.metrics.loss!]);
+    if (typeof l.metrics.kappa === 'number') (series['mean κ'] ??= []).push([x, l.metrics.kappa]);
+    if (typeof l.metrics.mask_rate === 'number') (series['mask rate'] ??= []).push([x, l.metrics.mask_rate]);
   }
   await writePng(curveSvg(series, `${metrics.id} — training`), path.join(cellDir, 'curves.png'));
   // metrics.json last: its presence marks the cell finished for --resume.

@@ -6,33 +6,15 @@ import { Rng } from '../core/rng.ts';
 import type { CellConfig } from '../recipe/schema.ts';
 import { Ema } from '../train/ema.ts';
 import { AdamW } from '../train/optimizer.ts';
-import { restoreTraining, saveTraining, yieldToEventLoop } from '../train/resume.ts';
-import { warmupCosineLr } from '../train/schedule.ts';
-import type { CheckpointStore } from '../contracts/stages.ts';
+import { TrainLoop } from '../train/loop.ts';
+import { cosineDecayLr } from '../train/schedule.ts';
+import type { StageHooks } from '../contracts/stages.ts';
 import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from '../train/batches.ts';
 
 /** The core `pipeline.supervised` options after validation. */
 export type SupervisedOptions = CellConfig['pipeline']['supervised'];
 
-export interface StepLog {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  lambda?: number;
-  kappa?: number;
-}
-
-export interface SupervisedHooks {
-  /** Called every step with the running figures (for progress bars and tracking). */
-  onStep(log: StepLog, info: { epochs: number; stepsPerEpoch: number; totalSteps: number }): void;
-  /** Called after each epoch. */
-  onEpoch?(epoch: number): void;
-  /** True when the run should stop after the current step (Ctrl-C). */
-  shouldStop(): boolean;
-  /** Present when the stage saves a checkpoint after each epoch and resumes from it. */
-  checkpoint?: CheckpointStore;
-}
+export type SupervisedHooks = StageHooks;
 
 export interface SupervisedResult {
   /** A model holding the EMA of the weights (when ema_decay is set); the caller disposes it. */
@@ -69,8 +51,6 @@ export async function trainSupervised(args: {
   const numClasses = data.classes.length;
   const epochs = supervisedEpochs(o, labeled.length);
   const batchSize = Math.min(o.batch_size, labeled.length);
-  const stepsPerEpoch = Math.max(1, Math.floor(labeled.length / batchSize));
-  const totalSteps = o.max_steps ? Math.min(o.max_steps, epochs * stepsPerEpoch) : epochs * stepsPerEpoch;
   const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
   const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
   let ema: Backbone | null = null;
@@ -80,44 +60,35 @@ export async function trainSupervised(args: {
     averager = new Ema(ema.namedVariables(), model.namedVariables(), o.ema_decay);
     averager.copy();
   }
-  const schedule = { totalSteps, warmupSteps: Math.min(totalSteps, Math.round(o.warmup_epochs * stepsPerEpoch)), warmupInitLr: o.warmup_lr, maxLr: o.lr, minLr: o.min_lr };
-  const parts = { weights: model.namedVariables(), optimizer, emas: { weights: averager }, rng };
-  let step = 0;
-  let firstEpoch = 0;
-  let stopped = false;
   try {
-    const restored = hooks.checkpoint ? await restoreTraining(hooks.checkpoint, parts) : null;
-    if (restored) ({ step, epoch: firstEpoch } = restored);
-    outer: for (let epoch = firstEpoch; epoch < epochs && step < totalSteps; epoch++) {
-      for (const idx of epochBatches(labeled, batchSize, (a) => rng.shuffle(a))) {
-        if (step >= totalSteps) break;
-        await yieldToEventLoop();
-        if (hooks.shouldStop()) {
-          stopped = true;
-          break outer;
-        }
-        const lr = warmupCosineLr(step, schedule);
-        const stats: { lambda?: number; kappaMean?: number } = {};
-        const loss = tf.tidy(() => {
-          const raw = { images: gatherImages(data.train.images, idx, data.imageSize), boxes: gatherBoxes(args.boxes, idx) };
-          const aug = args.augment.apply(raw.images, raw.boxes, rng);
-          const batch = { images: aug.images, boxes: aug.boxes, labels: gatherLabels(args.labels, idx) };
-          return optimizer.minimize(() => {
-            const out = args.mixing.loss(batch, { numClasses, labelSmoothing: o.label_smoothing, rng, logits: (x) => model.logits(x, { training: true }) });
-            Object.assign(stats, out.stats);
-            return out.loss;
-          }, lr);
-        });
-        averager?.update();
-        step++;
-        hooks.onStep({ step, epoch, loss, lr, lambda: stats.lambda, kappa: stats.kappaMean }, { epochs, stepsPerEpoch, totalSteps });
-      }
-      hooks.onEpoch?.(epoch);
-      // After a cut by max_steps the remaining epochs have nothing to do: the state is final.
-      if (hooks.checkpoint) await saveTraining(hooks.checkpoint, parts, { epoch: step >= totalSteps ? epochs : epoch + 1, step });
-    }
+    const loop = new TrainLoop<Int32Array>(
+      {
+        budget: { epochs, stepsPerEpoch: Math.max(1, Math.floor(labeled.length / batchSize)), maxSteps: o.max_steps, warmupEpochs: o.warmup_epochs, warmupLr: o.warmup_lr },
+        schedule: (step, _epoch, plan) => cosineDecayLr(step, { totalSteps: plan.totalSteps, warmupSteps: plan.warmupSteps, maxLr: o.lr, minLr: o.min_lr }),
+        // One random stream draws the batch order, the augmentation and the mixing, so it is saved.
+        parts: { weights: model.namedVariables(), optimizer, emas: { weights: averager }, rng },
+        batches: () => epochBatches(labeled, batchSize, (a) => rng.shuffle(a)),
+        step(idx, at) {
+          let stats: Record<string, number> = {};
+          const loss = tf.tidy(() => {
+            const raw = { images: gatherImages(data.train.images, idx, data.imageSize), boxes: gatherBoxes(args.boxes, idx) };
+            const aug = args.augment.apply(raw.images, raw.boxes, rng);
+            const batch = { images: aug.images, boxes: aug.boxes, labels: gatherLabels(args.labels, idx) };
+            return optimizer.minimize(() => {
+              const out = args.mixing.loss(batch, { numClasses, labelSmoothing: o.label_smoothing, rng, logits: (x) => model.logits(x, { training: true }) });
+              stats = { ...out.stats };
+              return out.loss;
+            }, at.lr);
+          });
+          averager?.update();
+          return { loss, ...stats };
+        },
+      },
+      hooks,
+    );
+    const result = await loop.run();
+    return { ema, steps: result.steps, epochs, stopped: result.stopped };
   } finally {
     optimizer.dispose();
   }
-  return { ema, steps: step, epochs, stopped };
 }

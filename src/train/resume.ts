@@ -86,8 +86,3 @@ export async function restoreTraining(store: CheckpointStore, parts: TrainingPar
     tf.dispose(Object.values(saved.tensors));
   }
 }
-
-/** Lets the event loop run (Ctrl-C handlers, progress output) between training steps. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}

@@ -28,6 +28,16 @@ export function warmupCosineLr(step: number, s: WarmupCosine): number {
   }
   const t = Math.max(0, step);
   if (t < s.warmupSteps) return s.warmupInitLr + ((s.maxLr - s.warmupInitLr) * t) / s.warmupSteps;
+  return cosineDecayLr(t, s);
+}
+
+/**
+ * The decay part of `warmupCosineLr` alone: maxLr until warmupSteps, then the half cosine down to
+ * minLr at totalSteps (the schedule a training loop warms up towards).
+ */
+export function cosineDecayLr(step: number, s: Omit<WarmupCosine, 'warmupInitLr'>): number {
+  const t = Math.max(0, step);
+  if (t < s.warmupSteps) return s.maxLr;
   const span = s.totalSteps - s.warmupSteps;
   const progress = span === 0 ? 1 : Math.min(1, (t - s.warmupSteps) / span);
   return s.minLr + 0.5 * (s.maxLr - s.minLr) * (1 + Math.cos(Math.PI * progress));

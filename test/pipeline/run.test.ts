@@ -157,7 +157,7 @@ describe('supervised training memory', function () {
       mixing: r.registry.create('mixing', cfg.pipeline.supervised.mixing, ctx),
       augment: r.registry.create('augment', cfg.pipeline.supervised.augment, ctx),
       seed: 5,
-      hooks: { onStep: () => {}, onEpoch: () => counts.push(tf.memory().numTensors), shouldStop: () => false },
+      hooks: { onStep: () => {}, onEpoch: () => void counts.push(tf.memory().numTensors), shouldStop: () => false },
     });
     expect(result.epochs).to.equal(4);
     expect(counts).to.have.length(4);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { stepDecayLr, warmupCosineLr } from '../../src/train/schedule.ts';
+import { cosineDecayLr, stepDecayLr, warmupCosineLr } from '../../src/train/schedule.ts';
 
 describe('learning-rate schedules', () => {
   // The paper's supervised stage: warm-up from 5e-5 to 1e-4, cosine to 1e-5.
@@ -17,6 +17,12 @@ describe('learning-rate schedules', () => {
     expect(warmupCosineLr(55, s)).to.be.closeTo(5.5e-5, 1e-15); // middle: (1e-4 + 1e-5) / 2
     expect(warmupCosineLr(100, s)).to.be.closeTo(1e-5, 1e-15);
     expect(warmupCosineLr(150, s)).to.be.closeTo(1e-5, 1e-15);
+  });
+
+  it('the decay alone holds the maximum through the warm-up (what a training loop warms up towards)', () => {
+    expect(cosineDecayLr(0, s)).to.equal(1e-4);
+    expect(cosineDecayLr(9, s)).to.equal(1e-4);
+    for (const t of [10, 32.5, 55, 100, 150]) expect(cosineDecayLr(t, s)).to.equal(warmupCosineLr(t, s));
   });
 
   it('handles a schedule without warm-up', () => {

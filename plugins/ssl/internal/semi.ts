@@ -9,7 +9,7 @@ import { gatherBoxes, gatherImages } from '../../../src/train/batches.ts';
 import { Ema } from '../../../src/train/ema.ts';
 import { crossEntropy, weightedMean } from '../../../src/train/losses.ts';
 import { AdamW } from '../../../src/train/optimizer.ts';
-import { restoreTraining, saveTraining, yieldToEventLoop } from '../../../src/train/resume.ts';
+import { TrainLoop, type LoopResult } from '../../../src/train/loop.ts';
 import { stepDecayLr } from '../../../src/train/schedule.ts';
 
 /** The pseudo-label options the semi-supervised plugins share (listed after the EMA teacher's momentum). */
@@ -89,7 +89,7 @@ export async function runSemi(
   o: SemiOptions,
   mode: { name: string; teacher: 'ema' | 'student'; weak: Augmentation; strong: Augmentation },
 ): Promise<StageResult> {
-  const { model, data, hooks } = ctx;
+  const { model, data } = ctx;
   if (ctx.unlabeled.length === 0) return { summary: `${mode.name}: no unlabeled images, stage skipped` };
   if (ctx.labeled.length === 0) return { summary: `${mode.name}: no labeled images, stage skipped` };
   const numClasses = data.classes.length;
@@ -102,92 +102,70 @@ export async function runSemi(
   const labeledCycle = new Cycler(labeledPos, batchL, Rng.derive(ctx.seed, 'semi', 'labeled').seed());
   const unlabeledCycle = new Cycler(ctx.unlabeled, batchU, Rng.derive(ctx.seed, 'semi', 'unlabeled').seed());
   const stepsPerEpoch = Math.max(1, Math.floor(ctx.unlabeled.length / batchU), Math.floor(ctx.labeled.length / batchL));
-  const planned = o.epochs * stepsPerEpoch;
-  const totalSteps = o.max_steps ? Math.min(o.max_steps, planned) : planned;
-  const warmupSteps = Math.min(totalSteps, Math.round(o.warmup_epochs * stepsPerEpoch));
-  const info = { epochs: o.epochs, stepsPerEpoch, totalSteps };
 
   const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
   const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
   let teacher: Backbone = model;
   let averager: Ema | null = null;
   const evaluateTeacher = mode.teacher === 'ema' && (o.evaluate ?? 'teacher') === 'teacher';
-
-  let step = 0;
-  let epochsRun = 0;
-  let stopped = false;
-  let last: Record<string, number> = {};
+  let result: LoopResult;
   try {
     if (mode.teacher === 'ema') {
       teacher = ctx.buildCopy();
       averager = new Ema(teacher.namedVariables(), model.namedVariables(), o.momentum ?? 0.999);
       averager.copy();
     }
-    const parts = { weights: model.namedVariables(), optimizer, emas: { teacher: averager } };
-    let firstEpoch = 0;
-    const restored = hooks.checkpoint ? await restoreTraining(hooks.checkpoint, parts) : null;
-    if (restored) {
-      ({ step, epoch: firstEpoch } = restored);
-      epochsRun = firstEpoch;
-      last = (restored.meta.last as Record<string, number>) ?? {};
-      // Each step's randomness is derived from its index; only the batch cyclers need replaying.
-      for (let k = 0; k < step; k++) {
-        labeledCycle.next();
-        unlabeledCycle.next();
-      }
-    }
-    outer: for (let epoch = firstEpoch; epoch < o.epochs && step < totalSteps; epoch++) {
-      epochsRun++;
-      const sums = { loss: 0, maskRate: 0, correct: 0, seen: 0, confident: 0, confidentCorrect: 0, steps: 0 };
-      for (let k = 0; k < stepsPerEpoch; k++) {
-        if (step >= totalSteps) break;
-        await yieldToEventLoop();
-        if (hooks.shouldStop()) {
-          stopped = true;
-          break outer;
-        }
-        const decayed = stepDecayLr(epoch, { baseLr: o.lr, gamma: o.gamma, milestones: o.milestones });
-        const lr = step < warmupSteps ? o.warmup_lr + ((decayed - o.warmup_lr) * step) / warmupSteps : decayed;
-        const posL = labeledCycle.next();
-        const idxL = Int32Array.from(posL, (p) => ctx.labeled[p]!);
-        const idxU = unlabeledCycle.next();
-        const rng = Rng.derive(ctx.seed, 'semi', 'step', step);
-        const f = trainStep({ ctx, o, model, teacher, optimizer, weak: mode.weak, strong: mode.strong, idxL, labels: Int32Array.from(idxL, (i) => ctx.labels[i]!), idxU, numClasses, size, lr, rng });
-        averager?.update();
-        step++;
-        sums.loss += f.loss;
-        sums.maskRate += f.maskRate;
-        sums.correct += f.correct;
-        sums.seen += idxU.length;
-        sums.confident += f.confident;
-        sums.confidentCorrect += f.confidentCorrect;
-        sums.steps++;
-        hooks.onStep({ step, epoch, loss: f.loss, lr, loss_labeled: f.lossLabeled, loss_unlabeled: f.lossUnlabeled, mask_rate: f.maskRate }, info);
-      }
-      if (sums.steps > 0) {
-        last = {
-          loss: sums.loss / sums.steps,
-          mask_rate: sums.maskRate / sums.steps,
+    const sums = { correct: 0, seen: 0, confident: 0, confidentCorrect: 0 };
+    const loop = new TrainLoop<{ idxL: Int32Array; idxU: Int32Array }>(
+      {
+        budget: { epochs: o.epochs, stepsPerEpoch, maxSteps: o.max_steps, warmupEpochs: o.warmup_epochs, warmupLr: o.warmup_lr },
+        schedule: (_step, epoch) => stepDecayLr(epoch, { baseLr: o.lr, gamma: o.gamma, milestones: o.milestones }),
+        parts: { weights: model.namedVariables(), optimizer, emas: { teacher: averager } },
+        *batches() {
+          Object.assign(sums, { correct: 0, seen: 0, confident: 0, confidentCorrect: 0 });
+          for (let k = 0; k < stepsPerEpoch; k++) yield { idxL: Int32Array.from(labeledCycle.next(), (p) => ctx.labeled[p]!), idxU: unlabeledCycle.next() };
+        },
+        step({ idxL, idxU }, at) {
+          const rng = Rng.derive(ctx.seed, 'semi', 'step', at.step);
+          const f = trainStep({ ctx, o, model, teacher, optimizer, weak: mode.weak, strong: mode.strong, idxL, labels: Int32Array.from(idxL, (i) => ctx.labels[i]!), idxU, numClasses, size, lr: at.lr, rng });
+          averager?.update();
+          sums.correct += f.correct;
+          sums.seen += idxU.length;
+          sums.confident += f.confident;
+          sums.confidentCorrect += f.confidentCorrect;
+          return { loss: f.loss, loss_labeled: f.lossLabeled, loss_unlabeled: f.lossUnlabeled, mask_rate: f.maskRate };
+        },
+        summary: (_epoch, steps) => ({
+          loss: steps.reduce((a, m) => a + m.loss!, 0) / steps.length,
+          mask_rate: steps.reduce((a, m) => a + m.mask_rate!, 0) / steps.length,
           pseudo_accuracy: sums.correct / sums.seen,
           // Accuracy of the pseudo-labels that passed the threshold (NaN when none did).
           pseudo_accuracy_confident: sums.confident > 0 ? sums.confidentCorrect / sums.confident : Number.NaN,
-        };
-        hooks.onEpoch?.(epoch, last);
-      }
-      if (hooks.checkpoint) await saveTraining(hooks.checkpoint, parts, { epoch: epoch + 1, step }, { last });
-    }
+        }),
+        // Each step's randomness is derived from its index; only the batch cyclers need replaying.
+        restored({ step }) {
+          for (let k = 0; k < step; k++) {
+            labeledCycle.next();
+            unlabeledCycle.next();
+          }
+        },
+      },
+      ctx.hooks,
+    );
+    result = await loop.run();
     if (evaluateTeacher && averager) new Ema(model.namedVariables(), teacher.namedVariables(), 0).copy();
   } finally {
     optimizer.dispose();
     if (teacher !== model) teacher.dispose();
   }
-  if (stopped) return { summary: `${mode.name}: stopped after ${step} steps`, stopped: true };
+  if (result.stopped) return { summary: `${mode.name}: stopped after ${result.steps} steps`, stopped: true };
+  const last = result.last;
   const figures =
     last.mask_rate !== undefined
       ? `, last epoch: mask rate ${last.mask_rate.toFixed(2)}, pseudo-label accuracy ${last.pseudo_accuracy!.toFixed(2)}, loss ${last.loss!.toFixed(3)}`
       : '';
   const evaluated = mode.teacher === 'ema' ? `, evaluating the ${evaluateTeacher ? 'teacher' : 'student'}` : '';
-  return { summary: `${mode.name}: ${epochsRun} epochs, ${step} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}` };
+  return { summary: `${mode.name}: ${result.epochs} epochs, ${result.steps} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}` };
 }
 
 /** One optimisation step; returns figures read back from the tensors. */

@@ -5,7 +5,7 @@ import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import { decoderSpec, defaultDecoder, gatherRows, keptCount, MaskedAutoencoder, maskedMse, patchTargets, randomMasking } from '../../../plugins/pretrain/internal/mae-model.ts';
 import { isTokenBackbone, type BackboneFactory, type TokenBackbone } from '../../../src/contracts/backbone.ts';
 import type { ImagePool } from '../../../src/contracts/dataset.ts';
-import type { PretrainContext, StageStep } from '../../../src/contracts/stages.ts';
+import type { PretrainContext, StepLog } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -43,7 +43,7 @@ function pool(size: number, imageSize = 16, seed = 3): ImagePool {
   return { kind: 'faces', imageSize, size, images };
 }
 
-function context(p: ImagePool, steps: StageStep[] = [], options: VitOptions = TINY): PretrainContext {
+function context(p: ImagePool, steps: StepLog[] = [], options: VitOptions = TINY): PretrainContext {
   return {
     backbone: factory(options),
     pool: async () => p,
@@ -171,7 +171,7 @@ describe('mae pre-training', function () {
   describe('the plugin', () => {
     it('lowers the loss, returns encoder weights without the head, a picture, and frees its tensors', async () => {
       const before = tf.memory().numTensors;
-      const steps: StageStep[] = [];
+      const steps: StepLog[] = [];
       const mae = registry.create(
         'pretrain',
         { use: 'mae', epochs: 30, warmup_epochs: 2, lr: 2e-3, batch_size: 16, augment: { use: 'none' }, pool: { size: 16 }, decoder: { dim: 32 } },
@@ -180,7 +180,7 @@ describe('mae pre-training', function () {
       const p = pool(16);
       const out = await mae.run(context(p, steps));
       expect(steps).to.have.length(30);
-      const mean = (xs: StageStep[]) => xs.reduce((a, s) => a + s.loss, 0) / xs.length;
+      const mean = (xs: StepLog[]) => xs.reduce((a, s) => a + s.metrics.loss!, 0) / xs.length;
       expect(mean(steps.slice(-5))).to.be.lessThan(0.7 * mean(steps.slice(0, 5)));
       expect(out.summary).to.match(/^mae: 30 epochs, 30 steps, mask 0\.75/);
       expect(out.stopped).to.not.equal(true);
@@ -210,11 +210,11 @@ describe('mae pre-training', function () {
 
     it('is deterministic for a seed and honours max_steps', async () => {
       const run = async () => {
-        const steps: StageStep[] = [];
+        const steps: StepLog[] = [];
         const mae = registry.create('pretrain', { use: 'mae', epochs: 5, max_steps: 3, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } }, pctx);
         const out = await mae.run(context(pool(8), steps));
         tf.dispose(Object.values(out.weights!));
-        return steps.map((s) => s.loss);
+        return steps.map((s) => s.metrics.loss);
       };
       const a = await run();
       expect(a).to.have.length(3);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import type { ImagePool } from '../../../src/contracts/dataset.ts';
-import type { PretrainContext, StageStep } from '../../../src/contracts/stages.ts';
+import type { PretrainContext, StepLog } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -20,7 +20,7 @@ function labeledPool(size: number, withLabels = true): ImagePool {
   return withLabels ? { kind: 'generic', imageSize: 16, size, images, labels, numClasses: 2 } : { kind: 'generic', imageSize: 16, size, images };
 }
 
-function context(pool: ImagePool, steps: StageStep[]): PretrainContext {
+function context(pool: ImagePool, steps: StepLog[]): PretrainContext {
   return { backbone: vitPlugin.create(TINY, pctx), pool: async () => pool, seed: 3, hooks: { onStep: (l) => steps.push(l), shouldStop: () => false } };
 }
 
@@ -33,11 +33,11 @@ describe('supervised pre-training', function () {
 
   it('learns the pool’s classes and returns the encoder without its head', async () => {
     const before = tf.memory().numTensors;
-    const steps: StageStep[] = [];
+    const steps: StepLog[] = [];
     const p = registry.create('pretrain', { use: 'supervised', epochs: 15, warmup_epochs: 1, lr: 3e-3, batch_size: 8, label_smoothing: 0, pool: { size: 16 }, augment: { use: 'none' } }, pctx);
     const out = await p.run(context(labeledPool(16), steps));
     expect(steps).to.have.length(30);
-    const mean = (xs: StageStep[]) => xs.reduce((a, s) => a + s.loss, 0) / xs.length;
+    const mean = (xs: StepLog[]) => xs.reduce((a, s) => a + s.metrics.loss!, 0) / xs.length;
     expect(mean(steps.slice(-4))).to.be.lessThan(0.5 * mean(steps.slice(0, 4)));
     expect(out.summary).to.match(/^supervised pre-training: 15 epochs, 30 steps on 16 generic images, 2 classes/);
     const names = Object.keys(out.weights!);

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import type { Backbone, NamedTensors } from '../../../src/contracts/backbone.ts';
 import type { FerData, Split } from '../../../src/contracts/dataset.ts';
-import type { SemiContext, StageStep } from '../../../src/contracts/stages.ts';
+import type { SemiContext, StepLog } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -100,7 +100,7 @@ function recordedTeacher(seed: number): { buildCopy: () => Backbone; state: () =
   };
 }
 
-function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unlabeled: number[]; buildCopy?: () => Backbone; steps?: StageStep[]; epochs?: Record<string, number>[]; onEpoch?: () => void }): SemiContext {
+function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unlabeled: number[]; buildCopy?: () => Backbone; steps?: StepLog[]; epochs?: Record<string, number>[]; onEpoch?: () => void }): SemiContext {
   return {
     model: o.model,
     buildCopy: o.buildCopy ?? (() => vit.build(3, 1, { trainable: false })),
@@ -172,7 +172,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
 
     for (const use of ['fixmatch', 'ema-teacher']) {
       it(`${use}: mask rate is the share above τ, the loss is L_l + μ·(1/N_U)·Σ mask·CE, pseudo-label accuracy against the hidden labels`, async () => {
-        const steps: StageStep[] = [];
+        const steps: StepLog[] = [];
         const epochs: Record<string, number>[] = [];
         const model = new ColourModel(2);
         let copies = 0;
@@ -190,8 +190,8 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
         });
         const out = await create({ use, ...options }).run(ctx);
         expect(steps).to.have.length(1);
-        expect(steps[0]!.mask_rate).to.equal(0.75);
-        expect(steps[0]!.loss).to.be.closeTo(expected(), 1e-5);
+        expect(steps[0]!.metrics.mask_rate).to.equal(0.75);
+        expect(steps[0]!.metrics.loss).to.be.closeTo(expected(), 1e-5);
         expect(epochs[0]!.pseudo_accuracy).to.equal(0.75);
         expect(epochs[0]!.pseudo_accuracy_confident).to.be.closeTo(2 / 3, 1e-12);
         // FixMatch takes pseudo-labels from the student: it never builds a teacher.
@@ -230,7 +230,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const options = { batch_size: 4, max_steps: 4, lr: 1e-2, threshold: 0.3 };
       const trained = async (slot: Record<string, unknown>) => {
         const model = vit.build(3, 1);
-        const steps: StageStep[] = [];
+        const steps: StepLog[] = [];
         await create({ ...options, ...slot }).run(semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], steps }));
         const state = model.state();
         const weights = Object.fromEntries(Object.entries(state).map(([n, t]) => [n, Array.from(t.dataSync())]));
@@ -240,12 +240,12 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       };
       const fixmatch = await trained({ use: 'fixmatch' });
       const ema = await trained({ use: 'ema-teacher', momentum: 0, evaluate: 'student' });
-      expect(fixmatch.steps.some((s) => s.mask_rate! > 0)).to.equal(true);
+      expect(fixmatch.steps.some((s) => s.metrics.mask_rate! > 0)).to.equal(true);
       expect(ema.steps).to.deep.equal(fixmatch.steps);
       expect(ema.weights).to.deep.equal(fixmatch.weights);
       // A real momentum gives another teacher, and another result.
       const slow = await trained({ use: 'ema-teacher', momentum: 0.9, evaluate: 'student' });
-      expect(slow.steps.map((s) => s.loss)).to.not.deep.equal(fixmatch.steps.map((s) => s.loss));
+      expect(slow.steps.map((s) => s.metrics.loss)).to.not.deep.equal(fixmatch.steps.map((s) => s.metrics.loss));
     });
 
     it('evaluate: teacher leaves the teacher’s weights in the model', async () => {
@@ -285,23 +285,23 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
     it('an epoch is one pass over the unlabeled pool (the labeled pool cycles); step decay at the milestones', async () => {
       const fer = randomData(14);
       const model = vit.build(3, 1);
-      const steps: StageStep[] = [];
+      const steps: StepLog[] = [];
       const ctx = semiContext({ model, data: fer, labeled: [0, 1], unlabeled: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], steps });
       await create({ use: 'fixmatch', batch_size: 2, unlabeled_ratio: 2, epochs: 3, milestones: [1, 2], gamma: 0.5, lr: 1e-3, weak: { use: 'none' }, strong: { use: 'none' } }).run(ctx);
       // 12 unlabeled images in batches of 4: 3 steps per epoch.
       expect(steps.map((s) => s.epoch)).to.deep.equal([0, 0, 0, 1, 1, 1, 2, 2, 2]);
-      expect(steps.map((s) => s.lr)).to.deep.equal([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2.5e-4]);
+      expect(steps.map((s) => s.metrics.lr)).to.deep.equal([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2.5e-4]);
       model.dispose();
     });
 
     it('is deterministic for a seed (strong augmentation included)', async () => {
       const run = async () => {
         const model = vit.build(3, 1);
-        const steps: StageStep[] = [];
+        const steps: StepLog[] = [];
         const ctx = semiContext({ model, data: randomData(12), labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], steps });
         await create({ use: 'ema-teacher', batch_size: 4, max_steps: 4, lr: 1e-3, threshold: 0.3 }).run(ctx);
         model.dispose();
-        return steps.map((s) => [s.loss, s.mask_rate]);
+        return steps.map((s) => [s.metrics.loss, s.metrics.mask_rate]);
       };
       const a = await run();
       expect(a).to.have.length(4);

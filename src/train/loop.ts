@@ -1,0 +1,144 @@
+import type { Metrics, StageHooks, StagePlan } from '../contracts/stages.ts';
+import { restoreTraining, saveTraining, type TrainingParts } from './resume.ts';
+
+/** How long a stage trains, in the options every training stage has. */
+export interface Budget {
+  readonly epochs: number;
+  readonly stepsPerEpoch: number;
+  /** Stop after this many steps (smoke runs); null trains every epoch in full. */
+  readonly maxSteps: number | null;
+  /** Epochs of linear warm-up (fractional ones allowed), from `warmupLr` to the schedule's rate. */
+  readonly warmupEpochs: number;
+  readonly warmupLr: number;
+}
+
+/** Where a step stands: the steps taken before it, its epoch, and its learning rate. */
+export interface StepPosition {
+  readonly step: number;
+  readonly epoch: number;
+  readonly lr: number;
+}
+
+/** A stage's side of the loop: its schedule, its batches and one optimisation step. */
+export interface TrainProgram<B> {
+  readonly budget: Budget;
+  /** The learning rate after warm-up at a step, the stage's schedule (cosine decay, step decay…). */
+  schedule(step: number, epoch: number, plan: StagePlan): number;
+  /** What the steps change (weights, optimizer, EMA copies, a random stream): saved after each epoch, restored on resume. */
+  readonly parts: TrainingParts;
+  /** The batches of an epoch, drawn when the epoch begins; a generator draws one per step. */
+  batches(epoch: number): Iterable<B>;
+  /** One optimisation step: its loss and whatever else the stage reports. */
+  step(batch: B, at: StepPosition): { readonly loss: number } & Metrics;
+  /** The epoch's summary figures; by default the mean of each step figure over the epoch. */
+  summary?(epoch: number, steps: readonly Metrics[]): Metrics;
+  /** After a restore: brings what follows from the position alone (batch cyclers) to `step`. */
+  restored?(at: { readonly epoch: number; readonly step: number }): void;
+}
+
+export interface LoopResult {
+  readonly plan: StagePlan;
+  readonly steps: number;
+  /** Epochs begun, restored ones included (the last may be cut by max_steps or a stop). */
+  readonly epochs: number;
+  /** True when shouldStop() ended the loop; nothing was saved after the last finished epoch. */
+  readonly stopped: boolean;
+  /** The summary of the last epoch that ran (after a resume, possibly the restored one); {} when none did. */
+  readonly last: Metrics;
+}
+
+/** The step budget, warm-up included, of a program. */
+export function planOf(budget: Budget): StagePlan {
+  const planned = budget.epochs * budget.stepsPerEpoch;
+  const totalSteps = budget.maxSteps ? Math.min(budget.maxSteps, planned) : planned;
+  return {
+    epochs: budget.epochs,
+    stepsPerEpoch: budget.stepsPerEpoch,
+    totalSteps,
+    warmupSteps: Math.min(totalSteps, Math.round(budget.warmupEpochs * budget.stepsPerEpoch)),
+  };
+}
+
+/**
+ * The training loop every stage runs on (pre-training, supervised and semi-supervised
+ * fine-tuning), as MMEngine's EpochBasedTrainLoop and USB's AlgorithmBase.train:
+ *
+ *   restore the last epoch's checkpoint, if any;
+ *   per epoch while steps remain: draw its batches; per batch while steps remain: yield to the
+ *   event loop, stop if asked, step at the scheduled rate, report the step;
+ *   then summarise the epoch, report it (a hook may stop the stage there by throwing), save.
+ *
+ * The learning rate is the program's schedule after a linear warm-up from `warmupLr`. Every
+ * random draw of a step must come from the saved parts or from the step's position, so a
+ * resumed loop takes exactly the steps an uninterrupted one would.
+ */
+export class TrainLoop<B> {
+  readonly plan: StagePlan;
+
+  constructor(
+    private readonly program: TrainProgram<B>,
+    private readonly hooks: StageHooks,
+  ) {
+    this.plan = planOf(program.budget);
+  }
+
+  /** The rate at a step: the linear warm-up towards the schedule, then the schedule. */
+  lr(step: number, epoch: number): number {
+    const { warmupSteps } = this.plan;
+    const target = this.program.schedule(step, epoch, this.plan);
+    const from = this.program.budget.warmupLr;
+    return step < warmupSteps ? from + ((target - from) * step) / warmupSteps : target;
+  }
+
+  async run(): Promise<LoopResult> {
+    const { program, hooks, plan } = this;
+    if (plan.totalSteps === 0) return { plan, steps: 0, epochs: 0, stopped: false, last: {} };
+    let step = 0;
+    let firstEpoch = 0;
+    let last: Metrics = {};
+    const restored = hooks.checkpoint ? await restoreTraining(hooks.checkpoint, program.parts) : null;
+    if (restored) {
+      ({ step, epoch: firstEpoch } = restored);
+      last = (restored.meta.last as Metrics | undefined) ?? {};
+      program.restored?.({ epoch: firstEpoch, step });
+    }
+    let epochs = firstEpoch;
+    for (let epoch = firstEpoch; epoch < plan.epochs && step < plan.totalSteps; epoch++) {
+      epochs++;
+      const steps: Metrics[] = [];
+      for (const batch of program.batches(epoch)) {
+        if (step >= plan.totalSteps) break;
+        await yieldToEventLoop();
+        if (hooks.shouldStop?.()) return { plan, steps: step, epochs, stopped: true, last };
+        const lr = this.lr(step, epoch);
+        const { loss, ...figures } = program.step(batch, { step, epoch, lr });
+        step++;
+        const metrics = { loss, lr, ...figures };
+        steps.push(metrics);
+        hooks.onStep?.({ step, epoch, metrics }, plan);
+      }
+      last = program.summary ? program.summary(epoch, steps) : meanOf(steps);
+      await hooks.onEpoch?.(epoch, last);
+      if (hooks.checkpoint) await saveTraining(hooks.checkpoint, program.parts, { epoch: epoch + 1, step }, { last });
+    }
+    return { plan, steps: step, epochs, stopped: false, last };
+  }
+}
+
+/** The mean of each figure over the steps that report it, summed in step order. */
+export function meanOf(steps: readonly Metrics[]): Metrics {
+  const sums: Record<string, number> = {};
+  const counts: Record<string, number> = {};
+  for (const m of steps) {
+    for (const [k, v] of Object.entries(m)) {
+      sums[k] = (sums[k] ?? 0) + v;
+      counts[k] = (counts[k] ?? 0) + 1;
+    }
+  }
+  return Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / counts[k]!]));
+}
+
+/** Lets the event loop run (Ctrl-C handlers, progress output) between training steps. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
