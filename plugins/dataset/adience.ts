@@ -27,7 +27,7 @@ import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/re
 
 const adienceOptions = {
   task: choice(['gender', 'age'], { default: 'gender', description: 'gender (female, male) or age (the 8 benchmark groups)' }),
-  // no schema default, as for rafdb's layout: it would enter the shared pre-training's key
+  // no schema default, as for rafdb's layout: it would change the labels drawn so far
   layout: Type.Optional(
     choice(['aligned', 'faces'], {
       description: 'aligned (when not set): aligned/…/landmark_aligned_face.* crops; faces: faces/…/coarse_tilt_aligned_face.* crops',

@@ -19,7 +19,7 @@ import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { boxFromSize, wholeNumber } from './internal/fields.ts';
 import { choice } from '../../src/core/schema.ts';
 import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
-import { classNames, type Expression } from './synthetic/classes.ts';
+import { classNames, type Expression } from '../../src/data/expressions.ts';
 
 const affectnetOptions = {
   classes: choice([7, 8], { default: 7, description: 'class setting: 7 basic expressions, or 8 with contempt' }),

@@ -19,7 +19,7 @@ import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { wholeNumber } from './internal/fields.ts';
 import { choice } from '../../src/core/schema.ts';
 import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
-import { EXPRESSIONS_8, classNames } from './synthetic/classes.ts';
+import { EXPRESSIONS_8, classNames } from '../../src/data/expressions.ts';
 
 const ferplusOptions = {
   classes: choice([8, 7], { default: 8, description: 'class setting: 8 with contempt, or 7 (contempt rows left out)' }),

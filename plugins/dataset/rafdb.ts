@@ -17,12 +17,12 @@ import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { boxFromCorners, CORNERS_EXPECTED, wholeNumber } from './internal/fields.ts';
 import { choice, Type } from '../../src/core/schema.ts';
 import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
-import { EXPRESSIONS_7, fromRafdbLabel } from './synthetic/classes.ts';
+import { EXPRESSIONS_7, fromRafdbLabel } from '../../src/data/expressions.ts';
 
 const rafdbOptions = {
   classes: choice([7], { default: 7, description: 'class setting (RAF-DB basic has the 7 basic expressions)' }),
-  // No schema default: an option every cell carries would also enter the key of the shared
-  // pre-training (see src/pipeline/stage-keys.ts), and the columns of a table would stop sharing it.
+  // No schema default: the option would then stand in every cell's dataset slot, whose hash
+  // seeds the label split (src/pipeline/cell-data.ts), and the labels drawn so far would change.
   layout: Type.Optional(
     choice(['aligned', 'original'], {
       description: 'aligned (when not set): Image/aligned/ faces, the box is the whole image; original: Image/original/ with the annotated face boxes',

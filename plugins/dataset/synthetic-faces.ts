@@ -5,6 +5,7 @@
  */
 import type { DatasetSource, FerData, ImagePool, LoadRequest } from '../../src/contracts/dataset.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
+import type { Json } from '../../src/core/json.ts';
 import { options, Type, type Static, type TObject } from '../../src/core/schema.ts';
 import {
   deriveSeed,
@@ -80,6 +81,8 @@ interface SourceSpec {
   readonly poolSeed: number;
   readonly options: SyntheticFacesOptions;
   readonly poolStandIn?: { readonly faces: string; readonly generic: string };
+  /** What the pools depend on besides the seed: the generator's knobs (see DatasetSource.poolKey). */
+  readonly poolKey: Json;
 }
 
 function makeSource(spec: SourceSpec): DatasetSource {
@@ -112,6 +115,7 @@ function makeSource(spec: SourceSpec): DatasetSource {
       }
       return data;
     },
+    poolKey: () => spec.poolKey,
     async pool(kind, size, imageSize): Promise<ImagePool> {
       const common = { size, imageSize, difficulty };
       if (kind === 'faces') {
@@ -142,6 +146,7 @@ export function syntheticStandIn(name: string, displayName: string, classes: 7 |
     seed: deriveSeed(seed, SALT, name),
     poolSeed: deriveSeed(seed, SALT, 'pool'),
     options: { ...SYNTHETIC_DEFAULTS, ...defined, classes },
+    poolKey: { stand_in: defined as Json },
     poolStandIn: {
       faces: 'synthetic face pool standing in for the unlabeled face-recognition images',
       generic: 'synthetic generic pool standing in for generic (non-face) pre-training images',
@@ -157,6 +162,8 @@ export default definePlugin({
   create(options, ctx): DatasetSource {
     const o = { ...SYNTHETIC_DEFAULTS, ...options };
     if (o.intensity_min > o.intensity_max) throw new Error(`synthetic-faces: intensity_min ${o.intensity_min} exceeds intensity_max ${o.intensity_max}`);
-    return makeSource({ name: 'synthetic-faces', displayName: 'Synthetic faces', seed: deriveSeed(ctx.seed, SALT), poolSeed: deriveSeed(ctx.seed, SALT, 'pool'), options: o });
+    // The pools are drawn with the knobs; the classes and split sizes do not change them.
+    const { classes: _classes, ...knobs } = options;
+    return makeSource({ name: 'synthetic-faces', displayName: 'Synthetic faces', seed: deriveSeed(ctx.seed, SALT), poolSeed: deriveSeed(ctx.seed, SALT, 'pool'), options: o, poolKey: knobs });
   },
 });

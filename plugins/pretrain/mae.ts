@@ -48,7 +48,7 @@ export default definePlugin({
     const augment = pctx.resolve('augment', o.augment);
     return {
       name: 'mae',
-      async run(ctx) {
+      async run(ctx, hooks) {
         const pool = await ctx.pool(o.pool.source, o.pool.size);
         const model = ctx.backbone.build(1, ctx.seed);
         let mae: MaskedAutoencoder | null = null;
@@ -72,7 +72,7 @@ export default definePlugin({
             poolSize: pool.size,
             options: o,
             seed: Rng.derive(ctx.seed, 'mae').seed(),
-            hooks: ctx.hooks,
+            hooks,
             parts: { weights: new Map([...enc, ...dec]), optimizer: opt },
             step(idx, lr, step) {
               const rng = Rng.derive(ctx.seed, 'mae', 'step', step);

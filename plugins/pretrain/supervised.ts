@@ -28,7 +28,7 @@ export default definePlugin({
     const augment = pctx.resolve('augment', o.augment);
     return {
       name: 'supervised',
-      async run(ctx) {
+      async run(ctx, hooks) {
         const pool = await ctx.pool(o.pool.source, o.pool.size);
         if (!pool.labels || !pool.numClasses) {
           throw new Error(`supervised pre-training: the ${pool.kind} pool has no labels; use pretrain: mae, or a pool source with classes`);
@@ -43,7 +43,7 @@ export default definePlugin({
             poolSize: pool.size,
             options: o,
             seed: Rng.derive(ctx.seed, 'supervised-pretrain').seed(),
-            hooks: ctx.hooks,
+            hooks,
             parts: { weights: model.namedVariables(), optimizer },
             step(idx, lr, step) {
               const rng = Rng.derive(ctx.seed, 'supervised-pretrain', 'step', step);

@@ -1,3 +1,4 @@
+import type { FineTuningStage } from '../../src/contracts/stages.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { choice, options, Type } from '../../src/core/schema.ts';
 import { pseudoLabelOptions, runSemi, semiStageOptions } from './internal/semi.ts';
@@ -15,9 +16,14 @@ export default definePlugin({
     }),
     ...semiStageOptions(),
   }),
-  create(o, pctx) {
+  create(o, pctx): FineTuningStage {
     const weak = pctx.resolve('augment', o.weak);
     const strong = pctx.resolve('augment', o.strong);
-    return { name: 'ema-teacher', run: async (ctx) => runSemi(ctx, o, { name: 'ema-teacher', teacher: 'ema', weak, strong }) };
+    return {
+      name: 'ema-teacher',
+      // The supervised stage's EMA is the better model to pseudo-label from.
+      startsFrom: 'ema',
+      run: async (cell, hooks) => runSemi(cell, hooks, o, { name: 'ema-teacher', teacher: 'ema', weak, strong }),
+    };
   },
 });

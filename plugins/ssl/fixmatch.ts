@@ -1,3 +1,4 @@
+import type { FineTuningStage } from '../../src/contracts/stages.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { options } from '../../src/core/schema.ts';
 import { pseudoLabelOptions, runSemi, semiStageOptions } from './internal/semi.ts';
@@ -8,9 +9,14 @@ export default definePlugin({
   name: 'fixmatch',
   description: 'FixMatch: the EMA-teacher recipe with teacher = student (no EMA)',
   options: options({ ...pseudoLabelOptions(), ...semiStageOptions() }),
-  create(o, pctx) {
+  create(o, pctx): FineTuningStage {
     const weak = pctx.resolve('augment', o.weak);
     const strong = pctx.resolve('augment', o.strong);
-    return { name: 'fixmatch', run: async (ctx) => runSemi(ctx, o, { name: 'fixmatch', teacher: 'student', weak, strong }) };
+    return {
+      name: 'fixmatch',
+      // The supervised stage's EMA is the better model to pseudo-label from.
+      startsFrom: 'ema',
+      run: async (cell, hooks) => runSemi(cell, hooks, o, { name: 'fixmatch', teacher: 'student', weak, strong }),
+    };
   },
 });

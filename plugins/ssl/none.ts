@@ -1,3 +1,4 @@
+import type { FineTuningStage } from '../../src/contracts/stages.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { options } from '../../src/core/schema.ts';
 
@@ -6,5 +7,6 @@ export default definePlugin({
   name: 'none',
   description: 'no semi-supervised stage: the supervised model is final',
   options: options({}),
-  create: () => ({ name: 'none', run: async () => ({ summary: 'no semi-supervised stage' }) }),
+  // It trains nothing: the supervised stage's weights and its EMA stay as they are for evaluation.
+  create: (): FineTuningStage => ({ name: 'none', startsFrom: 'weights', run: async () => ({ summary: 'no semi-supervised stage' }) }),
 });

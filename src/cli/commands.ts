@@ -1,9 +1,13 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { createRegistry } from '../core/registry.ts';
 import { CORE_KINDS } from '../core/kinds.ts';
 import type { JsonSchema } from '../core/plugin.ts';
-import { resolveRecipe, type ResolvedRecipe } from '../recipe/recipe.ts';
+import { resolveConfig, resolveRecipe, type Override, type ResolvedRecipe } from '../recipe/recipe.ts';
+import { coreSchema } from '../recipe/schema.ts';
 import { RecipeError } from '../recipe/diagnostics.ts';
-import { stageKeys, STAGES } from '../pipeline/stage-keys.ts';
+import { cellStageKeys, STAGES } from '../pipeline/stage-keys.ts';
 import { UsageError } from '../core/errors.ts';
 import { parse } from './args.ts';
 
@@ -35,6 +39,23 @@ function helpOr(values: { help?: boolean }, command: string): boolean {
 /** Which plugins a cell uses, as `path → name`, for plans and tables. */
 export function pluginsOf(recipe: ResolvedRecipe['cells'][number]): Record<string, string> {
   return Object.fromEntries(recipe.slots.map((s) => [s.path, s.use]));
+}
+
+/**
+ * Plugin choices as text, each slot with the slots nested in it, whatever the kinds:
+ * `pipeline.supervised supervised(mixing facemix(kappa iou, loss L4), augment weak)`.
+ */
+export function slotTree(choices: readonly (readonly [string, string])[]): string[] {
+  const paths = new Set(choices.map(([p]) => p));
+  const parentOf = (p: string) => {
+    for (let i = p.lastIndexOf('.'); i > 0; i = p.lastIndexOf('.', i - 1)) if (paths.has(p.slice(0, i))) return p.slice(0, i);
+    return undefined;
+  };
+  const render = (p: string, use: string, name: string): string => {
+    const children = choices.filter(([q]) => parentOf(q) === p).map(([q, u]) => render(q, u, q.slice(p.length + 1)));
+    return `${name} ${use}${children.length ? `(${children.join(', ')})` : ''}`;
+  };
+  return choices.filter(([p]) => parentOf(p) === undefined).map(([p, use]) => render(p, use, p));
 }
 
 export const commands: Record<string, Command> = {
@@ -105,7 +126,7 @@ ${recipeFlagHelp}
         column: c.column,
         labels: { row: c.rowPoint.labels, column: c.columnPoint.labels },
         plugins: pluginsOf(c),
-        stages: stageKeys(c.config),
+        stages: cellStageKeys(recipe.registry, c.config, { seed: c.config.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) }),
         config: c.config,
       }));
       const shared = STAGES.flatMap((stage) => {
@@ -118,17 +139,12 @@ ${recipeFlagHelp}
         return 0;
       }
       const out: string[] = [`${recipe.title}`, `recipe ${recipe.name} · scale ${recipe.scale} · seed ${recipe.seed} · ${cells.length} cells`, ''];
+      // The plugins every cell uses once, then per cell the choices that vary.
+      const common = Object.entries(cells[0]!.plugins).filter(([p, use]) => cells.every((c) => c.plugins[p] === use));
+      const varies = (c: (typeof cells)[number]) => Object.entries(c.plugins).filter(([p]) => !common.some(([q]) => q === p));
+      out.push(`every cell: ${slotTree(common).join(' · ')}`);
       const width = Math.max(...cells.map((c) => c.id.length));
-      for (const c of cells) {
-        const p = c.plugins;
-        const parts = [
-          `data ${p['data.dataset']}/${p['data.labels']}`,
-          `pretrain ${p['pipeline.pretrain']}`,
-          `mixing ${p['pipeline.supervised.mixing']}${p['pipeline.supervised.mixing.kappa'] ? `(κ ${p['pipeline.supervised.mixing.kappa']}, ${p['pipeline.supervised.mixing.loss']})` : ''}`,
-          `ssl ${p['pipeline.semi']}`,
-        ];
-        out.push(`${c.id.padEnd(width)}  ${parts.join(' · ')}`);
-      }
+      for (const c of cells) out.push(`${c.id.padEnd(width)}  ${slotTree(varies(c)).join(' · ')}`.trimEnd());
       out.push('', 'Stages with identical inputs (a run computes each distinct pre-training once; the other stages run per cell):');
       for (const stage of STAGES) {
         const groups = shared.filter((s) => s.stage === stage);
@@ -173,18 +189,20 @@ Kinds: ${CORE_KINDS.map((k) => k.name).join(', ')}, and the kinds plugins declar
   },
 
   synth: {
-    summary: 'write a synthetic face set to disk in RAF-DB basic layout',
-    help: `Usage: ssfer synth --out DIR [--classes 7|8] [--train N] [--test N] [--size PX] [--seed S] [--format png|jpg] [--plugin FILE…]
+    summary: 'write a dataset to disk in RAF-DB basic layout (by default the embedded synthetic faces)',
+    help: `Usage: ssfer synth --out DIR [--dataset SLOT] [--classes N] [--train N] [--test N] [--size PX] [--seed S] [--format png|jpg] [--plugin FILE…]
 
-Draws the embedded synthetic faces (the dataset plugin synthetic-faces, default options) and
-writes them as image files with label and face-box files in RAF-DB basic's layout:
+Loads the dataset a slot chooses (as a recipe's data.dataset: a plugin name or { use, ...options },
+read as YAML and validated; default: the recipe default, ${String((coreSchema().properties.data.properties.dataset as { default?: { use?: string } }).default?.use)})
+and writes it as image files with label and face-box files in RAF-DB basic's layout:
   DIR/Image/aligned/train_00001_aligned.png …
   DIR/EmoLabel/list_patition_label.txt      (file name, RAF-DB label 1–7; contempt is 8)
   DIR/Annotation/boundingbox/*_boundingbox.txt  (x1 y1 x2 y2)
   DIR/classes.txt
 
   --out DIR        folder to write (created; must be empty or absent)
-  --classes 7|8    7 basic expressions, or 8 with contempt (default 7)
+  --dataset SLOT   the dataset, e.g. rafdb or '{use: affectnet, classes: 8}'
+  --classes N      the dataset's class setting (its classes option: 7 or 8 for the expression sets)
   --train N        training images (default 2000)
   --test N         test images (default 700)
   --size PX        image height = width (default 224)
@@ -194,6 +212,7 @@ writes them as image files with label and face-box files in RAF-DB basic's layou
     async run(argv) {
       const { values, positionals } = parse('synth', argv, {
         out: { type: 'string' },
+        dataset: { type: 'string' },
         classes: { type: 'string' },
         train: { type: 'string' },
         test: { type: 'string' },
@@ -211,16 +230,21 @@ writes them as image files with label and face-box files in RAF-DB basic's layou
         if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be a whole number ≥ ${min}, got '${v}'`);
         return n;
       };
-      const classes = int('classes', values.classes, 7, 7);
-      if (classes !== 7 && classes !== 8) throw new UsageError(`--classes must be 7 or 8, got '${values.classes}'`);
       const format = values.format ?? 'png';
       if (format !== 'png' && format !== 'jpg') throw new UsageError(`--format must be png or jpg, got '${format}'`);
-      const fs = await import('node:fs');
       if (fs.existsSync(values.out) && fs.readdirSync(values.out).length > 0) throw new UsageError(`--out ${values.out} is not empty; choose a new folder`);
-      const registry = await createRegistry(values.plugin ?? []);
-      const source = registry.create('dataset', { use: 'synthetic-faces', classes }, { seed: int('seed', values.seed, 2024, 0), scale: 'paper', recipeDir: '.' });
+      const seed = int('seed', values.seed, 2024, 0);
+      const flag = (name: string, value: string, at: string): Override => ({ path: at, value: parseYaml(value) ?? null, loc: { file: `<--${name} ${value}>`, line: 1, col: 1 } });
+      const { config, registry } = await resolveConfig(
+        [
+          ...(values.dataset !== undefined ? [flag('dataset', values.dataset, 'data.dataset')] : []),
+          ...(values.classes !== undefined ? [flag('classes', values.classes, 'data.dataset.classes')] : []),
+        ],
+        { pluginFiles: values.plugin ?? [] },
+      );
+      const source = registry.create('dataset', config.data.dataset, { seed, scale: 'paper', recipeDir: '.' });
       const data = await source.load({ imageSize: int('size', values.size, 224, 8), trainSize: int('train', values.train, 2000, 1), testSize: int('test', values.test, 700, 1) });
-      const { writeDatasetLayout } = await import('../../plugins/dataset/synthetic/writer.ts');
+      const { writeDatasetLayout } = await import('../data/layout.ts');
       const files = await writeDatasetLayout(data, values.out, format);
       process.stdout.write(`wrote ${files.length} files to ${values.out} (${data.train.size} train, ${data.test.size} test, ${data.imageSize} px, ${data.classes.length} classes)\n`);
       return 0;

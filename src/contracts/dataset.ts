@@ -1,3 +1,5 @@
+import type { Json } from '../core/json.ts';
+
 /** One split of a facial-expression dataset, held in memory as dense arrays. */
 export interface Split {
   /** Number of images. */
@@ -64,11 +66,16 @@ export interface LoadRequest {
   readonly cacheDir?: string;
 }
 
-/** What a `dataset` plugin creates. */
+/** What a `dataset` plugin creates; creating one is cheap (nothing is read before `load`). */
 export interface DatasetSource {
   load(request: LoadRequest): Promise<FerData>;
   /** The pre-training pool that goes with this dataset (a face-recognition pool by default). */
   pool(kind: 'faces' | 'generic', size: number, imageSize: number): Promise<ImagePool>;
+  /**
+   * What `pool` draws depends on, as JSON: it enters the pre-training's stage key, so the cells of
+   * datasets whose pools are the same (every column of a table, as a rule) share one pre-training.
+   */
+  poolKey(): Json;
 }
 
 declare module '../core/plugin.ts' {

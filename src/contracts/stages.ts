@@ -61,6 +61,15 @@ export interface StageHooks {
   checkpoint?: CheckpointStore;
 }
 
+/**
+ * A stage of a cell: it takes the part of the cell's state it works on and returns its result,
+ * reporting through the hooks (MMEngine's loops and USB's algorithms have the same split).
+ */
+export interface Stage<State, Result extends StageResult = StageResult> {
+  readonly name: string;
+  run(state: State, hooks: StageHooks): Promise<Result>;
+}
+
 export interface StageResult {
   /** One line for tables and logs: what the stage did. */
   readonly summary: string;
@@ -68,35 +77,36 @@ export interface StageResult {
   readonly stopped?: boolean;
 }
 
-export interface PretrainContext {
+/**
+ * What pre-training may depend on. It is shared by every cell whose pre-training key is the same
+ * (src/pipeline/stage-keys.ts), so it sees the backbone and the dataset's pool, not a cell's data.
+ */
+export interface PretrainState {
   readonly backbone: BackboneFactory;
-  /** The images to pre-train on, at the backbone's image size (loaded by the pipeline). */
+  /** The images to pre-train on, at the backbone's image size (drawn by the dataset). */
   pool(kind: 'faces' | 'generic', size: number): Promise<ImagePool>;
   readonly seed: number;
-  readonly hooks: StageHooks;
+}
+
+export interface PretrainResult extends StageResult {
+  /**
+   * Encoder weights for fine-tuning, named as the backbone's namedVariables() (the head may be
+   * absent); null: fine-tuning starts from the seeded random initialisation. The caller owns
+   * and disposes them.
+   */
+  readonly weights: NamedTensors | null;
+  /** A picture of the stage (MAE: originals / masked / reconstructions), PNG bytes. */
+  readonly picture?: Uint8Array;
 }
 
 /** `pretrain` plugins: stage 1. */
-export interface Pretrainer {
-  readonly name: string;
-  run(ctx: PretrainContext): Promise<
-    StageResult & {
-      /**
-       * Encoder weights for fine-tuning, named as the backbone's namedVariables() (the head
-       * may be absent); null: fine-tuning starts from the seeded random initialisation.
-       * The caller owns and disposes them.
-       */
-      weights: NamedTensors | null;
-      /** A picture of the stage (MAE: originals / masked / reconstructions), PNG bytes. */
-      picture?: Uint8Array;
-    }
-  >;
-}
+export type Pretrainer = Stage<PretrainState, PretrainResult>;
 
-export interface SemiContext {
-  /** The student, trained in place; it is what gets evaluated afterwards. */
+/** What the fine-tuning stages of a cell work on. */
+export interface CellState {
+  /** The model, trained in place; it is what gets evaluated afterwards. */
   readonly model: Backbone;
-  /** A new model of the same shape (for the teacher); the stage disposes what it builds. */
+  /** A new model of the same shape that gradients never reach (EMA copies, teachers); the stage disposes what it builds. */
   buildCopy(): Backbone;
   readonly data: FerData;
   /** Training indices with labels. */
@@ -105,19 +115,37 @@ export interface SemiContext {
   readonly labels: Int32Array;
   /** Training indices whose labels are hidden (their true labels in data.train.labels may be used only for reporting pseudo-label accuracy). */
   readonly unlabeled: Int32Array;
+  /** A face box per training image (x1, y1, x2, y2 pixels), from the cell's face-boxes plugin. */
+  readonly boxes: Float32Array;
+  /** This stage's seed (the cell derives one per stage from the recipe's seed and the cell id). */
   readonly seed: number;
-  readonly hooks: StageHooks;
 }
 
-/** `ssl` plugins: stage 3, semi-supervised fine-tuning of the supervised model. */
-export interface SemiSupervised {
-  readonly name: string;
-  run(ctx: SemiContext): Promise<StageResult>;
+export interface FineTuneResult extends StageResult {
+  /** A model holding the EMA of the weights the stage kept, or null; the caller disposes it. */
+  readonly ema?: Backbone | null;
+  /** Steps taken and epochs planned, for the cell's metrics. */
+  readonly steps?: number;
+  readonly epochs?: number;
+}
+
+/**
+ * A stage that trains the cell's model: supervised (`finetune` plugins, stage 2) or
+ * semi-supervised (`ssl` plugins, stage 3) fine-tuning.
+ */
+export interface FineTuningStage extends Stage<CellState, FineTuneResult> {
+  /**
+   * Which weights of the stage before it this stage starts from: 'weights', the model as that
+   * stage left it (its EMA, if it kept one, stays to be evaluated); 'ema', that stage's EMA when
+   * the cell evaluates EMAs (evaluation.use_ema) and one was kept, which then replaces the weights.
+   */
+  readonly startsFrom: 'weights' | 'ema';
 }
 
 declare module '../core/plugin.ts' {
   interface PluginContracts {
     pretrain: Pretrainer;
-    ssl: SemiSupervised;
+    finetune: FineTuningStage;
+    ssl: FineTuningStage;
   }
 }

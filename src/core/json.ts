@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** A plain JSON value: what recipes, configs and stage keys are made of. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -45,4 +47,23 @@ export function setPath(obj: object, dotted: string, value: Json): boolean {
   }
   cur[parts[parts.length - 1]!] = value;
   return true;
+}
+
+/** JSON text with every mapping's keys sorted (undefined reads as null), so equal values hash equally. */
+function canonical(v: unknown): string {
+  if (v === undefined) return 'null';
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** A short hash of a JSON value that does not depend on the order of its keys (stage keys, data keys, seeds). */
+export function hashOf(v: unknown): string {
+  return createHash('sha256').update(canonical(v)).digest('hex').slice(0, 16);
 }

@@ -24,6 +24,7 @@ export const CORE_KINDS: readonly KindDeclaration[] = [
   defineKind('face-boxes', 'a face box per training image (data.boxes)'),
   defineKind('backbone', 'the image classifier (model.backbone)'),
   defineKind('pretrain', 'stage 1: pre-training, shared by the cells with the same inputs (pipeline.pretrain)'),
+  defineKind('finetune', 'stage 2: supervised fine-tuning on the labeled images (pipeline.supervised)'),
   defineKind('ssl', 'stage 3: semi-supervised fine-tuning with the unlabeled images (pipeline.semi)'),
   defineKind('mixing', 'how a supervised stage turns a labeled batch into its loss'),
   defineKind('augment', 'a random transform of a batch; boxes follow the images'),

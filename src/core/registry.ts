@@ -40,7 +40,8 @@ const CORE_ORIGIN: PluginOrigin = { file: 'src/core/kinds.ts', builtin: true };
  * A binding that answers a lookup by its name and also a lookup of every binding of the service
  * (an unnamed `getAll`), so the container both resolves a plugin and lists them.
  */
-const namedOrListed = (name: string) => (request: { readonly name: string | number | symbol | undefined }) => request.name === undefined || request.name === name;
+const namedOrListed = (name: string) => (request: { readonly name: string | number | symbol | undefined }) =>
+  request.name === undefined || request.name === name;
 
 /**
  * The plugin registry. Its inversify container is the one place plugins are known:
@@ -63,7 +64,10 @@ export class PluginRegistry {
   /** Adds a kind; a second declaration of the same kind is an error naming both files. */
   declareKind(kind: KindDeclaration, origin: PluginOrigin): void {
     if (!kind || typeof kind.name !== 'string' || !KIND_NAME.test(kind.name) || typeof kind.description !== 'string' || !kind.description) {
-      throw new PluginLoadError(origin.file, `invalid kind declaration ${JSON.stringify(kind)}: name must be lower-case words joined by '-', description one line`);
+      throw new PluginLoadError(
+        origin.file,
+        `invalid kind declaration ${JSON.stringify(kind)}: name must be lower-case words joined by '-', description one line`,
+      );
     }
     const previous = this.container.get<RegisteredKind>(KIND_SERVICE, { name: kind.name, optional: true });
     if (previous) throw new PluginLoadError(origin.file, `kind '${kind.name}' is already declared by ${previous.origin.file}; choose another name`);
@@ -190,11 +194,14 @@ export class PluginRegistry {
     const problems: string[] = [];
     if (!def || typeof def !== 'object') throw new PluginLoadError(file, 'the export is not a plugin definition object');
     if (typeof def.kind !== 'string' || !this.hasKind(def.kind)) {
-      problems.push(`kind must be one of ${this.kinds()
-        .map((k) => k.name)
-        .join(', ')} (got ${JSON.stringify(def.kind)})`);
+      problems.push(
+        `kind must be one of ${this.kinds()
+          .map((k) => k.name)
+          .join(', ')} (got ${JSON.stringify(def.kind)})`,
+      );
     }
-    if (typeof def.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]*$/.test(def.name)) problems.push(`name must be a word of letters, digits, '-', '_' or '.' (got ${JSON.stringify(def.name)})`);
+    if (typeof def.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]*$/.test(def.name))
+      problems.push(`name must be a word of letters, digits, '-', '_' or '.' (got ${JSON.stringify(def.name)})`);
     if (typeof def.description !== 'string' || def.description.length === 0) problems.push('description must be a one-line string');
     if (!def.options || typeof def.options !== 'object' || def.options.type !== 'object') problems.push("options must be a JSON Schema with type: 'object'");
     if (typeof def.create !== 'function') problems.push('create must be a function (options, ctx) => instance');
@@ -204,7 +211,8 @@ export class PluginRegistry {
 
 async function importPluginModule(file: string): Promise<PluginModule> {
   const abs = path.resolve(file);
-  if (!fs.existsSync(abs)) throw new PluginLoadError(file, 'plugin file not found; check the path (relative to the recipe, or to the current folder for --plugin)');
+  if (!fs.existsSync(abs))
+    throw new PluginLoadError(file, 'plugin file not found; check the path (relative to the recipe, or to the current folder for --plugin)');
   try {
     return (await import(pathToFileURL(abs).href)) as PluginModule;
   } catch (err) {

@@ -5,13 +5,14 @@ import { UsageError } from '../core/errors.ts';
 import { writeAtomic, writeJson } from '../core/files.ts';
 import { selectBackend } from '../engine/backend.ts';
 import type { ResolvedRecipe } from '../recipe/recipe.ts';
-import { confusionSvg, curveSvg, writePng } from '../report/plots.ts';
+import { chartsSvg, confusionSvg, curveSvg, writePng } from '../report/plots.ts';
 import { buildTable, tableMarkdown, tableText } from '../report/table.ts';
 import { Interrupted, runCell, type CellMetrics, type CellStep } from './cell.ts';
+import { RunScope } from './scope.ts';
 import type { CellTuning } from './tuning.ts';
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, latestRunDir, timestamp } from './results.ts';
-import { hashOf } from './stage-keys.ts';
+import { hashOf } from '../core/json.ts';
 import { execFileSync } from 'node:child_process';
 
 export interface RunOptions {
@@ -99,6 +100,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   };
   process.on('SIGINT', onSigint);
 
+  const scope = new RunScope(recipe.registry);
   const results = new Map<string, { accuracy: number } | { error: string }>();
   const metricsOf: CellMetrics[] = [];
   let failed = 0;
@@ -125,7 +127,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
       let trackedStep = 0;
       const remainingCells = recipe.cells.length - i;
       try {
-        const { metrics, log, pretrainPicture, tuning } = await runCell(recipe, cell, {
+        const { metrics, log, pretrainPicture, tuning } = await runCell(scope, recipe, cell, {
           shouldStop: () => stopRequested,
           note: (t) => progress.log(t),
           stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
@@ -177,6 +179,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   } finally {
     process.off('SIGINT', onSigint);
     progress.done();
+    scope.close();
   }
 
   const notes = tableNotes(metricsOf);
@@ -220,8 +223,9 @@ async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: read
   writeAtomic(path.join(cellDir, 'log.jsonl'), log.map((l) => JSON.stringify({ step: l.step, epoch: l.epoch, ...l.metrics, stage: l.stage })).join('\n') + '\n');
   writeJson(path.join(cellDir, 'confusion.json'), { classes: metrics.classes, matrix: metrics.confusion, rows: 'true class', columns: 'predicted class' });
   await writePng(confusionSvg(metrics.confusion, metrics.classes, `${metrics.id} — accuracy ${(metrics.accuracy * 100).toFixed(2)}%`), path.join(cellDir, 'confusion.png'));
-  // One curve per stage and figure, on one step axis (semi-supervised steps follow supervised ones).
-  const series: Record<string, [number, number][]> = {};
+  // One chart per figure the stages report (loss, lr, and whatever else: λ, mean κ, mask rate…),
+  // one curve per stage, on one step axis (each stage's steps follow the stage before).
+  const charts = new Map<string, Record<string, [number, number][]>>();
   let offset = 0;
   let lastStage = '';
   let lastStep = 0;
@@ -232,11 +236,12 @@ async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: read
     }
     lastStep = l.step;
     const x = offset + l.step;
-    (series[`${l.stage} loss`] ??= []).push([x, l.metrics.loss!]);
-    if (typeof l.metrics.kappa === 'number') (series['mean κ'] ??= []).push([x, l.metrics.kappa]);
-    if (typeof l.metrics.mask_rate === 'number') (series['mask rate'] ??= []).push([x, l.metrics.mask_rate]);
+    for (const [name, value] of Object.entries(l.metrics)) {
+      if (!charts.has(name)) charts.set(name, {});
+      (charts.get(name)![l.stage] ??= []).push([x, value]);
+    }
   }
-  await writePng(curveSvg(series, `${metrics.id} — training`), path.join(cellDir, 'curves.png'));
+  await writePng(chartsSvg([...charts].map(([name, series]) => ({ title: `${metrics.id} — ${name}`, series }))), path.join(cellDir, 'curves.png'));
   // metrics.json last: its presence marks the cell finished for --resume.
   writeJson(path.join(cellDir, 'metrics.json'), metrics);
 }

@@ -1,6 +1,12 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import type { Backbone } from '../contracts/backbone.ts';
+import type { CellState } from '../contracts/stages.ts';
 import type { Trial, Tuner, TuningResult } from '../contracts/tuner.ts';
-import { Rng } from '../core/rng.ts';
+import { deriveSeed, Rng } from '../core/rng.ts';
+import type { CellConfig } from '../recipe/schema.ts';
+import { Interrupted, type CellContext } from './cell-context.ts';
+import { evaluate } from './evaluate.ts';
 import { getPath, setPath } from '../core/json.ts';
 import { stratifiedPick } from '../data/stratify.ts';
 import { writeJson } from '../core/files.ts';
@@ -71,4 +77,58 @@ export async function runTuning(args: {
       args.onTrial?.(t);
     },
   );
+}
+
+/**
+ * The supervised stage's settings for a cell, after the tuner's search when the recipe asks for
+ * one: each proposed setting trains the finetune plugin on the labeled images minus a held-out
+ * share, from the cell's initial model, and is scored by accuracy on that share.
+ */
+export async function tuneSupervised(
+  c: CellContext,
+  tuner: Tuner,
+  state: Omit<CellState, 'model' | 'seed'>,
+  initialModel: () => Backbone,
+): Promise<{ settings: CellConfig; tuning: CellTuning | null }> {
+  if (tuner.search.length === 0) return { settings: c.config, tuning: null };
+  const { data, labels } = state;
+  const numClasses = data.classes.length;
+  const evalOpts = c.config.evaluation;
+  const parts = validationSplit(state.labeled, labels, numClasses, tuner.validationFraction, Rng.derive(c.seed, 'tune', 'validation'));
+  const found = await runTuning({
+    tuner,
+    seed: deriveSeed(c.seed, c.cell.id),
+    memoFile: c.hooks.checkpointDir ? path.join(c.hooks.checkpointDir, 'tuning.json') : null,
+    score: async (params) => {
+      const trial = withSettings(c.config, tuner.trialMaxSteps === null ? params : { ...params, 'pipeline.supervised.max_steps': tuner.trialMaxSteps });
+      const candidate = initialModel();
+      let averaged: Backbone | null = null;
+      try {
+        const stage = c.create('finetune', trial.pipeline.supervised);
+        const r = await stage.run(
+          { ...state, model: candidate, labeled: parts.train, seed: deriveSeed(c.seed, c.cell.id) },
+          { onStep: (l, plan) => c.hooks.onStep('tune', l, plan), shouldStop: c.hooks.shouldStop },
+        );
+        averaged = r.ema ?? null;
+        if (r.stopped) throw new Interrupted();
+        const scored = evalOpts.use_ema && averaged ? averaged : candidate;
+        return evaluate(scored, data.train, data.imageSize, numClasses, evalOpts.batch_size, parts.validation).accuracy;
+      } finally {
+        candidate.dispose();
+        averaged?.dispose();
+      }
+    },
+    onTrial: (t) => c.hooks.note(`  ${c.cell.id}: ${tuner.name} trial ${t.index + 1} (iteration ${t.iteration}) ${formatParams(t.params)} → validation ${(t.score * 100).toFixed(2)}%`),
+  });
+  return {
+    settings: withSettings(c.config, found.best),
+    tuning: { ...found, tuner: tuner.name, validation_count: parts.validation.length, train_count: parts.train.length },
+  };
+}
+
+/** Searched settings as `lr 1.23e-4, min_lr 4.56e-6` (the last part of each path). */
+export function formatParams(params: Record<string, number>): string {
+  return Object.entries(params)
+    .map(([p, v]) => `${p.split('.').pop()} ${v.toPrecision(3)}`)
+    .join(', ');
 }

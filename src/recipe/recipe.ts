@@ -161,6 +161,25 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
   };
 }
 
+/**
+ * A configuration made of the core schema's defaults and the given values alone, without a recipe
+ * file (the dataset slot of `ssfer synth`), validated like a cell; problems name the flags.
+ */
+export async function resolveConfig(overrides: readonly Override[], opts: { pluginFiles?: readonly string[] } = {}): Promise<{ config: CellConfig; registry: PluginRegistry }> {
+  const registry = await createRegistry(opts.pluginFiles ?? []);
+  let located: Located = { value: { title: '(command line)' }, values: new Map(), keys: new Map(), inherited: new Set() };
+  const diagnostics: Diagnostic[] = [];
+  for (const o of overrides) {
+    const next = assign(located, o.path, o.value, o.loc);
+    if (next) located = next;
+    else diagnostics.push({ loc: o.loc, path: o.path, message: 'cannot be set: a value that is not a mapping stands on the way' });
+  }
+  const v = validateConfig(located, registry);
+  diagnostics.push(...v.diagnostics);
+  if (diagnostics.length) throw new RecipeError(diagnostics);
+  return { config: v.config as unknown as CellConfig, registry };
+}
+
 async function pluginFilesOf(located: Located, cli: readonly string[], diagnostics: Diagnostic[]): Promise<string[]> {
   const named: { file: string; loc: Loc; path: string }[] = [];
   const list = getPath(located.value, 'plugins');

@@ -1,5 +1,4 @@
 import { choice, nullable, options, slot, Type, type JsonSchema, type Static } from '../core/schema.ts';
-import { trainingStageOptions } from '../train/stage-options.ts';
 
 export const SCALES = ['smoke', 'small', 'paper'] as const;
 export type Scale = (typeof SCALES)[number];
@@ -111,18 +110,7 @@ export function coreSchema() {
       pipeline: options(
         {
           pretrain: slot('pretrain', 'mae', 'stage 1: self-supervised pre-training'),
-          supervised: options(
-            {
-              ...trainingStageOptions({ epochs: 100, warmup_epochs: 5, lr: 1e-4, min_lr: 1e-5, warmup_lr: 5e-5, batch_size: 32, weight_decay: 0.05, betas: [0.9, 0.95] }),
-              few_labels_epochs: Type.Integer({ minimum: 0, default: 1000, description: 'epochs when fewer than few_labels_threshold labels (the paper: 1000 below 500)' }),
-              few_labels_threshold: Type.Integer({ minimum: 0, default: 500 }),
-              label_smoothing: Type.Number({ minimum: 0, maximum: 1, default: 0.1 }),
-              ema_decay: nullable(Type.Number({ minimum: 0, maximum: 1 }), { default: 0.999, description: 'EMA of the weights used for evaluation; null disables' }),
-              mixing: slot('mixing', 'facemix', 'none, mixup or facemix'),
-              augment: slot('augment', 'weak', 'augmentation of the labeled images'),
-            },
-            { additionalProperties: false, default: {}, description: 'stage 2: supervised fine-tuning with mixing' },
-          ),
+          supervised: slot('finetune', 'supervised', 'stage 2: supervised fine-tuning on the labeled images'),
           semi: slot('ssl', 'ema-teacher', 'stage 3: semi-supervised fine-tuning'),
           tune: slot('tuner', 'none', 'hyper-parameter search before the final training'),
         },

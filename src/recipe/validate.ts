@@ -107,6 +107,11 @@ function assembleSlot(
     value = clone(schema.default as JsonObject);
     setPath(config, at, value);
   }
+  // A slot written without `use:` keeps the default plugin, with what is written over its default options.
+  if (isObject(value) && value.use === undefined && isObject(schema.default) && typeof schema.default.use === 'string') {
+    value = { ...clone(schema.default as JsonObject), ...value };
+    setPath(config, at, value);
+  }
   const known = registry.namesOf(kind);
   const permissive: JsonSchema = { type: 'object', required: ['use'], properties: { use: { type: 'string' } } };
   if (!isObject(value) || typeof value.use !== 'string') return permissive; // ajv reports the shape

@@ -71,6 +71,14 @@ export function curveSvg(series: Record<string, readonly [number, number][]>, ti
   return parts.join('');
 }
 
+/** Charts stacked in one picture, each with its own y axis (one per figure a training reports). */
+export function chartsSvg(charts: readonly { readonly title: string; readonly series: Record<string, readonly [number, number][]> }[]): string {
+  const w = 640;
+  const h = 360;
+  const inner = charts.map((c, i) => curveSvg(c.series, c.title).replace('<svg ', `<svg y="${i * h}" `));
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${Math.max(1, charts.length) * h}"><rect width="100%" height="100%" fill="white"/>${inner.join('')}</svg>`;
+}
+
 export async function writePng(svg: string, file: string): Promise<void> {
   await sharp(Buffer.from(svg)).png().toFile(file);
 }

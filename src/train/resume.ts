@@ -32,6 +32,18 @@ export function fileCheckpointStore(file: string): CheckpointStore {
   };
 }
 
+/** A checkpoint store that says, through `note`, when a stage continues from it. */
+export function announced(store: CheckpointStore, what: string, note: (text: string) => void): CheckpointStore {
+  return {
+    async load() {
+      const saved = await store.load();
+      if (saved) note(`ssfer: ${what} continues from its checkpoint after epoch ${saved.epoch} (step ${saved.step})`);
+      return saved;
+    },
+    save: (state) => store.save(state),
+  };
+}
+
 /** Saves the parts at a loop position; `meta` carries what else the loop needs (JSON). */
 export async function saveTraining(store: CheckpointStore, parts: TrainingParts, at: { epoch: number; step: number }, meta: Record<string, unknown> = {}): Promise<void> {
   const owned: tf.Tensor[] = [];

@@ -26,7 +26,10 @@ export function trainingStageOptions(d: StageDefaults) {
     batch_size: Type.Integer({ minimum: 1, default: d.batch_size, description: 'images per optimisation step' }),
     weight_decay: Type.Number({ minimum: 0, default: d.weight_decay, description: 'AdamW decoupled weight decay' }),
     betas: pair(Type.Number({ minimum: 0, exclusiveMaximum: 1 }), { default: d.betas ?? [0.9, 0.999], description: 'AdamW (β1, β2)' }),
-    max_steps: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'stop after this many steps (smoke runs); null trains every epoch in full' }),
+    max_steps: nullable(Type.Integer({ minimum: 1 }), {
+      default: null,
+      description: 'stop after this many steps (smoke runs); null trains every epoch in full',
+    }),
   };
 }
 

@@ -4,7 +4,6 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { resolveRecipe } from '../../src/recipe/recipe.ts';
-import { trainSupervised, type SupervisedOptions } from '../../src/pipeline/supervised.ts';
 import { fixtures, projectRoot, tempDir, writeFiles } from '../helpers.ts';
 
 const bin = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
@@ -146,19 +145,20 @@ describe('supervised training memory', function () {
     const data = await r.registry.create('dataset', cfg.data.dataset, ctx).load({ imageSize: 16, trainSize: 84, testSize: 35 });
     const model = backbone.build(7, 3);
     const counts: number[] = [];
-    const result = await trainSupervised({
-      model,
-      buildCopy: () => backbone.build(7, 3, { trainable: false }),
-      data,
-      labeled: Int32Array.from({ length: 40 }, (_, i) => i),
-      labels: data.train.labels,
-      boxes: data.train.boxes,
-      options: { ...(cfg.pipeline.supervised as SupervisedOptions), epochs: 4, few_labels_epochs: 4 },
-      mixing: r.registry.create('mixing', cfg.pipeline.supervised.mixing, ctx),
-      augment: r.registry.create('augment', cfg.pipeline.supervised.augment, ctx),
-      seed: 5,
-      hooks: { onStep: () => {}, onEpoch: () => void counts.push(tf.memory().numTensors), shouldStop: () => false },
-    });
+    const stage = r.registry.create('finetune', { ...cfg.pipeline.supervised, epochs: 4, few_labels_epochs: 4 }, ctx);
+    const result = await stage.run(
+      {
+        model,
+        buildCopy: () => backbone.build(7, 3, { trainable: false }),
+        data,
+        labeled: Int32Array.from({ length: 40 }, (_, i) => i),
+        unlabeled: Int32Array.from({ length: 44 }, (_, i) => 40 + i),
+        labels: data.train.labels,
+        boxes: data.train.boxes,
+        seed: 5,
+      },
+      { onStep: () => {}, onEpoch: () => void counts.push(tf.memory().numTensors), shouldStop: () => false },
+    );
     expect(result.epochs).to.equal(4);
     expect(counts).to.have.length(4);
     expect(new Set(counts).size, `tensor counts per epoch: ${counts.join(', ')}`).to.equal(1);

@@ -72,6 +72,8 @@ export function realDatasetPlugin<P extends TProperties>(spec: RealDatasetSpec<P
         if (standIn) return standIn;
         throw new Error(`${spec.name}: set root to the dataset folder (${spec.layout})`);
       }
+      // Pre-training pools are drawn, never read from a labelled dataset's folder.
+      const drawn = standIn ?? syntheticStandIn(spec.name, setting.display, 7, { seed: ctx.seed });
       return {
         async load(req: LoadRequest) {
           checkFolder(root, spec);
@@ -79,8 +81,8 @@ export function realDatasetPlugin<P extends TProperties>(spec: RealDatasetSpec<P
           const index = await spec.read(root, options, issues);
           return loadIndexed(index, req, { name: spec.name, displayName: setting.display, seed: ctx.seed, issues });
         },
-        // pre-training pools are drawn, never read from a labelled dataset's folder
-        pool: (kind, n, size) => (standIn ?? syntheticStandIn(spec.name, setting.display, 7, { seed: ctx.seed })).pool(kind, n, size),
+        pool: drawn.pool,
+        poolKey: drawn.poolKey,
       };
     },
   });

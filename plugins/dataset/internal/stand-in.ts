@@ -1,6 +1,6 @@
 import type { DatasetSource, FerData, LoadRequest, Split } from '../../../src/contracts/dataset.ts';
 import { options } from '../../../src/core/schema.ts';
-import { classNames } from '../synthetic/classes.ts';
+import { classNames } from '../../../src/data/expressions.ts';
 import { syntheticOptionProperties, syntheticStandIn, type SyntheticFacesOptions } from '../synthetic-faces.ts';
 
 /** A real dataset's class setting: what its tables are called and what its official split holds. */
@@ -48,11 +48,9 @@ export function standInSource(name: string, setting: Setting, seed: number, knob
     trainSize: req.trainSize ?? setting.trainSize,
     testSize: setting.folds ? 0 : (req.testSize ?? setting.testSize),
   });
-  if (expressions && !setting.folds) return { load: (req) => base.load(sizes(req)), pool: (kind, n, size) => base.pool(kind, n, size) };
-  return {
-    load: async (req) => surrogate(await base.load(sizes(req)), setting),
-    pool: (kind, n, size) => base.pool(kind, n, size),
-  };
+  const pool = { pool: base.pool, poolKey: base.poolKey };
+  if (expressions && !setting.folds) return { load: (req) => base.load(sizes(req)), ...pool };
+  return { load: async (req) => surrogate(await base.load(sizes(req)), setting), ...pool };
 }
 
 function surrogate(drawn: FerData, setting: Setting): FerData {

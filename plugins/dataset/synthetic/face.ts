@@ -4,7 +4,7 @@
  * and colours; an expression is a small vector of muscle-like cues (brow height and slant, lid
  * opening, mouth curvature/opening/shape, upper-lip raise, nose wrinkle, one-sided corner).
  */
-import type { Expression } from './classes.ts';
+import type { Expression } from '../../../src/data/expressions.ts';
 import { Canvas, clipConvex, ellipsePoints, linear, radial, solid, type RGB } from './raster.ts';
 import type { Rng } from '../../../src/core/rng.ts';
 

@@ -1,6 +1,6 @@
 /** Whole datasets and pools from the face and scene drawers, deterministic from a seed. */
 import type { FerData, ImagePool, Split } from '../../../src/contracts/dataset.ts';
-import { classNames, EXPRESSIONS_8 } from './classes.ts';
+import { classNames, EXPRESSIONS_8 } from '../../../src/data/expressions.ts';
 import { drawFace, drawOccluder, sampleExpression, sampleIdentity, samplePose, type Box, type Identity } from './face.ts';
 import { Canvas } from './raster.ts';
 import { Rng } from '../../../src/core/rng.ts';

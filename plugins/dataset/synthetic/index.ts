@@ -1,6 +1,6 @@
 /** The procedural face generator behind `synthetic-faces` and the real-dataset stand-ins. */
 export { Rng, deriveSeed, hashString, mix32, mulberry32 } from '../../../src/core/rng.ts';
-export { classNames, EXPRESSIONS_7, EXPRESSIONS_8, RAFDB_LABEL, fromRafdbLabel, toRafdbLabel, type Expression } from './classes.ts';
+export { classNames, EXPRESSIONS_7, EXPRESSIONS_8, RAFDB_LABEL, fromRafdbLabel, toRafdbLabel, type Expression } from '../../../src/data/expressions.ts';
 export {
   DEFAULT_DIFFICULTY,
   generateFacePool,
@@ -13,5 +13,4 @@ export {
   type PoolOptions,
 } from './generate.ts';
 export { GENERIC_CATEGORIES } from './scene.ts';
-export { rafdbStem, toBytes, writeDatasetLayout, type ImageFormat } from './writer.ts';
 export { renderMontage, writeMontage, type MontageOptions, type Sheet } from './montage.ts';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { slot, Type, type Static, type TObject } from '../../../src/core/schema.ts';
 import { trainingStageOptions } from '../../../src/train/stage-options.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
-import type { SemiContext, StageResult } from '../../../src/contracts/stages.ts';
+import type { CellState, FineTuneResult, StageHooks } from '../../../src/contracts/stages.ts';
 import type { Augmentation } from '../../../src/contracts/training.ts';
 import { Rng } from '../../../src/core/rng.ts';
 import { gatherBoxes, gatherImages } from '../../../src/train/batches.ts';
@@ -85,10 +85,11 @@ interface StepFigures {
  * default) and then decays by gamma at each milestone epoch (MultiStepLR); min_lr is not used.
  */
 export async function runSemi(
-  ctx: SemiContext,
+  ctx: CellState,
+  hooks: StageHooks,
   o: SemiOptions,
   mode: { name: string; teacher: 'ema' | 'student'; weak: Augmentation; strong: Augmentation },
-): Promise<StageResult> {
+): Promise<FineTuneResult> {
   const { model, data } = ctx;
   if (ctx.unlabeled.length === 0) return { summary: `${mode.name}: no unlabeled images, stage skipped` };
   if (ctx.labeled.length === 0) return { summary: `${mode.name}: no labeled images, stage skipped` };
@@ -150,7 +151,7 @@ export async function runSemi(
           }
         },
       },
-      ctx.hooks,
+      hooks,
     );
     result = await loop.run();
     if (evaluateTeacher && averager) new Ema(model.namedVariables(), teacher.namedVariables(), 0).copy();
@@ -170,7 +171,7 @@ export async function runSemi(
 
 /** One optimisation step; returns figures read back from the tensors. */
 export function trainStep(a: {
-  ctx: SemiContext;
+  ctx: CellState;
   o: SemiOptions;
   model: Backbone;
   teacher: Backbone;

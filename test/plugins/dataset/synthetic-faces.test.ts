@@ -17,9 +17,9 @@ import {
   generateGenericPool,
   renderMontage,
   toRafdbLabel,
-  writeDatasetLayout,
   writeMontage,
 } from '../../../plugins/dataset/synthetic/index.ts';
+import { writeDatasetLayout } from '../../../src/data/layout.ts';
 
 function ctx(seed: number): PluginContext {
   return {

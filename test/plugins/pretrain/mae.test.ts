@@ -5,7 +5,7 @@ import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import { decoderSpec, defaultDecoder, gatherRows, keptCount, MaskedAutoencoder, maskedMse, patchTargets, randomMasking } from '../../../plugins/pretrain/internal/mae-model.ts';
 import { isTokenBackbone, type BackboneFactory, type TokenBackbone } from '../../../src/contracts/backbone.ts';
 import type { ImagePool } from '../../../src/contracts/dataset.ts';
-import type { PretrainContext, StepLog } from '../../../src/contracts/stages.ts';
+import type { PretrainState, StageHooks, StepLog } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -43,7 +43,7 @@ function pool(size: number, imageSize = 16, seed = 3): ImagePool {
   return { kind: 'faces', imageSize, size, images };
 }
 
-function context(p: ImagePool, steps: StepLog[] = [], options: VitOptions = TINY): PretrainContext {
+function context(p: ImagePool, steps: StepLog[] = [], options: VitOptions = TINY): PretrainState & { hooks: StageHooks } {
   return {
     backbone: factory(options),
     pool: async () => p,
@@ -51,6 +51,9 @@ function context(p: ImagePool, steps: StepLog[] = [], options: VitOptions = TINY
     hooks: { onStep: (l) => steps.push(l), shouldStop: () => false },
   };
 }
+
+/** A pretrain stage's arguments: the state and its hooks. */
+const args = (ctx: PretrainState & { hooks: StageHooks }): [PretrainState, StageHooks] => [ctx, ctx.hooks];
 
 describe('mae pre-training', function () {
   let registry: PluginRegistry;
@@ -178,7 +181,7 @@ describe('mae pre-training', function () {
         pctx,
       );
       const p = pool(16);
-      const out = await mae.run(context(p, steps));
+      const out = await mae.run(...args(context(p, steps)));
       expect(steps).to.have.length(30);
       const mean = (xs: StepLog[]) => xs.reduce((a, s) => a + s.metrics.loss!, 0) / xs.length;
       expect(mean(steps.slice(-5))).to.be.lessThan(0.7 * mean(steps.slice(0, 5)));
@@ -212,7 +215,7 @@ describe('mae pre-training', function () {
       const run = async () => {
         const steps: StepLog[] = [];
         const mae = registry.create('pretrain', { use: 'mae', epochs: 5, max_steps: 3, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } }, pctx);
-        const out = await mae.run(context(pool(8), steps));
+        const out = await mae.run(...args(context(pool(8), steps)));
         tf.dispose(Object.values(out.weights!));
         return steps.map((s) => s.metrics.loss);
       };
@@ -226,7 +229,7 @@ describe('mae pre-training', function () {
       const mae = registry.create('pretrain', { use: 'mae', epochs: 5, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } }, pctx);
       const ctx = context(pool(8));
       const before = tf.memory().numTensors;
-      const out = await mae.run({ ...ctx, hooks: { onStep: () => undefined, shouldStop: () => ++calls > 2 } });
+      const out = await mae.run(ctx, { onStep: () => undefined, shouldStop: () => ++calls > 2 });
       expect(out.stopped).to.equal(true);
       expect(out.weights).to.equal(null);
       expect(tf.memory().numTensors).to.equal(before);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import type { ImagePool } from '../../../src/contracts/dataset.ts';
-import type { PretrainContext, StepLog } from '../../../src/contracts/stages.ts';
+import type { PretrainState, StageHooks, StepLog } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -20,9 +20,12 @@ function labeledPool(size: number, withLabels = true): ImagePool {
   return withLabels ? { kind: 'generic', imageSize: 16, size, images, labels, numClasses: 2 } : { kind: 'generic', imageSize: 16, size, images };
 }
 
-function context(pool: ImagePool, steps: StepLog[]): PretrainContext {
+function context(pool: ImagePool, steps: StepLog[]): PretrainState & { hooks: StageHooks } {
   return { backbone: vitPlugin.create(TINY, pctx), pool: async () => pool, seed: 3, hooks: { onStep: (l) => steps.push(l), shouldStop: () => false } };
 }
+
+/** A pretrain stage's arguments: the state and its hooks. */
+const args = (ctx: PretrainState & { hooks: StageHooks }): [PretrainState, StageHooks] => [ctx, ctx.hooks];
 
 describe('supervised pre-training', function () {
   let registry: PluginRegistry;
@@ -35,7 +38,7 @@ describe('supervised pre-training', function () {
     const before = tf.memory().numTensors;
     const steps: StepLog[] = [];
     const p = registry.create('pretrain', { use: 'supervised', epochs: 15, warmup_epochs: 1, lr: 3e-3, batch_size: 8, label_smoothing: 0, pool: { size: 16 }, augment: { use: 'none' } }, pctx);
-    const out = await p.run(context(labeledPool(16), steps));
+    const out = await p.run(...args(context(labeledPool(16), steps)));
     expect(steps).to.have.length(30);
     const mean = (xs: StepLog[]) => xs.reduce((a, s) => a + s.metrics.loss!, 0) / xs.length;
     expect(mean(steps.slice(-4))).to.be.lessThan(0.5 * mean(steps.slice(0, 4)));
@@ -52,7 +55,7 @@ describe('supervised pre-training', function () {
   it('refuses a pool without labels', async () => {
     const p = registry.create('pretrain', { use: 'supervised', epochs: 1, pool: { size: 4 } }, pctx);
     let message = '';
-    await p.run(context(labeledPool(4, false), [])).catch((e: Error) => (message = e.message));
+    await p.run(...args(context(labeledPool(4, false), []))).catch((e: Error) => (message = e.message));
     expect(message).to.match(/no labels/);
   });
 });

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
 import type { Backbone, NamedTensors } from '../../../src/contracts/backbone.ts';
 import type { FerData, Split } from '../../../src/contracts/dataset.ts';
-import type { SemiContext, StepLog } from '../../../src/contracts/stages.ts';
+import type { CellState, StageHooks, StepLog } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -100,7 +100,7 @@ function recordedTeacher(seed: number): { buildCopy: () => Backbone; state: () =
   };
 }
 
-function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unlabeled: number[]; buildCopy?: () => Backbone; steps?: StepLog[]; epochs?: Record<string, number>[]; onEpoch?: () => void }): SemiContext {
+function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unlabeled: number[]; buildCopy?: () => Backbone; steps?: StepLog[]; epochs?: Record<string, number>[]; onEpoch?: () => void }): CellState & { hooks: StageHooks } {
   return {
     model: o.model,
     buildCopy: o.buildCopy ?? (() => vit.build(3, 1, { trainable: false })),
@@ -108,6 +108,7 @@ function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unl
     labeled: Int32Array.from(o.labeled),
     labels: o.data.train.labels,
     unlabeled: Int32Array.from(o.unlabeled),
+    boxes: o.data.train.boxes,
     seed: 42,
     hooks: {
       onStep: (l) => o.steps?.push(l),
@@ -119,6 +120,9 @@ function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unl
     },
   };
 }
+
+/** An ssl stage's arguments: the cell's state and the hooks. */
+const stage = (ctx: CellState & { hooks: StageHooks }): [CellState, StageHooks] => [ctx, ctx.hooks];
 
 const softmax = (z: number[]) => {
   const m = Math.max(...z);
@@ -188,7 +192,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
             return new ColourModel(2, false);
           },
         });
-        const out = await create({ use, ...options }).run(ctx);
+        const out = await create({ use, ...options }).run(ctx, ctx.hooks);
         expect(steps).to.have.length(1);
         expect(steps[0]!.metrics.mask_rate).to.equal(0.75);
         expect(steps[0]!.metrics.loss).to.be.closeTo(expected(), 1e-5);
@@ -209,7 +213,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const initial = model.state();
       const teacher = recordedTeacher(77); // different init: copy() must overwrite it
       const ctx = semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], buildCopy: teacher.buildCopy });
-      await create({ use: 'ema-teacher', momentum: 0.5, batch_size: 4, max_steps: 1, evaluate: 'student', lr: 1e-2 }).run(ctx);
+      await create({ use: 'ema-teacher', momentum: 0.5, batch_size: 4, max_steps: 1, evaluate: 'student', lr: 1e-2 }).run(ctx, ctx.hooks);
       const teacherState = teacher.state();
       const student = model.state();
       let moved = 0;
@@ -231,7 +235,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const trained = async (slot: Record<string, unknown>) => {
         const model = vit.build(3, 1);
         const steps: StepLog[] = [];
-        await create({ ...options, ...slot }).run(semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], steps }));
+        await create({ ...options, ...slot }).run(...stage(semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], steps })));
         const state = model.state();
         const weights = Object.fromEntries(Object.entries(state).map(([n, t]) => [n, Array.from(t.dataSync())]));
         tf.dispose(Object.values(state));
@@ -253,7 +257,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const model = vit.build(3, 1);
       const teacher = recordedTeacher(1);
       const ctx = semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], buildCopy: teacher.buildCopy });
-      const out = await create({ use: 'ema-teacher', momentum: 0.9, batch_size: 4, max_steps: 2, lr: 1e-2 }).run(ctx);
+      const out = await create({ use: 'ema-teacher', momentum: 0.9, batch_size: 4, max_steps: 2, lr: 1e-2 }).run(ctx, ctx.hooks);
       const teacherState = teacher.state();
       expect(out.summary).to.match(/evaluating the teacher/);
       const now = model.state();
@@ -271,7 +275,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const before = tf.memory().numTensors;
       const epochs: Record<string, number>[] = [];
       const ctx = semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], epochs, onEpoch: () => counts.push(tf.memory().numTensors) });
-      await create({ use: 'ema-teacher', batch_size: 4, epochs: 3 }).run(ctx);
+      await create({ use: 'ema-teacher', batch_size: 4, epochs: 3 }).run(ctx, ctx.hooks);
       expect(counts).to.have.length(3);
       expect(new Set(counts).size).to.equal(1);
       expect(tf.memory().numTensors).to.equal(before);
@@ -287,7 +291,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const model = vit.build(3, 1);
       const steps: StepLog[] = [];
       const ctx = semiContext({ model, data: fer, labeled: [0, 1], unlabeled: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], steps });
-      await create({ use: 'fixmatch', batch_size: 2, unlabeled_ratio: 2, epochs: 3, milestones: [1, 2], gamma: 0.5, lr: 1e-3, weak: { use: 'none' }, strong: { use: 'none' } }).run(ctx);
+      await create({ use: 'fixmatch', batch_size: 2, unlabeled_ratio: 2, epochs: 3, milestones: [1, 2], gamma: 0.5, lr: 1e-3, weak: { use: 'none' }, strong: { use: 'none' } }).run(ctx, ctx.hooks);
       // 12 unlabeled images in batches of 4: 3 steps per epoch.
       expect(steps.map((s) => s.epoch)).to.deep.equal([0, 0, 0, 1, 1, 1, 2, 2, 2]);
       expect(steps.map((s) => s.metrics.lr)).to.deep.equal([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2.5e-4]);
@@ -299,7 +303,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
         const model = vit.build(3, 1);
         const steps: StepLog[] = [];
         const ctx = semiContext({ model, data: randomData(12), labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], steps });
-        await create({ use: 'ema-teacher', batch_size: 4, max_steps: 4, lr: 1e-3, threshold: 0.3 }).run(ctx);
+        await create({ use: 'ema-teacher', batch_size: 4, max_steps: 4, lr: 1e-3, threshold: 0.3 }).run(ctx, ctx.hooks);
         model.dispose();
         return steps.map((s) => [s.metrics.loss, s.metrics.mask_rate]);
       };
@@ -311,7 +315,7 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
     it('does nothing without unlabeled images, and says so', async () => {
       const model = vit.build(3, 1);
       const before = model.state();
-      const out = await create({ use: 'ema-teacher' }).run(semiContext({ model, data: randomData(4), labeled: [0, 1, 2, 3], unlabeled: [] }));
+      const out = await create({ use: 'ema-teacher' }).run(...stage(semiContext({ model, data: randomData(4), labeled: [0, 1, 2, 3], unlabeled: [] })));
       expect(out.summary).to.match(/no unlabeled images/);
       const after = model.state();
       for (const k of Object.keys(before)) expect(Array.from(after[k]!.dataSync())).to.deep.equal(Array.from(before[k]!.dataSync()));

@@ -1,4 +1,7 @@
-/** Expression classes in the framework's label order; the 8-class setting appends contempt. */
+/**
+ * Expression classes in the framework's label order (every dataset maps its own labels onto it);
+ * the 8-class setting appends contempt.
+ */
 export const EXPRESSIONS_8 = ['neutral', 'happiness', 'sadness', 'surprise', 'fear', 'disgust', 'anger', 'contempt'] as const;
 export const EXPRESSIONS_7 = EXPRESSIONS_8.slice(0, 7) as readonly Expression[];
 

@@ -1,6 +1,6 @@
 /**
- * Writes a FerData to disk in RAF-DB basic's layout, so the same loader code that reads the real
- * dataset can be exercised on synthetic data:
+ * Writes a FerData to disk in RAF-DB basic's layout (`ssfer synth`), so the loader code that reads
+ * the real dataset can be exercised on any other, synthetic data first:
  *
  *   Image/aligned/train_00001_aligned.png
  *   EmoLabel/list_patition_label.txt          "train_00001.png 4" (RAF-DB numbering, 1-7)
@@ -12,8 +12,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { FerData, Split } from '../../../src/contracts/dataset.ts';
-import { EXPRESSIONS_8, RAFDB_LABEL, type Expression } from './classes.ts';
+import type { FerData, Split } from '../contracts/dataset.ts';
+import { EXPRESSIONS_8, RAFDB_LABEL, type Expression } from './expressions.ts';
 
 export type ImageFormat = 'png' | 'jpg';
 

@@ -1,0 +1,110 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Backbone } from '../../src/contracts/backbone.ts';
+import type { CellState, FineTuningStage, StageHooks } from '../../src/contracts/stages.ts';
+import type { Augmentation, MixingStrategy } from '../../src/contracts/training.ts';
+import { definePlugin } from '../../src/core/plugin.ts';
+import { Rng } from '../../src/core/rng.ts';
+import { nullable, options, slot, Type, type Static } from '../../src/core/schema.ts';
+import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from '../../src/train/batches.ts';
+import { Ema } from '../../src/train/ema.ts';
+import { TrainLoop } from '../../src/train/loop.ts';
+import { AdamW } from '../../src/train/optimizer.ts';
+import { cosineDecayLr } from '../../src/train/schedule.ts';
+import { trainingStageOptions } from '../../src/train/stage-options.ts';
+
+const supervisedOptions = options({
+  ...trainingStageOptions({ epochs: 100, warmup_epochs: 5, lr: 1e-4, min_lr: 1e-5, warmup_lr: 5e-5, batch_size: 32, weight_decay: 0.05, betas: [0.9, 0.95] }),
+  few_labels_epochs: Type.Integer({ minimum: 0, default: 1000, description: 'epochs when fewer than few_labels_threshold labels (the paper: 1000 below 500)' }),
+  few_labels_threshold: Type.Integer({ minimum: 0, default: 500 }),
+  label_smoothing: Type.Number({ minimum: 0, maximum: 1, default: 0.1 }),
+  ema_decay: nullable(Type.Number({ minimum: 0, maximum: 1 }), { default: 0.999, description: 'EMA of the weights used for evaluation; null disables' }),
+  mixing: slot('mixing', 'facemix', 'none, mixup or facemix'),
+  augment: slot('augment', 'weak', 'augmentation of the labeled images'),
+});
+
+export type SupervisedOptions = Static<typeof supervisedOptions>;
+
+/** Epochs for a labeled-set size: the paper trains 1000 epochs when fewer than 500 labels. */
+export function supervisedEpochs(o: SupervisedOptions, labeledCount: number): number {
+  return labeledCount < o.few_labels_threshold ? o.few_labels_epochs : o.epochs;
+}
+
+export default definePlugin({
+  kind: 'finetune',
+  name: 'supervised',
+  description: 'supervised fine-tuning on the labeled images with a mixing strategy (FaceMix), AdamW, warm-up + cosine schedule and an EMA of the weights',
+  options: supervisedOptions,
+  create(o, pctx): FineTuningStage {
+    const mixing = pctx.resolve('mixing', o.mixing);
+    const augment = pctx.resolve('augment', o.augment);
+    return {
+      name: 'supervised',
+      // The first fine-tuning stage: it starts from the (pre-trained) weights.
+      startsFrom: 'weights',
+      async run(cell, hooks) {
+        const result = await trainSupervised(cell, o, mixing, augment, hooks);
+        return { ...result, summary: `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}` };
+      },
+    };
+  },
+});
+
+/**
+ * Supervised fine-tuning of the cell's model on its labeled images. One random stream draws the
+ * batch order, the augmentation and the mixing, so it is part of the checkpoint.
+ */
+async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: MixingStrategy, augment: Augmentation, hooks: StageHooks) {
+  const { model, data, labeled } = cell;
+  const rng = Rng.derive(cell.seed, 'supervised');
+  const numClasses = data.classes.length;
+  const epochs = supervisedEpochs(o, labeled.length);
+  const batchSize = Math.min(o.batch_size, labeled.length);
+  const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
+  const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
+  let ema: Backbone | null = null;
+  let averager: Ema | null = null;
+  if (o.ema_decay !== null) {
+    ema = cell.buildCopy();
+    averager = new Ema(ema.namedVariables(), model.namedVariables(), o.ema_decay);
+    averager.copy();
+  }
+  try {
+    const loop = new TrainLoop<Int32Array>(
+      {
+        budget: {
+          epochs,
+          stepsPerEpoch: Math.max(1, Math.floor(labeled.length / batchSize)),
+          maxSteps: o.max_steps,
+          warmupEpochs: o.warmup_epochs,
+          warmupLr: o.warmup_lr,
+        },
+        schedule: (step, _epoch, plan) => cosineDecayLr(step, { totalSteps: plan.totalSteps, warmupSteps: plan.warmupSteps, maxLr: o.lr, minLr: o.min_lr }),
+        parts: { weights: model.namedVariables(), optimizer, emas: { weights: averager }, rng },
+        batches: () => epochBatches(labeled, batchSize, (a) => rng.shuffle(a)),
+        step(idx, at) {
+          let stats: Record<string, number> = {};
+          const loss = tf.tidy(() => {
+            const raw = { images: gatherImages(data.train.images, idx, data.imageSize), boxes: gatherBoxes(cell.boxes, idx) };
+            const aug = augment.apply(raw.images, raw.boxes, rng);
+            const batch = { images: aug.images, boxes: aug.boxes, labels: gatherLabels(cell.labels, idx) };
+            return optimizer.minimize(() => {
+              const out = mixing.loss(batch, { numClasses, labelSmoothing: o.label_smoothing, rng, logits: (x) => model.logits(x, { training: true }) });
+              stats = { ...out.stats };
+              return out.loss;
+            }, at.lr);
+          });
+          averager?.update();
+          return { loss, ...stats };
+        },
+      },
+      hooks,
+    );
+    const result = await loop.run();
+    return { ema, steps: result.steps, epochs, stopped: result.stopped };
+  } catch (err) {
+    ema?.dispose();
+    throw err;
+  } finally {
+    optimizer.dispose();
+  }
+}

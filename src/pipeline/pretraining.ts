@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BackboneFactory } from '../contracts/backbone.ts';
+import type { PretrainResult } from '../contracts/stages.ts';
+import { writeAtomic } from '../core/files.ts';
+import { deriveSeed } from '../core/rng.ts';
+import { loadTensors, saveTensors } from '../train/checkpoint.ts';
+import { announced, fileCheckpointStore } from '../train/resume.ts';
+import { Interrupted, type CellContext } from './cell-context.ts';
+import { datasetSlot } from './cell-data.ts';
+import { cellStageKeys } from './stage-keys.ts';
+
+/**
+ * The cell's pre-training. Cells with the same pre-training key share one: it runs once per run
+ * (the run scope keeps it) and, with a stage cache folder, once across runs (kept on disk). The
+ * caller copies the weights; it does not dispose them.
+ */
+export async function sharedPretraining(c: CellContext, backbone: BackboneFactory): Promise<PretrainResult> {
+  const { hooks, scope } = c;
+  const key = cellStageKeys(scope.registry, c.config, c.plugins).pretrain;
+  const memo = scope.pretrainings;
+  let shared = memo.get(key);
+  if (!shared) {
+    const slot = datasetSlot(c.config);
+    const run = () =>
+      c.create('pretrain', c.config.pipeline.pretrain).run(
+        { backbone, pool: (kind, n) => c.create('dataset', slot).pool(kind, n, backbone.imageSize), seed: deriveSeed(c.seed, 'pretrain') },
+        {
+          onStep: (l, plan) => hooks.onStep('pretrain', l, plan),
+          shouldStop: hooks.shouldStop,
+          // Pre-training is shared across cells and runs, so its checkpoint lives beside its cache entry.
+          ...(hooks.stageCacheDir
+            ? { checkpoint: announced(fileCheckpointStore(path.join(hooks.stageCacheDir, `pretrain-${key}.ckpt`)), 'pre-training', hooks.note) }
+            : {}),
+        },
+      );
+    shared = hooks.stageCacheDir ? cachedPretraining(path.join(hooks.stageCacheDir, `pretrain-${key}`), run, hooks.note) : run();
+    // With the on-disk cache, memory holds one pre-training at a time (another one is read back
+    // from disk when a later cell needs it), so a table of many pre-trainings stays flat.
+    if (hooks.stageCacheDir) for (const other of [...memo.keys()]) scope.releasePretraining(other);
+    memo.set(key, shared);
+    shared.catch(() => memo.delete(key));
+  }
+  const pretrained = await shared;
+  if (pretrained.stopped) {
+    memo.delete(key);
+    throw new Interrupted();
+  }
+  return pretrained;
+}
+
+/**
+ * A pre-training from the on-disk stage cache, or run and stored there. Entries are written
+ * atomically (weights file last), so a crash never leaves an entry that looks complete.
+ */
+async function cachedPretraining(base: string, run: () => Promise<PretrainResult>, note: (t: string) => void): Promise<PretrainResult> {
+  const weightsFile = `${base}.weights`;
+  if (fs.existsSync(weightsFile)) {
+    const loaded = await loadTensors(weightsFile);
+    const picture = fs.existsSync(`${base}.png`) ? new Uint8Array(fs.readFileSync(`${base}.png`)) : undefined;
+    note(`ssfer: pre-training reused from the stage cache (${path.basename(base)})`);
+    return { weights: loaded.tensors, summary: `${String(loaded.meta.summary ?? 'pre-training')} (from the stage cache)`, ...(picture ? { picture } : {}) };
+  }
+  const out = await run();
+  if (out.weights && !out.stopped) {
+    if (out.picture) writeAtomic(`${base}.png`, Buffer.from(out.picture));
+    await saveTensors(weightsFile, out.weights, { summary: out.summary });
+    fs.rmSync(`${base}.ckpt`, { force: true });
+  }
+  return out;
+}

@@ -1,0 +1,63 @@
+import 'reflect-metadata';
+import * as tf from '@tensorflow/tfjs';
+import { Container } from 'inversify';
+import type { FerData } from '../contracts/dataset.ts';
+import type { PretrainResult } from '../contracts/stages.ts';
+import type { PluginRegistry } from '../core/registry.ts';
+
+const DATA = Symbol.for('ssfer.run.data');
+const PRETRAININGS = Symbol.for('ssfer.run.pretrainings');
+
+/** Memos by key: the promise of each value, so cells that ask at once share one computation. */
+export type Memo<T> = Map<string, Promise<T>>;
+
+/**
+ * What the cells of one run share, in a child container of the registry's: the registry's root
+ * container holds the kinds and the plugin definitions (for the process); this one, made per run
+ * (`ssfer run`, or a test that runs cells), owns the run's memos, and nothing in them outlives it:
+ *
+ * - `data`: each dataset's loaded data, by data key (one decode or draw for every cell that asks);
+ * - `pretrainings`: the shared pre-trainings, by pre-training key; their weights are disposed when
+ *   one is released and when the run closes (the binding's deactivation).
+ *
+ * The cells themselves keep nothing here that is theirs alone: a cell's model, EMA and log live
+ * and die in runCell.
+ */
+export class RunScope {
+  readonly container: Container;
+
+  constructor(readonly registry: PluginRegistry) {
+    this.container = new Container({ parent: registry.container });
+    this.container.bind<Memo<FerData>>(DATA).toConstantValue(new Map());
+    this.container
+      .bind<Memo<PretrainResult>>(PRETRAININGS)
+      .toConstantValue(new Map())
+      .onDeactivation((memo) => {
+        for (const key of [...memo.keys()]) release(memo, key);
+      });
+  }
+
+  get data(): Memo<FerData> {
+    return this.container.get<Memo<FerData>>(DATA);
+  }
+
+  get pretrainings(): Memo<PretrainResult> {
+    return this.container.get<Memo<PretrainResult>>(PRETRAININGS);
+  }
+
+  /** Forgets a pre-training and disposes its weights (cells run one after another: one that used them has copied them). */
+  releasePretraining(key: string): void {
+    release(this.pretrainings, key);
+  }
+
+  /** Ends the run: every memo is dropped and the pre-trained weights still held are disposed. */
+  close(): void {
+    this.container.unbindAll();
+  }
+}
+
+function release(memo: Memo<PretrainResult>, key: string): void {
+  const entry = memo.get(key);
+  memo.delete(key);
+  entry?.then((out) => tf.dispose(Object.values(out.weights ?? {}))).catch(() => {});
+}
