@@ -34,6 +34,14 @@ describe('CLI', () => {
     expect(plan.shared.filter((s: any) => s.stage === 'supervised')).to.have.length(48);
   });
 
+  it('plan prints the plugins every cell shares once, each slot with its nested ones, then what each cell varies', () => {
+    const r = ssfer(['plan', 'recipes/ablation-kappa.yaml', '--scale', 'smoke']);
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.match(/^every cell: .*pipeline\.supervised supervised\(mixing facemix\(loss L4\), augment none\)/m);
+    expect(r.stdout).to.match(/^kappa=iou\/dataset=affectnet8\/labels=0\.1 +data\.dataset affectnet · pipeline\.supervised\.mixing\.kappa iou$/m);
+    expect(r.stdout).to.match(/pretrain +1 distinct for 48 cells/);
+  });
+
   it('refuses a broken recipe with exit status 2, file:line:col, and writes nothing', () => {
     const dir = writeFiles({
       'broken.yaml': `extends: ${path.join(projectRoot, 'recipes', 'ablation-kappa.yaml')}\nseed: banana\npipeline:\n  pretrain: { mask_ratio: 1.5 }\n`,
@@ -75,6 +83,22 @@ describe('CLI', () => {
     expect(again.stderr).to.match(/is not empty/);
   });
 
+  it('synth writes any dataset slot, and refuses a wrong one at its flag', () => {
+    const out = path.join(writeFiles({}), 'set');
+    const r = ssfer(['synth', '--out', out, '--dataset', '{use: affectnet, classes: 8}', '--train', '16', '--test', '8', '--size', '16']);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/\(16 train, 8 test, 16 px, 8 classes\)/);
+    // AffectNet-8's stand-in has contempt, which RAF-DB's layout writes as label 8.
+    const labels = fs.readFileSync(path.join(out, 'EmoLabel', 'list_patition_label.txt'), 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]));
+    expect(labels.every((l) => l >= 1 && l <= 8)).to.equal(true);
+    const bad = ssfer(['synth', '--out', path.join(writeFiles({}), 'x'), '--dataset', 'rafbd']);
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.match(/<--dataset rafbd>:1:1: data\.dataset\.use: unknown dataset 'rafbd' — did you mean 'rafdb'\?/);
+    const classes = ssfer(['synth', '--out', path.join(writeFiles({}), 'y'), '--dataset', 'rafdb', '--classes', '8']);
+    expect(classes.status).to.equal(2);
+    expect(classes.stderr).to.match(/<--classes 8>:1:1: data\.dataset\.classes: must be one of 7 \(got 8\)/);
+  });
+
   it('prints --help for every command', () => {
     for (const c of ['validate', 'plan', 'plugins', 'run', 'synth']) {
       const r = ssfer([c, '--help']);
@@ -91,5 +115,11 @@ describe('CLI', () => {
     expect(list.map((p: any) => p.name)).to.deep.equal(['fsim', 'iou', 'psnr', 'ssim']);
     const text = ssfer(['plugins', 'pretrain']).stdout;
     expect(text).to.match(/mask_ratio: default 0\.75/);
+    const finetune = JSON.parse(ssfer(['plugins', 'finetune', '--json']).stdout);
+    expect(finetune.map((p: any) => p.name)).to.deep.equal(['supervised']);
+    expect(finetune[0].options.properties.mixing).to.deep.include({ 'x-slot': 'mixing', default: { use: 'facemix' } });
+    const all = ssfer(['plugins']).stdout;
+    expect(all).to.match(/^finetune$/m);
+    expect(all).to.match(/^kappa$/m);
   });
 });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import type { Json } from '../core/json.ts';
 import { createRegistry } from '../core/registry.ts';
 import { CORE_KINDS } from '../core/kinds.ts';
 import type { JsonSchema } from '../core/plugin.ts';
@@ -234,10 +235,16 @@ and writes it as image files with label and face-box files in RAF-DB basic's lay
       if (format !== 'png' && format !== 'jpg') throw new UsageError(`--format must be png or jpg, got '${format}'`);
       if (fs.existsSync(values.out) && fs.readdirSync(values.out).length > 0) throw new UsageError(`--out ${values.out} is not empty; choose a new folder`);
       const seed = int('seed', values.seed, 2024, 0);
-      const flag = (name: string, value: string, at: string): Override => ({ path: at, value: parseYaml(value) ?? null, loc: { file: `<--${name} ${value}>`, line: 1, col: 1 } });
+      const flag = (name: string, value: string, at: string, read: (v: Json) => Json = (v) => v): Override => ({
+        path: at,
+        value: read((parseYaml(value) as Json | undefined) ?? null),
+        loc: { file: `<--${name} ${value}>`, line: 1, col: 1 },
+      });
+      // A bare name is { use: name }, so that --classes can be set beside it.
+      const asSlot = (v: Json): Json => (typeof v === 'string' ? { use: v } : v);
       const { config, registry } = await resolveConfig(
         [
-          ...(values.dataset !== undefined ? [flag('dataset', values.dataset, 'data.dataset')] : []),
+          ...(values.dataset !== undefined ? [flag('dataset', values.dataset, 'data.dataset', asSlot)] : []),
           ...(values.classes !== undefined ? [flag('classes', values.classes, 'data.dataset.classes')] : []),
         ],
         { pluginFiles: values.plugin ?? [] },

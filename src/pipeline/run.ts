@@ -4,12 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../core/errors.ts';
 import { writeAtomic, writeJson } from '../core/files.ts';
 import { selectBackend } from '../engine/backend.ts';
-import type { ResolvedRecipe } from '../recipe/recipe.ts';
-import { chartsSvg, confusionSvg, curveSvg, writePng } from '../report/plots.ts';
+import type { Tracker } from '../contracts/tracker.ts';
+import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { buildTable, tableMarkdown, tableText } from '../report/table.ts';
-import { Interrupted, runCell, type CellMetrics, type CellStep } from './cell.ts';
+import { Interrupted, runCell, type CellHooks, type CellMetrics } from './cell.ts';
+import { fmtRef, tableNotes, writeCellOutputs, writeTuning } from './outputs.ts';
 import { RunScope } from './scope.ts';
-import type { CellTuning } from './tuning.ts';
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, latestRunDir, timestamp } from './results.ts';
 import { hashOf } from '../core/json.ts';
@@ -58,39 +58,31 @@ function openRunDir(recipe: ResolvedRecipe, opts: RunOptions): { dir: string; re
   return { dir, resumed: true };
 }
 
+/** What a run shares while its cells train: where it writes, how it reports, whether to stop. */
+interface RunContext {
+  readonly recipe: ResolvedRecipe;
+  readonly opts: RunOptions;
+  readonly dir: string;
+  readonly progress: Progress;
+  readonly tracker: Tracker;
+  readonly scope: RunScope;
+  readonly stopRequested: () => boolean;
+  readonly started: number;
+  /** Cells trained in this run so far (not the ones a resume kept), for the ETA. */
+  ran: number;
+}
+
+type CellOutcome = { readonly status: 'done'; readonly metrics: CellMetrics } | { readonly status: 'failed'; readonly error: string } | { readonly status: 'interrupted' };
+
 export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promise<number> {
   const progress = new Progress();
-  let backendName: string;
-  try {
-    const choice = await selectBackend(opts.backend);
-    backendName = choice.name;
-    // Say once why the fast CPU kernels are not in use, so a slow run is not a mystery.
-    for (const note of choice.notes) if (note.startsWith('native:')) progress.log(`ssfer: ${note}; falling back to ${backendName}`);
-  } catch (err) {
-    throw new UsageError(`--backend: ${(err as Error).message}`);
-  }
+  const backend = await chooseBackend(opts.backend, progress);
   const { dir, resumed } = openRunDir(recipe, opts);
   progress.log(`ssfer: ${recipe.title}`);
-  progress.log(`ssfer: ${recipe.cells.length} cells · scale ${recipe.scale} · seed ${recipe.seed} · backend ${backendName} · ${resumed ? 'resuming' : 'writing'} ${dir}`);
-
-  const manifest: RunManifest = {
-    recipe: recipe.name,
-    title: recipe.title,
-    file: path.relative(process.cwd(), recipe.file),
-    scale: recipe.scale,
-    seed: recipe.seed,
-    backend: backendName,
-    started: new Date().toISOString(),
-    status: 'running',
-    config_hash: configHash(recipe),
-    cells: recipe.cells.map((c) => c.id),
-  };
-  writeJson(path.join(dir, 'run.json'), manifest);
-  writeJson(path.join(dir, 'recipe.resolved.json'), { recipe: recipe.name, title: recipe.title, description: recipe.description, scale: recipe.scale, seed: recipe.seed, reference: recipe.reference ?? null, cells: recipe.cells.map((c) => ({ id: c.id, config: c.config })) });
-
+  progress.log(`ssfer: ${recipe.cells.length} cells · scale ${recipe.scale} · seed ${recipe.seed} · backend ${backend} · ${resumed ? 'resuming' : 'writing'} ${dir}`);
+  const manifest = writeManifest(recipe, dir, backend);
   const tracker = recipe.registry.create('tracker', recipe.cells[0]!.config.tracking, { seed: recipe.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) });
-  const logEvery = tracker.every;
-  await tracker.startRun({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, backend: backendName, dir: path.resolve(dir), file: manifest.file, commit: gitCommit() });
+  await tracker.startRun({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, backend, dir: path.resolve(dir), file: manifest.file, commit: gitCommit() });
 
   let stopRequested = false;
   const onSigint = () => {
@@ -99,100 +91,38 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
     progress.log('ssfer: stopping after the current step (Ctrl-C again to quit at once); finished cells are kept');
   };
   process.on('SIGINT', onSigint);
-
-  const scope = new RunScope(recipe.registry);
+  const run: RunContext = { recipe, opts, dir, progress, tracker, scope: new RunScope(recipe.registry), stopRequested: () => stopRequested, started: Date.now(), ran: 0 };
   const results = new Map<string, { accuracy: number } | { error: string }>();
   const metricsOf: CellMetrics[] = [];
   let failed = 0;
   let interrupted = false;
-  const runStart = Date.now();
-  let ranCells = 0;
   try {
     for (const [i, cell] of recipe.cells.entries()) {
-      const cellDir = path.join(dir, 'cells', cellFolder(cell.id));
-      const metricsFile = path.join(cellDir, 'metrics.json');
-      if (resumed && fs.existsSync(metricsFile)) {
-        const m = JSON.parse(fs.readFileSync(metricsFile, 'utf8')) as CellMetrics;
-        results.set(cell.id, { accuracy: m.accuracy });
-        metricsOf.push(m);
-        continue;
-      }
-      if (stopRequested) {
+      const kept = resumed ? finishedMetrics(dir, cell.id) : null;
+      const outcome: CellOutcome = kept ? { status: 'done', metrics: kept } : stopRequested ? { status: 'interrupted' } : await trainCell(run, cell, i);
+      if (outcome.status === 'interrupted') {
         interrupted = true;
         break;
       }
-      const cellStart = Date.now();
-      const done = ranCells;
-      await tracker.startCell({ id: cell.id, config: cell.config });
-      let trackedStep = 0;
-      const remainingCells = recipe.cells.length - i;
-      try {
-        const { metrics, log, pretrainPicture, tuning } = await runCell(scope, recipe, cell, {
-          shouldStop: () => stopRequested,
-          note: (t) => progress.log(t),
-          stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
-          dataCacheDir: path.join(opts.outRoot, '.cache', 'data'),
-          checkpointDir: path.join(cellDir, 'checkpoints'),
-          onStep: (stage, l, info) => {
-            trackedStep++;
-            if (trackedStep % logEvery === 0 || l.step === info.totalSteps) {
-              const figures: Record<string, number> = {};
-              for (const [k, v] of Object.entries(l.metrics)) if (Number.isFinite(v)) figures[`${stage}/${k}`] = v;
-              tracker.logMetrics(cell.id, figures, trackedStep);
-            }
-            const cellFrac = l.step / info.totalSteps;
-            const perCell = done > 0 ? (cellStart - runStart) / 1000 / done : ((Date.now() - cellStart) / 1000) / Math.max(cellFrac, 1e-3);
-            const eta = perCell * (remainingCells - cellFrac);
-            progress.update(
-              `cell ${i + 1}/${recipe.cells.length} ${bar(cellFrac, 12)} ${cell.id} · ${stage} epoch ${l.epoch + 1}/${info.epochs} step ${l.step}/${info.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ETA ${duration(eta)}`,
-            );
-          },
-        });
-        ranCells++;
-        if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
-        if (tuning) await writeTuning(cellDir, cell.id, tuning);
-        await writeCellOutputs(cellDir, metrics, log);
-        // The cell is final: its epoch checkpoints are no longer needed to resume.
-        fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
-        results.set(cell.id, { accuracy: metrics.accuracy });
-        metricsOf.push(metrics);
-        await tracker.endCell(cell.id, {
-          metrics: { test_accuracy: metrics.accuracy, test_accuracy_raw: metrics.accuracy_raw, labeled_count: metrics.labeled_count, seconds: metrics.seconds },
-          artifacts: fs.readdirSync(cellDir).map((f) => path.resolve(cellDir, f)),
-          status: 'FINISHED',
-        });
-        progress.log(`  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`);
-      } catch (err) {
-        if (err instanceof Interrupted) {
-          interrupted = true;
-          await tracker.endCell(cell.id, { metrics: {}, artifacts: [], status: 'KILLED' });
-          break;
-        }
-        await tracker.endCell(cell.id, { metrics: {}, artifacts: [], status: 'FAILED' });
+      if (outcome.status === 'failed') {
         failed++;
-        const message = (err as Error).message;
-        results.set(cell.id, { error: message });
-        writeJson(path.join(cellDir, 'error.json'), { id: cell.id, error: message, stack: (err as Error).stack });
-        progress.log(`  ${cell.id}: FAILED — ${message}`);
+        results.set(cell.id, { error: outcome.error });
+        continue;
       }
+      results.set(cell.id, { accuracy: outcome.metrics.accuracy });
+      metricsOf.push(outcome.metrics);
     }
   } finally {
     process.off('SIGINT', onSigint);
     progress.done();
-    scope.close();
+    run.scope.close();
   }
 
-  const notes = tableNotes(metricsOf);
-  const table = buildTable(recipe, results, { backend: backendName, notes });
+  const table = buildTable(recipe, results, { backend, notes: tableNotes(metricsOf) });
   writeJson(path.join(dir, 'table.json'), table);
   writeAtomic(path.join(dir, 'table.md'), tableMarkdown(table));
-  await tracker.endRun({
-    artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)),
-    status: interrupted ? 'KILLED' : failed ? 'FAILED' : 'FINISHED',
-  });
-  manifest.status = interrupted ? 'interrupted' : failed ? 'failed' : 'finished';
-  manifest.finished = new Date().toISOString();
-  writeJson(path.join(dir, 'run.json'), manifest);
+  await tracker.endRun({ artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)), status: interrupted ? 'KILLED' : failed ? 'FAILED' : 'FINISHED' });
+  writeJson(path.join(dir, 'run.json'), { ...manifest, status: interrupted ? 'interrupted' : failed ? 'failed' : 'finished', finished: new Date().toISOString() });
 
   if (opts.json) process.stdout.write(`${JSON.stringify(table)}\n`);
   else process.stdout.write(`\n${tableText(table)}\nresults: ${dir}\n`);
@@ -203,60 +133,104 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   return failed ? 1 : 0;
 }
 
-function fmtRef(recipe: ResolvedRecipe, row: number, column: number): string {
-  const v = recipe.reference?.values[row]?.[column];
-  return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
-}
-
-/** What a reader must know about the numbers: stand-in data, what the loaders left out. */
-function tableNotes(metrics: readonly CellMetrics[]): string[] {
-  const notes = new Set<string>();
-  for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
-  // What a loader left out (skipped entries, non-expression rows): older runs' metrics have no notes.
-  for (const m of metrics) for (const n of m.dataset.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
-  return [...notes];
-}
-
-async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly CellStep[]): Promise<void> {
-  fs.mkdirSync(cellDir, { recursive: true });
-  // One line per step: its position, its figures and its stage.
-  writeAtomic(path.join(cellDir, 'log.jsonl'), log.map((l) => JSON.stringify({ step: l.step, epoch: l.epoch, ...l.metrics, stage: l.stage })).join('\n') + '\n');
-  writeJson(path.join(cellDir, 'confusion.json'), { classes: metrics.classes, matrix: metrics.confusion, rows: 'true class', columns: 'predicted class' });
-  await writePng(confusionSvg(metrics.confusion, metrics.classes, `${metrics.id} — accuracy ${(metrics.accuracy * 100).toFixed(2)}%`), path.join(cellDir, 'confusion.png'));
-  // One chart per figure the stages report (loss, lr, and whatever else: λ, mean κ, mask rate…),
-  // one curve per stage, on one step axis (each stage's steps follow the stage before).
-  const charts = new Map<string, Record<string, [number, number][]>>();
-  let offset = 0;
-  let lastStage = '';
-  let lastStep = 0;
-  for (const l of log) {
-    if (l.stage !== lastStage) {
-      offset += lastStep;
-      lastStage = l.stage;
-    }
-    lastStep = l.step;
-    const x = offset + l.step;
-    for (const [name, value] of Object.entries(l.metrics)) {
-      if (!charts.has(name)) charts.set(name, {});
-      (charts.get(name)![l.stage] ??= []).push([x, value]);
-    }
+async function chooseBackend(wanted: string | undefined, progress: Progress): Promise<string> {
+  try {
+    const choice = await selectBackend(wanted);
+    // Say once why the fast CPU kernels are not in use, so a slow run is not a mystery.
+    for (const note of choice.notes) if (note.startsWith('native:')) progress.log(`ssfer: ${note}; falling back to ${choice.name}`);
+    return choice.name;
+  } catch (err) {
+    throw new UsageError(`--backend: ${(err as Error).message}`);
   }
-  await writePng(chartsSvg([...charts].map(([name, series]) => ({ title: `${metrics.id} — ${name}`, series }))), path.join(cellDir, 'curves.png'));
-  // metrics.json last: its presence marks the cell finished for --resume.
-  writeJson(path.join(cellDir, 'metrics.json'), metrics);
 }
 
-/** The search trace (every scored setting) as JSON and as a picture of validation accuracy per trial. */
-async function writeTuning(cellDir: string, id: string, tuning: CellTuning): Promise<void> {
-  writeJson(path.join(cellDir, 'tuning.json'), tuning);
-  let best = -Infinity;
-  const series: Record<string, [number, number][]> = { 'trial accuracy %': [], 'best so far %': [] };
-  for (const t of tuning.trials) {
-    best = Math.max(best, t.score);
-    series['trial accuracy %']!.push([t.index + 1, t.score * 100]);
-    series['best so far %']!.push([t.index + 1, best * 100]);
+/** Writes run.json (status running) and the resolved recipe; returns the manifest. */
+function writeManifest(recipe: ResolvedRecipe, dir: string, backend: string): RunManifest {
+  const manifest: RunManifest = {
+    recipe: recipe.name,
+    title: recipe.title,
+    file: path.relative(process.cwd(), recipe.file),
+    scale: recipe.scale,
+    seed: recipe.seed,
+    backend,
+    started: new Date().toISOString(),
+    status: 'running',
+    config_hash: configHash(recipe),
+    cells: recipe.cells.map((c) => c.id),
+  };
+  writeJson(path.join(dir, 'run.json'), manifest);
+  const cells = recipe.cells.map((c) => ({ id: c.id, config: c.config }));
+  writeJson(path.join(dir, 'recipe.resolved.json'), { recipe: recipe.name, title: recipe.title, description: recipe.description, scale: recipe.scale, seed: recipe.seed, reference: recipe.reference ?? null, cells });
+  return manifest;
+}
+
+/** A cell an earlier run finished (its metrics.json is written last), when resuming. */
+function finishedMetrics(dir: string, id: string): CellMetrics | null {
+  const file = path.join(dir, 'cells', cellFolder(id), 'metrics.json');
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as CellMetrics) : null;
+}
+
+/** Trains one cell and writes its outputs; a failure is recorded beside the cell, the run goes on. */
+async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Promise<CellOutcome> {
+  const { recipe, opts, tracker, progress } = run;
+  const cellDir = path.join(run.dir, 'cells', cellFolder(cell.id));
+  await tracker.startCell({ id: cell.id, config: cell.config });
+  try {
+    const { metrics, log, pretrainPicture, tuning } = await runCell(run.scope, recipe, cell, {
+      shouldStop: run.stopRequested,
+      note: (t) => progress.log(t),
+      stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
+      dataCacheDir: path.join(opts.outRoot, '.cache', 'data'),
+      checkpointDir: path.join(cellDir, 'checkpoints'),
+      onStep: stepReporter(run, cell, index),
+    });
+    run.ran++;
+    if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
+    if (tuning) await writeTuning(cellDir, cell.id, tuning);
+    await writeCellOutputs(cellDir, metrics, log);
+    // The cell is final: its epoch checkpoints are no longer needed to resume.
+    fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
+    await tracker.endCell(cell.id, {
+      metrics: { test_accuracy: metrics.accuracy, test_accuracy_raw: metrics.accuracy_raw, labeled_count: metrics.labeled_count, seconds: metrics.seconds },
+      artifacts: fs.readdirSync(cellDir).map((f) => path.resolve(cellDir, f)),
+      status: 'FINISHED',
+    });
+    progress.log(`  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`);
+    return { status: 'done', metrics };
+  } catch (err) {
+    if (err instanceof Interrupted) {
+      await tracker.endCell(cell.id, { metrics: {}, artifacts: [], status: 'KILLED' });
+      return { status: 'interrupted' };
+    }
+    await tracker.endCell(cell.id, { metrics: {}, artifacts: [], status: 'FAILED' });
+    const message = (err as Error).message;
+    writeJson(path.join(cellDir, 'error.json'), { id: cell.id, error: message, stack: (err as Error).stack });
+    progress.log(`  ${cell.id}: FAILED — ${message}`);
+    return { status: 'failed', error: message };
   }
-  await writePng(curveSvg(series, `${id} — ${tuning.tuner} search (validation split)`), path.join(cellDir, 'tuning.png'));
+}
+
+/** A cell's step hook: its figures to the tracker every `tracker.every` steps, and the progress line with an ETA. */
+function stepReporter(run: RunContext, cell: ResolvedCell, index: number): CellHooks['onStep'] {
+  const { recipe, tracker, progress } = run;
+  const cellStart = Date.now();
+  const done = run.ran;
+  const remainingCells = recipe.cells.length - index;
+  let trackedStep = 0;
+  return (stage, l, plan) => {
+    trackedStep++;
+    if (trackedStep % tracker.every === 0 || l.step === plan.totalSteps) {
+      const figures: Record<string, number> = {};
+      for (const [k, v] of Object.entries(l.metrics)) if (Number.isFinite(v)) figures[`${stage}/${k}`] = v;
+      tracker.logMetrics(cell.id, figures, trackedStep);
+    }
+    const cellFrac = l.step / plan.totalSteps;
+    const perCell = done > 0 ? (cellStart - run.started) / 1000 / done : (Date.now() - cellStart) / 1000 / Math.max(cellFrac, 1e-3);
+    const eta = perCell * (remainingCells - cellFrac);
+    progress.update(
+      `cell ${index + 1}/${recipe.cells.length} ${bar(cellFrac, 12)} ${cell.id} · ${stage} epoch ${l.epoch + 1}/${plan.epochs} step ${l.step}/${plan.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ETA ${duration(eta)}`,
+    );
+  };
 }
 
 /** The project's git commit, for tracking tags; null outside a git checkout. */

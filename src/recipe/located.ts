@@ -75,9 +75,11 @@ function mergeInto(out: Located, over: Located, src: JsonObject, srcPath: string
 /**
  * A plugin slot that names another plugin replaces the slot instead of merging into it: the old
  * plugin's options mean nothing to the new one (like choosing another option of a config group).
+ * A slot written without `use` holds the default plugin's options, so naming a plugin there is a
+ * switch too.
  */
 function switchesPlugin(existing: JsonObject, incoming: JsonObject): boolean {
-  return typeof incoming.use === 'string' && typeof existing.use === 'string' && incoming.use !== existing.use;
+  return typeof incoming.use === 'string' && incoming.use !== existing.use;
 }
 
 function markInherited(out: Located, slotPath: string, existing: JsonObject, incoming: JsonObject): void {

@@ -155,6 +155,24 @@ describe('recipe validation', () => {
     expect((r.cells[0]!.config as any).pipeline.supervised.mixing.kappa.use).to.equal('ssim');
   });
 
+  it('takes the default plugin for a slot written without use:, with the written options over its defaults', async () => {
+    const dir = write('pipeline:\n  supervised:\n    epochs: 3\n  pretrain:\n    use: mae\n    augment: { flip: 0 }\n');
+    const cfg = (await resolveRecipe(path.join(dir, 'r.yaml'), { registry })).cells[0]!.config as any;
+    expect(cfg.pipeline.supervised).to.include({ use: 'supervised', epochs: 3, few_labels_epochs: 1000 });
+    expect(cfg.pipeline.supervised.mixing.use).to.equal('facemix');
+    // mae's augment default is { use: weak, scale: [0.2, 1.0] }: the written flip goes over it.
+    expect(cfg.pipeline.pretrain.augment).to.deep.equal({ use: 'weak', scale: [0.2, 1.0], ratio: [0.75, 1.3333], flip: 0 });
+  });
+
+  it('switches a slot written without use: to another plugin, dropping the default plugin’s options', async () => {
+    const dir = writeFiles({
+      'plugin.mjs': "export default { kind: 'finetune', name: 'frozen', description: 'trains nothing', options: { type: 'object', properties: {} }, create: () => ({ name: 'frozen', startsFrom: 'weights', run: async () => ({ summary: 'frozen' }) }) };\n",
+      'r.yaml': 'title: t\npipeline:\n  supervised:\n    epochs: 3\n    mixing: { use: none }\n',
+    });
+    const r = await resolveRecipe(path.join(dir, 'r.yaml'), { pluginFiles: [path.join(dir, 'plugin.mjs')], sets: ['pipeline.supervised.use=frozen'] });
+    expect((r.cells[0]!.config as any).pipeline.supervised).to.deep.equal({ use: 'frozen' });
+  });
+
   it('applies a scale overlay', async () => {
     const small = await resolveRecipe(base, { registry });
     const smoke = await resolveRecipe(base, { registry, scale: 'smoke' });

@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeAtomic, writeJson } from '../core/files.ts';
+import type { ResolvedRecipe } from '../recipe/recipe.ts';
+import { chartsSvg, confusionSvg, curveSvg, writePng } from '../report/plots.ts';
+import type { CellMetrics, CellStep } from './cell.ts';
+import type { CellTuning } from './tuning.ts';
+
+/** The paper's number for a cell, as printed beside ours. */
+export function fmtRef(recipe: ResolvedRecipe, row: number, column: number): string {
+  const v = recipe.reference?.values[row]?.[column];
+  return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
+}
+
+/** What a reader must know about the numbers: stand-in data, what the loaders left out. */
+export function tableNotes(metrics: readonly CellMetrics[]): string[] {
+  const notes = new Set<string>();
+  for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
+  // What a loader left out (skipped entries, non-expression rows): older runs' metrics have no notes.
+  for (const m of metrics) for (const n of m.dataset.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
+  return [...notes];
+}
+
+export async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly CellStep[]): Promise<void> {
+  fs.mkdirSync(cellDir, { recursive: true });
+  // One line per step: its position, its figures and its stage.
+  writeAtomic(path.join(cellDir, 'log.jsonl'), log.map((l) => JSON.stringify({ step: l.step, epoch: l.epoch, ...l.metrics, stage: l.stage })).join('\n') + '\n');
+  writeJson(path.join(cellDir, 'confusion.json'), { classes: metrics.classes, matrix: metrics.confusion, rows: 'true class', columns: 'predicted class' });
+  await writePng(confusionSvg(metrics.confusion, metrics.classes, `${metrics.id} — accuracy ${(metrics.accuracy * 100).toFixed(2)}%`), path.join(cellDir, 'confusion.png'));
+  // One chart per figure the stages report (loss, lr, and whatever else: λ, mean κ, mask rate…),
+  // one curve per stage, on one step axis (each stage's steps follow the stage before).
+  const charts = new Map<string, Record<string, [number, number][]>>();
+  let offset = 0;
+  let lastStage = '';
+  let lastStep = 0;
+  for (const l of log) {
+    if (l.stage !== lastStage) {
+      offset += lastStep;
+      lastStage = l.stage;
+    }
+    lastStep = l.step;
+    const x = offset + l.step;
+    for (const [name, value] of Object.entries(l.metrics)) {
+      if (!charts.has(name)) charts.set(name, {});
+      (charts.get(name)![l.stage] ??= []).push([x, value]);
+    }
+  }
+  await writePng(chartsSvg([...charts].map(([name, series]) => ({ title: `${metrics.id} — ${name}`, series }))), path.join(cellDir, 'curves.png'));
+  // metrics.json last: its presence marks the cell finished for --resume.
+  writeJson(path.join(cellDir, 'metrics.json'), metrics);
+}
+
+/** The search trace (every scored setting) as JSON and as a picture of validation accuracy per trial. */
+export async function writeTuning(cellDir: string, id: string, tuning: CellTuning): Promise<void> {
+  writeJson(path.join(cellDir, 'tuning.json'), tuning);
+  let best = -Infinity;
+  const series: Record<string, [number, number][]> = { 'trial accuracy %': [], 'best so far %': [] };
+  for (const t of tuning.trials) {
+    best = Math.max(best, t.score);
+    series['trial accuracy %']!.push([t.index + 1, t.score * 100]);
+    series['best so far %']!.push([t.index + 1, best * 100]);
+  }
+  await writePng(curveSvg(series, `${id} — ${tuning.tuner} search (validation split)`), path.join(cellDir, 'tuning.png'));
+}
