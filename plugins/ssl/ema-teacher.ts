@@ -1,7 +1,6 @@
-import type { FineTuningStage } from '../../src/contracts/stages.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { choice, options, Type } from '../../src/core/schema.ts';
-import { pseudoLabelOptions, runSemi, semiStageOptions } from './internal/semi.ts';
+import { pseudoLabelOptions, semiStage, semiStageOptions } from './internal/semi.ts';
 
 export default definePlugin({
   kind: 'ssl',
@@ -16,14 +15,5 @@ export default definePlugin({
     }),
     ...semiStageOptions(),
   }),
-  create(o, pctx): FineTuningStage {
-    const weak = pctx.resolve('augment', o.weak);
-    const strong = pctx.resolve('augment', o.strong);
-    return {
-      name: 'ema-teacher',
-      // The supervised stage's EMA is the better model to pseudo-label from.
-      startsFrom: 'ema',
-      run: async (cell, hooks) => runSemi(cell, hooks, o, { name: 'ema-teacher', teacher: 'ema', weak, strong }),
-    };
-  },
+  create: (o, pctx) => semiStage('ema-teacher', 'ema', o, pctx),
 });

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { slot, Type, type Static, type TObject } from '../../../src/core/schema.ts';
 import { trainingStageOptions } from '../../../src/train/stage-options.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
-import type { CellState, FineTuneResult, StageHooks } from '../../../src/contracts/stages.ts';
+import type { CellState, FineTuneResult, FineTuningStage, StageHooks } from '../../../src/contracts/stages.ts';
+import type { PluginContext } from '../../../src/core/plugin.ts';
 import type { Augmentation } from '../../../src/contracts/training.ts';
 import { Rng } from '../../../src/core/rng.ts';
 import { gatherBoxes, gatherImages } from '../../../src/train/batches.ts';
@@ -72,6 +73,18 @@ interface StepFigures {
   correct: number;
   confident: number;
   confidentCorrect: number;
+}
+
+/** A semi-supervised stage: its views resolved from its slots, its teacher the EMA or the student itself. */
+export function semiStage(name: string, teacher: 'ema' | 'student', o: SemiOptions, pctx: PluginContext): FineTuningStage {
+  const weak = pctx.resolve('augment', o.weak);
+  const strong = pctx.resolve('augment', o.strong);
+  return {
+    name,
+    // The supervised stage's EMA is the better model to pseudo-label from.
+    startsFrom: 'ema',
+    run: (cell, hooks) => runSemi(cell, hooks, o, { name, teacher, weak, strong }),
+  };
 }
 
 /**
