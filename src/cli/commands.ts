@@ -161,7 +161,7 @@ ${recipeFlagHelp}
     summary: 'list the registered plugins, their descriptions and options with defaults',
     help: `Usage: ssfer plugins [kind] [--plugin FILE…] [--json]
 
-Kinds: ${CORE_KINDS.map((k) => k.name).join(', ')}, and the kinds plugins declare (FaceMix's among them).
+Kinds: ${CORE_KINDS.map((k) => k.name).join(', ')}, and the kinds plugin modules declare (ssfer plugins lists them all).
 `,
     async run(argv) {
       const { values, positionals } = parse('plugins', argv, { plugin: { type: 'string', multiple: true }, json: { type: 'boolean' } });
