@@ -42,6 +42,10 @@ export interface NativeAddon {
     dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number,
   ): void;
   gelu(x: Float32Array, out: Float32Array): void;
+  /** Floats of the saved activations of one ViT block; dims [batch, tokens, dim, heads, mlpDim]. */
+  vitBlockWorkspace(dims: number[]): number;
+  vitBlock(x: Float32Array, params: Float32Array[], y: Float32Array, workspace: Float32Array, dims: number[], eps1: number, eps2: number, tanhGelu: boolean): void;
+  vitBlockGrad(dy: Float32Array, x: Float32Array, workspace: Float32Array, params: Float32Array[], grads: Float32Array[], dims: number[], tanhGelu: boolean): void;
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   setThreads(n: number): number;
   getThreads(): number;

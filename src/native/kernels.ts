@@ -670,3 +670,74 @@ export function layerKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
 
   return kernels;
 }
+
+/** Names of the fused ViT block kernels (registered on the 'native' backend only). */
+export const VIT_BLOCK_KERNEL = 'SsferVitBlock';
+export const VIT_BLOCK_GRAD_KERNEL = 'SsferVitBlockGrad';
+
+/** The block's parameters, in the order the kernels take them (and return their gradients). */
+export const VIT_BLOCK_PARAMS = ['ln1g', 'ln1b', 'qkvW', 'qkvB', 'projW', 'projB', 'ln2g', 'ln2b', 'fc1W', 'fc1B', 'fc2W', 'fc2B'] as const;
+
+/**
+ * The pre-norm ViT block (csrc/block.cc) as two kernels:
+ *  - SsferVitBlock: inputs x [B·T, D] and VIT_BLOCK_PARAMS (weights [in, out]); attrs batch, heads,
+ *    eps1, eps2, gelu ('erf' | 'tanh'). Returns [y, workspace], the workspace holding what the
+ *    backward needs (one float32 vector).
+ *  - SsferVitBlockGrad: inputs dy, x, workspace and VIT_BLOCK_PARAMS; same attrs. Returns
+ *    [dx, then the gradient of each parameter].
+ */
+export function blockKernels(addon: NativeAddon, pool: BufferPool): Map<string, KernelFunc> {
+  const kernels = new Map<string, KernelFunc>();
+  const f32 = (n: number) => pool.alloc('float32', n) as Float32Array;
+  const dimsOf = (kernel: string, x: TensorInfo, params: TensorInfo[], attrs: NamedAttrMap): number[] => {
+    const batch = Number(attrs.batch);
+    const heads = Number(attrs.heads);
+    if (x.shape.length !== 2) throw new Error(`${kernel}: x must be [batch·tokens, dim], got [${x.shape}]`);
+    const [rows, dim] = x.shape as [number, number];
+    if (!Number.isInteger(batch) || batch < 1 || rows % batch !== 0) throw new Error(`${kernel}: ${rows} rows do not split into batch ${batch}`);
+    if (!Number.isInteger(heads) || heads < 1 || dim % heads !== 0) throw new Error(`${kernel}: dim ${dim} does not split into ${heads} heads`);
+    const mlp = params[8]!.shape[1] ?? 0;
+    const expected = [[dim], [dim], [dim, 3 * dim], [3 * dim], [dim, dim], [dim], [dim], [dim], [dim, mlp], [mlp], [mlp, dim], [dim]];
+    params.forEach((p, i) => {
+      if (!util.arraysEqual(p.shape, expected[i]!)) {
+        throw new Error(`${kernel}: ${VIT_BLOCK_PARAMS[i]} is [${p.shape}], expected [${expected[i]}]`);
+      }
+    });
+    return [batch, rows / batch, dim, heads, mlp];
+  };
+  const paramsOf = (inputs: KernelArgs['inputs']) => VIT_BLOCK_PARAMS.map((n) => {
+    const t = inputs[n] as TensorInfo | undefined;
+    if (!t) throw new Error(`${VIT_BLOCK_KERNEL}: missing input ${n}`);
+    return t;
+  });
+
+  kernels.set(VIT_BLOCK_KERNEL, (args) => {
+    const b = args.backend as unknown as CpuBackendLike;
+    const attrs = args.attrs as NamedAttrMap;
+    const x = args.inputs.x as TensorInfo;
+    const params = paramsOf(args.inputs);
+    const dims = dimsOf(VIT_BLOCK_KERNEL, x, params, attrs);
+    const y = f32(size(x.shape));
+    const ws = f32(addon.vitBlockWorkspace(dims));
+    addon.vitBlock(f32Of(b, x, VIT_BLOCK_KERNEL), params.map((p) => f32Of(b, p, VIT_BLOCK_KERNEL)), y, ws, dims,
+      Number(attrs.eps1), Number(attrs.eps2), attrs.gelu === 'tanh');
+    return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([ws.length], 'float32', ws)];
+  });
+
+  kernels.set(VIT_BLOCK_GRAD_KERNEL, (args) => {
+    const b = args.backend as unknown as CpuBackendLike;
+    const attrs = args.attrs as NamedAttrMap;
+    const { dy, x, workspace } = args.inputs as { dy: TensorInfo; x: TensorInfo; workspace: TensorInfo };
+    const params = paramsOf(args.inputs);
+    const dims = dimsOf(VIT_BLOCK_GRAD_KERNEL, x, params, attrs);
+    if (!util.arraysEqual(dy.shape, x.shape)) throw new Error(`${VIT_BLOCK_GRAD_KERNEL}: dy [${dy.shape}] is not x's shape [${x.shape}]`);
+    if (size(workspace.shape) !== addon.vitBlockWorkspace(dims)) throw new Error(`${VIT_BLOCK_GRAD_KERNEL}: the workspace is not this block's`);
+    const shapes = [x.shape, ...params.map((p) => p.shape)];
+    const grads = shapes.map((s) => f32(size(s)));
+    addon.vitBlockGrad(f32Of(b, dy, VIT_BLOCK_GRAD_KERNEL), f32Of(b, x, VIT_BLOCK_GRAD_KERNEL), f32Of(b, workspace, VIT_BLOCK_GRAD_KERNEL),
+      params.map((p) => f32Of(b, p, VIT_BLOCK_GRAD_KERNEL)), grads, dims, attrs.gelu === 'tanh');
+    return grads.map((g, i) => b.makeTensorInfo(shapes[i]!, 'float32', g));
+  });
+
+  return kernels;
+}
