@@ -23,9 +23,11 @@ inline void LayerNormRows(const float* __restrict xp, const float* __restrict gp
     const float* xr = xp + r * cols;
     float* yr = op + r * cols;
     double s = 0.0;
+#pragma omp simd reduction(+ : s)
     for (i64 j = 0; j < cols; j++) s += xr[j];
     const float mean = static_cast<float>(s / dn);
     double v = 0.0;
+#pragma omp simd reduction(+ : v)
     for (i64 j = 0; j < cols; j++) {
       const float c = xr[j] - mean;
       v += static_cast<double>(c * c);
@@ -73,16 +75,21 @@ inline void LayerNormGrad(const float* __restrict dyp, const float* __restrict x
         float* dxr = dxp + r * cols;
         const float mean = mp[r];
         const float rstd = rp[r];
-        double sg = 0.0, sgx = 0.0;
+        float* __restrict xhp = xh.data();
+        float* __restrict ggp = gg.data();
+#pragma omp simd
         for (i64 j = 0; j < cols; j++) {
           const float h = (xr[j] - mean) * rstd;
-          const float gj = dyr[j] * gp[j];
-          xh[j] = h;
-          gg[j] = gj;
-          sg += gj;
-          sgx += static_cast<double>(gj * h);
+          xhp[j] = h;
+          ggp[j] = dyr[j] * gp[j];
           pg[j] += static_cast<double>(dyr[j] * h);
           pb[j] += dyr[j];
+        }
+        double sg = 0.0, sgx = 0.0;
+#pragma omp simd reduction(+ : sg, sgx)
+        for (i64 j = 0; j < cols; j++) {
+          sg += ggp[j];
+          sgx += static_cast<double>(ggp[j] * xhp[j]);
         }
         const float mg = static_cast<float>(sg / dn);
         const float mgx = static_cast<float>(sgx / dn);
