@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { registerTensorflowKernels } from './tensorflow-kernels.ts';
+import { registerWasmKernels } from './wasm-kernels.ts';
 
 /**
  * Backends in order of preference. `tensorflow` is @tensorflow/tfjs-node(-gpu) on libtensorflow:
@@ -135,6 +136,7 @@ const loaders: Record<BackendName, Loader> = {
   async wasm() {
     try {
       await import('@tensorflow/tfjs-backend-wasm');
+      registerWasmKernels();
       return null;
     } catch (err) {
       return `wasm backend failed to load: ${(err as Error).message.split('\n')[0]}`;

@@ -47,6 +47,18 @@ export interface NativeAddon {
   vitBlock(x: Float32Array, params: Float32Array[], y: Float32Array, workspace: Float32Array, dims: number[], eps1: number, eps2: number, tanhGelu: boolean): void;
   vitBlockGrad(dy: Float32Array, x: Float32Array, workspace: Float32Array, params: Float32Array[], grads: Float32Array[], dims: number[], tanhGelu: boolean): void;
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** geometry: [N, H, W, C, KH, KW, F, OH, OW, SH, SW, DH, DW, padTop, padLeft], NHWC; F is the channel multiplier for depthwise. */
+  conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, geometry: number[]): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: number[]): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: number[]): void;
+  depthwiseConv2d(x: Float32Array, filter: Float32Array, out: Float32Array, geometry: number[]): void;
+  depthwiseConv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: number[]): void;
+  depthwiseConv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: number[]): void;
+  maxPool(x: Float32Array, out: Float32Array, geometry: number[]): void;
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, geometry: number[]): void;
+  avgPool(x: Float32Array, out: Float32Array, geometry: number[]): void;
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, geometry: number[]): void;
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array, scale: Float32Array, out: Float32Array, eps: number): void;
   setThreads(n: number): number;
   getThreads(): number;
   info(): { config: string; core: string; blasThreads: number; threads: number; simd: 'avx512' | 'avx2' | 'baseline' };

@@ -502,6 +502,162 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     return b.makeTensorInfo(x.shape, dtype, out);
   });
 
+  // Convolutions, pooling and batch normalisation (csrc/conv.cc), NHWC float32 only.
+  type ConvInfo = ReturnType<typeof backend_util.computeConv2DInfo>;
+  const geometry = (c: ConvInfo, depthwise: boolean): number[] => [
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.filterHeight, c.filterWidth,
+    depthwise ? c.outChannels / c.inChannels : c.outChannels, c.outHeight, c.outWidth,
+    c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth, c.padInfo.top, c.padInfo.left,
+  ];
+  const channelsLast = (attrs: NamedAttrMap) => attrs.dataFormat === undefined || attrs.dataFormat === 'NHWC' || attrs.dataFormat === 'channelsLast';
+  const f32In = (b: CpuBackendLike, ...ts: TensorInfo[]) => ts.map((t) => (t.dtype === 'float32' ? (valuesAs(b, t, 'float32') as Float32Array | null) : null));
+  const convInfoOf = (inShape: number[], filterShape: number[], attrs: NamedAttrMap, depthwise: boolean, dilations: unknown = attrs.dilations) =>
+    backend_util.computeConv2DInfo(inShape as [number, number, number, number], filterShape as [number, number, number, number],
+      attrs.strides as [number, number], (dilations ?? 1) as [number, number], attrs.pad as 'valid',
+      attrs.dimRoundingMode as 'floor' | undefined, depthwise, 'channelsLast');
+  const usable = (c: ConvInfo) => size(c.outShape) > 0 && size(c.inShape) > 0 && c.padInfo.top >= 0 && c.padInfo.left >= 0;
+
+  const conv = (depthwise: boolean): Native => (args, orig) => {
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    if (x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+    const b = backendOf(args);
+    const [xv, fv] = f32In(b, x, filter);
+    if (!xv || !fv) return orig(args);
+    const c = convInfoOf(x.shape, filter.shape, attrs, depthwise);
+    if (!usable(c)) return orig(args);
+    const out = newArray('float32', size(c.outShape)) as Float32Array;
+    (depthwise ? addon.depthwiseConv2d : addon.conv2d)(xv, fv, out, geometry(c, depthwise));
+    return b.makeTensorInfo(c.outShape, 'float32', out);
+  };
+  kernels.set('Conv2D', conv(false));
+  kernels.set('DepthwiseConv2dNative', conv(true));
+
+  const convBackpropInput = (depthwise: boolean): Native => (args, orig) => {
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    const inputShape = attrs.inputShape as number[];
+    if (inputShape.length !== 4 || !channelsLast(attrs)) return orig(args);
+    const b = backendOf(args);
+    const [dyv, fv] = f32In(b, dy, filter);
+    if (!dyv || !fv) return orig(args);
+    const c = convInfoOf(inputShape, filter.shape, attrs, depthwise, depthwise ? attrs.dilations : 1);
+    if (!usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+    const dx = newArray('float32', size(inputShape)) as Float32Array;
+    (depthwise ? addon.depthwiseConv2dBackpropInput : addon.conv2dBackpropInput)(dyv, fv, dx, geometry(c, depthwise));
+    return b.makeTensorInfo(inputShape, 'float32', dx);
+  };
+  kernels.set('Conv2DBackpropInput', convBackpropInput(false));
+  kernels.set('DepthwiseConv2dNativeBackpropInput', convBackpropInput(true));
+
+  const convBackpropFilter = (depthwise: boolean): Native => (args, orig) => {
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    const filterShape = attrs.filterShape as number[];
+    if (x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+    const b = backendOf(args);
+    const [xv, dyv] = f32In(b, x, dy);
+    if (!xv || !dyv) return orig(args);
+    const c = convInfoOf(x.shape, filterShape, attrs, depthwise, depthwise ? attrs.dilations : 1);
+    if (!usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+    const df = newArray('float32', size(filterShape)) as Float32Array;
+    (depthwise ? addon.depthwiseConv2dBackpropFilter : addon.conv2dBackpropFilter)(xv, dyv, df, geometry(c, depthwise));
+    return b.makeTensorInfo(filterShape, 'float32', df);
+  };
+  kernels.set('Conv2DBackpropFilter', convBackpropFilter(false));
+  kernels.set('DepthwiseConv2dNativeBackpropFilter', convBackpropFilter(true));
+
+  // The fused forms: the convolution, then bias and activation (the backward runs the plain kernels).
+  const fusedConv = (depthwise: boolean): Native => (args, orig) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+    const attrs = args.attrs as NamedAttrMap;
+    const activation = String(attrs.activation ?? 'linear');
+    if (preluActivationWeights || !(activation in FUSED_ACTIVATIONS) || !x || !filter || x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+    const b = backendOf(args);
+    const [xv, fv] = f32In(b, x, filter);
+    const biasV = bias ? f32In(b, bias)[0] : null;
+    if (!xv || !fv || (bias && !biasV)) return orig(args);
+    const c = convInfoOf(x.shape, filter.shape, attrs, depthwise);
+    if (!usable(c)) return orig(args);
+    let outShape: number[] = c.outShape;
+    if (bias) {
+      outShape = backend_util.assertAndGetBroadcastShape(c.outShape, bias.shape);
+      if (!util.arraysEqual(outShape, c.outShape)) return orig(args);
+    }
+    const out = newArray('float32', size(c.outShape)) as Float32Array;
+    (depthwise ? addon.depthwiseConv2d : addon.conv2d)(xv, fv, out, geometry(c, depthwise));
+    if (bias && biasV) {
+      addon.binary(BINARY_OPS.Add, out, biasV, out, outShape, broadcastStrides(outShape, outShape), broadcastStrides(bias.shape, outShape));
+    }
+    const act = FUSED_ACTIVATIONS[activation]!;
+    if (act >= 0) addon.unary(act, out, out, Number(attrs.leakyreluAlpha ?? 0.2));
+    return b.makeTensorInfo(c.outShape, 'float32', out);
+  };
+  kernels.set('FusedConv2D', fusedConv(false));
+  kernels.set('FusedDepthwiseConv2D', fusedConv(true));
+
+  const poolInfoOf = (shape: number[], attrs: NamedAttrMap) =>
+    backend_util.computePool2DInfo(shape as [number, number, number, number], attrs.filterSize as [number, number],
+      attrs.strides as [number, number], 1, attrs.pad as 'valid', attrs.dimRoundingMode as 'floor' | undefined);
+
+  const poolKernel = (max: boolean): Native => (args, orig, js) => {
+    const x = args.inputs.x as TensorInfo;
+    const attrs = args.attrs as NamedAttrMap;
+    if (x.shape.length !== 4) return orig(args);
+    const c = poolInfoOf(x.shape, attrs);
+    if (c.filterWidth === 1 && c.filterHeight === 1 && util.arraysEqual(c.inShape, c.outShape)) return js(args); // a relabel
+    const b = backendOf(args);
+    const [xv] = f32In(b, x);
+    if (!xv || !usable(c)) return orig(args);
+    const out = newArray('float32', size(c.outShape)) as Float32Array;
+    (max ? addon.maxPool : addon.avgPool)(xv, out, geometry(c, false));
+    return b.makeTensorInfo(c.outShape, 'float32', out);
+  };
+  kernels.set('MaxPool', poolKernel(true));
+  kernels.set('AvgPool', poolKernel(false));
+
+  kernels.set('MaxPoolGrad', (args, orig) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    if (input.shape.length !== 4) return orig(args);
+    const b = backendOf(args);
+    const [dyv, xv] = f32In(b, dy, input);
+    const c = poolInfoOf(input.shape, attrs);
+    if (!dyv || !xv || !usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+    const dx = newArray('float32', size(input.shape)) as Float32Array;
+    addon.maxPoolGrad(dyv, xv, dx, geometry(c, false));
+    return b.makeTensorInfo(input.shape, 'float32', dx);
+  });
+
+  // The JS kernel spreads each output's gradient over the window's whole area, pixels outside the
+  // image included, while the forward averages over the pixels inside: with padding its gradient
+  // is not that of the forward. This one is (test/native/conv.test.ts checks it).
+  kernels.set('AvgPoolGrad', (args, orig) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    if (input.shape.length !== 4) return orig(args);
+    const b = backendOf(args);
+    const [dyv] = f32In(b, dy);
+    const c = poolInfoOf(input.shape, attrs);
+    if (!dyv || !usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+    const dx = newArray('float32', size(input.shape)) as Float32Array;
+    addon.avgPoolGrad(dyv, dx, geometry(c, false));
+    return b.makeTensorInfo(input.shape, 'float32', dx);
+  });
+
+  kernels.set('FusedBatchNorm', (args, orig) => {
+    const { x, mean, variance, offset, scale } = args.inputs as Record<string, TensorInfo | undefined>;
+    if (!x || !mean || !variance) return orig(args);
+    const b = backendOf(args);
+    const [xv, mv, vv] = f32In(b, x, mean, variance);
+    const ov = offset ? f32In(b, offset)[0] : new Float32Array(0);
+    const sv = scale ? f32In(b, scale)[0] : new Float32Array(0);
+    if (!xv || !mv || !vv || !ov || !sv || mv.length === 0 || vv.length === 0) return orig(args);
+    const out = newArray('float32', size(x.shape)) as Float32Array;
+    addon.batchNorm(xv, mv, vv, ov, sv, out, Number((args.attrs as NamedAttrMap).varianceEpsilon ?? 0.001));
+    return b.makeTensorInfo(x.shape, 'float32', out);
+  });
+
   kernels.set('AddN', (args, orig) => {
     const inputs = Object.values(args.inputs) as TensorInfo[];
     if (inputs.length === 0) return orig(args);
