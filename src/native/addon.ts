@@ -33,6 +33,10 @@ export interface NativeAddon {
     beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
     sqrtBc2: number, epsilon: number, stepSize: number, decayFactor: number, decay: boolean,
   ): void;
+  adamWInPlace(
+    params: Float32Array[], grads: Float32Array[], ms: Float32Array[], vs: Float32Array[], decayFactors: Float32Array,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, sqrtBc2: number, epsilon: number, stepSize: number,
+  ): void;
   layerNorm(
     x: Float32Array, gamma: Float32Array, beta: Float32Array, out: Float32Array, mean: Float32Array, rstd: Float32Array,
     rows: number, cols: number, eps: number,

@@ -739,6 +739,58 @@ export function adamWKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
   };
 }
 
+/** Name of the AdamW kernel that updates many weights in place (registered on 'native' only). */
+export const ADAMW_IN_PLACE_KERNEL = 'SsferAdamWInPlace';
+
+/**
+ * AdamW for many weights in one call: inputs param{i}, grad{i}, m{i}, v{i} for i < attrs.count,
+ * attrs as SsferAdamW's with weightDecays (one per weight, 0: none) instead of weightDecay. Each
+ * weight whose param, m and v buffers nothing else can see (one tensor holds each, no view of it,
+ * never read out: the buffer pool knows) is updated in place; the kernel returns an int32 [count]
+ * tensor with 1 for those and 0 for the others, which the caller updates itself (SsferAdamW).
+ */
+export function adamWInPlaceKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
+  return (args) => {
+    const attrs = args.attrs as NamedAttrMap;
+    const b = args.backend as unknown as CpuBackendLike & { refCount(dataId: object): number };
+    const count = Number(attrs.count);
+    const decays = attrs.weightDecays as number[];
+    if (!Number.isInteger(count) || count < 0 || decays.length !== count) throw new Error(`${ADAMW_IN_PLACE_KERNEL}: count and weightDecays disagree`);
+    const lr = Number(attrs.lr);
+    const b1 = Number(attrs.beta1);
+    const b2 = Number(attrs.beta2);
+    const t = Number(attrs.step);
+    const done = new Int32Array(count);
+    const lists: Float32Array[][] = [[], [], [], []];
+    const factors: number[] = [];
+    const owned = (x: TensorInfo) => {
+      const v = b.data.get(x.dataId).values;
+      return x.dtype === 'float32' && v instanceof Float32Array && b.refCount(x.dataId) === 1 && pool.exclusive(v, x.dataId) ? v : null;
+    };
+    for (let i = 0; i < count; i++) {
+      const [param, grad, m, v] = ['param', 'grad', 'm', 'v'].map((k) => args.inputs[`${k}${i}`] as TensorInfo | undefined);
+      if (!param || !grad || !m || !v) throw new Error(`${ADAMW_IN_PLACE_KERNEL}: weight ${i} lacks an input`);
+      if (![grad, m, v].every((x) => util.arraysEqual(x.shape, param.shape))) throw new Error(`${ADAMW_IN_PLACE_KERNEL}: shapes of weight ${i} differ`);
+      const pv = owned(param);
+      const mv = owned(m);
+      const vv = owned(v);
+      const gv = grad.dtype === 'float32' ? (valuesAs(b, grad, 'float32') as Float32Array | null) : null;
+      if (!pv || !mv || !vv || !gv || new Set([param.dataId, m.dataId, v.dataId, grad.dataId]).size !== 4) continue;
+      lists[0]!.push(pv);
+      lists[1]!.push(gv);
+      lists[2]!.push(mv);
+      lists[3]!.push(vv);
+      factors.push(decays[i] ? 1 - lr * decays[i]! : 1);
+      done[i] = 1;
+    }
+    if (factors.length > 0) {
+      addon.adamWInPlace(lists[0]!, lists[1]!, lists[2]!, lists[3]!, Float32Array.from(factors), b1, 1 - b1, b2, 1 - b2,
+        Math.sqrt(1 - Math.pow(b2, t)), Number(attrs.epsilon), lr / (1 - Math.pow(b1, t)));
+    }
+    return b.makeTensorInfo([count], 'int32', done);
+  };
+}
+
 /** Names of the fused LayerNorm and exact-GELU kernels (registered on the 'native' backend only). */
 export const LAYER_NORM_KERNEL = 'SsferLayerNorm';
 export const LAYER_NORM_GRAD_KERNEL = 'SsferLayerNormGrad';
