@@ -59,13 +59,17 @@ function blockOp(batch: number, heads: number, eps1: number, eps2: number, gelu:
     const inputs: tf.NamedTensorMap = { x: x! };
     names.forEach((n, i) => (inputs[n] = params[i]!));
     const [y, workspace] = tf.engine().runKernel(VIT_BLOCK_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-    save([x!, workspace!, ...params]);
+    // Saving a tensor clones it (a kernel call each): the workspace holds x, and weights that are
+    // variables stay as they are until the backward has run (an optimizer steps after it).
+    const saveParam = params.map((p) => !(p instanceof tf.Variable));
+    save([workspace!, ...params.filter((_, i) => saveParam[i])]);
     return {
       value: y!,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, ws, ...sp] = saved;
-        const gradInputs: tf.NamedTensorMap = { dy, x: sx!, workspace: ws! };
-        names.forEach((n, i) => (gradInputs[n] = sp[i]!));
+        const [ws, ...rest] = saved;
+        const gradInputs: tf.NamedTensorMap = { dy, workspace: ws! };
+        let k = 0;
+        names.forEach((n, i) => (gradInputs[n] = saveParam[i] ? rest[k++]! : params[i]!));
         return tf.engine().runKernel(VIT_BLOCK_GRAD_KERNEL, gradInputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
       },
     };

@@ -49,7 +49,7 @@ export interface NativeAddon {
   /** Floats of the saved activations of one ViT block; dims [batch, tokens, dim, heads, mlpDim]. */
   vitBlockWorkspace(dims: number[]): number;
   vitBlock(x: Float32Array, params: Float32Array[], y: Float32Array, workspace: Float32Array, dims: number[], eps1: number, eps2: number, tanhGelu: boolean): void;
-  vitBlockGrad(dy: Float32Array, x: Float32Array, workspace: Float32Array, params: Float32Array[], grads: Float32Array[], dims: number[], tanhGelu: boolean): void;
+  vitBlockGrad(dy: Float32Array, workspace: Float32Array, params: Float32Array[], grads: Float32Array[], dims: number[], tanhGelu: boolean): void;
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   /** geometry: [N, H, W, C, KH, KW, F, OH, OW, SH, SW, DH, DW, padTop, padLeft], NHWC; F is the channel multiplier for depthwise. */
   conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, geometry: number[]): void;

@@ -890,9 +890,9 @@ export const VIT_BLOCK_PARAMS = ['ln1g', 'ln1b', 'qkvW', 'qkvB', 'projW', 'projB
  * The pre-norm ViT block (csrc/block.cc) as two kernels:
  *  - SsferVitBlock: inputs x [B·T, D] and VIT_BLOCK_PARAMS (weights [in, out]); attrs batch, heads,
  *    eps1, eps2, gelu ('erf' | 'tanh'). Returns [y, workspace], the workspace holding what the
- *    backward needs (one float32 vector).
- *  - SsferVitBlockGrad: inputs dy, x, workspace and VIT_BLOCK_PARAMS; same attrs. Returns
- *    [dx, then the gradient of each parameter].
+ *    backward needs, x included (one float32 vector).
+ *  - SsferVitBlockGrad: inputs dy, workspace and VIT_BLOCK_PARAMS; same attrs. Returns [dx, then
+ *    the gradient of each parameter].
  */
 export function blockKernels(addon: NativeAddon, pool: BufferPool): Map<string, KernelFunc> {
   const kernels = new Map<string, KernelFunc>();
@@ -935,14 +935,13 @@ export function blockKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
   kernels.set(VIT_BLOCK_GRAD_KERNEL, (args) => {
     const b = args.backend as unknown as CpuBackendLike;
     const attrs = args.attrs as NamedAttrMap;
-    const { dy, x, workspace } = args.inputs as { dy: TensorInfo; x: TensorInfo; workspace: TensorInfo };
+    const { dy, workspace } = args.inputs as { dy: TensorInfo; workspace: TensorInfo };
     const params = paramsOf(args.inputs);
-    const dims = dimsOf(VIT_BLOCK_GRAD_KERNEL, x, params, attrs);
-    if (!util.arraysEqual(dy.shape, x.shape)) throw new Error(`${VIT_BLOCK_GRAD_KERNEL}: dy [${dy.shape}] is not x's shape [${x.shape}]`);
+    const dims = dimsOf(VIT_BLOCK_GRAD_KERNEL, dy, params, attrs);
     if (size(workspace.shape) !== addon.vitBlockWorkspace(dims)) throw new Error(`${VIT_BLOCK_GRAD_KERNEL}: the workspace is not this block's`);
-    const shapes = [x.shape, ...params.map((p) => p.shape)];
+    const shapes = [dy.shape, ...params.map((p) => p.shape)];
     const grads = shapes.map((s) => f32(size(s)));
-    addon.vitBlockGrad(f32Of(b, dy, VIT_BLOCK_GRAD_KERNEL), f32Of(b, x, VIT_BLOCK_GRAD_KERNEL), f32Of(b, workspace, VIT_BLOCK_GRAD_KERNEL),
+    addon.vitBlockGrad(f32Of(b, dy, VIT_BLOCK_GRAD_KERNEL), f32Of(b, workspace, VIT_BLOCK_GRAD_KERNEL),
       params.map((p) => f32Of(b, p, VIT_BLOCK_GRAD_KERNEL)), grads, dims, attrs.gelu === 'tanh');
     return grads.map((g, i) => b.makeTensorInfo(shapes[i]!, 'float32', g));
   });

@@ -24,7 +24,7 @@ struct Dims {
 
 // Offsets of the saved activations in the workspace, in floats.
 struct Layout {
-  i64 mean1, rstd1, xn1, qkv, probs, merged, h, mean2, rstd2, xn2, f1, g, total;
+  i64 x, mean1, rstd1, xn1, qkv, probs, merged, h, mean2, rstd2, xn2, f1, g, total;
 };
 
 Layout LayoutOf(const Dims& d) {
@@ -36,6 +36,7 @@ Layout LayoutOf(const Dims& d) {
     o += n;
     return at;
   };
+  l.x = take(R * d.D);  // the input, so the backward needs nothing but the workspace and the weights
   l.mean1 = take(R);
   l.rstd1 = take(R);
   l.xn1 = take(R * d.D);
@@ -138,6 +139,7 @@ void Forward(const Dims& d, const float* x, const Weights& w, float eps1, float 
   float *mean1 = ws + l.mean1, *rstd1 = ws + l.rstd1, *xn1 = ws + l.xn1, *qkv = ws + l.qkv, *probs = ws + l.probs,
         *merged = ws + l.merged, *h = ws + l.h, *mean2 = ws + l.mean2, *rstd2 = ws + l.rstd2, *xn2 = ws + l.xn2,
         *f1 = ws + l.f1, *g = ws + l.g;
+  std::memcpy(ws + l.x, x, sizeof(float) * R * D);
   LayerNorm(x, w.ln1g, w.ln1b, xn1, mean1, rstd1, R, D, eps1);
   FillRows(qkv, w.qkvB, nullptr, R, 3 * D);
   BigGemm(false, false, R, 3 * D, D, xn1, D, w.qkvW, 3 * D, 1.0f, qkv, 3 * D);
@@ -173,9 +175,10 @@ struct Grads {
   float *dx, *ln1g, *ln1b, *qkvW, *qkvB, *projW, *projB, *ln2g, *ln2b, *fc1W, *fc1B, *fc2W, *fc2B;
 };
 
-void Backward(const Dims& d, const float* dy, const float* x, const float* ws, const Weights& w, bool tanhGelu, const Grads& o) {
+void Backward(const Dims& d, const float* dy, const float* ws, const Weights& w, bool tanhGelu, const Grads& o) {
   const Layout l = LayoutOf(d);
   const i64 R = d.R(), D = d.D, M = d.M, T = d.T, hd = d.hd();
+  const float* x = ws + l.x;
   const float *mean1 = ws + l.mean1, *rstd1 = ws + l.rstd1, *xn1 = ws + l.xn1, *qkv = ws + l.qkv,
               *probs = ws + l.probs, *merged = ws + l.merged, *h = ws + l.h, *mean2 = ws + l.mean2,
               *rstd2 = ws + l.rstd2, *xn2 = ws + l.xn2, *f1 = ws + l.f1, *g = ws + l.g;
@@ -292,17 +295,16 @@ Napi::Value Block(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// vitBlockGrad(dy, x, ws, params[12], grads[13], dims, tanhGelu); grads: dx then one per parameter.
+// vitBlockGrad(dy, ws, params[12], grads[13], dims, tanhGelu); grads: dx then one per parameter.
 Napi::Value BlockGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Dims d = DimsOf(env, info[5]);
+  const Dims d = DimsOf(env, info[4]);
   const size_t n = static_cast<size_t>(d.R() * d.D);
   const size_t D = d.D, M = d.M;
   const float* dy = Need(env, info[0], n, "dy");
-  const float* x = Need(env, info[1], n, "x");
-  const float* ws = Need(env, info[2], static_cast<size_t>(LayoutOf(d).total), "workspace");
-  const Weights w = WeightsOf(env, info[3].As<Napi::Array>(), d);
-  Napi::Array g = info[4].As<Napi::Array>();
+  const float* ws = Need(env, info[1], static_cast<size_t>(LayoutOf(d).total), "workspace");
+  const Weights w = WeightsOf(env, info[2].As<Napi::Array>(), d);
+  Napi::Array g = info[3].As<Napi::Array>();
   if (g.Length() != 13) throw Napi::TypeError::New(env, "vitBlockGrad: expected 13 gradient arrays");
   const Grads o{NeedOut(env, g.Get(0u), n, "dx"),
                 NeedOut(env, g.Get(1u), D, "d ln1.gamma"), NeedOut(env, g.Get(2u), D, "d ln1.beta"),
@@ -311,7 +313,7 @@ Napi::Value BlockGrad(const Napi::CallbackInfo& info) {
                 NeedOut(env, g.Get(7u), D, "d ln2.gamma"), NeedOut(env, g.Get(8u), D, "d ln2.beta"),
                 NeedOut(env, g.Get(9u), D * M, "d fc1.weight"), NeedOut(env, g.Get(10u), M, "d fc1.bias"),
                 NeedOut(env, g.Get(11u), M * D, "d fc2.weight"), NeedOut(env, g.Get(12u), D, "d fc2.bias")};
-  Backward(d, dy, x, ws, w, info[6].ToBoolean().Value(), o);
+  Backward(d, dy, ws, w, info[5].ToBoolean().Value(), o);
   return env.Undefined();
 }
 
