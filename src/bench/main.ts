@@ -248,7 +248,8 @@ async function main(): Promise<void> {
       }
       const result = r as unknown as StepBenchResult;
       rows.push(result);
-      log(`${name}: ${result.images_per_s.toFixed(1)} images/s, ${result.step_s.toFixed(3)} s a step, peak RSS ${result.peak_rss_mib} MiB`);
+      const device = (r as { device?: string }).device;
+      log(`${name}${device ? ` (${device.toUpperCase()})` : ''}: ${result.images_per_s.toFixed(1)} images/s, ${result.step_s.toFixed(4)} s a step, peak RSS ${result.peak_rss_mib} MiB`);
       if (result.tensors_after !== result.tensors_before) {
         const msg = `${name}/${preset}: tensor count grew from ${result.tensors_before} to ${result.tensors_after} over the timed steps`;
         if (o.json) console.error(msg);

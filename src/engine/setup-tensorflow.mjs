@@ -6,7 +6,7 @@
 //
 //   npm run setup:tensorflow [-- --gpu] [-- --force] [-- --python PYTHON]
 //
-// Everything lands in .tensorflow/ at the project root (venv/, node_modules/, manifest.json),
+// Everything lands in .tensorflow/ at the project root (venv/ or venv-gpu/, node_modules/, manifest.json),
 // outside node_modules so that `npm ci` leaves it alone; src/engine/backend.ts loads it from
 // there. Running it again checks what is there and redoes only what is missing or stale.
 // Plain JavaScript, like src/native/build.mjs: it needs nothing of the project but Node.
@@ -35,8 +35,6 @@ const NEEDED_GIB = { cpu: 3, gpu: 12 };
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const home = path.join(root, '.tensorflow');
-const venv = path.join(home, 'venv');
-const python = path.join(venv, 'bin', 'python');
 const manifestPath = path.join(home, 'manifest.json');
 
 const args = process.argv.slice(2);
@@ -45,23 +43,27 @@ const flavour = args.includes('--gpu') ? 'gpu' : 'cpu';
 const force = args.includes('--force');
 const pyAt = args.indexOf('--python');
 const basePython = pyAt >= 0 ? args[pyAt + 1] : process.env.PYTHON || 'python3';
+if (pyAt >= 0 && !basePython) fail('--python needs a path', usage, 2);
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--python') i++;
-  else if (!['--gpu', '--force', '--help', '-h'].includes(args[i])) fail(`unknown option '${args[i]}'`, usage);
+  else if (!['--gpu', '--force', '--help', '-h'].includes(args[i])) fail(`unknown option '${args[i]}'`, usage, 2);
 }
 if (args.includes('--help') || args.includes('-h')) {
   console.log(usage);
   process.exit(0);
 }
+// One venv per flavour: tensorflow-cpu and tensorflow install the same module.
+const venv = path.join(home, flavour === 'gpu' ? 'venv-gpu' : 'venv');
+const python = path.join(venv, 'bin', 'python');
 const pkg = flavour === 'gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
 const wheel = flavour === 'gpu' ? 'tensorflow[and-cuda]' : 'tensorflow-cpu';
 const wheelDist = flavour === 'gpu' ? 'tensorflow' : 'tensorflow-cpu';
 const pkgDir = path.join(home, 'node_modules', ...pkg.split('/'));
 const bindingPath = path.join(pkgDir, 'lib', 'napi-v8', 'tfjs_binding.node');
 
-function fail(what, fix) {
+function fail(what, fix, status = 1) {
   console.error(`ssfer: setup:tensorflow: ${what}${fix ? `\n  fix: ${fix}` : ''}`);
-  process.exit(1);
+  process.exit(status);
 }
 
 function step(msg) {
@@ -258,6 +260,11 @@ function verify(record) {
     return false;
   }
   const info = JSON.parse(r.out.trim().split('\n').pop());
+  if (record && flavour === 'gpu') {
+    // What TensorFlow itself sees, to tell a driver or CUDA problem from a binding one.
+    const seen = run(python, ['-c', 'import tensorflow as tf; print(tf.config.list_physical_devices("GPU"))'], { capture: true, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+    step(`TensorFlow in the venv sees: ${seen.ok ? seen.out.trim() : seen.err.trim().split('\n').pop()}`);
+  }
   if (record) {
     writeFileSync(manifestPath, JSON.stringify({ ...want, libtensorflow: info.tf, device: info.gpu ? 'gpu' : 'cpu', tensorflowDir: tfDir, builtAt: new Date().toISOString() }, null, 2) + '\n');
     step(`tensorflow backend built: ${pkg} ${TFJS_NODE_VERSION} on libtensorflow ${info.tf} (${info.gpu ? 'a GPU is in use' : 'CPU'}); use it with --backend tensorflow`);

@@ -24,6 +24,31 @@ function script(code: string): unknown {
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+describe('npm run setup:tensorflow', function () {
+  this.timeout(60_000);
+  const setup = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [path.join(projectRoot, 'src', 'engine', 'setup-tensorflow.mjs'), ...args], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
+
+  it('refuses an unknown option with the usage and status 2', () => {
+    const r = setup(['--cuda']);
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/unknown option '--cuda'\n {2}fix: usage: npm run setup:tensorflow/);
+  });
+
+  it('says what is missing and how to get it: a C++ compiler, Python', () => {
+    const noCompiler = setup([], { CXX: '/nonexistent/g++' });
+    expect(noCompiler.status).to.equal(1);
+    expect(noCompiler.stderr).to.match(/no C\+\+ compiler \(g\+\+\) to build the binding\n {2}fix: apt-get install g\+\+ make/);
+    const noPython = setup(['--python', '/nonexistent/python3']);
+    expect(noPython.status).to.equal(1);
+    expect(noPython.stderr).to.match(/\/nonexistent\/python3 not found\n {2}fix: apt-get install python3 python3-venv/);
+  });
+});
+
 describe('tensorflow backend', function () {
   this.timeout(600_000);
   before(function () {
