@@ -45,6 +45,27 @@ function hasKernels(...names: string[]): boolean {
 
 type CustomArgs = (tf.Tensor | tf.GradSaveFunc)[];
 
+const LINEAR_KERNEL = 'SsferLinear';
+const LINEAR_GRAD_KERNEL = 'SsferLinearGrad';
+
+const linearOp = tf.customGrad((...args: CustomArgs) => {
+  const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  // As in the block: a weight that is a variable is read again by the backward, not saved.
+  const saveW = !(w instanceof tf.Variable);
+  save(saveW ? [x, w] : [x]);
+  return {
+    value: tf.engine().runKernel(LINEAR_KERNEL, { x, w, b }, {}) as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      tf.engine().runKernel(LINEAR_GRAD_KERNEL, { dy, x: saved[0]!, w: saveW ? saved[1]! : w }, {}) as tf.Tensor[],
+  };
+});
+
+/** x·w + b for x [rows, in], w [in, out], b [out], as one kernel and one for its gradients; null where the backend has none. */
+export function fusedLinear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D | null {
+  if (x.dtype !== 'float32' || x.rank !== 2 || w.rank !== 2 || !hasKernels(LINEAR_KERNEL, LINEAR_GRAD_KERNEL)) return null;
+  return linearOp(x, w, b) as tf.Tensor2D;
+}
+
 const blockOps = new Map<string, (...args: tf.Tensor[]) => tf.Tensor>();
 
 function blockOp(batch: number, heads: number, eps1: number, eps2: number, gelu: 'erf' | 'tanh'): (...args: tf.Tensor[]) => tf.Tensor {

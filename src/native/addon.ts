@@ -46,6 +46,7 @@ export interface NativeAddon {
     dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number,
   ): void;
   gelu(x: Float32Array, out: Float32Array): void;
+  linearGrad(dy: Float32Array, x: Float32Array, w: Float32Array, dx: Float32Array, dw: Float32Array, db: Float32Array, rows: number, inDim: number, outDim: number): void;
   /** Floats of the saved activations of one ViT block; dims [batch, tokens, dim, heads, mlpDim]. */
   vitBlockWorkspace(dims: number[]): number;
   vitBlock(x: Float32Array, params: Float32Array[], y: Float32Array, workspace: Float32Array, dims: number[], eps1: number, eps2: number, tanhGelu: boolean): void;

@@ -3,7 +3,7 @@ import type { KernelBackend, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 
 import { loadAddon, type NativeAddon } from './addon.ts';
-import { ADAMW_IN_PLACE_KERNEL, ADAMW_KERNEL, adamWInPlaceKernel, adamWKernel, blockKernels, layerKernels, nativeKernels } from './kernels.ts';
+import { ADAMW_IN_PLACE_KERNEL, ADAMW_KERNEL, adamWInPlaceKernel, adamWKernel, blockKernels, layerKernels, linearKernels, nativeKernels } from './kernels.ts';
 import { BufferPool, type CpuBackendBase, withBufferPool } from './pool.ts';
 
 export { loadAddon, type NativeAddon } from './addon.ts';
@@ -107,7 +107,7 @@ function register(): string | null {
       }
     }
     if (typeof addon.vitBlock === 'function') {
-      for (const [kernelName, kernelFunc] of blockKernels(addon, pool)) {
+      for (const [kernelName, kernelFunc] of [...blockKernels(addon, pool), ...linearKernels(addon, pool)]) {
         tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc });
         names.push(kernelName);
       }

@@ -879,6 +879,47 @@ export function layerKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
   return kernels;
 }
 
+/** Names of the linear-layer kernels (registered on the 'native' backend only). */
+export const LINEAR_KERNEL = 'SsferLinear';
+export const LINEAR_GRAD_KERNEL = 'SsferLinearGrad';
+
+/**
+ * A linear layer y = x·w + b as one kernel each way: SsferLinear (inputs x [rows, in], w [in, out],
+ * b [out]) returns y; SsferLinearGrad (inputs dy, x, w) returns [dx, dw, db].
+ */
+export function linearKernels(addon: NativeAddon, pool: BufferPool): Map<string, KernelFunc> {
+  const kernels = new Map<string, KernelFunc>();
+  const f32 = (n: number) => pool.alloc('float32', n) as Float32Array;
+  const check = (kernel: string, x: TensorInfo, w: TensorInfo): [number, number, number] => {
+    if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[0]) {
+      throw new Error(`${kernel}: x [${x.shape}] and w [${w.shape}] do not make a product`);
+    }
+    return [x.shape[0]!, w.shape[0]!, w.shape[1]!];
+  };
+  kernels.set(LINEAR_KERNEL, (args) => {
+    const { x, w, b: bias } = args.inputs as { x: TensorInfo; w: TensorInfo; b: TensorInfo };
+    const be = args.backend as unknown as CpuBackendLike;
+    const [rows, inDim, outDim] = check(LINEAR_KERNEL, x, w);
+    if (size(bias.shape) !== outDim) throw new Error(`${LINEAR_KERNEL}: bias [${bias.shape}] does not fit ${outDim} outputs`);
+    const y = pool.alloc('float32', rows * outDim, inDim === 0) as Float32Array;
+    addon.matmul(f32Of(be, x, LINEAR_KERNEL), f32Of(be, w, LINEAR_KERNEL), y, 1, rows, outDim, inDim, false, false, 0, 0, null, null,
+      f32Of(be, bias, LINEAR_KERNEL), -1, 0);
+    return be.makeTensorInfo([rows, outDim], 'float32', y);
+  });
+  kernels.set(LINEAR_GRAD_KERNEL, (args) => {
+    const { dy, x, w } = args.inputs as { dy: TensorInfo; x: TensorInfo; w: TensorInfo };
+    const be = args.backend as unknown as CpuBackendLike;
+    const [rows, inDim, outDim] = check(LINEAR_GRAD_KERNEL, x, w);
+    if (!util.arraysEqual(dy.shape, [rows, outDim])) throw new Error(`${LINEAR_GRAD_KERNEL}: dy [${dy.shape}] is not [${rows}, ${outDim}]`);
+    const dx = f32(rows * inDim);
+    const dw = f32(inDim * outDim);
+    const db = f32(outDim);
+    addon.linearGrad(f32Of(be, dy, LINEAR_GRAD_KERNEL), f32Of(be, x, LINEAR_GRAD_KERNEL), f32Of(be, w, LINEAR_GRAD_KERNEL), dx, dw, db, rows, inDim, outDim);
+    return [be.makeTensorInfo([rows, inDim], 'float32', dx), be.makeTensorInfo(w.shape, 'float32', dw), be.makeTensorInfo([outDim], 'float32', db)];
+  });
+  return kernels;
+}
+
 /** Names of the fused ViT block kernels (registered on the 'native' backend only). */
 export const VIT_BLOCK_KERNEL = 'SsferVitBlock';
 export const VIT_BLOCK_GRAD_KERNEL = 'SsferVitBlockGrad';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 
 import { mulberry32 } from '../../src/core/rng.ts';
-import { fusedVitBlock, useFusedKernels } from '../../src/engine/fused.ts';
+import { fusedLinear, fusedVitBlock, useFusedKernels } from '../../src/engine/fused.ts';
 import { block, type BlockParams, type GeluKind } from '../../plugins/backbone/vit/layers.ts';
 import { Stream } from '../../plugins/backbone/vit/init.ts';
 import { requireNative } from './helpers.ts';
@@ -121,6 +121,51 @@ describe('native fused ViT block', function () {
       NAMES.forEach((name, i) => expectClose(fused[i + 1]!, ref[i + 1]!, rtol, `d ${name} vs cpu`));
       expectClose(fused[0]!, unfused[0]!, 1e-4, 'y vs native op by op');
       NAMES.forEach((name, i) => expectClose(fused[i + 1]!, unfused[i + 1]!, 1e-4, `d ${name} vs native op by op`));
+    });
+  }
+
+  for (const [rows, inDim, outDim] of [[1, 1, 1], [7, 5, 3], [512, 192, 64], [32, 64, 7], [0, 4, 3]]) {
+    it(`fused linear [${rows}, ${inDim}]·[${inDim}, ${outDim}] + b: output and gradients as on cpu, in one kernel each way`, async () => {
+      const seed = rows + inDim * 7 + outDim * 13;
+      const make = () => tf.tidy(() => [
+        tf.tensor2d(random(rows * inDim, seed, 1), [rows, inDim]),
+        tf.variable(tf.tensor2d(random(inDim * outDim, seed + 1, 0.5), [inDim, outDim])),
+        tf.variable(tf.tensor1d(random(outDim, seed + 2, 0.5))),
+        tf.tensor2d(random(rows * outDim, seed + 3, 1), [rows, outDim]),
+      ]) as [tf.Tensor2D, tf.Variable, tf.Variable, tf.Tensor2D];
+      const run = (fused: boolean) => {
+        const [x, w, b, dy] = make();
+        try {
+          const f = (a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+            fused ? fusedLinear(a as tf.Tensor2D, ww, bb)! : tf.add(tf.matMul(a, ww), bb);
+          const out = tf.tidy(() => [f(x, w, b), ...tf.grads((a, ww, bb) => tf.sum(tf.mul(f(a, ww, bb), dy)))([x, w, b])]);
+          const values = out.map((t) => t.dataSync().slice() as Float32Array);
+          tf.dispose(out);
+          return values;
+        } finally {
+          tf.dispose([x, w, b, dy]);
+        }
+      };
+      await tf.setBackend('cpu');
+      const before = tf.memory().numTensors;
+      const ref = run(false);
+      await tf.setBackend('native');
+      const got = run(true);
+      expect(tf.memory().numTensors).to.equal(before);
+      if (rows === 0) {
+        expect(got.map((g) => g.length)).to.deep.equal([0, 0, inDim * outDim, outDim]);
+        expect([...got[2]!, ...got[3]!].every((v) => v === 0)).to.equal(true);
+        return;
+      }
+      ['y', 'dx', 'dw', 'db'].forEach((n, i) => expectClose(got[i]!, ref[i]!, 1e-4, n));
+      const info = await tf.profile(() => {
+        const [x, w, b] = make();
+        tf.tidy(() => tf.grads((a, ww, bb) => tf.sum(fusedLinear(a as tf.Tensor2D, ww, bb)!))([x, w, b]));
+        tf.dispose([x, w, b]);
+      });
+      const names = info.kernels.map((k) => k.name);
+      expect(names).to.include.members(['SsferLinear', 'SsferLinearGrad']);
+      expect(names).to.not.include('BatchMatMul');
     });
   }
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParamSet } from './params.ts';
 import { ones, Stream, streamKey, xavierUniform, zeros } from './init.ts';
-import { fusedVitBlock } from '../../../src/engine/fused.ts';
+import { fusedLinear, fusedVitBlock } from '../../../src/engine/fused.ts';
 
 /**
  * Functional layers on raw variables, written only with standard kernels (MatMul, Add, Mul, Sub,
@@ -89,6 +89,8 @@ export function matMul<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = fal
 }
 
 export function linear(x: tf.Tensor2D, l: Linear): tf.Tensor2D {
+  const fused = fusedEnabled && l.bias ? fusedLinear(x, l.weight, l.bias) : null; // one kernel where the backend has it
+  if (fused) return fused;
   const y = matMul(x, l.weight);
   return l.bias ? (tf.add(y, l.bias) as tf.Tensor2D) : y;
 }

@@ -317,9 +317,32 @@ Napi::Value BlockGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// linearGrad(dy, x, w, dx, dw, db, rows, in, out): the gradients of y = x·w + b
+//   dx = dy·wᵀ, dw = xᵀ·dy, db = Σ_rows dy
+Napi::Value LinearGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const i64 rows = GetInt(info[6]), in = GetInt(info[7]), out = GetInt(info[8]);
+  if (rows < 0 || in <= 0 || out <= 0) throw Napi::RangeError::New(env, "linearGrad: bad sizes");
+  const float* dy = Need(env, info[0], static_cast<size_t>(rows * out), "dy");
+  const float* x = Need(env, info[1], static_cast<size_t>(rows * in), "x");
+  const float* w = Need(env, info[2], static_cast<size_t>(in * out), "w");
+  float* dx = NeedOut(env, info[3], static_cast<size_t>(rows * in), "dx");
+  float* dw = NeedOut(env, info[4], static_cast<size_t>(in * out), "dw");
+  float* db = NeedOut(env, info[5], static_cast<size_t>(out), "db");
+  BigGemm(false, true, rows, in, out, dy, out, w, out, 0.0f, dx, in);
+  if (rows > 0) {
+    BigGemm(true, false, in, out, rows, x, in, dy, out, 0.0f, dw, out);
+  } else {
+    std::memset(dw, 0, sizeof(float) * in * out);
+  }
+  ColumnSums(dy, db, rows, out);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitBlock(Napi::Env env, Napi::Object exports) {
+  exports.Set("linearGrad", Napi::Function::New(env, LinearGrad, "linearGrad"));
   exports.Set("vitBlockWorkspace", Napi::Function::New(env, WorkspaceSize, "vitBlockWorkspace"));
   exports.Set("vitBlock", Napi::Function::New(env, Block, "vitBlock"));
   exports.Set("vitBlockGrad", Napi::Function::New(env, BlockGrad, "vitBlockGrad"));
