@@ -66,6 +66,29 @@ export function fusedLinear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tens
   return linearOp(x, w, b) as tf.Tensor2D;
 }
 
+const CROSS_ENTROPY_KERNEL = 'SsferSoftmaxCrossEntropy';
+const CROSS_ENTROPY_GRAD_KERNEL = 'SsferSoftmaxCrossEntropyGrad';
+
+const crossEntropyOp = tf.customGrad((...args: CustomArgs) => {
+  const [logits, targets, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  const [loss, logp] = tf.engine().runKernel(CROSS_ENTROPY_KERNEL, { logits, targets }, {}) as tf.Tensor[];
+  save([targets, logp!]);
+  return {
+    value: loss!,
+    gradFunc: (dy: tf.Tensor, [t, lp]: tf.Tensor[]) => tf.engine().runKernel(CROSS_ENTROPY_GRAD_KERNEL, { dy, targets: t!, logp: lp! }, {}) as tf.Tensor[],
+  };
+});
+
+/**
+ * Per-row −Σ_c targets·log softmax(logits), [rows, classes] → [rows], with log-softmax taken
+ * after subtracting the row maximum, as one kernel and one for both gradients; null where the
+ * backend has none.
+ */
+export function fusedSoftmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor1D | null {
+  if (logits.dtype !== 'float32' || targets.dtype !== 'float32' || logits.rank !== 2 || !hasKernels(CROSS_ENTROPY_KERNEL, CROSS_ENTROPY_GRAD_KERNEL)) return null;
+  return crossEntropyOp(logits, targets) as tf.Tensor1D;
+}
+
 const blockOps = new Map<string, (...args: tf.Tensor[]) => tf.Tensor>();
 
 function blockOp(batch: number, heads: number, eps1: number, eps2: number, gelu: 'erf' | 'tanh'): (...args: tf.Tensor[]) => tf.Tensor {

@@ -46,6 +46,8 @@ export interface NativeAddon {
     dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number,
   ): void;
   gelu(x: Float32Array, out: Float32Array): void;
+  softmaxCrossEntropy(logits: Float32Array, targets: Float32Array, loss: Float32Array, logp: Float32Array, rows: number, cols: number): void;
+  softmaxCrossEntropyGrad(dloss: Float32Array, targets: Float32Array, logp: Float32Array, dlogits: Float32Array, dtargets: Float32Array, rows: number, cols: number): void;
   linearGrad(dy: Float32Array, x: Float32Array, w: Float32Array, dx: Float32Array, dw: Float32Array, db: Float32Array, rows: number, inDim: number, outDim: number): void;
   /** Floats of the saved activations of one ViT block; dims [batch, tokens, dim, heads, mlpDim]. */
   vitBlockWorkspace(dims: number[]): number;

@@ -883,9 +883,15 @@ export function layerKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
 export const LINEAR_KERNEL = 'SsferLinear';
 export const LINEAR_GRAD_KERNEL = 'SsferLinearGrad';
 
+export const CROSS_ENTROPY_KERNEL = 'SsferSoftmaxCrossEntropy';
+export const CROSS_ENTROPY_GRAD_KERNEL = 'SsferSoftmaxCrossEntropyGrad';
+
 /**
  * A linear layer y = x·w + b as one kernel each way: SsferLinear (inputs x [rows, in], w [in, out],
- * b [out]) returns y; SsferLinearGrad (inputs dy, x, w) returns [dx, dw, db].
+ * b [out]) returns y; SsferLinearGrad (inputs dy, x, w) returns [dx, dw, db]. And the per-row
+ * cross-entropy of soft targets −Σ_c t·log softmax(z): SsferSoftmaxCrossEntropy (inputs logits,
+ * targets [rows, classes]) returns [loss [rows], log softmax]; SsferSoftmaxCrossEntropyGrad
+ * (inputs dy [rows], targets, logp) returns [dlogits, dtargets].
  */
 export function linearKernels(addon: NativeAddon, pool: BufferPool): Map<string, KernelFunc> {
   const kernels = new Map<string, KernelFunc>();
@@ -916,6 +922,28 @@ export function linearKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     const db = f32(outDim);
     addon.linearGrad(f32Of(be, dy, LINEAR_GRAD_KERNEL), f32Of(be, x, LINEAR_GRAD_KERNEL), f32Of(be, w, LINEAR_GRAD_KERNEL), dx, dw, db, rows, inDim, outDim);
     return [be.makeTensorInfo([rows, inDim], 'float32', dx), be.makeTensorInfo(w.shape, 'float32', dw), be.makeTensorInfo([outDim], 'float32', db)];
+  });
+  kernels.set(CROSS_ENTROPY_KERNEL, (args) => {
+    const { logits, targets } = args.inputs as { logits: TensorInfo; targets: TensorInfo };
+    const be = args.backend as unknown as CpuBackendLike;
+    if (logits.shape.length !== 2 || !util.arraysEqual(logits.shape, targets.shape)) {
+      throw new Error(`${CROSS_ENTROPY_KERNEL}: logits [${logits.shape}] and targets [${targets.shape}] must be one [rows, classes] shape`);
+    }
+    const [rows, cols] = logits.shape as [number, number];
+    const loss = f32(rows);
+    const logp = f32(rows * cols);
+    addon.softmaxCrossEntropy(f32Of(be, logits, CROSS_ENTROPY_KERNEL), f32Of(be, targets, CROSS_ENTROPY_KERNEL), loss, logp, rows, cols);
+    return [be.makeTensorInfo([rows], 'float32', loss), be.makeTensorInfo(logits.shape, 'float32', logp)];
+  });
+  kernels.set(CROSS_ENTROPY_GRAD_KERNEL, (args) => {
+    const { dy, targets, logp } = args.inputs as { dy: TensorInfo; targets: TensorInfo; logp: TensorInfo };
+    const be = args.backend as unknown as CpuBackendLike;
+    const [rows, cols] = logp.shape as [number, number];
+    if (size(dy.shape) !== rows || !util.arraysEqual(targets.shape, logp.shape)) throw new Error(`${CROSS_ENTROPY_GRAD_KERNEL}: shapes do not fit`);
+    const dz = f32(rows * cols);
+    const dt = f32(rows * cols);
+    addon.softmaxCrossEntropyGrad(f32Of(be, dy, CROSS_ENTROPY_GRAD_KERNEL), f32Of(be, targets, CROSS_ENTROPY_GRAD_KERNEL), f32Of(be, logp, CROSS_ENTROPY_GRAD_KERNEL), dz, dt, rows, cols);
+    return [be.makeTensorInfo(logp.shape, 'float32', dz), be.makeTensorInfo(logp.shape, 'float32', dt)];
   });
   return kernels;
 }

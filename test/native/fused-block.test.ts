@@ -5,6 +5,7 @@ import { mulberry32 } from '../../src/core/rng.ts';
 import { fusedLinear, fusedVitBlock, useFusedKernels } from '../../src/engine/fused.ts';
 import { block, type BlockParams, type GeluKind } from '../../plugins/backbone/vit/layers.ts';
 import { Stream } from '../../plugins/backbone/vit/init.ts';
+import { crossEntropy, softTargetCrossEntropy } from '../../src/train/losses.ts';
 import { requireNative } from './helpers.ts';
 
 // The fused ViT block of the 'native' backend (one kernel forward, one backward) against the
@@ -168,6 +169,39 @@ describe('native fused ViT block', function () {
       expect(names).to.not.include('BatchMatMul');
     });
   }
+
+  it('fused softmax cross-entropy (hard labels with smoothing, soft targets): losses and gradients as on cpu', async () => {
+    const run = () => {
+      const logits = tf.tensor2d(random(13 * 7, 71, 8), [13, 7]); // wide logits: the row maximum matters
+      const soft = tf.tidy(() => tf.softmax(tf.tensor2d(random(13 * 7, 72, 3), [13, 7])));
+      const labels = Array.from({ length: 13 }, (_, i) => (i * 5) % 7);
+      const dy = tf.tensor1d(random(13, 73, 1));
+      try {
+        const out = tf.tidy(() => {
+          const hard = (z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, labels, 7, 0.1);
+          const mixed = (z: tf.Tensor, t: tf.Tensor) => softTargetCrossEntropy(z as tf.Tensor2D, t as tf.Tensor2D);
+          return [hard(logits), tf.grad((z: tf.Tensor) => tf.sum(tf.mul(hard(z), dy)))(logits), mixed(logits, soft),
+            ...tf.grads((z: tf.Tensor, t: tf.Tensor) => tf.sum(tf.mul(mixed(z, t), dy)))([logits, soft])];
+        });
+        const values = out.map((t) => t.dataSync().slice() as Float32Array);
+        tf.dispose(out);
+        return values;
+      } finally {
+        tf.dispose([logits, soft, dy]);
+      }
+    };
+    await tf.setBackend('cpu');
+    const ref = run();
+    await tf.setBackend('native');
+    const info = await tf.profile(() => {
+      run();
+    });
+    const got = run();
+    ['hard loss', 'd logits (hard)', 'soft loss', 'd logits (soft)', 'd targets'].forEach((n, i) => expectClose(got[i]!, ref[i]!, 1e-5, n));
+    const names = info.kernels.map((k) => k.name);
+    expect(names).to.include.members(['SsferSoftmaxCrossEntropy', 'SsferSoftmaxCrossEntropyGrad']);
+    expect(names).to.not.include('logSoftmax__op');
+  });
 
   it('runs as one kernel forward and one backward', async () => {
     await tf.setBackend('native');

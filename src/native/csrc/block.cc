@@ -339,9 +339,69 @@ Napi::Value LinearGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// softmaxCrossEntropy(logits, targets, loss, logp, rows, cols):
+//   logp = logits − max − log Σ exp(logits − max);  loss[r] = −Σ_c targets·logp
+Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const i64 rows = GetInt(info[4]), cols = GetInt(info[5]);
+  if (rows < 0 || cols <= 0) throw Napi::RangeError::New(env, "softmaxCrossEntropy: bad sizes");
+  const float* z = Need(env, info[0], static_cast<size_t>(rows * cols), "logits");
+  const float* t = Need(env, info[1], static_cast<size_t>(rows * cols), "targets");
+  float* loss = NeedOut(env, info[2], static_cast<size_t>(rows), "loss");
+  float* lp = NeedOut(env, info[3], static_cast<size_t>(rows * cols), "logp");
+  ParallelFor(rows, std::max<i64>(1, 4096 / cols), [&](i64 rb, i64 re) {
+    for (i64 r = rb; r < re; r++) {
+      const float* zr = z + r * cols;
+      const float* tr = t + r * cols;
+      float* lr = lp + r * cols;
+      float m = zr[0];
+      for (i64 c = 1; c < cols; c++) m = zr[c] > m ? zr[c] : m;
+      double s = 0.0;
+      for (i64 c = 0; c < cols; c++) s += ExpF(zr[c] - m);
+      const float ls = std::log(static_cast<float>(s));
+      double l = 0.0;
+      for (i64 c = 0; c < cols; c++) {
+        lr[c] = (zr[c] - m) - ls;
+        l += static_cast<double>(tr[c] * lr[c]);
+      }
+      loss[r] = static_cast<float>(-l);
+    }
+  });
+  return env.Undefined();
+}
+
+// softmaxCrossEntropyGrad(dloss, targets, logp, dlogits, dtargets, rows, cols):
+//   dlogits = dloss·(exp(logp)·Σ_c targets − targets);  dtargets = −dloss·logp
+Napi::Value SoftmaxCrossEntropyGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const i64 rows = GetInt(info[5]), cols = GetInt(info[6]);
+  if (rows < 0 || cols <= 0) throw Napi::RangeError::New(env, "softmaxCrossEntropyGrad: bad sizes");
+  const float* dl = Need(env, info[0], static_cast<size_t>(rows), "dloss");
+  const float* t = Need(env, info[1], static_cast<size_t>(rows * cols), "targets");
+  const float* lp = Need(env, info[2], static_cast<size_t>(rows * cols), "logp");
+  float* dz = NeedOut(env, info[3], static_cast<size_t>(rows * cols), "dlogits");
+  float* dt = NeedOut(env, info[4], static_cast<size_t>(rows * cols), "dtargets");
+  ParallelFor(rows, std::max<i64>(1, 4096 / cols), [&](i64 rb, i64 re) {
+    for (i64 r = rb; r < re; r++) {
+      const float* tr = t + r * cols;
+      const float* lr = lp + r * cols;
+      double st = 0.0;
+      for (i64 c = 0; c < cols; c++) st += tr[c];
+      const float sum = static_cast<float>(st);
+      for (i64 c = 0; c < cols; c++) {
+        dz[r * cols + c] = dl[r] * (ExpF(lr[c]) * sum - tr[c]);
+        dt[r * cols + c] = -dl[r] * lr[c];
+      }
+    }
+  });
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitBlock(Napi::Env env, Napi::Object exports) {
+  exports.Set("softmaxCrossEntropy", Napi::Function::New(env, SoftmaxCrossEntropy, "softmaxCrossEntropy"));
+  exports.Set("softmaxCrossEntropyGrad", Napi::Function::New(env, SoftmaxCrossEntropyGrad, "softmaxCrossEntropyGrad"));
   exports.Set("linearGrad", Napi::Function::New(env, LinearGrad, "linearGrad"));
   exports.Set("vitBlockWorkspace", Napi::Function::New(env, WorkspaceSize, "vitBlockWorkspace"));
   exports.Set("vitBlock", Napi::Function::New(env, Block, "vitBlock"));
