@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
 
 import { selectBackend } from '../engine/backend.ts';
-import { createVitTrainStep } from './vit-step.ts';
+import { createVitTrainStep, STEP_PRESETS, type StepPreset } from './vit-step.ts';
 import { mulberry32 } from '../core/rng.ts';
 
 /**
@@ -163,6 +163,8 @@ export interface ProfileOptions {
   readonly json?: boolean;
   /** Where lines go (default console.log); pass null to print nothing. */
   readonly log?: ((line: string) => void) | null;
+  /** Shape of the step (default: bench). */
+  readonly preset?: StepPreset;
 }
 
 /**
@@ -173,7 +175,7 @@ export async function profileVitStep(options: ProfileOptions = {}): Promise<Kern
   const choice = await selectBackend(options.backend);
   const log = options.log === undefined ? (line: string) => console.log(line) : options.log;
   // The same step the bench times: the project's ViT and AdamW.
-  const model = createVitTrainStep();
+  const model = createVitTrainStep(STEP_PRESETS[options.preset ?? 'bench']);
   try {
     model.step();
     const start = performance.now();
@@ -214,5 +216,10 @@ function round(ms: number): number {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = process.argv.slice(2);
   const at = args.indexOf('--backend');
-  await profileVitStep({ json: args.includes('--json'), backend: at >= 0 ? args[at + 1] : undefined });
+  const pre = args.indexOf('--preset');
+  await profileVitStep({
+    json: args.includes('--json'),
+    backend: at >= 0 ? args[at + 1] : undefined,
+    preset: pre >= 0 ? (args[pre + 1] as StepPreset) : undefined,
+  });
 }

@@ -4,17 +4,48 @@ import type { PluginContext } from '../core/plugin.ts';
 import { crossEntropy } from '../train/losses.ts';
 import { AdamW } from '../train/optimizer.ts';
 
+export interface StepShape {
+  readonly batch: number;
+  readonly imageSize: number;
+  readonly patchSize: number;
+  readonly channels: number;
+  readonly dim: number;
+  readonly depth: number;
+  readonly heads: number;
+  readonly mlpRatio: number;
+  readonly classes: number;
+}
+
 /**
- * One supervised ViT training step (forward, backward, AdamW update) at the size of the PyTorch
- * peer benchmark: 32-px images in 4-px patches (64 tokens of 48 values), width 192, depth 4,
- * 3 heads, MLP 4×, batch 32, 7 classes, mean pooling, no class token.
+ * The shapes of the peer benchmarks (the same ViT step in PyTorch, JAX and TensorFlow), one
+ * supervised training step each (forward, backward, AdamW update), mean pooling, no class token:
+ *  - bench: 32-px images in 4-px patches (64 tokens of 48 values), width 192, depth 4, 3 heads;
+ *  - smoke: 32-px images in 8-px patches (16 tokens of 192 values), width 64, depth 2, 2 heads —
+ *    the model of the recipes' smoke scale, bound by per-kernel overhead rather than arithmetic.
+ * Both MLP 4×, batch 32, 7 classes.
  */
-export const STEP_SHAPE = { batch: 32, imageSize: 32, patchSize: 4, channels: 3, dim: 192, depth: 4, heads: 3, mlpRatio: 4, classes: 7 } as const;
+export const STEP_PRESETS = {
+  bench: { batch: 32, imageSize: 32, patchSize: 4, channels: 3, dim: 192, depth: 4, heads: 3, mlpRatio: 4, classes: 7 },
+  smoke: { batch: 32, imageSize: 32, patchSize: 8, channels: 3, dim: 64, depth: 2, heads: 2, mlpRatio: 4, classes: 7 },
+} as const satisfies Record<string, StepShape>;
 
-/** The constant the peer divides by, kept identical so effective GFLOP/s compare directly. */
-export const PEER_STEP_GFLOP = 23.0;
+export type StepPreset = keyof typeof STEP_PRESETS;
 
-export type StepShape = typeof STEP_SHAPE;
+export const STEP_SHAPE: StepShape = STEP_PRESETS.bench;
+
+/**
+ * The peers' GFLOP per step (their formula: 3 × the forward products, no head), kept identical so
+ * effective GFLOP/s compare directly.
+ */
+export function peerStepGflop(s: StepShape): number {
+  const n = (s.imageSize / s.patchSize) ** 2;
+  const p = s.patchSize * s.patchSize * s.channels;
+  const d = s.dim;
+  return (3 * 2 * s.batch * n * (p * d + s.depth * (3 * d * d + d * d + 8 * d * d + 2 * n * d))) / 1e9;
+}
+
+/** The bench shape's figure, 23.0 GFLOP. */
+export const PEER_STEP_GFLOP = Math.round(peerStepGflop(STEP_SHAPE) * 10) / 10;
 
 /**
  * Multiply-adds ×2 of the step, counted from the shapes. Forward: patch embedding, per block the
@@ -34,6 +65,7 @@ export function stepFlops(s: StepShape = STEP_SHAPE): { forward: number; step: n
 export interface StepBenchResult {
   readonly bench: 'vit-train-step';
   readonly backend: string;
+  readonly preset: string;
   readonly images_per_s: number;
   readonly effective_gflops: number;
   readonly step_s: number;
@@ -44,6 +76,8 @@ export interface StepBenchResult {
   readonly tensors_after: number;
   readonly loss_first: number;
   readonly loss_last: number;
+  /** Peak resident set of the process so far (MiB), from the kernel's high-water mark. */
+  readonly peak_rss_mib: number;
 }
 
 const benchContext: PluginContext = {
@@ -59,8 +93,7 @@ const benchContext: PluginContext = {
  * The benchmarked training step, on the active backend: the project's ViT (STEP_SHAPE) with
  * AdamW on a fixed random batch. Returns the loss of each call to `step`.
  */
-export function createVitTrainStep(): { step(): number; dispose(): void } {
-  const s = STEP_SHAPE;
+export function createVitTrainStep(s: StepShape = STEP_SHAPE): { step(): number; dispose(): void } {
   const factory = vitPlugin.create(
     {
       dim: s.dim,
@@ -90,9 +123,15 @@ export function createVitTrainStep(): { step(): number; dispose(): void } {
 }
 
 /** Runs on the active backend. */
-export function runVitStep(options: { warmup: number; steps: number; onStep?: (i: number, seconds: number) => void }): StepBenchResult {
-  const s = STEP_SHAPE;
-  const train = createVitTrainStep();
+export function runVitStep(options: {
+  warmup: number;
+  steps: number;
+  preset?: StepPreset;
+  onStep?: (i: number, seconds: number) => void;
+}): StepBenchResult {
+  const preset = options.preset ?? 'bench';
+  const s = STEP_PRESETS[preset];
+  const train = createVitTrainStep(s);
   const losses: number[] = [];
   const step = () => losses.push(train.step());
   try {
@@ -114,9 +153,10 @@ export function runVitStep(options: { warmup: number; steps: number; onStep?: (i
     return {
       bench: 'vit-train-step',
       backend: tf.getBackend(),
+      preset,
       images_per_s: round(s.batch / stepSeconds, 2),
-      effective_gflops: round(PEER_STEP_GFLOP / stepSeconds, 3),
-      step_s: round(stepSeconds, 3),
+      effective_gflops: round(peerStepGflop(s) / stepSeconds, 3),
+      step_s: round(stepSeconds, 5),
       analytic_gflop: round(flops.step / 1e9, 2),
       warmup_steps: options.warmup,
       timed_steps: options.steps,
@@ -124,10 +164,16 @@ export function runVitStep(options: { warmup: number; steps: number; onStep?: (i
       tensors_after: tensorsAfter,
       loss_first: round(losses[0]!, 4),
       loss_last: round(losses[losses.length - 1]!, 4),
+      peak_rss_mib: peakRssMib(),
     };
   } finally {
     train.dispose();
   }
+}
+
+/** The process's peak resident set in MiB (getrusage's maxrss, KiB on Linux). */
+export function peakRssMib(): number {
+  return round(process.resourceUsage().maxRSS / 1024, 1);
 }
 
 function round(x: number, digits: number): number {

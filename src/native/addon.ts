@@ -33,6 +33,10 @@ export interface NativeAddon {
     beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
     sqrtBc2: number, epsilon: number, stepSize: number, decayFactor: number, decay: boolean,
   ): void;
+  adamWInPlace(
+    params: Float32Array[], grads: Float32Array[], ms: Float32Array[], vs: Float32Array[], decayFactors: Float32Array,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, sqrtBc2: number, epsilon: number, stepSize: number,
+  ): void;
   layerNorm(
     x: Float32Array, gamma: Float32Array, beta: Float32Array, out: Float32Array, mean: Float32Array, rstd: Float32Array,
     rows: number, cols: number, eps: number,
@@ -42,7 +46,26 @@ export interface NativeAddon {
     dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number,
   ): void;
   gelu(x: Float32Array, out: Float32Array): void;
+  softmaxCrossEntropy(logits: Float32Array, targets: Float32Array, loss: Float32Array, logp: Float32Array, rows: number, cols: number): void;
+  softmaxCrossEntropyGrad(dloss: Float32Array, targets: Float32Array, logp: Float32Array, dlogits: Float32Array, dtargets: Float32Array, rows: number, cols: number): void;
+  linearGrad(dy: Float32Array, x: Float32Array, w: Float32Array, dx: Float32Array, dw: Float32Array, db: Float32Array, rows: number, inDim: number, outDim: number): void;
+  /** Floats of the saved activations of one ViT block; dims [batch, tokens, dim, heads, mlpDim]. */
+  vitBlockWorkspace(dims: number[]): number;
+  vitBlock(x: Float32Array, params: Float32Array[], y: Float32Array, workspace: Float32Array, dims: number[], eps1: number, eps2: number, tanhGelu: boolean): void;
+  vitBlockGrad(dy: Float32Array, workspace: Float32Array, params: Float32Array[], grads: Float32Array[], dims: number[], tanhGelu: boolean): void;
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** geometry: [N, H, W, C, KH, KW, F, OH, OW, SH, SW, DH, DW, padTop, padLeft], NHWC; F is the channel multiplier for depthwise. */
+  conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, geometry: number[]): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: number[]): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: number[]): void;
+  depthwiseConv2d(x: Float32Array, filter: Float32Array, out: Float32Array, geometry: number[]): void;
+  depthwiseConv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: number[]): void;
+  depthwiseConv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: number[]): void;
+  maxPool(x: Float32Array, out: Float32Array, geometry: number[]): void;
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, geometry: number[]): void;
+  avgPool(x: Float32Array, out: Float32Array, geometry: number[]): void;
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, geometry: number[]): void;
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array, scale: Float32Array, out: Float32Array, eps: number): void;
   setThreads(n: number): number;
   getThreads(): number;
   info(): { config: string; core: string; blasThreads: number; threads: number; simd: 'avx512' | 'avx2' | 'baseline' };

@@ -13,6 +13,8 @@
         "csrc/layout.cc",
         "csrc/optim.cc",
         "csrc/layers.cc",
+        "csrc/block.cc",
+        "csrc/conv.cc",
         "csrc/threadpool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

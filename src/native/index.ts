@@ -3,7 +3,7 @@ import type { KernelBackend, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 
 import { loadAddon, type NativeAddon } from './addon.ts';
-import { ADAMW_KERNEL, adamWKernel, layerKernels, nativeKernels } from './kernels.ts';
+import { ADAMW_IN_PLACE_KERNEL, ADAMW_KERNEL, adamWInPlaceKernel, adamWKernel, blockKernels, layerKernels, linearKernels, nativeKernels } from './kernels.ts';
 import { BufferPool, type CpuBackendBase, withBufferPool } from './pool.ts';
 
 export { loadAddon, type NativeAddon } from './addon.ts';
@@ -95,9 +95,19 @@ function register(): string | null {
     }
     tf.registerKernel({ kernelName: ADAMW_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: adamWKernel(addon, pool) });
     names.push(ADAMW_KERNEL);
+    if (typeof addon.adamWInPlace === 'function') {
+      tf.registerKernel({ kernelName: ADAMW_IN_PLACE_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: adamWInPlaceKernel(addon, pool) });
+      names.push(ADAMW_IN_PLACE_KERNEL);
+    }
     // An addon built before these kernels existed lacks them; the layers then keep their op-by-op path.
     if (typeof addon.layerNorm === 'function' && typeof addon.gelu === 'function') {
       for (const [kernelName, kernelFunc] of layerKernels(addon, pool)) {
+        tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc });
+        names.push(kernelName);
+      }
+    }
+    if (typeof addon.vitBlock === 'function') {
+      for (const [kernelName, kernelFunc] of [...blockKernels(addon, pool), ...linearKernels(addon, pool)]) {
         tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc });
         names.push(kernelName);
       }

@@ -502,6 +502,162 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     return b.makeTensorInfo(x.shape, dtype, out);
   });
 
+  // Convolutions, pooling and batch normalisation (csrc/conv.cc), NHWC float32 only.
+  type ConvInfo = ReturnType<typeof backend_util.computeConv2DInfo>;
+  const geometry = (c: ConvInfo, depthwise: boolean): number[] => [
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.filterHeight, c.filterWidth,
+    depthwise ? c.outChannels / c.inChannels : c.outChannels, c.outHeight, c.outWidth,
+    c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth, c.padInfo.top, c.padInfo.left,
+  ];
+  const channelsLast = (attrs: NamedAttrMap) => attrs.dataFormat === undefined || attrs.dataFormat === 'NHWC' || attrs.dataFormat === 'channelsLast';
+  const f32In = (b: CpuBackendLike, ...ts: TensorInfo[]) => ts.map((t) => (t.dtype === 'float32' ? (valuesAs(b, t, 'float32') as Float32Array | null) : null));
+  const convInfoOf = (inShape: number[], filterShape: number[], attrs: NamedAttrMap, depthwise: boolean, dilations: unknown = attrs.dilations) =>
+    backend_util.computeConv2DInfo(inShape as [number, number, number, number], filterShape as [number, number, number, number],
+      attrs.strides as [number, number], (dilations ?? 1) as [number, number], attrs.pad as 'valid',
+      attrs.dimRoundingMode as 'floor' | undefined, depthwise, 'channelsLast');
+  const usable = (c: ConvInfo) => size(c.outShape) > 0 && size(c.inShape) > 0 && c.padInfo.top >= 0 && c.padInfo.left >= 0;
+
+  const conv = (depthwise: boolean): Native => (args, orig) => {
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    if (x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+    const b = backendOf(args);
+    const [xv, fv] = f32In(b, x, filter);
+    if (!xv || !fv) return orig(args);
+    const c = convInfoOf(x.shape, filter.shape, attrs, depthwise);
+    if (!usable(c)) return orig(args);
+    const out = newArray('float32', size(c.outShape)) as Float32Array;
+    (depthwise ? addon.depthwiseConv2d : addon.conv2d)(xv, fv, out, geometry(c, depthwise));
+    return b.makeTensorInfo(c.outShape, 'float32', out);
+  };
+  kernels.set('Conv2D', conv(false));
+  kernels.set('DepthwiseConv2dNative', conv(true));
+
+  const convBackpropInput = (depthwise: boolean): Native => (args, orig) => {
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    const inputShape = attrs.inputShape as number[];
+    if (inputShape.length !== 4 || !channelsLast(attrs)) return orig(args);
+    const b = backendOf(args);
+    const [dyv, fv] = f32In(b, dy, filter);
+    if (!dyv || !fv) return orig(args);
+    const c = convInfoOf(inputShape, filter.shape, attrs, depthwise, depthwise ? attrs.dilations : 1);
+    if (!usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+    const dx = newArray('float32', size(inputShape)) as Float32Array;
+    (depthwise ? addon.depthwiseConv2dBackpropInput : addon.conv2dBackpropInput)(dyv, fv, dx, geometry(c, depthwise));
+    return b.makeTensorInfo(inputShape, 'float32', dx);
+  };
+  kernels.set('Conv2DBackpropInput', convBackpropInput(false));
+  kernels.set('DepthwiseConv2dNativeBackpropInput', convBackpropInput(true));
+
+  const convBackpropFilter = (depthwise: boolean): Native => (args, orig) => {
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    const filterShape = attrs.filterShape as number[];
+    if (x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+    const b = backendOf(args);
+    const [xv, dyv] = f32In(b, x, dy);
+    if (!xv || !dyv) return orig(args);
+    const c = convInfoOf(x.shape, filterShape, attrs, depthwise, depthwise ? attrs.dilations : 1);
+    if (!usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+    const df = newArray('float32', size(filterShape)) as Float32Array;
+    (depthwise ? addon.depthwiseConv2dBackpropFilter : addon.conv2dBackpropFilter)(xv, dyv, df, geometry(c, depthwise));
+    return b.makeTensorInfo(filterShape, 'float32', df);
+  };
+  kernels.set('Conv2DBackpropFilter', convBackpropFilter(false));
+  kernels.set('DepthwiseConv2dNativeBackpropFilter', convBackpropFilter(true));
+
+  // The fused forms: the convolution, then bias and activation (the backward runs the plain kernels).
+  const fusedConv = (depthwise: boolean): Native => (args, orig) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+    const attrs = args.attrs as NamedAttrMap;
+    const activation = String(attrs.activation ?? 'linear');
+    if (preluActivationWeights || !(activation in FUSED_ACTIVATIONS) || !x || !filter || x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+    const b = backendOf(args);
+    const [xv, fv] = f32In(b, x, filter);
+    const biasV = bias ? f32In(b, bias)[0] : null;
+    if (!xv || !fv || (bias && !biasV)) return orig(args);
+    const c = convInfoOf(x.shape, filter.shape, attrs, depthwise);
+    if (!usable(c)) return orig(args);
+    let outShape: number[] = c.outShape;
+    if (bias) {
+      outShape = backend_util.assertAndGetBroadcastShape(c.outShape, bias.shape);
+      if (!util.arraysEqual(outShape, c.outShape)) return orig(args);
+    }
+    const out = newArray('float32', size(c.outShape)) as Float32Array;
+    (depthwise ? addon.depthwiseConv2d : addon.conv2d)(xv, fv, out, geometry(c, depthwise));
+    if (bias && biasV) {
+      addon.binary(BINARY_OPS.Add, out, biasV, out, outShape, broadcastStrides(outShape, outShape), broadcastStrides(bias.shape, outShape));
+    }
+    const act = FUSED_ACTIVATIONS[activation]!;
+    if (act >= 0) addon.unary(act, out, out, Number(attrs.leakyreluAlpha ?? 0.2));
+    return b.makeTensorInfo(c.outShape, 'float32', out);
+  };
+  kernels.set('FusedConv2D', fusedConv(false));
+  kernels.set('FusedDepthwiseConv2D', fusedConv(true));
+
+  const poolInfoOf = (shape: number[], attrs: NamedAttrMap) =>
+    backend_util.computePool2DInfo(shape as [number, number, number, number], attrs.filterSize as [number, number],
+      attrs.strides as [number, number], 1, attrs.pad as 'valid', attrs.dimRoundingMode as 'floor' | undefined);
+
+  const poolKernel = (max: boolean): Native => (args, orig, js) => {
+    const x = args.inputs.x as TensorInfo;
+    const attrs = args.attrs as NamedAttrMap;
+    if (x.shape.length !== 4) return orig(args);
+    const c = poolInfoOf(x.shape, attrs);
+    if (c.filterWidth === 1 && c.filterHeight === 1 && util.arraysEqual(c.inShape, c.outShape)) return js(args); // a relabel
+    const b = backendOf(args);
+    const [xv] = f32In(b, x);
+    if (!xv || !usable(c)) return orig(args);
+    const out = newArray('float32', size(c.outShape)) as Float32Array;
+    (max ? addon.maxPool : addon.avgPool)(xv, out, geometry(c, false));
+    return b.makeTensorInfo(c.outShape, 'float32', out);
+  };
+  kernels.set('MaxPool', poolKernel(true));
+  kernels.set('AvgPool', poolKernel(false));
+
+  kernels.set('MaxPoolGrad', (args, orig) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    if (input.shape.length !== 4) return orig(args);
+    const b = backendOf(args);
+    const [dyv, xv] = f32In(b, dy, input);
+    const c = poolInfoOf(input.shape, attrs);
+    if (!dyv || !xv || !usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+    const dx = newArray('float32', size(input.shape)) as Float32Array;
+    addon.maxPoolGrad(dyv, xv, dx, geometry(c, false));
+    return b.makeTensorInfo(input.shape, 'float32', dx);
+  });
+
+  // The JS kernel spreads each output's gradient over the window's whole area, pixels outside the
+  // image included, while the forward averages over the pixels inside: with padding its gradient
+  // is not that of the forward. This one is (test/native/conv.test.ts checks it).
+  kernels.set('AvgPoolGrad', (args, orig) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    if (input.shape.length !== 4) return orig(args);
+    const b = backendOf(args);
+    const [dyv] = f32In(b, dy);
+    const c = poolInfoOf(input.shape, attrs);
+    if (!dyv || !usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+    const dx = newArray('float32', size(input.shape)) as Float32Array;
+    addon.avgPoolGrad(dyv, dx, geometry(c, false));
+    return b.makeTensorInfo(input.shape, 'float32', dx);
+  });
+
+  kernels.set('FusedBatchNorm', (args, orig) => {
+    const { x, mean, variance, offset, scale } = args.inputs as Record<string, TensorInfo | undefined>;
+    if (!x || !mean || !variance) return orig(args);
+    const b = backendOf(args);
+    const [xv, mv, vv] = f32In(b, x, mean, variance);
+    const ov = offset ? f32In(b, offset)[0] : new Float32Array(0);
+    const sv = scale ? f32In(b, scale)[0] : new Float32Array(0);
+    if (!xv || !mv || !vv || !ov || !sv || mv.length === 0 || vv.length === 0) return orig(args);
+    const out = newArray('float32', size(x.shape)) as Float32Array;
+    addon.batchNorm(xv, mv, vv, ov, sv, out, Number((args.attrs as NamedAttrMap).varianceEpsilon ?? 0.001));
+    return b.makeTensorInfo(x.shape, 'float32', out);
+  });
+
   kernels.set('AddN', (args, orig) => {
     const inputs = Object.values(args.inputs) as TensorInfo[];
     if (inputs.length === 0) return orig(args);
@@ -580,6 +736,58 @@ export function adamWKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
     addon.adamW(values[0]!, values[1]!, values[2]!, values[3]!, outs[0]!, outs[1]!, outs[2]!,
       b1, 1 - b1, b2, 1 - b2, sqrtBc2, eps, stepSize, decayFactor, wd !== 0);
     return outs.map((o) => b.makeTensorInfo(param.shape, 'float32', o));
+  };
+}
+
+/** Name of the AdamW kernel that updates many weights in place (registered on 'native' only). */
+export const ADAMW_IN_PLACE_KERNEL = 'SsferAdamWInPlace';
+
+/**
+ * AdamW for many weights in one call: inputs param{i}, grad{i}, m{i}, v{i} for i < attrs.count,
+ * attrs as SsferAdamW's with weightDecays (one per weight, 0: none) instead of weightDecay. Each
+ * weight whose param, m and v buffers nothing else can see (one tensor holds each, no view of it,
+ * never read out: the buffer pool knows) is updated in place; the kernel returns an int32 [count]
+ * tensor with 1 for those and 0 for the others, which the caller updates itself (SsferAdamW).
+ */
+export function adamWInPlaceKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
+  return (args) => {
+    const attrs = args.attrs as NamedAttrMap;
+    const b = args.backend as unknown as CpuBackendLike & { refCount(dataId: object): number };
+    const count = Number(attrs.count);
+    const decays = attrs.weightDecays as number[];
+    if (!Number.isInteger(count) || count < 0 || decays.length !== count) throw new Error(`${ADAMW_IN_PLACE_KERNEL}: count and weightDecays disagree`);
+    const lr = Number(attrs.lr);
+    const b1 = Number(attrs.beta1);
+    const b2 = Number(attrs.beta2);
+    const t = Number(attrs.step);
+    const done = new Int32Array(count);
+    const lists: Float32Array[][] = [[], [], [], []];
+    const factors: number[] = [];
+    const owned = (x: TensorInfo) => {
+      const v = b.data.get(x.dataId).values;
+      return x.dtype === 'float32' && v instanceof Float32Array && b.refCount(x.dataId) === 1 && pool.exclusive(v, x.dataId) ? v : null;
+    };
+    for (let i = 0; i < count; i++) {
+      const [param, grad, m, v] = ['param', 'grad', 'm', 'v'].map((k) => args.inputs[`${k}${i}`] as TensorInfo | undefined);
+      if (!param || !grad || !m || !v) throw new Error(`${ADAMW_IN_PLACE_KERNEL}: weight ${i} lacks an input`);
+      if (![grad, m, v].every((x) => util.arraysEqual(x.shape, param.shape))) throw new Error(`${ADAMW_IN_PLACE_KERNEL}: shapes of weight ${i} differ`);
+      const pv = owned(param);
+      const mv = owned(m);
+      const vv = owned(v);
+      const gv = grad.dtype === 'float32' ? (valuesAs(b, grad, 'float32') as Float32Array | null) : null;
+      if (!pv || !mv || !vv || !gv || new Set([param.dataId, m.dataId, v.dataId, grad.dataId]).size !== 4) continue;
+      lists[0]!.push(pv);
+      lists[1]!.push(gv);
+      lists[2]!.push(mv);
+      lists[3]!.push(vv);
+      factors.push(decays[i] ? 1 - lr * decays[i]! : 1);
+      done[i] = 1;
+    }
+    if (factors.length > 0) {
+      addon.adamWInPlace(lists[0]!, lists[1]!, lists[2]!, lists[3]!, Float32Array.from(factors), b1, 1 - b1, b2, 1 - b2,
+        Math.sqrt(1 - Math.pow(b2, t)), Number(attrs.epsilon), lr / (1 - Math.pow(b1, t)));
+    }
+    return b.makeTensorInfo([count], 'int32', done);
   };
 }
 
@@ -666,6 +874,145 @@ export function layerKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
     const out = f32(size(x.shape));
     addon.geluGrad(f32Of(b, dy, GELU_GRAD_KERNEL), f32Of(b, x, GELU_GRAD_KERNEL), out);
     return b.makeTensorInfo(x.shape, 'float32', out);
+  });
+
+  return kernels;
+}
+
+/** Names of the linear-layer kernels (registered on the 'native' backend only). */
+export const LINEAR_KERNEL = 'SsferLinear';
+export const LINEAR_GRAD_KERNEL = 'SsferLinearGrad';
+
+export const CROSS_ENTROPY_KERNEL = 'SsferSoftmaxCrossEntropy';
+export const CROSS_ENTROPY_GRAD_KERNEL = 'SsferSoftmaxCrossEntropyGrad';
+
+/**
+ * A linear layer y = x·w + b as one kernel each way: SsferLinear (inputs x [rows, in], w [in, out],
+ * b [out]) returns y; SsferLinearGrad (inputs dy, x, w) returns [dx, dw, db]. And the per-row
+ * cross-entropy of soft targets −Σ_c t·log softmax(z): SsferSoftmaxCrossEntropy (inputs logits,
+ * targets [rows, classes]) returns [loss [rows], log softmax]; SsferSoftmaxCrossEntropyGrad
+ * (inputs dy [rows], targets, logp) returns [dlogits, dtargets].
+ */
+export function linearKernels(addon: NativeAddon, pool: BufferPool): Map<string, KernelFunc> {
+  const kernels = new Map<string, KernelFunc>();
+  const f32 = (n: number) => pool.alloc('float32', n) as Float32Array;
+  const check = (kernel: string, x: TensorInfo, w: TensorInfo): [number, number, number] => {
+    if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[0]) {
+      throw new Error(`${kernel}: x [${x.shape}] and w [${w.shape}] do not make a product`);
+    }
+    return [x.shape[0]!, w.shape[0]!, w.shape[1]!];
+  };
+  kernels.set(LINEAR_KERNEL, (args) => {
+    const { x, w, b: bias } = args.inputs as { x: TensorInfo; w: TensorInfo; b: TensorInfo };
+    const be = args.backend as unknown as CpuBackendLike;
+    const [rows, inDim, outDim] = check(LINEAR_KERNEL, x, w);
+    if (size(bias.shape) !== outDim) throw new Error(`${LINEAR_KERNEL}: bias [${bias.shape}] does not fit ${outDim} outputs`);
+    const y = pool.alloc('float32', rows * outDim, inDim === 0) as Float32Array;
+    addon.matmul(f32Of(be, x, LINEAR_KERNEL), f32Of(be, w, LINEAR_KERNEL), y, 1, rows, outDim, inDim, false, false, 0, 0, null, null,
+      f32Of(be, bias, LINEAR_KERNEL), -1, 0);
+    return be.makeTensorInfo([rows, outDim], 'float32', y);
+  });
+  kernels.set(LINEAR_GRAD_KERNEL, (args) => {
+    const { dy, x, w } = args.inputs as { dy: TensorInfo; x: TensorInfo; w: TensorInfo };
+    const be = args.backend as unknown as CpuBackendLike;
+    const [rows, inDim, outDim] = check(LINEAR_GRAD_KERNEL, x, w);
+    if (!util.arraysEqual(dy.shape, [rows, outDim])) throw new Error(`${LINEAR_GRAD_KERNEL}: dy [${dy.shape}] is not [${rows}, ${outDim}]`);
+    const dx = f32(rows * inDim);
+    const dw = f32(inDim * outDim);
+    const db = f32(outDim);
+    addon.linearGrad(f32Of(be, dy, LINEAR_GRAD_KERNEL), f32Of(be, x, LINEAR_GRAD_KERNEL), f32Of(be, w, LINEAR_GRAD_KERNEL), dx, dw, db, rows, inDim, outDim);
+    return [be.makeTensorInfo([rows, inDim], 'float32', dx), be.makeTensorInfo(w.shape, 'float32', dw), be.makeTensorInfo([outDim], 'float32', db)];
+  });
+  kernels.set(CROSS_ENTROPY_KERNEL, (args) => {
+    const { logits, targets } = args.inputs as { logits: TensorInfo; targets: TensorInfo };
+    const be = args.backend as unknown as CpuBackendLike;
+    if (logits.shape.length !== 2 || !util.arraysEqual(logits.shape, targets.shape)) {
+      throw new Error(`${CROSS_ENTROPY_KERNEL}: logits [${logits.shape}] and targets [${targets.shape}] must be one [rows, classes] shape`);
+    }
+    const [rows, cols] = logits.shape as [number, number];
+    const loss = f32(rows);
+    const logp = f32(rows * cols);
+    addon.softmaxCrossEntropy(f32Of(be, logits, CROSS_ENTROPY_KERNEL), f32Of(be, targets, CROSS_ENTROPY_KERNEL), loss, logp, rows, cols);
+    return [be.makeTensorInfo([rows], 'float32', loss), be.makeTensorInfo(logits.shape, 'float32', logp)];
+  });
+  kernels.set(CROSS_ENTROPY_GRAD_KERNEL, (args) => {
+    const { dy, targets, logp } = args.inputs as { dy: TensorInfo; targets: TensorInfo; logp: TensorInfo };
+    const be = args.backend as unknown as CpuBackendLike;
+    const [rows, cols] = logp.shape as [number, number];
+    if (size(dy.shape) !== rows || !util.arraysEqual(targets.shape, logp.shape)) throw new Error(`${CROSS_ENTROPY_GRAD_KERNEL}: shapes do not fit`);
+    const dz = f32(rows * cols);
+    const dt = f32(rows * cols);
+    addon.softmaxCrossEntropyGrad(f32Of(be, dy, CROSS_ENTROPY_GRAD_KERNEL), f32Of(be, targets, CROSS_ENTROPY_GRAD_KERNEL), f32Of(be, logp, CROSS_ENTROPY_GRAD_KERNEL), dz, dt, rows, cols);
+    return [be.makeTensorInfo(logp.shape, 'float32', dz), be.makeTensorInfo(logp.shape, 'float32', dt)];
+  });
+  return kernels;
+}
+
+/** Names of the fused ViT block kernels (registered on the 'native' backend only). */
+export const VIT_BLOCK_KERNEL = 'SsferVitBlock';
+export const VIT_BLOCK_GRAD_KERNEL = 'SsferVitBlockGrad';
+
+/** The block's parameters, in the order the kernels take them (and return their gradients). */
+export const VIT_BLOCK_PARAMS = ['ln1g', 'ln1b', 'qkvW', 'qkvB', 'projW', 'projB', 'ln2g', 'ln2b', 'fc1W', 'fc1B', 'fc2W', 'fc2B'] as const;
+
+/**
+ * The pre-norm ViT block (csrc/block.cc) as two kernels:
+ *  - SsferVitBlock: inputs x [B·T, D] and VIT_BLOCK_PARAMS (weights [in, out]); attrs batch, heads,
+ *    eps1, eps2, gelu ('erf' | 'tanh'). Returns [y, workspace], the workspace holding what the
+ *    backward needs, x included (one float32 vector).
+ *  - SsferVitBlockGrad: inputs dy, workspace and VIT_BLOCK_PARAMS; same attrs. Returns [dx, then
+ *    the gradient of each parameter].
+ */
+export function blockKernels(addon: NativeAddon, pool: BufferPool): Map<string, KernelFunc> {
+  const kernels = new Map<string, KernelFunc>();
+  const f32 = (n: number) => pool.alloc('float32', n) as Float32Array;
+  const dimsOf = (kernel: string, x: TensorInfo, params: TensorInfo[], attrs: NamedAttrMap): number[] => {
+    const batch = Number(attrs.batch);
+    const heads = Number(attrs.heads);
+    if (x.shape.length !== 2) throw new Error(`${kernel}: x must be [batch·tokens, dim], got [${x.shape}]`);
+    const [rows, dim] = x.shape as [number, number];
+    if (!Number.isInteger(batch) || batch < 1 || rows % batch !== 0) throw new Error(`${kernel}: ${rows} rows do not split into batch ${batch}`);
+    if (!Number.isInteger(heads) || heads < 1 || dim % heads !== 0) throw new Error(`${kernel}: dim ${dim} does not split into ${heads} heads`);
+    const mlp = params[8]!.shape[1] ?? 0;
+    const expected = [[dim], [dim], [dim, 3 * dim], [3 * dim], [dim, dim], [dim], [dim], [dim], [dim, mlp], [mlp], [mlp, dim], [dim]];
+    params.forEach((p, i) => {
+      if (!util.arraysEqual(p.shape, expected[i]!)) {
+        throw new Error(`${kernel}: ${VIT_BLOCK_PARAMS[i]} is [${p.shape}], expected [${expected[i]}]`);
+      }
+    });
+    return [batch, rows / batch, dim, heads, mlp];
+  };
+  const paramsOf = (inputs: KernelArgs['inputs']) => VIT_BLOCK_PARAMS.map((n) => {
+    const t = inputs[n] as TensorInfo | undefined;
+    if (!t) throw new Error(`${VIT_BLOCK_KERNEL}: missing input ${n}`);
+    return t;
+  });
+
+  kernels.set(VIT_BLOCK_KERNEL, (args) => {
+    const b = args.backend as unknown as CpuBackendLike;
+    const attrs = args.attrs as NamedAttrMap;
+    const x = args.inputs.x as TensorInfo;
+    const params = paramsOf(args.inputs);
+    const dims = dimsOf(VIT_BLOCK_KERNEL, x, params, attrs);
+    const y = f32(size(x.shape));
+    const ws = f32(addon.vitBlockWorkspace(dims));
+    addon.vitBlock(f32Of(b, x, VIT_BLOCK_KERNEL), params.map((p) => f32Of(b, p, VIT_BLOCK_KERNEL)), y, ws, dims,
+      Number(attrs.eps1), Number(attrs.eps2), attrs.gelu === 'tanh');
+    return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([ws.length], 'float32', ws)];
+  });
+
+  kernels.set(VIT_BLOCK_GRAD_KERNEL, (args) => {
+    const b = args.backend as unknown as CpuBackendLike;
+    const attrs = args.attrs as NamedAttrMap;
+    const { dy, workspace } = args.inputs as { dy: TensorInfo; workspace: TensorInfo };
+    const params = paramsOf(args.inputs);
+    const dims = dimsOf(VIT_BLOCK_GRAD_KERNEL, dy, params, attrs);
+    if (size(workspace.shape) !== addon.vitBlockWorkspace(dims)) throw new Error(`${VIT_BLOCK_GRAD_KERNEL}: the workspace is not this block's`);
+    const shapes = [dy.shape, ...params.map((p) => p.shape)];
+    const grads = shapes.map((s) => f32(size(s)));
+    addon.vitBlockGrad(f32Of(b, dy, VIT_BLOCK_GRAD_KERNEL), f32Of(b, workspace, VIT_BLOCK_GRAD_KERNEL),
+      params.map((p) => f32Of(b, p, VIT_BLOCK_GRAD_KERNEL)), grads, dims, attrs.gelu === 'tanh');
+    return grads.map((g, i) => b.makeTensorInfo(shapes[i]!, 'float32', g));
   });
 
   return kernels;

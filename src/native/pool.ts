@@ -35,18 +35,15 @@ export class BufferPool {
     const bytes = dtype === 'bool' ? n : 4 * n;
     if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool') return null;
     let buffer: ArrayBuffer | undefined;
-    if (bytes >= MIN_POOLED_BYTES) {
-      buffer = this.free.get(bytes)?.pop();
-      if (buffer) {
-        this.freeBytes -= bytes;
-        if (zeroed) new Uint8Array(buffer).fill(0);
-      } else {
-        buffer = new ArrayBuffer(bytes);
-      }
-      this.chunks.set(buffer, { owner: null, pinned: false });
+    if (bytes >= MIN_POOLED_BYTES) buffer = this.free.get(bytes)?.pop();
+    if (buffer) {
+      this.freeBytes -= bytes;
+      if (zeroed) new Uint8Array(buffer).fill(0);
     } else {
       buffer = new ArrayBuffer(bytes);
     }
+    // Small buffers are not recycled, but tracked too: exclusive() needs to know who sees them.
+    this.chunks.set(buffer, { owner: null, pinned: false });
     return dtype === 'float32' ? new Float32Array(buffer, 0, n) : dtype === 'int32' ? new Int32Array(buffer, 0, n) : new Uint8Array(buffer, 0, n);
   }
 
@@ -67,13 +64,22 @@ export class BufferPool {
     if (chunk) chunk.pinned = true;
   }
 
+  /**
+   * Whether dataId's values are a buffer from this pool that nothing else can see (no view of it,
+   * never read out): a kernel may then update it in place.
+   */
+  exclusive(values: unknown, dataId: object): boolean {
+    const chunk = this.chunkOf(values);
+    return chunk !== undefined && chunk.owner === dataId && !chunk.pinned;
+  }
+
   /** Called when the backend has deleted dataId; recycles its buffer if nothing else sees it. */
   release(values: unknown, dataId: object): void {
     const chunk = this.chunkOf(values);
     if (!chunk || chunk.pinned || chunk.owner !== dataId) return;
     const buffer = (values as Values).buffer as ArrayBuffer;
     this.chunks.delete(buffer);
-    if (this.freeBytes + buffer.byteLength > MAX_FREE_BYTES) return;
+    if (buffer.byteLength < MIN_POOLED_BYTES || this.freeBytes + buffer.byteLength > MAX_FREE_BYTES) return;
     let list = this.free.get(buffer.byteLength);
     if (!list) {
       list = [];

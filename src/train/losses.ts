@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedSoftmaxCrossEntropy } from '../engine/fused.ts';
 
 /** Class indices [B] (int32 tensor or plain numbers). */
 export type Labels = tf.Tensor1D | readonly number[] | Int32Array;
@@ -21,7 +22,7 @@ export function crossEntropy(logits: tf.Tensor2D, labels: Labels, numClasses?: n
   if (n !== b) throw new Error(`crossEntropy: ${b} rows of logits but ${n} labels`);
   return tf.tidy(() => {
     const target = smoothedTargets(labels, c, smoothing);
-    return tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), -1)) as tf.Tensor1D;
+    return fusedSoftmaxCrossEntropy(logits, target) ?? (tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), -1)) as tf.Tensor1D);
   });
 }
 
@@ -30,7 +31,7 @@ export function softTargetCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D
   if (logits.shape[0] !== targets.shape[0] || logits.shape[1] !== targets.shape[1]) {
     throw new Error(`softTargetCrossEntropy: logits [${logits.shape}] and targets [${targets.shape}] differ`);
   }
-  return tf.tidy(() => tf.neg(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1)) as tf.Tensor1D);
+  return tf.tidy(() => fusedSoftmaxCrossEntropy(logits, targets) ?? (tf.neg(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1)) as tf.Tensor1D));
 }
 
 /** (1 − ε)·onehot + ε/C, [B] → [B, C] float32 (also Mixup's targets before mixing). */

@@ -33,6 +33,17 @@ function hasFusedKernel(): boolean {
   }
 }
 
+const IN_PLACE_KERNEL = 'SsferAdamWInPlace';
+
+function inPlaceStep(pairs: [Slot, tf.Tensor][], attrs: Record<string, number>, weightDecay: number): Int32Array {
+  const inputs: tf.NamedTensorMap = {};
+  pairs.forEach(([s, g], i) => Object.assign(inputs, { [`param${i}`]: s.param, [`grad${i}`]: g, [`m${i}`]: s.m, [`v${i}`]: s.v }));
+  const done = tf.engine().runKernel(IN_PLACE_KERNEL, inputs, { ...attrs, count: pairs.length, weightDecays: pairs.map(([s]) => (s.decay ? weightDecay : 0)) }) as tf.Tensor;
+  const mask = done.dataSync() as Int32Array;
+  done.dispose();
+  return mask;
+}
+
 interface Slot {
   readonly name: string;
   readonly param: tf.Variable;
@@ -113,7 +124,10 @@ export class AdamW {
     const sqrtBc2 = Math.sqrt(1 - Math.pow(b2, this.t));
     const decayFactor = 1 - lr * this.weightDecay;
     if (tf.getBackend() === FUSED_BACKEND && hasFusedKernel()) {
-      for (const [s, g] of pairs) {
+      // One call updates in place every weight nothing else sees; the rest go one by one below.
+      const inPlace = tf.getKernel(IN_PLACE_KERNEL, FUSED_BACKEND) ? inPlaceStep(pairs, { lr, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay) : null;
+      for (const [i, [s, g]] of pairs.entries()) {
+        if (inPlace?.[i]) continue;
         const attrs = {
           lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: s.decay ? this.weightDecay : 0, step: this.t,
         };

@@ -105,6 +105,49 @@ describe('native fused AdamW', function () {
     });
   }
 
+  it('updates in one call, in place, every weight nothing else sees', async () => {
+    const params = new Map(Object.entries(SHAPES).map(([name, shape], i) => [name, tf.tidy(() => tf.variable(tf.tensor(random(shape, i + 1, 1), shape)))]));
+    const opt = new AdamW(params, { weightDecay: 0.05 });
+    const gradsFor = (seed: number) => new Map([...params.values()].map((p, i) => [p, tf.tensor(random(p.shape, seed + i, 1), p.shape)] as const));
+    try {
+      // The first step replaces the weights made from JS arrays by buffers of the kernels' own.
+      let grads = gradsFor(100);
+      opt.step(grads, 1e-3);
+      tf.dispose([...grads.values()]);
+      const [w, bias, token] = [...params.values()] as [tf.Variable, tf.Variable, tf.Variable];
+      const held = w.dataSync(); // the caller keeps the backend's own array
+      const heldCopy = held.slice();
+      const clone = tf.clone(bias); // another tensor on the same buffer
+      const cloneBefore = clone.dataSync().slice();
+      const tokenBefore = token.dataSync().slice();
+      grads = gradsFor(200);
+      const info = await tf.profile(() => opt.step(grads, 1e-3));
+      tf.dispose([...grads.values()]);
+      const kernels = info.kernels.map((k) => k.name);
+      expect(kernels.filter((k) => k === 'SsferAdamWInPlace')).to.have.length(1);
+      // Read out or shared weights were updated into new buffers, one call each.
+      expect(kernels.filter((k) => k === KERNEL)).to.have.length(3);
+      expect(Array.from(held)).to.deep.equal(Array.from(heldCopy));
+      expect(Array.from(clone.dataSync())).to.deep.equal(Array.from(cloneBefore));
+      expect(Array.from(token.dataSync())).to.not.deep.equal(Array.from(tokenBefore));
+      expect(Array.from(w.dataSync())).to.not.deep.equal(Array.from(heldCopy));
+      clone.dispose();
+      // Now nothing sees the new buffers but the weights: the next step is in place for all.
+      for (const p of params.values()) {
+        const fresh = tf.add(p, 0);
+        p.assign(fresh);
+        fresh.dispose();
+      }
+      grads = gradsFor(300);
+      const next = await tf.profile(() => opt.step(grads, 1e-3));
+      tf.dispose([...grads.values()]);
+      expect(next.kernels.map((k) => k.name)).to.deep.equal(['SsferAdamWInPlace']);
+    } finally {
+      opt.dispose();
+      for (const p of params.values()) p.dispose();
+    }
+  });
+
   it('rejects inputs of different shapes', () => {
     const [p, g, m, v] = [[4], [5], [4], [4]].map((s) => tf.zeros(s));
     expect(() =>

@@ -20,7 +20,7 @@ function random(n: number, seed: number, scale: number, offset = 0): Float32Arra
 }
 
 /** Element by element within RTOL relative (entries near zero measured against the tensor's scale). */
-function expectClose(actual: Float32Array, expected: Float32Array, what: string): void {
+function expectClose(actual: Float32Array, expected: Float32Array, what: string, rtol = RTOL): void {
   expect(actual.length, `${what}: length`).to.equal(expected.length);
   let scale = 0;
   for (const v of expected) scale = Math.max(scale, Math.abs(v));
@@ -32,7 +32,7 @@ function expectClose(actual: Float32Array, expected: Float32Array, what: string)
     const d = Math.abs(a - e) / Math.max(Math.abs(e), 1e-3 * scale, 1e-30);
     worst = Math.max(worst, d);
   }
-  expect(worst, `${what}: largest relative difference`).to.be.at.most(RTOL);
+  expect(worst, `${what}: largest relative difference`).to.be.at.most(rtol);
 }
 
 /** Runs fn once fused and once op by op; returns both results as arrays, leaving no tensors behind. */
@@ -164,7 +164,8 @@ describe('native fused LayerNorm and GELU', function () {
         return [logits, ...vars.map((v) => grads[v.name]!)];
       });
       expect(fusedOut.length).to.equal(vars.length + 1);
-      fusedOut.forEach((f, i) => expectClose(f, refOut[i]!, i === 0 ? 'logits' : `grad of ${vars[i - 1]!.name}`));
+      // The fused path runs each block as one kernel too (its own products and sums: test/native/fused-block.test.ts).
+      fusedOut.forEach((f, i) => expectClose(f, refOut[i]!, i === 0 ? 'logits' : `grad of ${vars[i - 1]!.name}`, 1e-4));
     } finally {
       images.dispose();
       model.dispose();

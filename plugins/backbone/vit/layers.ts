@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParamSet } from './params.ts';
 import { ones, Stream, streamKey, xavierUniform, zeros } from './init.ts';
+import { fusedLinear, fusedVitBlock } from '../../../src/engine/fused.ts';
 
 /**
  * Functional layers on raw variables, written only with standard kernels (MatMul, Add, Mul, Sub,
@@ -88,6 +89,8 @@ export function matMul<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = fal
 }
 
 export function linear(x: tf.Tensor2D, l: Linear): tf.Tensor2D {
+  const fused = fusedEnabled && l.bias ? fusedLinear(x, l.weight, l.bias) : null; // one kernel where the backend has it
+  if (fused) return fused;
   const y = matMul(x, l.weight);
   return l.bias ? (tf.add(y, l.bias) as tf.Tensor2D) : y;
 }
@@ -291,6 +294,10 @@ export function attention(x: tf.Tensor2D, p: BlockParams, batch: number, heads: 
 
 /** Pre-norm block: x + attn(LN(x)), then x + MLP(LN(x)). */
 export function block(x: tf.Tensor2D, p: BlockParams, batch: number, s: BlockSettings, dropPathRate: number, noise: Noise): tf.Tensor2D {
+  if (fusedEnabled && (!noise.training || (s.dropout <= 0 && dropPathRate <= 0))) {
+    const y = fusedVitBlock(x, p, batch, s.heads, s.gelu); // one kernel where the backend has it
+    if (y) return y;
+  }
   const a = dropout(attention(layerNorm(x, p.norm1), p, batch, s.heads), s.dropout, noise);
   const h = tf.add(x, dropPath(a, batch, dropPathRate, noise)) as tf.Tensor2D;
   const hidden = dropout(gelu(linear(layerNorm(h, p.norm2), p.fc1), s.gelu), s.dropout, noise);

@@ -9,7 +9,6 @@
 
 namespace ssfer {
 
-void SetBlasThreads(int n);
 int HardwareThreads();
 
 namespace {
@@ -52,6 +51,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ssfer::InitLayout(env, exports);
   ssfer::InitOptim(env, exports);
   ssfer::InitLayers(env, exports);
+  ssfer::InitBlock(env, exports);
+  ssfer::InitConv(env, exports);
   exports.Set("setThreads", Napi::Function::New(env, ssfer::SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, ssfer::GetThreads, "getThreads"));
   return exports;

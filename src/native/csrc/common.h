@@ -129,6 +129,14 @@ void InitReduce(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
 void InitLayers(Napi::Env env, Napi::Object exports);
+void InitBlock(Napi::Env env, Napi::Object exports);
+void InitConv(Napi::Env env, Napi::Object exports);
+
+// Row-major single-precision GEMM through OpenBLAS: c = alpha·op(a)·op(b) + beta·c.
+void Sgemm(bool ta, bool tb, i64 m, i64 n, i64 k, float alpha, const float* a, i64 lda, const float* b, i64 ldb,
+           float beta, float* c, i64 ldc);
+void SetBlasThreads(int n);
+int BlasThreads();
 
 // Copies src into dst with its axes permuted (shared by Transpose and the reductions).
 void TransposeRaw(const void* src, void* dst, size_t elem, const std::vector<i64>& shape, const std::vector<i64>& perm);

@@ -149,6 +149,16 @@ Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
 
 void SetBlasThreads(int n) { openblas_set_num_threads(n); }
 
+int BlasThreads() { return openblas_get_num_threads(); }
+
+void Sgemm(bool ta, bool tb, i64 m, i64 n, i64 k, float alpha, const float* a, i64 lda, const float* b, i64 ldb,
+           float beta, float* c, i64 ldc) {
+  if (m <= 0 || n <= 0) return;
+  cblas_sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), alpha, a, static_cast<int>(std::max<i64>(1, lda)), b,
+              static_cast<int>(std::max<i64>(1, ldb)), beta, c, static_cast<int>(std::max<i64>(1, ldc)));
+}
+
 void InitGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, MatMul, "matmul"));
   exports.Set("info", Napi::Function::New(env, BlasInfo, "info"));

@@ -1,5 +1,6 @@
 // Fused LayerNorm and exact GELU (forward and backward) for the ViT layers.
 #include "common.h"
+#include "layers.h"
 #include "mathfn.h"
 
 namespace ssfer {
@@ -13,8 +14,6 @@ float* W(const Arr& a) { return static_cast<float*>(a.data); }
 
 // The GELU kernels are compiled with the default contraction, like the Erf and Exp kernels
 // (csrc/elementwise.cc), so that erf and exp round exactly as they do there.
-constexpr float kSqrt1_2 = 0.70710678118654752440f;
-constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 
 // gelu(x, out): (x·0.5)·(erf(x·√½) + 1)
 Napi::Value Gelu(const Napi::CallbackInfo& info) {
@@ -27,8 +26,7 @@ Napi::Value Gelu(const Napi::CallbackInfo& info) {
   ParallelFor(static_cast<i64>(x.length), kElemGrain, [&](i64 b, i64 e) {
 #pragma omp simd
     for (i64 i = b; i < e; i++) {
-      const float v = xp[i];
-      op[i] = (v * 0.5f) * (ErfF(v * kSqrt1_2) + 1.0f);
+      op[i] = GeluErfF(xp[i]);
     }
   });
   return env.Undefined();
@@ -47,10 +45,7 @@ Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
   ParallelFor(static_cast<i64>(x.length), kElemGrain, [&](i64 b, i64 e) {
 #pragma omp simd
     for (i64 i = b; i < e; i++) {
-      const float v = xp[i];
-      const float cdf = (ErfF(v * kSqrt1_2) + 1.0f) * 0.5f;
-      const float pdf = ExpF((v * v) * -0.5f) * kInvSqrt2Pi;
-      op[i] = dyp[i] * (cdf + v * pdf);
+      op[i] = dyp[i] * GeluErfGradF(xp[i]);
     }
   });
   return env.Undefined();
@@ -58,22 +53,10 @@ Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-// LayerNorm: each product and sum is rounded on its own, as the separate tfjs ops round them (no
-// fused multiply-adds). Row means accumulate in double, as the Mean reduction does.
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 namespace {
 
-i64 RowGrain(i64 cols) { return std::max<i64>(1, 16384 / std::max<i64>(cols, 1)); }
-
-
-// layerNorm(x, gamma, beta, out, mean, rstd, rows, cols, eps)
-//   mean = Σx/n;  c = x − mean;  rstd = 1/√(Σc²/n + eps);  out = (c·rstd)·γ + β
-Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
+// layerNorm(x, gamma, beta, out, mean, rstd, rows, cols, eps): see LayerNormRows (layers.h).
+Napi::Value LayerNormKernel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Arr x = GetArrOf(env, info[0], napi_float32_array, "x");
   Arr g = GetArrOf(env, info[1], napi_float32_array, "gamma");
@@ -89,43 +72,12 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
       mo.length < static_cast<size_t>(rows) || ro.length < static_cast<size_t>(rows)) {
     throw Napi::RangeError::New(env, "layerNorm: arrays too short");
   }
-  const float* __restrict xp = F(x);
-  const float* __restrict gp = F(g);
-  const float* __restrict bp = F(b);
-  float* __restrict op = W(o);
-  float* __restrict mp = W(mo);
-  float* __restrict rp = W(ro);
-  const double dn = static_cast<double>(cols);
-  ParallelFor(rows, RowGrain(cols), [&](i64 rb, i64 re) {
-    for (i64 r = rb; r < re; r++) {
-      const float* xr = xp + r * cols;
-      float* yr = op + r * cols;
-      double s = 0.0;
-      for (i64 j = 0; j < cols; j++) s += xr[j];
-      const float mean = static_cast<float>(s / dn);
-      double v = 0.0;
-      for (i64 j = 0; j < cols; j++) {
-        const float c = xr[j] - mean;
-        v += static_cast<double>(c * c);
-      }
-      const float var = static_cast<float>(v / dn);
-      const float rstd = 1.0f / std::sqrt(var + eps);
-      mp[r] = mean;
-      rp[r] = rstd;
-#pragma omp simd
-      for (i64 j = 0; j < cols; j++) {
-        const float xh = (xr[j] - mean) * rstd;
-        yr[j] = xh * gp[j] + bp[j];
-      }
-    }
-  });
+  LayerNorm(F(x), F(g), F(b), W(o), W(mo), W(ro), rows, cols, eps);
   return env.Undefined();
 }
 
-// layerNormGrad(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, rows, cols)
-//   x̂ = (x − mean)·rstd;  g = dy·γ;  dx = rstd·((g − mean(g)) − x̂·mean(g·x̂))
-//   dγ = Σ_rows dy·x̂;  dβ = Σ_rows dy
-Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
+// layerNormGrad(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, rows, cols): see LayerNormGrad (layers.h).
+Napi::Value LayerNormGradKernel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Arr dy = GetArrOf(env, info[0], napi_float32_array, "dy");
   Arr x = GetArrOf(env, info[1], napi_float32_array, "x");
@@ -143,72 +95,15 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
       ri.length < static_cast<size_t>(rows) || g.length < c || dg.length < c || db.length < c) {
     throw Napi::RangeError::New(env, "layerNormGrad: arrays too short");
   }
-  const float* __restrict dyp = F(dy);
-  const float* __restrict xp = F(x);
-  const float* __restrict mp = F(mi);
-  const float* __restrict rp = F(ri);
-  const float* __restrict gp = F(g);
-  float* __restrict dxp = W(dx);
-  float* __restrict dgp = W(dg);
-  float* __restrict dbp = W(db);
-  const double dn = static_cast<double>(cols);
-
-  // Rows split into a fixed number of blocks, each with its own column partial sums (so the
-  // result does not depend on how the pool schedules them), added in block order at the end.
-  const i64 blockRows = std::max<i64>(RowGrain(cols), (rows + 63) / 64);
-  const i64 blocks = rows > 0 ? (rows + blockRows - 1) / blockRows : 0;
-  std::vector<double> part(static_cast<size_t>(std::max<i64>(blocks, 1)) * 2 * c, 0.0);
-  ParallelFor(blocks, 1, [&](i64 bb, i64 be) {
-    std::vector<float> xh(c), gg(c);
-    for (i64 blk = bb; blk < be; blk++) {
-      double* pg = part.data() + static_cast<size_t>(blk) * 2 * c;
-      double* pb = pg + c;
-      const i64 r0 = blk * blockRows;
-      const i64 r1 = std::min(rows, r0 + blockRows);
-      for (i64 r = r0; r < r1; r++) {
-        const float* xr = xp + r * cols;
-        const float* dyr = dyp + r * cols;
-        float* dxr = dxp + r * cols;
-        const float mean = mp[r];
-        const float rstd = rp[r];
-        double sg = 0.0, sgx = 0.0;
-        for (i64 j = 0; j < cols; j++) {
-          const float h = (xr[j] - mean) * rstd;
-          const float gj = dyr[j] * gp[j];
-          xh[j] = h;
-          gg[j] = gj;
-          sg += gj;
-          sgx += static_cast<double>(gj * h);
-          pg[j] += static_cast<double>(dyr[j] * h);
-          pb[j] += dyr[j];
-        }
-        const float mg = static_cast<float>(sg / dn);
-        const float mgx = static_cast<float>(sgx / dn);
-#pragma omp simd
-        for (i64 j = 0; j < cols; j++) dxr[j] = rstd * ((gg[j] - mg) - xh[j] * mgx);
-      }
-    }
-  });
-  ParallelFor(cols, 256, [&](i64 jb, i64 je) {
-    for (i64 j = jb; j < je; j++) {
-      double sg = 0.0, sb = 0.0;
-      for (i64 blk = 0; blk < blocks; blk++) {
-        const double* pg = part.data() + static_cast<size_t>(blk) * 2 * c;
-        sg += pg[j];
-        sb += pg[c + j];
-      }
-      dgp[j] = static_cast<float>(sg);
-      dbp[j] = static_cast<float>(sb);
-    }
-  });
+  LayerNormGrad(F(dy), F(x), F(mi), F(ri), F(g), W(dx), W(dg), W(db), rows, cols);
   return env.Undefined();
 }
 
 }  // namespace
 
 void InitLayers(Napi::Env env, Napi::Object exports) {
-  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm, "layerNorm"));
-  exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad, "layerNormGrad"));
+  exports.Set("layerNorm", Napi::Function::New(env, LayerNormKernel, "layerNorm"));
+  exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGradKernel, "layerNormGrad"));
   exports.Set("gelu", Napi::Function::New(env, Gelu, "gelu"));
   exports.Set("geluGrad", Napi::Function::New(env, GeluGrad, "geluGrad"));
 }

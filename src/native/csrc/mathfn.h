@@ -95,4 +95,25 @@ SSFER_INLINE float ErfF(float x) {
   return sign * (1.0f - poly * ExpF(-v * v));
 }
 
+// Exact GELU and its derivative, in the order of the op-by-op path of the ViT layers:
+//   (x·0.5)·(erf(x·√½) + 1)   and   (erf(x·√½) + 1)·0.5 + x·(exp((x·x)·−0.5)·1/√(2π))
+SSFER_INLINE float GeluErfF(float v) { return (v * 0.5f) * (ErfF(v * 0.70710678118654752440f) + 1.0f); }
+
+SSFER_INLINE float GeluErfGradF(float v) {
+  const float cdf = (ErfF(v * 0.70710678118654752440f) + 1.0f) * 0.5f;
+  const float pdf = ExpF((v * v) * -0.5f) * 0.39894228040143267794f;
+  return cdf + v * pdf;
+}
+
+// The tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) and its derivative.
+SSFER_INLINE float GeluTanhF(float v) {
+  const float t = TanhF((v + v * v * v * 0.044715f) * 0.79788456080286535588f);
+  return (v * 0.5f) * (t + 1.0f);
+}
+
+SSFER_INLINE float GeluTanhGradF(float v) {
+  const float t = TanhF((v + v * v * v * 0.044715f) * 0.79788456080286535588f);
+  return 0.5f * (1.0f + t) + (v * 0.5f) * (1.0f - t * t) * 0.79788456080286535588f * (1.0f + 0.134145f * v * v);
+}
+
 }  // namespace ssfer

@@ -69,10 +69,74 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// adamWInPlace(params[], grads[], ms[], vs[], decayFactors: Float32Array, beta1, oneMinusBeta1, beta2,
+//              oneMinusBeta2, sqrtBc2, epsilon, stepSize)
+// The step above for many weights at once, each param, m and v overwritten in place (the caller
+// makes sure nothing else sees them); decayFactors[i] is 1 for an undecayed weight.
+Napi::Value AdamWInPlace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array ps = info[0].As<Napi::Array>(), gs = info[1].As<Napi::Array>(), ms = info[2].As<Napi::Array>(), vs = info[3].As<Napi::Array>();
+  Arr dfa = GetArrOf(env, info[4], napi_float32_array, "decayFactors");
+  const uint32_t slots = ps.Length();
+  if (gs.Length() != slots || ms.Length() != slots || vs.Length() != slots || dfa.length != slots) {
+    throw Napi::RangeError::New(env, "adamWInPlace: lists of different lengths");
+  }
+  const float b1 = info[5].As<Napi::Number>().FloatValue();
+  const float omb1 = info[6].As<Napi::Number>().FloatValue();
+  const float b2 = info[7].As<Napi::Number>().FloatValue();
+  const float omb2 = info[8].As<Napi::Number>().FloatValue();
+  const float sqrtBc2 = info[9].As<Napi::Number>().FloatValue();
+  const float eps = info[10].As<Napi::Number>().FloatValue();
+  const float stepSize = info[11].As<Napi::Number>().FloatValue();
+  struct Slot {
+    float *p, *m, *v;
+    const float* g;
+    float df;
+  };
+  struct Piece {
+    uint32_t slot;
+    i64 b, e;
+  };
+  std::vector<Slot> sl(slots);
+  std::vector<Piece> pieces;
+  for (uint32_t i = 0; i < slots; i++) {
+    Arr p = GetArrOf(env, ps.Get(i), napi_float32_array, "param");
+    Arr g = GetArrOf(env, gs.Get(i), napi_float32_array, "grad");
+    Arr m = GetArrOf(env, ms.Get(i), napi_float32_array, "m");
+    Arr v = GetArrOf(env, vs.Get(i), napi_float32_array, "v");
+    if (g.length != p.length || m.length != p.length || v.length != p.length) throw Napi::RangeError::New(env, "adamWInPlace: arrays of different lengths");
+    sl[i] = {static_cast<float*>(p.data), static_cast<float*>(m.data), static_cast<float*>(v.data), static_cast<const float*>(g.data),
+             static_cast<const float*>(dfa.data)[i]};
+    for (i64 b = 0; b < static_cast<i64>(p.length); b += kAdamWGrain) pieces.push_back({i, b, std::min<i64>(p.length, b + kAdamWGrain)});
+  }
+  ParallelFor(static_cast<i64>(pieces.size()), 1, [&](i64 pb, i64 pe) {
+    for (i64 k = pb; k < pe; k++) {
+      const Slot& s = sl[pieces[k].slot];
+      float* __restrict pp = s.p;
+      float* __restrict mp = s.m;
+      float* __restrict vp = s.v;
+      const float* __restrict gp = s.g;
+      const float df = s.df;
+#pragma omp simd
+      for (i64 i = pieces[k].b; i < pieces[k].e; i++) {
+        const float gi = gp[i];
+        const float mi = mp[i] * b1 + gi * omb1;
+        const float vi = vp[i] * b2 + (gi * gi) * omb2;
+        const float denom = std::sqrt(vi) / sqrtBc2 + eps;
+        pp[i] = pp[i] * df - (mi / denom) * stepSize;
+        mp[i] = mi;
+        vp[i] = vi;
+      }
+    }
+  });
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitOptim(Napi::Env env, Napi::Object exports) {
   exports.Set("adamW", Napi::Function::New(env, AdamW, "adamW"));
+  exports.Set("adamWInPlace", Napi::Function::New(env, AdamWInPlace, "adamWInPlace"));
 }
 
 }  // namespace ssfer
