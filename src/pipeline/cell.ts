@@ -56,6 +56,8 @@ export interface CellHooks {
    * continues from the last finished epoch with `--resume`; none: no checkpoints.
    */
   checkpointDir?: string;
+  /** Receives the evaluated weights (the EMA copy where that is what was evaluated) to keep them, before they are disposed. */
+  keepModel?(model: Backbone, about: { backbone: PluginSlot; factory: BackboneFactory; metrics: CellMetrics }): Promise<void>;
 }
 
 export class Interrupted extends Error {
@@ -284,7 +286,8 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     // A k-fold sampler evaluates on its held-out fold of the training set, not on the test split.
     const testSplit = split.heldOut ? data.train : data.test;
     const raw = evaluate(model, testSplit, imageSize, numClasses, evalOpts.batch_size, split.heldOut);
-    const final: Evaluation = evalOpts.use_ema && ema ? evaluate(ema, testSplit, imageSize, numClasses, evalOpts.batch_size, split.heldOut) : raw;
+    const evaluated = evalOpts.use_ema && ema ? ema : model;
+    const final: Evaluation = evaluated === model ? raw : evaluate(evaluated, testSplit, imageSize, numClasses, evalOpts.batch_size, split.heldOut);
     const metrics: CellMetrics = {
       id: cell.id,
       accuracy: final.accuracy,
@@ -304,6 +307,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       tuning: tuning && { tuner: tuning.tuner, best: tuning.best, validation_accuracy: tuning.bestScore, trials: tuning.trials.length, validation_count: tuning.validation_count },
       seconds: (Date.now() - started) / 1000,
     };
+    await hooks.keepModel?.(evaluated, { backbone: slotAt(config, 'model.backbone'), factory: backbone, metrics });
     return { metrics, log, ...(pretrained?.picture ? { pretrainPicture: pretrained.picture } : {}), ...(tuning ? { tuning } : {}) };
   } finally {
     model.dispose();

@@ -14,6 +14,7 @@ import { hashOf } from './stage-keys.ts';
 import type { PluginSlot } from '../core/plugin.ts';
 import type { Tracker } from '../contracts/tracker.ts';
 import { execFileSync } from 'node:child_process';
+import { CELL_MODEL_DIR, keepCellModel } from '../model/bundle.ts';
 
 export interface RunOptions {
   backend?: string;
@@ -133,6 +134,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
           stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
           dataCacheDir: path.join(opts.outRoot, '.cache', 'data'),
           checkpointDir: path.join(cellDir, 'checkpoints'),
+          keepModel: (model, about) => keepCellModel(path.join(cellDir, CELL_MODEL_DIR), model, { ...about, recipe: recipe.name }),
           onStep: (stage, l, info) => {
             trackedStep++;
             if (trackedStep % logEvery === 0 || l.step === info.totalSteps) {
@@ -158,7 +160,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
         metricsOf.push(metrics);
         await tracker.endCell(cell.id, {
           metrics: { test_accuracy: metrics.accuracy, test_accuracy_raw: metrics.accuracy_raw, labeled_count: metrics.labeled_count, seconds: metrics.seconds },
-          artifacts: fs.readdirSync(cellDir).map((f) => path.resolve(cellDir, f)),
+          artifacts: fs.readdirSync(cellDir).map((f) => path.resolve(cellDir, f)).filter((f) => fs.statSync(f).isFile()),
           status: 'FINISHED',
         });
         progress.log(`  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`);
