@@ -128,7 +128,7 @@ export async function saveModelBundle(dir: string, model: Backbone, origin: Mode
         layout: 'NHWC',
         channel_order: channelOrder(model.channels),
         value_range: [0, 1],
-        resize: 'the whole image (or face crop) squeezed to image_size × image_size, no centre crop, as in training',
+        resize: 'the whole image (or face crop) squeezed to image_size × image_size, no centre crop, as in training (image files were resized with Lanczos-3)',
         mean: numbers(config.inputMean),
         std: numbers(config.inputStd),
       },

@@ -166,7 +166,7 @@ describe('saved model bundle', function () {
 
     it('refuses another format version, saying which versions are involved', async () => {
       const msg = await refusal(variant({ manifest: (m) => ({ ...m, format_version: 2, ssfer_version: '9.0.0' }) }));
-      expect(msg).to.match(/model bundle format version 2 \(written by ssfer 9\.0\.0\); this ssfer \(0\.1\.0\) reads version 1 only/);
+      expect(msg).to.include(`model bundle format version 2 (written by ssfer 9.0.0); this ssfer (${pkg.version}) reads version 1 only`);
     });
 
     it('refuses a damaged manifest', async () => {
