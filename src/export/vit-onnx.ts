@@ -39,6 +39,8 @@ function weightsOf(model: VisionTransformer): Weights {
 }
 
 export function vitGraph(model: VisionTransformer): OnnxGraph {
+  // By kind rather than instanceof: the plugin's module may be loaded twice (registry and imports).
+  if (model.kind !== 'vit' || typeof model.config?.dim !== 'number') throw new Error(`onnx export: expected a vit model, got '${model.kind}'`);
   const c = model.config;
   const w = weightsOf(model);
   const g = new GraphBuilder();
