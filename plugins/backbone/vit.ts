@@ -2,6 +2,7 @@ import { definePlugin } from '../../src/core/plugin.ts';
 import type { BackboneFactory, BuildOptions, ParameterCount } from '../../src/contracts/backbone.ts';
 import { resolveVitConfig, vitOptions, vitParameterCount, type VitConfig } from './vit/config.ts';
 import { VisionTransformer } from './vit/model.ts';
+import { vitGraph } from './vit/onnx.ts';
 
 export { VisionTransformer } from './vit/model.ts';
 export { resolveVitConfig, vitParameterCount, VIT_PRESETS, type VitConfig, type VitOptions, type VitPreset } from './vit/config.ts';
@@ -27,6 +28,7 @@ export default definePlugin({
       parameterCount(numClasses: number): ParameterCount {
         return vitParameterCount(config, numClasses);
       },
+      onnxGraph: vitGraph,
     };
   },
 });

@@ -392,6 +392,53 @@ and prints the paper-style table. --against ID prints the difference to another 
       }
     },
   },
+
+  export: {
+    summary: 'write a cell’s trained model as an ONNX file (preprocessing and class names in its metadata)',
+    help: `Usage: ssfer export <cell dir | model dir> [--format onnx] [--out FILE] [--plugin FILE…]
+
+Every finished cell keeps its evaluated weights (the EMA copy where that is what was evaluated)
+in cells/<id>/model/: model.json (backbone and options, preprocessing, class names, where it
+came from) and model.weights. export writes that model as a standard ONNX file (opset 17) that
+onnxruntime and other ONNX runtimes load without ssfer:
+
+  input  images  float32 [batch, S, S, 3]: RGB pixels in [0, 1], NHWC, the whole face squeezed
+                 to S × S (S = the model's image size); the mean/std normalisation is in the graph
+  output logits  float32 [batch, classes]: class scores before softmax
+
+The model's metadata_props carry classes (JSON, in output order), image_size, layout,
+channel_order, value_range, mean, std, resize, preprocessing (all of these as one JSON),
+backbone, source (recipe, cell, dataset, label budget, test accuracy) and ssfer_version.
+Backbones that export: vit.
+
+  --format onnx      the file format (default and only one: onnx)
+  --out FILE         where to write (a .onnx name in an existing folder; default: <model dir>/model.onnx)
+  --plugin FILE      load the plugin file that defines the model's backbone (repeatable)
+`,
+    async run(argv) {
+      const { values, positionals } = parse('export', argv, { format: { type: 'string' }, out: { type: 'string' }, plugin: { type: 'string', multiple: true } });
+      if (helpOr(values, 'export')) return 0;
+      if (positionals.length !== 1) throw new UsageError("name one cell folder (results/<recipe>/<run>/cells/<id>) or model folder; see 'ssfer export --help'");
+      const { exportModel, ExportError } = await import('../export/export.ts');
+      const { ModelBundleError } = await import('../model/bundle.ts');
+      const { selectBackend } = await import('../engine/backend.ts');
+      // Exporting only reads weights: the plain JS backend does it at once, with nothing to load.
+      await selectBackend('cpu');
+      try {
+        const r = await exportModel(positionals[0]!, { format: values.format, out: values.out, pluginFiles: values.plugin ?? [] });
+        const p = r.manifest.preprocessing;
+        process.stdout.write(
+          `wrote ${r.file} (${(r.bytes / 2 ** 20).toFixed(1)} MiB, ONNX opset ${r.graph.opset}, ${r.graph.nodes} nodes)\n` +
+            `  input  images [batch, ${p.image_size}, ${p.image_size}, ${p.channels}] ${p.channel_order} in [${p.value_range.join(', ')}], normalised in the graph\n` +
+            `  output logits [batch, ${r.manifest.classes.length}]: ${r.manifest.classes.join(', ')}\n`,
+        );
+        return 0;
+      } catch (err) {
+        if (err instanceof ExportError || err instanceof ModelBundleError) throw new UsageError(err.message);
+        throw err;
+      }
+    },
+  },
 };
 
 function describeOptions(schema: JsonSchema, indent: string): string[] {

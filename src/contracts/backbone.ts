@@ -1,3 +1,4 @@
+import type { OnnxGraph } from '../onnx/proto.ts';
 import type * as tf from '@tensorflow/tfjs';
 
 /**
@@ -142,6 +143,11 @@ export interface BackboneFactory<B extends Backbone = Backbone> {
   build(numClasses: number, seed?: number, options?: BuildOptions): B;
   /** Analytic, without allocating anything. */
   parameterCount(numClasses: number): ParameterCount;
+  /**
+   * The model's inference graph in ONNX operators (input `images`: NHWC pixels in [0, 1];
+   * output `logits`), for `ssfer export`; a backbone without it does not export.
+   */
+  onnxGraph?(model: B): OnnxGraph;
 }
 
 export function isTokenBackbone(backbone: Backbone): backbone is TokenBackbone {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { Backbone, BackboneFactory } from '../contracts/backbone.ts';
 import type { StagePlan, StepLog } from '../contracts/stages.ts';
 import type { ContractOf, PluginContext, PluginSlot } from '../core/plugin.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
@@ -18,6 +19,33 @@ export interface CellHooks {
    * continues from the last finished epoch with `--resume`; none: no checkpoints.
    */
   checkpointDir?: string;
+  /** Receives the evaluated weights (the EMA copy where that is what was evaluated) to keep them, before they are disposed. */
+  keepModel?(model: Backbone, about: { backbone: PluginSlot; factory: BackboneFactory; metrics: CellMetrics }): Promise<void>;
+}
+
+export interface CellMetrics {
+  readonly id: string;
+  /** Test accuracy of the evaluated weights (EMA where kept), in [0, 1]. */
+  readonly accuracy: number;
+  /** Test accuracy of the raw (non-EMA) weights. */
+  readonly accuracy_raw: number;
+  readonly per_class: Record<string, number | null>;
+  readonly classes: readonly string[];
+  readonly confusion: number[][];
+  readonly test_count: number;
+  readonly labeled_count: number;
+  readonly unlabeled_count: number;
+  readonly budget: string;
+  readonly dataset: { name: string; display: string; stand_in: string | null; notes: readonly string[] };
+  readonly stages: Record<'pretrain' | 'supervised' | 'semi', string>;
+  /** Epochs planned and steps taken by the supervised stage. */
+  readonly epochs: number;
+  readonly steps: number;
+  /** Per epoch of the semi-supervised stage: its summary figures (pseudo-label mask rate and accuracy, loss). */
+  readonly semi_epochs: readonly Record<string, number>[];
+  /** The tuner's choice and its validation accuracy; null when nothing was searched. */
+  readonly tuning: { tuner: string; best: Record<string, number>; validation_accuracy: number; trials: number; validation_count: number } | null;
+  readonly seconds: number;
 }
 
 export class Interrupted extends Error {

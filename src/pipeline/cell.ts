@@ -2,7 +2,7 @@ import type { Backbone } from '../contracts/backbone.ts';
 import type { FerData } from '../contracts/dataset.ts';
 import { deriveSeed } from '../core/rng.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
-import { cellContext, type CellHooks } from './cell-context.ts';
+import { cellContext, type CellHooks, type CellMetrics } from './cell-context.ts';
 import { faceBoxes, loadData, splitLabels, type CellSplit } from './cell-data.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { sharedPretraining } from './pretraining.ts';
@@ -10,33 +10,8 @@ import type { RunScope } from './scope.ts';
 import { fineTune, type CellStep, type FineTuned } from './stages.ts';
 import { checkSearchPaths, formatParams, tuneSupervised, type CellTuning } from './tuning.ts';
 
-export { Interrupted, type CellHooks } from './cell-context.ts';
+export { Interrupted, type CellHooks, type CellMetrics } from './cell-context.ts';
 export type { CellStep } from './stages.ts';
-
-export interface CellMetrics {
-  readonly id: string;
-  /** Test accuracy of the evaluated weights (EMA where kept), in [0, 1]. */
-  readonly accuracy: number;
-  /** Test accuracy of the raw (non-EMA) weights. */
-  readonly accuracy_raw: number;
-  readonly per_class: Record<string, number | null>;
-  readonly classes: readonly string[];
-  readonly confusion: number[][];
-  readonly test_count: number;
-  readonly labeled_count: number;
-  readonly unlabeled_count: number;
-  readonly budget: string;
-  readonly dataset: { name: string; display: string; stand_in: string | null; notes: readonly string[] };
-  readonly stages: Record<'pretrain' | 'supervised' | 'semi', string>;
-  /** Epochs planned and steps taken by the supervised stage. */
-  readonly epochs: number;
-  readonly steps: number;
-  /** Per epoch of the semi-supervised stage: its summary figures (pseudo-label mask rate and accuracy, loss). */
-  readonly semi_epochs: readonly Record<string, number>[];
-  /** The tuner's choice and its validation accuracy; null when nothing was searched. */
-  readonly tuning: { tuner: string; best: Record<string, number>; validation_accuracy: number; trials: number; validation_count: number } | null;
-  readonly seconds: number;
-}
 
 export interface CellOutput {
   readonly metrics: CellMetrics;
@@ -85,7 +60,9 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
       supervised: `${tuned.results.supervised.summary}${tuning ? `, tuned: ${formatParams(tuning.best)}` : ''}`,
       semi: tuned.results.semi.summary,
     };
-    const metrics = cellMetrics(cell, data, split, evaluateCell(cell, model, tuned.ema, data, split), tuned, stages, tuning, started);
+    const evaluation = evaluateCell(cell, model, tuned.ema, data, split);
+    const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started);
+    await c.hooks.keepModel?.(evaluation.evaluated, { backbone: c.config.model.backbone, factory: backbone, metrics });
     return { metrics, log: tuned.log, ...(pretrained.picture ? { pretrainPicture: pretrained.picture } : {}), ...(tuning ? { tuning } : {}) };
   } finally {
     model.dispose();
@@ -102,8 +79,9 @@ function evaluateCell(cell: ResolvedCell, model: Backbone, ema: Backbone | null,
   const testSplit = split.heldOut ? data.train : data.test;
   const numClasses = data.classes.length;
   const raw = evaluate(model, testSplit, data.imageSize, numClasses, batch_size, split.heldOut);
-  const final: Evaluation = use_ema && ema ? evaluate(ema, testSplit, data.imageSize, numClasses, batch_size, split.heldOut) : raw;
-  return { raw, final };
+  const evaluated = use_ema && ema ? ema : model;
+  const final: Evaluation = evaluated === model ? raw : evaluate(evaluated, testSplit, data.imageSize, numClasses, batch_size, split.heldOut);
+  return { raw, final, evaluated };
 }
 
 function cellMetrics(

@@ -14,6 +14,7 @@ import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, latestRunDir, timestamp } from './results.ts';
 import { hashOf } from '../core/json.ts';
 import { execFileSync } from 'node:child_process';
+import { CELL_MODEL_DIR, keepCellModel } from '../model/bundle.ts';
 
 export interface RunOptions {
   backend?: string;
@@ -182,6 +183,7 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
       stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
       dataCacheDir: path.join(opts.outRoot, '.cache', 'data'),
       checkpointDir: path.join(cellDir, 'checkpoints'),
+      keepModel: (model, about) => keepCellModel(path.join(cellDir, CELL_MODEL_DIR), model, { ...about, recipe: recipe.name }),
       onStep: stepReporter(run, cell, index),
     });
     run.ran++;
@@ -192,7 +194,10 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
     fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
     await tracker.endCell(cell.id, {
       metrics: { test_accuracy: metrics.accuracy, test_accuracy_raw: metrics.accuracy_raw, labeled_count: metrics.labeled_count, seconds: metrics.seconds },
-      artifacts: fs.readdirSync(cellDir).map((f) => path.resolve(cellDir, f)),
+      artifacts: fs
+        .readdirSync(cellDir)
+        .map((f) => path.resolve(cellDir, f))
+        .filter((f) => fs.statSync(f).isFile()),
       status: 'FINISHED',
     });
     progress.log(`  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`);

@@ -6,7 +6,7 @@ import type { FaceBoxSource } from '../../../src/contracts/training.ts';
 import { imageDigest } from '../../../plugins/face-boxes/internal/cache.ts';
 import { tempDir } from '../../helpers.ts';
 import { squareDetector, type DetectorRow } from './square-detector.ts';
-import { encodeModel } from './onnx-model.ts';
+import { encodeModel } from '../../../src/onnx/proto.ts';
 
 /** Images of `size` px, black, each with one square of the given brightness at [x1, y1, x2, y2). */
 function squares(size: number, list: readonly { box: [number, number, number, number]; brightness?: number }[]): Float32Array {

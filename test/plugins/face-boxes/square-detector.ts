@@ -1,4 +1,4 @@
-import { encodeModel, type OnnxNode, type OnnxTensor } from './onnx-model.ts';
+import { encodeModel, type OnnxNode, type OnnxTensor } from '../../../src/onnx/proto.ts';
 
 export interface DetectorRow {
   /** Pixels added to the found box's x and y (to place a second detection). */
