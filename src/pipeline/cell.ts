@@ -130,7 +130,8 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
     ...(data.train.folds ? { folds: data.train.folds } : {}),
   });
   const trainLabels = split.labels ?? data.train.labels;
-  const boxes = await create<FaceBoxSource>('face-boxes', 'data.boxes').boxes(data.train.images, data.train.size, imageSize, data.train.boxes);
+  const faceBoxes = await create<FaceBoxSource>('face-boxes', 'data.boxes').boxes(data.train, { imageSize, note: hooks.note, ...(hooks.dataCacheDir ? { cacheDir: hooks.dataCacheDir } : {}) });
+  const boxes = faceBoxes.boxes;
 
   const stages = { pretrain: '', supervised: '', semi: '' };
   const pretrainUse = slotAt(config, 'pipeline.pretrain').use;
@@ -296,7 +297,7 @@ export async function runCell(recipe: ResolvedRecipe, cell: ResolvedCell, hooks:
       labeled_count: split.labeled.length,
       unlabeled_count: split.unlabeled.length,
       budget: sampler.budget,
-      dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null, notes: data.notes ?? [] },
+      dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null, notes: [...(data.notes ?? []), faceBoxes.note] },
       stages,
       epochs: result.epochs,
       steps: result.steps,
