@@ -38,7 +38,7 @@ interface FaceApiOptions {
 interface FaceApi {
   readonly version: string;
   readonly tf: { readonly Tensor: unknown };
-  readonly nets: Record<(typeof MODELS)[keyof typeof MODELS]['net'], { readonly isLoaded: boolean; loadFromDisk(dir: string): Promise<void> }>;
+  readonly nets: Record<(typeof MODELS)[keyof typeof MODELS]['net'], { readonly isLoaded: boolean; loadFromDisk(dir: string): Promise<void>; dispose(): void }>;
   readonly SsdMobilenetv1Options: new (o: { minConfidence: number }) => object;
   readonly TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => object;
   detectAllFaces(input: tf.Tensor3D, options: object): PromiseLike<{ readonly score: number; readonly box: { x: number; y: number; width: number; height: number } }[]>;
@@ -126,12 +126,18 @@ export default definePlugin<FaceApiOptions, FaceBoxSource>({
             missing: o.several_faces === 'fallback' ? 'without exactly one detected face' : 'without a detected face',
             async open(imageSize): Promise<DetectorSession> {
               const api = faceApi();
+              const net = api.nets[spec.net];
               const restore = await switchBackend(BACKEND);
-              try {
-                // The weights become tensors of the wasm backend, where every later detection runs.
-                if (!api.nets[spec.net].isLoaded) await api.nets[spec.net].loadFromDisk(modelDir);
-              } catch (err) {
+              // The weights are tensors of the wasm backend, loaded for this run of detections and
+              // disposed after it: later cells find their boxes in the cache.
+              const close = async () => {
+                if (net.isLoaded) net.dispose();
                 await restore();
+              };
+              try {
+                if (!net.isLoaded) await net.loadFromDisk(modelDir);
+              } catch (err) {
+                await close();
                 throw err;
               }
               const options = inputSize ? new api.TinyFaceDetectorOptions({ inputSize, scoreThreshold: o.min_confidence }) : new api.SsdMobilenetv1Options({ minConfidence: o.min_confidence });
@@ -141,7 +147,7 @@ export default definePlugin<FaceApiOptions, FaceBoxSource>({
                   if (o.several_faces === 'fallback' && faces.length !== 1) return null;
                   return mostConfident(faces, imageSize)?.box ?? null;
                 },
-                close: restore,
+                close,
               };
             },
           },

@@ -82,8 +82,8 @@ export async function detectBoxes(detector: Detector, split: Split, request: Box
         cache.set(keys[i]!, box);
         if (request.note && Date.now() - reported > PROGRESS_MS) {
           reported = Date.now();
-          const left = ((reported - started) / (n + 1)) * (todo.length - n - 1);
-          request.note(`ssfer: face boxes: ${n + 1} of ${todo.length} images, about ${Math.ceil(left / 60_000)} min left`);
+          const left = Math.round((((reported - started) / (n + 1)) * (todo.length - n - 1)) / 60_000);
+          request.note(`ssfer: face boxes: ${n + 1} of ${todo.length} images, ${left < 1 ? 'under a minute' : `about ${left} min`} left`);
         }
       }
     } finally {

@@ -19,7 +19,7 @@ interface RawDetection {
 
 interface FaceApiModule {
   readonly tf: { readonly Tensor: unknown };
-  readonly nets: { readonly ssdMobilenetv1: { readonly isLoaded: boolean; loadFromDisk(dir: string): Promise<void> } };
+  readonly nets: { readonly ssdMobilenetv1: { readonly isLoaded: boolean; loadFromDisk(dir: string): Promise<void>; dispose(): void } };
   readonly SsdMobilenetv1Options: new (o: { minConfidence: number }) => object;
   detectAllFaces(input: tf.Tensor3D, options: object): PromiseLike<RawDetection[]>;
 }
@@ -44,9 +44,14 @@ export async function onWasm<T>(work: () => Promise<T>): Promise<T> {
 /** face-api's SSD MobileNet v1 on an RGB image tensor (0–255), as the library reports it. */
 export async function detectDirectly(image: tf.Tensor3D, minConfidence = 0.5): Promise<RawDetection[]> {
   const api = faceApiModule();
+  const net = api.nets.ssdMobilenetv1;
   return onWasm(async () => {
-    if (!api.nets.ssdMobilenetv1.isLoaded) await api.nets.ssdMobilenetv1.loadFromDisk(path.join(FACE_API_DIR, 'model'));
-    return [...(await api.detectAllFaces(image, new api.SsdMobilenetv1Options({ minConfidence })))];
+    await net.loadFromDisk(path.join(FACE_API_DIR, 'model'));
+    try {
+      return [...(await api.detectAllFaces(image, new api.SsdMobilenetv1Options({ minConfidence })))];
+    } finally {
+      net.dispose();
+    }
   });
 }
 

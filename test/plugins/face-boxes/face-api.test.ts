@@ -114,10 +114,22 @@ describe('face-boxes plugin: face-api (the real detector on the photos its packa
     const before = tf.getBackend();
     try {
       await tf.setBackend(chosen);
-      const tensors = tf.memory().numTensors; // the detector's weights are loaded by now
-      const found = await faceApi().boxes(splitOf(flipped, 64), { imageSize: 64 });
+      const tensors = tf.memory().numTensors;
+      // Every backend switch, as tfjs's engine sees it.
+      const engine = tf.engine();
+      const setBackend = engine.setBackend;
+      const switches: string[] = [];
+      engine.setBackend = (name: string) => (switches.push(name), setBackend.call(engine, name));
+      let found;
+      try {
+        found = await faceApi().boxes(splitOf(flipped, 64), { imageSize: 64 });
+      } finally {
+        engine.setBackend = setBackend;
+      }
       expect(found.note).to.match(/^face boxes: face-api ssd-mobilenet, \d of 3 images/);
+      expect(switches).to.deep.equal(['wasm', chosen]);
       expect(tf.getBackend()).to.equal(chosen);
+      // the detector's weights are disposed with the session
       expect(tf.memory().numTensors).to.equal(tensors);
     } finally {
       await tf.setBackend(before);
