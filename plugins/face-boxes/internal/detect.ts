@@ -57,7 +57,7 @@ const PROGRESS_MS = 30_000;
  * looked up by its content in the cache first, and the detector opened only for the others. An
  * image without a usable detection gets the fallback box, and the note counts them.
  */
-export async function detectBoxes(detector: Detector, split: Split, request: BoxRequest): Promise<FaceBoxes & { readonly fallbacks: number; readonly count: number }> {
+export async function detectBoxes(detector: Detector, split: Split, request: BoxRequest): Promise<FaceBoxes> {
   const { imageSize } = request;
   const which = request.only ?? Int32Array.from({ length: split.size }, (_, i) => i);
   const dir = detector.cacheDir ?? (request.cacheDir ? path.join(request.cacheDir, 'face-boxes') : null);
@@ -101,5 +101,5 @@ export async function detectBoxes(detector: Detector, split: Split, request: Box
   }
   const central = detector.fallback.every((v, k) => v === AUTHORS_FALLBACK[k]);
   const fallbackBox = central ? 'the central fallback box' : `the fallback box [${detector.fallback.join(', ')}] at 224 px`;
-  return { boxes, fallbacks, count: which.length, note: `face boxes: ${detector.label}, ${fallbacks} of ${which.length} images ${detector.missing} used ${fallbackBox}` };
+  return { boxes, note: `face boxes: ${detector.label}, ${fallbacks} of ${which.length} images ${detector.missing} used ${fallbackBox}` };
 }
