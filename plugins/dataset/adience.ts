@@ -20,10 +20,10 @@
  */
 import path from 'node:path';
 import { DatasetError, DropCounter, type IssueLog } from '../../src/data/errors.ts';
-import { columnsOf, linesOf, readIndexFile } from '../../src/data/index-file.ts';
+import { columnsOf, linesOf } from '../../src/data/index-file.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { choice, Type } from '../../src/core/schema.ts';
-import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
+import { readDatasetFile, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 
 const adienceOptions = {
   task: choice(['gender', 'age'], { default: 'gender', description: 'gender (female, male) or age (the 8 benchmark groups)' }),
@@ -74,7 +74,7 @@ function read(root: string, o: AdienceOptions, issues: IssueLog): DatasetIndex {
   const dropped = new DropCounter();
   const [folder, prefix] = o.layout === 'faces' ? ['faces', 'coarse_tilt_aligned_face'] : ['aligned', 'landmark_aligned_face'];
   for (let fold = 0; fold < FOLDS; fold++) {
-    const file = readIndexFile(path.join(root, `fold_${fold}_data.txt`), missingIndex(NAME, `fold_0_data.txt … fold_${FOLDS - 1}_data.txt (tab-separated, with the columns ${COLUMNS.join(', ')}, …)`));
+    const file = readDatasetFile(root, [`fold_${fold}_data.txt`], NAME, `fold_0_data.txt … fold_${FOLDS - 1}_data.txt (tab-separated, with the columns ${COLUMNS.join(', ')}, …)`);
     digests.push(file.digest);
     const lines = [...linesOf(file)].filter((l) => l.text.trim() !== '');
     const col = columnsOf(lines[0]?.text.split('\t') ?? [], COLUMNS);
@@ -118,7 +118,7 @@ function read(root: string, o: AdienceOptions, issues: IssueLog): DatasetIndex {
     }
   }
   const classes = o.task === 'gender' ? GENDERS : AGE_GROUPS;
-  return { classes, train, test: [], digests, notes: dropped.notes() };
+  return { classes, train, test: [], foldsOnly: true, digests, notes: dropped.notes() };
 }
 
 export default realDatasetPlugin({

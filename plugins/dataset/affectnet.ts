@@ -8,17 +8,16 @@
  * Expression ids 0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt;
  * 8 None, 9 Uncertain and 10 Non-Face are not expressions and are left out, and the 7-class
  * setting leaves out contempt too. validation.csv is the test split, as in the paper. The face
- * box comes from the face_* columns. A file without its header line is read in the column order
- * above.
+ * box comes from the face_* columns. A header line is read by its column names, in any order; a
+ * file without one is read in the column order above.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { DatasetError, DropCounter, type IssueLog } from '../../src/data/errors.ts';
-import { columnsOf, linesOf, readIndexFile, splitCsv, type IndexFile } from '../../src/data/index-file.ts';
+import { columnsOf, linesOf, splitCsv, type IndexFile } from '../../src/data/index-file.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { boxFromSize, wholeNumber } from './internal/fields.ts';
 import { choice } from '../../src/core/schema.ts';
-import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
+import { readDatasetFile, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 import { classNames, type Expression } from '../../src/data/expressions.ts';
 
 const affectnetOptions = {
@@ -29,26 +28,28 @@ type AffectnetOptions = RealOptions<typeof affectnetOptions>;
 
 const NAME = { displayName: 'AffectNet', env: 'SSFER_AFFECTNET_ROOT' };
 const COLUMNS = ['subDirectory_filePath', 'face_x', 'face_y', 'face_width', 'face_height', 'facial_landmarks', 'expression', 'valence', 'arousal'] as const;
+/** The columns this loader reads. */
+const READ = ['subDirectory_filePath', 'face_x', 'face_y', 'face_width', 'face_height', 'expression'] as const;
 /** AffectNet's expression ids 0–7, by name. */
 export const AFFECTNET_EXPRESSIONS: readonly Expression[] = ['neutral', 'happiness', 'sadness', 'surprise', 'fear', 'disgust', 'anger', 'contempt'];
 const NOT_EXPRESSIONS: Record<number, string> = { 8: 'None', 9: 'Uncertain', 10: 'Non-Face' };
 const IDS = '0–7 (0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt) or 8–10 (None, Uncertain, Non-Face; left out)';
 
 function listFile(root: string, name: string): IndexFile {
-  const inLists = path.join(root, 'Manually_Annotated_file_lists', name);
-  const file = fs.existsSync(inLists) ? inLists : path.join(root, name);
-  return readIndexFile(file, missingIndex(NAME, `${name} (in the root or in Manually_Annotated_file_lists/) with the columns ${COLUMNS.join(',')}`));
+  return readDatasetFile(root, [`Manually_Annotated_file_lists/${name}`, name], NAME, `${name} (in the root or in Manually_Annotated_file_lists/) with the columns ${COLUMNS.join(',')}`);
 }
 
 function readList(file: IndexFile, root: string, classes: readonly Expression[], issues: IssueLog, dropped: DropCounter): IndexEntry[] {
   const lines = [...linesOf(file)].filter((l) => l.text.trim() !== '');
   const first = splitCsv(lines[0]?.text ?? '') ?? [];
-  const named = columnsOf(first, COLUMNS);
-  const hasHeader = first[0]?.trim() === COLUMNS[0];
+  // A header is read by its names, in whatever order the columns stand.
+  const names = first.map((f) => f.trim().toLowerCase());
+  const hasHeader = COLUMNS.some((c) => names.includes(c.toLowerCase()));
+  const named = columnsOf(first, READ);
   if (hasHeader && 'missing' in named) {
-    throw new DatasetError({ file: file.path, line: lines[0]!.line }, `the header lacks ${named.missing.join(', ')}`, `the columns ${COLUMNS.join(',')}`, 'Restore the file as distributed.');
+    throw new DatasetError({ file: file.path, line: lines[0]!.line }, `the header lacks ${named.missing.join(', ')}`, `a header naming ${READ.join(', ')} (in any order)`, 'Restore the file as distributed.');
   }
-  const col = 'missing' in named ? (Object.fromEntries(COLUMNS.map((c, i) => [c, i])) as { [K in (typeof COLUMNS)[number]]: number }) : named;
+  const col = hasHeader && !('missing' in named) ? named : (Object.fromEntries(READ.map((c) => [c, COLUMNS.indexOf(c)])) as { [K in (typeof READ)[number]]: number });
   const last = Math.max(col.subDirectory_filePath, col.face_x, col.face_y, col.face_width, col.face_height, col.expression);
   const entries: IndexEntry[] = [];
   for (const { line, text } of hasHeader ? lines.slice(1) : lines) {

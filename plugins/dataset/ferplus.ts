@@ -14,11 +14,11 @@
  */
 import path from 'node:path';
 import { DatasetError, DropCounter, EntryProblem, type IssueLog } from '../../src/data/errors.ts';
-import { columnsOf, linesOf, readIndexFile, splitCsv, type IndexFile, type IndexLine } from '../../src/data/index-file.ts';
+import { columnsOf, linesOf, splitCsv, type IndexFile, type IndexLine } from '../../src/data/index-file.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { wholeNumber } from './internal/fields.ts';
 import { choice } from '../../src/core/schema.ts';
-import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
+import { readDatasetFile, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 import { EXPRESSIONS_8, classNames } from '../../src/data/expressions.ts';
 
 const ferplusOptions = {
@@ -47,9 +47,9 @@ export function majority(votes: readonly number[]): Majority {
   return { label: winner };
 }
 
+/** A CSV file's header and data lines (readDatasetFile refuses an empty file). */
 function rows(file: IndexFile): { header: IndexLine; data: IndexLine[] } {
   const all = [...linesOf(file)].filter((l) => l.text.trim() !== '');
-  if (!all.length) throw new DatasetError({ file: file.path }, 'the file is empty', 'a header line and one line per image', 'Restore the file as distributed.');
   return { header: all[0]!, data: all.slice(1) };
 }
 
@@ -78,8 +78,8 @@ function greyPixels(text: string): () => Uint8Array {
 }
 
 function read(root: string, o: FerplusOptions, issues: IssueLog): DatasetIndex {
-  const fer = readIndexFile(path.join(root, 'fer2013.csv'), missingIndex(NAME, 'fer2013.csv (emotion,pixels,Usage) from the FER2013 release'));
-  const plus = readIndexFile(path.join(root, 'fer2013new.csv'), missingIndex(NAME, 'fer2013new.csv (Usage,Image name,neutral,…,NF) from the FERPlus repository'));
+  const fer = readDatasetFile(root, ['fer2013.csv'], NAME, 'fer2013.csv (emotion,pixels,Usage) from the FER2013 release');
+  const plus = readDatasetFile(root, ['fer2013new.csv'], NAME, 'fer2013new.csv (Usage,Image name,neutral,…,NF) from the FERPlus repository');
   const ferRows = rows(fer);
   const plusRows = rows(plus);
   const fc = header(fer, ferRows.header, ['pixels', 'Usage']);

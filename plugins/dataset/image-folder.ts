@@ -18,7 +18,7 @@ import type { Box } from '../../src/data/decode.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { boxFromCorners, CORNERS_EXPECTED } from './internal/fields.ts';
 import { nullable, Type } from '../../src/core/schema.ts';
-import { realDatasetPlugin, type RealOptions } from './internal/real.ts';
+import { pointAtNearby, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 
 const imageFolderOptions = {
   classes: Type.Unsafe<string[] | null>({
@@ -68,7 +68,8 @@ function read(root: string, o: ImageFolderOptions, issues: IssueLog): DatasetInd
   for (const split of SPLITS) {
     const dir = path.join(root, split);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-      throw new DatasetError({ file: dir }, 'folder not found', `${split}/ with one folder per class (${LAYOUT})`, 'Arrange the images by split and class, or set root to the folder that holds train/ and test/.');
+      const fix = pointAtNearby(root, [split]) ?? 'Arrange the images by split and class, or set root to the folder that holds train/ and test/.';
+      throw new DatasetError({ file: dir }, 'folder not found', `${split}/ with one folder per class (${LAYOUT})`, fix);
     }
   }
   const classes = o.classes ?? subfolders(path.join(root, 'train'));

@@ -12,11 +12,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { IssueLog } from '../../src/data/errors.ts';
-import { linesOf, readIndexFile } from '../../src/data/index-file.ts';
+import { linesOf } from '../../src/data/index-file.ts';
 import type { DatasetIndex, IndexEntry } from '../../src/data/load.ts';
 import { boxFromCorners, CORNERS_EXPECTED, wholeNumber } from './internal/fields.ts';
 import { choice, Type } from '../../src/core/schema.ts';
-import { missingIndex, realDatasetPlugin, type RealOptions } from './internal/real.ts';
+import { readDatasetFile, realDatasetPlugin, type RealOptions } from './internal/real.ts';
 import { EXPRESSIONS_7, fromRafdbLabel } from '../../src/data/expressions.ts';
 
 const rafdbOptions = {
@@ -49,10 +49,7 @@ function readBox(file: string, place: { file: string; line: number }, issues: Is
 }
 
 function read(root: string, o: RafdbOptions, issues: IssueLog): DatasetIndex {
-  const list = readIndexFile(
-    path.join(root, 'EmoLabel', 'list_patition_label.txt'),
-    missingIndex(NAME, 'EmoLabel/list_patition_label.txt (spelled as RAF-DB spells it) with lines such as "train_00001.jpg 5"'),
-  );
+  const list = readDatasetFile(root, ['EmoLabel/list_patition_label.txt'], NAME, 'EmoLabel/list_patition_label.txt (spelled as RAF-DB spells it) with lines such as "train_00001.jpg 5"');
   const train: IndexEntry[] = [];
   const test: IndexEntry[] = [];
   for (const { line, text } of linesOf(list)) {

@@ -2,13 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { definePlugin } from '../../src/core/plugin.ts';
-import { nullable, options, Type } from '../../src/core/schema.ts';
-import { BoxCache, fileDigest, imageDigests, sha256 } from './internal/cache.ts';
-import { decodeOutput, singleFace, toImage, type Box } from './internal/detections.ts';
+import { options, Type } from '../../src/core/schema.ts';
+import type { FaceBoxSource } from '../../src/contracts/training.ts';
+import { fileDigest } from './internal/cache.ts';
+import { CACHE_OPTION, detectBoxes, FALLBACK_OPTION } from './internal/detect.ts';
+import { decodeOutput, singleFace, toImage } from './internal/detections.ts';
 import { detectorInput } from './internal/resize.ts';
-
-/** The size the fallback box is written at (the authors' detector input). */
-const FALLBACK_SIZE = 224;
 
 // One session per model file for the process: every cell of a table detects with the same one.
 const sessions = new Map<string, Promise<InferenceSession>>();
@@ -41,45 +40,38 @@ export default definePlugin({
     input_size: Type.Integer({ minimum: 32, default: 224, description: 'detector input size in pixels' }),
     confidence: Type.Number({ minimum: 0, maximum: 1, default: 0.4, description: 'minimum detection score' }),
     nms_iou: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'non-maximum suppression IoU' }),
-    fallback: Type.Unsafe<[number, number, number, number]>({
-      type: 'array',
-      items: Type.Number(),
-      minItems: 4,
-      maxItems: 4,
-      default: [25, 25, 220, 220],
-      description: 'box used when the detector does not find exactly one face (at 224 px, scaled to the image)',
-    }),
-    cache: nullable(Type.String(), { default: null, description: 'folder keeping the boxes across runs, relative to the recipe; null: kept in memory for the run only' }),
+    fallback: FALLBACK_OPTION('box used when the detector does not find exactly one face (at 224 px, scaled to the image)'),
+    cache: CACHE_OPTION,
   }),
   create(o, ctx) {
     const model = path.resolve(ctx.recipeDir, o.model);
     if (!fs.existsSync(model)) throw new Error(`face-boxes onnx: model file not found: ${model}; model: is relative to the recipe's folder`);
-    const cacheDir = o.cache === null ? null : path.resolve(ctx.recipeDir, o.cache);
     return {
       name: 'onnx',
-      async boxes(images, count, imageSize) {
+      boxes: (split, request) => {
         const digest = fileDigest(model);
-        const settings = { model: digest, input_size: o.input_size, confidence: o.confidence, nms_iou: o.nms_iou, fallback: o.fallback, imageSize };
-        const cache = new BoxCache(sha256(JSON.stringify(settings)).slice(0, 32), cacheDir);
-        const fallback = toImage(o.fallback, FALLBACK_SIZE, imageSize);
-        const out = new Float32Array(count * 4);
-        const keys = imageDigests(images, count, imageSize);
-        try {
-          for (let i = 0; i < count; i++) {
-            const key = keys[i]!;
-            let box: Box | undefined = cache.get(key);
-            if (!box) {
-              const found = await detect(await session(model, digest), detectorInput(images, i, imageSize, o.input_size), o.input_size);
-              const face = singleFace(decodeOutput(found.data, found.dims), o.confidence, o.nms_iou);
-              box = face ? toImage(face, o.input_size, imageSize) : fallback;
-              cache.set(key, box);
-            }
-            out.set(box, 4 * i);
-          }
-        } finally {
-          cache.save();
-        }
-        return out;
+        return detectBoxes(
+          {
+            label: `ONNX detector ${path.basename(model)}`,
+            settings: { detector: 'onnx', model: digest, input_size: o.input_size, confidence: o.confidence, nms_iou: o.nms_iou },
+            cacheDir: o.cache === null ? null : path.resolve(ctx.recipeDir, o.cache),
+            fallback: o.fallback,
+            missing: 'without exactly one detected face',
+            async open(imageSize) {
+              const s = await session(model, digest);
+              return {
+                async detect(images, i) {
+                  const found = await detect(s, detectorInput(images, i, imageSize, o.input_size), o.input_size);
+                  const face = singleFace(decodeOutput(found.data, found.dims), o.confidence, o.nms_iou);
+                  return face ? toImage(face, o.input_size, imageSize) : null;
+                },
+                close: async () => {},
+              };
+            },
+          },
+          split,
+          request,
+        );
       },
     };
   },

@@ -10,6 +10,12 @@ export interface Split {
   readonly labels: Int32Array;
   /** Face box per image, pixel corners (x1, y1, x2, y2) in the stored image size; length size·4. */
   readonly boxes: Float32Array;
+  /**
+   * 1 where the image's box is the dataset's own (annotated, or the drawn face of synthetic
+   * data), 0 where the dataset has none and `boxes` holds the whole image; length size. Absent:
+   * no image has an annotated box. A `face-boxes` plugin decides from it whether to detect.
+   */
+  readonly annotatedBoxes?: Uint8Array;
   /** Identity per image where the dataset knows it (synthetic data does); otherwise absent. */
   readonly identities?: Int32Array;
   /**

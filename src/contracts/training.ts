@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../core/rng.ts';
+import type { Split } from './dataset.ts';
 
 /** A labeled batch: NHWC images in [0, 1], integer labels, face boxes (x1, y1, x2, y2 pixels). */
 export interface Batch {
@@ -64,10 +65,30 @@ export interface Sampler {
   split(labels: Int32Array, numClasses: number, rng: Rng, info?: SplitInfo): LabelSplit;
 }
 
+/** What the pipeline asks a `face-boxes` plugin for besides the images. */
+export interface BoxRequest {
+  /** Height = width of the split's images in pixels. */
+  readonly imageSize: number;
+  /** The run's cache folder (detections are kept under it, keyed by image content); absent: none. */
+  readonly cacheDir?: string;
+  /** Only these images need boxes (the others keep the split's own); absent: every image. */
+  readonly only?: Int32Array;
+  /** Where progress lines go during a long detection; absent: nowhere. */
+  readonly note?: (text: string) => void;
+}
+
+/** Face boxes for a split, and what they are. */
+export interface FaceBoxes {
+  /** Pixel corners (x1, y1, x2, y2) per image, in the split's image size; length size·4. */
+  readonly boxes: Float32Array;
+  /** One sentence for the table notes: where the boxes come from and how many fell back. */
+  readonly note: string;
+}
+
 /** `face-boxes` plugins: a face box per training image. */
 export interface FaceBoxSource {
   readonly name: string;
-  boxes(images: Float32Array, count: number, imageSize: number, annotated: Float32Array): Promise<Float32Array>;
+  boxes(split: Split, request: BoxRequest): Promise<FaceBoxes>;
 }
 
 declare module '../core/plugin.ts' {

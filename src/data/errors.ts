@@ -94,11 +94,19 @@ export class IssueLog {
     return n;
   }
 
+  private kinds(): string {
+    return [...this.counts].map(([kind, n]) => `${n} ${n === 1 ? ISSUE_KINDS[kind].one : ISSUE_KINDS[kind].many}`).join(', ');
+  }
+
+  /** What was skipped by kind, and the first: `3 unknown labels, 1 missing image; the first: list.txt:4: …`. */
+  summary(): string {
+    return `${this.kinds()}; the first: ${this.first}`;
+  }
+
   /** One sentence on what was skipped, or nothing. */
   notes(): string[] {
     if (this.skipped === 0) return [];
-    const parts = [...this.counts].map(([kind, n]) => `${n} ${n === 1 ? ISSUE_KINDS[kind].one : ISSUE_KINDS[kind].many}`);
-    return [`skipped ${this.skipped} ${this.skipped === 1 ? 'entry' : 'entries'} under on_error: skip (${parts.join(', ')}); the first: ${this.first}`];
+    return [`skipped ${this.skipped} ${this.skipped === 1 ? 'entry' : 'entries'} under on_error: skip (${this.kinds()}); the first: ${this.first}`];
   }
 }
 

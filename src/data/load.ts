@@ -5,11 +5,11 @@ import type { FerData, LoadRequest, Split } from '../contracts/dataset.ts';
 import { Rng } from '../core/rng.ts';
 import { cacheKey, readEntry, writeEntry, type StoredArray } from './cache.ts';
 import { decodeAll, type Box, type ImageSource } from './decode.ts';
-import { IssueLog, type IssueCounts, type Place } from './errors.ts';
+import { DatasetError, IssueLog, type IssueCounts, type Place } from './errors.ts';
 import { stratifiedSubset } from './subset.ts';
 
 /** Bump when decoding or the stored layout changes, so older cache entries are not reused. */
-export const LOADER_VERSION = 1;
+export const LOADER_VERSION = 2;
 
 /** One labelled image as a dataset's index lists it. */
 export interface IndexEntry {
@@ -32,6 +32,8 @@ export interface DatasetIndex {
   readonly digests: readonly string[];
   /** Rows the dataset's own rules left out, one sentence each. */
   readonly notes: readonly string[];
+  /** Every image is in the training split with its fold, and the test split is empty by design (Adience). */
+  readonly foldsOnly?: boolean;
 }
 
 export interface LoadContext {
@@ -42,6 +44,8 @@ export interface LoadContext {
   /** Holds the problems the reader met; decoding adds to it. */
   readonly issues: IssueLog;
   readonly onProgress?: (done: number, total: number) => void;
+  /** The dataset's folder and the files it reads, for the message when a split loads (almost) nothing. */
+  readonly dataset?: { readonly root: string; readonly layout: string };
 }
 
 type SplitName = 'train' | 'test';
@@ -53,16 +57,19 @@ const SPLITS: readonly SplitName[] = ['train', 'test'];
  * from the decoded-image cache when the same inputs were decoded before.
  */
 export async function loadIndexed(index: DatasetIndex, req: LoadRequest, ctx: LoadContext): Promise<FerData> {
+  checkIndex(index, ctx);
   const wanted = { train: req.trainSize, test: req.testSize };
   const chosen = {} as Record<SplitName, IndexEntry[]>;
   const keyParts = {} as Record<SplitName, string>;
+  const picked = {} as Record<SplitName, number>;
   for (const split of SPLITS) {
     const all = index[split];
     const labels = Int32Array.from(all, (e) => e.label);
-    const picked = stratifiedSubset(labels, index.classes.length, wanted[split], Rng.derive(ctx.seed, 'subset', ctx.name, split));
+    const subset = stratifiedSubset(labels, index.classes.length, wanted[split], Rng.derive(ctx.seed, 'subset', ctx.name, split));
+    picked[split] = subset.length;
     const hash = createHash('sha256');
     chosen[split] = [];
-    for (const i of picked) {
+    for (const i of subset) {
       const e = all[i]!;
       const id = describe(e, ctx.issues);
       if (id === null) continue;
@@ -86,6 +93,7 @@ export async function loadIndexed(index: DatasetIndex, req: LoadRequest, ctx: Lo
     if (file) writeEntry(file, key, arrays, { decodeIssues: counted, dataset: ctx.name, imageSize: req.imageSize });
     ctx.issues.absorb(counted);
   }
+  for (const split of SPLITS) checkLoaded(split, picked[split], (arrays[`${split}.labels`] as Int32Array).length, ctx);
   const notes = [...index.notes, ...ctx.issues.notes()];
   return {
     name: ctx.name,
@@ -135,6 +143,7 @@ async function decodeSplits(
     });
     arrays[`${split}.pixels`] = gather(decoded.pixels, kept, px);
     arrays[`${split}.boxes`] = gather(decoded.boxes, kept, 4);
+    arrays[`${split}.annotated`] = Uint8Array.from(kept, (j) => (jobs[j]!.box ? 1 : 0));
     arrays[`${split}.labels`] = Int32Array.from(kept, (j) => jobs[j]!.label);
     if (entries.some((e) => e.fold !== undefined)) arrays[`${split}.folds`] = Int32Array.from(kept, (j) => jobs[j]!.fold ?? -1);
     at += entries.length;
@@ -157,5 +166,52 @@ function splitOf(arrays: Record<string, StoredArray>, split: SplitName): Split {
   const images = new Float32Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) images[i] = bytes[i]! / 255;
   const folds = arrays[`${split}.folds`] as Int32Array | undefined;
-  return { size: labels.length, images, labels, boxes: arrays[`${split}.boxes`] as Float32Array, ...(folds ? { folds } : {}) };
+  const annotated = arrays[`${split}.annotated`] as Uint8Array;
+  return {
+    size: labels.length,
+    images,
+    labels,
+    boxes: arrays[`${split}.boxes`] as Float32Array,
+    ...(annotated.includes(1) ? { annotatedBoxes: annotated } : {}),
+    ...(folds ? { folds } : {}),
+  };
+}
+
+const SPLIT_WORD: Record<SplitName, string> = { train: 'training', test: 'test' };
+
+/** The fix for a dataset that loads (almost) nothing: point root at the files. */
+function rootFix(ctx: LoadContext): string {
+  const layout = ctx.dataset ? ` (${ctx.dataset.layout})` : '';
+  return `Check that root names the ${ctx.displayName} folder as distributed${layout} and that its files are complete; on_error: skip is for a few damaged entries, not for a wrong folder.`;
+}
+
+function where(ctx: LoadContext): Place {
+  return { file: ctx.dataset?.root ?? ctx.name };
+}
+
+/** Stops a dataset whose index lists no images for a split, or lost most of its entries to on_error: skip. */
+function checkIndex(index: DatasetIndex, ctx: LoadContext): void {
+  const listed = index.train.length + index.test.length;
+  const skipped = ctx.issues.skipped;
+  if (skipped > 0 && skipped > (listed + skipped) / 2) {
+    throw new DatasetError(where(ctx), `on_error: skip left out ${skipped} of ${listed + skipped} entries of ${ctx.displayName} (${ctx.issues.summary()})`, 'at most a few damaged entries', rootFix(ctx));
+  }
+  for (const split of SPLITS) {
+    if (split === 'test' && index.foldsOnly) continue;
+    if (index[split].length > 0) continue;
+    const dropped = index.notes.length ? ` (${index.notes.join('; ')})` : '';
+    throw new DatasetError(where(ctx), `${ctx.displayName} lists no ${SPLIT_WORD[split]} images${dropped}`, `its index files to list the ${SPLIT_WORD[split]} split`, rootFix(ctx));
+  }
+}
+
+/** Stops a split that ended up empty, or lost more than half its images to on_error: skip. */
+function checkLoaded(split: SplitName, picked: number, kept: number, ctx: LoadContext): void {
+  const lost = picked - kept;
+  if (lost === 0 || lost * 2 <= picked) return;
+  throw new DatasetError(
+    where(ctx),
+    `${kept === 0 ? `none of the ${picked}` : `only ${kept} of ${picked}`} ${SPLIT_WORD[split]} images of ${ctx.displayName} could be loaded; on_error: skip left out ${ctx.issues.summary()}`,
+    'at most a few missing or unreadable images',
+    rootFix(ctx),
+  );
 }

@@ -1,3 +1,4 @@
+import type { FaceBoxes } from '../contracts/training.ts';
 import type { FerData } from '../contracts/dataset.ts';
 import type { LabelSplit } from '../contracts/training.ts';
 import { hashOf } from '../core/json.ts';
@@ -50,7 +51,8 @@ export function splitLabels(c: CellContext, { data, key }: CellData): CellSplit 
   return { ...split, labels: split.labels ?? data.train.labels, budget: sampler.budget };
 }
 
-/** A face box per training image, from the cell's face-boxes plugin. */
-export function faceBoxes(c: CellContext, data: FerData, imageSize: number): Promise<Float32Array> {
-  return c.create('face-boxes', c.config.data.boxes).boxes(data.train.images, data.train.size, imageSize, data.train.boxes);
+/** A face box per training image, from the cell's face-boxes plugin, and the note that says where they came from. */
+export function faceBoxes(c: CellContext, data: FerData, imageSize: number): Promise<FaceBoxes> {
+  const { note, dataCacheDir } = c.hooks;
+  return c.create('face-boxes', c.config.data.boxes).boxes(data.train, { imageSize, note, ...(dataCacheDir ? { cacheDir: dataCacheDir } : {}) });
 }

@@ -36,7 +36,7 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
   const loaded = await loadData(c, backbone.imageSize);
   const { data } = loaded;
   const split = splitLabels(c, loaded);
-  const boxes = await faceBoxes(c, data, backbone.imageSize);
+  const { boxes, note: boxesNote } = await faceBoxes(c, data, backbone.imageSize);
   const pretrained = await sharedPretraining(c, backbone);
 
   // Every training of this cell (tuning trials and the final one) starts from the pre-trained
@@ -61,7 +61,7 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
       semi: tuned.results.semi.summary,
     };
     const evaluation = evaluateCell(cell, model, tuned.ema, data, split);
-    const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started);
+    const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote);
     await c.hooks.keepModel?.(evaluation.evaluated, { backbone: c.config.model.backbone, factory: backbone, metrics });
     return { metrics, log: tuned.log, ...(pretrained.picture ? { pretrainPicture: pretrained.picture } : {}), ...(tuning ? { tuning } : {}) };
   } finally {
@@ -93,6 +93,7 @@ function cellMetrics(
   stages: CellMetrics['stages'],
   tuning: CellTuning | null,
   started: number,
+  boxesNote: string,
 ): CellMetrics {
   return {
     id: cell.id,
@@ -105,7 +106,7 @@ function cellMetrics(
     labeled_count: split.labeled.length,
     unlabeled_count: split.unlabeled.length,
     budget: split.budget,
-    dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null, notes: data.notes ?? [] },
+    dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null, notes: [...(data.notes ?? []), boxesNote] },
     stages,
     epochs: tuned.results.supervised.epochs ?? 0,
     steps: tuned.results.supervised.steps ?? 0,

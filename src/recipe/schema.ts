@@ -83,7 +83,7 @@ export function coreSchema() {
         {
           dataset: slot('dataset', 'synthetic-faces', 'the facial-expression dataset'),
           labels: slot('sampler', 'fraction', 'which training images keep their labels; the rest form the unlabeled pool'),
-          boxes: slot('face-boxes', 'annotations', 'where FaceMix gets face boxes'),
+          boxes: slot('face-boxes', 'auto', "where FaceMix gets face boxes (auto: the dataset's annotated boxes, a face detector where it has none)"),
           roots: Type.Unsafe<Record<string, string>>({
             type: 'object',
             'x-keys-of': { kind: 'dataset', option: 'root' },

@@ -91,7 +91,11 @@ describe('recipe validation', () => {
     expect(cfg.id).to.equal(undefined);
     expect(cfg.pipeline.supervised.mixing.alpha).to.equal(1); // facemix default
     expect(cfg.pipeline.supervised.label_smoothing).to.equal(0.1); // core default
-    expect(cfg.data.boxes).to.deep.equal({ use: 'annotations' }); // slot default
+    // slot default, with its nested detector slot's defaults
+    expect(cfg.data.boxes).to.deep.equal({
+      use: 'auto',
+      detector: { use: 'face-api', model: 'ssd-mobilenet', min_confidence: 0.5, pad: 0.5, several_faces: 'most-confident', fallback: [25, 25, 220, 220], cache: null },
+    });
     expect(cfg.scale).to.equal('small');
   });
 

@@ -4,6 +4,7 @@ import { definePlugin } from '../../../src/core/plugin.ts';
 import { choice, nullable, options, Type, type Static, type TObject, type TProperties } from '../../../src/core/schema.ts';
 import type { DatasetSource, LoadRequest } from '../../../src/contracts/dataset.ts';
 import { DatasetError, IssueLog } from '../../../src/data/errors.ts';
+import { readIndexFile, type IndexFile } from '../../../src/data/index-file.ts';
 import { loadIndexed, type DatasetIndex } from '../../../src/data/load.ts';
 import { syntheticStandIn } from '../synthetic-faces.ts';
 import { standInSchema, standInSource, type Setting } from './stand-in.ts';
@@ -79,7 +80,7 @@ export function realDatasetPlugin<P extends TProperties>(spec: RealDatasetSpec<P
           checkFolder(root, spec);
           const issues = new IssueLog(options.on_error);
           const index = await spec.read(root, options, issues);
-          return loadIndexed(index, req, { name: spec.name, displayName: setting.display, seed: ctx.seed, issues });
+          return loadIndexed(index, req, { name: spec.name, displayName: setting.display, seed: ctx.seed, issues, dataset: { root, layout: spec.layout } });
         },
         pool: drawn.pool,
         poolKey: drawn.poolKey,
@@ -100,4 +101,44 @@ export function missingIndex(spec: { displayName: string; env?: string }, expect
     expected,
     fix: `Set root${spec.env ? ` (or ${spec.env})` : ''} to the folder that holds the ${spec.displayName} files as distributed.`,
   };
+}
+
+/**
+ * The folder one level up or down from `root` that holds `rel` (a file or folder path relative to
+ * a dataset's root), for a message when root misses it by one level; null when neither does.
+ */
+export function nearbyRoot(root: string, rels: readonly string[]): { dir: string; rel: string } | null {
+  const up = path.dirname(root);
+  let down: string[] = [];
+  try {
+    down = fs
+      .readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .map((d) => path.join(root, d.name))
+      .sort();
+  } catch {
+    // root is not a readable folder: only up is looked at
+  }
+  for (const dir of [...(up !== root ? [up] : []), ...down]) for (const rel of rels) if (fs.existsSync(path.join(dir, rel))) return { dir, rel };
+  return null;
+}
+
+/** The fix for a root that misses `rels` by one level: the folder to point at; null when there is none nearby. */
+export function pointAtNearby(root: string, rels: readonly string[], env?: string): string | null {
+  const near = nearbyRoot(root, rels);
+  return near ? `Found ${near.rel} under ${near.dir}: set root${env ? ` (or ${env})` : ''} to that folder.` : null;
+}
+
+/**
+ * A dataset's index file: the first of `rels` (paths relative to root, in order of preference)
+ * that exists. A missing one names the folder one level up or down that holds it; an empty one
+ * is refused at the root, since a dataset read from it would load nothing.
+ */
+export function readDatasetFile(root: string, rels: readonly string[], spec: { displayName: string; env?: string }, expected: string): IndexFile {
+  const rel = rels.find((r) => fs.existsSync(path.join(root, r))) ?? rels[rels.length - 1]!;
+  const file = readIndexFile(path.join(root, rel), { expected, fix: pointAtNearby(root, rels, spec.env) ?? missingIndex(spec, expected).fix });
+  if (file.text.trim() === '') {
+    throw new DatasetError({ file: root }, `${rel} is empty`, expected, `Restore ${path.basename(rel)} as distributed, or set root to the folder that holds the complete ${spec.displayName} files.`);
+  }
+  return file;
 }

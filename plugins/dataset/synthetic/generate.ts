@@ -121,7 +121,8 @@ function generateSplit(plan: SplitPlan, opts: { seed: number; imageSize: number;
     const { box } = renderFace(images.subarray(i * px, (i + 1) * px), opts.imageSize, opts.identity(identities[i]!), labels[i]!, rng, opts.difficulty);
     boxes.set(box, i * 4);
   }
-  return { size, images, labels, boxes, identities };
+  // The drawn face's box is ground truth: an annotated box for every image.
+  return { size, images, labels, boxes, annotatedBoxes: new Uint8Array(size).fill(1), identities };
 }
 
 function checkSize(name: string, v: number, min = 0): void {

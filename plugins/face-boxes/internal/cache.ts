@@ -40,16 +40,20 @@ export function fileDigest(file: string): string {
 }
 
 const FORMAT = 'ssfer-face-boxes';
-const memory = new Map<string, Map<string, Box>>();
+
+/** A cached detection: the face's box, or null when the detector found none it accepts. */
+export type Found = Box | null;
+
+const memory = new Map<string, Map<string, Found>>();
 
 /**
- * Face boxes by image digest for one detector setting (`key`: model digest and options), held in
+ * Detections by image digest for one detector setting (`key`: model digest and options), held in
  * memory for the process and, when `dir` is given, in `<dir>/<key>.json` across runs. The file is
  * merged with what is on disk and replaced atomically, so concurrent runs only lose work, never
  * leave a damaged file.
  */
 export class BoxCache {
-  private readonly boxes: Map<string, Box>;
+  private readonly boxes: Map<string, Found>;
   private readonly file: string | null;
   private added = 0;
 
@@ -65,11 +69,12 @@ export class BoxCache {
     this.boxes = boxes;
   }
 
-  get(image: string): Box | undefined {
+  /** The stored detection; undefined when this image was not seen with this setting. */
+  get(image: string): Found | undefined {
     return this.boxes.get(image);
   }
 
-  set(image: string, box: Box): void {
+  set(image: string, box: Found): void {
     this.boxes.set(image, box);
     this.added++;
   }
@@ -82,13 +87,13 @@ export class BoxCache {
   }
 }
 
-function readFile(file: string): [string, Box][] {
+function readFile(file: string): [string, Found][] {
   if (!fs.existsSync(file)) return [];
   try {
     const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { format?: string; boxes?: Record<string, unknown> };
     if (parsed.format !== FORMAT || !parsed.boxes) return [];
-    const valid = (b: unknown): b is Box => Array.isArray(b) && b.length === 4 && b.every(Number.isFinite);
-    return Object.entries(parsed.boxes).filter((e): e is [string, Box] => valid(e[1]));
+    const valid = (b: unknown): b is Found => b === null || (Array.isArray(b) && b.length === 4 && b.every(Number.isFinite));
+    return Object.entries(parsed.boxes).filter((e): e is [string, Found] => valid(e[1]));
   } catch {
     // An unreadable entry is recomputed and then replaced.
     return [];

@@ -69,3 +69,19 @@ export function toImage(box: Box, inputSize: number, imageSize: number): Box {
   const c = (v: number) => Math.min(imageSize, Math.max(0, v * s));
   return [c(box[0]), c(box[1]), c(box[2]), c(box[3])];
 }
+
+/**
+ * The most confident of several detections in an image of `imageSize` pixels. Equal scores go
+ * to the larger box, then to the box whose centre is nearest the image's centre, then to the
+ * earlier one. Boxes without area are never chosen; null when none is left.
+ */
+export function mostConfident(detections: readonly Detection[], imageSize: number): Detection | null {
+  const area = (b: Box) => Math.max(0, b[2] - b[0]) * Math.max(0, b[3] - b[1]);
+  const offCentre = (b: Box) => Math.hypot((b[0] + b[2]) / 2 - imageSize / 2, (b[1] + b[3]) / 2 - imageSize / 2);
+  let best: Detection | null = null;
+  for (const d of detections) {
+    if (!(area(d.box) > 0)) continue;
+    if (!best || d.score > best.score || (d.score === best.score && (area(d.box) > area(best.box) || (area(d.box) === area(best.box) && offCentre(d.box) < offCentre(best.box))))) best = d;
+  }
+  return best;
+}

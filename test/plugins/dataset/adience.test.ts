@@ -85,6 +85,7 @@ describe('dataset: adience from disk', function () {
       expect(foldPainted(data.train, i), `fold of image ${i}`).to.equal(data.train.folds![i]);
     }
     expect([...data.train.boxes.subarray(0, 4)]).to.deep.equal([0, 0, 16, 16]);
+    expect(data.train.annotatedBoxes).to.equal(undefined); // the crops' boxes are not annotated
     expect(data.notes).to.deep.equal(['left out 5 rows: gender u (unknown)', 'left out 5 rows: no gender given']);
   });
 
@@ -138,6 +139,7 @@ describe('dataset: adience from disk', function () {
       expect(gender.test.size).to.equal(0);
       expect(counts(gender.train.labels, 2)).to.deep.equal([20, 20]);
       expect(new Set(gender.train.folds).size).to.equal(5);
+      expect([...gender.train.annotatedBoxes!]).to.deep.equal(new Array(40).fill(1)); // drawn faces: ground-truth boxes
       expect(gender.standIn).to.equal(
         'synthetic stand-in for Adience (gender) (dataset not configured locally): faces drawn with 8 expressions, expression i labelled as class i mod 2 (female, male); every image in train, 5 folds by drawn identity',
       );
@@ -147,5 +149,14 @@ describe('dataset: adience from disk', function () {
     } finally {
       if (saved !== undefined) process.env.SSFER_ADIENCE_ROOT = saved;
     }
+  });
+
+  it('stops at the root when a fold file is empty; an empty test split is its design, not an error', async () => {
+    const copy = tempDir('ssfer-adience-empty-');
+    await buildAdience(copy);
+    write(path.join(copy, 'fold_3_data.txt'), '\n');
+    const err = await load('adience', { root: copy, on_error: 'skip' }).catch((e: Error) => e);
+    expect((err as Error).message).to.match(new RegExp(`^${copy}: fold_3_data\\.txt is empty; expected fold_0_data\\.txt … fold_4_data\\.txt`));
+    expect((await load('adience', { root })).test.size).to.equal(0);
   });
 });

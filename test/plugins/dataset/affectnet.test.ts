@@ -53,6 +53,7 @@ describe('dataset: affectnet from disk', function () {
     for (const s of [data.train, data.test]) for (let i = 0; i < s.size; i++) expect(paintedLabel(s, i, 16)).to.equal(s.labels[i]);
     // box 4,3 + 20×15 in a 40×30 image → ×(16/40, 16/30)
     [1.6, 1.6, 9.6, 9.6].forEach((v, j) => expect(data.test.boxes[j]).to.be.closeTo(v, 1e-5));
+    expect([...data.train.annotatedBoxes!]).to.deep.equal(new Array(16).fill(1));
     expect(data.notes).to.deep.equal([
       'left out 1 row: expression 8 (None) is not an expression',
       'left out 1 row: expression 9 (Uncertain) is not an expression',
@@ -88,5 +89,47 @@ describe('dataset: affectnet from disk', function () {
   it('names a missing list file', async () => {
     const err = await load('affectnet', { root: tempDir() }).catch((e: Error) => e);
     expect((err as Error).message).to.match(/training\.csv: file not found; expected training\.csv \(in the root or in Manually_Annotated_file_lists\/\).*SSFER_AFFECTNET_ROOT/);
+  });
+
+  it('reads a header with its columns in another order by their names', async () => {
+    const shuffled = tempDir('ssfer-affectnet-order-');
+    await buildAffectnet(shuffled);
+    const order = [6, 0, 8, 4, 1, 5, 3, 2, 7]; // expression first, the box columns scattered
+    const reorder = (text: string) =>
+      text
+        .trimEnd()
+        .split('\n')
+        .map((l) => {
+          const f = l.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
+          return order.map((k) => f[k]).join(',');
+        })
+        .join('\n');
+    fs.writeFileSync(path.join(shuffled, 'training.csv'), reorder(fs.readFileSync(path.join(shuffled, 'training.csv'), 'utf8')));
+    expect(fs.readFileSync(path.join(shuffled, 'training.csv'), 'utf8')).to.match(/^expression,subDirectory_filePath,arousal,face_height,face_x,/);
+    const [ours, as] = [await load('affectnet', { root: shuffled, classes: 8 }), await load('affectnet', { root, classes: 8 })];
+    expect([...ours.train.labels]).to.deep.equal([...as.train.labels]);
+    expect([...ours.train.boxes]).to.deep.equal([...as.train.boxes]);
+    expect([...ours.train.images]).to.deep.equal([...as.train.images]);
+    // a header without a column the loader reads is named
+    fs.writeFileSync(path.join(shuffled, 'training.csv'), fs.readFileSync(path.join(shuffled, 'training.csv'), 'utf8').replace('face_height', 'face_h'));
+    const err = await load('affectnet', { root: shuffled }).catch((e: Error) => e);
+    expect((err as Error).message).to.match(/training\.csv:1: the header lacks face_height; expected a header naming subDirectory_filePath, face_x, face_y, face_width, face_height, expression \(in any order\)/);
+  });
+
+  it('stops at the root when a list file is empty or lists no images, and names the folder one level down that holds it', async () => {
+    const copy = tempDir('ssfer-affectnet-empty-');
+    await buildAffectnet(copy);
+    fs.writeFileSync(path.join(copy, 'training.csv'), `${HEADER}\n`);
+    let err = await load('affectnet', { root: copy, on_error: 'skip' }).catch((e: Error) => e);
+    expect((err as Error).message).to.match(new RegExp(`^${copy}: AffectNet-7 lists no training images \\(left out 1 row: contempt \\(the 7-class setting\\)\\); expected its index files to list the training split\\.`));
+    fs.writeFileSync(path.join(copy, 'Manually_Annotated_file_lists', 'validation.csv'), '');
+    err = await load('affectnet', { root: copy }).catch((e: Error) => e);
+    expect((err as Error).message).to.equal(
+      `${copy}: Manually_Annotated_file_lists/validation.csv is empty; expected validation.csv (in the root or in Manually_Annotated_file_lists/) with the columns ${HEADER}. Restore validation.csv as distributed, or set root to the folder that holds the complete AffectNet files.`,
+    );
+    const parent = tempDir('ssfer-affectnet-parent-');
+    fs.cpSync(root, path.join(parent, 'AffectNet'), { recursive: true });
+    err = await load('affectnet', { root: parent }).catch((e: Error) => e);
+    expect((err as Error).message).to.match(new RegExp(`training\\.csv: file not found; .*Found training\\.csv under ${path.join(parent, 'AffectNet')}: set root \\(or SSFER_AFFECTNET_ROOT\\) to that folder\\.$`));
   });
 });

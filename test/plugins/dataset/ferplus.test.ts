@@ -83,6 +83,7 @@ describe('dataset: ferplus from disk', function () {
       expect(px[0]).to.equal(px[1]);
       expect(px[1]).to.equal(px[2]);
       expect([...s.boxes.subarray(0, 4)]).to.deep.equal([0, 0, 16, 16]);
+      expect(s.annotatedBoxes).to.equal(undefined); // FER2013 has no face boxes: a detector finds them
     }
     expect(data.notes).to.include.members([
       'left out 2 rows: no emotion holds a majority of the votes (FERPlus majority rule)',
@@ -131,5 +132,18 @@ describe('dataset: ferplus from disk', function () {
     write(path.join(bad, 'fer2013.csv'), ['emotion,pixels,Usage', `0,${pixelsOf(1)},Training`].join('\n'));
     const err = await load('ferplus', { root: bad }).catch((e: Error) => e);
     expect((err as Error).message).to.match(/fer2013new\.csv: 41 vote rows for 1 images in fer2013\.csv; expected one vote row per fer2013\.csv row/);
+  });
+
+  it('stops at the root when fer2013.csv is empty or lists no training rows', async () => {
+    const copy = tempDir('ssfer-ferplus-empty-');
+    writeFerplus(copy, fixtureRows());
+    write(path.join(copy, 'fer2013.csv'), '');
+    let err = await load('ferplus', { root: copy, on_error: 'skip' }).catch((e: Error) => e);
+    expect((err as Error).message).to.equal(
+      `${copy}: fer2013.csv is empty; expected fer2013.csv (emotion,pixels,Usage) from the FER2013 release. Restore fer2013.csv as distributed, or set root to the folder that holds the complete FERPlus files.`,
+    );
+    writeFerplus(copy, fixtureRows().filter((r) => r.usage !== 'Training'));
+    err = await load('ferplus', { root: copy }).catch((e: Error) => e);
+    expect((err as Error).message).to.match(new RegExp(`^${copy}: FERPlus lists no training images; expected its index files to list the training split\\. Check that root names the FERPlus folder as distributed \\(fer2013\\.csv \\+ fer2013new\\.csv vote counts\\)`));
   });
 });

@@ -40,6 +40,7 @@ describe('dataset: image-folder', function () {
     expect(counts(data.train.labels, 3)).to.deep.equal([4, 4, 4]);
     for (const s of [data.train, data.test]) for (let i = 0; i < s.size; i++) expect(paintedLabel(s, i, 16)).to.equal(s.labels[i]);
     expect([...data.train.boxes.subarray(0, 4)]).to.deep.equal([0, 0, 16, 16]);
+    expect(data.train.annotatedBoxes).to.equal(undefined);
   });
 
   it('uses the order of the classes option as the label order', async () => {
@@ -58,6 +59,9 @@ describe('dataset: image-folder', function () {
     [1.6, 3.2, 9.6, 12.8].forEach((v, j) => expect(data.train.boxes[4 + j]).to.be.closeTo(v, 1e-5));
     [3.2, 0, 16, 16].forEach((v, j) => expect(data.test.boxes[16 + j]).to.be.closeTo(v, 1e-5));
     expect([...data.train.boxes.subarray(0, 4)]).to.deep.equal([0, 0, 16, 16]);
+    // which boxes are annotated: the auto face boxes detect the others
+    expect([...data.train.annotatedBoxes!]).to.deep.equal([0, 1, ...new Array(10).fill(0)]);
+    expect([...data.test.annotatedBoxes!]).to.deep.equal([0, 0, 0, 0, 1, 0]);
   });
 
   it('names a class folder outside the classes, a bad boxes line, a box for no image and a missing split', async () => {
@@ -89,5 +93,16 @@ describe('dataset: image-folder', function () {
   it('requires root: there is no stand-in', async () => {
     const err = await datasetPlugin('image-folder', {}).catch((e: Error) => e);
     expect((err as Error).message).to.match(/image-folder': invalid options: .*root/);
+  });
+
+  it('stops at the root when the class folders hold no images, and names the folder one level down that holds train/', async () => {
+    const empty = tempDir('ssfer-folder-empty-');
+    for (const name of SORTED) for (const s of ['train', 'test']) fs.mkdirSync(path.join(empty, s, name), { recursive: true });
+    const err = await load('image-folder', { root: empty, on_error: 'skip' }).catch((e: Error) => e);
+    expect((err as Error).message).to.match(new RegExp(`^${empty}: ${path.basename(empty)} lists no training images; expected its index files to list the training split\\.`));
+    const parent = tempDir('ssfer-folder-parent-');
+    fs.cpSync(root, path.join(parent, 'faces'), { recursive: true });
+    const up = await load('image-folder', { root: parent }).catch((e: Error) => e);
+    expect((up as Error).message).to.match(new RegExp(`train: folder not found; expected train/ with one folder per class .*\\. Found train under ${path.join(parent, 'faces')}: set root to that folder\\.$`));
   });
 });

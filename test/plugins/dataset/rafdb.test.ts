@@ -58,6 +58,8 @@ describe('dataset: rafdb from disk', function () {
       for (const v of s.images) if (!(v >= 0 && v <= 1)) throw new Error(`pixel ${v}`);
     }
     expect(counts(data.train.labels, 7)).to.deep.equal([3, 3, 3, 3, 3, 3, 3]);
+    // no annotated box: a face detector finds them (face-boxes auto)
+    expect(data.train.annotatedBoxes).to.equal(undefined);
   });
 
   it('reads the original layout with the annotated boxes scaled into the square image', async () => {
@@ -66,6 +68,13 @@ describe('dataset: rafdb from disk', function () {
     const box = [...data.train.boxes.subarray(4, 8)];
     [7 / 3, 2, 37 / 3, 18].forEach((v, j) => expect(box[j]).to.be.closeTo(v, 1e-5));
     for (let i = 0; i < data.test.size; i++) expect(paintedLabel(data.test, i, 20)).to.equal(data.test.labels[i]);
+    expect([...data.train.annotatedBoxes!]).to.deep.equal(new Array(21).fill(1));
+    // and so they stay when read back from the decoded-image cache
+    const cacheDir = tempDir('ssfer-cache-marks-');
+    await load('rafdb', { root, layout: 'original' }, { imageSize: 20, cacheDir });
+    const again = await load('rafdb', { root, layout: 'original' }, { imageSize: 20, cacheDir });
+    expect([...again.test.annotatedBoxes!]).to.deep.equal(new Array(7).fill(1));
+    expect([...again.train.boxes]).to.deep.equal([...data.train.boxes]);
   });
 
   it('takes a stratified, seeded subset when the recipe asks for fewer images', async () => {
@@ -141,6 +150,66 @@ describe('dataset: rafdb from disk', function () {
       const skipped = await load('rafdb', { root: copy, layout: 'original', on_error: 'skip' });
       expect(skipped.test.size).to.equal(6);
       expect(skipped.notes![0]).to.match(/1 missing image\); the first: .*list_patition_label\.txt:22: face box file .* not found/);
+    });
+  });
+
+  describe('a folder that would load nothing, or little, stops at its root', () => {
+    const loadError = async (options: Record<string, unknown>) => ((await load('rafdb', options).catch((e: Error) => e)) as Error).message;
+    const listText = () => fs.readFileSync(path.join(root, 'EmoLabel', 'list_patition_label.txt'), 'utf8');
+
+    it('an empty label file, under fail and skip alike', async () => {
+      const copy = tempDir('ssfer-rafdb-empty-');
+      write(path.join(copy, 'EmoLabel', 'list_patition_label.txt'), '\n\n');
+      for (const on_error of ['fail', 'skip']) {
+        expect(await loadError({ root: copy, on_error })).to.equal(
+          `${copy}: EmoLabel/list_patition_label.txt is empty; expected EmoLabel/list_patition_label.txt (spelled as RAF-DB spells it) with lines such as "train_00001.jpg 5". Restore list_patition_label.txt as distributed, or set root to the folder that holds the complete RAF-DB files.`,
+        );
+      }
+    });
+
+    it('a label file that lists no training images', async () => {
+      const copy = tempDir('ssfer-rafdb-notrain-');
+      write(path.join(copy, 'EmoLabel', 'list_patition_label.txt'), listText().split('\n').filter((l) => l.startsWith('test')).join('\n'));
+      expect(await loadError({ root: copy })).to.match(new RegExp(`^${copy}: RAF-DB lists no training images; expected its index files to list the training split\\. Check that root names the RAF-DB folder as distributed \\(EmoLabel/list_patition_label\\.txt \\+ Image/aligned/`));
+    });
+
+    it('a root that holds the labels but not the images, under on_error: skip', async () => {
+      const copy = tempDir('ssfer-rafdb-noimages-');
+      write(path.join(copy, 'EmoLabel', 'list_patition_label.txt'), listText());
+      const message = await loadError({ root: copy, on_error: 'skip' });
+      expect(message).to.match(new RegExp(`^${copy}: none of the 21 training images of RAF-DB could be loaded; on_error: skip left out 28 missing images; the first: .*list_patition_label\\.txt:1: image .*train_00001_aligned\\.jpg not found; expected at most a few missing or unreadable images\\. Check that root names the RAF-DB folder`));
+      expect(message).to.match(/on_error: skip is for a few damaged entries, not for a wrong folder\.$/);
+    });
+
+    it('a split that loses more than half its images to on_error: skip; half is still loaded', async () => {
+      const copy = tempDir('ssfer-rafdb-half-');
+      await buildRafdb(copy);
+      for (let i = 0; i < 10; i++) fs.rmSync(path.join(copy, 'Image', 'aligned', `${stem('train', i)}_aligned.jpg`));
+      const data = await load('rafdb', { root: copy, on_error: 'skip' });
+      expect(data.train.size).to.equal(11);
+      expect(data.notes![0]).to.match(/^skipped 10 entries under on_error: skip \(10 missing images\)/);
+      fs.rmSync(path.join(copy, 'Image', 'aligned', `${stem('train', 10)}_aligned.jpg`));
+      expect(await loadError({ root: copy, on_error: 'skip' })).to.match(new RegExp(`^${copy}: only 10 of 21 training images of RAF-DB could be loaded; on_error: skip left out 11 missing images; the first: `));
+    });
+
+    it('an index whose lines are mostly unreadable, under on_error: skip', async () => {
+      const copy = tempDir('ssfer-rafdb-garbled-');
+      await buildRafdb(copy);
+      const lines = listText().trimEnd().split('\n');
+      write(path.join(copy, 'EmoLabel', 'list_patition_label.txt'), lines.map((l, i) => (i < 15 ? l.replace(' ', ',') : l)).join('\n'));
+      expect(await loadError({ root: copy, on_error: 'skip' })).to.match(new RegExp(`^${copy}: on_error: skip left out 15 of 28 entries of RAF-DB \\(15 malformed lines; the first: .*list_patition_label\\.txt:1: cannot read 'train_00001\\.jpg,1'\\); expected at most a few damaged entries\\.`));
+    });
+
+    it('a root one level above or below the dataset names the folder that holds the label file', async () => {
+      const parent = tempDir('ssfer-rafdb-parent-');
+      const basic = path.join(parent, 'basic');
+      fs.cpSync(root, basic, { recursive: true });
+      for (const on_error of ['fail', 'skip']) {
+        expect(await loadError({ root: parent, on_error })).to.match(
+          new RegExp(`EmoLabel[/\\\\]list_patition_label\\.txt: file not found; expected .*\\. Found EmoLabel/list_patition_label\\.txt under ${basic}: set root \\(or SSFER_RAFDB_ROOT\\) to that folder\\.$`),
+        );
+      }
+      expect(await loadError({ root: path.join(basic, 'Image') })).to.match(new RegExp(`Found EmoLabel/list_patition_label\\.txt under ${basic}: set root \\(or SSFER_RAFDB_ROOT\\) to that folder\\.$`));
     });
   });
 

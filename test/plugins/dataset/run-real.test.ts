@@ -22,6 +22,8 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     const args = [
       'run', path.join(fixtures, 'recipes', 'tiny-run.yaml'), '--json', '--backend', 'cpu', '--out', out,
       '--set', 'data.dataset.use=rafdb', '--set', `data.roots.rafdb=${raf}`, '--set', 'data.size={train: null, test: null}',
+      // the loader is under test here; the default boxes (a detector on these aligned images) are tested in face-boxes/
+      '--set', 'data.boxes=annotations',
     ];
     const first = ssfer(args);
     expect(first.status, first.stderr).to.equal(0);
@@ -29,7 +31,8 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     expect(table.notes.join(' ')).to.not.match(/stand-in/);
     const runDir = path.join(out, 'tiny-run', fs.readdirSync(path.join(out, 'tiny-run')).sort().pop()!);
     const metrics = JSON.parse(fs.readFileSync(path.join(runDir, 'cells', 'mixing=facemix__labels=0.5', 'metrics.json'), 'utf8'));
-    expect(metrics.dataset).to.deep.equal({ name: 'rafdb', display: 'RAF-DB', stand_in: null, notes: [] });
+    expect(metrics.dataset).to.deep.equal({ name: 'rafdb', display: 'RAF-DB', stand_in: null, notes: ['face boxes: annotations, but the dataset has none: every box is the whole image'] });
+    expect(table.notes).to.include('RAF-DB: face boxes: annotations, but the dataset has none: every box is the whole image');
     expect(metrics.test_count).to.equal(21);
     expect(metrics.labeled_count + metrics.unlabeled_count).to.equal(42);
 

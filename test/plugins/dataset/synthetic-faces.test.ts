@@ -163,6 +163,8 @@ describe('dataset: synthetic-faces', () => {
         expect(s.labels.length).to.equal(s.size);
         expect(s.boxes.length).to.equal(s.size * 4);
         expect(s.identities!.length).to.equal(s.size);
+        expect([...s.annotatedBoxes!].every((v) => v === 1)).to.equal(true); // the drawn face's box is ground truth
+        expect(s.annotatedBoxes!.length).to.equal(s.size);
         let lo = Infinity, hi = -Infinity;
         for (const v of s.images) {
           if (!(v >= 0 && v <= 1)) throw new Error(`pixel ${v} outside [0, 1]`);

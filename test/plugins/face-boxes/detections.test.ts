@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { boxIou, decodeOutput, nms, singleFace, toImage, type Box, type Detection } from '../../../plugins/face-boxes/internal/detections.ts';
+import { boxIou, decodeOutput, mostConfident, nms, singleFace, toImage, type Box, type Detection } from '../../../plugins/face-boxes/internal/detections.ts';
 import { detectorInput } from '../../../plugins/face-boxes/internal/resize.ts';
 
 const det = (box: Box, score: number): Detection => ({ box, score });
@@ -60,5 +60,23 @@ describe('face-boxes: detection post-processing', () => {
     expect(Array.from(detectorInput(two, 1, 2, 1))).to.deep.equal([5.5, 105.5, 205.5]);
     // Doubling: output pixel centres fall at −0.25, 0.25, 0.75, 1.25 of the source (edges clamp).
     expect(Array.from(detectorInput(img, 0, 2, 4).subarray(0, 4))).to.deep.equal([0, 0.25, 0.75, 1]);
+  });
+
+  it('the most confident face; equal scores: the larger box, then the one nearest the centre, then the first', () => {
+    const small = det([10, 10, 30, 30], 0.9);
+    const large = det([60, 60, 100, 100], 0.9);
+    expect(mostConfident([small, det([0, 0, 50, 50], 0.8), large], 100)).to.equal(large);
+    expect(mostConfident([det([0, 0, 50, 50], 0.95), large], 100)!.score).to.equal(0.95);
+    // equal score and area: centre distances 35.4 (off) and 7.1 (near) from (50, 50)
+    const off = det([0, 0, 30, 30], 0.7);
+    const near = det([40, 40, 70, 70], 0.7);
+    expect(mostConfident([off, near], 100)).to.equal(near);
+    expect(mostConfident([near, off], 100)).to.equal(near);
+    // equal in everything: the first
+    const twin = det([30, 40, 60, 70], 0.7); // as near as `near`, mirrored
+    expect(mostConfident([twin, near], 100)).to.equal(twin);
+    // a box without area is never chosen
+    expect(mostConfident([det([5, 5, 5, 40], 0.99)], 100)).to.equal(null);
+    expect(mostConfident([], 100)).to.equal(null);
   });
 });

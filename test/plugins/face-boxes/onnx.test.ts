@@ -2,19 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
+import type { Split } from '../../../src/contracts/dataset.ts';
 import type { FaceBoxSource } from '../../../src/contracts/training.ts';
 import { imageDigest } from '../../../plugins/face-boxes/internal/cache.ts';
 import { tempDir } from '../../helpers.ts';
-import { squareDetector, type DetectorRow } from './square-detector.ts';
+import { squareDetector, squares, type DetectorRow } from './square-detector.ts';
 import { encodeModel } from '../../../src/onnx/proto.ts';
 
-/** Images of `size` px, black, each with one square of the given brightness at [x1, y1, x2, y2). */
-function squares(size: number, list: readonly { box: [number, number, number, number]; brightness?: number }[]): Float32Array {
-  const images = new Float32Array(list.length * size * size * 3);
-  list.forEach(({ box: [x1, y1, x2, y2], brightness = 1 }, n) => {
-    for (let y = y1; y < y2; y++) for (let x = x1; x < x2; x++) for (let c = 0; c < 3; c++) images[((n * size + y) * size + x) * 3 + c] = brightness;
-  });
-  return images;
+/** A split of `count` images without annotated boxes. */
+function splitOf(images: Float32Array, count: number): Split {
+  return { size: count, images, labels: new Int32Array(count), boxes: new Float32Array(count * 4) };
 }
 
 let registry: PluginRegistry;
@@ -31,7 +28,7 @@ function detector(model: string, options: Record<string, unknown> = {}): FaceBox
 
 async function boxes(rows: readonly DetectorRow[], images: Float32Array, count: number, size: number, options: Record<string, unknown> = {}, format: 'yolo' | 'corners' = 'yolo'): Promise<number[][]> {
   const name = writeModel(`${format}-${JSON.stringify(rows).replace(/\W/g, '')}.onnx`, squareDetector(32, rows, format));
-  const out = await detector(name, options).boxes(images, count, size, new Float32Array(count * 4));
+  const out = (await detector(name, options).boxes(splitOf(images, count), { imageSize: size })).boxes;
   return Array.from({ length: count }, (_, i) => Array.from(out.subarray(4 * i, 4 * i + 4)));
 }
 
@@ -107,7 +104,7 @@ describe('face-boxes plugin: onnx (detector graphs built by the test)', () => {
     );
     let message = '';
     try {
-      await detector(flat).boxes(new Float32Array(32 * 32 * 3), 1, 32, new Float32Array(4));
+      await detector(flat).boxes(splitOf(new Float32Array(32 * 32 * 3), 1), { imageSize: 32 });
     } catch (err) {
       message = (err as Error).message;
     }

@@ -74,3 +74,12 @@ export function squareDetector(size: number, rows: readonly DetectorRow[], forma
     outputs: [{ name: 'output', type: 'float', shape: format === 'yolo' ? [1, rows.length, width] : [rows.length, width] }],
   });
 }
+
+/** Images of `size` px, black, each with one square of the given brightness at [x1, y1, x2, y2). */
+export function squares(size: number, list: readonly { box: [number, number, number, number]; brightness?: number }[]): Float32Array {
+  const images = new Float32Array(list.length * size * size * 3);
+  list.forEach(({ box: [x1, y1, x2, y2], brightness = 1 }, n) => {
+    for (let y = y1; y < y2; y++) for (let x = x1; x < x2; x++) for (let c = 0; c < 3; c++) images[((n * size + y) * size + x) * 3 + c] = brightness;
+  });
+  return images;
+}
