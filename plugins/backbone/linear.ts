@@ -1,0 +1,31 @@
+import { definePlugin } from '../../src/core/plugin.ts';
+import type { BackboneFactory } from '../../src/contracts/backbone.ts';
+import { linearProbe, type Standardise } from './cnn/linear.ts';
+import { convFactory, inputConfig, inputOptionsSchema, type InputOptions } from './cnn/options.ts';
+
+interface LinearOptions extends InputOptions {
+  standardise: Standardise;
+}
+
+export default definePlugin<LinearOptions, BackboneFactory>({
+  kind: 'backbone',
+  name: 'linear',
+  description: 'sanity baseline: a linear classifier (multinomial logistic regression) on the standardised raw pixels',
+  options: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      standardise: {
+        enum: ['pixel', 'image', 'none'],
+        default: 'pixel',
+        description:
+          'pixel: each pixel and channel by its mean and std over the training images (as scikit-learn’s StandardScaler; running estimates); image: each image by its own mean and std; none: as given',
+      },
+      ...inputOptionsSchema({ imageSize: 48, mean: [0, 0, 0], std: [1, 1, 1] }),
+    },
+  },
+  create(o, ctx) {
+    const input = inputConfig('linear', o);
+    return convFactory('linear', { ...o }, input, linearProbe({ imageSize: input.imageSize, channels: input.channels, standardise: o.standardise }), ctx.seed);
+  },
+});
