@@ -1,0 +1,29 @@
+import { definePlugin } from '../../src/core/plugin.ts';
+import type { BackboneFactory } from '../../src/contracts/backbone.ts';
+import { convFactory, inputConfig, inputOptionsSchema, type InputOptions } from './cnn/options.ts';
+import { resnet, RESNET_LAYERS, type ResNetDepth } from './cnn/resnet.ts';
+
+interface ResNetOptions extends InputOptions {
+  depth: number;
+  zero_init_residual: boolean;
+}
+
+export default definePlugin<ResNetOptions, BackboneFactory>({
+  kind: 'backbone',
+  name: 'resnet',
+  description: 'ResNet-18/34/50/101/152 in torchvision’s layout (BasicBlock / Bottleneck v1.5), any image size, global average pool',
+  options: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      depth: { enum: Object.keys(RESNET_LAYERS).map(Number), default: 18, description: 'ResNet-18 (11.7 M weights at 1000 classes), -34, -50 (25.6 M), -101 or -152' },
+      zero_init_residual: { type: 'boolean', default: false, description: 'start each residual branch’s last BatchNorm scale at 0 (torchvision’s option)' },
+      ...inputOptionsSchema({ imageSize: 224 }),
+    },
+  },
+  create(o, ctx) {
+    const input = inputConfig('resnet', o);
+    const arch = resnet({ depth: o.depth as ResNetDepth, channels: input.channels, zeroInitResidual: o.zero_init_residual });
+    return convFactory('resnet', { ...o }, input, arch, ctx.seed);
+  },
+});
