@@ -21,6 +21,7 @@ export default definePlugin<VitOptions, VitFactory>({
   kind: 'backbone',
   name: 'vit',
   description: 'Vision Transformer (pre-norm, MAE-style): tiny/small/base/large presets or explicit sizes',
+  provides: ['tokens'],
   options: {
     type: 'object',
     additionalProperties: false,

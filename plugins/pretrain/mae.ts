@@ -24,6 +24,13 @@ export default definePlugin<MaeOptions, Pretrainer>({
   kind: 'pretrain',
   name: 'mae',
   description: 'masked-autoencoder pre-training: random patch masking, encoder on visible patches, light decoder, loss on masked patches',
+  requires: [
+    {
+      path: 'model.backbone',
+      provides: 'tokens',
+      because: 'MAE masks patch tokens, so it pre-trains a token backbone such as vit; for this backbone choose pipeline.pretrain: none or supervised',
+    },
+  ],
   options: {
     type: 'object',
     properties: {

@@ -43,7 +43,20 @@ export interface PluginDefinition<Options = any, Instance = unknown> {
   readonly status?: 'ready' | 'planned';
   /** For `planned` plugins: what is missing, shown when a run reaches it. */
   readonly plannedReason?: string;
+  /** What this plugin's instances can do, for other plugins' `requires` (a backbone: 'tokens'). */
+  readonly provides?: readonly string[];
+  /** What the plugin chosen at another place of the recipe must provide; checked when the recipe is validated. */
+  readonly requires?: readonly PluginRequirement[];
   create(options: Options, ctx: PluginContext): Instance;
+}
+
+export interface PluginRequirement {
+  /** Dotted recipe path of the other plugin slot ('model.backbone'). */
+  readonly path: string;
+  /** A word that plugin must list in `provides`. */
+  readonly provides: string;
+  /** Why, and what to choose instead: ends the validation message. */
+  readonly because: string;
 }
 
 /** Identity function that keeps the literal types of a plugin definition. */
