@@ -102,12 +102,13 @@ export function dense(x: tf.Tensor2D, d: Dense): tf.Tensor2D {
 }
 
 /**
- * How convolutions run. 'kernel' calls tfjs's Conv2D / DepthwiseConv2dNative (and their gradient
- * kernels); 'matmul' writes them as shifted slices and matrix products (im2col), which run on the
- * kernels every backend has and use the BLAS product where there is one. 'auto' takes the kernels
- * except on the native backend while it has no convolution kernels of its own: there tfjs's JS
- * convolutions (about 1 GFLOP/s, and slower still for the filter gradient) would run, where the
- * matrix products reach OpenBLAS.
+ * How convolutions and max pooling run. 'kernel' calls tfjs's Conv2D / DepthwiseConv2dNative /
+ * MaxPool and their gradient kernels; 'matmul' writes them as shifted windows, matrix products
+ * (im2col) and reductions, which run on the kernels every backend has and use the BLAS product
+ * where there is one. 'auto' takes a layer's kernels where the backend has its forward and
+ * gradient kernels of its own, else the matrix products: on native (until it has convolution
+ * kernels, tfjs's JS ones would run: about 1 GFLOP/s, minutes per step for a small CNN's filter
+ * gradient and max-pool gradient) and on wasm (no Conv2DBackpropFilter nor depthwise gradients).
  */
 export type ConvImplementation = 'auto' | 'kernel' | 'matmul';
 
@@ -120,13 +121,22 @@ export function useConvImplementation(choice: ConvImplementation): ConvImplement
   return previous;
 }
 
-const NATIVE_CONV_KERNELS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DepthwiseConv2dNative', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter'];
+const KERNELS = {
+  conv: ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'],
+  depthwise: ['DepthwiseConv2dNative', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter'],
+  pool: ['MaxPool', 'MaxPoolGrad'],
+} as const;
 
-export function convPath(): 'kernel' | 'matmul' {
+export type LayerOp = keyof typeof KERNELS;
+
+/** The path a layer takes on the active backend. */
+export function convPath(op: LayerOp = 'conv'): 'kernel' | 'matmul' {
   if (implementation !== 'auto') return implementation;
-  if (tf.getBackend() !== 'native') return 'kernel';
-  const native = new Set(nativeKernelList());
-  return NATIVE_CONV_KERNELS.every((k) => native.has(k)) ? 'kernel' : 'matmul';
+  const backend = tf.getBackend();
+  // The native backend registers the JS kernels under its name; its own are listed apart.
+  const own = backend === 'native' ? new Set(nativeKernelList()) : null;
+  const has = (k: string) => (own ? own.has(k) : tf.getKernel(k, backend) !== undefined);
+  return KERNELS[op].every(has) ? 'kernel' : 'matmul';
 }
 
 /** Output side of a convolution or pooling window (PyTorch's formula, symmetric padding). */
@@ -195,7 +205,7 @@ function convByMatmul(x: tf.Tensor4D, c: Conv2d): tf.Tensor4D {
 
 export function conv2d(x: tf.Tensor4D, c: Conv2d): tf.Tensor4D {
   let y: tf.Tensor4D;
-  if (convPath() === 'matmul') y = convByMatmul(x, c);
+  if (convPath(c.depthwise ? 'depthwise' : 'conv') === 'matmul') y = convByMatmul(x, c);
   else if (c.depthwise) y = tf.depthwiseConv2d(x, c.weight as tf.Tensor4D, c.stride, c.pad);
   else y = tf.conv2d(x, c.weight as tf.Tensor4D, c.stride, c.pad);
   return c.bias ? (tf.add(y, c.bias) as tf.Tensor4D) : y;
@@ -256,11 +266,11 @@ export function batchNorm<T extends tf.Tensor>(x: T, bn: BatchNorm, training: bo
 
 /**
  * Max pooling; padding never wins (PyTorch pads with −∞). On the 'matmul' path it is written with
- * reductions and elementwise maxima, whose gradients every backend runs in its own kernels: tfjs's
- * JS MaxPoolGrad alone took most of a small CNN's training step on the native backend.
+ * reductions and elementwise maxima, whose gradients run in native kernels: tfjs's JS MaxPoolGrad
+ * alone took most of a small CNN's training step on the native backend.
  */
 export function maxPool(x: tf.Tensor4D, kernel: number, stride: number, pad = 0): tf.Tensor4D {
-  if (convPath() === 'kernel') return tf.maxPool(x, kernel, stride, pad === 0 ? 'valid' : pad);
+  if (convPath('pool') === 'kernel') return tf.maxPool(x, kernel, stride, pad === 0 ? 'valid' : pad);
   const [b, h, w, c] = x.shape;
   const ho = outSize(h, kernel, stride, pad);
   const wo = outSize(w, kernel, stride, pad);

@@ -13,6 +13,7 @@ import {
   type ConvImplementation,
 } from '../../../plugins/backbone/cnn/layers.ts';
 import { ParamSet } from '../../../plugins/backbone/vit/params.ts';
+import { backendAvailable } from '../../../src/engine/backend.ts';
 
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
@@ -162,9 +163,17 @@ describe('convolutional layers', () => {
       });
     });
 
-    it('takes tfjs’s kernels everywhere but on native without convolution kernels of its own', async () => {
-      expect(convPath()).to.equal('kernel'); // cpu
+    it('takes tfjs’s kernels where the backend has them with their gradients, else matrix products', async () => {
+      expect(['conv', 'depthwise', 'pool'].map((op) => convPath(op as 'conv'))).to.deep.equal(['kernel', 'kernel', 'kernel']); // cpu
       expect(withPath('matmul', () => convPath())).to.equal('matmul');
+      if (await backendAvailable('wasm')) return;
+      await tf.setBackend('wasm');
+      try {
+        // wasm has Conv2D but neither Conv2DBackpropFilter nor the depthwise gradients; it has MaxPoolGrad.
+        expect(['conv', 'depthwise', 'pool'].map((op) => convPath(op as 'conv'))).to.deep.equal(['matmul', 'matmul', 'kernel']);
+      } finally {
+        await tf.setBackend('cpu');
+      }
     });
   });
 

@@ -7,8 +7,8 @@ import mobilenetPlugin from '../../../plugins/backbone/mobilenet-v3.ts';
 import resnetPlugin from '../../../plugins/backbone/resnet.ts';
 import smallCnnPlugin from '../../../plugins/backbone/small-cnn.ts';
 import vggPlugin from '../../../plugins/backbone/vgg.ts';
-import { useConvImplementation } from '../../../plugins/backbone/cnn/layers.ts';
 import type { ConvNet } from '../../../plugins/backbone/cnn/model.ts';
+import { useConvImplementation } from '../../../plugins/backbone/cnn/layers.ts';
 import type { Backbone, BackboneFactory } from '../../../src/contracts/backbone.ts';
 import { isTokenBackbone } from '../../../src/contracts/backbone.ts';
 import type { PluginContext, PluginDefinition } from '../../../src/core/plugin.ts';
@@ -420,7 +420,7 @@ describe('convolutional backbones', function () {
       });
     }
 
-    it('every backbone runs forward on wasm with the cpu backend’s logits, and trains there through matrix products', async function () {
+    it('every backbone runs forward on wasm with the cpu backend’s logits, and trains there (convolutions as matrix products)', async function () {
       if (await backendAvailable('wasm')) this.skip();
       const all = [...cases, { label: 'ResNet-50', name: 'resnet', options: { depth: 50, image_size: 16 } }, { label: 'VGG13-BN', name: 'vgg', options: { image_size: 32, dropout: 0 } }, { label: 'linear', name: 'linear', options: { image_size: 16 } }];
       try {
@@ -435,28 +435,34 @@ describe('convolutional backbones', function () {
           });
           const onCpu = tf.tidy(() => m.logits(x).dataSync().slice() as Float32Array);
           await tf.setBackend('wasm'); // the same variables, moved
-          const onWasm = tf.tidy(() => m.logits(x).dataSync().slice() as Float32Array);
           const scale = onCpu.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-3);
-          onCpu.forEach((v, i) => expect(Math.abs(v - onWasm[i]!) / scale, `${c.label} logit ${i}`).to.be.below(1e-4));
+          // The path 'auto' takes there (matrix products), and wasm's own convolution kernels.
+          for (const path of ['auto', 'kernel'] as const) {
+            const previous = useConvImplementation(path);
+            try {
+              const onWasm = tf.tidy(() => m.logits(x).dataSync().slice() as Float32Array);
+              onCpu.forEach((v, i) => expect(Math.abs(v - onWasm[i]!) / scale, `${c.label} logit ${i} (${path})`).to.be.below(1e-4));
+            } finally {
+              useConvImplementation(previous);
+            }
+          }
           m.dispose();
           x.dispose();
         }
-        // wasm has no Conv2DBackpropFilter kernel; the matrix-product path needs none.
-        const f = factory('small-cnn', { image_size: 16, widths: [4, 8], dropout: 0 });
-        const x = tf.randomUniform([4, 16, 16, 3], 0, 1, 'float32', 21) as tf.Tensor4D;
-        const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
-        await tf.setBackend('cpu');
-        const cpuModel = f.build(3, 5);
-        const onCpu = step(cpuModel, x, labels);
-        cpuModel.dispose();
-        await tf.setBackend('wasm');
-        const previous = useConvImplementation('matmul');
-        try {
+        // wasm has no Conv2DBackpropFilter kernel: its convolutions train as matrix products.
+        for (const c of [cases[0]!, cases[2]!]) {
+          const f = factory(c.name, c.options);
+          const size = f.imageSize;
+          const x = tf.randomUniform([4, size, size, 3], 0, 1, 'float32', 21) as tf.Tensor4D;
+          const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
+          await tf.setBackend('cpu');
+          const cpuModel = f.build(3, 5);
+          const onCpu = step(cpuModel, x, labels);
+          cpuModel.dispose();
+          await tf.setBackend('wasm');
           const wasmModel = f.build(3, 5);
-          expectSameStep(onCpu, step(wasmModel, x, labels), 'wasm');
+          expectSameStep(onCpu, step(wasmModel, x, labels), `${c.label} on wasm`);
           wasmModel.dispose();
-        } finally {
-          useConvImplementation(previous);
           tf.dispose([x, labels]);
         }
       } finally {
