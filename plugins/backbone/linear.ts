@@ -21,7 +21,7 @@ export default definePlugin<LinearOptions, BackboneFactory>({
         description:
           'pixel: each pixel and channel by its mean and std over the training images (as scikit-learn’s StandardScaler; running estimates); image: each image by its own mean and std; none: as given',
       },
-      ...inputOptionsSchema({ imageSize: 48, mean: [0, 0, 0], std: [1, 1, 1] }),
+      ...inputOptionsSchema({ imageSize: 48, mean: [0, 0, 0], std: [1, 1, 1], sizeNote: 'the classifier has one weight per pixel, channel and class' }),
     },
   },
   create(o, ctx) {

@@ -12,13 +12,13 @@ export interface InputOptions {
 }
 
 /** Schema of the shared options; `imageSize` and the normalisation defaults differ per plugin. */
-export function inputOptionsSchema(defaults: { imageSize: number; mean?: readonly number[]; std?: readonly number[] }): Record<string, JsonSchema> {
+export function inputOptionsSchema(defaults: { imageSize: number; mean?: readonly number[]; std?: readonly number[]; sizeNote?: string }): Record<string, JsonSchema> {
   return {
     image_size: {
       type: 'integer',
       minimum: 1,
       default: defaults.imageSize,
-      description: 'Input height = width in pixels (the network is fully convolutional and pools globally, so any size it does not pool below 1 px)',
+      description: `Input height = width in pixels (${defaults.sizeNote ?? 'the network is fully convolutional and pools globally, so any size it does not pool below 1 px'})`,
     },
     channels: { type: 'integer', minimum: 1, default: 3, description: 'Image channels' },
     input_mean: {
