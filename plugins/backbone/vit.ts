@@ -15,6 +15,7 @@ export default definePlugin({
   kind: 'backbone',
   name: 'vit',
   description: 'Vision Transformer (pre-norm, MAE-style): tiny/small/base/large presets or explicit sizes',
+  provides: ['tokens'],
   options: vitOptions,
   create(options, ctx): VitFactory {
     const config = resolveVitConfig(options);

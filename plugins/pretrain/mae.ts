@@ -43,6 +43,13 @@ export default definePlugin({
   kind: 'pretrain',
   name: 'mae',
   description: 'masked-autoencoder pre-training: random patch masking, encoder on visible patches, light decoder, loss on masked patches',
+  requires: [
+    {
+      path: 'model.backbone',
+      provides: 'tokens',
+      because: 'MAE masks patch tokens, so it pre-trains a token backbone such as vit; for this backbone choose pipeline.pretrain: none or supervised',
+    },
+  ],
   options: maeOptions,
   create(o, pctx) {
     const augment = pctx.resolve('augment', o.augment);

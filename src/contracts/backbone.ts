@@ -107,6 +107,13 @@ export interface TokenBackbone extends Backbone {
   withClassToken(tokens: tf.Tensor3D): tf.Tensor3D;
   /** Transformer blocks + final LayerNorm: [B, T, dim] → [B, T, dim]. */
   encode(tokens: tf.Tensor3D, options?: ForwardOptions): tf.Tensor3D;
+  /** Number of transformer blocks. */
+  readonly depth: number;
+  /**
+   * Blocks `from` … `to` − 1 alone, followed by the final LayerNorm when `to` is the depth:
+   * encode(t) = encodeRange(encodeRange(t, 0, k), k, depth). For looking inside (Grad-CAM).
+   */
+  encodeRange(tokens: tf.Tensor3D, from: number, to: number, options?: ForwardOptions): tf.Tensor3D;
   /** Encoded tokens → [B, dim] (class token, or mean of the patch tokens). */
   pool(encoded: tf.Tensor3D): tf.Tensor2D;
   /** A new stack of the same kind of blocks with its own weights, initialised from `seed`. */

@@ -41,7 +41,20 @@ export interface PluginDefinition<Options = never, Instance = unknown> {
   readonly description: string;
   /** JSON Schema (type object) of the options; `use` is added by the core. */
   readonly options: JsonSchema;
+  /** What this plugin's instances can do, for other plugins' `requires` (a backbone: 'tokens'). */
+  readonly provides?: readonly string[];
+  /** What the plugin chosen at another place of the recipe must provide; checked when the recipe is validated. */
+  readonly requires?: readonly PluginRequirement[];
   create(options: Options, ctx: PluginContext): Instance;
+}
+
+export interface PluginRequirement {
+  /** Dotted recipe path of the other plugin slot ('model.backbone'). */
+  readonly path: string;
+  /** A word that plugin must list in `provides`. */
+  readonly provides: string;
+  /** Why, and what to choose instead: ends the validation message. */
+  readonly because: string;
 }
 
 /**
@@ -53,6 +66,8 @@ export function definePlugin<const K extends string, S extends TSchema, I extend
   readonly name: string;
   readonly description: string;
   readonly options: S;
+  readonly provides?: readonly string[];
+  readonly requires?: readonly PluginRequirement[];
   create(options: Static<S>, ctx: PluginContext): I;
 }): PluginDefinition<Static<S>, I> & { readonly kind: K; readonly options: S } {
   return def;

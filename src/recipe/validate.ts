@@ -40,7 +40,24 @@ export function validateConfig(input: Located, registry: PluginRegistry): Valida
   if (!validate(config)) {
     for (const e of dedupe(validate.errors ?? [])) diagnostics.push(toDiagnostic(e, input));
   }
+  checkRequirements(slots, input, registry, diagnostics);
   return { config, slots, diagnostics };
+}
+
+/** A plugin that needs something of another slot's plugin (MAE: a backbone with patch tokens). */
+function checkRequirements(slots: readonly SlotChoice[], located: Located, registry: PluginRegistry, diagnostics: Diagnostic[]): void {
+  const chosen = new Map(slots.map((s) => [s.path, s]));
+  for (const s of slots) {
+    for (const need of registry.get(s.kind, s.use).requires ?? []) {
+      const other = chosen.get(need.path);
+      if (!other || (registry.get(other.kind, other.use).provides ?? []).includes(need.provides)) continue;
+      diagnostics.push({
+        loc: locate(located, joinPath(s.path, 'use')),
+        path: joinPath(s.path, 'use'),
+        message: `${s.kind} '${s.use}' needs a ${other.kind} that provides '${need.provides}', but ${need.path} is '${other.use}': ${need.because}`,
+      });
+    }
+  }
 }
 
 /** Walks the schema alongside the config, replacing `x-slot` markers by the chosen plugin's schema. */

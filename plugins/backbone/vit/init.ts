@@ -85,3 +85,10 @@ export function truncatedNormal(stream: Stream, size: number, std: number): Floa
   }
   return out;
 }
+
+/** U(−bound, bound). */
+export function uniform(stream: Stream, size: number, bound: number): Float32Array {
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = (2 * stream.uniform() - 1) * bound;
+  return out;
+}

@@ -43,22 +43,24 @@ function noWeightDecayFor(vars: ReadonlyMap<string, tf.Variable>, name: string):
   return NO_DECAY_NAMES.has(name) || (v !== undefined && v.shape.length <= 1);
 }
 
-/** Runs 2-D blocks on [B, T, D] tokens and a final LayerNorm. */
+/** Runs 2-D blocks on [B, T, D] tokens and a final LayerNorm (blocks `from` … `to` − 1; the norm only after the last). */
 function runBlocks(
   tokens: tf.Tensor3D,
   blocks: readonly BlockParams[],
   norm: Norm,
   s: BlockSettings,
   noise: Noise,
+  from = 0,
+  to = blocks.length,
 ): tf.Tensor3D {
   const [batch, t, d] = tokens.shape;
   let x = tf.reshape(tokens, [batch * t, d]) as tf.Tensor2D;
-  blocks.forEach((p, i) => {
+  for (let i = from; i < to; i++) {
     // Stochastic depth grows linearly with depth, as in timm.
     const rate = blocks.length > 1 ? (s.dropPath * i) / (blocks.length - 1) : s.dropPath;
-    x = block(x, p, batch, s, rate, noise);
-  });
-  return tf.reshape(layerNorm(x, norm), [batch, t, d]) as tf.Tensor3D;
+    x = block(x, blocks[i]!, batch, s, rate, noise);
+  }
+  return tf.reshape(to === blocks.length ? layerNorm(x, norm) : x, [batch, t, d]) as tf.Tensor3D;
 }
 
 class Stack implements TransformerStack {
@@ -245,6 +247,20 @@ export class VisionTransformer implements TokenBackbone {
       throw new Error(`vit: expected tokens [B, T, ${this.dim}], got [${tokens.shape.join(', ')}]`);
     }
     return tf.tidy(() => runBlocks(tokens, this.blocks, this.norm, this.settings, this.noiseFor(options)));
+  }
+
+  get depth(): number {
+    return this.blocks.length;
+  }
+
+  encodeRange(tokens: tf.Tensor3D, from: number, to: number, options?: ForwardOptions): tf.Tensor3D {
+    if (tokens.rank !== 3 || tokens.shape[2] !== this.dim) {
+      throw new Error(`vit: expected tokens [B, T, ${this.dim}], got [${tokens.shape.join(', ')}]`);
+    }
+    if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= this.blocks.length)) {
+      throw new Error(`vit: block range ${from}…${to} is not within 0…${this.blocks.length}`);
+    }
+    return tf.tidy(() => runBlocks(tokens, this.blocks, this.norm, this.settings, this.noiseFor(options), from, to));
   }
 
   /** Class token, or the mean of the normalised patch tokens (timm's 'avg' pooling). */

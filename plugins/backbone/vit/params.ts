@@ -10,6 +10,7 @@ let instances = 0;
 export class ParamSet {
   readonly scope: string;
   private readonly vars = new Map<string, tf.Variable>();
+  private readonly buffers = new Set<string>();
 
   constructor(
     kind: string,
@@ -22,11 +23,23 @@ export class ParamSet {
     this.scope = scope;
   }
 
-  add(name: string, shape: number[], values: Float32Array): tf.Variable {
+  /**
+   * `buffer`: a fixed value the optimizer never updates (BatchNorm's running statistics); it is
+   * still a named variable, so checkpoints, loadState and the EMA copy carry it like a weight.
+   */
+  add(name: string, shape: number[], values: Float32Array | (() => Float32Array), options: { buffer?: boolean } = {}): tf.Variable {
     if (this.vars.has(name)) throw new Error(`${this.scope}: weight '${name}' defined twice`);
-    const v = tf.tidy(() => tf.variable(tf.tensor(values, shape, 'float32'), this.trainable, `${this.scope}/${name}`));
+    const trainable = this.trainable && !options.buffer;
+    const data = typeof values === 'function' ? values() : values;
+    const v = tf.tidy(() => tf.variable(tf.tensor(data, shape, 'float32'), trainable, `${this.scope}/${name}`));
     this.vars.set(name, v);
+    if (options.buffer) this.buffers.add(name);
     return v;
+  }
+
+  /** Whether `name` was added as a buffer (not trained). */
+  isBuffer(name: string): boolean {
+    return this.buffers.has(name);
   }
 
   get(name: string): tf.Variable {
@@ -42,6 +55,7 @@ export class ParamSet {
   dispose(): void {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
+    this.buffers.clear();
   }
 }
 
