@@ -1,7 +1,7 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import { choice, options, Type } from '../../src/core/schema.ts';
+import { choice, options } from '../../src/core/schema.ts';
 import type { BackboneFactory } from '../../src/contracts/backbone.ts';
-import { linearProbe, type Standardise } from './cnn/linear.ts';
+import { linearProbe } from './cnn/linear.ts';
 import { convFactory, inputConfig, inputOptionsSchema } from './cnn/options.ts';
 
 export default definePlugin({

@@ -1,5 +1,5 @@
 import { definePlugin } from '../../src/core/plugin.ts';
-import { choice, options, Type } from '../../src/core/schema.ts';
+import { options, Type } from '../../src/core/schema.ts';
 import type { BackboneFactory } from '../../src/contracts/backbone.ts';
 import { convFactory, inputConfig, inputOptionsSchema } from './cnn/options.ts';
 import { smallCnn } from './cnn/small.ts';

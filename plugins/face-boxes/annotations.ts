@@ -1,6 +1,5 @@
 import { definePlugin } from '../../src/core/plugin.ts';
 import { options } from '../../src/core/schema.ts';
-import type { FaceBoxSource } from '../../src/contracts/training.ts';
 import { annotationNote } from './internal/annotated.ts';
 
 export default definePlugin({

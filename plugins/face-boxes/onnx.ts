@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { options, Type } from '../../src/core/schema.ts';
-import type { FaceBoxSource } from '../../src/contracts/training.ts';
 import { fileDigest } from './internal/cache.ts';
 import { CACHE_OPTION, detectBoxes, FALLBACK_OPTION } from './internal/detect.ts';
 import { decodeOutput, singleFace, toImage } from './internal/detections.ts';

@@ -69,7 +69,7 @@ interface EngineInternals {
 }
 
 /** One profiler per process may clock kernels at a time (it wraps the single tfjs engine). */
-let clocking: RunProfile | null = null;
+let clocking = false;
 
 export class RunProfile {
   private readonly root = node('run');
@@ -184,10 +184,10 @@ export class RunProfile {
         record(kernelName, performance.now() - t0);
       }
     };
-    clocking = this;
+    clocking = true;
     this.restore = () => {
       engine.runKernel = original;
-      clocking = null;
+      clocking = false;
     };
   }
 }

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Backbone } from '../contracts/backbone.ts';
 import { findModelDir, loadModelBundle, readManifest, SSFER_VERSION, type ModelManifest } from '../model/bundle.ts';
 import { writeAtomic } from '../core/files.ts';
 import { INPUT_NAME, OUTPUT_NAME } from '../onnx/graph.ts';

@@ -7,7 +7,6 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import pkg from '../../package.json' with { type: 'json' };
 import type { Backbone, BackboneFactory } from '../../src/contracts/backbone.ts';
-import type { DatasetSource } from '../../src/contracts/dataset.ts';
 import { createRegistry, type PluginRegistry } from '../../src/core/registry.ts';
 import { decodeSquare } from '../../src/data/decode.ts';
 import { exportModel, ExportError } from '../../src/export/export.ts';

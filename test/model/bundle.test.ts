@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import pkg from '../../package.json' with { type: 'json' };
 import type { Backbone, BackboneFactory } from '../../src/contracts/backbone.ts';
-import type { DatasetSource, Split } from '../../src/contracts/dataset.ts';
+import type { Split } from '../../src/contracts/dataset.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { deriveSeed } from '../../src/core/rng.ts';
 import { RunScope } from '../../src/pipeline/scope.ts';

@@ -17,7 +17,6 @@ import { crossEntropy } from '../../../src/train/losses.ts';
 import { AdamW } from '../../../src/train/optimizer.ts';
 import { fileCheckpointStore, restoreTraining, saveTraining } from '../../../src/train/resume.ts';
 import { backendAvailable } from '../../../src/engine/backend.ts';
-import type { DatasetSource } from '../../../src/contracts/dataset.ts';
 import { evaluate } from '../../../src/pipeline/evaluate.ts';
 import { resolveRecipe } from '../../../src/recipe/recipe.ts';
 import { fixtures, tempDir } from '../../helpers.ts';
