@@ -7,6 +7,7 @@ import { Rng } from '../../src/core/rng.ts';
 import { nullable, options, slot, Type, type Static } from '../../src/core/schema.ts';
 import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from '../../src/train/batches.ts';
 import { Ema } from '../../src/train/ema.ts';
+import { lossHealth } from '../../src/train/health.ts';
 import { TrainLoop } from '../../src/train/loop.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { cosineDecayLr } from '../../src/train/schedule.ts';
@@ -100,7 +101,7 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
       hooks,
     );
     const result = await loop.run();
-    return { ema, steps: result.steps, epochs, stopped: result.stopped };
+    return { ema, steps: result.steps, epochs, stopped: result.stopped, ...lossHealth(result) };
   } catch (err) {
     ema?.dispose();
     throw err;

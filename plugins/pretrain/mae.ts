@@ -7,6 +7,7 @@ import { Rng } from '../../src/core/rng.ts';
 import { gatherImages } from '../../src/train/batches.ts';
 import { AdamW, defaultNoDecay } from '../../src/train/optimizer.ts';
 import { decoderSpec, MaskedAutoencoder, randomMasking } from './internal/mae-model.ts';
+import { lossHealth } from '../../src/train/health.ts';
 import { encoderWeights, finalLoss, poolBoxes, poolLoop } from './internal/loop.ts';
 import { imageGridPng } from './internal/picture.ts';
 
@@ -98,6 +99,7 @@ export default definePlugin({
           return {
             weights,
             picture,
+            ...lossHealth(result),
             summary: `mae: ${result.epochs} epochs, ${result.steps} steps, mask ${o.mask_ratio}, ${o.norm_pix ? 'normalised' : 'raw'} pixels, decoder ${spec.dim}/${spec.depth}/${spec.heads}, ${pool.size} ${pool.kind} images${loss}`,
           };
         } finally {

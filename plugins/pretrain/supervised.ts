@@ -6,6 +6,7 @@ import { Rng } from '../../src/core/rng.ts';
 import { gatherImages, gatherLabels } from '../../src/train/batches.ts';
 import { crossEntropy } from '../../src/train/losses.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
+import { lossHealth } from '../../src/train/health.ts';
 import { encoderWeights, finalLoss, poolBoxes, poolLoop } from './internal/loop.ts';
 
 export default definePlugin({
@@ -59,6 +60,7 @@ export default definePlugin({
           const loss = finalLoss(result);
           return {
             weights: encoderWeights(model.namedVariables()),
+            ...lossHealth(result),
             summary: `supervised pre-training: ${result.epochs} epochs, ${result.steps} steps on ${pool.size} ${pool.kind} images, ${numClasses} classes${loss}`,
           };
         } finally {

@@ -73,6 +73,13 @@ export interface Stage<State, Result extends StageResult = StageResult> {
 export interface StageResult {
   /** One line for tables and logs: what the stage did. */
   readonly summary: string;
+  /**
+   * Figures that tell whether the stage did its job (its loss at the first and last epoch, the
+   * share of pseudo-labels that passed…), named without the stage: the cell prefixes them.
+   */
+  readonly health?: Metrics;
+  /** What the stage did not do that it should have ("the loss did not fall"), for the table notes. */
+  readonly notes?: readonly string[];
   /** True when the stage stopped early because shouldStop() said so. */
   readonly stopped?: boolean;
 }

@@ -45,6 +45,14 @@ export interface CellMetrics {
   readonly semi_epochs: readonly Record<string, number>[];
   /** The tuner's choice and its validation accuracy; null when nothing was searched. */
   readonly tuning: { tuner: string; best: Record<string, number>; validation_accuracy: number; trials: number; validation_count: number } | null;
+  /**
+   * Whether each stage did its job: `<stage>_<figure>` as each stage reports itself (loss at the
+   * first and last epoch; the semi stage's pseudo-label pass rate and accuracy), `<stage>_accuracy`
+   * after each fine-tuning stage and `<stage>_gain` over the stage before.
+   */
+  readonly health: Record<string, number>;
+  /** What a stage did not do that it should have, `<stage>: …` (also in the table notes). */
+  readonly stage_notes: readonly string[];
   readonly seconds: number;
 }
 

@@ -7,7 +7,8 @@ import { faceBoxes, loadData, splitLabels, type CellSplit } from './cell-data.ts
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { sharedPretraining } from './pretraining.ts';
 import type { RunScope } from './scope.ts';
-import { fineTune, type CellStep, type FineTuned } from './stages.ts';
+import { FINE_TUNING_STAGES, fineTune, type CellStep, type FineTuned } from './stages.ts';
+import type { StageResult } from '../contracts/stages.ts';
 import { checkSearchPaths, formatParams, tuneSupervised, type CellTuning } from './tuning.ts';
 
 export { Interrupted, type CellHooks, type CellMetrics } from './cell-context.ts';
@@ -54,14 +55,21 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
   const model = initialModel();
   const owned: { ema: Backbone | null } = { ema: null };
   try {
-    const tuned = await fineTune(c, settings, { ...state, model }, owned);
+    // The accuracy the evaluated weights reach after each stage but the last (whose is the cell's).
+    const stageAccuracy: Record<string, number> = {};
+    const lastStage = FINE_TUNING_STAGES[FINE_TUNING_STAGES.length - 1]!.name;
+    const tuned = await fineTune(c, settings, { ...state, model }, owned, (stage, ema) => {
+      if (stage !== lastStage) stageAccuracy[stage] = evaluateCell(cell, model, ema, data, split, { raw: false }).final.accuracy;
+    });
     const stages = {
       pretrain: pretrained.summary,
       supervised: `${tuned.results.supervised.summary}${tuning ? `, tuned: ${formatParams(tuning.best)}` : ''}`,
       semi: tuned.results.semi.summary,
     };
     const evaluation = evaluateCell(cell, model, tuned.ema, data, split);
-    const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote);
+    stageAccuracy[lastStage] = evaluation.final.accuracy;
+    const health = cellHealth(pretrained, tuned, stageAccuracy);
+    const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
     await c.hooks.keepModel?.(evaluation.evaluated, { backbone: c.config.model.backbone, factory: backbone, metrics });
     return { metrics, log: tuned.log, ...(pretrained.picture ? { pretrainPicture: pretrained.picture } : {}), ...(tuning ? { tuning } : {}) };
   } finally {
@@ -74,14 +82,34 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
  * The raw weights' and the evaluated weights' (the EMA when the cell evaluates it and one was
  * kept) results, on the test split or on a k-fold sampler's held-out fold of the training set.
  */
-function evaluateCell(cell: ResolvedCell, model: Backbone, ema: Backbone | null, data: FerData, split: CellSplit) {
+function evaluateCell(cell: ResolvedCell, model: Backbone, ema: Backbone | null, data: FerData, split: CellSplit, opts = { raw: true }) {
   const { batch_size, use_ema } = cell.config.evaluation;
   const testSplit = split.heldOut ? data.train : data.test;
   const numClasses = data.classes.length;
-  const raw = evaluate(model, testSplit, data.imageSize, numClasses, batch_size, split.heldOut);
   const evaluated = use_ema && ema ? ema : model;
-  const final: Evaluation = evaluated === model ? raw : evaluate(evaluated, testSplit, data.imageSize, numClasses, batch_size, split.heldOut);
-  return { raw, final, evaluated };
+  const raw = opts.raw || evaluated === model ? evaluate(model, testSplit, data.imageSize, numClasses, batch_size, split.heldOut) : null;
+  const final: Evaluation = evaluated === model ? raw! : evaluate(evaluated, testSplit, data.imageSize, numClasses, batch_size, split.heldOut);
+  return { raw: raw ?? final, final, evaluated };
+}
+
+/**
+ * Whether each stage did its job: what each stage reports of itself (its loss at the first and
+ * last epoch, the pseudo-labels that passed…) prefixed with the stage's name, the accuracy after
+ * each fine-tuning stage and each later stage's gain over the one before; and the stages' notes.
+ */
+function cellHealth(pretrained: StageResult, tuned: FineTuned, stageAccuracy: Record<string, number>): { figures: Record<string, number>; notes: string[] } {
+  const figures: Record<string, number> = {};
+  const notes: string[] = [];
+  const stages: [string, StageResult][] = [['pretrain', pretrained], ...FINE_TUNING_STAGES.map((s): [string, StageResult] => [s.name, tuned.results[s.name]])];
+  for (const [name, result] of stages) {
+    for (const [k, v] of Object.entries(result.health ?? {})) figures[`${name}_${k}`] = v;
+    for (const n of result.notes ?? []) notes.push(`${name}: ${n}`);
+  }
+  FINE_TUNING_STAGES.forEach((s, i) => {
+    figures[`${s.name}_accuracy`] = stageAccuracy[s.name]!;
+    if (i > 0) figures[`${s.name}_gain`] = stageAccuracy[s.name]! - stageAccuracy[FINE_TUNING_STAGES[i - 1]!.name]!;
+  });
+  return { figures, notes };
 }
 
 function cellMetrics(
@@ -94,6 +122,7 @@ function cellMetrics(
   tuning: CellTuning | null,
   started: number,
   boxesNote: string,
+  health: { figures: Record<string, number>; notes: string[] },
 ): CellMetrics {
   return {
     id: cell.id,
@@ -118,6 +147,8 @@ function cellMetrics(
       trials: tuning.trials.length,
       validation_count: tuning.validation_count,
     },
+    health: health.figures,
+    stage_notes: health.notes,
     seconds: (Date.now() - started) / 1000,
   };
 }

@@ -12,12 +12,13 @@ export function fmtRef(recipe: ResolvedRecipe, row: number, column: number): str
   return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
 }
 
-/** What a reader must know about the numbers: stand-in data, what the loaders left out. */
+/** What a reader must know about the numbers: stand-in data, what the loaders left out, stages that did not do their job. */
 export function tableNotes(metrics: readonly CellMetrics[]): string[] {
   const notes = new Set<string>();
   for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
   // What a loader left out (skipped entries, non-expression rows): older runs' metrics have no notes.
   for (const m of metrics) for (const n of m.dataset.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
+  for (const m of metrics) for (const n of m.stage_notes ?? []) notes.add(`${m.id}: ${n}`);
   return [...notes];
 }
 

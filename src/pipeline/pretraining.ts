@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BackboneFactory } from '../contracts/backbone.ts';
-import type { PretrainResult } from '../contracts/stages.ts';
+import type { Metrics, PretrainResult } from '../contracts/stages.ts';
 import { writeAtomic } from '../core/files.ts';
 import { deriveSeed } from '../core/rng.ts';
 import { loadTensors, saveTensors } from '../train/checkpoint.ts';
@@ -59,12 +59,19 @@ async function cachedPretraining(base: string, run: () => Promise<PretrainResult
     const loaded = await loadTensors(weightsFile);
     const picture = fs.existsSync(`${base}.png`) ? new Uint8Array(fs.readFileSync(`${base}.png`)) : undefined;
     note(`ssfer: pre-training reused from the stage cache (${path.basename(base)})`);
-    return { weights: loaded.tensors, summary: `${String(loaded.meta.summary ?? 'pre-training')} (from the stage cache)`, ...(picture ? { picture } : {}) };
+    const { health, notes } = loaded.meta as { health?: Metrics; notes?: string[] };
+    return {
+      weights: loaded.tensors,
+      summary: `${String(loaded.meta.summary ?? 'pre-training')} (from the stage cache)`,
+      ...(picture ? { picture } : {}),
+      ...(health ? { health } : {}),
+      ...(notes ? { notes } : {}),
+    };
   }
   const out = await run();
   if (out.weights && !out.stopped) {
     if (out.picture) writeAtomic(`${base}.png`, Buffer.from(out.picture));
-    await saveTensors(weightsFile, out.weights, { summary: out.summary });
+    await saveTensors(weightsFile, out.weights, { summary: out.summary, ...(out.health ? { health: out.health } : {}), ...(out.notes ? { notes: out.notes } : {}) });
     fs.rmSync(`${base}.ckpt`, { force: true });
   }
   return out;

@@ -93,7 +93,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   };
   process.on('SIGINT', onSigint);
   const run: RunContext = { recipe, opts, dir, progress, tracker, scope: new RunScope(recipe.registry), stopRequested: () => stopRequested, started: Date.now(), ran: 0 };
-  const results = new Map<string, { accuracy: number } | { error: string }>();
+  const results = new Map<string, { accuracy: number; health?: Record<string, number> } | { error: string }>();
   const metricsOf: CellMetrics[] = [];
   let failed = 0;
   let interrupted = false;
@@ -110,7 +110,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
         results.set(cell.id, { error: outcome.error });
         continue;
       }
-      results.set(cell.id, { accuracy: outcome.metrics.accuracy });
+      results.set(cell.id, { accuracy: outcome.metrics.accuracy, ...(outcome.metrics.health ? { health: outcome.metrics.health } : {}) });
       metricsOf.push(outcome.metrics);
     }
   } finally {
@@ -193,7 +193,14 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
     // The cell is final: its epoch checkpoints are no longer needed to resume.
     fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
     await tracker.endCell(cell.id, {
-      metrics: { test_accuracy: metrics.accuracy, test_accuracy_raw: metrics.accuracy_raw, labeled_count: metrics.labeled_count, seconds: metrics.seconds },
+      metrics: {
+        test_accuracy: metrics.accuracy,
+        test_accuracy_raw: metrics.accuracy_raw,
+        labeled_count: metrics.labeled_count,
+        seconds: metrics.seconds,
+        // MLflow takes finite numbers only (a NaN pseudo-label accuracy means none passed).
+        ...Object.fromEntries(Object.entries(metrics.health).filter(([, v]) => Number.isFinite(v)).map(([k, v]) => [`health.${k}`, v])),
+      },
       artifacts: fs
         .readdirSync(cellDir)
         .map((f) => path.resolve(cellDir, f))

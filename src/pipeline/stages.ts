@@ -52,7 +52,13 @@ export interface FineTuned {
  * log so far, so a resumed cell writes the same log as an uninterrupted one. The returned EMA is
  * the caller's to dispose (also when this throws: `owned` holds it until then).
  */
-export async function fineTune(c: CellContext, settings: CellConfig, state: Omit<CellState, 'seed'>, owned: { ema: Backbone | null }): Promise<FineTuned> {
+export async function fineTune(
+  c: CellContext,
+  settings: CellConfig,
+  state: Omit<CellState, 'seed'>,
+  owned: { ema: Backbone | null },
+  afterStage?: (stage: FineTuningStageName, ema: Backbone | null) => void,
+): Promise<FineTuned> {
   const log: CellStep[] = [];
   const epochs: Record<string, EpochFigures[]> = {};
   const results: Partial<Record<FineTuningStageName, FineTuneResult>> = {};
@@ -91,6 +97,7 @@ export async function fineTune(c: CellContext, settings: CellConfig, state: Omit
     }
     if (result.stopped) throw new Interrupted();
     results[stage.name] = result;
+    afterStage?.(stage.name, owned.ema);
   }
   return { ema: owned.ema, log, epochs, results: results as FineTuned['results'] };
 }

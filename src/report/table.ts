@@ -11,6 +11,8 @@ export interface TableCell {
   readonly paper: number | null;
   readonly status: 'done' | 'failed' | 'pending';
   readonly error?: string;
+  /** Whether each stage did its job (the cell's `health`, see CellMetrics); absent for cells of older runs. */
+  readonly health?: Readonly<Record<string, number>>;
 }
 
 export interface SummaryCell {
@@ -63,7 +65,7 @@ export function summarize(of: SummaryColumn['of'], values: readonly (number | nu
 
 export function buildTable(
   recipe: ResolvedRecipe,
-  results: ReadonlyMap<string, { accuracy: number } | { error: string }>,
+  results: ReadonlyMap<string, { accuracy: number; health?: Readonly<Record<string, number>> } | { error: string }>,
   info: { backend: string; notes: readonly string[] },
 ): Table {
   const cells: TableCell[] = recipe.cells.map((c) => {
@@ -72,7 +74,7 @@ export function buildTable(
     const base = { id: c.id, row: c.rowPoint.labels.join(' ') || recipe.name, column: c.columnPoint.labels.join(' ') || 'accuracy', paper };
     if (!r) return { ...base, ours: null, status: 'pending' };
     if ('error' in r) return { ...base, ours: null, status: 'failed', error: r.error };
-    return { ...base, ours: round2(r.accuracy * 100), status: 'done' };
+    return { ...base, ours: round2(r.accuracy * 100), status: 'done', ...(r.health ? { health: r.health } : {}) };
   });
   const depth = recipe.grid.columnAxes.length;
   const columnHeaders = Array.from({ length: depth }, (_, level) => recipe.grid.columns.map((p) => p.labels[level] ?? ''));

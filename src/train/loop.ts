@@ -43,6 +43,8 @@ export interface LoopResult {
   readonly epochs: number;
   /** True when shouldStop() ended the loop; nothing was saved after the last finished epoch. */
   readonly stopped: boolean;
+  /** The summary of the first epoch (kept across a resume); {} when none ran. */
+  readonly first: Metrics;
   /** The summary of the last epoch that ran (after a resume, possibly the restored one); {} when none did. */
   readonly last: Metrics;
 }
@@ -92,14 +94,16 @@ export class TrainLoop<B> {
 
   async run(): Promise<LoopResult> {
     const { program, hooks, plan } = this;
-    if (plan.totalSteps === 0) return { plan, steps: 0, epochs: 0, stopped: false, last: {} };
+    if (plan.totalSteps === 0) return { plan, steps: 0, epochs: 0, stopped: false, first: {}, last: {} };
     let step = 0;
     let firstEpoch = 0;
+    let first: Metrics = {};
     let last: Metrics = {};
     const restored = hooks.checkpoint ? await restoreTraining(hooks.checkpoint, program.parts) : null;
     if (restored) {
       ({ step, epoch: firstEpoch } = restored);
       last = (restored.meta.last as Metrics | undefined) ?? {};
+      first = (restored.meta.first as Metrics | undefined) ?? {};
       program.restored?.({ epoch: firstEpoch, step });
     }
     let epochs = firstEpoch;
@@ -109,7 +113,7 @@ export class TrainLoop<B> {
       for (const batch of program.batches(epoch)) {
         if (step >= plan.totalSteps) break;
         await yieldToEventLoop();
-        if (hooks.shouldStop?.()) return { plan, steps: step, epochs, stopped: true, last };
+        if (hooks.shouldStop?.()) return { plan, steps: step, epochs, stopped: true, first, last };
         const lr = this.lr(step, epoch);
         const { loss, ...figures } = program.step(batch, { step, epoch, lr });
         step++;
@@ -118,10 +122,11 @@ export class TrainLoop<B> {
         hooks.onStep?.({ step, epoch, metrics }, plan);
       }
       last = program.summary ? program.summary(epoch, steps) : meanOf(steps);
+      if (epoch === 0) first = last;
       await hooks.onEpoch?.(epoch, last);
-      if (hooks.checkpoint) await saveTraining(hooks.checkpoint, program.parts, { epoch: epoch + 1, step }, { last });
+      if (hooks.checkpoint) await saveTraining(hooks.checkpoint, program.parts, { epoch: epoch + 1, step }, { first, last });
     }
-    return { plan, steps: step, epochs, stopped: false, last };
+    return { plan, steps: step, epochs, stopped: false, first, last };
   }
 }
 

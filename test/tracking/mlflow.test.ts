@@ -58,6 +58,7 @@ describe('MLflow tracking (real server)', function () {
       expect(params['pipeline.supervised.lr']).to.equal('0.001');
       expect(params['model.backbone.use']).to.equal('vit');
       expect(c.data.metrics!.map((m) => m.key)).to.include('test_accuracy');
+      expect(c.data.metrics!.map((m) => m.key)).to.include('health.supervised_accuracy');
       const history = await client.metricHistory(c.info.run_id, 'supervised/loss');
       expect(history.length).to.be.greaterThan(3);
       for (const f of ['metrics.json', 'confusion.png', 'curves.png', 'config.json']) {

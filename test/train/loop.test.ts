@@ -81,6 +81,7 @@ describe('TrainLoop', () => {
     expect(epochs[0]![1].batch).to.equal(1);
     expect(result).to.deep.include({ steps: 9, epochs: 3, stopped: false });
     expect(result.last).to.deep.equal(epochs[2]![1]);
+    expect(result.first).to.deep.equal(epochs[0]![1]);
     w.dispose();
   });
 
@@ -117,6 +118,9 @@ describe('TrainLoop', () => {
     expect(resumed.logs).to.deep.equal(whole.logs.slice(6));
     expect(resumed.final).to.equal(whole.final);
     expect(resumed.result).to.deep.include({ steps: 9, epochs: 3 });
+    // The first epoch's summary survives the resume (stage health reads it).
+    expect(resumed.result.first).to.deep.equal(whole.result.first);
+    expect(resumed.result.last).to.deep.equal(whole.result.last);
   });
 
   it('lets an epoch hook stop the stage with an error, before that epoch is saved', async () => {
@@ -147,7 +151,7 @@ describe('TrainLoop', () => {
       save: async () => {},
     };
     const result = await new TrainLoop(program({ ...budget, epochs: 0 }, w, new Rng(1)), { checkpoint: store }).run();
-    expect(result).to.deep.include({ steps: 0, epochs: 0, stopped: false, last: {} });
+    expect(result).to.deep.include({ steps: 0, epochs: 0, stopped: false, first: {}, last: {} });
     expect(loads).to.equal(0);
     w.dispose();
   });

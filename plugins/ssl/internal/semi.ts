@@ -179,7 +179,24 @@ export async function runSemi(
       ? `, last epoch: mask rate ${last.mask_rate.toFixed(2)}, pseudo-label accuracy ${last.pseudo_accuracy!.toFixed(2)}, loss ${last.loss!.toFixed(3)}`
       : '';
   const evaluated = mode.teacher === 'ema' ? `, evaluating the ${evaluateTeacher ? 'teacher' : 'student'}` : '';
-  return { summary: `${mode.name}: ${result.epochs} epochs, ${result.steps} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}` };
+  return {
+    ...pseudoLabelHealth(result, o.threshold),
+    summary: `${mode.name}: ${result.epochs} epochs, ${result.steps} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}` };
+}
+
+/** Below this share of unlabeled images passing τ in its last epoch, the stage trained on almost no pseudo-label. */
+export const FEW_PSEUDO_LABELS = 0.05;
+
+/**
+ * The share of unlabeled images whose pseudo-label passed τ in the first and last epoch and the
+ * accuracy of those that passed, and a note when almost none did.
+ */
+function pseudoLabelHealth(result: LoopResult, threshold: number): { health: Record<string, number>; notes: string[] } {
+  const { first, last } = result;
+  if (first.mask_rate === undefined || last.mask_rate === undefined) return { health: {}, notes: [] };
+  const health = { mask_rate_first: first.mask_rate, mask_rate_last: last.mask_rate, pseudo_label_accuracy_last: last.pseudo_accuracy_confident ?? Number.NaN };
+  const notes = last.mask_rate < FEW_PSEUDO_LABELS ? [`${(100 * last.mask_rate).toFixed(1)} % of unlabeled images passed τ = ${threshold} in the last epoch`] : [];
+  return { health, notes };
 }
 
 /** One optimisation step; returns figures read back from the tensors. */

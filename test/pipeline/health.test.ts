@@ -1,0 +1,69 @@
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'chai';
+import { runCell, type CellMetrics } from '../../src/pipeline/cell.ts';
+import { tableNotes } from '../../src/pipeline/outputs.ts';
+import { RunScope } from '../../src/pipeline/scope.ts';
+import { resolveRecipe } from '../../src/recipe/recipe.ts';
+import { lossHealth } from '../../src/train/health.ts';
+import { fixtures } from '../helpers.ts';
+
+const hooks = { onStep: () => {}, shouldStop: () => false, note: () => {} };
+
+/** The first cell of the every-stage fixture (MAE → supervised FaceMix → EMA teacher), in process. */
+async function cellOf(sets: string[]): Promise<CellMetrics> {
+  const recipe = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-stages.yaml'), { sets });
+  const scope = new RunScope(recipe.registry);
+  try {
+    return (await runCell(scope, recipe, recipe.cells[0]!, hooks)).metrics;
+  } finally {
+    scope.close();
+  }
+}
+
+describe('stage health', function () {
+  this.timeout(300_000);
+  before(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('a loss that fell by less than 10 % is named, with both values', () => {
+    expect(lossHealth({ first: { loss: 2 }, last: { loss: 1 } })).to.deep.equal({ health: { loss_first: 2, loss_last: 1 }, notes: [] });
+    expect(lossHealth({ first: { loss: 2 }, last: { loss: 1.9 } }).notes).to.deep.equal(['the loss fell only from 2.000 to 1.900 (by 5 %)']);
+    expect(lossHealth({ first: {}, last: {} })).to.deep.equal({ health: {}, notes: [] });
+  });
+
+  it('each stage reports whether it did its job; the semi stage’s gain is measured against the supervised stage alone', async () => {
+    const m = await cellOf([]);
+    expect(Object.keys(m.health).sort()).to.deep.equal(
+      [
+        'pretrain_loss_first',
+        'pretrain_loss_last',
+        'supervised_loss_first',
+        'supervised_loss_last',
+        'supervised_accuracy',
+        'semi_mask_rate_first',
+        'semi_mask_rate_last',
+        'semi_pseudo_label_accuracy_last',
+        'semi_accuracy',
+        'semi_gain',
+      ].sort(),
+    );
+    expect(m.health.semi_accuracy).to.equal(m.accuracy);
+    expect(m.health.semi_gain).to.be.closeTo(m.health.semi_accuracy! - m.health.supervised_accuracy!, 1e-12);
+    for (const k of ['semi_mask_rate_first', 'semi_mask_rate_last']) expect(m.health[k]).to.be.within(0, 1);
+    // The same cell without the semi stage ends where the supervised stage left this one.
+    const supervisedOnly = await cellOf(['pipeline.semi={use: none}']);
+    expect(m.health.supervised_accuracy).to.equal(supervisedOnly.accuracy);
+    expect(supervisedOnly.health.semi_gain).to.equal(0);
+  });
+
+  it('names a stage that did nothing in the cell’s notes and the table notes', async () => {
+    // τ = 1 lets no pseudo-label pass; a learning rate of 1e-12 leaves the supervised loss where it began.
+    const m = await cellOf(['pipeline.semi.threshold=1', 'pipeline.supervised.lr=1e-12', 'pipeline.supervised.warmup_lr=1e-12', 'pipeline.supervised.min_lr=0', 'pipeline.supervised.mixing={use: none}']);
+    expect(m.health.semi_mask_rate_last).to.equal(0);
+    expect(m.stage_notes).to.include('semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch');
+    expect(m.stage_notes.some((n) => /^supervised: the loss fell only from \d+\.\d{3} to \d+\.\d{3}/.test(n)), m.stage_notes.join('; ')).to.equal(true);
+    expect(tableNotes([m])).to.include(`${m.id}: semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch`);
+  });
+});
