@@ -4,6 +4,7 @@ import { deriveSeed } from '../core/rng.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { cellContext, type CellHooks, type CellMetrics } from './cell-context.ts';
 import { faceBoxes, loadData, splitLabels, type CellSplit } from './cell-data.ts';
+import { linearProbeAccuracy } from './baseline.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { sharedPretraining } from './pretraining.ts';
 import type { RunScope } from './scope.ts';
@@ -69,6 +70,12 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
     const evaluation = evaluateCell(cell, model, tuned.ema, data, split);
     stageAccuracy[lastStage] = evaluation.final.accuracy;
     const health = cellHealth(pretrained, tuned, stageAccuracy);
+    const probe = await linearProbeAccuracy(c, loaded, split, boxes);
+    if (probe !== null) {
+      health.figures.linear_probe_accuracy = probe;
+      const pct = (a: number) => `${(100 * a).toFixed(2)} %`;
+      if (evaluation.final.accuracy <= probe) health.notes.push(`accuracy ${pct(evaluation.final.accuracy)} is not above the linear probe's ${pct(probe)} on the same labels`);
+    }
     const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
     await c.hooks.keepModel?.(evaluation.evaluated, { backbone: c.config.model.backbone, factory: backbone, metrics });
     return { metrics, log: tuned.log, ...(pretrained.picture ? { pretrainPicture: pretrained.picture } : {}), ...(tuning ? { tuning } : {}) };

@@ -7,6 +7,7 @@ import type { PluginRegistry } from '../core/registry.ts';
 
 const DATA = Symbol.for('ssfer.run.data');
 const PRETRAININGS = Symbol.for('ssfer.run.pretrainings');
+const BASELINES = Symbol.for('ssfer.run.baselines');
 
 /** Memos by key: the promise of each value, so cells that ask at once share one computation. */
 export type Memo<T> = Map<string, Promise<T>>;
@@ -18,7 +19,8 @@ export type Memo<T> = Map<string, Promise<T>>;
  *
  * - `data`: each dataset's loaded data, by data key (one decode or draw for every cell that asks);
  * - `pretrainings`: the shared pre-trainings, by pre-training key; their weights are disposed when
- *   one is released and when the run closes (the binding's deactivation).
+ *   one is released and when the run closes (the binding's deactivation);
+ * - `baselines`: the accuracy of each cell's linear probe, by its data, labels and settings.
  *
  * The cells themselves keep nothing here that is theirs alone: a cell's model, EMA and log live
  * and die in runCell.
@@ -29,6 +31,7 @@ export class RunScope {
   constructor(readonly registry: PluginRegistry) {
     this.container = new Container({ parent: registry.container });
     this.container.bind<Memo<FerData>>(DATA).toConstantValue(new Map());
+    this.container.bind<Memo<number>>(BASELINES).toConstantValue(new Map());
     this.container
       .bind<Memo<PretrainResult>>(PRETRAININGS)
       .toConstantValue(new Map())
@@ -39,6 +42,10 @@ export class RunScope {
 
   get data(): Memo<FerData> {
     return this.container.get<Memo<FerData>>(DATA);
+  }
+
+  get baselines(): Memo<number> {
+    return this.container.get<Memo<number>>(BASELINES);
   }
 
   get pretrainings(): Memo<PretrainResult> {

@@ -120,6 +120,40 @@ export function coreSchema() {
         {
           batch_size: Type.Integer({ minimum: 1, default: 64 }),
           use_ema: Type.Boolean({ default: true, description: 'evaluate the EMA weights when the stage keeps them' }),
+          linear_probe: options(
+            {
+              enabled: Type.Boolean({
+                default: true,
+                description: "train a linear classifier on the cell's own labeled images and flag the cell when it does not beat it",
+              }),
+              backbone: slot('backbone', { use: 'linear' }, "the probe's model; its image_size is the cell's"),
+              training: slot(
+                'finetune',
+                {
+                  use: 'supervised',
+                  epochs: 40,
+                  few_labels_epochs: 40,
+                  warmup_epochs: 12,
+                  lr: 2e-3,
+                  min_lr: 1e-8,
+                  warmup_lr: 8e-5,
+                  batch_size: 64,
+                  weight_decay: 0.05,
+                  betas: [0.9, 0.999],
+                  label_smoothing: 0.1,
+                  ema_decay: null,
+                  mixing: { use: 'none' },
+                  augment: { use: 'none' },
+                },
+                'how the probe trains (on the labeled images only)',
+              ),
+            },
+            {
+              additionalProperties: false,
+              default: {},
+              description: "a sanity baseline per cell: a linear classifier on the pixels, trained on the same labels; health.linear_probe_accuracy",
+            },
+          ),
         },
         { additionalProperties: false, default: {} },
       ),

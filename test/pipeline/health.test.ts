@@ -47,6 +47,7 @@ describe('stage health', function () {
         'semi_pseudo_label_accuracy_last',
         'semi_accuracy',
         'semi_gain',
+        'linear_probe_accuracy',
       ].sort(),
     );
     expect(m.health.semi_accuracy).to.equal(m.accuracy);
@@ -56,6 +57,26 @@ describe('stage health', function () {
     const supervisedOnly = await cellOf(['pipeline.semi={use: none}']);
     expect(m.health.supervised_accuracy).to.equal(supervisedOnly.accuracy);
     expect(supervisedOnly.health.semi_gain).to.equal(0);
+  });
+
+  it('trains the linear probe once for the cells that share data and labels, and flags a cell that does not beat it', async () => {
+    const recipe = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-stages.yaml'), { sets: ['pipeline.pretrain={use: none}', 'pipeline.semi={use: none}'] });
+    const scope = new RunScope(recipe.registry);
+    try {
+      const a = (await runCell(scope, recipe, recipe.cells[0]!, hooks)).metrics;
+      const b = (await runCell(scope, recipe, recipe.cells[1]!, hooks)).metrics;
+      expect(scope.baselines.size, 'one probe for two cells with the same labels').to.equal(1);
+      expect(a.health.linear_probe_accuracy).to.equal(b.health.linear_probe_accuracy);
+      expect(a.health.linear_probe_accuracy).to.be.within(0, 1);
+      for (const m of [a, b]) {
+        const flagged = m.stage_notes.some((n) => n.includes('is not above the linear probe'));
+        expect(flagged, `${m.id}: ${m.accuracy} vs ${m.health.linear_probe_accuracy}`).to.equal(m.accuracy <= m.health.linear_probe_accuracy!);
+      }
+    } finally {
+      scope.close();
+    }
+    const off = await cellOf(['pipeline.pretrain={use: none}', 'pipeline.semi={use: none}', 'evaluation.linear_probe.enabled=false']);
+    expect(off.health).to.not.have.property('linear_probe_accuracy');
   });
 
   it('names a stage that did nothing in the cell’s notes and the table notes', async () => {
