@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 import { registerTensorflowKernels } from './tensorflow-kernels.ts';
 import { registerWasmKernels } from './wasm-kernels.ts';
+import { nativeKernelList } from '../native/index.ts';
 
 /**
  * Backends in order of preference. `tensorflow` is @tensorflow/tfjs-node(-gpu) on libtensorflow:
@@ -148,6 +149,14 @@ const loaders: Record<BackendName, Loader> = {
 };
 
 let prodModeSet = false;
+
+/**
+ * Whether the backend runs a kernel with code of its own. The native backend registers tfjs's
+ * JavaScript kernels under its name for what it does not cover, so its own are listed apart.
+ */
+export function hasOwnKernel(kernelName: string, backend: string = tf.getBackend()): boolean {
+  return backend === 'native' ? nativeKernelList().includes(kernelName) : tf.getKernel(kernelName, backend) !== undefined;
+}
 
 /** Whether a backend can be used here, without switching to it. */
 export async function backendAvailable(name: BackendName): Promise<string | null> {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { nativeKernelList } from '../../../src/native/index.ts';
+import { hasOwnKernel } from '../../../src/engine/backend.ts';
 import { normal, ones, Stream, streamKey, uniform, zeros } from '../vit/init.ts';
 import { matMul } from '../vit/layers.ts';
 
@@ -132,11 +132,7 @@ export type LayerOp = keyof typeof KERNELS;
 /** The path a layer takes on the active backend. */
 export function convPath(op: LayerOp = 'conv'): 'kernel' | 'matmul' {
   if (implementation !== 'auto') return implementation;
-  const backend = tf.getBackend();
-  // The native backend registers the JS kernels under its name; its own are listed apart.
-  const own = backend === 'native' ? new Set(nativeKernelList()) : null;
-  const has = (k: string) => (own ? own.has(k) : tf.getKernel(k, backend) !== undefined);
-  return KERNELS[op].every(has) ? 'kernel' : 'matmul';
+  return KERNELS[op].every((k) => hasOwnKernel(k)) ? 'kernel' : 'matmul';
 }
 
 /** Output side of a convolution or pooling window (PyTorch's formula, symmetric padding). */

@@ -169,8 +169,8 @@ describe('convolutional layers', () => {
       if (await backendAvailable('wasm')) return;
       await tf.setBackend('wasm');
       try {
-        // wasm has Conv2D but neither Conv2DBackpropFilter nor the depthwise gradients; it has MaxPoolGrad.
-        expect(['conv', 'depthwise', 'pool'].map((op) => convPath(op as 'conv'))).to.deep.equal(['matmul', 'matmul', 'kernel']);
+        // wasm has Conv2D and MaxPoolGrad; the gradients it lacks (Conv2DBackpropFilter, the depthwise ones) are added by src/engine/wasm-kernels.ts.
+        expect(['conv', 'depthwise', 'pool'].map((op) => convPath(op as 'conv'))).to.deep.equal(['kernel', 'kernel', 'kernel']);
       } finally {
         await tf.setBackend('cpu');
       }
