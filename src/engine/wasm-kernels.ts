@@ -7,7 +7,9 @@ import type { KernelBackend, KernelConfig, NamedAttrMap, TensorInfo } from '@ten
  *    dW[kh, kw, c, f] = Σ_{n, oh, ow} x[n, oh·s + kh − pad, ow·s + kw − pad, c] · dy[n, oh, ow, f]
  *    is the valid convolution of the padded input with channels and batch swapped ([C, H, W, N])
  *    by dy as a filter ([OH, OW, N, F]) at dilation s, cropped to the filter's size;
- *  - the depthwise gradients, direct loops over the values.
+ *  - the depthwise gradients, direct loops over the values;
+ *  - UnsortedSegmentSum, which tf.gather's gradient needs (a loss of gathered rows, as FaceMix's
+ *    partner losses, would not train without it), a loop over the rows.
  * Registered once the wasm backend has loaded (src/engine/backend.ts).
  */
 
@@ -135,10 +137,34 @@ const depthwiseBackpropFilter: KernelConfig = {
   },
 };
 
+const unsortedSegmentSum: KernelConfig = {
+  kernelName: 'UnsortedSegmentSum',
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };
+    const b = backend as unknown as WasmBackend;
+    const numSegments = (attrs as NamedAttrMap).numSegments as number;
+    if (x.dtype !== 'float32') throw new Error(`UnsortedSegmentSum on wasm: only float32 is supported, got ${x.dtype}`);
+    const xv = b.typedArrayFromHeap(x);
+    const ids = b.typedArrayFromHeap(segmentIds) as unknown as Int32Array;
+    const row = x.shape.slice(1).reduce((n, d) => n * d, 1);
+    const sums = new Float32Array(numSegments * row);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      // As TensorFlow: ids outside [0, numSegments) are dropped.
+      if (id < 0 || id >= numSegments) continue;
+      for (let j = 0; j < row; j++) sums[id * row + j]! += xv[i * row + j]!;
+    }
+    const out = b.makeOutput([numSegments, ...x.shape.slice(1)], 'float32');
+    b.typedArrayFromHeap(out).set(sums);
+    return out;
+  },
+};
+
 /** Registers the kernels above for 'wasm' where it has none of its own (a no-op before it exists). */
 export function registerWasmKernels(): void {
   if (!tf.findBackendFactory('wasm')) return;
-  for (const k of [conv2DBackpropFilter, depthwiseBackpropInput, depthwiseBackpropFilter]) {
+  for (const k of [conv2DBackpropFilter, depthwiseBackpropInput, depthwiseBackpropFilter, unsortedSegmentSum]) {
     if (!tf.getKernel(k.kernelName, 'wasm')) tf.registerKernel(k);
   }
 }

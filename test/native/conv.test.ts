@@ -332,6 +332,22 @@ describe('wasm backend: the CNN kernels it lacks', function () {
     });
   }
 
+  it('the gradient of a gather (UnsortedSegmentSum), repeated and unused rows included, as on cpu', async () => {
+    const x = tensor([5, 3], 61);
+    const idx = tf.tensor1d([4, 0, 4, 2, 4, 1], 'int32');
+    try {
+      const { ref, got } = await onBoth('wasm', () => {
+        const dy = tf.tensor(random(6 * 3, 62), [6, 3]);
+        return tf.grads((a) => tf.sum(tf.mul(tf.gather(a, idx), dy)))([x]);
+      });
+      expectClose(got[0]!, ref[0]!, 'dx', 1e-6);
+      // Row 3 is gathered by nobody: its gradient is 0; row 4 three times: the sum of three rows of dy.
+      expect(Array.from(got[0]!.subarray(9, 12))).to.deep.equal([0, 0, 0]);
+    } finally {
+      tf.dispose([x, idx]);
+    }
+  });
+
   it('depthwise gradients as on cpu', async () => {
     const x = tensor([2, 9, 9, 4], 51);
     const w = tensor([3, 3, 4, 2], 52, 0.5);
