@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { useFusedKernels } from '../../../src/engine/fused.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
 
 /**
@@ -103,6 +104,8 @@ export function countComplexity(model: Backbone): Complexity {
     }
     return result;
   };
+  // The fused layers (one kernel for a whole ViT block on native) hide the products counted here.
+  const fused = useFusedKernels(false);
   try {
     tf.tidy(() => {
       const image = tf.fill([1, model.imageSize, model.imageSize, model.channels], 0.5) as tf.Tensor4D;
@@ -111,6 +114,7 @@ export function countComplexity(model: Backbone): Complexity {
     });
   } finally {
     engine.runKernel = original;
+    useFusedKernels(fused);
   }
   return { parameters, buffers, flops, layerFlops: flops + elementwise, attentionFlops, byKernel, imageSize: model.imageSize };
 }

@@ -87,14 +87,20 @@ describe('analyses', function () {
         if (previous) await tf.setBackend(previous);
       });
 
-      it('the same convolutions counted through matrix products on native', () => {
-        const c = complexityOf(smallCnnPlugin, { image_size: 8, widths: [2, 4] }, 5);
-        expect(c.flops).to.equal(64 * 9 * (3 * 2 + 2 * 2) + 16 * 9 * (2 * 4 + 4 * 4) + 4 * 5);
-        expect(c.layerFlops - c.flops).to.equal(3 * (2 * 64 * 2 + 2 * 16 * 4) + 5);
-        expect(c.byKernel).to.have.keys(['BatchMatMul']);
-        // Depthwise and strided convolutions: tfjs's kernels and the matrix products count alike.
-        const viaProducts = complexityOf(mobilenetPlugin, { size: 'small', image_size: 32 }, 7);
-        const previous = useConvImplementation('kernel');
+      it('the same convolutions counted through matrix products and through the convolution kernels', () => {
+        const previous = useConvImplementation('matmul');
+        let viaProducts: ReturnType<typeof complexityOf>;
+        try {
+          const c = complexityOf(smallCnnPlugin, { image_size: 8, widths: [2, 4] }, 5);
+          expect(c.flops).to.equal(64 * 9 * (3 * 2 + 2 * 2) + 16 * 9 * (2 * 4 + 4 * 4) + 4 * 5);
+          expect(c.layerFlops - c.flops).to.equal(3 * (2 * 64 * 2 + 2 * 16 * 4) + 5);
+          expect(c.byKernel).to.have.keys(['BatchMatMul']);
+          // Depthwise and strided convolutions: tfjs's kernels and the matrix products count alike.
+          viaProducts = complexityOf(mobilenetPlugin, { size: 'small', image_size: 32 }, 7);
+        } finally {
+          useConvImplementation(previous);
+        }
+        useConvImplementation('kernel');
         try {
           const viaKernels = complexityOf(mobilenetPlugin, { size: 'small', image_size: 32 }, 7);
           expect(viaKernels.byKernel).to.include.keys(['Conv2D', 'DepthwiseConv2dNative']);

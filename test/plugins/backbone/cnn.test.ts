@@ -360,7 +360,9 @@ describe('convolutional backbones', function () {
     // Small sizes, so tfjs's JS convolutions on cpu (the reference) take seconds.
     const cases = [
       { label: 'small CNN', name: 'small-cnn', options: { image_size: 16, widths: [4, 8], dropout: 0 } },
-      { label: 'ResNet-18', name: 'resnet', options: { depth: 18, image_size: 16 } },
+      // At 16 px ResNet's last BatchNorms normalise 4 values (1×1 × a batch of 4) and blow float32
+      // rounding up to 11 % of a gradient on any two backends; at 64 px cpu and wasm differ by 3.2e-3.
+      { label: 'ResNet-18', name: 'resnet', options: { depth: 18, image_size: 64 }, tolerance: 5e-3 },
       { label: 'MobileNetV3-Small', name: 'mobilenet-v3', options: { size: 'small', image_size: 32, dropout: 0 } },
     ];
 
@@ -377,7 +379,7 @@ describe('convolutional backbones', function () {
       return out;
     }
 
-    function expectSameStep(a: ReturnType<typeof step>, b: ReturnType<typeof step>, what: string) {
+    function expectSameStep(a: ReturnType<typeof step>, b: ReturnType<typeof step>, what: string, tolerance = 2e-3) {
       expect(b.loss, `${what}: loss`).to.be.closeTo(a.loss, 1e-4 * Math.abs(a.loss));
       a.grads.forEach((g, i) => {
         let scale = 1e-3;
@@ -386,7 +388,7 @@ describe('convolutional backbones', function () {
           scale = Math.max(scale, Math.abs(v));
           diff = Math.max(diff, Math.abs(v - b.grads[i]![k]!));
         });
-        expect(diff / scale, `${what}: gradient ${i}`).to.be.below(2e-3);
+        expect(diff / scale, `${what}: gradient ${i}`).to.be.below(tolerance);
       });
       a.stats.forEach((s, i) => s.forEach((v, k) => expect(b.stats[i]![k], `${what}: running variance ${i}`).to.be.closeTo(v, 1e-4 * Math.abs(v) + 1e-6)));
     }
@@ -409,7 +411,7 @@ describe('convolutional backbones', function () {
           const onNative = step(nativeModel, x, labels);
           expect(tf.memory().numTensors).to.equal(before);
           nativeModel.dispose();
-          expectSameStep(onCpu, onNative, c.label);
+          expectSameStep(onCpu, onNative, c.label, c.tolerance);
         } finally {
           tf.dispose([x, labels]);
           await tf.setBackend(previous);
