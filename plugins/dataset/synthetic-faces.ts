@@ -9,10 +9,13 @@ import type { Json } from '../../src/core/json.ts';
 import { options, Type, type Static, type TObject } from '../../src/core/schema.ts';
 import {
   deriveSeed,
+  drawExpressionSheet,
   generateFacePool,
   generateFerSet,
   generateGenericPool,
   hashString,
+  montagePng,
+  renderMontage,
   type Difficulty,
 } from './synthetic/index.ts';
 
@@ -67,6 +70,8 @@ export function toDifficulty(o: Partial<SyntheticFacesOptions>): Partial<Difficu
 }
 
 const SALT = hashString('synthetic-faces');
+/** People in the dataset's picture, one row each. */
+const PICTURE_IDENTITIES = 4;
 
 interface SourceSpec {
   readonly name: string;
@@ -116,6 +121,10 @@ function makeSource(spec: SourceSpec): DatasetSource {
       return data;
     },
     poolKey: () => spec.poolKey,
+    async picture(imageSize) {
+      const sheet = drawExpressionSheet({ classes: o.classes, imageSize, seed: deriveSeed(spec.seed, 'picture'), difficulty, identities: PICTURE_IDENTITIES });
+      return montagePng(renderMontage(sheet.images, imageSize, sheet.count, sheet.captions, { cols: o.classes }));
+    },
     async pool(kind, size, imageSize): Promise<ImagePool> {
       const common = { size, imageSize, difficulty };
       if (kind === 'faces') {

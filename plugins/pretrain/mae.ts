@@ -9,7 +9,7 @@ import { AdamW, defaultNoDecay } from '../../src/train/optimizer.ts';
 import { decoderSpec, MaskedAutoencoder, randomMasking } from './internal/mae-model.ts';
 import { lossHealth } from '../../src/train/health.ts';
 import { encoderWeights, finalLoss, poolBoxes, poolLoop } from './internal/loop.ts';
-import { imageGridPng } from './internal/picture.ts';
+import { imageGridPng } from '../../src/data/picture.ts';
 
 const maeOptions = options({
   mask_ratio: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.75, description: 'share of patches masked per image (the paper: 0.75)' }),

@@ -82,6 +82,12 @@ export interface DatasetSource {
    * datasets whose pools are the same (every column of a table, as a rule) share one pre-training.
    */
   poolKey(): Json;
+  /**
+   * A picture of what the classes look like at an image size, PNG bytes (the synthetic faces: a
+   * few people, each in every expression), which `ssfer run` keeps beside each cell as data.png.
+   * Optional: real datasets have no such thing.
+   */
+  picture?(imageSize: number): Promise<Uint8Array>;
 }
 
 declare module '../core/plugin.ts' {

@@ -51,6 +51,12 @@ export function splitLabels(c: CellContext, { data, key }: CellData): CellSplit 
   return { ...split, labels: split.labels ?? data.train.labels, budget: sampler.budget };
 }
 
+/** The dataset's picture at the cell's image size (what its classes look like there), when it has one. */
+export async function datasetPicture(c: CellContext, imageSize: number): Promise<Uint8Array | null> {
+  const source = c.create('dataset', datasetSlot(c.config));
+  return source.picture ? source.picture(imageSize) : null;
+}
+
 /** A face box per training image, from the cell's face-boxes plugin, and the note that says where they came from. */
 export function faceBoxes(c: CellContext, data: FerData, imageSize: number): Promise<FaceBoxes> {
   const { note, dataCacheDir } = c.hooks;

@@ -3,7 +3,7 @@ import type { FerData } from '../contracts/dataset.ts';
 import { deriveSeed } from '../core/rng.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { cellContext, type CellHooks, type CellMetrics } from './cell-context.ts';
-import { faceBoxes, loadData, splitLabels, type CellSplit } from './cell-data.ts';
+import { datasetPicture, faceBoxes, loadData, splitLabels, type CellSplit } from './cell-data.ts';
 import { linearProbeAccuracy } from './baseline.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { sharedPretraining } from './pretraining.ts';
@@ -21,6 +21,8 @@ export interface CellOutput {
   readonly log: readonly CellStep[];
   /** The pre-training picture (MAE: originals / masked / reconstructions), PNG bytes. */
   readonly pretrainPicture?: Uint8Array;
+  /** The dataset's picture at the cell's image size (the synthetic faces: people in every expression), PNG bytes. */
+  readonly dataPicture?: Uint8Array;
   /** Every setting the tuner scored, when it searched. */
   readonly tuning?: CellTuning;
 }
@@ -78,7 +80,14 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
     }
     const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
     await c.hooks.keepModel?.(evaluation.evaluated, { backbone: c.config.model.backbone, factory: backbone, metrics });
-    return { metrics, log: tuned.log, ...(pretrained.picture ? { pretrainPicture: pretrained.picture } : {}), ...(tuning ? { tuning } : {}) };
+    const dataPicture = await datasetPicture(c, backbone.imageSize);
+    return {
+      metrics,
+      log: tuned.log,
+      ...(pretrained.picture ? { pretrainPicture: pretrained.picture } : {}),
+      ...(dataPicture ? { dataPicture } : {}),
+      ...(tuning ? { tuning } : {}),
+    };
   } finally {
     model.dispose();
     owned.ema?.dispose();

@@ -177,7 +177,7 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
   const cellDir = path.join(run.dir, 'cells', cellFolder(cell.id));
   await tracker.startCell({ id: cell.id, config: cell.config });
   try {
-    const { metrics, log, pretrainPicture, tuning } = await runCell(run.scope, recipe, cell, {
+    const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(run.scope, recipe, cell, {
       shouldStop: run.stopRequested,
       note: (t) => progress.log(t),
       stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
@@ -188,6 +188,7 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
     });
     run.ran++;
     if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
+    if (dataPicture) writeAtomic(path.join(cellDir, 'data.png'), Buffer.from(dataPicture));
     if (tuning) await writeTuning(cellDir, cell.id, tuning);
     await writeCellOutputs(cellDir, metrics, log);
     // The cell is final: its epoch checkpoints are no longer needed to resume.

@@ -54,6 +54,8 @@ describe('ssfer run (end to end on tiny synthetic faces)', function () {
     const cell = path.join(runDir(out), 'cells', 'mixing=facemix__labels=0.5');
     const m = JSON.parse(fs.readFileSync(path.join(cell, 'metrics.json'), 'utf8'));
     expect(m.classes).to.have.length(7);
+    // The synthetic faces' picture at the cell's image size: four people in the seven expressions.
+    expect(fs.readFileSync(path.join(cell, 'data.png')).subarray(1, 4).toString()).to.equal('PNG');
     const total = m.confusion.flat().reduce((a: number, b: number) => a + b, 0);
     expect(total).to.equal(35);
     const diagonal = m.confusion.reduce((a: number, row: number[], i: number) => a + row[i]!, 0);

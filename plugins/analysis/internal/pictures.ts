@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { imageGridPng } from '../../pretrain/internal/picture.ts';
+import { imageGridPng } from '../../../src/data/picture.ts';
 
 /** The jet colour map of a value in [0, 1] (blue → cyan → yellow → red), as OpenCV's COLORMAP_JET approximately. */
 export function jet(maps: tf.Tensor3D): tf.Tensor4D {

@@ -48,7 +48,7 @@ export function standInSource(name: string, setting: Setting, seed: number, knob
     trainSize: req.trainSize ?? setting.trainSize,
     testSize: setting.folds ? 0 : (req.testSize ?? setting.testSize),
   });
-  const pool = { pool: base.pool, poolKey: base.poolKey };
+  const pool = { pool: base.pool, poolKey: base.poolKey, ...(base.picture ? { picture: base.picture } : {}) };
   if (expressions && !setting.folds) return { load: (req) => base.load(sizes(req)), ...pool };
   return { load: async (req) => surrogate(await base.load(sizes(req)), setting), ...pool };
 }

@@ -129,6 +129,36 @@ function checkSize(name: string, v: number, min = 0): void {
   if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${v}`);
 }
 
+/**
+ * A few people, each drawn in every expression: one row per identity, one column per class in
+ * class order, the row's background, pose and intensity the same in every
+ * column (the noise after the face may differ), so that only the expression changes along a row. It shows whether the expression cues
+ * survive at an image size.
+ */
+export function drawExpressionSheet(o: { classes: 7 | 8; imageSize: number; seed: number; difficulty?: Partial<Difficulty>; identities: number }): {
+  images: Float32Array;
+  captions: string[];
+  count: number;
+} {
+  checkSize('imageSize', o.imageSize, 8);
+  const difficulty = resolveDifficulty(o.difficulty);
+  const px = o.imageSize * o.imageSize * 3;
+  const count = o.identities * o.classes;
+  const images = new Float32Array(count * px);
+  const names = classNames(o.classes);
+  const captions: string[] = [];
+  for (let r = 0; r < o.identities; r++) {
+    const identity = sampleIdentity(Rng.derive(o.seed, 'sheet-identity', r));
+    for (let c = 0; c < o.classes; c++) {
+      // The same stream for every column of a row: only the expression's own draws differ.
+      const k = r * o.classes + c;
+      renderFace(images.subarray(k * px, (k + 1) * px), o.imageSize, identity, c, Rng.derive(o.seed, 'sheet', r), difficulty);
+      captions.push(names[c]!);
+    }
+  }
+  return { images, captions, count };
+}
+
 /** A labelled facial-expression set: train and test from separate streams and disjoint identities. */
 export function generateFerSet(o: FerSetOptions): FerData {
   if (o.classes !== 7 && o.classes !== 8) throw new Error(`classes must be 7 or 8, got ${o.classes}`);

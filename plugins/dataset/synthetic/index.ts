@@ -3,6 +3,7 @@ export { Rng, deriveSeed, hashString, mix32, mulberry32 } from '../../../src/cor
 export { classNames, EXPRESSIONS_7, EXPRESSIONS_8, RAFDB_LABEL, fromRafdbLabel, toRafdbLabel, type Expression } from '../../../src/data/expressions.ts';
 export {
   DEFAULT_DIFFICULTY,
+  drawExpressionSheet,
   generateFacePool,
   generateFerSet,
   generateGenericPool,
@@ -13,4 +14,4 @@ export {
   type PoolOptions,
 } from './generate.ts';
 export { GENERIC_CATEGORIES } from './scene.ts';
-export { renderMontage, writeMontage, type MontageOptions, type Sheet } from './montage.ts';
+export { montagePng, renderMontage, writeMontage, type MontageOptions, type Sheet } from './montage.ts';

@@ -99,6 +99,16 @@ function drawText(data: Uint8Array, width: number, x0: number, y0: number, text:
   }
 }
 
+/** The sheet as PNG bytes. */
+export async function montagePng(sheet: Sheet): Promise<Uint8Array> {
+  const png = await sharp(Buffer.from(sheet.data.buffer, sheet.data.byteOffset, sheet.data.byteLength), {
+    raw: { width: sheet.width, height: sheet.height, channels: 3 },
+  })
+    .png()
+    .toBuffer();
+  return new Uint8Array(png);
+}
+
 export async function writeMontage(path: string, sheet: Sheet): Promise<void> {
   await sharp(Buffer.from(sheet.data.buffer, sheet.data.byteOffset, sheet.data.byteLength), {
     raw: { width: sheet.width, height: sheet.height, channels: 3 },

@@ -11,6 +11,7 @@ import {
   EXPRESSIONS_8,
   Rng,
   deriveSeed,
+  drawExpressionSheet,
   fromRafdbLabel,
   generateFacePool,
   generateFerSet,
@@ -390,6 +391,26 @@ describe('dataset: synthetic-faces', () => {
       const generic = await source.pool('generic', 10, 24);
       expect(generic.kind).to.equal('generic');
       expect(generic.numClasses).to.equal(10);
+    });
+
+    it('draws a picture of a few people, each in every expression, at the image size asked for', async () => {
+      const source = plugin.create({ classes: 7 } as never, ctx(1));
+      const a = await source.picture!(32);
+      const meta = await sharp(Buffer.from(a)).metadata();
+      expect(meta.format).to.equal('png');
+      // 7 columns and 4 rows of 32 px tiles scaled ×3, 2 px apart, an 11 px caption under each.
+      expect([meta.width, meta.height]).to.deep.equal([7 * (96 + 2) + 2, 4 * (96 + 11 + 2) + 2]);
+      expect(Buffer.from(await source.picture!(32)).equals(Buffer.from(a)), 'the same picture every time').to.equal(true);
+      const sheet = drawExpressionSheet({ classes: 7, imageSize: 16, seed: 3, identities: 2 });
+      const px = 16 * 16 * 3;
+      const tile = (k: number) => sheet.images.subarray(k * px, (k + 1) * px);
+      expect(sheet.captions.slice(0, 7)).to.deep.equal(['neutral', 'happiness', 'sadness', 'surprise', 'fear', 'disgust', 'anger']);
+      // Along a row only the expression changes: its tiles differ from each other less than from the next person's.
+      const distance = (x: Float32Array, y: Float32Array) => x.reduce((s, v, i) => s + Math.abs(v - y[i]!), 0);
+      expect(distance(tile(0), tile(1))).to.be.above(0);
+      expect(distance(tile(0), tile(1))).to.be.below(distance(tile(0), tile(7)));
+      const stand = syntheticStandIn('rafdb', 'RAF-DB', 7, { seed: 1 });
+      expect(stand.picture).to.be.a('function');
     });
 
     it('dresses the generator as a real dataset for stand-ins', async () => {
