@@ -260,7 +260,7 @@ and writes it as image files with label and face-box files in RAF-DB basic's lay
 
   run: {
     summary: 'train every cell of a recipe and print the table beside the paper',
-    help: `Usage: ssfer run <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--backend b] [--json] [--resume [DIR]] [--out DIR]
+    help: `Usage: ssfer run <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--backend b] [--json] [--resume [DIR]] [--out DIR] [--profile]
 
 Validates the recipe, then trains every cell (pre-training → supervised fine-tuning with mixing →
 semi-supervised fine-tuning) and writes results/<recipe>/<timestamp>/: the resolved recipe,
@@ -277,6 +277,9 @@ ${recipeFlagHelp}
   --out DIR                  results root (default: results)
   --tracking P               where the run is also recorded: local | mlflow (sets tracking: {use: P})
   --tracking-uri U           MLflow tracking server (sets tracking.uri; else MLFLOW_TRACKING_URI)
+  --profile                  time each phase (data, stages, κ, optimizer, checkpoints, evaluation,
+                             tracking…) and its kernels, forward and backward: printed at the end
+                             and kept as profile.txt and profile.json; the numbers do not change
 `,
     async run(argv) {
       const { values, positionals } = parse('run', argv, {
@@ -287,6 +290,7 @@ ${recipeFlagHelp}
         out: { type: 'string' },
         tracking: { type: 'string' },
         'tracking-uri': { type: 'string' },
+        profile: { type: 'boolean' },
       });
       if (helpOr(values, 'run')) return 0;
       if (positionals.length < 1 || positionals.length > 2) throw new UsageError("name one recipe file (and, with --resume, optionally its results folder); see 'ssfer run --help'");
@@ -304,6 +308,7 @@ ${recipeFlagHelp}
         json: Boolean(values.json),
         resume: values.resume ? (positionals[1] ?? true) : false,
         outRoot: values.out ?? 'results',
+        profile: Boolean(values.profile),
       });
     },
   },

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { tracedInstance } from './trace.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -136,7 +137,7 @@ export class PluginRegistry {
     const { use: _use, ...given } = slotValue;
     const options = this.withDefaults(def, given);
     const fullCtx: PluginContext = { ...ctx, resolve: (k, s) => this.create(k, s, ctx) };
-    return def.create(options as never, fullCtx) as ContractOf<K>;
+    return tracedInstance(kind, def.create(options as never, fullCtx) as ContractOf<K>);
   }
 
   private readonly validators = new WeakMap<PluginDefinition, ValidateFunction>();

@@ -4,6 +4,7 @@ import { deriveSeed } from '../core/rng.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { cellContext, type CellHooks, type CellMetrics } from './cell-context.ts';
 import { datasetPicture, faceBoxes, loadData, splitLabels, type CellSplit } from './cell-data.ts';
+import { traced } from '../core/trace.ts';
 import { linearProbeAccuracy } from './baseline.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { sharedPretraining } from './pretraining.ts';
@@ -62,17 +63,17 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
     const stageAccuracy: Record<string, number> = {};
     const lastStage = FINE_TUNING_STAGES[FINE_TUNING_STAGES.length - 1]!.name;
     const tuned = await fineTune(c, settings, { ...state, model }, owned, (stage, ema) => {
-      if (stage !== lastStage) stageAccuracy[stage] = evaluateCell(cell, model, ema, data, split, { raw: false }).final.accuracy;
+      if (stage !== lastStage) stageAccuracy[stage] = traced('evaluation', () => evaluateCell(cell, model, ema, data, split, { raw: false })).final.accuracy;
     });
     const stages = {
       pretrain: pretrained.summary,
       supervised: `${tuned.results.supervised.summary}${tuning ? `, tuned: ${formatParams(tuning.best)}` : ''}`,
       semi: tuned.results.semi.summary,
     };
-    const evaluation = evaluateCell(cell, model, tuned.ema, data, split);
+    const evaluation = traced('evaluation', () => evaluateCell(cell, model, tuned.ema, data, split));
     stageAccuracy[lastStage] = evaluation.final.accuracy;
     const health = cellHealth(pretrained, tuned, stageAccuracy);
-    const probe = await linearProbeAccuracy(c, loaded, split, boxes);
+    const probe = await traced('linear probe', () => linearProbeAccuracy(c, loaded, split, boxes));
     if (probe !== null) {
       health.figures.linear_probe_accuracy = probe;
       const pct = (a: number) => `${(100 * a).toFixed(2)} %`;

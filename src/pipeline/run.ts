@@ -13,6 +13,8 @@ import { RunScope } from './scope.ts';
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, latestRunDir, timestamp } from './results.ts';
 import { hashOf } from '../core/json.ts';
+import { setTracer, traced } from '../core/trace.ts';
+import { formatProfile, RunProfile } from '../engine/profile.ts';
 import { execFileSync } from 'node:child_process';
 import { CELL_MODEL_DIR, keepCellModel } from '../model/bundle.ts';
 
@@ -22,6 +24,8 @@ export interface RunOptions {
   /** false: a new run; true: the latest run of this recipe; a string: that run folder. */
   resume: string | boolean;
   outRoot: string;
+  /** Time every phase of the run (data, stages, κ, optimizer, checkpoints, evaluation…) and its kernels: profile.txt and profile.json. */
+  profile?: boolean;
 }
 
 interface RunManifest {
@@ -85,6 +89,12 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   const tracker = recipe.registry.create('tracker', recipe.cells[0]!.config.tracking, { seed: recipe.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) });
   await tracker.startRun({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, backend, dir: path.resolve(dir), file: manifest.file, commit: gitCommit() });
 
+  // Started after the backend is chosen and before the cells' plugins are created, which it traces.
+  const profile = opts.profile ? new RunProfile() : null;
+  if (profile) {
+    profile.start();
+    setTracer(profile);
+  }
   let stopRequested = false;
   const onSigint = () => {
     if (stopRequested) process.exit(130);
@@ -117,6 +127,16 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
     process.off('SIGINT', onSigint);
     progress.done();
     run.scope.close();
+    if (profile) {
+      profile.stop();
+      setTracer(null);
+    }
+  }
+  if (profile) {
+    const report = profile.report();
+    writeJson(path.join(dir, 'profile.json'), report);
+    writeAtomic(path.join(dir, 'profile.txt'), `${formatProfile(report)}\n`);
+    progress.log(formatProfile(report));
   }
 
   const table = buildTable(recipe, results, { backend, notes: tableNotes(metricsOf) });
@@ -190,7 +210,7 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
     if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
     if (dataPicture) writeAtomic(path.join(cellDir, 'data.png'), Buffer.from(dataPicture));
     if (tuning) await writeTuning(cellDir, cell.id, tuning);
-    await writeCellOutputs(cellDir, metrics, log);
+    await traced('outputs', () => writeCellOutputs(cellDir, metrics, log));
     // The cell is final: its epoch checkpoints are no longer needed to resume.
     fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
     await tracker.endCell(cell.id, {

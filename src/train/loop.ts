@@ -1,4 +1,5 @@
 import type { Metrics, StageHooks, StagePlan } from '../contracts/stages.ts';
+import { traced } from '../core/trace.ts';
 import { restoreTraining, saveTraining, type TrainingParts } from './resume.ts';
 
 /** How long a stage trains, in the options every training stage has. */
@@ -99,7 +100,7 @@ export class TrainLoop<B> {
     let firstEpoch = 0;
     let first: Metrics = {};
     let last: Metrics = {};
-    const restored = hooks.checkpoint ? await restoreTraining(hooks.checkpoint, program.parts) : null;
+    const restored = hooks.checkpoint ? await traced('checkpoint', () => restoreTraining(hooks.checkpoint!, program.parts)) : null;
     if (restored) {
       ({ step, epoch: firstEpoch } = restored);
       last = (restored.meta.last as Metrics | undefined) ?? {};
@@ -124,7 +125,7 @@ export class TrainLoop<B> {
       last = program.summary ? program.summary(epoch, steps) : meanOf(steps);
       if (epoch === 0) first = last;
       await hooks.onEpoch?.(epoch, last);
-      if (hooks.checkpoint) await saveTraining(hooks.checkpoint, program.parts, { epoch: epoch + 1, step }, { first, last });
+      if (hooks.checkpoint) await traced('checkpoint', () => saveTraining(hooks.checkpoint!, program.parts, { epoch: epoch + 1, step }, { first, last }));
     }
     return { plan, steps: step, epochs, stopped: false, first, last };
   }

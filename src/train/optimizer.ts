@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { traced } from '../core/trace.ts';
 import type { NamedTensors } from '../contracts/backbone.ts';
 
 export interface AdamWOptions {
@@ -161,7 +162,7 @@ export class AdamW {
   minimize(loss: () => tf.Scalar, lr: number): number {
     const { value, grads } = tf.variableGrads(loss, this.slots.map((s) => s.param));
     try {
-      this.step(grads, lr);
+      traced('optimizer', () => this.step(grads, lr));
       return value.dataSync()[0]!;
     } finally {
       value.dispose();

@@ -28,9 +28,12 @@ describe('stage health', function () {
   });
 
   it('a loss that fell by less than 10 % is named, with both values', () => {
-    expect(lossHealth({ first: { loss: 2 }, last: { loss: 1 } })).to.deep.equal({ health: { loss_first: 2, loss_last: 1 }, notes: [] });
-    expect(lossHealth({ first: { loss: 2 }, last: { loss: 1.9 } }).notes).to.deep.equal(['the loss fell only from 2.000 to 1.900 (by 5 %)']);
-    expect(lossHealth({ first: {}, last: {} })).to.deep.equal({ health: {}, notes: [] });
+    expect(lossHealth({ first: { loss: 2 }, last: { loss: 1 }, epochs: 3 })).to.deep.equal({ health: { loss_first: 2, loss_last: 1 }, notes: [] });
+    expect(lossHealth({ first: { loss: 2 }, last: { loss: 1.9 }, epochs: 3 }).notes).to.deep.equal(['the loss fell only from 2.000 to 1.900 (by 5 %)']);
+    expect(lossHealth({ first: { loss: 2 }, last: { loss: 2.5 }, epochs: 3 }).notes).to.deep.equal(['the loss rose from 2.000 to 2.500']);
+    // One epoch: its first is its last, nothing to judge.
+    expect(lossHealth({ first: { loss: 2 }, last: { loss: 2 }, epochs: 1 })).to.deep.equal({ health: { loss_first: 2, loss_last: 2 }, notes: [] });
+    expect(lossHealth({ first: {}, last: {}, epochs: 0 })).to.deep.equal({ health: {}, notes: [] });
   });
 
   it('each stage reports whether it did its job; the semi stage’s gain is measured against the supervised stage alone', async () => {
@@ -84,7 +87,7 @@ describe('stage health', function () {
     const m = await cellOf(['pipeline.semi.threshold=1', 'pipeline.supervised.lr=1e-12', 'pipeline.supervised.warmup_lr=1e-12', 'pipeline.supervised.min_lr=0', 'pipeline.supervised.mixing={use: none}']);
     expect(m.health.semi_mask_rate_last).to.equal(0);
     expect(m.stage_notes).to.include('semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch');
-    expect(m.stage_notes.some((n) => /^supervised: the loss fell only from \d+\.\d{3} to \d+\.\d{3}/.test(n)), m.stage_notes.join('; ')).to.equal(true);
+    expect(m.stage_notes.some((n) => /^supervised: the loss (fell only|rose) from \d+\.\d{3} to \d+\.\d{3}/.test(n)), m.stage_notes.join('; ')).to.equal(true);
     expect(tableNotes([m])).to.include(`${m.id}: semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch`);
   });
 });

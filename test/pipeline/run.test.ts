@@ -74,6 +74,27 @@ describe('ssfer run (end to end on tiny synthetic faces)', function () {
     expect(JSON.parse(again.stdout).cells.map((c: any) => c.ours)).to.deep.equal(first.cells.map((c: any) => c.ours));
   });
 
+  it('--profile splits the run into its phases and kernels, and the numbers do not change', () => {
+    const other = tempDir();
+    const r = ssfer(['run', recipe, '--json', '--backend', 'cpu', '--out', other, '--profile']);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout).cells.map((c: any) => c.ours)).to.deep.equal(first.cells.map((c: any) => c.ours));
+    const dir = runDir(other);
+    const text = fs.readFileSync(path.join(dir, 'profile.txt'), 'utf8');
+    expect(r.stderr).to.contain('profile: ');
+    for (const phase of ['finetune.run', 'mixing.loss', 'kappa.kappa', 'optimizer', 'checkpoint', 'evaluation', 'linear probe', 'dataset.load', 'outputs', 'rest (no phase)']) {
+      expect(text, phase).to.contain(phase);
+    }
+    const report = JSON.parse(fs.readFileSync(path.join(dir, 'profile.json'), 'utf8'));
+    const top = report.phases.reduce((s: number, p: any) => s + p.ms, 0);
+    expect(top + report.restMs).to.be.closeTo(report.totalMs, 1e-6 * report.totalMs + 1e-3);
+    // The supervised stage trains: its kernels run forward and backward.
+    const stage = report.phases.find((p: any) => p.name === 'finetune.run');
+    const all = (p: any): any[] => [p, ...p.children.flatMap(all)];
+    expect(all(stage).reduce((s: number, p: any) => s + p.kernels.backward, 0)).to.be.above(0);
+    expect(report.byKernel.length).to.be.above(0);
+  });
+
   it('--resume skips finished cells and reruns only what is missing, to the same numbers', () => {
     const dir = runDir(out);
     const kept = path.join(dir, 'cells', 'mixing=none__labels=0.25', 'metrics.json');
