@@ -43,7 +43,7 @@ export default definePlugin({
       startsFrom: 'weights',
       async run(cell, hooks) {
         const result = await trainSupervised(cell, o, mixing, augment, hooks);
-        return { ...result, summary: `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}` };
+        return { ...result, summary: `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}`, ...(result.notes.length ? { notes: result.notes } : {}) };
       },
     };
   },
@@ -68,6 +68,16 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
     averager = new Ema(ema.namedVariables(), model.namedVariables(), o.ema_decay);
     averager.copy();
   }
+  const notes = new Set<string>();
+  // The mixing strategy's guard runs first: a degenerate epoch stops the stage before it is recorded or saved.
+  const guarded: StageHooks = {
+    ...hooks,
+    async onEpoch(epoch, metrics) {
+      const note = mixing.endEpoch?.(epoch);
+      if (note) notes.add(note);
+      await hooks.onEpoch?.(epoch, metrics);
+    },
+  };
   try {
     const loop = new TrainLoop<Int32Array>(
       {
@@ -97,10 +107,10 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
           return { loss, ...stats };
         },
       },
-      hooks,
+      guarded,
     );
     const result = await loop.run();
-    return { ema, steps: result.steps, epochs, stopped: result.stopped };
+    return { ema, steps: result.steps, epochs, stopped: result.stopped, notes: [...notes] };
   } catch (err) {
     ema?.dispose();
     throw err;

@@ -75,6 +75,8 @@ export interface StageResult {
   readonly summary: string;
   /** True when the stage stopped early because shouldStop() said so. */
   readonly stopped?: boolean;
+  /** What a reader of the results must know about how the stage ran (a guard the recipe waived); the table notes show them. */
+  readonly notes?: readonly string[];
 }
 
 /**

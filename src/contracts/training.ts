@@ -26,6 +26,12 @@ export interface MixingContext {
 export interface MixingStrategy {
   readonly name: string;
   loss(batch: Batch, ctx: MixingContext): { loss: tf.Scalar; stats: Readonly<Record<string, number>> };
+  /**
+   * After each epoch of the stage, over the steps since the last call: a guard against a
+   * degenerate epoch throws (the stage stops with its message); a note for the results (a guard
+   * the recipe waived) is returned.
+   */
+  endEpoch?(epoch: number): string | void;
 }
 
 /** `augment` plugins: a random transform of a batch; boxes follow the images. */

@@ -38,6 +38,8 @@ export interface CellMetrics {
   readonly budget: string;
   readonly dataset: { name: string; display: string; stand_in: string | null; notes: readonly string[] };
   readonly stages: Record<'pretrain' | 'supervised' | 'semi', string>;
+  /** The stages' notes for the table (a waived guard); older runs' metrics have none. */
+  readonly notes?: readonly string[];
   /** Epochs planned and steps taken by the supervised stage. */
   readonly epochs: number;
   readonly steps: number;

@@ -108,6 +108,7 @@ function cellMetrics(
     budget: split.budget,
     dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null, notes: [...(data.notes ?? []), boxesNote] },
     stages,
+    notes: Object.values(tuned.results).flatMap((r) => r.notes ?? []),
     epochs: tuned.results.supervised.epochs ?? 0,
     steps: tuned.results.supervised.steps ?? 0,
     semi_epochs: tuned.epochs.semi ?? [],

@@ -12,12 +12,14 @@ export function fmtRef(recipe: ResolvedRecipe, row: number, column: number): str
   return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
 }
 
-/** What a reader must know about the numbers: stand-in data, what the loaders left out. */
+/** What a reader must know about the numbers: stand-in data, what the loaders left out, the guards a recipe waived. */
 export function tableNotes(metrics: readonly CellMetrics[]): string[] {
   const notes = new Set<string>();
   for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
   // What a loader left out (skipped entries, non-expression rows): older runs' metrics have no notes.
   for (const m of metrics) for (const n of m.dataset.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
+  // How a stage ran when a recipe waived one of its guards.
+  for (const m of metrics) for (const n of m.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
   return [...notes];
 }
 
