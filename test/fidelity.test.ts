@@ -1,0 +1,55 @@
+// The settings where the authors' code and ours could differ (docs/fidelity.md): each default is
+// read back as a recipe resolves it, both from the plugins' own defaults (a recipe that names only
+// the plugins) and from recipes/base/ssfer.yaml at the paper's scale.
+import path from 'node:path';
+import { expect } from 'chai';
+import type { CellConfig } from '../src/recipe/schema.ts';
+import { resolveRecipe } from '../src/recipe/recipe.ts';
+import { projectRoot, writeFiles } from './helpers.ts';
+
+/** A recipe that names the plugins and sets nothing else: the plugins' defaults fill the rest. */
+async function pluginDefaults(): Promise<CellConfig> {
+  const dir = writeFiles({
+    'recipe.yaml': `title: plugin defaults
+data:
+  dataset: { use: synthetic-faces }
+model:
+  backbone: { use: vit }
+pipeline:
+  pretrain: { use: mae }
+  supervised: { use: supervised, mixing: { use: facemix }, augment: { use: weak } }
+  semi: { use: ema-teacher, weak: { use: weak }, strong: { use: strong } }
+`,
+  });
+  return (await resolveRecipe(path.join(dir, 'recipe.yaml'), { scale: 'paper' })).cells[0]!.config;
+}
+
+const baseRecipe = async (): Promise<CellConfig> =>
+  (await resolveRecipe(path.join(projectRoot, 'recipes', 'base', 'ssfer.yaml'), { scale: 'paper' })).cells[0]!.config;
+
+/** The options of a plugin slot as resolved, whatever its kind. */
+const opts = (slot: unknown) => slot as Record<string, unknown>;
+
+describe('fidelity to the authors’ code: the resolved defaults', function () {
+  this.timeout(60_000);
+  let configs: { name: string; config: CellConfig }[];
+  before(async () => {
+    configs = [
+      { name: 'plugin defaults', config: await pluginDefaults() },
+      { name: 'recipes/base/ssfer.yaml (paper)', config: await baseRecipe() },
+    ];
+  });
+  const each = (check: (c: CellConfig, name: string) => void) => () => configs.forEach(({ config, name }) => check(config, name));
+
+  it(
+    'semi stage: a constant rate 1.5e-4 (no milestones), AdamW betas (0.9, 0.95), starting from the student’s weights',
+    each((c, name) => {
+      const semi = opts(c.pipeline.semi);
+      expect(semi.lr, name).to.equal(1.5e-4);
+      expect(semi.milestones, name).to.deep.equal([]);
+      expect(semi.warmup_epochs, name).to.equal(0);
+      expect(semi.betas, name).to.deep.equal([0.9, 0.95]);
+      expect(semi.starts_from, name).to.equal('weights');
+    }),
+  );
+});
