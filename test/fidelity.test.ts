@@ -52,4 +52,13 @@ describe('fidelity to the authors’ code: the resolved defaults', function () {
       expect(semi.starts_from, name).to.equal('weights');
     }),
   );
+
+  it(
+    'label smoothing 0.1 on the mixed targets only; plain cross-entropy on the real images (L_i, L_j, no mixing)',
+    each((c, name) => {
+      const sup = opts(c.pipeline.supervised);
+      expect(sup.label_smoothing, name).to.equal(0.1);
+      expect(sup.real_label_smoothing, name).to.equal(0);
+    }),
+  );
 });

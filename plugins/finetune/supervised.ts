@@ -16,7 +16,13 @@ const supervisedOptions = options({
   ...trainingStageOptions({ epochs: 100, warmup_epochs: 5, lr: 1e-4, min_lr: 1e-5, warmup_lr: 5e-5, batch_size: 32, weight_decay: 0.05, betas: [0.9, 0.95] }),
   few_labels_epochs: Type.Integer({ minimum: 0, default: 1000, description: 'epochs when fewer than few_labels_threshold labels (the paper: 1000 below 500)' }),
   few_labels_threshold: Type.Integer({ minimum: 0, default: 500 }),
-  label_smoothing: Type.Number({ minimum: 0, maximum: 1, default: 0.1 }),
+  label_smoothing: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'label smoothing ε of the mixed images’ soft targets (Mixup, FaceMix’s L_v; the authors: 0.1)' }),
+  real_label_smoothing: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0,
+    description: 'label smoothing ε of the cross-entropy on real images (FaceMix’s L_i, L_j; no mixing); the authors: 0, plain cross-entropy',
+  }),
   ema_decay: nullable(Type.Number({ minimum: 0, maximum: 1 }), { default: 0.999, description: 'EMA of the weights used for evaluation; null disables' }),
   mixing: slot('mixing', 'facemix', 'none, mixup or facemix'),
   augment: slot('augment', 'weak', 'augmentation of the labeled images'),
@@ -98,7 +104,7 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
             const aug = augment.apply(raw.images, raw.boxes, rng);
             const batch = { images: aug.images, boxes: aug.boxes, labels: gatherLabels(cell.labels, idx) };
             return optimizer.minimize(() => {
-              const out = mixing.loss(batch, { numClasses, labelSmoothing: o.label_smoothing, rng, logits: (x) => model.logits(x, { training: true }) });
+              const out = mixing.loss(batch, { numClasses, labelSmoothing: o.label_smoothing, realLabelSmoothing: o.real_label_smoothing, rng, logits: (x) => model.logits(x, { training: true }) });
               stats = { ...out.stats };
               return out.loss;
             }, at.lr);

@@ -46,7 +46,7 @@ export default definePlugin({
           const n = batch.images.shape[0];
           const logits = mctx.logits(tf.concat([m.mixed, batch.images], 0) as tf.Tensor4D);
           const lv = softTargetCrossEntropy(tf.slice(logits, [0, 0], [n, -1]) as tf.Tensor2D, m.targets);
-          const li = crossEntropy(tf.slice(logits, [n, 0], [n, -1]) as tf.Tensor2D, batch.labels, mctx.numClasses, mctx.labelSmoothing);
+          const li = crossEntropy(tf.slice(logits, [n, 0], [n, -1]) as tf.Tensor2D, batch.labels, mctx.numClasses, mctx.realLabelSmoothing);
           const lj = tf.gather(li, m.partner) as tf.Tensor1D;
           return tf.mean(combine.combine(lv, li, lj, k)) as tf.Scalar;
         });

@@ -12,7 +12,10 @@ export interface Batch {
 /** What a mixing strategy needs from the model and the stage, inside the gradient closure. */
 export interface MixingContext {
   readonly numClasses: number;
+  /** Label smoothing ε of the mixed (virtual) images' soft targets (the authors: 0.1, in their Mixup). */
   readonly labelSmoothing: number;
+  /** Label smoothing ε of the cross-entropy on real images: FaceMix's L_i, L_j and no mixing (the authors: 0, plain cross-entropy). */
+  readonly realLabelSmoothing: number;
   readonly rng: Rng;
   /** Logits of the model being trained (called inside the gradient tape). */
   logits(images: tf.Tensor4D): tf.Tensor2D;
