@@ -61,4 +61,15 @@ describe('fidelity to the authors’ code: the resolved defaults', function () {
       expect(sup.real_label_smoothing, name).to.equal(0);
     }),
   );
+
+  it(
+    'random resized crop scale (0.2, 1.0) and ratio (3/4, 4/3) in the supervised, weak and strong transforms',
+    each((c, name) => {
+      const semi = opts(c.pipeline.semi);
+      for (const [view, slot] of [['supervised', opts(c.pipeline.supervised).augment], ['weak', semi.weak], ['strong', semi.strong]] as const) {
+        expect(opts(slot).scale, `${name}: ${view}`).to.deep.equal([0.2, 1.0]);
+        expect(opts(slot).ratio, `${name}: ${view}`).to.deep.equal([0.75, 1.3333]);
+      }
+    }),
+  );
 });
