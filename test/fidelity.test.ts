@@ -72,4 +72,15 @@ describe('fidelity to the authors’ code: the resolved defaults', function () {
       }
     }),
   );
+
+  it(
+    'supervised schedule: timm’s cosine per epoch over half the epochs (t_initial null), 5 warm-up epochs from 5e-5 to the paper’s 1e-4, minimum 1e-5',
+    each((c, name) => {
+      const sup = opts(c.pipeline.supervised);
+      expect(sup.schedule, name).to.equal('timm-epoch');
+      expect(sup.cosine_epochs, name).to.equal(null);
+      expect([sup.warmup_epochs, sup.warmup_lr, sup.lr, sup.min_lr], name).to.deep.equal([5, 5e-5, 1e-4, 1e-5]);
+      expect(sup.betas, name).to.deep.equal([0.9, 0.95]);
+    }),
+  );
 });
