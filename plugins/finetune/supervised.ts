@@ -84,7 +84,7 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
   const { model, data, labeled } = cell;
   const rng = Rng.derive(cell.seed, 'supervised');
   const numClasses = data.classes.length;
-  const epochs = supervisedEpochs(o, labeled.length);
+  const epochs = supervisedEpochs(o, cell.budgetLabels ?? labeled.length);
   const batchSize = Math.min(o.batch_size, labeled.length);
   const { warmupEpochs, schedule } = supervisedSchedule(o, epochs);
   const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));

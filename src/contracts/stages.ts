@@ -113,6 +113,12 @@ export interface CellState {
   readonly data: FerData;
   /** Training indices with labels. */
   readonly labeled: Int32Array;
+  /**
+   * How many labels the stage's budget rules count (the few-labels epochs): the cell's whole
+   * labeled set, also in a tuning trial that trains on part of it, so that a trial trains as
+   * many epochs as the final run. Absent: labeled.length.
+   */
+  readonly budgetLabels?: number;
   /** The label to train each training image with, indexed by training index (noisy where a sampler injected noise). */
   readonly labels: Int32Array;
   /** Training indices whose labels are hidden (their true labels in data.train.labels may be used only for reporting pseudo-label accuracy). */
