@@ -83,4 +83,31 @@ describe('fidelity to the authors’ code: the resolved defaults', function () {
       expect(sup.betas, name).to.deep.equal([0.9, 0.95]);
     }),
   );
+
+  it(
+    'RandAugment: timm’s list, 2 operations at magnitude 9 ± 0.5 of 10, increasing, probability 0.5, uncovered pixels the face mean in 8 bits',
+    each((c, name) => {
+      const strong = opts(opts(c.pipeline.semi).strong);
+      expect(strong.op_set, name).to.equal('timm');
+      expect([strong.ops, strong.magnitude, strong.magnitude_std, strong.magnitude_max, strong.prob, strong.increasing], name).to.deep.equal([2, 9, 0.5, 10, 0.5, true]);
+      expect(strong.fill, name).to.deep.equal([150 / 255, 117 / 255, 103 / 255]);
+    }),
+  );
+
+  it(
+    'ViT input normalisation: the authors’ face mean and std',
+    each((c, name) => {
+      const vit = opts(c.model.backbone);
+      expect(vit.input_mean, name).to.deep.equal([0.588, 0.459, 0.402]);
+      expect(vit.input_std, name).to.deep.equal([0.228, 0.202, 0.19]);
+    }),
+  );
+
+  it(
+    'kept where the paper says otherwise: normalised-pixel MAE targets (the code: raw pixels), supervised peak rate 1e-4 (the code: 1.5e-4)',
+    each((c, name) => {
+      expect(opts(c.pipeline.pretrain).norm_pix, name).to.equal(true);
+      expect(opts(c.pipeline.supervised).lr, name).to.equal(1e-4);
+    }),
+  );
 });
