@@ -1,16 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
-import { options, Type } from '../../src/core/schema.ts';
+import { choice, options, Type } from '../../src/core/schema.ts';
 import weak, { weakOptions } from './weak.ts';
 import { applyDraws, drawOps, type RandAugmentSettings } from './internal/randaugment.ts';
+
+/** timm's fill for the authors' mean: round(255 · mean) per channel, in [0, 1] units. */
+export const FACE_FILL = [0.588, 0.459, 0.402].map((m) => Math.min(255, Math.round(255 * m)) / 255);
 
 export default definePlugin({
   kind: 'augment',
   name: 'strong',
-  description: 'random resized crop + horizontal flip + RandAugment (N ops of the standard 14 at magnitude M)',
+  description: 'random resized crop + horizontal flip + RandAugment (N ops of timm’s 15 or torchvision’s 14 at magnitude M)',
   options: options({
     ...weakOptions,
-    ops: Type.Integer({ minimum: 0, maximum: 14, default: 2, description: 'RandAugment N: operations per image' }),
+    ops: Type.Integer({ minimum: 0, maximum: 15, default: 2, description: 'RandAugment N: operations per image' }),
+    op_set: choice(['timm', 'torchvision'], {
+      default: 'timm',
+      description:
+        'the operations drawn from: timm’s 15 (the authors’ rand-m9-mstd0.5-inc1: with Invert and SolarizeAdd, no Identity) or torchvision’s 14 (the RandAugment paper’s, with Identity)',
+    }),
     magnitude: Type.Number({
       minimum: 0,
       maximum: 30,
@@ -32,8 +40,8 @@ export default definePlugin({
     translate: Type.Number({ minimum: 0, maximum: 1, default: 0.45, description: 'largest translation as a share of the image side (timm: 0.45)' }),
     fill: Type.Array(Type.Number({ minimum: 0, maximum: 1 }), {
       minItems: 1,
-      default: [0.485, 0.456, 0.406],
-      description: 'per-channel colour of pixels uncovered by rotation, shear and translation (timm: the ImageNet mean)',
+      default: FACE_FILL,
+      description: 'per-channel colour of pixels uncovered by rotation, shear and translation (timm: the transform’s mean in 8 bits; the authors’ face mean 0.588, 0.459, 0.402 → 150, 117, 103 / 255)',
     }),
   }),
   create(o, ctx) {
@@ -44,6 +52,7 @@ export default definePlugin({
       magnitudeStd: o.magnitude_std,
       magnitudeMax: o.magnitude_max,
       prob: o.prob,
+      opSet: o.op_set,
       increasing: o.increasing,
       translate: o.translate,
       fill: o.fill,

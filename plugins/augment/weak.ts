@@ -4,8 +4,8 @@ import { options, pair, Type } from '../../src/core/schema.ts';
 
 export const weakOptions = {
   scale: pair(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), {
-    default: [0.6, 1.0],
-    description: 'random resized crop: range of the crop area as a share of the image',
+    default: [0.2, 1.0],
+    description: 'random resized crop: range of the crop area as a share of the image (the authors: 0.2–1.0 in every stage)',
   }),
   ratio: pair(Type.Number({ exclusiveMinimum: 0 }), { default: [0.75, 1.3333], description: 'random resized crop: range of the crop aspect ratio (w/h)' }),
   flip: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'probability of a horizontal flip' }),

@@ -6,12 +6,12 @@ import { crossEntropy } from '../../src/train/losses.ts';
 export default definePlugin({
   kind: 'mixing',
   name: 'none',
-  description: 'no mixing: label-smoothed cross-entropy on the labeled images',
+  description: 'no mixing: cross-entropy on the labeled images (smoothed by real_label_smoothing; the authors: none)',
   options: options({}),
   create: () => ({
     name: 'none',
     loss(batch, ctx) {
-      const loss = tf.tidy(() => tf.mean(crossEntropy(ctx.logits(batch.images), batch.labels, ctx.numClasses, ctx.labelSmoothing)) as tf.Scalar);
+      const loss = tf.tidy(() => tf.mean(crossEntropy(ctx.logits(batch.images), batch.labels, ctx.numClasses, ctx.realLabelSmoothing)) as tf.Scalar);
       return { loss, stats: {} };
     },
   }),

@@ -78,7 +78,10 @@ export interface StageResult {
    * share of pseudo-labels that passed…), named without the stage: the cell prefixes them.
    */
   readonly health?: Metrics;
-  /** What the stage did not do that it should have ("the loss did not fall"), for the table notes. */
+  /**
+   * What a reader of the results must know about how the stage ran, for the table notes: what it
+   * did not do that it should have ("the loss did not fall"), a guard the recipe waived.
+   */
   readonly notes?: readonly string[];
   /** True when the stage stopped early because shouldStop() said so. */
   readonly stopped?: boolean;
@@ -118,6 +121,12 @@ export interface CellState {
   readonly data: FerData;
   /** Training indices with labels. */
   readonly labeled: Int32Array;
+  /**
+   * How many labels the stage's budget rules count (the few-labels epochs): the cell's whole
+   * labeled set, also in a tuning trial that trains on part of it, so that a trial trains as
+   * many epochs as the final run. Absent: labeled.length.
+   */
+  readonly budgetLabels?: number;
   /** The label to train each training image with, indexed by training index (noisy where a sampler injected noise). */
   readonly labels: Int32Array;
   /** Training indices whose labels are hidden (their true labels in data.train.labels may be used only for reporting pseudo-label accuracy). */

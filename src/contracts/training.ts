@@ -12,7 +12,10 @@ export interface Batch {
 /** What a mixing strategy needs from the model and the stage, inside the gradient closure. */
 export interface MixingContext {
   readonly numClasses: number;
+  /** Label smoothing ε of the mixed (virtual) images' soft targets (the authors: 0.1, in their Mixup). */
   readonly labelSmoothing: number;
+  /** Label smoothing ε of the cross-entropy on real images: FaceMix's L_i, L_j and no mixing (the authors: 0, plain cross-entropy). */
+  readonly realLabelSmoothing: number;
   readonly rng: Rng;
   /** Logits of the model being trained (called inside the gradient tape). */
   logits(images: tf.Tensor4D): tf.Tensor2D;
@@ -26,6 +29,12 @@ export interface MixingContext {
 export interface MixingStrategy {
   readonly name: string;
   loss(batch: Batch, ctx: MixingContext): { loss: tf.Scalar; stats: Readonly<Record<string, number>> };
+  /**
+   * After each epoch of the stage, over the steps since the last call: a guard against a
+   * degenerate epoch throws (the stage stops with its message); a note for the results (a guard
+   * the recipe waived) is returned.
+   */
+  endEpoch?(epoch: number): string | void;
 }
 
 /** `augment` plugins: a random transform of a batch; boxes follow the images. */

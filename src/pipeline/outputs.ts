@@ -12,7 +12,7 @@ export function fmtRef(recipe: ResolvedRecipe, row: number, column: number): str
   return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
 }
 
-/** What a reader must know about the numbers: stand-in data, what the loaders left out, stages that did not do their job. */
+/** What a reader must know about the numbers: stand-in data, what the loaders left out, stages that did not do their job, guards a recipe waived. */
 export function tableNotes(metrics: readonly CellMetrics[]): string[] {
   const notes = new Set<string>();
   for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);

@@ -106,7 +106,8 @@ export async function tuneSupervised(
       try {
         const stage = c.create('finetune', trial.pipeline.supervised);
         const r = await stage.run(
-          { ...state, model: candidate, labeled: parts.train, seed: deriveSeed(c.seed, c.cell.id) },
+          // The budget rules count the whole labeled set: a trial trains the epochs the final run will.
+          { ...state, model: candidate, labeled: parts.train, budgetLabels: state.labeled.length, seed: deriveSeed(c.seed, c.cell.id) },
           { onStep: (l, plan) => c.hooks.onStep('tune', l, plan), shouldStop: c.hooks.shouldStop },
         );
         averaged = r.ema ?? null;

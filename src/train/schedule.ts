@@ -56,3 +56,39 @@ export function stepDecayLr(epoch: number, s: StepDecay): number {
   const passed = s.milestones.filter((m) => m <= epoch).length;
   return s.baseLr * Math.pow(s.gamma, passed);
 }
+
+export interface TimmCosine {
+  /** Epochs of the cosine (timm's t_initial; the authors: epochs // 2). */
+  readonly tInitial: number;
+  /** Warm-up epochs (timm's warmup_t) and the rate they start from (warmup_lr_init). */
+  readonly warmupT: number;
+  readonly warmupLrInit: number;
+  readonly lrMax: number;
+  readonly lrMin: number;
+}
+
+/**
+ * timm's CosineLRScheduler._get_lr(t) with the authors' arguments (cycle_mul 1, cycle_decay 1,
+ * cycle_limit 1, k_decay 1, warmup_prefix False, no noise):
+ *   t < W:   lr = init + t·((max − init)/W)
+ *   t < T:   lr = min + ½(max − min)(1 + cos(π·t/T))      (t counts from 0, the warm-up included)
+ *   t ≥ T:   lr = min                                       (the cycle limit is reached)
+ * Operations are in timm's order so the rates agree with it to the last bit where IEEE allows.
+ */
+export function timmCosineLr(t: number, s: TimmCosine): number {
+  if (!(s.tInitial > 0)) throw new Error(`timmCosineLr: t_initial must be positive, got ${s.tInitial}`);
+  if (t < s.warmupT) return s.warmupLrInit + t * ((s.lrMax - s.warmupLrInit) / s.warmupT);
+  const cycle = Math.floor(t / s.tInitial);
+  if (cycle >= 1) return s.lrMin;
+  return s.lrMin + 0.5 * (s.lrMax - s.lrMin) * (1 + Math.cos((Math.PI * (t - s.tInitial * cycle)) / s.tInitial));
+}
+
+/**
+ * The rate of the authors' supervised stage at batch `batch` of epoch `epoch`: they call
+ * scheduler.step_update(num_updates = epoch) after every step with t_in_epochs False, so the
+ * rate changes once per epoch, after the epoch's first step — that step still runs at the rate
+ * of the epoch before.
+ */
+export function authorsEpochCosineLr(epoch: number, batch: number, s: TimmCosine): number {
+  return timmCosineLr(batch === 0 ? Math.max(0, epoch - 1) : epoch, s);
+}

@@ -90,7 +90,7 @@ describe('saved model bundle', function () {
     expect(m.backbone.plugin).to.equal('vit');
     expect(m.backbone.options).to.include({ dim: 16, depth: 1, heads: 2, image_size: 16, patch_size: 8, pos_embed: 'sincos', pool: 'cls' });
     expect(m.backbone.config).to.deep.equal(JSON.parse(JSON.stringify(run.backbone.config)));
-    expect(m.preprocessing).to.deep.include({ image_size: 16, channels: 3, layout: 'NHWC', channel_order: 'RGB', value_range: [0, 1], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    expect(m.preprocessing).to.deep.include({ image_size: 16, channels: 3, layout: 'NHWC', channel_order: 'RGB', value_range: [0, 1], mean: [0.588, 0.459, 0.402], std: [0.228, 0.202, 0.19] });
     expect(m.source).to.deep.include({ recipe: 'keep-model', cell: 'default', budget: '50%', labeled_count: 28, unlabeled_count: 28, test_accuracy: run.metrics.accuracy, test_count: 21 });
     expect(m.source.dataset).to.deep.equal({ name: 'synthetic-faces', display: run.metrics.dataset.display, stand_in: null });
     // The fixed sin-cos position embedding is rebuilt from the configuration, not stored.

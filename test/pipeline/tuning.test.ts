@@ -4,7 +4,12 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { Rng } from '../../src/core/rng.ts';
 import type { Trial, Tuner } from '../../src/contracts/tuner.ts';
+import * as tf from '@tensorflow/tfjs';
+import type { StagePlan } from '../../src/contracts/stages.ts';
+import { runCell } from '../../src/pipeline/cell.ts';
+import { RunScope } from '../../src/pipeline/scope.ts';
 import { checkSearchPaths, runTuning, validationSplit, withSettings } from '../../src/pipeline/tuning.ts';
+import { resolveRecipe } from '../../src/recipe/recipe.ts';
 import { fixtures, projectRoot, tempDir, writeFiles } from '../helpers.ts';
 
 const bin = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
@@ -80,7 +85,7 @@ describe('tuning in the pipeline', function () {
     const recipe = path.join(writeFiles({ 'tiny-tune.yaml': tiny }), 'tiny-tune.yaml');
     const r = spawnSync(
       process.execPath,
-      [bin, 'run', recipe, '--json', '--backend', 'cpu', '--out', out, '--set', 'pipeline.tune={use: gwo, wolves: 3, iterations: 1, trial_max_steps: 4}'],
+      [bin, 'run', recipe, '--json', '--backend', 'cpu', '--out', out, '--set', 'pipeline.tune={use: gwo, wolves: 3, iterations: 1, trial_max_steps: 4}', '--set', 'pipeline.supervised.warmup_epochs=0'],
       { cwd: projectRoot, encoding: 'utf8' },
     );
     expect(r.status, r.stderr).to.equal(0);
@@ -94,8 +99,34 @@ describe('tuning in the pipeline', function () {
     expect(metrics.tuning.best).to.deep.equal(trace.best);
     // 42 labeled images (50 % of 84): a quarter of each class is held out to score trials.
     expect(metrics.tuning.validation_count + trace.train_count).to.equal(42);
-    // The final training ran at the chosen peak learning rate.
+    // The final training ran at the chosen peak learning rate (without warm-up, the first epoch's).
     const lrs = fs.readFileSync(path.join(cell, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).lr as number);
     expect(Math.max(...lrs)).to.be.closeTo(trace.best['pipeline.supervised.lr'], 1e-12);
+  });
+
+  it('a trial trains as many epochs as the final run: the few-labels rule counts the whole labeled set', async () => {
+    // 42 labeled images (50 % of 84), a quarter of each class held out: trials train on fewer
+    // than 40. With the rule at 40 labels the final run (42) trains 1 epoch; a trial counted on
+    // its own images would train 3.
+    await tf.setBackend('cpu');
+    const tiny = fs.readFileSync(path.join(fixtures, 'recipes', 'tiny-run.yaml'), 'utf8').replace(/^grid:[\s\S]*$/m, '');
+    const recipe = await resolveRecipe(path.join(writeFiles({ 'tiny-tune.yaml': tiny }), 'tiny-tune.yaml'), {
+      sets: ['pipeline.tune={use: gwo, wolves: 3, iterations: 1}', 'pipeline.supervised.epochs=1', 'pipeline.supervised.few_labels_epochs=3', 'pipeline.supervised.few_labels_threshold=40'],
+    });
+    const plans = new Map<string, StagePlan[]>();
+    const scope = new RunScope(recipe.registry);
+    try {
+      await runCell(scope, recipe, recipe.cells[0]!, {
+        onStep: (stage, _l, plan) => void (plans.get(stage) ?? plans.set(stage, []).get(stage)!).push(plan),
+        shouldStop: () => false,
+        note: () => {},
+      });
+    } finally {
+      scope.close();
+    }
+    expect(plans.get('supervised')!.map((p) => p.epochs)).to.satisfy((e: number[]) => e.length > 0 && e.every((v) => v === 1));
+    expect(plans.get('tune')!.map((p) => p.epochs)).to.satisfy((e: number[]) => e.length > 0 && e.every((v) => v === 1));
+    // Trials train on fewer than 40 images (batches of 8): at most 4 steps per epoch.
+    expect(plans.get('tune')![0]!.stepsPerEpoch).to.be.at.most(4);
   });
 });

@@ -8,9 +8,11 @@ import type { Rng } from '../../../src/core/rng.ts';
  * kernel returns after the first image of a batch (tfjs 4.22), which the `native` backend inherits.
  */
 
-/** The 14 operations of the RandAugment paper (torchvision's list). */
-export const RAND_OPS = [
+/** Every operation either list draws from. */
+export const ALL_OPS = [
   'Identity',
+  'Invert',
+  'SolarizeAdd',
   'AutoContrast',
   'Equalize',
   'Rotate',
@@ -25,7 +27,36 @@ export const RAND_OPS = [
   'TranslateX',
   'TranslateY',
 ] as const;
-export type RandOp = (typeof RAND_OPS)[number];
+export type RandOp = (typeof ALL_OPS)[number];
+
+/** The 14 operations of the RandAugment paper (torchvision's list). */
+export const RAND_OPS: readonly RandOp[] = ALL_OPS.filter((op) => op !== 'Invert' && op !== 'SolarizeAdd');
+
+/**
+ * timm's RandAugment list (_RAND_INCREASING_TRANSFORMS for `inc1`, _RAND_TRANSFORMS otherwise;
+ * the increasing variants are the `increasing` setting), in timm's order: no Identity, with
+ * Invert and SolarizeAdd; TranslateX/Y are timm's TranslateXRel/YRel (a share of the side).
+ */
+export const TIMM_OPS: readonly RandOp[] = [
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'Posterize',
+  'Solarize',
+  'SolarizeAdd',
+  'Color',
+  'Contrast',
+  'Brightness',
+  'Sharpness',
+  'ShearX',
+  'ShearY',
+  'TranslateX',
+  'TranslateY',
+];
+
+/** The operation lists RandAugment can draw from, by name. */
+export const OP_SETS = { timm: TIMM_OPS, torchvision: RAND_OPS } as const;
 
 const GEOMETRIC = new Set<RandOp>(['Rotate', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY']);
 export const isGeometric = (op: RandOp): boolean => GEOMETRIC.has(op);
@@ -33,6 +64,8 @@ export const isGeometric = (op: RandOp): boolean => GEOMETRIC.has(op);
 export interface RandAugmentSettings {
   /** Operations drawn per image (with replacement, as timm). */
   readonly ops: number;
+  /** The list they are drawn from, uniformly (default: timm's). */
+  readonly opSet?: keyof typeof OP_SETS;
   readonly magnitude: number;
   /** Gaussian noise on the magnitude per image and operation. */
   readonly magnitudeStd: number;
@@ -65,6 +98,9 @@ export function opArgument(op: RandOp, level: number, sign: number, s: Pick<Rand
     case 'TranslateX':
     case 'TranslateY':
       return s.translate * f * sign;
+    case 'SolarizeAdd':
+      // timm's _solarize_add_level_to_arg: min(128, int(level / 10 · 110)), added to values below 128.
+      return Math.min(128, Math.trunc(f * 110));
     case 'Solarize':
       return s.increasing ? 256 - Math.floor(f * 256) : Math.floor(f * 256);
     case 'Posterize':
@@ -245,6 +281,13 @@ export function colourOp(op: RandOp, x: tf.Tensor4D, args: readonly number[]): t
         return autoContrast(x);
       case 'Equalize':
         return equalize(x);
+      case 'Invert':
+        return tf.sub(1, x) as tf.Tensor4D;
+      case 'SolarizeAdd': {
+        // PIL's lookup table: v < 128 → min(255, v + add), the rest unchanged (timm's solarize_add).
+        const v = tf.round(tf.mul(x, 255));
+        return tf.where(tf.less(v, 128), tf.minimum(1, tf.add(x, tf.div(perImage(args), 255))), x) as tf.Tensor4D;
+      }
       case 'Solarize': {
         // PIL compares 8-bit values with the threshold; a threshold of 256 changes nothing.
         const v = tf.round(tf.mul(x, 255));
@@ -284,7 +327,8 @@ export function drawOps(n: number, s: RandAugmentSettings, rng: Rng): Draw[][] {
   for (let r = 0; r < s.ops; r++) {
     const row: Draw[] = [];
     for (let i = 0; i < n; i++) {
-      const op = RAND_OPS[rng.int(RAND_OPS.length)]!;
+      const list = OP_SETS[s.opSet ?? 'timm'];
+      const op = list[rng.int(list.length)]!;
       const applied = rng.next() < s.prob;
       const noisy = s.magnitudeStd > 0 ? rng.gauss(s.magnitude, s.magnitudeStd) : s.magnitude;
       const level = Math.min(s.magnitudeMax, Math.max(0, noisy));

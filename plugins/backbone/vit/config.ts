@@ -55,15 +55,15 @@ export const vitOptions = options(
     input_mean: Type.Optional(
       Type.Array(Type.Number(), {
         minItems: 1,
-        default: [0.485, 0.456, 0.406],
-        description: 'Per-channel mean subtracted from the [0, 1] images before patchify (ImageNet’s, as timm and MAE use)',
+        default: [0.588, 0.459, 0.402],
+        description: 'Per-channel mean subtracted from the [0, 1] images before patchify (the authors’ face statistics, in pre-training and fine-tuning; ImageNet’s: 0.485, 0.456, 0.406)',
       }),
     ),
     input_std: Type.Optional(
       Type.Array(Type.Number({ exclusiveMinimum: 0 }), {
         minItems: 1,
-        default: [0.229, 0.224, 0.225],
-        description: 'Per-channel std the centred images are divided by',
+        default: [0.228, 0.202, 0.19],
+        description: 'Per-channel std the centred images are divided by (the authors’ face statistics; ImageNet’s: 0.229, 0.224, 0.225)',
       }),
     ),
     head: Type.Optional(
@@ -111,14 +111,17 @@ export type VitConfig = {
   readonly headHidden: number;
   /** Std of a truncated-normal init of the classifier weight; null: Xavier uniform like the other linears. */
   readonly headInitStd: number | null;
-  /** Per-channel mean and std the [0, 1] input is normalised with before patchify (ImageNet's by default). */
+  /** Per-channel mean and std the [0, 1] input is normalised with before patchify (the authors' face statistics by default). */
   readonly inputMean: readonly number[];
   readonly inputStd: readonly number[];
 };
 
-/** The normalisation timm and MAE apply to ViT inputs. */
+/** The normalisation timm and MAE apply to ViT inputs (the CNN backbones' default). */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+/** The authors' face-image statistics, which their MAE pre-training and fine-tuning normalise with (the ViT's default). */
+export const FACE_MEAN = [0.588, 0.459, 0.402] as const;
+export const FACE_STD = [0.228, 0.202, 0.19] as const;
 
 export function resolveVitConfig(o: VitOptions = {}): VitConfig {
   const preset = o.preset ?? 'base';
@@ -145,8 +148,8 @@ export function resolveVitConfig(o: VitOptions = {}): VitConfig {
     dropPath: o.drop_path ?? 0,
     headHidden: o.head?.hidden ?? 0,
     headInitStd: o.head?.init_std ?? null,
-    inputMean: o.input_mean ?? [...IMAGENET_MEAN],
-    inputStd: o.input_std ?? [...IMAGENET_STD],
+    inputMean: o.input_mean ?? [...FACE_MEAN],
+    inputStd: o.input_std ?? [...FACE_STD],
   };
   const problems: string[] = [];
   const positiveInt = (v: number, what: string) => {

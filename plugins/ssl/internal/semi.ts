@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { slot, Type, type Static, type TObject } from '../../../src/core/schema.ts';
+import { choice, slot, Type, type Static, type TObject } from '../../../src/core/schema.ts';
 import { trainingStageOptions } from '../../../src/train/stage-options.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
 import type { CellState, FineTuneResult, FineTuningStage, StageHooks } from '../../../src/contracts/stages.ts';
@@ -19,7 +19,11 @@ export function pseudoLabelOptions() {
     threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.7, description: 'confidence τ a pseudo-label needs' }),
     unlabeled_weight: Type.Number({ minimum: 0, default: 5, description: 'μ in L = L_l + μ·L_u' }),
     unlabeled_ratio: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'unlabeled images per labeled image in a batch' }),
-    milestones: Type.Array(Type.Integer({ minimum: 0 }), { default: [20, 40], description: 'epochs at which the lr is multiplied by gamma' }),
+    milestones: Type.Array(Type.Integer({ minimum: 0 }), {
+      default: [],
+      description:
+        'epochs at which the lr is multiplied by gamma; none: a constant rate (the authors build MultiStepLR([20, 40, 60]) but never step it)',
+    }),
     gamma: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.1 }),
   };
 }
@@ -29,7 +33,12 @@ export function semiStageOptions() {
   return {
     weak: slot('augment', 'weak', 'augmentation of the teacher input'),
     strong: slot('augment', 'strong', 'augmentation of the student input'),
-    ...trainingStageOptions({ epochs: 50, warmup_epochs: 0, lr: 1.5e-4, min_lr: 1.5e-6, warmup_lr: 1.5e-4, batch_size: 64, weight_decay: 0.05, betas: [0.9, 0.999] }),
+    ...trainingStageOptions({ epochs: 50, warmup_epochs: 0, lr: 1.5e-4, min_lr: 1.5e-6, warmup_lr: 1.5e-4, batch_size: 64, weight_decay: 0.05, betas: [0.9, 0.95] }),
+    starts_from: choice(['weights', 'ema'], {
+      default: 'weights',
+      description:
+        'what the stage starts from: the supervised stage’s weights as it left them (the authors: ModelEma(model) of the student) or its EMA (when evaluation.use_ema)',
+    }),
   };
 }
 
@@ -81,8 +90,7 @@ export function semiStage(name: string, teacher: 'ema' | 'student', o: SemiOptio
   const strong = pctx.resolve('augment', o.strong);
   return {
     name,
-    // The supervised stage's EMA is the better model to pseudo-label from.
-    startsFrom: 'ema',
+    startsFrom: o.starts_from,
     run: (cell, hooks) => runSemi(cell, hooks, o, { name, teacher, weak, strong }),
   };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { affineOf, applyDraws, colourOp, drawOps, moveBox, opArgument, RAND_OPS, warpAffine, type RandOp } from '../../../plugins/augment/internal/randaugment.ts';
+import { affineOf, applyDraws, colourOp, drawOps, moveBox, opArgument, RAND_OPS, TIMM_OPS, warpAffine, type RandOp } from '../../../plugins/augment/internal/randaugment.ts';
 import type { Augmentation } from '../../../src/contracts/training.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -46,6 +46,19 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
       expect(opArgument('Posterize', 10, 1, { ...TIMM, increasing: false })).to.equal(8);
       expect(opArgument('Sharpness', 5, -1, { ...TIMM, increasing: false })).to.be.closeTo(1, 1e-9);
       expect(opArgument('Solarize', 0, 1, TIMM)).to.equal(256); // nothing solarised at M = 0
+      // SolarizeAdd: min(128, int(level / 10 · 110)): 99 at M 9, 110 at 10.
+      expect(opArgument('SolarizeAdd', 9, 1, TIMM)).to.equal(99);
+      expect(opArgument('SolarizeAdd', 10, -1, TIMM)).to.equal(110);
+    });
+
+    it('draws from timm’s increasing list by default (the authors’ rand-m9-mstd0.5-inc1), torchvision’s 14 as an option', () => {
+      // timm/data/auto_augment.py, _RAND_INCREASING_TRANSFORMS, with the Increasing and Rel
+      // suffixes left to the increasing and translate settings.
+      expect(TIMM_OPS).to.deep.equal([
+        'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'Posterize', 'Solarize', 'SolarizeAdd', 'Color',
+        'Contrast', 'Brightness', 'Sharpness', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY',
+      ]);
+      expect(RAND_OPS).to.have.length(14).and.to.include('Identity').and.not.to.include('Invert');
     });
   });
 
@@ -55,6 +68,12 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
       [150, 200, 250],
       [10, 128, 255],
     ];
+
+    it('Invert: 255 − v; SolarizeAdd: v + add (at most 255) below 128, the rest unchanged', () => {
+      expect(op('Invert', grey(img), 0)).to.deep.equal([255, 205, 155, 105, 55, 5, 245, 127, 0]);
+      expect(op('SolarizeAdd', grey(img), 99)).to.deep.equal([99, 149, 199, 150, 200, 250, 109, 128, 255]);
+      expect(op('SolarizeAdd', grey([[120, 127, 128]]), 110)).to.deep.equal([230, 237, 128]);
+    });
 
     it('Identity leaves the image as it is', () => {
       expect(op('Identity', grey(img), 0)).to.deep.equal(img.flat());
@@ -211,10 +230,13 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
       expect(apply(strong, 4)).to.deep.equal(apply(weak, 4));
     });
 
-    it('draws every one of the 14 operations', () => {
-      const draws = drawOps(200, { ops: 2, magnitude: 9, magnitudeStd: 0.5, magnitudeMax: 10, prob: 0.5, increasing: true, translate: 0.45, fill: [0] }, new Rng(3));
+    it('draws every operation of its list', () => {
+      const settings = { ops: 2, magnitude: 9, magnitudeStd: 0.5, magnitudeMax: 10, prob: 0.5, increasing: true, translate: 0.45, fill: [0] };
+      const tv = new Set(drawOps(200, { ...settings, opSet: 'torchvision' }, new Rng(3)).flat().map((d) => d.op));
+      expect([...tv].sort()).to.deep.equal([...RAND_OPS].sort());
+      const draws = drawOps(200, settings, new Rng(3));
       const seen = new Set(draws.flat().map((d) => d.op));
-      expect([...seen].sort()).to.deep.equal([...RAND_OPS].sort());
+      expect([...seen].sort()).to.deep.equal([...TIMM_OPS].sort());
       const applied = draws.flat().filter((d) => d.applied).length / 400;
       expect(applied).to.be.within(0.4, 0.6);
     });

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { fixtures, projectRoot, tempDir } from '../../helpers.ts';
+import { fixtures, projectRoot, tempDir, writeFiles } from '../../helpers.ts';
 
 const bin = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
 
@@ -19,8 +19,13 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     const synth = ssfer(['synth', '--out', raf, '--train', '42', '--test', '21', '--size', '32', '--seed', '3']);
     expect(synth.status, synth.stderr).to.equal(0);
     const out = tempDir('ssfer-e2e-out-');
+    // Whole-image boxes give FaceMix a constant κ, which stops it unless the recipe allows it.
+    const tiny = fs
+      .readFileSync(path.join(fixtures, 'recipes', 'tiny-run.yaml'), 'utf8')
+      .replace('set: { pipeline.supervised.mixing: { use: facemix } }', 'set: { pipeline.supervised.mixing: { use: facemix, allow_constant_kappa: true } }');
+    const recipe = path.join(writeFiles({ 'tiny-run.yaml': tiny }), 'tiny-run.yaml');
     const args = [
-      'run', path.join(fixtures, 'recipes', 'tiny-run.yaml'), '--json', '--backend', 'cpu', '--out', out,
+      'run', recipe, '--json', '--backend', 'cpu', '--out', out,
       '--set', 'data.dataset.use=rafdb', '--set', `data.roots.rafdb=${raf}`, '--set', 'data.size={train: null, test: null}',
       // the loader is under test here; the default boxes (a detector on these aligned images) are tested in face-boxes/
       '--set', 'data.boxes=annotations',
@@ -33,6 +38,9 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     const metrics = JSON.parse(fs.readFileSync(path.join(runDir, 'cells', 'mixing=facemix__labels=0.5', 'metrics.json'), 'utf8'));
     expect(metrics.dataset).to.deep.equal({ name: 'rafdb', display: 'RAF-DB', stand_in: null, notes: ['face boxes: annotations, but the dataset has none: every box is the whole image'] });
     expect(table.notes).to.include('RAF-DB: face boxes: annotations, but the dataset has none: every box is the whole image');
+    expect(table.notes).to.include(
+      'RAF-DB: FaceMix ran with a constant κ 0 (every face box is the whole image): allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images',
+    );
     expect(metrics.test_count).to.equal(21);
     expect(metrics.labeled_count + metrics.unlabeled_count).to.equal(42);
 

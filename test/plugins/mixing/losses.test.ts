@@ -52,7 +52,7 @@ describe('mixing strategies', () => {
 
   it('none: the mean cross-entropy of the labeled images', () => {
     const m = registry.create('mixing', { use: 'none' }, ctx);
-    const loss = tf.tidy(() => m.loss(batch(), { numClasses: 3, labelSmoothing: 0, rng: new Rng(1), logits: logitsOf }).loss.dataSync()[0]!);
+    const loss = tf.tidy(() => m.loss(batch(), { numClasses: 3, labelSmoothing: 0, realLabelSmoothing: 0, rng: new Rng(1), logits: logitsOf }).loss.dataSync()[0]!);
     expect(loss).to.be.closeTo((ce([0, 0, 0], 0) + ce([3, 0, 0], 1)) / 2, 1e-5);
   });
 
@@ -60,7 +60,7 @@ describe('mixing strategies', () => {
     const m = registry.create('mixing', { use: 'facemix', alpha: 1, kappa: { use: 'iou' }, loss: { use: 'L4' } }, ctx);
     const rng = new Rng(42);
     const lambda = new Rng(42).beta(1, 1);
-    const r = m.loss(batch(), { numClasses: 3, labelSmoothing: 0, rng, logits: logitsOf });
+    const r = m.loss(batch(), { numClasses: 3, labelSmoothing: 0, realLabelSmoothing: 0, rng, logits: logitsOf });
     const out = { loss: r.loss.dataSync()[0]!, stats: r.stats };
     r.loss.dispose();
     // Pairs: (0 ↔ 1). Mixed logits: sample 0 → [3(1 − λ), 0, 0], sample 1 → [3λ, 0, 0].
@@ -79,7 +79,7 @@ describe('mixing strategies', () => {
     const m = registry.create('mixing', { use: 'facemix', alpha: 1, kappa: { use: 'psnr' }, loss: { use: 'L1' } }, ctx);
     const b = batch();
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) m.loss(b, { numClasses: 3, labelSmoothing: 0.1, rng: new Rng(i), logits: logitsOf }).loss.dispose();
+    for (let i = 0; i < 3; i++) m.loss(b, { numClasses: 3, labelSmoothing: 0.1, realLabelSmoothing: 0, rng: new Rng(i), logits: logitsOf }).loss.dispose();
     expect(tf.memory().numTensors).to.equal(before);
     tf.dispose([b.images, b.labels, b.boxes]);
   });
@@ -90,3 +90,50 @@ function softmax(v: number[]): number[] {
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((x) => x / s);
 }
+
+describe('the shipped losses against reference values', () => {
+  // Four 1×1 images whose pixels are the logits (the "model" is the mean per channel), and the
+  // supervised stage's defaults: smoothing 0.1 on the mixed targets only, plain cross-entropy on
+  // the real images. The expected values were computed with PyTorch 1.13 in float64: timm's
+  // mixup_target (off = ε/C, on = 1 − ε + ε/C, paired with the flipped batch), the authors'
+  // FaceMix sum (Σ L_v + Σ (1 − IoU)·(L_i + L_i.flip)) / N with F.cross_entropy(reduction='none')
+  // on the original images, and F.cross_entropy with soft targets for Mixup.
+  const logitsOf = (x: tf.Tensor4D) => tf.mean(x, [1, 2]) as tf.Tensor2D;
+  const shipped = { numClasses: 3, labelSmoothing: 0.1, realLabelSmoothing: 0 };
+  const lambda = 0.13526229320649594; // Rng(42).beta(1, 1)
+  const batch = () => ({
+    images: tf.tensor4d([0.9, 0.1, 0.3, 0.2, 0.8, 0.4, 0.5, 0.5, 1.6, 1.2, 0.0, 0.7], [4, 1, 1, 3]),
+    labels: tf.tensor1d([0, 1, 2, 1], 'int32'),
+    boxes: tf.tensor2d([[0, 0, 10, 10], [5, 5, 15, 15], [2, 0, 12, 8], [0, 4, 10, 14]]),
+  });
+  const lossOf = (slot: Record<string, unknown>) => {
+    const m = registry.create('mixing', slot as never, ctx);
+    const b = batch();
+    const r = m.loss(b, { ...shipped, rng: new Rng(42), logits: logitsOf });
+    const out = { loss: r.loss.dataSync()[0]!, stats: r.stats };
+    tf.dispose([r.loss, b.images, b.labels, b.boxes]);
+    return out;
+  };
+
+  it('FaceMix (IoU, L4) as shipped: 2.3210677 with mean κ 0.7196765', () => {
+    const out = lossOf({ use: 'facemix', alpha: 1, kappa: { use: 'iou' }, loss: { use: 'L4' } });
+    expect(out.stats.lambda).to.equal(lambda);
+    expect(out.stats.kappa).to.be.closeTo(0.7196765498652291, 1e-6);
+    expect(out.loss).to.be.closeTo(2.3210677332678737, 1e-5);
+  });
+
+  it('Mixup: 1.0285317 (soft-target cross-entropy on the virtual images, smoothing 0.1)', () => {
+    const out = lossOf({ use: 'mixup', alpha: 1 });
+    expect(out.stats.lambda).to.equal(lambda);
+    expect(out.loss).to.be.closeTo(1.0285316699906604, 1e-5);
+  });
+
+  it('no mixing: plain cross-entropy 0.9613788 (0.9838788 when real_label_smoothing is 0.1)', () => {
+    expect(lossOf({ use: 'none' }).loss).to.be.closeTo(0.961378792272509, 1e-5);
+    const m = registry.create('mixing', { use: 'none' }, ctx);
+    const b = batch();
+    const loss = tf.tidy(() => m.loss(b, { ...shipped, realLabelSmoothing: 0.1, rng: new Rng(1), logits: logitsOf }).loss.dataSync()[0]!);
+    tf.dispose([b.images, b.labels, b.boxes]);
+    expect(loss).to.be.closeTo(0.983878792272509, 1e-5);
+  });
+});

@@ -146,6 +146,43 @@ describe('mae pre-training', function () {
       model.dispose();
     });
 
+    it('masked patches cannot reach the encoder: changing one leaves the encoder output unchanged, changing a visible one does not', () => {
+      const model = tokenModel();
+      const mae = new MaskedAutoencoder(model, { dim: 8, depth: 1, heads: 2 }, true, 1);
+      // Record what the (real) encoder returns on each forward pass.
+      const seen: Float32Array[] = [];
+      const encode = model.encode.bind(model);
+      model.encode = (x, o) => {
+        const y = encode(x, o);
+        seen.push(y.dataSync() as Float32Array);
+        return y;
+      };
+      const m = randomMasking(2, model.numPatches, 0.75, new Rng(7));
+      const base = tf.randomUniform([2, 16, 16, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const pixels = base.dataSync() as Float32Array;
+      /** The batch with every pixel of patch p (4×4, a 4×4 grid) of sample 0 replaced. */
+      const withPatch = (p: number) => {
+        const out = Float32Array.from(pixels);
+        const [row, col] = [Math.floor(p / 4), p % 4];
+        for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) for (let c = 0; c < 3; c++) out[((row * 4 + y) * 16 + col * 4 + x) * 3 + c] = 1 - out[((row * 4 + y) * 16 + col * 4 + x) * 3 + c]!;
+        return tf.tensor4d(out, [2, 16, 16, 3]);
+      };
+      const masked = Array.from({ length: 16 }, (_, p) => p).filter((p) => m.mask[p] === 1);
+      const visible = Array.from(m.kept.subarray(0, m.keep));
+      expect(masked).to.have.length(12);
+      const run = (images: tf.Tensor4D) => {
+        const out = mae.forward(images, m);
+        tf.dispose([images, out.pred, out.target, out.mask, out.patches]);
+        return seen.at(-1)!;
+      };
+      const reference = run(tf.clone(base));
+      for (const p of masked) expect(Array.from(run(withPatch(p))), `masked patch ${p}`).to.deep.equal(Array.from(reference));
+      for (const p of visible) expect(Array.from(run(withPatch(p))), `visible patch ${p}`).to.not.deep.equal(Array.from(reference));
+      base.dispose();
+      mae.dispose();
+      model.dispose();
+    });
+
     it('gathers rows with a scatter-add gradient (repeated rows summed)', () => {
       const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
       const rows = Int32Array.from([2, 0, 2]);

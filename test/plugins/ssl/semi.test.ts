@@ -298,6 +298,23 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       model.dispose();
     });
 
+    it('by default trains at a constant rate and starts from the supervised stage’s weights, as the authors’ code', async () => {
+      // The authors build MultiStepLR([20, 40, 60]) and never call its step(): the rate stays at
+      // its initial value for every epoch. Milestones given explicitly still decay it (test above).
+      const fer = randomData(14);
+      const model = vit.build(3, 1);
+      const steps: StepLog[] = [];
+      const ctx = semiContext({ model, data: fer, labeled: [0, 1], unlabeled: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], steps });
+      const plugin = create({ use: 'ema-teacher', batch_size: 2, unlabeled_ratio: 2, epochs: 3, weak: { use: 'none' }, strong: { use: 'none' } });
+      expect(plugin.startsFrom).to.equal('weights');
+      expect(create({ use: 'fixmatch' }).startsFrom).to.equal('weights');
+      expect(create({ use: 'ema-teacher', starts_from: 'ema' }).startsFrom).to.equal('ema');
+      await plugin.run(ctx, ctx.hooks);
+      expect(steps.map((s) => s.epoch)).to.deep.equal([0, 0, 0, 1, 1, 1, 2, 2, 2]);
+      expect(steps.map((s) => s.metrics.lr)).to.deep.equal(Array(9).fill(1.5e-4));
+      model.dispose();
+    });
+
     it('is deterministic for a seed (strong augmentation included)', async () => {
       const run = async () => {
         const model = vit.build(3, 1);
