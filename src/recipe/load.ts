@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { displayFile, RecipeError, type Diagnostic, type Loc } from './diagnostics.ts';
-import { isObject, joinPath, type Json, type JsonObject } from '../core/json.ts';
+import { isObject, joinPath, RESERVED_KEYS, reservedKeyMessage, type Json, type JsonObject } from '../core/json.ts';
 import { mergeLocated, type Located } from './located.ts';
 
 /** Parses one YAML text into a value with the position of every key and value. */
@@ -29,12 +29,17 @@ export function parseLocated(text: string, file: string): Located {
     const n = node as YamlNode | null;
     if (n && 'range' in n && n.range) values.set(dotted, at(n.range[0]));
     if (isMap(n)) {
-      const out: JsonObject = {};
+      // Without a prototype: no key of a recipe can reach Object.prototype.
+      const out: JsonObject = Object.create(null) as JsonObject;
       for (const pair of n.items) {
         const keyNode = pair.key as YamlNode | null;
         const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
         const child = joinPath(dotted, key);
         if (keyNode && 'range' in keyNode && keyNode.range) keys.set(child, at(keyNode.range[0]));
+        if (RESERVED_KEYS.has(key)) {
+          diagnostics.push({ loc: keys.get(child) ?? at(0), path: child, message: reservedKeyMessage(key) });
+          continue;
+        }
         out[key] = walk(pair.value, child);
         if (pair.value === null) values.set(child, keys.get(child) ?? at(0));
       }

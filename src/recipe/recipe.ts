@@ -6,7 +6,7 @@ import { createRegistry } from '../core/registry.ts';
 import { RecipeError, displayFile, formatDiagnostic, type Diagnostic, type Loc } from './diagnostics.ts';
 import { columnGroups, expandGrid, printedWidth, splitPrinted, type Cell, type Grid, type PaperRow, type SummaryColumn } from './grid.ts';
 import { loadRecipeFile } from './load.ts';
-import { getPath, isObject, type Json, type JsonObject } from '../core/json.ts';
+import { findReservedKey, getPath, isObject, joinPath, RESERVED_KEYS, reservedKeyMessage, type Json, type JsonObject } from '../core/json.ts';
 import { assign, locate, mergeLocated, withValue, type Located } from './located.ts';
 import { SCALES, type CellConfig, type Scale } from './schema.ts';
 import { validateConfig, type SlotChoice } from './validate.ts';
@@ -26,12 +26,19 @@ export function parseOverride(arg: string): Override {
   if (!/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/.test(p)) {
     throw new RecipeError([{ loc: { ...loc, col: 1 }, path: '--set', message: `'${p}' is not a dotted path such as pipeline.supervised.lr` }]);
   }
+  const parts = p.split('.');
+  const reserved = parts.findIndex((part) => RESERVED_KEYS.has(part));
+  if (reserved >= 0) {
+    throw new RecipeError([{ loc: { ...loc, col: parts.slice(0, reserved).join('.').length + (reserved ? 2 : 1) }, path: '--set', message: reservedKeyMessage(parts[reserved]!) }]);
+  }
   let value: Json;
   try {
     value = parseYamlValue(arg.slice(eq + 1)) as Json;
   } catch (err) {
     throw new RecipeError([{ loc, path: p, message: `cannot read the value: ${(err as Error).message.split('\n')[0]}` }]);
   }
+  const inValue = findReservedKey(value);
+  if (inValue !== undefined) throw new RecipeError([{ loc, path: joinPath(p, inValue), message: reservedKeyMessage(inValue.split('.').pop()!) }]);
   return { path: p, value: value === undefined ? null : value, loc };
 }
 
