@@ -8,8 +8,10 @@ import { mergeLocated, type Located } from './located.ts';
 /** Parses one YAML text into a value with the position of every key and value. */
 export function parseLocated(text: string, file: string): Located {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const problems = [...doc.errors, ...doc.warnings.filter((w) => w.code === 'DUPLICATE_KEY')];
+  // Duplicate keys are found below, with a set per mapping: the parser's own check compares
+  // every key with every other one, which takes minutes for a recipe of many keys.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  const problems = doc.errors;
   if (problems.length > 0) {
     throw new RecipeError(
       problems.map((e) => {
@@ -31,11 +33,17 @@ export function parseLocated(text: string, file: string): Located {
     if (isMap(n)) {
       // Without a prototype: no key of a recipe can reach Object.prototype.
       const out: JsonObject = Object.create(null) as JsonObject;
+      const seen = new Set<string>();
       for (const pair of n.items) {
         const keyNode = pair.key as YamlNode | null;
         const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
         const child = joinPath(dotted, key);
         if (keyNode && 'range' in keyNode && keyNode.range) keys.set(child, at(keyNode.range[0]));
+        if (seen.has(key)) {
+          diagnostics.push({ loc: keys.get(child) ?? at(0), path: 'yaml', message: 'Map keys must be unique' });
+          continue;
+        }
+        seen.add(key);
         if (RESERVED_KEYS.has(key)) {
           diagnostics.push({ loc: keys.get(child) ?? at(0), path: child, message: reservedKeyMessage(key) });
           continue;

@@ -45,3 +45,40 @@ describe('reliability: recipes a hostile or unlucky user writes', function () {
     });
   });
 });
+
+describe('reliability: loading a recipe of many keys', function () {
+  this.timeout(120_000);
+
+  /** Milliseconds to find the problems of a recipe with n unknown keys. */
+  async function timed(n: number): Promise<{ ms: number; message: string; count: number }> {
+    const dir = tempDir();
+    const file = path.join(dir, `many-${n}.yaml`);
+    fs.writeFileSync(file, fs.readFileSync(oneCell, 'utf8') + Array.from({ length: n }, (_, i) => `junk${i}: ${i}\n`).join(''));
+    const t = process.hrtime.bigint();
+    try {
+      await resolveRecipe(file, { scale: 'smoke' });
+    } catch (err) {
+      if (!(err instanceof RecipeError)) throw err;
+      return { ms: Number(process.hrtime.bigint() - t) / 1e6, message: err.message, count: err.diagnostics.length };
+    }
+    throw new Error('accepted');
+  }
+
+  it('grows linearly with the number of keys and prints at most 50 problems', async () => {
+    await timed(2_000); // warm-up: schema compilation
+    const small = await timed(10_000);
+    const large = await timed(40_000);
+    expect(large.count).to.equal(40_000);
+    // Linear: four times the keys in well under sixteen times the time (quadratic was ~16×).
+    expect(large.ms / small.ms, `${small.ms} ms → ${large.ms} ms`).to.be.below(8);
+    const lines = large.message.split('\n');
+    expect(lines).to.have.length(51);
+    expect(lines[50]).to.equal('… and 39950 more');
+    expect(lines[0]).to.match(/many-40000\.yaml:\d+:1: junk0: unknown key 'junk0'/);
+  });
+
+  it('still reports a duplicate key with its position', async () => {
+    const dir = writeFiles({ 'dup.yaml': 'title: a\nseed: 1\ntitle: b\n' });
+    expect(await problems(path.join(dir, 'dup.yaml'))).to.match(/dup\.yaml:3:1: yaml: Map keys must be unique/);
+  });
+});
