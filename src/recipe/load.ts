@@ -115,6 +115,11 @@ function loadWithStack(file: string, stack: string[], from: { loc: Loc; path: st
   (list as string[]).forEach((rel, i) => {
     const entryPath = typeof ext === 'string' ? 'extends' : `extends.${i}`;
     const target = path.resolve(path.dirname(file), rel);
+    // Only recipe files: reading any other file as YAML would print its lines in the messages.
+    if (!/\.ya?ml$/i.test(target)) {
+      diagnostics.push({ loc: own.values.get(entryPath), path: entryPath, message: `'${rel}' is not a recipe: extends names .yaml or .yml files (relative to the recipe that names them)` });
+      return;
+    }
     try {
       merged = mergeLocated(merged, loadWithStack(target, [...stack, file], { loc: own.values.get(entryPath)!, path: entryPath }));
     } catch (err) {

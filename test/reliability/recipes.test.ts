@@ -82,3 +82,46 @@ describe('reliability: loading a recipe of many keys', function () {
     expect(await problems(path.join(dir, 'dup.yaml'))).to.match(/dup\.yaml:3:1: yaml: Map keys must be unique/);
   });
 });
+
+describe('reliability: numbers in a recipe', () => {
+  const cases: [string, RegExp][] = [
+    ['seed=1e309', /seed: must be a finite number \(got Infinity\)/],
+    ['seed=4294967296', /seed: must be <= 4294967295 \(got 4294967296\): seeds are 32-bit/],
+    ['pipeline.supervised.epochs=1e309', /pipeline\.supervised\.epochs: must be a finite number \(got Infinity\)/],
+    ['pipeline.supervised.epochs=1000000', /pipeline\.supervised\.epochs: must be <= 100000 \(got 1000000\): at most 100000 epochs/],
+    ['pipeline.supervised.lr=.inf', /pipeline\.supervised\.lr: must be a finite number \(got Infinity\)/],
+    ['pipeline.supervised.lr=100', /pipeline\.supervised\.lr: must be <= 10 \(got 100\): at most 10: AdamW rates/],
+    ['pipeline.supervised.warmup_epochs=.inf', /pipeline\.supervised\.warmup_epochs: must be a finite number \(got Infinity\)/],
+    ['data.size.train=1e20', /data\.size\.train: must be <= 10000000 \(got 100000000000000000000\): at most 10 million images/],
+    ['pipeline.supervised.lr=.nan', /pipeline\.supervised\.lr: must be a finite number \(got NaN\)/],
+    ['evaluation.batch_size=1e9', /evaluation\.batch_size: must be <= 65536 \(got 1000000000\): at most 65536 images per batch/],
+  ];
+  for (const [set, want] of cases) {
+    it(`refuses --set ${set} at validation, saying the bound and why`, async () => {
+      const message = await problems(oneCell, [set]);
+      expect(message).to.match(want);
+      expect(message).to.not.contain('(got null)');
+      expect(message.split('\n')).to.have.length(1);
+    });
+  }
+});
+
+describe('reliability: extends', () => {
+  it('refuses a file that is not a recipe without echoing its content', async () => {
+    const secret = writeFiles({ shadow: 'root:$6$verysecrethash:19000:0:99999:7:::\nbob:$6$other:19000::::::\n' });
+    const dir = writeFiles({ 'r.yaml': `extends: [${path.join(secret, 'shadow')}]\n${fs.readFileSync(oneCell, 'utf8')}` });
+    const message = await problems(path.join(dir, 'r.yaml'));
+    expect(message).to.match(/r\.yaml:1:\d+: extends\.0: '.*shadow' is not a recipe: extends names \.yaml or \.yml files/);
+    expect(message).to.not.contain('secret');
+    expect(message).to.not.contain('root');
+    expect(message.split('\n')).to.have.length(1);
+  });
+
+  it('does not echo the lines of a .yaml file that is not a mapping', async () => {
+    const secret = writeFiles({ 'list.yaml': '- root:x:secretvalue\n- bob\n' });
+    const dir = writeFiles({ 'r.yaml': `extends: ${path.join(secret, 'list.yaml')}\n${fs.readFileSync(oneCell, 'utf8')}` });
+    const message = await problems(path.join(dir, 'r.yaml'));
+    expect(message).to.match(/list\.yaml:1:1: a recipe must be a YAML mapping/);
+    expect(message).to.not.contain('secretvalue');
+  });
+});
