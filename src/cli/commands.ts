@@ -304,6 +304,7 @@ ${recipeFlagHelp}
         json: Boolean(values.json),
         resume: values.resume ? (positionals[1] ?? true) : false,
         outRoot: values.out ?? 'results',
+        resumeWith: withoutResume(argv),
       });
     },
   },
@@ -440,6 +441,28 @@ Backbones that export: vit.
     },
   },
 };
+
+/**
+ * The run's own command line without `--resume [DIR]`: every flag that changes the config
+ * (--set, --plugin, --scale, --tracking…) and where it writes (--out), as given, so that the
+ * interrupted run's hint continues exactly this run.
+ */
+function withoutResume(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let positionals = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--resume') continue;
+    if (!a.startsWith('-')) {
+      // The first word is the recipe; a second is the folder --resume names.
+      if (positionals++ === 0) out.push(a);
+      continue;
+    }
+    out.push(a);
+    if (!a.includes('=') && a !== '--json' && i + 1 < argv.length) out.push(argv[++i]!);
+  }
+  return out;
+}
 
 function describeOptions(schema: JsonSchema, indent: string): string[] {
   const props = (schema.properties ?? {}) as Record<string, JsonSchema>;

@@ -8,6 +8,7 @@ import { columnGroups, expandGrid, printedWidth, splitPrinted, type Cell, type G
 import { loadRecipeFile } from './load.ts';
 import { findReservedKey, getPath, isObject, joinPath, RESERVED_KEYS, reservedKeyMessage, type Json, type JsonObject } from '../core/json.ts';
 import { assign, locate, mergeLocated, withValue, type Located } from './located.ts';
+import { withoutCredentials, type Credentials } from '../core/uri.ts';
 import { SCALES, type CellConfig, type Scale } from './schema.ts';
 import { validateConfig, type SlotChoice } from './validate.ts';
 
@@ -74,6 +75,8 @@ export interface ResolvedRecipe {
   readonly registry: PluginRegistry;
   /** The recipe as written (extends merged, scale applied, overrides applied), before the grid. */
   readonly located: Located;
+  /** User info taken out of the URIs of the cells' configs, by the URI without it (never stored). */
+  readonly credentials: ReadonlyMap<string, Credentials>;
 }
 
 export interface ResolveOptions {
@@ -117,6 +120,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
 
   const grid = expandGrid(located, diagnostics);
   const cells: ResolvedCell[] = [];
+  const credentials = new Map<string, Credentials>();
   const seen = new Set<string>();
   const add = (ds: readonly Diagnostic[]) => {
     for (const d of ds) {
@@ -146,7 +150,10 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     }
     const v = validateConfig(cellLocated!, registry);
     add(v.diagnostics);
-    cells.push({ ...cell, config: v.config as unknown as CellConfig, slots: v.slots });
+    // Credentials never reach a stored or sent config (resolved recipe, config.json, MLflow
+    // params): they are kept beside it, for the one client that needs them.
+    const config = withoutCredentials(v.config, credentials).value;
+    cells.push({ ...cell, config: config as unknown as CellConfig, slots: v.slots });
   }
   const summary = summaryOf(located, grid, diagnostics);
   const reference = checkReference(located, grid, summary.length, diagnostics);
@@ -165,6 +172,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     reference,
     registry,
     located,
+    credentials,
   };
 }
 
