@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { resolveRecipe } from '../../src/recipe/recipe.ts';
 import { RecipeError } from '../../src/recipe/diagnostics.ts';
-import { tempDir, writeFiles } from '../helpers.ts';
+import { projectRoot, tempDir, writeFiles } from '../helpers.ts';
 import { oneCell, ssfer } from './cli.ts';
 
 async function problems(file: string, sets: string[] = []): Promise<string> {
@@ -123,5 +123,17 @@ describe('reliability: extends', () => {
     const message = await problems(path.join(dir, 'r.yaml'));
     expect(message).to.match(/list\.yaml:1:1: a recipe must be a YAML mapping/);
     expect(message).to.not.contain('secretvalue');
+  });
+});
+
+describe('reliability: plugins are code', () => {
+  it('the README and validate --help say that a recipe’s plugin files run, validate and plan included', () => {
+    const readme = fs.readFileSync(path.join(projectRoot, 'README.md'), 'utf8');
+    expect(readme).to.contain("**A recipe's plugins are code, and it runs.**");
+    expect(readme).to.contain('during `validate` and `plan` too');
+    const help = ssfer(['validate', '--help']);
+    expect(help.status).to.equal(0);
+    expect(help.stdout).to.contain('a plugin file is code that runs');
+    expect(help.stdout).to.not.contain('Nothing is run or written.');
   });
 });
