@@ -31,12 +31,17 @@ describe('reliability: damaged stage caches and checkpoints', function () {
     const first = ssfer(runArgs(out, ...withMae));
     expect(first.status, first.stderr).to.equal(0);
     const stages = path.join(out, '.cache', 'stages');
-    const weights = path.join(stages, fs.readdirSync(stages).find((f) => f.endsWith('.weights'))!);
+    const weights = path.join(
+      stages,
+      fs.readdirSync(stages).find((f) => f.endsWith('.weights'))!,
+    );
 
     damage(weights);
     const again = ssfer(runArgs(out, ...withMae));
     expect(again.status, again.stderr).to.equal(0);
-    expect(again.stderr).to.match(/ssfer: stage cache entry pretrain-\w+\.weights is damaged \(tensor '.+' does not match its checksum: the file is damaged\); removed, the pre-training is computed again/);
+    expect(again.stderr).to.match(
+      /ssfer: stage cache entry pretrain-\w+\.weights is damaged \(tensor '.+' does not match its checksum: the file is damaged\); removed, the pre-training is computed again/,
+    );
     expect(metricsOf(again)).to.deep.equal(metricsOf(first));
 
     fs.truncateSync(weights, Math.floor(fs.statSync(weights).size / 2));
@@ -76,7 +81,9 @@ describe('reliability: damaged stage caches and checkpoints', function () {
     damage(ckpt);
     const resumed = ssfer(runArgs(out, ...epochs, '--resume'));
     expect(resumed.status, resumed.stderr).to.equal(0);
-    expect(resumed.stderr).to.match(/supervised\.ckpt: not a readable tensor file \(tensor '.+' does not match its checksum: the file is damaged\); discarded, its epochs are trained again/);
+    expect(resumed.stderr).to.match(
+      /supervised\.ckpt: not a readable tensor file \(tensor '.+' does not match its checksum: the file is damaged\); discarded, its epochs are trained again/,
+    );
     expect(resumed.stderr).to.match(/default: supervised continues from its checkpoint after epoch \d+/);
     const got = metricsOf(resumed);
     const ref = metricsOf(want);

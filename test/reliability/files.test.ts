@@ -23,12 +23,26 @@ describe('reliability: every file error names the file', function () {
   });
 
   const run = (onError: string) =>
-    ssfer(['run', oneCell, '--backend', 'cpu', '--out', tempDir(), '--json', '--set', `data.dataset={use: rafdb, root: ${root}, on_error: ${onError}}`, '--set', 'data.size={train: null, test: null}']);
+    ssfer([
+      'run',
+      oneCell,
+      '--backend',
+      'cpu',
+      '--out',
+      tempDir(),
+      '--json',
+      '--set',
+      `data.dataset={use: rafdb, root: ${root}, on_error: ${onError}}`,
+      '--set',
+      'data.size={train: null, test: null}',
+    ]);
 
   it('stops at a 0-byte image or a symbolic link loop with the file named (on_error: fail)', () => {
     const r = run('fail');
     expect(r.status, r.stderr).to.equal(1);
-    expect(r.stderr).to.match(/list_patition_label\.txt:1: image .*train_00001_aligned\.png is empty \(0 bytes\); expected a readable JPEG, PNG or WebP image\. Replace the file with a readable JPEG, PNG or WebP image, or set on_error: skip/);
+    expect(r.stderr).to.match(
+      /list_patition_label\.txt:1: image .*train_00001_aligned\.png is empty \(0 bytes\); expected a readable JPEG, PNG or WebP image\. Replace the file with a readable JPEG, PNG or WebP image, or set on_error: skip/,
+    );
     expect(r.stderr).to.not.contain('Input Buffer is empty');
   });
 
@@ -45,6 +59,8 @@ describe('reliability: every file error names the file', function () {
     fs.copyFileSync(path.join(path.dirname(empty), 'train_00003_aligned.png'), empty);
     const r = run('fail');
     expect(r.status, r.stderr).to.equal(1);
-    expect(r.stderr).to.match(/list_patition_label\.txt:2: image .*train_00002_aligned\.png cannot be read \(ELOOP: a symbolic link that leads back to itself\)/);
+    expect(r.stderr).to.match(
+      /list_patition_label\.txt:2: image .*train_00002_aligned\.png cannot be read \(ELOOP: a symbolic link that leads back to itself\)/,
+    );
   });
 });

@@ -114,7 +114,9 @@ describe('reliability: run folders, locks, signals, --out', function () {
     fs.writeFileSync(lock, JSON.stringify({ pid: dead, host: require_hostname(), started: '2030-01-01T00:00:00.000Z' }));
     const stale = ssfer(runArgs(out, '--resume'));
     expect(stale.status, stale.stderr).to.equal(0);
-    expect(stale.stderr).to.contain(`the run that held it (pid ${dead} on ${require_hostname()}, started 2030-01-01T00:00:00.000Z) no longer runs; taking it over`);
+    expect(stale.stderr).to.contain(
+      `the run that held it (pid ${dead} on ${require_hostname()}, started 2030-01-01T00:00:00.000Z) no longer runs; taking it over`,
+    );
     expect(fs.existsSync(lock)).to.equal(false);
   });
 
@@ -258,7 +260,18 @@ describe('reliability: cell folders', function () {
 
     const two = gridRecipe(['a b', 'a_b']);
     fs.cpSync(path.join(out, 'grid'), path.join(out, 'two'), { recursive: true });
-    const refused = ssfer(['run', path.join(two, 'grid.yaml'), '--backend', 'cpu', '--out', out, '--set', 'pipeline.supervised.epochs=1', '--resume', path.join(out, 'two', runsOf(out, 'two')[0]!)]);
+    const refused = ssfer([
+      'run',
+      path.join(two, 'grid.yaml'),
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+      '--set',
+      'pipeline.supervised.epochs=1',
+      '--resume',
+      path.join(out, 'two', runsOf(out, 'two')[0]!),
+    ]);
     expect(refused.status, refused.stderr).to.equal(2);
     expect(refused.stderr).to.match(/(that run used different settings|cells 'v=a b' and 'v=a_b' share the folder cells\/v=a_b)/);
   });
@@ -275,10 +288,13 @@ describe('reliability: credentials in URIs', function () {
 
   it('never stores or sends the credentials of --tracking-uri', () => {
     const out = tempDir();
-    const r = ssfer(runArgs(out, '--tracking', 'mlflow', '--tracking-uri', 'http://bob:secret@127.0.0.1:9'), { env: { ...process.env, MLFLOW_TRACKING_URI: '' } });
+    const r = ssfer(runArgs(out, '--tracking', 'mlflow', '--tracking-uri', 'http://bob:secret@127.0.0.1:9'), {
+      env: { ...process.env, MLFLOW_TRACKING_URI: '' },
+    });
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr + r.stdout).to.not.contain('secret');
-    const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+    const walk = (d: string): string[] =>
+      fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
     const files = walk(out);
     expect(files.some((f) => f.endsWith('mlflow-outbox.jsonl'))).to.equal(true);
     for (const f of files) expect(fs.readFileSync(f).includes('secret'), f).to.equal(false);
