@@ -45,7 +45,12 @@ export function fileCheckpointStore(file: string, note: (text: string) => void =
   return {
     load: async () => (await read(file)) ?? read(previousOf(file)),
     async save(s) {
-      if (fs.existsSync(file)) fs.renameSync(file, previousOf(file));
+      try {
+        fs.renameSync(file, previousOf(file));
+      } catch (err) {
+        // No checkpoint yet (the first epoch), or another run sharing a stage-cache checkpoint moved it.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
       await saveTensors(file, s.tensors, { ...s.meta, epoch: s.epoch, step: s.step });
     },
   };
