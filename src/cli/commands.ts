@@ -65,7 +65,10 @@ export const commands: Record<string, Command> = {
     help: `Usage: ssfer validate <recipe.yaml…> [--scale s] [--set path=value…] [--plugin FILE…]
 
 Validates each recipe at every scale it defines (or only at --scale) and prints every problem as
-file:line:col: path: message. Exit status 0 when all are valid, 2 otherwise. Nothing is run or written.
+file:line:col: path: message (the first 50, then how many more). Exit status 0 when all are valid,
+2 otherwise. No training is run and nothing is written — but plugin files the recipe names
+(plugins:) or --plugin names are imported, and a plugin file is code that runs: validate only
+recipes whose plugin files you trust.
 
 ${recipeFlagHelp}
 `,
@@ -110,7 +113,8 @@ ${recipeFlagHelp}
     help: `Usage: ssfer plan <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--json]
 
 Prints every cell (one training run) with its resolved plugins, and which cells have identical
-inputs for each stage (a run computes each distinct pre-training once). With --json, only JSON on stdout:
+inputs for each stage (a run computes each distinct pre-training once). Plugin files the recipe
+names are imported, so their code runs. With --json, only JSON on stdout:
 {"recipe":…,"scale":…,"cells":[{"id":…,"row":…,"column":…,"plugins":{…},"stages":{…},"config":{…}}],"shared":[…]}
 
 ${recipeFlagHelp}
@@ -265,8 +269,9 @@ and writes it as image files with label and face-box files in RAF-DB basic's lay
 Validates the recipe, then trains every cell (pre-training → supervised fine-tuning with mixing →
 semi-supervised fine-tuning) and writes results/<recipe>/<timestamp>/: the resolved recipe,
 per-cell metrics.json and confusion matrix (JSON and PNG), table.md and table.json with our
-numbers beside the paper's. Ctrl-C stops cleanly after the current step; finished cells and
-every stage's last epoch checkpoint are kept.
+numbers beside the paper's. Ctrl-C, SIGTERM and SIGHUP stop cleanly after the current step
+(exit 130, 143, 129); finished cells and every stage's last epoch checkpoint are kept, and the
+run prints the command that continues it. --out is checked first (exit 2 if it cannot be written).
 
 ${recipeFlagHelp}
   --backend B                tensorflow | native | wasm | cpu (default: the fastest available)
@@ -309,6 +314,7 @@ ${recipeFlagHelp}
         resume: values.resume ? (positionals[1] ?? true) : false,
         outRoot: values.out ?? 'results',
         profile: Boolean(values.profile),
+        resumeWith: withoutResume(argv),
       });
     },
   },
@@ -445,6 +451,28 @@ Backbones that export: vit.
     },
   },
 };
+
+/**
+ * The run's own command line without `--resume [DIR]`: every flag that changes the config
+ * (--set, --plugin, --scale, --tracking…) and where it writes (--out), as given, so that the
+ * interrupted run's hint continues exactly this run.
+ */
+function withoutResume(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let positionals = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--resume') continue;
+    if (!a.startsWith('-')) {
+      // The first word is the recipe; a second is the folder --resume names.
+      if (positionals++ === 0) out.push(a);
+      continue;
+    }
+    out.push(a);
+    if (!a.includes('=') && a !== '--json' && i + 1 < argv.length) out.push(argv[++i]!);
+  }
+  return out;
+}
 
 function describeOptions(schema: JsonSchema, indent: string): string[] {
   const props = (schema.properties ?? {}) as Record<string, JsonSchema>;

@@ -47,6 +47,8 @@ export interface CheckpointStore {
 
 /** How a training stage reports and is controlled: the one set of hooks every stage and its loop take. */
 export interface StageHooks {
+  /** The stage's name in messages (`supervised`, `pre-training`…). */
+  readonly stage?: string;
   /** After each step (progress bars, tracking, the cell's log). */
   onStep?(log: StepLog, plan: StagePlan): void;
   /**

@@ -8,6 +8,34 @@ export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Keys a config may never have: assigning them through a path reaches an object's prototype
+ * (`--set __proto__.x=1` would set `Object.prototype.x` for the whole process).
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'prototype', 'constructor']);
+
+/** The message for a reserved key, wherever it is written (a recipe key, a --set path or value). */
+export function reservedKeyMessage(key: string): string {
+  return `'${key}' cannot be a key: it names a JavaScript object's internals (${[...RESERVED_KEYS].join(', ')} are refused); rename or remove it`;
+}
+
+/** The dotted path of the first reserved key in a value, or undefined. */
+export function findReservedKey(v: unknown, at = ''): string | undefined {
+  if (Array.isArray(v)) {
+    for (const [i, item] of v.entries()) {
+      const found = findReservedKey(item, joinPath(at, i));
+      if (found !== undefined) return found;
+    }
+  } else if (isObject(v)) {
+    for (const [k, item] of Object.entries(v)) {
+      if (RESERVED_KEYS.has(k)) return joinPath(at, k);
+      const found = findReservedKey(item, joinPath(at, k));
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
 /** `parent.key`, or `key` at the root (''). */
 export function joinPath(parent: string, key: string | number): string {
   return parent === '' ? String(key) : `${parent}.${key}`;
@@ -23,7 +51,8 @@ export function getPath(obj: unknown, dotted: string, lists = true): Json | unde
   let cur: unknown = obj;
   for (const part of dotted.split('.')) {
     if (lists && Array.isArray(cur) && /^\d+$/.test(part)) cur = cur[Number(part)];
-    else if (isObject(cur)) cur = cur[part];
+    // Own keys only: `constructor` or `__proto__` must never lead into a prototype.
+    else if (isObject(cur) && Object.hasOwn(cur, part)) cur = cur[part];
     else return undefined;
   }
   return cur as Json | undefined;
@@ -32,9 +61,11 @@ export function getPath(obj: unknown, dotted: string, lists = true): Json | unde
 /** Sets a dotted path, creating mappings on the way; returns false if a non-mapping is in the way. */
 export function setPath(obj: object, dotted: string, value: Json): boolean {
   const parts = dotted.split('.');
+  const reserved = parts.find((p) => RESERVED_KEYS.has(p));
+  if (reserved !== undefined) throw new Error(`setPath ${dotted}: ${reservedKeyMessage(reserved)}`);
   let cur = obj as JsonObject;
   for (const part of parts.slice(0, -1)) {
-    const next = cur[part];
+    const next = Object.hasOwn(cur, part) ? cur[part] : undefined;
     if (next === undefined || next === null) {
       const created: JsonObject = {};
       cur[part] = created;

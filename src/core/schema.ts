@@ -56,3 +56,12 @@ export function slot(kind: string, defaultUse?: string | PluginSlot, description
   const byDefault = typeof defaultUse === 'string' ? { use: defaultUse } : defaultUse;
   return Type.Unsafe<PluginSlot>({ 'x-slot': kind, ...(byDefault ? { default: byDefault } : {}), ...(description ? { description } : {}) });
 }
+
+/**
+ * The largest batch any batch size option takes, with its reason (`x-bound` is printed with a
+ * limit's message, so the bound says why it is there).
+ */
+export const BATCH_LIMIT = {
+  maximum: 65_536,
+  'x-bound': 'at most 65536 images per batch: a larger batch does not fit in memory at any image size',
+} as const;

@@ -36,8 +36,9 @@ async function inputOf(source: ImageSource): Promise<ReturnType<typeof sharp>> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new EntryProblem('missing', `image ${source.file} not found`, 'an image file for every listed entry');
-      throw new EntryProblem('unreadable', `image ${source.file} cannot be read (${code ?? (err as Error).message})`, 'a readable image file');
+      throw new EntryProblem('unreadable', `image ${source.file} cannot be read (${unreadableWhy(code, err)})`, 'a readable image file');
     }
+    if (bytes.length === 0) throw new EntryProblem('unreadable', `image ${source.file} is empty (0 bytes)`, 'a readable JPEG, PNG or WebP image');
     return sharp(bytes);
   }
   const { width, height, channels } = source;
@@ -49,8 +50,8 @@ async function inputOf(source: ImageSource): Promise<ReturnType<typeof sharp>> {
  * orientation is not applied, so boxes keep referring to the stored pixel grid).
  */
 export async function decodeSquare(source: ImageSource, size: number, out: Uint8Array): Promise<Decoded> {
-  const input = await inputOf(source);
   try {
+    const input = await inputOf(source);
     const meta = await input.metadata();
     if (!meta.width || !meta.height) throw new Error('no image size in the header');
     const { data, info } = await input
@@ -68,6 +69,14 @@ export async function decodeSquare(source: ImageSource, size: number, out: Uint8
     const what = 'file' in source ? `image ${source.file}` : 'pixels';
     throw new EntryProblem('unreadable', `${what} cannot be decoded (${(err as Error).message.split('\n')[0]})`, 'a readable JPEG, PNG or WebP image');
   }
+}
+
+/** Why a file cannot be read, in words where the system's code alone says little. */
+export function unreadableWhy(code: string | undefined, err: unknown): string {
+  if (code === 'ELOOP') return 'ELOOP: a symbolic link that leads back to itself';
+  if (code === 'EACCES') return 'EACCES: no permission to read it';
+  if (code === 'EISDIR') return 'EISDIR: a folder, not a file';
+  return code ?? (err as Error).message;
 }
 
 /** A box in source pixels scaled into the size × size image, clamped to it; none: the whole image. */

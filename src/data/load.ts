@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { FerData, LoadRequest, Split } from '../contracts/dataset.ts';
 import { Rng } from '../core/rng.ts';
 import { cacheKey, readEntry, writeEntry, type StoredArray } from './cache.ts';
-import { decodeAll, type Box, type ImageSource } from './decode.ts';
+import { decodeAll, unreadableWhy, type Box, type ImageSource } from './decode.ts';
 import { DatasetError, IssueLog, type IssueCounts, type Place } from './errors.ts';
 import { stratifiedSubset } from './subset.ts';
 
@@ -113,9 +113,20 @@ export async function loadIndexed(index: DatasetIndex, req: LoadRequest, ctx: Lo
  */
 function describe(e: IndexEntry, issues: IssueLog): string | null {
   if (!('file' in e.source)) return `@${e.place.file}:${e.place.line ?? 0}`;
-  const st = fs.statSync(e.source.file, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(e.source.file, { throwIfNoEntry: false });
+  } catch (err) {
+    // A symbolic link loop, a folder without permission: named, and judged by on_error like the rest.
+    issues.report('unreadable', e.place, `image ${e.source.file} cannot be read (${unreadableWhy((err as NodeJS.ErrnoException).code, err)})`, 'a readable image file');
+    return null;
+  }
   if (!st?.isFile()) {
     issues.report('missing', e.place, `image ${e.source.file} not found`, 'an image file for every listed entry');
+    return null;
+  }
+  if (st.size === 0) {
+    issues.report('unreadable', e.place, `image ${e.source.file} is empty (0 bytes)`, 'a readable JPEG, PNG or WebP image');
     return null;
   }
   return `${e.source.file}|${st.size}|${st.mtimeMs}`;

@@ -4,8 +4,8 @@ import type { BackboneFactory } from '../contracts/backbone.ts';
 import type { Metrics, PretrainResult } from '../contracts/stages.ts';
 import { writeAtomic } from '../core/files.ts';
 import { deriveSeed } from '../core/rng.ts';
-import { loadTensors, saveTensors } from '../train/checkpoint.ts';
-import { announced, fileCheckpointStore } from '../train/resume.ts';
+import { loadTensors, saveTensors, TensorFileError } from '../train/checkpoint.ts';
+import { announced, fileCheckpointStore, previousOf } from '../train/resume.ts';
 import { Interrupted, type CellContext } from './cell-context.ts';
 import { datasetSlot } from './cell-data.ts';
 import { cellStageKeys } from './stage-keys.ts';
@@ -26,11 +26,12 @@ export async function sharedPretraining(c: CellContext, backbone: BackboneFactor
       c.create('pretrain', c.config.pipeline.pretrain).run(
         { backbone, pool: (kind, n) => c.create('dataset', slot).pool(kind, n, backbone.imageSize), seed: deriveSeed(c.seed, 'pretrain') },
         {
+          stage: 'pre-training',
           onStep: (l, plan) => hooks.onStep('pretrain', l, plan),
           shouldStop: hooks.shouldStop,
           // Pre-training is shared across cells and runs, so its checkpoint lives beside its cache entry.
           ...(hooks.stageCacheDir
-            ? { checkpoint: announced(fileCheckpointStore(path.join(hooks.stageCacheDir, `pretrain-${key}.ckpt`)), 'pre-training', hooks.note) }
+            ? { checkpoint: announced(fileCheckpointStore(path.join(hooks.stageCacheDir, `pretrain-${key}.ckpt`), hooks.note), 'pre-training', hooks.note) }
             : {}),
         },
       );
@@ -55,8 +56,8 @@ export async function sharedPretraining(c: CellContext, backbone: BackboneFactor
  */
 async function cachedPretraining(base: string, run: () => Promise<PretrainResult>, note: (t: string) => void): Promise<PretrainResult> {
   const weightsFile = `${base}.weights`;
-  if (fs.existsSync(weightsFile)) {
-    const loaded = await loadTensors(weightsFile);
+  const loaded = fs.existsSync(weightsFile) ? await loadTensors(weightsFile).catch((err: unknown) => discardDamaged(err, weightsFile, note)) : null;
+  if (loaded) {
     const picture = fs.existsSync(`${base}.png`) ? new Uint8Array(fs.readFileSync(`${base}.png`)) : undefined;
     note(`ssfer: pre-training reused from the stage cache (${path.basename(base)})`);
     const { health, notes } = loaded.meta as { health?: Metrics; notes?: string[] };
@@ -73,6 +74,15 @@ async function cachedPretraining(base: string, run: () => Promise<PretrainResult
     if (out.picture) writeAtomic(`${base}.png`, Buffer.from(out.picture));
     await saveTensors(weightsFile, out.weights, { summary: out.summary, ...(out.health ? { health: out.health } : {}), ...(out.notes ? { notes: out.notes } : {}) });
     fs.rmSync(`${base}.ckpt`, { force: true });
+    fs.rmSync(previousOf(`${base}.ckpt`), { force: true });
   }
   return out;
+}
+
+/** A damaged cache entry (checksums, truncation) is removed and recomputed, with a note; other errors stand. */
+function discardDamaged(err: unknown, file: string, note: (t: string) => void): null {
+  if (!(err instanceof TensorFileError)) throw err;
+  note(`ssfer: stage cache entry ${path.basename(file)} is damaged (${err.reason}); removed, the pre-training is computed again`);
+  fs.rmSync(file, { force: true });
+  return null;
 }

@@ -11,7 +11,7 @@ import { Interrupted, runCell, type CellHooks, type CellMetrics } from './cell.t
 import { fmtRef, tableNotes, writeCellOutputs, writeTuning } from './outputs.ts';
 import { RunScope } from './scope.ts';
 import { bar, duration, Progress } from './progress.ts';
-import { cellFolder, latestRunDir, timestamp } from './results.ts';
+import { cellFolder, checkOutRoot, latestRunDir, legacyCellFolder, lockRunDir, makeRunDir, removeStaleTemporaries } from './results.ts';
 import { hashOf } from '../core/json.ts';
 import { setTracer, traced } from '../core/trace.ts';
 import { formatProfile, RunProfile } from '../engine/profile.ts';
@@ -26,6 +26,8 @@ export interface RunOptions {
   outRoot: string;
   /** Time every phase of the run (data, stages, κ, optimizer, checkpoints, evaluation…) and its kernels: profile.txt and profile.json. */
   profile?: boolean;
+  /** The command line that continues this run, without `--resume`: the interrupted run prints it. */
+  resumeWith?: readonly string[];
 }
 
 interface RunManifest {
@@ -47,7 +49,11 @@ function configHash(recipe: ResolvedRecipe): string {
 }
 
 function openRunDir(recipe: ResolvedRecipe, opts: RunOptions): { dir: string; resumed: boolean } {
-  if (opts.resume === false) return { dir: path.join(opts.outRoot, recipe.name, timestamp()), resumed: false };
+  const name = path.basename(recipe.file);
+  if (recipe.name === '' || recipe.name === '.' || recipe.name === '..' || /[\\/]/.test(recipe.name)) {
+    throw new UsageError(`${name}: a recipe's file name names its results folder, and '${recipe.name}' cannot (it would write outside --out); rename the file`);
+  }
+  if (opts.resume === false) return { dir: makeRunDir(path.join(opts.outRoot, recipe.name)), resumed: false };
   const dir = typeof opts.resume === 'string' ? opts.resume : latestRunDir(opts.outRoot, recipe.name);
   if (!dir || !fs.existsSync(path.join(dir, 'run.json'))) {
     throw new UsageError(
@@ -68,6 +74,8 @@ interface RunContext {
   readonly recipe: ResolvedRecipe;
   readonly opts: RunOptions;
   readonly dir: string;
+  /** Each cell's folder name under cells/. */
+  readonly folders: ReadonlyMap<string, string>;
   readonly progress: Progress;
   readonly tracker: Tracker;
   readonly scope: RunScope;
@@ -79,10 +87,28 @@ interface RunContext {
 
 type CellOutcome = { readonly status: 'done'; readonly metrics: CellMetrics } | { readonly status: 'failed'; readonly error: string } | { readonly status: 'interrupted' };
 
+/** The signals that stop a run cleanly (SIGTERM: SLURM and container runtimes; SIGHUP: a closed terminal), and their exit status. */
+const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+type StopSignal = keyof typeof STOP_SIGNALS;
+
 export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promise<number> {
   const progress = new Progress();
-  const backend = await chooseBackend(opts.backend, progress);
+  checkOutRoot(opts.outRoot);
   const { dir, resumed } = openRunDir(recipe, opts);
+  const unlock = lockRunDir(dir, (t) => progress.log(t));
+  try {
+    return await runLocked(recipe, opts, progress, dir, resumed);
+  } finally {
+    unlock();
+  }
+}
+
+async function runLocked(recipe: ResolvedRecipe, opts: RunOptions, progress: Progress, dir: string, resumed: boolean): Promise<number> {
+  const cleaned = removeStaleTemporaries(opts.outRoot);
+  if (cleaned.files) progress.log(`ssfer: removed ${cleaned.files} temporary file${cleaned.files === 1 ? '' : 's'} (${(cleaned.bytes / 2 ** 20).toFixed(1)} MiB) that killed runs left under ${opts.outRoot}`);
+  const folders = cellFolders(recipe, dir, resumed);
+  const backend = await chooseBackend(opts.backend, progress);
+  lendCredentials(recipe);
   progress.log(`ssfer: ${recipe.title}`);
   progress.log(`ssfer: ${recipe.cells.length} cells · scale ${recipe.scale} · seed ${recipe.seed} · backend ${backend} · ${resumed ? 'resuming' : 'writing'} ${dir}`);
   const manifest = writeManifest(recipe, dir, backend);
@@ -95,21 +121,21 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
     profile.start();
     setTracer(profile);
   }
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-    progress.log('ssfer: stopping after the current step (Ctrl-C again to quit at once); finished cells are kept');
+  let stopRequested: StopSignal | null = null;
+  const onSignal = (signal: StopSignal) => {
+    if (stopRequested) process.exit(STOP_SIGNALS[signal]);
+    stopRequested = signal;
+    progress.log(`ssfer: ${signal}: stopping after the current step (send it again to quit at once); finished cells and checkpoints are kept`);
   };
-  process.on('SIGINT', onSigint);
-  const run: RunContext = { recipe, opts, dir, progress, tracker, scope: new RunScope(recipe.registry), stopRequested: () => stopRequested, started: Date.now(), ran: 0 };
+  for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.on(signal, onSignal);
+  const run: RunContext = { recipe, opts, dir, folders, progress, tracker, scope: new RunScope(recipe.registry), stopRequested: () => stopRequested !== null, started: Date.now(), ran: 0 };
   const results = new Map<string, { accuracy: number; health?: Record<string, number> } | { error: string }>();
   const metricsOf: CellMetrics[] = [];
   let failed = 0;
   let interrupted = false;
   try {
     for (const [i, cell] of recipe.cells.entries()) {
-      const kept = resumed ? finishedMetrics(dir, cell.id) : null;
+      const kept = resumed ? finishedMetrics(path.join(dir, 'cells', folders.get(cell.id)!), cell.id) : null;
       const outcome: CellOutcome = kept ? { status: 'done', metrics: kept } : stopRequested ? { status: 'interrupted' } : await trainCell(run, cell, i);
       if (outcome.status === 'interrupted') {
         interrupted = true;
@@ -124,7 +150,7 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
       metricsOf.push(outcome.metrics);
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.off(signal, onSignal);
     progress.done();
     run.scope.close();
     if (profile) {
@@ -143,13 +169,19 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
   writeJson(path.join(dir, 'table.json'), table);
   writeAtomic(path.join(dir, 'table.md'), tableMarkdown(table));
   await tracker.endRun({ artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)), status: interrupted ? 'KILLED' : failed ? 'FAILED' : 'FINISHED' });
-  writeJson(path.join(dir, 'run.json'), { ...manifest, status: interrupted ? 'interrupted' : failed ? 'failed' : 'finished', finished: new Date().toISOString() });
+  writeJson(path.join(dir, 'run.json'), {
+    ...manifest,
+    status: interrupted ? 'interrupted' : failed ? 'failed' : 'finished',
+    ...(interrupted && stopRequested ? { signal: stopRequested } : {}),
+    finished: new Date().toISOString(),
+  });
 
   if (opts.json) process.stdout.write(`${JSON.stringify(table)}\n`);
   else process.stdout.write(`\n${tableText(table)}\nresults: ${dir}\n`);
   if (interrupted) {
-    progress.log(`ssfer: interrupted; ${results.size} of ${recipe.cells.length} cells kept. Continue with: ssfer run ${path.relative(process.cwd(), recipe.file)} --resume ${dir}${recipe.scale ? ` --scale ${recipe.scale}` : ''}`);
-    return 130;
+    const command = [...(opts.resumeWith ?? [path.relative(process.cwd(), recipe.file), '--scale', recipe.scale]), '--resume', dir];
+    progress.log(`ssfer: interrupted; ${results.size} of ${recipe.cells.length} cells kept. Continue with: ssfer run ${command.map(shellWord).join(' ')}`);
+    return STOP_SIGNALS[stopRequested ?? 'SIGINT'];
   }
   return failed ? 1 : 0;
 }
@@ -185,16 +217,56 @@ function writeManifest(recipe: ResolvedRecipe, dir: string, backend: string): Ru
   return manifest;
 }
 
-/** A cell an earlier run finished (its metrics.json is written last), when resuming. */
-function finishedMetrics(dir: string, id: string): CellMetrics | null {
-  const file = path.join(dir, 'cells', cellFolder(id), 'metrics.json');
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as CellMetrics) : null;
+/** A cell an earlier run finished (its metrics.json is written last, with the cell's id), when resuming. */
+function finishedMetrics(cellDir: string, id: string): CellMetrics | null {
+  const file = path.join(cellDir, 'metrics.json');
+  if (!fs.existsSync(file)) return null;
+  const metrics = JSON.parse(fs.readFileSync(file, 'utf8')) as CellMetrics;
+  return metrics.id === id ? metrics : null;
+}
+
+/**
+ * Each cell's folder name. A resumed run of an older version keeps the folders it wrote under the
+ * older names, unless two of its cells met in one of them: then nothing there can be trusted.
+ */
+function cellFolders(recipe: ResolvedRecipe, dir: string, resumed: boolean): Map<string, string> {
+  const folders = new Map(recipe.cells.map((c) => [c.id, cellFolder(c.id)]));
+  if (!resumed) return folders;
+  const legacyOwners = new Map<string, string[]>();
+  for (const c of recipe.cells) legacyOwners.set(legacyCellFolder(c.id), [...(legacyOwners.get(legacyCellFolder(c.id)) ?? []), c.id]);
+  for (const c of recipe.cells) {
+    const legacy = legacyCellFolder(c.id);
+    if (legacy === folders.get(c.id) || fs.existsSync(path.join(dir, 'cells', folders.get(c.id)!)) || !fs.existsSync(path.join(dir, 'cells', legacy))) continue;
+    const owners = legacyOwners.get(legacy)!;
+    if (owners.length > 1) {
+      throw new UsageError(
+        `--resume ${dir}: cells ${owners.map((o) => `'${o}'`).join(' and ')} share the folder cells/${legacy} (an older ssfer wrote it, whose folder names were not one-to-one), so its results cannot be told apart; run without --resume to start a new run`,
+      );
+    }
+    folders.set(c.id, legacy);
+  }
+  return folders;
+}
+
+/** The tracker's credentials, taken out of the recipe's URIs, go to its client through MLflow's own variables, never into a file. */
+function lendCredentials(recipe: ResolvedRecipe): void {
+  if (process.env.MLFLOW_TRACKING_TOKEN || process.env.MLFLOW_TRACKING_USERNAME) return;
+  const uri = (recipe.cells[0]!.config.tracking as { uri?: unknown }).uri;
+  const credentials = typeof uri === 'string' ? recipe.credentials.get(uri) : undefined;
+  if (!credentials) return;
+  process.env.MLFLOW_TRACKING_USERNAME = credentials.username;
+  process.env.MLFLOW_TRACKING_PASSWORD = credentials.password;
+}
+
+/** A word as a POSIX shell reads it back: quoted when it has anything but safe characters. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Trains one cell and writes its outputs; a failure is recorded beside the cell, the run goes on. */
 async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Promise<CellOutcome> {
   const { recipe, opts, tracker, progress } = run;
-  const cellDir = path.join(run.dir, 'cells', cellFolder(cell.id));
+  const cellDir = path.join(run.dir, 'cells', run.folders.get(cell.id)!);
   await tracker.startCell({ id: cell.id, config: cell.config });
   try {
     const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(run.scope, recipe, cell, {

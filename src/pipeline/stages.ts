@@ -74,6 +74,7 @@ export async function fineTune(
     const figures: EpochFigures[] = [];
     epochs[stage.name] = figures;
     const hooks: StageHooks = {
+      stage: `${c.cell.id}: ${stage.name}`,
       onStep: (l, plan) => {
         log.push({ stage: stage.name, ...l });
         c.hooks.onStep(stage.name, l, plan);
@@ -83,7 +84,7 @@ export async function fineTune(
       ...(c.hooks.checkpointDir
         ? {
             checkpoint: announced(
-              cellCheckpoint(path.join(c.hooks.checkpointDir, `${stage.name}.ckpt`), log, epochs),
+              cellCheckpoint(path.join(c.hooks.checkpointDir, `${stage.name}.ckpt`), log, epochs, c.hooks.note),
               `${c.cell.id}: ${stage.name}`,
               c.hooks.note,
             ),
@@ -106,8 +107,8 @@ export async function fineTune(
  * A stage checkpoint of this cell that also carries the cell's step log and per-epoch figures
  * so far, so a resumed cell writes the same log and curves as an uninterrupted one.
  */
-function cellCheckpoint(file: string, log: CellStep[], epochs: Record<string, EpochFigures[]>): CheckpointStore {
-  const store = fileCheckpointStore(file);
+function cellCheckpoint(file: string, log: CellStep[], epochs: Record<string, EpochFigures[]>, note: (text: string) => void): CheckpointStore {
+  const store = fileCheckpointStore(file, note);
   return {
     async load() {
       const saved = await store.load();

@@ -26,10 +26,20 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${where}: ${d.path ? `${d.path}: ` : ''}${d.message}`;
 }
 
+/** Problems printed at most: past that a screen of messages helps no one, and printing is not free. */
+export const PRINTED_DIAGNOSTICS = 50;
+
+/** The problems as lines, the first PRINTED_DIAGNOSTICS of them, then how many more there are. */
+export function formatDiagnostics(diagnostics: readonly Diagnostic[]): string {
+  const shown = diagnostics.slice(0, PRINTED_DIAGNOSTICS).map(formatDiagnostic);
+  const more = diagnostics.length - shown.length;
+  return [...shown, ...(more > 0 ? [`… and ${more} more`] : [])].join('\n');
+}
+
 /** Thrown when a recipe (or an override) is invalid; carries every problem found, not just the first. */
 export class RecipeError extends Error {
   constructor(readonly diagnostics: readonly Diagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join('\n'));
+    super(formatDiagnostics(diagnostics));
     this.name = 'RecipeError';
   }
 }

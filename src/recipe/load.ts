@@ -2,14 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { displayFile, RecipeError, type Diagnostic, type Loc } from './diagnostics.ts';
-import { isObject, joinPath, type Json, type JsonObject } from '../core/json.ts';
+import { isObject, joinPath, RESERVED_KEYS, reservedKeyMessage, type Json, type JsonObject } from '../core/json.ts';
 import { mergeLocated, type Located } from './located.ts';
 
 /** Parses one YAML text into a value with the position of every key and value. */
 export function parseLocated(text: string, file: string): Located {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const problems = [...doc.errors, ...doc.warnings.filter((w) => w.code === 'DUPLICATE_KEY')];
+  // Duplicate keys are found below, with a set per mapping: the parser's own check compares
+  // every key with every other one, which takes minutes for a recipe of many keys.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  const problems = doc.errors;
   if (problems.length > 0) {
     throw new RecipeError(
       problems.map((e) => {
@@ -29,12 +31,23 @@ export function parseLocated(text: string, file: string): Located {
     const n = node as YamlNode | null;
     if (n && 'range' in n && n.range) values.set(dotted, at(n.range[0]));
     if (isMap(n)) {
-      const out: JsonObject = {};
+      // Without a prototype: no key of a recipe can reach Object.prototype.
+      const out: JsonObject = Object.create(null) as JsonObject;
+      const seen = new Set<string>();
       for (const pair of n.items) {
         const keyNode = pair.key as YamlNode | null;
         const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
         const child = joinPath(dotted, key);
         if (keyNode && 'range' in keyNode && keyNode.range) keys.set(child, at(keyNode.range[0]));
+        if (seen.has(key)) {
+          diagnostics.push({ loc: keys.get(child) ?? at(0), path: 'yaml', message: 'Map keys must be unique' });
+          continue;
+        }
+        seen.add(key);
+        if (RESERVED_KEYS.has(key)) {
+          diagnostics.push({ loc: keys.get(child) ?? at(0), path: child, message: reservedKeyMessage(key) });
+          continue;
+        }
         out[key] = walk(pair.value, child);
         if (pair.value === null) values.set(child, keys.get(child) ?? at(0));
       }
@@ -102,6 +115,11 @@ function loadWithStack(file: string, stack: string[], from: { loc: Loc; path: st
   (list as string[]).forEach((rel, i) => {
     const entryPath = typeof ext === 'string' ? 'extends' : `extends.${i}`;
     const target = path.resolve(path.dirname(file), rel);
+    // Only recipe files: reading any other file as YAML would print its lines in the messages.
+    if (!/\.ya?ml$/i.test(target)) {
+      diagnostics.push({ loc: own.values.get(entryPath), path: entryPath, message: `'${rel}' is not a recipe: extends names .yaml or .yml files (relative to the recipe that names them)` });
+      return;
+    }
     try {
       merged = mergeLocated(merged, loadWithStack(target, [...stack, file], { loc: own.values.get(entryPath)!, path: entryPath }));
     } catch (err) {

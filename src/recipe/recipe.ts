@@ -6,8 +6,9 @@ import { createRegistry } from '../core/registry.ts';
 import { RecipeError, displayFile, formatDiagnostic, type Diagnostic, type Loc } from './diagnostics.ts';
 import { columnGroups, expandGrid, printedWidth, splitPrinted, type Cell, type Grid, type PaperRow, type SummaryColumn } from './grid.ts';
 import { loadRecipeFile } from './load.ts';
-import { getPath, isObject, type Json, type JsonObject } from '../core/json.ts';
+import { findReservedKey, getPath, isObject, joinPath, RESERVED_KEYS, reservedKeyMessage, type Json, type JsonObject } from '../core/json.ts';
 import { assign, locate, mergeLocated, withValue, type Located } from './located.ts';
+import { withoutCredentials, type Credentials } from '../core/uri.ts';
 import { SCALES, type CellConfig, type Scale } from './schema.ts';
 import { validateConfig, type SlotChoice } from './validate.ts';
 
@@ -26,12 +27,19 @@ export function parseOverride(arg: string): Override {
   if (!/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/.test(p)) {
     throw new RecipeError([{ loc: { ...loc, col: 1 }, path: '--set', message: `'${p}' is not a dotted path such as pipeline.supervised.lr` }]);
   }
+  const parts = p.split('.');
+  const reserved = parts.findIndex((part) => RESERVED_KEYS.has(part));
+  if (reserved >= 0) {
+    throw new RecipeError([{ loc: { ...loc, col: parts.slice(0, reserved).join('.').length + (reserved ? 2 : 1) }, path: '--set', message: reservedKeyMessage(parts[reserved]!) }]);
+  }
   let value: Json;
   try {
     value = parseYamlValue(arg.slice(eq + 1)) as Json;
   } catch (err) {
     throw new RecipeError([{ loc, path: p, message: `cannot read the value: ${(err as Error).message.split('\n')[0]}` }]);
   }
+  const inValue = findReservedKey(value);
+  if (inValue !== undefined) throw new RecipeError([{ loc, path: joinPath(p, inValue), message: reservedKeyMessage(inValue.split('.').pop()!) }]);
   return { path: p, value: value === undefined ? null : value, loc };
 }
 
@@ -67,6 +75,8 @@ export interface ResolvedRecipe {
   readonly registry: PluginRegistry;
   /** The recipe as written (extends merged, scale applied, overrides applied), before the grid. */
   readonly located: Located;
+  /** User info taken out of the URIs of the cells' configs, by the URI without it (never stored). */
+  readonly credentials: ReadonlyMap<string, Credentials>;
 }
 
 export interface ResolveOptions {
@@ -110,6 +120,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
 
   const grid = expandGrid(located, diagnostics);
   const cells: ResolvedCell[] = [];
+  const credentials = new Map<string, Credentials>();
   const seen = new Set<string>();
   const add = (ds: readonly Diagnostic[]) => {
     for (const d of ds) {
@@ -139,7 +150,10 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     }
     const v = validateConfig(cellLocated!, registry);
     add(v.diagnostics);
-    cells.push({ ...cell, config: v.config as unknown as CellConfig, slots: v.slots });
+    // Credentials never reach a stored or sent config (resolved recipe, config.json, MLflow
+    // params): they are kept beside it, for the one client that needs them.
+    const config = withoutCredentials(v.config, credentials).value;
+    cells.push({ ...cell, config: config as unknown as CellConfig, slots: v.slots });
   }
   const summary = summaryOf(located, grid, diagnostics);
   const reference = checkReference(located, grid, summary.length, diagnostics);
@@ -158,6 +172,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     reference,
     registry,
     located,
+    credentials,
   };
 }
 

@@ -1,4 +1,4 @@
-import { choice, nullable, options, slot, Type, type JsonSchema, type Static } from '../core/schema.ts';
+import { BATCH_LIMIT, choice, nullable, options, slot, Type, type JsonSchema, type Static } from '../core/schema.ts';
 
 export const SCALES = ['smoke', 'small', 'paper'] as const;
 export type Scale = (typeof SCALES)[number];
@@ -58,6 +58,10 @@ const summarySchema: JsonSchema = {
 
 const referenceRow: JsonSchema = { type: 'array', items: { type: ['number', 'null'] } };
 
+/** More images than any facial-expression dataset has (AffectNet: about 1M); past it, image arrays cannot be allocated. */
+const MAX_IMAGES = 10_000_000;
+const IMAGES_BOUND = 'at most 10 million images: more than any facial-expression dataset has (AffectNet: about 1 million), and the image arrays of more cannot be allocated';
+
 /**
  * The core recipe schema. Properties marked with `x-slot` choose a plugin of that kind; the
  * validator replaces them with the chosen plugin's options schema, so one ajv pass checks the
@@ -68,7 +72,13 @@ export function coreSchema() {
     {
       title: Type.String({ minLength: 1, description: 'names the paper table the recipe reproduces' }),
       description: Type.Optional(Type.String()),
-      seed: Type.Integer({ default: 2024, description: 'all randomness flows from it' }),
+      seed: Type.Integer({
+        minimum: 0,
+        maximum: 2 ** 32 - 1,
+        'x-bound': 'seeds are 32-bit: the random streams take a seed modulo 2^32, so a larger or negative one would repeat another seed',
+        default: 2024,
+        description: 'all randomness flows from it',
+      }),
       scale: choice(SCALES, { default: 'small', description: 'which entry of `scales` applies (paper = as published)' }),
       plugins: Type.Array(Type.String(), { default: [], description: 'extra plugin files, relative to the recipe' }),
       scales: Type.Optional(
@@ -94,8 +104,8 @@ export function coreSchema() {
           }),
           size: options(
             {
-              train: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'training images (null: all)' }),
-              test: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'test images (null: all)' }),
+              train: nullable(Type.Integer({ minimum: 1, maximum: MAX_IMAGES, 'x-bound': IMAGES_BOUND }), { default: null, description: 'training images (null: all)' }),
+              test: nullable(Type.Integer({ minimum: 1, maximum: MAX_IMAGES, 'x-bound': IMAGES_BOUND }), { default: null, description: 'test images (null: all)' }),
             },
             {
               additionalProperties: false,
@@ -118,7 +128,7 @@ export function coreSchema() {
       ),
       evaluation: options(
         {
-          batch_size: Type.Integer({ minimum: 1, default: 64 }),
+          batch_size: Type.Integer({ minimum: 1, ...BATCH_LIMIT, default: 64 }),
           use_ema: Type.Boolean({ default: true, description: 'evaluate the EMA weights when the stage keeps them' }),
           linear_probe: options(
             {

@@ -37,8 +37,12 @@ export function validateConfig(input: Located, registry: PluginRegistry): Valida
     validate = ajv.compile(schema);
     compiled.set(key, validate);
   }
+  // JSON has no Infinity or NaN, and no option means them: `.inf`, `.nan` or `1e309` is refused
+  // wherever it is written, plugin options included, before the schema's own checks.
+  const nonFinite = nonFiniteNumbers(config, '');
+  for (const p of nonFinite) diagnostics.push({ loc: locate(input, p), path: p, message: `must be a finite number (got ${show(getPath(config, p))})` });
   if (!validate(config)) {
-    for (const e of dedupe(validate.errors ?? [])) diagnostics.push(toDiagnostic(e, input));
+    for (const e of dedupe(validate.errors ?? [])) if (!nonFinite.includes(dotted(e.instancePath))) diagnostics.push(toDiagnostic(e, input));
   }
   checkRequirements(slots, input, registry, diagnostics);
   return { config, slots, diagnostics };
@@ -164,6 +168,18 @@ function assembleSlot(
   };
 }
 
+function nonFiniteNumbers(v: unknown, at: string): string[] {
+  if (typeof v === 'number') return Number.isFinite(v) ? [] : [at];
+  if (Array.isArray(v)) return v.flatMap((item, i) => nonFiniteNumbers(item, joinPath(at, i)));
+  if (isObject(v)) return Object.entries(v).flatMap(([k, item]) => nonFiniteNumbers(item, joinPath(at, k)));
+  return [];
+}
+
+/** A value as the recipe wrote it: NaN and Infinity by name (JSON would print them as null). */
+function show(v: unknown): string {
+  return typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v ?? null);
+}
+
 function dedupe(errors: ErrorObject[]): ErrorObject[] {
   // oneOf failures repeat every branch's complaint; keep the most specific ones.
   const hasSpecific = new Set(errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf').map((e) => e.instancePath));
@@ -205,13 +221,20 @@ function toDiagnostic(e: ErrorObject, located: Located): Diagnostic {
     }
     case 'enum': {
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
-      return { loc: locate(located, p), path: p, message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} (got ${JSON.stringify(getPath(located.value, p) ?? null)})` };
+      return { loc: locate(located, p), path: p, message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} (got ${show(getPath(located.value, p))})` };
     }
     case 'type': {
       const got = getPath(located.value, p);
-      return { loc: locate(located, p), path: p, message: `${e.message} (got ${JSON.stringify(got ?? null)})` };
+      return { loc: locate(located, p), path: p, message: `${e.message} (got ${show(got)})` };
     }
-    default:
-      return { loc: locate(located, p), path: p, message: `${e.message ?? e.keyword}${'limit' in (e.params as object) ? ` (got ${JSON.stringify(getPath(located.value, p) ?? null)})` : ''}` };
+    default: {
+      const bound = (e.parentSchema as JsonSchema | undefined)?.['x-bound'];
+      const limit = 'limit' in (e.params as object);
+      return {
+        loc: locate(located, p),
+        path: p,
+        message: `${e.message ?? e.keyword}${limit ? ` (got ${show(getPath(located.value, p))})` : ''}${limit && typeof bound === 'string' ? `: ${bound}` : ''}`,
+      };
+    }
   }
 }

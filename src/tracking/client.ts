@@ -3,6 +3,7 @@
  * and artifacts through the tracking server's artifact proxy (`mlflow server --serve-artifacts`).
  */
 
+import { splitCredentials } from '../core/uri.ts';
 export interface Metric {
   key: string;
   value: number;
@@ -75,14 +76,7 @@ export function authHeader(env: NodeJS.ProcessEnv = process.env): string | null 
 
 /** The URI without user info, for messages. */
 export function safeUri(uri: string): string {
-  try {
-    const u = new URL(uri);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return uri.replace(/\/\/[^@/]*@/, '//');
-  }
+  return splitCredentials(uri).uri.replace(/\/$/, '');
 }
 
 /** Splits one batch into requests within MLflow's log-batch limits (count and body size). */

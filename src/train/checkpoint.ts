@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -12,12 +12,14 @@ import type { NamedTensors } from '../contracts/backbone.ts';
  *   H bytes     JSON header {format, version, meta, tensors: [{name, dtype, shape, offset, bytes}]}
  *   padding to a multiple of 8, then the data; each tensor's raw little-endian values start at
  *   `offset` (relative to the data, 8-byte aligned). bool is stored as one byte per value.
+ *   Version 2 gives each tensor the SHA-256 of its bytes, so a damaged file (same size, other
+ *   bytes) is found on reading instead of training on garbage; version 1 files are still read.
  * Files are written to a temporary file in the same directory, fsynced and renamed over the
  * target, so a crash leaves either the old file or the new one, never a torn one.
  */
 
 const MAGIC = 'SSFERT01';
-const VERSION = 1;
+const VERSION = 2;
 const DTYPES = ['float32', 'int32', 'bool'] as const;
 type StoredDtype = (typeof DTYPES)[number];
 
@@ -27,6 +29,8 @@ interface Entry {
   shape: number[];
   offset: number;
   bytes: number;
+  /** SHA-256 of the tensor's bytes (hex); absent in version 1 files. */
+  sha256?: string;
 }
 
 interface Header {
@@ -59,14 +63,19 @@ async function tensorBytes(t: tf.Tensor): Promise<Uint8Array> {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
-function planHeader(record: NamedTensors, meta: Record<string, unknown>): { header: Header; prefix: Buffer } {
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+async function planHeader(record: NamedTensors, meta: Record<string, unknown>): Promise<{ header: Header; prefix: Buffer; data: Map<string, Uint8Array> }> {
   const tensors: Entry[] = [];
+  const data = new Map<string, Uint8Array>();
   let offset = 0;
   for (const [name, t] of Object.entries(record)) {
     if (!(DTYPES as readonly string[]).includes(t.dtype)) throw new Error(`checkpoint: tensor '${name}' has dtype ${t.dtype}; only ${DTYPES.join(', ')} are stored`);
     if (t.isDisposed) throw new Error(`checkpoint: tensor '${name}' is disposed`);
     const bytes = t.size * bytesPer(t.dtype as StoredDtype);
-    tensors.push({ name, dtype: t.dtype as StoredDtype, shape: [...t.shape], offset, bytes });
+    const values = await tensorBytes(t);
+    data.set(name, values);
+    tensors.push({ name, dtype: t.dtype as StoredDtype, shape: [...t.shape], offset, bytes, sha256: sha256(values) });
     offset = align8(offset + bytes);
   }
   const header: Header = { format: 'ssfer-tensors', version: VERSION, meta, tensors };
@@ -75,13 +84,13 @@ function planHeader(record: NamedTensors, meta: Record<string, unknown>): { head
   prefix.write(MAGIC, 0, 'latin1');
   prefix.writeUInt32LE(json.length, 8);
   json.copy(prefix, 12);
-  return { header, prefix };
+  return { header, prefix, data };
 }
 
 /** Writes `record` (and JSON-serialisable `meta`) to `path` atomically. The tensors stay the caller's. */
 export async function saveTensors(path: string, record: NamedTensors, meta: Record<string, unknown> = {}): Promise<void> {
   assertLittleEndian();
-  const { header, prefix } = planHeader(record, meta);
+  const { header, prefix, data } = await planHeader(record, meta);
   const dir = dirname(path);
   await fs.mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -91,7 +100,7 @@ export async function saveTensors(path: string, record: NamedTensors, meta: Reco
     await handle.write(prefix);
     let position = prefix.length;
     for (const entry of header.tensors) {
-      const bytes = await tensorBytes(record[entry.name]!);
+      const bytes = data.get(entry.name)!;
       const at = prefix.length + entry.offset;
       if (at > position) await handle.write(Buffer.alloc(at - position));
       await handle.write(bytes);
@@ -122,8 +131,19 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** A tensor file that is damaged or truncated: its content cannot be trusted, only recomputed. */
+export class TensorFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: not a readable tensor file (${reason})`);
+    this.name = 'TensorFileError';
+  }
+}
+
 function corrupt(path: string, why: string): Error {
-  return new Error(`${path}: not a readable tensor file (${why})`);
+  return new TensorFileError(path, why);
 }
 
 function parseHeader(path: string, head: Buffer, fileSize: number): { header: Header; dataStart: number } {
@@ -137,7 +157,7 @@ function parseHeader(path: string, head: Buffer, fileSize: number): { header: He
   } catch (err) {
     throw corrupt(path, `header is not JSON: ${(err as Error).message}`);
   }
-  if (header.format !== 'ssfer-tensors' || header.version !== VERSION) throw corrupt(path, `format ${header.format} version ${header.version}`);
+  if (header.format !== 'ssfer-tensors' || (header.version !== 1 && header.version !== VERSION)) throw corrupt(path, `format ${header.format} version ${header.version}`);
   const dataStart = align8(12 + length);
   for (const e of header.tensors) {
     const expected = e.shape.reduce((a, b) => a * b, 1) * bytesPer(e.dtype);
@@ -172,6 +192,7 @@ export async function loadTensors(path: string): Promise<LoadedTensors> {
         if (bytesRead === 0) throw corrupt(path, `tensor '${e.name}' is truncated`);
         done += bytesRead;
       }
+      if (e.sha256 !== undefined && sha256(view) !== e.sha256) throw corrupt(path, `tensor '${e.name}' does not match its checksum: the file is damaged`);
       const values = e.dtype === 'float32' ? new Float32Array(buf) : e.dtype === 'int32' ? new Int32Array(buf) : new Uint8Array(buf);
       tensors[e.name] = tf.tensor(values, e.shape, e.dtype);
     }

@@ -118,6 +118,8 @@ export class TrainLoop<B> {
         const lr = this.lr(step, epoch);
         const { loss, ...figures } = program.step(batch, { step, epoch, lr });
         step++;
+        // Every later step would be NaN too, and the cell would end at chance with exit 0.
+        if (!Number.isFinite(loss)) throw new NonFiniteLoss(hooks.stage ?? 'training', loss, step, epoch, lr, plan);
         const metrics = { loss, lr, ...figures };
         steps.push(metrics);
         hooks.onStep?.({ step, epoch, metrics }, plan);
@@ -129,6 +131,28 @@ export class TrainLoop<B> {
     }
     return { plan, steps: step, epochs, stopped: false, first, last };
   }
+}
+
+/** A stage stopped at its first non-finite loss: which stage, which step, and the likely cause. */
+export class NonFiniteLoss extends Error {
+  constructor(
+    readonly stage: string,
+    readonly loss: number,
+    readonly step: number,
+    readonly epoch: number,
+    readonly lr: number,
+    plan: StagePlan,
+  ) {
+    super(`${stage}: the loss is ${loss} at step ${step} of ${plan.totalSteps} (epoch ${epoch + 1}, learning rate ${lr}); stopped there. Likely cause: ${likelyCause(step, lr)}`);
+    this.name = 'NonFiniteLoss';
+  }
+}
+
+function likelyCause(step: number, lr: number): string {
+  if (!Number.isFinite(lr)) return 'the learning rate is not a finite number; check lr, min_lr, warmup_lr and the schedule';
+  if (step === 1) return 'the very first step failed, so the weights or inputs it started from are not finite (a damaged pre-training or checkpoint, or broken images); delete the stage cache entry or checkpoint and run again';
+  if (lr > 0.01) return `the learning rate ${lr} is high enough to diverge; lower lr (or raise warmup_epochs)`;
+  return 'training diverged; lower lr, raise warmup_epochs, or check the data for broken images';
 }
 
 /** The mean of each figure over the steps that report it, summed in step order. */

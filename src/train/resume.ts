@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { NamedTensors } from '../contracts/backbone.ts';
 import type { CheckpointStore, SavedTraining } from '../contracts/stages.ts';
 import type { Rng } from '../core/rng.ts';
-import { loadTensors, saveTensors, underPrefix, withPrefix } from './checkpoint.ts';
+import { loadTensors, saveTensors, TensorFileError, underPrefix, withPrefix } from './checkpoint.ts';
 import type { Ema } from './ema.ts';
 import type { AdamW } from './optimizer.ts';
 
@@ -19,16 +19,40 @@ export interface TrainingParts {
   readonly rng?: Rng;
 }
 
-/** A checkpoint in one tensor file, replaced atomically on every save. */
-export function fileCheckpointStore(file: string): CheckpointStore {
-  return {
-    async load() {
-      if (!fs.existsSync(file)) return null;
-      const { tensors, meta } = await loadTensors(file);
+/** The previous epoch's checkpoint, kept beside the last one, to fall back on when the last is damaged. */
+export const previousOf = (file: string) => `${file}.prev`;
+
+/**
+ * A checkpoint in one tensor file, replaced atomically on every save; the one before is kept as
+ * `<file>.prev`. A damaged or truncated checkpoint (checksums) is discarded with a note and the
+ * previous one is used, so only the lost epoch is trained again (or the stage starts over when
+ * neither can be read): a damaged file never stops every later run.
+ */
+export function fileCheckpointStore(file: string, note: (text: string) => void = () => {}): CheckpointStore {
+  const read = async (f: string): Promise<SavedTraining | null> => {
+    if (!fs.existsSync(f)) return null;
+    try {
+      const { tensors, meta } = await loadTensors(f);
       const { epoch, step, ...rest } = meta as { epoch: number; step: number };
       return { epoch, step, meta: rest, tensors };
+    } catch (err) {
+      if (!(err instanceof TensorFileError)) throw err;
+      note(`ssfer: ${err.message}; discarded, its epochs are trained again`);
+      fs.rmSync(f, { force: true });
+      return null;
+    }
+  };
+  return {
+    load: async () => (await read(file)) ?? read(previousOf(file)),
+    async save(s) {
+      try {
+        fs.renameSync(file, previousOf(file));
+      } catch (err) {
+        // No checkpoint yet (the first epoch), or another run sharing a stage-cache checkpoint moved it.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      await saveTensors(file, s.tensors, { ...s.meta, epoch: s.epoch, step: s.step });
     },
-    save: (s) => saveTensors(file, s.tensors, { ...s.meta, epoch: s.epoch, step: s.step }),
   };
 }
 
