@@ -13,7 +13,10 @@ function ssfer(args: string[], cwd = projectRoot) {
 
 describe('CLI', () => {
   it('validates every recipe in recipes/', () => {
-    const files = fs.readdirSync(path.join(projectRoot, 'recipes')).filter((f) => f.endsWith('.yaml')).map((f) => `recipes/${f}`);
+    const files = fs
+      .readdirSync(path.join(projectRoot, 'recipes'))
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => `recipes/${f}`);
     expect(files.length).to.be.at.least(12);
     const r = ssfer(['validate', ...files]);
     expect(r.stderr).to.equal('');
@@ -68,14 +71,21 @@ describe('CLI', () => {
     const out = path.join(writeFiles({}), 'set');
     const r = ssfer(['synth', '--out', out, '--train', '14', '--test', '7', '--size', '40', '--seed', '3']);
     expect(r.status, r.stderr).to.equal(0);
-    const lines = fs.readFileSync(path.join(out, 'EmoLabel', 'list_patition_label.txt'), 'utf8').trim().split('\n');
+    const lines = fs
+      .readFileSync(path.join(out, 'EmoLabel', 'list_patition_label.txt'), 'utf8')
+      .trim()
+      .split('\n');
     expect(lines).to.have.length(21);
     for (const line of lines) expect(line).to.match(/^(train_\d{5}|test_\d{4})\.png [1-7]$/);
     const first = lines[0]!.split(' ')[0]!.replace('.png', '_aligned.png');
     const { default: sharp } = await import('sharp');
     const meta = await sharp(path.join(out, 'Image', 'aligned', first)).metadata();
     expect([meta.width, meta.height]).to.deep.equal([40, 40]);
-    const box = fs.readFileSync(path.join(out, 'Annotation', 'boundingbox', first.replace('_aligned.png', '_boundingbox.txt')), 'utf8').trim().split(/\s+/).map(Number);
+    const box = fs
+      .readFileSync(path.join(out, 'Annotation', 'boundingbox', first.replace('_aligned.png', '_boundingbox.txt')), 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     expect(box).to.have.length(4);
     expect(box[2]!).to.be.greaterThan(box[0]!);
     const again = ssfer(['synth', '--out', out]);
@@ -89,7 +99,11 @@ describe('CLI', () => {
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/\(16 train, 8 test, 16 px, 8 classes\)/);
     // AffectNet-8's stand-in has contempt, which RAF-DB's layout writes as label 8.
-    const labels = fs.readFileSync(path.join(out, 'EmoLabel', 'list_patition_label.txt'), 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]));
+    const labels = fs
+      .readFileSync(path.join(out, 'EmoLabel', 'list_patition_label.txt'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => Number(l.split(' ')[1]));
     expect(labels.every((l) => l >= 1 && l <= 8)).to.equal(true);
     const bad = ssfer(['synth', '--out', path.join(writeFiles({}), 'x'), '--dataset', 'rafbd']);
     expect(bad.status).to.equal(2);

@@ -66,7 +66,11 @@ describe('fidelity to the authors’ code: the resolved defaults', function () {
     'random resized crop scale (0.2, 1.0) and ratio (3/4, 4/3) in the supervised, weak and strong transforms',
     each((c, name) => {
       const semi = opts(c.pipeline.semi);
-      for (const [view, slot] of [['supervised', opts(c.pipeline.supervised).augment], ['weak', semi.weak], ['strong', semi.strong]] as const) {
+      for (const [view, slot] of [
+        ['supervised', opts(c.pipeline.supervised).augment],
+        ['weak', semi.weak],
+        ['strong', semi.strong],
+      ] as const) {
         expect(opts(slot).scale, `${name}: ${view}`).to.deep.equal([0.2, 1.0]);
         expect(opts(slot).ratio, `${name}: ${view}`).to.deep.equal([0.75, 1.3333]);
       }
@@ -89,7 +93,14 @@ describe('fidelity to the authors’ code: the resolved defaults', function () {
     each((c, name) => {
       const strong = opts(opts(c.pipeline.semi).strong);
       expect(strong.op_set, name).to.equal('timm');
-      expect([strong.ops, strong.magnitude, strong.magnitude_std, strong.magnitude_max, strong.prob, strong.increasing], name).to.deep.equal([2, 9, 0.5, 10, 0.5, true]);
+      expect([strong.ops, strong.magnitude, strong.magnitude_std, strong.magnitude_max, strong.prob, strong.increasing], name).to.deep.equal([
+        2,
+        9,
+        0.5,
+        10,
+        0.5,
+        true,
+      ]);
       expect(strong.fill, name).to.deep.equal([150 / 255, 117 / 255, 103 / 255]);
     }),
   );

@@ -41,7 +41,8 @@ export default definePlugin({
     fill: Type.Array(Type.Number({ minimum: 0, maximum: 1 }), {
       minItems: 1,
       default: FACE_FILL,
-      description: 'per-channel colour of pixels uncovered by rotation, shear and translation (timm: the transform’s mean in 8 bits; the authors’ face mean 0.588, 0.459, 0.402 → 150, 117, 103 / 255)',
+      description:
+        'per-channel colour of pixels uncovered by rotation, shear and translation (timm: the transform’s mean in 8 bits; the authors’ face mean 0.588, 0.459, 0.402 → 150, 117, 103 / 255)',
     }),
   }),
   create(o, ctx) {

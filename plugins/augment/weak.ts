@@ -58,9 +58,21 @@ export default definePlugin({
       }
       const out = tf.tidy(() => {
         const cropped = tf.image.cropAndResize(images, tf.tensor2d(crops, [n, 4]), tf.range(0, n, 1, 'int32') as tf.Tensor1D, [h, w], 'bilinear');
-        const mask = tf.tensor1d(flips.map((f) => (f ? 1 : 0)), 'float32').reshape([n, 1, 1, 1]);
+        const mask = tf
+          .tensor1d(
+            flips.map((f) => (f ? 1 : 0)),
+            'float32',
+          )
+          .reshape([n, 1, 1, 1]);
         // Gathering columns in reverse order is the flip; far cheaper than tf.reverse on JS backends.
-        const flipped = tf.gather(cropped, tf.tensor1d(Array.from({ length: w }, (_, i) => w - 1 - i), 'int32'), 2);
+        const flipped = tf.gather(
+          cropped,
+          tf.tensor1d(
+            Array.from({ length: w }, (_, i) => w - 1 - i),
+            'int32',
+          ),
+          2,
+        );
         return tf.add(tf.mul(flipped, mask), tf.mul(cropped, tf.sub(1, mask))) as tf.Tensor4D;
       });
       return { images: out, boxes: tf.tensor2d(newBoxes, [n, 4]) };

@@ -10,7 +10,10 @@ export default definePlugin({
   description: 'MobileNetV3 large or small in torchvision’s layout (inverted residuals, squeeze-excitation, hard-swish), any image size',
   options: options(
     {
-      size: choice(['large', 'small'] as const satisfies readonly MobileNetSize[], { default: 'large', description: 'large (5.5 M weights at 1000 classes) or small (2.5 M)' }),
+      size: choice(['large', 'small'] as const satisfies readonly MobileNetSize[], {
+        default: 'large',
+        description: 'large (5.5 M weights at 1000 classes) or small (2.5 M)',
+      }),
       dropout: Type.Number({ minimum: 0, maximum: 0.99, default: 0.2, description: 'Dropout before the classifier' }),
       ...inputOptionsSchema({ imageSize: 224 }),
     },

@@ -10,7 +10,10 @@ export default definePlugin({
   description: 'ResNet-18/34/50/101/152 in torchvision’s layout (BasicBlock / Bottleneck v1.5), any image size, global average pool',
   options: options(
     {
-      depth: choice(Object.keys(RESNET_LAYERS).map(Number) as readonly ResNetDepth[], { default: 18, description: 'ResNet-18 (11.7 M weights at 1000 classes), -34, -50 (25.6 M), -101 or -152' }),
+      depth: choice(Object.keys(RESNET_LAYERS).map(Number) as readonly ResNetDepth[], {
+        default: 18,
+        description: 'ResNet-18 (11.7 M weights at 1000 classes), -34, -50 (25.6 M), -101 or -152',
+      }),
       zero_init_residual: Type.Boolean({ default: false, description: 'start each residual branch’s last BatchNorm scale at 0 (torchvision’s option)' }),
       ...inputOptionsSchema({ imageSize: 224 }),
     },

@@ -44,7 +44,16 @@ export const GENDERS = ['female', 'male'] as const;
 const GENDER_CODES: Record<string, number> = { f: 0, m: 1 };
 
 /** The benchmark's eight age groups, youngest first (upper bound inclusive). */
-const AGE_BOUNDS: readonly (readonly [number, number])[] = [[0, 2], [4, 6], [8, 13], [15, 20], [25, 32], [38, 43], [48, 53], [60, Infinity]];
+const AGE_BOUNDS: readonly (readonly [number, number])[] = [
+  [0, 2],
+  [4, 6],
+  [8, 13],
+  [15, 20],
+  [25, 32],
+  [38, 43],
+  [48, 53],
+  [60, Infinity],
+];
 export const AGE_GROUPS = AGE_BOUNDS.map(([lo, hi]) => (hi === Infinity ? `${lo}-` : `${lo}-${hi}`));
 
 /** Index of the age group an Adience age field belongs to; 'none' for "None" or empty; null if unreadable. */
@@ -74,19 +83,34 @@ function read(root: string, o: AdienceOptions, issues: IssueLog): DatasetIndex {
   const dropped = new DropCounter();
   const [folder, prefix] = o.layout === 'faces' ? ['faces', 'coarse_tilt_aligned_face'] : ['aligned', 'landmark_aligned_face'];
   for (let fold = 0; fold < FOLDS; fold++) {
-    const file = readDatasetFile(root, [`fold_${fold}_data.txt`], NAME, `fold_0_data.txt … fold_${FOLDS - 1}_data.txt (tab-separated, with the columns ${COLUMNS.join(', ')}, …)`);
+    const file = readDatasetFile(
+      root,
+      [`fold_${fold}_data.txt`],
+      NAME,
+      `fold_0_data.txt … fold_${FOLDS - 1}_data.txt (tab-separated, with the columns ${COLUMNS.join(', ')}, …)`,
+    );
     digests.push(file.digest);
     const lines = [...linesOf(file)].filter((l) => l.text.trim() !== '');
     const col = columnsOf(lines[0]?.text.split('\t') ?? [], COLUMNS);
     if ('missing' in col) {
-      throw new DatasetError({ file: file.path, line: lines[0]?.line ?? 1 }, `the header lacks ${col.missing.join(', ')}`, `a tab-separated header with ${COLUMNS.join(', ')}`, 'Restore the fold file as distributed.');
+      throw new DatasetError(
+        { file: file.path, line: lines[0]?.line ?? 1 },
+        `the header lacks ${col.missing.join(', ')}`,
+        `a tab-separated header with ${COLUMNS.join(', ')}`,
+        'Restore the fold file as distributed.',
+      );
     }
     const last = Math.max(...Object.values<number>(col));
     for (const { line, text } of lines.slice(1)) {
       const place = { file: file.path, line };
       const f = text.split('\t').map((v) => v.trim());
       if (f.length <= last || !f[col.user_id] || !f[col.original_image] || !f[col.face_id]) {
-        issues.report('malformed', place, `cannot read '${text.slice(0, 80)}'`, `tab-separated ${COLUMNS.join(', ')}, … with user_id, original_image and face_id set`);
+        issues.report(
+          'malformed',
+          place,
+          `cannot read '${text.slice(0, 80)}'`,
+          `tab-separated ${COLUMNS.join(', ')}, … with user_id, original_image and face_id set`,
+        );
         continue;
       }
       let label: number;

@@ -36,7 +36,12 @@ const NOT_EXPRESSIONS: Record<number, string> = { 8: 'None', 9: 'Uncertain', 10:
 const IDS = '0–7 (0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt) or 8–10 (None, Uncertain, Non-Face; left out)';
 
 function listFile(root: string, name: string): IndexFile {
-  return readDatasetFile(root, [`Manually_Annotated_file_lists/${name}`, name], NAME, `${name} (in the root or in Manually_Annotated_file_lists/) with the columns ${COLUMNS.join(',')}`);
+  return readDatasetFile(
+    root,
+    [`Manually_Annotated_file_lists/${name}`, name],
+    NAME,
+    `${name} (in the root or in Manually_Annotated_file_lists/) with the columns ${COLUMNS.join(',')}`,
+  );
 }
 
 function readList(file: IndexFile, root: string, classes: readonly Expression[], issues: IssueLog, dropped: DropCounter): IndexEntry[] {
@@ -47,9 +52,15 @@ function readList(file: IndexFile, root: string, classes: readonly Expression[],
   const hasHeader = COLUMNS.some((c) => names.includes(c.toLowerCase()));
   const named = columnsOf(first, READ);
   if (hasHeader && 'missing' in named) {
-    throw new DatasetError({ file: file.path, line: lines[0]!.line }, `the header lacks ${named.missing.join(', ')}`, `a header naming ${READ.join(', ')} (in any order)`, 'Restore the file as distributed.');
+    throw new DatasetError(
+      { file: file.path, line: lines[0]!.line },
+      `the header lacks ${named.missing.join(', ')}`,
+      `a header naming ${READ.join(', ')} (in any order)`,
+      'Restore the file as distributed.',
+    );
   }
-  const col = hasHeader && !('missing' in named) ? named : (Object.fromEntries(READ.map((c) => [c, COLUMNS.indexOf(c)])) as { [K in (typeof READ)[number]]: number });
+  const col =
+    hasHeader && !('missing' in named) ? named : (Object.fromEntries(READ.map((c) => [c, COLUMNS.indexOf(c)])) as { [K in (typeof READ)[number]]: number });
   const last = Math.max(col.subDirectory_filePath, col.face_x, col.face_y, col.face_width, col.face_height, col.expression);
   const entries: IndexEntry[] = [];
   for (const { line, text } of hasHeader ? lines.slice(1) : lines) {
@@ -75,7 +86,12 @@ function readList(file: IndexFile, root: string, classes: readonly Expression[],
     }
     const box = boxFromSize(f[col.face_x]!, f[col.face_y]!, f[col.face_width]!, f[col.face_height]!);
     if (!box) {
-      issues.report('malformed', place, `face box '${[col.face_x, col.face_y, col.face_width, col.face_height].map((c) => f[c]).join(',')}'`, 'face_x, face_y, face_width, face_height as numbers with a positive width and height');
+      issues.report(
+        'malformed',
+        place,
+        `face box '${[col.face_x, col.face_y, col.face_width, col.face_height].map((c) => f[c]).join(',')}'`,
+        'face_x, face_y, face_width, face_height as numbers with a positive width and height',
+      );
       continue;
     }
     entries.push({ source: { file: path.join(root, 'Manually_Annotated_Images', f[col.subDirectory_filePath]!.trim()) }, box, label, place });
@@ -99,6 +115,11 @@ export default realDatasetPlugin({
   layout: 'the official training/validation CSV files with face boxes',
   options: affectnetOptions,
   // AffectNet is always named with its class setting
-  setting: (o) => ({ display: `AffectNet-${o.classes}`, classes: classNames(o.classes), trainSize: o.classes === 7 ? 283901 : 287651, testSize: o.classes === 7 ? 3500 : 4000 }),
+  setting: (o) => ({
+    display: `AffectNet-${o.classes}`,
+    classes: classNames(o.classes),
+    trainSize: o.classes === 7 ? 283901 : 287651,
+    testSize: o.classes === 7 ? 3500 : 4000,
+  }),
   read,
 });

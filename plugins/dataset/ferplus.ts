@@ -56,7 +56,12 @@ function rows(file: IndexFile): { header: IndexLine; data: IndexLine[] } {
 function header<const K extends string>(file: IndexFile, line: IndexLine, wanted: readonly K[]): { [P in K]: number } {
   const cols = columnsOf(splitCsv(line.text) ?? [], wanted);
   if ('missing' in cols) {
-    throw new DatasetError({ file: file.path, line: line.line }, `the header lacks ${cols.missing.join(', ')}`, `the columns ${wanted.join(', ')}`, 'Restore the file as distributed.');
+    throw new DatasetError(
+      { file: file.path, line: line.line },
+      `the header lacks ${cols.missing.join(', ')}`,
+      `the columns ${wanted.join(', ')}`,
+      'Restore the file as distributed.',
+    );
   }
   return cols;
 }
@@ -116,13 +121,23 @@ function read(root: string, o: FerplusOptions, issues: IssueLog): DatasetIndex {
       return;
     }
     if (p[pc.Usage]!.trim() !== usage) {
-      issues.report('malformed', plusPlace, `Usage '${p[pc.Usage]}' differs from ${path.basename(fer.path)}:${ferLine.line} ('${usage}')`, 'the rows of the two files in the same order');
+      issues.report(
+        'malformed',
+        plusPlace,
+        `Usage '${p[pc.Usage]}' differs from ${path.basename(fer.path)}:${ferLine.line} ('${usage}')`,
+        'the rows of the two files in the same order',
+      );
       return;
     }
     const votes = VOTE_COLUMNS.map((c) => wholeNumber(p[pc[c]]!));
     const bad = votes.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) {
-      issues.report('malformed', plusPlace, `${VOTE_COLUMNS[bad]} votes '${p[pc[VOTE_COLUMNS[bad]!]]}'`, 'a whole number of votes in each of the ten vote columns');
+      issues.report(
+        'malformed',
+        plusPlace,
+        `${VOTE_COLUMNS[bad]} votes '${p[pc[VOTE_COLUMNS[bad]!]]}'`,
+        'a whole number of votes in each of the ten vote columns',
+      );
       return;
     }
     if (p[pc['Image name']]!.trim() === '') {

@@ -48,7 +48,10 @@ function subfolders(dir: string): string[] {
 
 /** The boxes file as relative image path (with '/') → box. */
 function readBoxes(root: string, name: string, issues: IssueLog): { boxes: Map<string, { box: Box; line: number }>; file: string; digest: string } {
-  const file = readIndexFile(path.resolve(root, name), { expected: 'a CSV file of lines "path,x1,y1,x2,y2"', fix: 'Fix the boxes option (relative to root) or set it to null.' });
+  const file = readIndexFile(path.resolve(root, name), {
+    expected: 'a CSV file of lines "path,x1,y1,x2,y2"',
+    fix: 'Fix the boxes option (relative to root) or set it to null.',
+  });
   const boxes = new Map<string, { box: Box; line: number }>();
   for (const { line, text } of linesOf(file)) {
     if (!text.trim()) continue;
@@ -74,7 +77,12 @@ function read(root: string, o: ImageFolderOptions, issues: IssueLog): DatasetInd
   }
   const classes = o.classes ?? subfolders(path.join(root, 'train'));
   if (classes.length < 2) {
-    throw new DatasetError({ file: path.join(root, 'train') }, `${classes.length} class folders`, 'at least two class folders under train/', 'Add a folder per class, or list them in the classes option.');
+    throw new DatasetError(
+      { file: path.join(root, 'train') },
+      `${classes.length} class folders`,
+      'at least two class folders under train/',
+      'Add a folder per class, or list them in the classes option.',
+    );
   }
   const boxFile = o.boxes ? readBoxes(root, o.boxes, issues) : undefined;
   const used = new Set<string>();
@@ -87,16 +95,25 @@ function read(root: string, o: ImageFolderOptions, issues: IssueLog): DatasetInd
         issues.report('label', { file: dir }, `class folder '${name}' is not one of the classes`, `one of ${classes.join(', ')}`);
         continue;
       }
-      for (const file of fs.readdirSync(dir).filter((f) => IMAGE.test(f) && !f.startsWith('.')).sort()) {
+      for (const file of fs
+        .readdirSync(dir)
+        .filter((f) => IMAGE.test(f) && !f.startsWith('.'))
+        .sort()) {
         const rel = `${s}/${name}/${file}`;
         const annotated = boxFile?.boxes.get(rel);
         if (annotated) used.add(rel);
-        split[s].push({ source: { file: path.join(dir, file) }, box: annotated?.box ?? null, label, place: annotated ? { file: boxFile!.file, line: annotated.line } : { file: path.join(dir, file) } });
+        split[s].push({
+          source: { file: path.join(dir, file) },
+          box: annotated?.box ?? null,
+          label,
+          place: annotated ? { file: boxFile!.file, line: annotated.line } : { file: path.join(dir, file) },
+        });
       }
     }
   }
   for (const [rel, { line }] of boxFile?.boxes ?? []) {
-    if (!used.has(rel)) issues.report('missing', { file: boxFile!.file, line }, `no image ${rel} under ${root}`, 'the path, relative to root, of an image under train/ or test/');
+    if (!used.has(rel))
+      issues.report('missing', { file: boxFile!.file, line }, `no image ${rel} under ${root}`, 'the path, relative to root, of an image under train/ or test/');
   }
   return { classes, ...split, digests: boxFile ? [boxFile.digest] : [], notes: [] };
 }

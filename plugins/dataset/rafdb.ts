@@ -49,7 +49,12 @@ function readBox(file: string, place: { file: string; line: number }, issues: Is
 }
 
 function read(root: string, o: RafdbOptions, issues: IssueLog): DatasetIndex {
-  const list = readDatasetFile(root, ['EmoLabel/list_patition_label.txt'], NAME, 'EmoLabel/list_patition_label.txt (spelled as RAF-DB spells it) with lines such as "train_00001.jpg 5"');
+  const list = readDatasetFile(
+    root,
+    ['EmoLabel/list_patition_label.txt'],
+    NAME,
+    'EmoLabel/list_patition_label.txt (spelled as RAF-DB spells it) with lines such as "train_00001.jpg 5"',
+  );
   const train: IndexEntry[] = [];
   const test: IndexEntry[] = [];
   for (const { line, text } of linesOf(list)) {

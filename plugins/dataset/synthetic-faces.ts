@@ -41,13 +41,41 @@ export function syntheticOptionProperties(defaults: { readonly train_size?: numb
   const d = { ...SYNTHETIC_DEFAULTS, ...defaults };
   return {
     classes: Type.Unsafe<7 | 8>({ type: 'integer', enum: [7, 8], default: d.classes, description: 'Expression classes: 7 basic, or 8 with contempt.' }),
-    train_size: Type.Integer({ minimum: 1, default: d.train_size, description: 'Training images drawn when the recipe asks for all of them (data.size.train null).' }),
-    test_size: Type.Integer({ minimum: 1, default: d.test_size, description: 'Test images drawn when the recipe asks for all of them; their identities never appear in training.' }),
-    intensity_min: Type.Number({ minimum: 0, maximum: 1.5, default: d.intensity_min, description: 'Lowest expression intensity (0 is a neutral face); low values make classes overlap.' }),
-    intensity_max: Type.Number({ minimum: 0, maximum: 1.5, default: d.intensity_max, description: 'Highest expression intensity (1 is a clear, full expression).' }),
-    pose: Type.Number({ minimum: 0, maximum: 2, default: d.pose, description: 'Spread of face position, scale, in-plane rotation and head turn (0 = centred frontal).' }),
+    train_size: Type.Integer({
+      minimum: 1,
+      default: d.train_size,
+      description: 'Training images drawn when the recipe asks for all of them (data.size.train null).',
+    }),
+    test_size: Type.Integer({
+      minimum: 1,
+      default: d.test_size,
+      description: 'Test images drawn when the recipe asks for all of them; their identities never appear in training.',
+    }),
+    intensity_min: Type.Number({
+      minimum: 0,
+      maximum: 1.5,
+      default: d.intensity_min,
+      description: 'Lowest expression intensity (0 is a neutral face); low values make classes overlap.',
+    }),
+    intensity_max: Type.Number({
+      minimum: 0,
+      maximum: 1.5,
+      default: d.intensity_max,
+      description: 'Highest expression intensity (1 is a clear, full expression).',
+    }),
+    pose: Type.Number({
+      minimum: 0,
+      maximum: 2,
+      default: d.pose,
+      description: 'Spread of face position, scale, in-plane rotation and head turn (0 = centred frontal).',
+    }),
     noise: Type.Number({ minimum: 0, maximum: 0.5, default: d.noise, description: 'Standard deviation of the pixel noise, in [0, 1] intensity units.' }),
-    occlusion: Type.Number({ minimum: 0, maximum: 1, default: d.occlusion, description: 'Probability that a hand, card, sunglasses, microphone or hair strand covers part of the face.' }),
+    occlusion: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: d.occlusion,
+      description: 'Probability that a hand, card, sunglasses, microphone or hair strand covers part of the face.',
+    }),
     clutter: Type.Number({ minimum: 0, maximum: 3, default: d.clutter, description: 'Amount of background clutter (0 = plain gradient wall).' }),
     lighting: Type.Number({ minimum: 0, maximum: 2, default: d.lighting, description: 'Spread of exposure, colour cast and gamma between images.' }),
     images_per_identity: Type.Number({ minimum: 1, default: d.images_per_identity, description: 'Average number of images per drawn person.' }),
@@ -130,7 +158,11 @@ function makeSource(spec: SourceSpec): DatasetSource {
       if (kind === 'faces') {
         return generateFacePool({ ...common, seed: deriveSeed(spec.poolSeed, 'face-pool'), ...(spec.poolStandIn ? { standIn: spec.poolStandIn.faces } : {}) });
       }
-      return generateGenericPool({ ...common, seed: deriveSeed(spec.poolSeed, 'generic-pool'), ...(spec.poolStandIn ? { standIn: spec.poolStandIn.generic } : {}) });
+      return generateGenericPool({
+        ...common,
+        seed: deriveSeed(spec.poolSeed, 'generic-pool'),
+        ...(spec.poolStandIn ? { standIn: spec.poolStandIn.generic } : {}),
+      });
     },
   };
 }
@@ -173,6 +205,13 @@ export default definePlugin({
     if (o.intensity_min > o.intensity_max) throw new Error(`synthetic-faces: intensity_min ${o.intensity_min} exceeds intensity_max ${o.intensity_max}`);
     // The pools are drawn with the knobs; the classes and split sizes do not change them.
     const { classes: _classes, ...knobs } = options;
-    return makeSource({ name: 'synthetic-faces', displayName: 'Synthetic faces', seed: deriveSeed(ctx.seed, SALT), poolSeed: deriveSeed(ctx.seed, SALT, 'pool'), options: o, poolKey: knobs });
+    return makeSource({
+      name: 'synthetic-faces',
+      displayName: 'Synthetic faces',
+      seed: deriveSeed(ctx.seed, SALT),
+      poolSeed: deriveSeed(ctx.seed, SALT, 'pool'),
+      options: o,
+      poolKey: knobs,
+    });
   },
 });

@@ -19,7 +19,8 @@ export default definePlugin({
     detector: slot('face-boxes', 'face-api', 'the face detector for images without an annotated box (face-api or onnx)'),
   }),
   create(o, ctx): FaceBoxSource {
-    if (NOT_DETECTORS.includes(o.detector.use)) throw new Error(`face-boxes auto: detector: '${o.detector.use}' is not a face detector; choose face-api or onnx`);
+    if (NOT_DETECTORS.includes(o.detector.use))
+      throw new Error(`face-boxes auto: detector: '${o.detector.use}' is not a face detector; choose face-api or onnx`);
     const detector = ctx.resolve('face-boxes', o.detector);
     return {
       name: 'auto',
@@ -28,7 +29,10 @@ export default definePlugin({
         if (missing.length === 0) return { boxes: split.boxes, note: annotationNote(split) };
         const found = await detector.boxes(split, { ...request, only: missing });
         if (missing.length === split.size) return { boxes: found.boxes, note: `${found.note} (the dataset has no annotated boxes)` };
-        return { boxes: found.boxes, note: `face boxes: annotated for ${split.size - missing.length} of ${split.size} images; for the other ${missing.length}, ${found.note.replace(/^face boxes: /, '')}` };
+        return {
+          boxes: found.boxes,
+          note: `face boxes: annotated for ${split.size - missing.length} of ${split.size} images; for the other ${missing.length}, ${found.note.replace(/^face boxes: /, '')}`,
+        };
       },
     };
   },

@@ -25,7 +25,6 @@ import { fileDigest } from './internal/cache.ts';
 import { CACHE_OPTION, detectBoxes, FALLBACK_OPTION, type DetectorSession } from './internal/detect.ts';
 import { mostConfident, type Box, type Detection } from './internal/detections.ts';
 
-
 /** What this plugin uses of face-api (the package's own declarations pull in browser types). */
 interface FaceApi {
   readonly version: string;
@@ -33,7 +32,10 @@ interface FaceApi {
   readonly nets: Record<(typeof MODELS)[keyof typeof MODELS]['net'], { readonly isLoaded: boolean; loadFromDisk(dir: string): Promise<void>; dispose(): void }>;
   readonly SsdMobilenetv1Options: new (o: { minConfidence: number }) => object;
   readonly TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => object;
-  detectAllFaces(input: tf.Tensor3D, options: object): PromiseLike<{ readonly score: number; readonly box: { x: number; y: number; width: number; height: number } }[]>;
+  detectAllFaces(
+    input: tf.Tensor3D,
+    options: object,
+  ): PromiseLike<{ readonly score: number; readonly box: { x: number; y: number; width: number; height: number } }[]>;
 }
 
 const PACKAGE = '@vladmandic/face-api';
@@ -93,13 +95,18 @@ export default definePlugin({
     }),
     min_confidence: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'lowest score that counts as a face (face-api’s default)' }),
     input_size: Type.Optional(
-      Type.Integer({ minimum: 32, multipleOf: 32, description: `tiny only: the detector's input size in pixels (when not set: ${TINY_INPUT}); SSD MobileNet v1 always sees 512 px` }),
+      Type.Integer({
+        minimum: 32,
+        multipleOf: 32,
+        description: `tiny only: the detector's input size in pixels (when not set: ${TINY_INPUT}); SSD MobileNet v1 always sees 512 px`,
+      }),
     ),
     pad: Type.Number({
       minimum: 0,
       maximum: 2,
       default: 0.5,
-      description: 'grey margin added on each side before detection, as a share of the image side (faces that fill an aligned crop are otherwise often missed); 0: none',
+      description:
+        'grey margin added on each side before detection, as a share of the image side (faces that fill an aligned crop are otherwise often missed); 0: none',
     }),
     several_faces: choice(['most-confident', 'fallback'], {
       default: 'most-confident',
@@ -109,7 +116,8 @@ export default definePlugin({
     cache: CACHE_OPTION,
   }),
   create(o, ctx): FaceBoxSource {
-    if (o.input_size !== undefined && o.model !== 'tiny') throw new Error(`face-boxes face-api: input_size applies to model: tiny only (SSD MobileNet v1 always sees 512 px); remove it or set model: tiny`);
+    if (o.input_size !== undefined && o.model !== 'tiny')
+      throw new Error(`face-boxes face-api: input_size applies to model: tiny only (SSD MobileNet v1 always sees 512 px); remove it or set model: tiny`);
     const spec = MODELS[o.model];
     const inputSize = o.model === 'tiny' ? (o.input_size ?? TINY_INPUT) : undefined;
     return {
@@ -122,7 +130,16 @@ export default definePlugin({
         return detectBoxes(
           {
             label: `face-api ${o.model}${inputSize ? ` (${inputSize} px)` : ''}`,
-            settings: { detector: 'face-api', version, weights: fileDigest(weights), model: o.model, min_confidence: o.min_confidence, input_size: inputSize ?? null, pad: o.pad, several_faces: o.several_faces },
+            settings: {
+              detector: 'face-api',
+              version,
+              weights: fileDigest(weights),
+              model: o.model,
+              min_confidence: o.min_confidence,
+              input_size: inputSize ?? null,
+              pad: o.pad,
+              several_faces: o.several_faces,
+            },
             cacheDir: o.cache === null ? null : path.resolve(ctx.recipeDir, o.cache),
             fallback: o.fallback,
             missing: o.several_faces === 'fallback' ? 'without exactly one detected face' : 'without a detected face',
@@ -142,7 +159,9 @@ export default definePlugin({
                 await close();
                 throw err;
               }
-              const options = inputSize ? new api.TinyFaceDetectorOptions({ inputSize, scoreThreshold: o.min_confidence }) : new api.SsdMobilenetv1Options({ minConfidence: o.min_confidence });
+              const options = inputSize
+                ? new api.TinyFaceDetectorOptions({ inputSize, scoreThreshold: o.min_confidence })
+                : new api.SsdMobilenetv1Options({ minConfidence: o.min_confidence });
               return {
                 detect: async (images, i) => {
                   const faces = await detectPadded(api, options, images, i, imageSize, o.pad);
@@ -167,7 +186,17 @@ async function detectPadded(api: FaceApi, options: object, images: Float32Array,
   const margin = Math.round(pad * size);
   const input = tf.tidy(() => {
     const image = tf.mul(tf.tensor3d(images.subarray(i * n, (i + 1) * n), [size, size, 3]), 255);
-    return margin > 0 ? tf.pad(image, [[margin, margin], [margin, margin], [0, 0]], 127.5) : image;
+    return margin > 0
+      ? tf.pad(
+          image,
+          [
+            [margin, margin],
+            [margin, margin],
+            [0, 0],
+          ],
+          127.5,
+        )
+      : image;
   }) as tf.Tensor3D;
   let found;
   try {

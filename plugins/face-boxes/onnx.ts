@@ -35,7 +35,9 @@ export default definePlugin({
   name: 'onnx',
   description: 'face boxes from an ONNX face detector run with onnxruntime-node (the paper: YOLOv7-face); the fallback box unless exactly one face is found',
   options: options({
-    model: Type.String({ description: 'path of the .onnx detector, relative to the recipe; output [1, N, 6+] (YOLOv7-face) or [N, 5] (x1, y1, x2, y2, score)' }),
+    model: Type.String({
+      description: 'path of the .onnx detector, relative to the recipe; output [1, N, 6+] (YOLOv7-face) or [N, 5] (x1, y1, x2, y2, score)',
+    }),
     input_size: Type.Integer({ minimum: 32, default: 224, description: 'detector input size in pixels' }),
     confidence: Type.Number({ minimum: 0, maximum: 1, default: 0.4, description: 'minimum detection score' }),
     nms_iou: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'non-maximum suppression IoU' }),

@@ -22,8 +22,16 @@ const supervisedOptions = options({
     description:
       'timm-epoch: the authors’ timm CosineLRScheduler, updated once per epoch, warm-up over warmup_epochs from warmup_lr, a cosine over cosine_epochs, then flat at min_lr; cosine-step: a per-step linear warm-up and one cosine over every step',
   }),
-  cosine_epochs: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'timm-epoch: epochs of the cosine (timm’s t_initial); null: half the epochs, as the authors' }),
-  label_smoothing: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'label smoothing ε of the mixed images’ soft targets (Mixup, FaceMix’s L_v; the authors: 0.1)' }),
+  cosine_epochs: nullable(Type.Integer({ minimum: 1 }), {
+    default: null,
+    description: 'timm-epoch: epochs of the cosine (timm’s t_initial); null: half the epochs, as the authors',
+  }),
+  label_smoothing: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.1,
+    description: 'label smoothing ε of the mixed images’ soft targets (Mixup, FaceMix’s L_v; the authors: 0.1)',
+  }),
   real_label_smoothing: Type.Number({
     minimum: 0,
     maximum: 1,
@@ -53,7 +61,13 @@ export function supervisedSchedule(o: SupervisedOptions, epochs: number): { warm
       schedule: (step, _epoch, plan) => cosineDecayLr(step, { totalSteps: plan.totalSteps, warmupSteps: plan.warmupSteps, maxLr: o.lr, minLr: o.min_lr }),
     };
   }
-  const timm = { tInitial: o.cosine_epochs ?? Math.max(1, Math.floor(epochs / 2)), warmupT: o.warmup_epochs, warmupLrInit: o.warmup_lr, lrMax: o.lr, lrMin: o.min_lr };
+  const timm = {
+    tInitial: o.cosine_epochs ?? Math.max(1, Math.floor(epochs / 2)),
+    warmupT: o.warmup_epochs,
+    warmupLrInit: o.warmup_lr,
+    lrMax: o.lr,
+    lrMin: o.min_lr,
+  };
   return { warmupEpochs: 0, schedule: (step, epoch, plan) => authorsEpochCosineLr(epoch, step - epoch * plan.stepsPerEpoch, timm) };
 }
 
@@ -71,7 +85,11 @@ export default definePlugin({
       startsFrom: 'weights',
       async run(cell, hooks) {
         const result = await trainSupervised(cell, o, mixing, augment, hooks);
-        return { ...result, summary: `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}`, ...(result.notes.length ? { notes: result.notes } : {}) };
+        return {
+          ...result,
+          summary: `${result.epochs} epochs, ${result.steps} steps, ${mixing.name}`,
+          ...(result.notes.length ? { notes: result.notes } : {}),
+        };
       },
     };
   },
@@ -127,7 +145,13 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
             const aug = augment.apply(raw.images, raw.boxes, rng);
             const batch = { images: aug.images, boxes: aug.boxes, labels: gatherLabels(cell.labels, idx) };
             return optimizer.minimize(() => {
-              const out = mixing.loss(batch, { numClasses, labelSmoothing: o.label_smoothing, realLabelSmoothing: o.real_label_smoothing, rng, logits: (x) => model.logits(x, { training: true }) });
+              const out = mixing.loss(batch, {
+                numClasses,
+                labelSmoothing: o.label_smoothing,
+                realLabelSmoothing: o.real_label_smoothing,
+                rng,
+                logits: (x) => model.logits(x, { training: true }),
+              });
               stats = { ...out.stats };
               return out.loss;
             }, at.lr);

@@ -41,7 +41,11 @@ const PRESETS: Record<Preset, PhaseCongruencyParams> = {
 };
 
 /** A phase-congruency number that may be left to the preset (null). */
-function override(description: string, type: 'number' | 'integer', limits: { minimum?: number; maximum?: number; exclusiveMinimum?: number; exclusiveMaximum?: number }) {
+function override(
+  description: string,
+  type: 'number' | 'integer',
+  limits: { minimum?: number; maximum?: number; exclusiveMinimum?: number; exclusiveMaximum?: number },
+) {
   const number = type === 'integer' ? Type.Integer(limits) : Type.Number(limits);
   return nullable(number, { default: null, description: `${description} null = the preset's value.` });
 }
@@ -61,11 +65,12 @@ export default definePlugin({
       cache_mb: Type.Number({
         minimum: 0,
         default: 256,
-        description: "memory for per-image phase congruency and gradient maps, reused whenever the same image is compared again (0 disables)",
+        description: 'memory for per-image phase congruency and gradient maps, reused whenever the same image is compared again (0 disables)',
       }),
       chromatic: Type.Boolean({
         default: false,
-        description: 'false: FSIM on luminance Y only; true: FSIMc, which also weighs the I and Q chrominance similarities with exponent lambda. Grey images give the same value either way.',
+        description:
+          'false: FSIM on luminance Y only; true: FSIMc, which also weighs the I and Q chrominance similarities with exponent lambda. Grey images give the same value either way.',
       }),
       data_range: Type.Number({
         exclusiveMinimum: 0,
@@ -83,7 +88,10 @@ export default definePlugin({
       norient: override('Number of filter orientations.', 'integer', { minimum: 1, maximum: 16 }),
       min_wavelength: override('Wavelength (pixels) of the smallest-scale filter.', 'number', { exclusiveMinimum: 0 }),
       mult: override('Ratio between the wavelengths of successive scales.', 'number', { exclusiveMinimum: 1 }),
-      sigma_onf: override('Bandwidth of the log-Gabor filters: σ of the log-Gaussian over the centre frequency.', 'number', { exclusiveMinimum: 0, exclusiveMaximum: 1 }),
+      sigma_onf: override('Bandwidth of the log-Gabor filters: σ of the log-Gaussian over the centre frequency.', 'number', {
+        exclusiveMinimum: 0,
+        exclusiveMaximum: 1,
+      }),
       dtheta_on_sigma: override('phasecong2 only: angular spacing of the filters over the σ of the angular Gaussian.', 'number', { exclusiveMinimum: 0 }),
       k: override('Noise threshold: standard deviations of the noise energy above its mean.', 'number', { minimum: 0 }),
       cut_off: override('phasecong3 only: frequency-spread fraction below which phase congruency is penalised.', 'number', { minimum: 0, maximum: 1 }),

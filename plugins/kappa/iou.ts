@@ -25,7 +25,7 @@ function boxIou(boxesA: tf.Tensor2D, boxesB: tf.Tensor2D): tf.Tensor1D {
 export default definePlugin({
   kind: 'kappa',
   name: 'iou',
-  description: 'κ = 1 − IoU of the two face boxes (intersection area / union area; an empty union gives IoU 0, so κ 1); the paper\'s adopted κ',
+  description: "κ = 1 − IoU of the two face boxes (intersection area / union area; an empty union gives IoU 0, so κ 1); the paper's adopted κ",
   options: options({}, { additionalProperties: false }),
   create() {
     return {

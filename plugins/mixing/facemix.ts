@@ -19,7 +19,8 @@ export default definePlugin({
     loss: slot('mix-loss', 'L4', 'how L_v, L_i, L_j and κ combine (the paper: L4)'),
     allow_constant_kappa: Type.Boolean({
       default: false,
-      description: 'train on even when κ is the same for every pair of an epoch (FaceMix is then Mixup with a constant weight on the real images); the results say so',
+      description:
+        'train on even when κ is the same for every pair of an epoch (FaceMix is then Mixup with a constant weight on the real images); the results say so',
     }),
   }),
   create(options, ctx) {
@@ -56,14 +57,19 @@ export default definePlugin({
         const seen = watch.take();
         if (!seen) return;
         const what = `FaceMix(${kappa.name}) in epoch ${epoch + 1}`;
-        if (seen.nan) throw new UsageError(`${what}: κ is NaN for some pairs (${seen.cause ?? `the ${kappa.name} κ of these images is undefined`}); check the face boxes and images the stage is given`);
+        if (seen.nan)
+          throw new UsageError(
+            `${what}: κ is NaN for some pairs (${seen.cause ?? `the ${kappa.name} κ of these images is undefined`}); check the face boxes and images the stage is given`,
+          );
         if (seen.max - seen.min > 1e-7) return;
         const fix =
           'give the stage real face boxes (data.boxes: { use: auto } finds them with the face-api detector where a dataset has no annotations, { use: face-api } always detects them, or use a dataset with annotated boxes), ' +
           'or set pipeline.supervised.mixing.allow_constant_kappa: true to train with it anyway';
         const constant = `κ is ${fmt(seen.min)} for every one of ${seen.pairs} pairs`;
         if (!options.allow_constant_kappa) {
-          throw new UsageError(`${what}: ${constant}${seen.cause ? ` because ${seen.cause}` : ''}, so FaceMix is Mixup with a constant weight on the real images; ${fix}`);
+          throw new UsageError(
+            `${what}: ${constant}${seen.cause ? ` because ${seen.cause}` : ''}, so FaceMix is Mixup with a constant weight on the real images; ${fix}`,
+          );
         }
         return `FaceMix ran with a constant κ ${fmt(seen.min)}${seen.cause ? ` (${seen.cause})` : ''}: allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images`;
       },

@@ -16,7 +16,10 @@ const maeOptions = options({
   norm_pix: Type.Boolean({ default: true, description: "targets are per-patch normalised pixels (the paper's text; the authors' code trains on raw pixels)" }),
   decoder: options(
     {
-      dim: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'decoder token width (divisible by 4 and by heads); null: from the backbone width' }),
+      dim: nullable(Type.Integer({ minimum: 1 }), {
+        default: null,
+        description: 'decoder token width (divisible by 4 and by heads); null: from the backbone width',
+      }),
       depth: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'decoder blocks; null: from the backbone width' }),
       heads: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'decoder attention heads; null: from the backbone width' }),
     },
@@ -33,7 +36,11 @@ const maeOptions = options({
     },
     { additionalProperties: false, default: {} },
   ),
-  augment: slot('augment', { use: 'weak', scale: [0.2, 1.0] }, "augmentation of the pool images (MAE and the authors' code: random resized crop of 20–100 % + flip)"),
+  augment: slot(
+    'augment',
+    { use: 'weak', scale: [0.2, 1.0] },
+    "augmentation of the pool images (MAE and the authors' code: random resized crop of 20–100 % + flip)",
+  ),
   picture_images: Type.Integer({ minimum: 1, maximum: 32, default: 8, description: 'pool images shown in the originals / masked / reconstruction picture' }),
   ...trainingStageOptions({ epochs: 600, warmup_epochs: 50, lr: 3.4e-4, min_lr: 0, warmup_lr: 0, batch_size: 256, weight_decay: 0.05, betas: [0.9, 0.95] }),
 });
@@ -62,8 +69,10 @@ export default definePlugin({
         let mae: MaskedAutoencoder | null = null;
         let optimizer: AdamW | null = null;
         try {
-          if (!isTokenBackbone(model)) throw new Error(`mae: the backbone '${model.kind}' does not expose patch tokens; MAE needs a token backbone such as vit`);
-          if (pool.imageSize !== model.imageSize) throw new Error(`mae: the pool holds ${pool.imageSize} px images but the backbone takes ${model.imageSize} px`);
+          if (!isTokenBackbone(model))
+            throw new Error(`mae: the backbone '${model.kind}' does not expose patch tokens; MAE needs a token backbone such as vit`);
+          if (pool.imageSize !== model.imageSize)
+            throw new Error(`mae: the pool holds ${pool.imageSize} px images but the backbone takes ${model.imageSize} px`);
           const spec = decoderSpec(model.dim, o.decoder);
           mae = new MaskedAutoencoder(model, spec, o.norm_pix, Rng.derive(ctx.seed, 'mae', 'init').seed());
           const enc = mae.encoderVariables();
@@ -113,7 +122,15 @@ export default definePlugin({
 });
 
 /** Originals / masked / reconstructions of the first pool images, with a fixed mask. */
-async function maePicture(mae: MaskedAutoencoder, images: Float32Array, poolSize: number, size: number, channels: number, o: MaeOptions, seed: number): Promise<Uint8Array> {
+async function maePicture(
+  mae: MaskedAutoencoder,
+  images: Float32Array,
+  poolSize: number,
+  size: number,
+  channels: number,
+  o: MaeOptions,
+  seed: number,
+): Promise<Uint8Array> {
   const count = Math.min(o.picture_images, poolSize);
   const idx = Int32Array.from({ length: count }, (_, i) => i);
   const originals = gatherImages(images, idx, size, channels);

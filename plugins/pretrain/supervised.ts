@@ -38,7 +38,12 @@ export default definePlugin({
         const numClasses = pool.numClasses;
         const model = ctx.backbone.build(numClasses, ctx.seed);
         const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
-        const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
+        const optimizer = new AdamW(trainable, {
+          beta1: o.betas[0],
+          beta2: o.betas[1],
+          weightDecay: o.weight_decay,
+          noDecay: (name) => model.noWeightDecay(name),
+        });
         try {
           const result = await poolLoop({
             poolSize: pool.size,
@@ -52,7 +57,10 @@ export default definePlugin({
                 const raw = gatherImages(pool.images, idx, pool.imageSize, model.channels);
                 const views = augment.apply(raw, poolBoxes(pool, idx), rng);
                 const y = gatherLabels(labels, idx);
-                return optimizer.minimize(() => tf.mean(crossEntropy(model.logits(views.images, { training: true }), y, numClasses, o.label_smoothing)) as tf.Scalar, lr);
+                return optimizer.minimize(
+                  () => tf.mean(crossEntropy(model.logits(views.images, { training: true }), y, numClasses, o.label_smoothing)) as tf.Scalar,
+                  lr,
+                );
               });
             },
           });

@@ -11,8 +11,16 @@ export default definePlugin({
   options: options({
     folds: Type.Integer({ minimum: 2, default: 5, description: 'K' }),
     fold: Type.Integer({ minimum: 0, default: 0, description: 'which fold is held out for evaluation (0-based, below folds)' }),
-    fraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1, description: 'share of the training folds that keep labels, per class (the rest is the unlabeled pool)' }),
-    use_dataset_folds: Type.Boolean({ default: true, description: "use the dataset's official folds when it defines them (Adience); otherwise seeded folds stratified by class" }),
+    fraction: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 1,
+      description: 'share of the training folds that keep labels, per class (the rest is the unlabeled pool)',
+    }),
+    use_dataset_folds: Type.Boolean({
+      default: true,
+      description: "use the dataset's official folds when it defines them (Adience); otherwise seeded folds stratified by class",
+    }),
   }),
   create({ folds, fold, fraction, use_dataset_folds }, ctx) {
     if (fold >= folds) throw new Error(`sampler kfold: fold ${fold} is outside 0..${folds - 1} (folds: ${folds}); fold counts from 0`);

@@ -5,7 +5,8 @@ import { MlflowTracker } from '../../src/tracking/tracker.ts';
 export default definePlugin({
   kind: 'tracker',
   name: 'mlflow',
-  description: 'records runs in an MLflow tracking server through its REST API (results are also kept locally; unsent calls wait in mlflow-outbox.jsonl for ssfer sync)',
+  description:
+    'records runs in an MLflow tracking server through its REST API (results are also kept locally; unsent calls wait in mlflow-outbox.jsonl for ssfer sync)',
   options: options({
     uri: nullable(Type.String(), { default: null, description: 'tracking URI; null reads --tracking-uri or MLFLOW_TRACKING_URI' }),
     experiment: nullable(Type.String(), { default: null, description: 'experiment name; null uses the recipe name' }),

@@ -16,7 +16,8 @@ function checkDimensions(search: readonly SearchDimension[]): void {
     if (!(d.min < d.max)) throw new Error(`${where}: min ${d.min} must be below max ${d.max}`);
     if (d.log && d.min <= 0) throw new Error(`${where}: a log-scale range needs min > 0 (got ${d.min})`);
     // The score trains the supervised stage only; a setting elsewhere would not change it.
-    if (!d.path.startsWith('pipeline.supervised.')) throw new Error(`${where}: only settings under pipeline.supervised can be tuned, since a setting is scored by training the supervised stage`);
+    if (!d.path.startsWith('pipeline.supervised.'))
+      throw new Error(`${where}: only settings under pipeline.supervised can be tuned, since a setting is scored by training the supervised stage`);
   });
 }
 
@@ -26,14 +27,21 @@ export default definePlugin({
   description: 'Grey Wolf Optimizer over numeric recipe paths, scored on a validation split carved from the training data (Table 16)',
   options: options({
     wolves: Type.Integer({ minimum: 3, default: 8, description: 'population size (α, β and δ lead the pack)' }),
-    iterations: Type.Integer({ minimum: 1, default: 10, description: 'moves of the pack after the initial one; wolves × (iterations + 1) settings are scored' }),
+    iterations: Type.Integer({
+      minimum: 1,
+      default: 10,
+      description: 'moves of the pack after the initial one; wolves × (iterations + 1) settings are scored',
+    }),
     validation_fraction: Type.Number({
       exclusiveMinimum: 0,
       exclusiveMaximum: 1,
       default: 0.2,
       description: 'share of the labeled training images held out (per class) to score settings; the final training uses all of them',
     }),
-    trial_max_steps: nullable(Type.Integer({ minimum: 1 }), { default: null, description: 'supervised steps per scored setting; null: the stage’s own budget' }),
+    trial_max_steps: nullable(Type.Integer({ minimum: 1 }), {
+      default: null,
+      description: 'supervised steps per scored setting; null: the stage’s own budget',
+    }),
     search: Type.Array(
       options(
         {

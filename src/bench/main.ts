@@ -17,8 +17,7 @@ import { profileVitStep } from './profile.ts';
  * by default. `--soak N` instead trains N steps and fails unless memory stays flat.
  */
 
-const USAGE =
-  'usage: npm run bench -- [--json] [--preset bench|smoke|bench,smoke] [--backends a,b] [--steps N] [--warmup N] [--soak N]';
+const USAGE = 'usage: npm run bench -- [--json] [--preset bench|smoke|bench,smoke] [--backends a,b] [--steps N] [--warmup N] [--soak N]';
 
 // Two warm-up steps wherever a step is short: the second step of a fresh model still fills
 // buffer pools and JIT caches (on native it runs ~20 % slower than the steady state).
@@ -83,11 +82,19 @@ function parse() {
     },
     strict: true,
   });
-  const presets = values.preset!.split(',').map((p) => p.trim()).filter(Boolean);
+  const presets = values
+    .preset!.split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   for (const p of presets) {
     if (!(p in STEP_PRESETS)) throw new UsageError(`unknown preset '${p}'; choose from ${Object.keys(STEP_PRESETS).join(', ')}`);
   }
-  const backends = values.backends ? values.backends.split(',').map((b) => b.trim()).filter(Boolean) : [...BACKENDS];
+  const backends = values.backends
+    ? values.backends
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean)
+    : [...BACKENDS];
   for (const b of backends) {
     if (!(BACKENDS as readonly string[]).includes(b)) throw new UsageError(`unknown backend '${b}'; choose from ${BACKENDS.join(', ')}`);
   }
@@ -170,7 +177,12 @@ function spawnChild(name: BackendName, preset: StepPreset, o: Options): Record<s
   } catch {
     // fall through: report the failure
   }
-  const why = (r.stderr ?? '').trim().split('\n').filter((l) => /error/i.test(l)).pop() ?? `exit status ${r.status ?? r.signal}`;
+  const why =
+    (r.stderr ?? '')
+      .trim()
+      .split('\n')
+      .filter((l) => /error/i.test(l))
+      .pop() ?? `exit status ${r.status ?? r.signal}`;
   return { bench: 'vit-train-step', backend: name, preset, skipped: `the step failed: ${why.slice(0, 200)}` };
 }
 
@@ -221,8 +233,10 @@ async function main(): Promise<void> {
         }
         const s = r as unknown as SoakResult;
         allFlat &&= s.flat;
-        log(`${name}/${preset}: RSS MiB ${s.samples.map((x) => x[1]).join(' → ')}; tensors ${s.samples[0]![2]} → ${s.samples[s.samples.length - 1]![2]}; ` +
-          `second half's peak ${s.rss_growth_mib >= 0 ? '+' : ''}${s.rss_growth_mib} MiB over the first half's: ${s.flat ? 'flat' : 'NOT FLAT'} (peak ${s.peak_rss_mib} MiB)`);
+        log(
+          `${name}/${preset}: RSS MiB ${s.samples.map((x) => x[1]).join(' → ')}; tensors ${s.samples[0]![2]} → ${s.samples[s.samples.length - 1]![2]}; ` +
+            `second half's peak ${s.rss_growth_mib >= 0 ? '+' : ''}${s.rss_growth_mib} MiB over the first half's: ${s.flat ? 'flat' : 'NOT FLAT'} (peak ${s.peak_rss_mib} MiB)`,
+        );
       }
     }
     if (!allFlat) process.exitCode = 1;
@@ -232,7 +246,11 @@ async function main(): Promise<void> {
   // The machine's reference: what OpenBLAS's sgemm reaches here.
   const sgemm = await benchSgemm();
   emit(sgemm);
-  log(sgemm.gflops === null ? `sgemm: skipped (${sgemm.skipped})` : `sgemm ${sgemm.n}³ (OpenBLAS ${sgemm.core}, ${sgemm.threads} threads): ${sgemm.gflops.toFixed(1)} GFLOP/s`);
+  log(
+    sgemm.gflops === null
+      ? `sgemm: skipped (${sgemm.skipped})`
+      : `sgemm ${sgemm.n}³ (OpenBLAS ${sgemm.core}, ${sgemm.threads} threads): ${sgemm.gflops.toFixed(1)} GFLOP/s`,
+  );
 
   const rows: StepBenchResult[] = [];
   const skipped: { backend: string; preset: string; reason: string }[] = [];
@@ -249,7 +267,9 @@ async function main(): Promise<void> {
       const result = r as unknown as StepBenchResult;
       rows.push(result);
       const device = (r as { device?: string }).device;
-      log(`${name}${device ? ` (${device.toUpperCase()})` : ''}: ${result.images_per_s.toFixed(1)} images/s, ${result.step_s.toFixed(4)} s a step, peak RSS ${result.peak_rss_mib} MiB`);
+      log(
+        `${name}${device ? ` (${device.toUpperCase()})` : ''}: ${result.images_per_s.toFixed(1)} images/s, ${result.step_s.toFixed(4)} s a step, peak RSS ${result.peak_rss_mib} MiB`,
+      );
       if (result.tensors_after !== result.tensors_before) {
         const msg = `${name}/${preset}: tensor count grew from ${result.tensors_before} to ${result.tensors_after} over the timed steps`;
         if (o.json) console.error(msg);
@@ -269,8 +289,10 @@ async function main(): Promise<void> {
       };
       emit(summary);
       const x = (v: number | null) => (v === null ? '—' : `${v.toFixed(1)}×`);
-      log(`native: ${x(summary.native_vs_tensorflow)} tensorflow, ${x(summary.native_vs_wasm)} wasm, ${x(summary.native_vs_cpu)} cpu, ` +
-        `${summary.native_share_of_sgemm ? (100 * summary.native_share_of_sgemm).toFixed(0) : '—'} % of the sgemm figure`);
+      log(
+        `native: ${x(summary.native_vs_tensorflow)} tensorflow, ${x(summary.native_vs_wasm)} wasm, ${x(summary.native_vs_cpu)} cpu, ` +
+          `${summary.native_share_of_sgemm ? (100 * summary.native_share_of_sgemm).toFixed(0) : '—'} % of the sgemm figure`,
+      );
       log('\nper-kernel time of one native step:');
       await profileVitStep({ backend: 'native', preset, json: o.json, log: o.json ? (line) => console.log(line) : log });
     }

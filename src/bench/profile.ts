@@ -39,7 +39,6 @@ export function vitStepFlops(s: VitSpec): number {
   return 3 * vitForwardFlops(s);
 }
 
-
 export interface VitStep {
   readonly spec: VitSpec;
   readonly variables: readonly tf.Variable[];
@@ -82,12 +81,18 @@ export function createVitStep(spec: VitSpec = PROFILE_VIT, seed = 1): VitStep {
   const patchB = constant([D], 0);
   const pos = uniform([T, D], 0.02);
   const blocks = Array.from({ length: spec.depth }, () => ({
-    ln1g: constant([D], 1), ln1b: constant([D], 0),
-    qkvW: xavier(D, 3 * D), qkvB: constant([3 * D], 0),
-    projW: xavier(D, D), projB: constant([D], 0),
-    ln2g: constant([D], 1), ln2b: constant([D], 0),
-    fc1W: xavier(D, M), fc1B: constant([M], 0),
-    fc2W: xavier(M, D), fc2B: constant([D], 0),
+    ln1g: constant([D], 1),
+    ln1b: constant([D], 0),
+    qkvW: xavier(D, 3 * D),
+    qkvB: constant([3 * D], 0),
+    projW: xavier(D, D),
+    projB: constant([D], 0),
+    ln2g: constant([D], 1),
+    ln2b: constant([D], 0),
+    fc1W: xavier(D, M),
+    fc1B: constant([M], 0),
+    fc2W: xavier(M, D),
+    fc2B: constant([D], 0),
   }));
   const lnG = constant([D], 1);
   const lnB = constant([D], 0);
@@ -97,7 +102,10 @@ export function createVitStep(spec: VitSpec = PROFILE_VIT, seed = 1): VitStep {
   const xv = new Float32Array(B * T * P);
   for (let i = 0; i < xv.length; i++) xv[i] = rand() * 2 - 1;
   const x = tf.tensor3d(xv, [B, T, P]);
-  const labels = tf.tensor1d(Array.from({ length: B }, (_, i) => i % C), 'int32');
+  const labels = tf.tensor1d(
+    Array.from({ length: B }, (_, i) => i % C),
+    'int32',
+  );
   const onehot = tf.oneHot(labels, C);
   labels.dispose();
 

@@ -110,7 +110,10 @@ export function createVitTrainStep(s: StepShape = STEP_SHAPE): { step(): number;
   const model = factory.build(s.classes, 0);
   const optimizer = new AdamW(model.namedVariables(), { beta1: 0.9, beta2: 0.999, weightDecay: 0 });
   const images = tf.randomUniform([s.batch, s.imageSize, s.imageSize, s.channels], 0, 1, 'float32', 1) as tf.Tensor4D;
-  const labels = tf.tensor1d(Array.from({ length: s.batch }, (_, i) => i % s.classes), 'int32');
+  const labels = tf.tensor1d(
+    Array.from({ length: s.batch }, (_, i) => i % s.classes),
+    'int32',
+  );
   const lossFn = () => tf.mean(crossEntropy(model.logits(images, { training: true }), labels)) as tf.Scalar;
   return {
     step: () => optimizer.minimize(lossFn, 1e-3),
@@ -123,12 +126,7 @@ export function createVitTrainStep(s: StepShape = STEP_SHAPE): { step(): number;
 }
 
 /** Runs on the active backend. */
-export function runVitStep(options: {
-  warmup: number;
-  steps: number;
-  preset?: StepPreset;
-  onStep?: (i: number, seconds: number) => void;
-}): StepBenchResult {
+export function runVitStep(options: { warmup: number; steps: number; preset?: StepPreset; onStep?: (i: number, seconds: number) => void }): StepBenchResult {
   const preset = options.preset ?? 'bench';
   const s = STEP_PRESETS[preset];
   const train = createVitTrainStep(s);

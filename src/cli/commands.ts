@@ -98,7 +98,9 @@ ${recipeFlagHelp}
         if (messages.size > 0) {
           failed++;
           // A problem seen only at some scales says at which.
-          process.stderr.write(`${[...messages].map((m) => (scales.length > 1 && scaleOf.get(m) !== scales[0] ? `${m} (at --scale ${scaleOf.get(m)})` : m)).join('\n')}\n`);
+          process.stderr.write(
+            `${[...messages].map((m) => (scales.length > 1 && scaleOf.get(m) !== scales[0] ? `${m} (at --scale ${scaleOf.get(m)})` : m)).join('\n')}\n`,
+          );
         } else {
           process.stdout.write(`ok  ${file}  (${cells} cell${cells === 1 ? '' : 's'}; scales ${scales.join(', ')})\n`);
         }
@@ -154,7 +156,16 @@ ${recipeFlagHelp}
       for (const stage of STAGES) {
         const groups = shared.filter((s) => s.stage === stage);
         const sharing = groups.filter((g) => g.cells.length > 1);
-        out.push(`  ${stage.padEnd(10)} ${groups.length} distinct for ${cells.length} cells${sharing.length ? ` (${sharing.map((g) => `${g.key.slice(0, 8)}… ×${g.cells.length}`).slice(0, 6).join(', ')}${sharing.length > 6 ? ', …' : ''})` : ''}`);
+        out.push(
+          `  ${stage.padEnd(10)} ${groups.length} distinct for ${cells.length} cells${
+            sharing.length
+              ? ` (${sharing
+                  .map((g) => `${g.key.slice(0, 8)}… ×${g.cells.length}`)
+                  .slice(0, 6)
+                  .join(', ')}${sharing.length > 6 ? ', …' : ''})`
+              : ''
+          }`,
+        );
       }
       process.stdout.write(`${out.join('\n')}\n`);
       return 0;
@@ -172,7 +183,13 @@ Kinds: ${CORE_KINDS.map((k) => k.name).join(', ')}, and the kinds plugin modules
       if (helpOr(values, 'plugins')) return 0;
       const kind = positionals[0];
       const registry = await createRegistry(values.plugin ?? []);
-      if (kind !== undefined && !registry.hasKind(kind)) throw new UsageError(`unknown kind '${kind}'; kinds: ${registry.kinds().map((k) => k.name).join(', ')}`);
+      if (kind !== undefined && !registry.hasKind(kind))
+        throw new UsageError(
+          `unknown kind '${kind}'; kinds: ${registry
+            .kinds()
+            .map((k) => k.name)
+            .join(', ')}`,
+        );
       const defs = registry.list(kind);
       if (values.json) {
         process.stdout.write(
@@ -254,10 +271,16 @@ and writes it as image files with label and face-box files in RAF-DB basic's lay
         { pluginFiles: values.plugin ?? [] },
       );
       const source = registry.create('dataset', config.data.dataset, { seed, scale: 'paper', recipeDir: '.' });
-      const data = await source.load({ imageSize: int('size', values.size, 224, 8), trainSize: int('train', values.train, 2000, 1), testSize: int('test', values.test, 700, 1) });
+      const data = await source.load({
+        imageSize: int('size', values.size, 224, 8),
+        trainSize: int('train', values.train, 2000, 1),
+        testSize: int('test', values.test, 700, 1),
+      });
       const { writeDatasetLayout } = await import('../data/layout.ts');
       const files = await writeDatasetLayout(data, values.out, format);
-      process.stdout.write(`wrote ${files.length} files to ${values.out} (${data.train.size} train, ${data.test.size} test, ${data.imageSize} px, ${data.classes.length} classes)\n`);
+      process.stdout.write(
+        `wrote ${files.length} files to ${values.out} (${data.train.size} train, ${data.test.size} test, ${data.imageSize} px, ${data.classes.length} classes)\n`,
+      );
       return 0;
     },
   },
@@ -298,7 +321,8 @@ ${recipeFlagHelp}
         profile: { type: 'boolean' },
       });
       if (helpOr(values, 'run')) return 0;
-      if (positionals.length < 1 || positionals.length > 2) throw new UsageError("name one recipe file (and, with --resume, optionally its results folder); see 'ssfer run --help'");
+      if (positionals.length < 1 || positionals.length > 2)
+        throw new UsageError("name one recipe file (and, with --resume, optionally its results folder); see 'ssfer run --help'");
       if (positionals.length === 2 && !values.resume) throw new UsageError(`unexpected argument '${positionals[1]}'; see 'ssfer run --help'`);
       const options = recipeOptions(values);
       // The tracking flags come before --set, so --set tracking.every=… still applies.
@@ -341,7 +365,9 @@ Each call is recorded as acknowledged as it succeeds, so running sync again send
       for (const file of files) {
         try {
           const r = await syncOutbox(file, { uri: values['tracking-uri'] });
-          process.stdout.write(`${file}: ${r.sent} call${r.sent === 1 ? '' : 's'} sent, ${r.acknowledged} already acknowledged${r.runs.length ? `, ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} created` : ''}\n`);
+          process.stdout.write(
+            `${file}: ${r.sent} call${r.sent === 1 ? '' : 's'} sent, ${r.acknowledged} already acknowledged${r.runs.length ? `, ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} created` : ''}\n`,
+          );
           for (const s of r.skipped) process.stderr.write(`  skipped: ${s}\n`);
         } catch (err) {
           failed++;
@@ -385,14 +411,18 @@ and prints the paper-style table. --against ID prints the difference to another 
         const client = new MlflowClient({ uri });
         const a = await readTrackedRun(client, values.experiment, values['run-id']);
         if (!values.against) {
-          if (values.json) process.stdout.write(`${JSON.stringify({ run_id: a.run.info.run_id, status: a.run.info.status, cells: a.children.length, table: a.table })}\n`);
+          if (values.json)
+            process.stdout.write(`${JSON.stringify({ run_id: a.run.info.run_id, status: a.run.info.status, cells: a.children.length, table: a.table })}\n`);
           else process.stdout.write(`MLflow run ${a.run.info.run_id} (${a.run.info.status}, ${a.children.length} cell runs)\n\n${tableText(a.table)}`);
           return 0;
         }
         const b = await readTrackedRun(client, values.experiment, values.against);
         const diffs = diffTables(a.table, b.table);
         if (values.json) process.stdout.write(`${JSON.stringify({ run_id: a.run.info.run_id, against: b.run.info.run_id, cells: diffs })}\n`);
-        else process.stdout.write(`${a.table.title}: ${a.run.info.run_id} minus ${b.run.info.run_id}, ${a.table.metric}\n\n${diffText(diffs, a.run.info.run_id.slice(0, 8), b.run.info.run_id.slice(0, 8))}`);
+        else
+          process.stdout.write(
+            `${a.table.title}: ${a.run.info.run_id} minus ${b.run.info.run_id}, ${a.table.metric}\n\n${diffText(diffs, a.run.info.run_id.slice(0, 8), b.run.info.run_id.slice(0, 8))}`,
+          );
         return 0;
       } catch (err) {
         if (err instanceof MlflowError) {
@@ -427,7 +457,11 @@ Backbones that export: vit.
   --plugin FILE      load the plugin file that defines the model's backbone (repeatable)
 `,
     async run(argv) {
-      const { values, positionals } = parse('export', argv, { format: { type: 'string' }, out: { type: 'string' }, plugin: { type: 'string', multiple: true } });
+      const { values, positionals } = parse('export', argv, {
+        format: { type: 'string' },
+        out: { type: 'string' },
+        plugin: { type: 'string', multiple: true },
+      });
       if (helpOr(values, 'export')) return 0;
       if (positionals.length !== 1) throw new UsageError("name one cell folder (results/<recipe>/<run>/cells/<id>) or model folder; see 'ssfer export --help'");
       const { exportModel, ExportError } = await import('../export/export.ts');
@@ -478,7 +512,9 @@ function describeOptions(schema: JsonSchema, indent: string): string[] {
   const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
   return Object.entries(props).map(([k, s]) => {
     const slotKind = s['x-slot'] as string | undefined;
-    const def = slotKind ? `${slotKind} plugin, default ${JSON.stringify((s.default as { use?: string } | undefined)?.use ?? null)}` : `default ${JSON.stringify(s.default ?? null)}`;
+    const def = slotKind
+      ? `${slotKind} plugin, default ${JSON.stringify((s.default as { use?: string } | undefined)?.use ?? null)}`
+      : `default ${JSON.stringify(s.default ?? null)}`;
     return `${indent}${k}: ${def}${s.description ? ` — ${s.description as string}` : ''}`;
   });
 }

@@ -10,9 +10,7 @@ export type Box = readonly [number, number, number, number];
  * Where an image's pixels come from: an image file, or 8-bit pixels held in an index file
  * (FER2013's CSV) that are parsed only when the image is decoded.
  */
-export type ImageSource =
-  | { readonly file: string }
-  | { readonly width: number; readonly height: number; readonly channels: 1 | 3; pixels(): Uint8Array };
+export type ImageSource = { readonly file: string } | { readonly width: number; readonly height: number; readonly channels: 1 | 3; pixels(): Uint8Array };
 
 /**
  * Counts every image decoded in this process; tests read it to tell a cache hit (no decodes)
@@ -20,7 +18,9 @@ export type ImageSource =
  * test's static imports and the registry's dynamic plugin import are separate graphs under tsx),
  * and there must be one count.
  */
-export const decodeCounter: { count: number } = ((globalThis as Record<symbol, unknown>)[Symbol.for('ssfer.decodeCounter')] ??= { count: 0 }) as { count: number };
+export const decodeCounter: { count: number } = ((globalThis as Record<symbol, unknown>)[Symbol.for('ssfer.decodeCounter')] ??= { count: 0 }) as {
+  count: number;
+};
 
 export interface Decoded {
   /** Size of the source image, which its box refers to. */
@@ -54,12 +54,7 @@ export async function decodeSquare(source: ImageSource, size: number, out: Uint8
     const input = await inputOf(source);
     const meta = await input.metadata();
     if (!meta.width || !meta.height) throw new Error('no image size in the header');
-    const { data, info } = await input
-      .removeAlpha()
-      .toColourspace('srgb')
-      .resize(size, size, { fit: 'fill' })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const { data, info } = await input.removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || data.length !== out.length) throw new Error(`decoded to ${info.width}×${info.height}×${info.channels}`);
     out.set(data);
     decodeCounter.count++;

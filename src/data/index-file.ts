@@ -28,7 +28,12 @@ export function readIndexFile(path: string, expectation: Expectation): IndexFile
     bytes = fs.readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new DatasetError({ file: path }, code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? (err as Error).message})`, expectation.expected, expectation.fix);
+    throw new DatasetError(
+      { file: path },
+      code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? (err as Error).message})`,
+      expectation.expected,
+      expectation.fix,
+    );
   }
   return { path, digest: createHash('sha256').update(bytes).digest('hex'), text: bytes.toString('utf8').replace(/^\uFEFF/, '') };
 }

@@ -50,7 +50,10 @@ export async function writeDatasetLayout(data: FerData, outDir: string, format: 
   const size = data.imageSize;
   const px = size * size * 3;
   const jobs: (() => Promise<void>)[] = [];
-  for (const [split, s] of [['train', data.train], ['test', data.test]] as [('train' | 'test'), Split][]) {
+  for (const [split, s] of [
+    ['train', data.train],
+    ['test', data.test],
+  ] as ['train' | 'test', Split][]) {
     for (let i = 0; i < s.size; i++) {
       const stem = rafdbStem(split, i);
       labelLines.push(`${stem}.${format} ${labelOf(s.labels[i]!)}`);

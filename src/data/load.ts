@@ -78,7 +78,15 @@ export async function loadIndexed(index: DatasetIndex, req: LoadRequest, ctx: Lo
     }
     keyParts[split] = hash.digest('hex');
   }
-  const key = cacheKey({ version: LOADER_VERSION, name: ctx.name, imageSize: req.imageSize, policy: ctx.issues.policy, classes: index.classes, digests: index.digests, ...keyParts });
+  const key = cacheKey({
+    version: LOADER_VERSION,
+    name: ctx.name,
+    imageSize: req.imageSize,
+    policy: ctx.issues.policy,
+    classes: index.classes,
+    digests: index.digests,
+    ...keyParts,
+  });
   const file = req.cacheDir ? path.join(req.cacheDir, `${ctx.name}-${key.slice(0, 32)}.bin`) : undefined;
 
   let arrays: Record<string, StoredArray>;
@@ -118,7 +126,12 @@ function describe(e: IndexEntry, issues: IssueLog): string | null {
     st = fs.statSync(e.source.file, { throwIfNoEntry: false });
   } catch (err) {
     // A symbolic link loop, a folder without permission: named, and judged by on_error like the rest.
-    issues.report('unreadable', e.place, `image ${e.source.file} cannot be read (${unreadableWhy((err as NodeJS.ErrnoException).code, err)})`, 'a readable image file');
+    issues.report(
+      'unreadable',
+      e.place,
+      `image ${e.source.file} cannot be read (${unreadableWhy((err as NodeJS.ErrnoException).code, err)})`,
+      'a readable image file',
+    );
     return null;
   }
   if (!st?.isFile()) {
@@ -205,13 +218,23 @@ function checkIndex(index: DatasetIndex, ctx: LoadContext): void {
   const listed = index.train.length + index.test.length;
   const skipped = ctx.issues.skipped;
   if (skipped > 0 && skipped > (listed + skipped) / 2) {
-    throw new DatasetError(where(ctx), `on_error: skip left out ${skipped} of ${listed + skipped} entries of ${ctx.displayName} (${ctx.issues.summary()})`, 'at most a few damaged entries', rootFix(ctx));
+    throw new DatasetError(
+      where(ctx),
+      `on_error: skip left out ${skipped} of ${listed + skipped} entries of ${ctx.displayName} (${ctx.issues.summary()})`,
+      'at most a few damaged entries',
+      rootFix(ctx),
+    );
   }
   for (const split of SPLITS) {
     if (split === 'test' && index.foldsOnly) continue;
     if (index[split].length > 0) continue;
     const dropped = index.notes.length ? ` (${index.notes.join('; ')})` : '';
-    throw new DatasetError(where(ctx), `${ctx.displayName} lists no ${SPLIT_WORD[split]} images${dropped}`, `its index files to list the ${SPLIT_WORD[split]} split`, rootFix(ctx));
+    throw new DatasetError(
+      where(ctx),
+      `${ctx.displayName} lists no ${SPLIT_WORD[split]} images${dropped}`,
+      `its index files to list the ${SPLIT_WORD[split]} split`,
+      rootFix(ctx),
+    );
   }
 }
 

@@ -9,7 +9,10 @@ export function indicesByClass(labels: Int32Array, numClasses: number, pool?: Ar
     if (y < 0 || y >= numClasses) throw new Error(`label ${y} at index ${i} is outside 0..${numClasses - 1}`);
     byClass[y]!.push(i);
   };
-  if (pool) Array.from(pool).sort((a, b) => a - b).forEach(add);
+  if (pool)
+    Array.from(pool)
+      .sort((a, b) => a - b)
+      .forEach(add);
   else for (let i = 0; i < labels.length; i++) add(i);
   return byClass;
 }

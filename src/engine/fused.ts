@@ -85,7 +85,8 @@ const crossEntropyOp = tf.customGrad((...args: CustomArgs) => {
  * backend has none.
  */
 export function fusedSoftmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor1D | null {
-  if (logits.dtype !== 'float32' || targets.dtype !== 'float32' || logits.rank !== 2 || !hasKernels(CROSS_ENTROPY_KERNEL, CROSS_ENTROPY_GRAD_KERNEL)) return null;
+  if (logits.dtype !== 'float32' || targets.dtype !== 'float32' || logits.rank !== 2 || !hasKernels(CROSS_ENTROPY_KERNEL, CROSS_ENTROPY_GRAD_KERNEL))
+    return null;
   return crossEntropyOp(logits, targets) as tf.Tensor1D;
 }
 
@@ -132,6 +133,19 @@ export function fusedVitBlock(x: tf.Tensor2D, p: FusedBlockParams, batch: number
   const { qkv, proj, fc1, fc2 } = p;
   if (!qkv.bias || !proj.bias || !fc1.bias || !fc2.bias) return null;
   const op = blockOp(batch, heads, p.norm1.eps, p.norm2.eps, gelu);
-  return op(x, p.norm1.weight, p.norm1.bias, qkv.weight, qkv.bias, proj.weight, proj.bias,
-    p.norm2.weight, p.norm2.bias, fc1.weight, fc1.bias, fc2.weight, fc2.bias) as tf.Tensor2D;
+  return op(
+    x,
+    p.norm1.weight,
+    p.norm1.bias,
+    qkv.weight,
+    qkv.bias,
+    proj.weight,
+    proj.bias,
+    p.norm2.weight,
+    p.norm2.bias,
+    fc1.weight,
+    fc1.bias,
+    fc2.weight,
+    fc2.bias,
+  ) as tf.Tensor2D;
 }

@@ -11,9 +11,7 @@
 // there. Running it again checks what is there and redoes only what is missing or stale.
 // Plain JavaScript, like src/native/build.mjs: it needs nothing of the project but Node.
 import { spawnSync } from 'node:child_process';
-import {
-  copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, symlinkSync, lstatSync, writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, symlinkSync, lstatSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,10 +22,20 @@ const TFJS_NODE_VERSION = '4.22.0';
 const LEGACY_LIBTENSORFLOW = 'libtensorflow.so.2.9.1';
 /** The C API headers the binding includes, as laid out in the wheel's include/. */
 const HEADERS = [
-  'tensorflow/c/c_api.h', 'tensorflow/c/c_api_macros.h', 'tensorflow/c/eager/c_api.h', 'tensorflow/c/tf_attrtype.h',
-  'tensorflow/c/tf_buffer.h', 'tensorflow/c/tf_datatype.h', 'tensorflow/c/tf_status.h', 'tensorflow/c/tf_tensor.h',
-  'tensorflow/c/tf_tstring.h', 'tensorflow/core/platform/ctstring.h', 'tensorflow/core/platform/ctstring_internal.h',
-  'tsl/platform/ctstring.h', 'tsl/platform/ctstring_internal.h', 'xla/tsl/c/tsl_status.h',
+  'tensorflow/c/c_api.h',
+  'tensorflow/c/c_api_macros.h',
+  'tensorflow/c/eager/c_api.h',
+  'tensorflow/c/tf_attrtype.h',
+  'tensorflow/c/tf_buffer.h',
+  'tensorflow/c/tf_datatype.h',
+  'tensorflow/c/tf_status.h',
+  'tensorflow/c/tf_tensor.h',
+  'tensorflow/c/tf_tstring.h',
+  'tensorflow/core/platform/ctstring.h',
+  'tensorflow/core/platform/ctstring_internal.h',
+  'tsl/platform/ctstring.h',
+  'tsl/platform/ctstring_internal.h',
+  'xla/tsl/c/tsl_status.h',
 ];
 /** Free space needed for a first setup: the wheel is unpacked (1.3 GB CPU, several GB with CUDA) beside pip's cache. */
 const NEEDED_GIB = { cpu: 3, gpu: 12 };
@@ -101,13 +109,17 @@ function link(target, at) {
 
 // --- what must be there before anything is downloaded --------------------------------------------
 if (process.platform !== 'linux' || process.arch !== 'x64') {
-  fail(`the PyPI wheels this builds from are used here for Linux x86-64 only (this is ${process.platform}-${process.arch})`,
-    'install @tensorflow/tfjs-node the usual way on this platform');
+  fail(
+    `the PyPI wheels this builds from are used here for Linux x86-64 only (this is ${process.platform}-${process.arch})`,
+    'install @tensorflow/tfjs-node the usual way on this platform',
+  );
 }
 const nodeDir = path.resolve(path.dirname(process.execPath), '..');
 if (!existsSync(path.join(nodeDir, 'include', 'node', 'node_api.h'))) {
-  fail(`Node's C headers are missing (no ${path.join(nodeDir, 'include', 'node', 'node_api.h')}); the binding is compiled against them, offline`,
-    "install a Node that ships its headers: Debian/Ubuntu's nodejs package from NodeSource does, Debian's own nodejs needs `apt-get install libnode-dev`, the nodejs.org tarballs do");
+  fail(
+    `Node's C headers are missing (no ${path.join(nodeDir, 'include', 'node', 'node_api.h')}); the binding is compiled against them, offline`,
+    "install a Node that ships its headers: Debian/Ubuntu's nodejs package from NodeSource does, Debian's own nodejs needs `apt-get install libnode-dev`, the nodejs.org tarballs do",
+  );
 }
 if (!has(process.env.CXX || 'g++')) fail('no C++ compiler (g++) to build the binding', 'apt-get install g++ make');
 if (!has('make')) fail('make is not installed', 'apt-get install make');
@@ -117,7 +129,9 @@ const manifest = readManifest();
 const want = { flavour, package: pkg, tfjsNode: TFJS_NODE_VERSION, tensorflow: TENSORFLOW_VERSION };
 const matches = manifest && Object.entries(want).every(([k, v]) => manifest[k] === v);
 if (matches && !force && existsSync(bindingPath) && verify(false)) {
-  step(`tensorflow backend already set up (${pkg} ${TFJS_NODE_VERSION} on ${wheelDist} ${TENSORFLOW_VERSION}, ${manifest.device ?? 'cpu'}); --force rebuilds it`);
+  step(
+    `tensorflow backend already set up (${pkg} ${TFJS_NODE_VERSION} on ${wheelDist} ${TENSORFLOW_VERSION}, ${manifest.device ?? 'cpu'}); --force rebuilds it`,
+  );
   process.exit(0);
 }
 
@@ -134,8 +148,10 @@ if (installedWheel() !== TENSORFLOW_VERSION) {
   const free = statfsSync(home);
   const freeGiB = (free.bavail * free.bsize) / 2 ** 30;
   if (freeGiB < NEEDED_GIB[flavour]) {
-    fail(`not enough disk space: ${wheel} ${TENSORFLOW_VERSION} needs about ${NEEDED_GIB[flavour]} GiB free in ${home}, there are ${freeGiB.toFixed(1)} GiB`,
-      'free some space (pip keeps its downloads in ~/.cache/pip) and run it again');
+    fail(
+      `not enough disk space: ${wheel} ${TENSORFLOW_VERSION} needs about ${NEEDED_GIB[flavour]} GiB free in ${home}, there are ${freeGiB.toFixed(1)} GiB`,
+      'free some space (pip keeps its downloads in ~/.cache/pip) and run it again',
+    );
   }
   if (!existsSync(python)) {
     if (!run(basePython, ['-c', 'import venv, ensurepip'], { capture: true }).ok) {
@@ -149,18 +165,28 @@ if (installedWheel() !== TENSORFLOW_VERSION) {
   step(`installing ${wheel}==${TENSORFLOW_VERSION} into it (a few hundred MB from PyPI)`);
   const r = run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', `${wheel}==${TENSORFLOW_VERSION}`]);
   if (!r.ok) {
-    fail(`pip could not install ${wheel}==${TENSORFLOW_VERSION}`,
-      `check the Python version (${basePython} --version; the wheel needs 3.10-3.13) and the network; --python PATH picks another interpreter`);
+    fail(
+      `pip could not install ${wheel}==${TENSORFLOW_VERSION}`,
+      `check the Python version (${basePython} --version; the wheel needs 3.10-3.13) and the network; --python PATH picks another interpreter`,
+    );
   }
   if (installedWheel() !== TENSORFLOW_VERSION) fail(`${wheelDist} ${TENSORFLOW_VERSION} is still not installed in ${venv}`);
 }
 const siteTf = run(python, ['-c', `import importlib.util as u; print(u.find_spec('tensorflow').submodule_search_locations[0])`], { capture: true });
-if (!siteTf.ok) fail(`the venv's tensorflow package cannot be located: ${siteTf.err.trim().split('\n').pop()}`, `npm run setup:tensorflow -- --force${flavour === 'gpu' ? ' --gpu' : ''}`);
+if (!siteTf.ok)
+  fail(
+    `the venv's tensorflow package cannot be located: ${siteTf.err.trim().split('\n').pop()}`,
+    `npm run setup:tensorflow -- --force${flavour === 'gpu' ? ' --gpu' : ''}`,
+  );
 const tfDir = siteTf.out.trim();
 const libCc = path.join(tfDir, 'libtensorflow_cc.so.2');
 const libFw = path.join(tfDir, 'libtensorflow_framework.so.2');
 for (const lib of [libCc, libFw]) {
-  if (!existsSync(lib)) fail(`the wheel has no ${path.basename(lib)} (looked in ${tfDir})`, `a ${wheelDist} ${TENSORFLOW_VERSION} wheel for Linux x86-64 ships it; rerun with --force`);
+  if (!existsSync(lib))
+    fail(
+      `the wheel has no ${path.basename(lib)} (looked in ${tfDir})`,
+      `a ${wheelDist} ${TENSORFLOW_VERSION} wheel for Linux x86-64 ships it; rerun with --force`,
+    );
 }
 
 // --- 2. tfjs-node without its install script --------------------------------------------------------
@@ -169,11 +195,13 @@ let projectTfjs;
 try {
   projectTfjs = require('@tensorflow/tfjs/package.json').version;
 } catch {
-  fail('the project\'s @tensorflow/tfjs is not installed', 'run npm ci first');
+  fail("the project's @tensorflow/tfjs is not installed", 'run npm ci first');
 }
 if (projectTfjs !== TFJS_NODE_VERSION) {
-  fail(`the project uses @tensorflow/tfjs ${projectTfjs}, but this builds ${pkg} ${TFJS_NODE_VERSION}, which needs tfjs ${TFJS_NODE_VERSION} (one tfjs-core per process)`,
-    `change TFJS_NODE_VERSION in ${path.relative(root, fileURLToPath(import.meta.url))} to ${projectTfjs}`);
+  fail(
+    `the project uses @tensorflow/tfjs ${projectTfjs}, but this builds ${pkg} ${TFJS_NODE_VERSION}, which needs tfjs ${TFJS_NODE_VERSION} (one tfjs-core per process)`,
+    `change TFJS_NODE_VERSION in ${path.relative(root, fileURLToPath(import.meta.url))} to ${projectTfjs}`,
+  );
 }
 const installedPkg = (() => {
   try {
@@ -184,11 +212,19 @@ const installedPkg = (() => {
 })();
 if (installedPkg !== TFJS_NODE_VERSION || force) {
   step(`installing ${pkg}@${TFJS_NODE_VERSION} into ${path.relative(root, home)} (--ignore-scripts: its install script would download libtensorflow 2.9.1)`);
-  writeFileSync(path.join(home, 'package.json'), JSON.stringify({ private: true, description: 'tensorflow backend of ssfer (npm run setup:tensorflow)', dependencies: { [pkg]: TFJS_NODE_VERSION } }, null, 2) + '\n');
+  writeFileSync(
+    path.join(home, 'package.json'),
+    JSON.stringify(
+      { private: true, description: 'tensorflow backend of ssfer (npm run setup:tensorflow)', dependencies: { [pkg]: TFJS_NODE_VERSION } },
+      null,
+      2,
+    ) + '\n',
+  );
   const npm = process.env.npm_execpath;
-  const r = npm && npm.endsWith('.js')
-    ? run(process.execPath, [npm, 'install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: home })
-    : run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: home });
+  const r =
+    npm && npm.endsWith('.js')
+      ? run(process.execPath, [npm, 'install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: home })
+      : run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: home });
   if (!r.ok) fail(`npm install ${pkg}@${TFJS_NODE_VERSION} failed`, 'check that the npm registry is reachable, then run it again');
 }
 // tfjs-node must use the project's tfjs (a second tfjs-core would hold a second kernel registry):
@@ -216,7 +252,8 @@ if (flavour === 'gpu') {
 }
 for (const h of HEADERS) {
   const from = path.join(tfDir, 'include', h);
-  if (!existsSync(from)) fail(`the wheel has no header ${h} (looked in ${path.join(tfDir, 'include')})`, `rerun with --force; a ${wheelDist} ${TENSORFLOW_VERSION} wheel ships it`);
+  if (!existsSync(from))
+    fail(`the wheel has no header ${h} (looked in ${path.join(tfDir, 'include')})`, `rerun with --force; a ${wheelDist} ${TENSORFLOW_VERSION} wheel ships it`);
   mkdirSync(path.dirname(path.join(depsInclude, h)), { recursive: true });
   copyFileSync(from, path.join(depsInclude, h));
 }
@@ -236,9 +273,13 @@ if (!nodeGyp) fail('node-gyp not found (it ships with npm)', 'run this through n
 step(`compiling ${pkg}'s binding against the wheel's libtensorflow (about a minute)`);
 // The variables node-pre-gyp would pass; napi 8 is what the package's loader picks on Node >= 12.
 const moduleDir = path.join(pkgDir, 'lib', 'napi-v8');
-const gyp = run(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodeDir}`, '--jobs=max', '--module_name=tfjs_binding',
-  `--module_path=${moduleDir}`, '--napi_build_version=8'], { cwd: pkgDir, env: { ...process.env, npm_config_nodedir: nodeDir } });
-if (!gyp.ok || !existsSync(bindingPath)) fail(`compiling the binding failed (node-gyp output above)`, 'check that g++ and make work, then run it again with --force');
+const gyp = run(
+  process.execPath,
+  [nodeGyp, 'rebuild', `--nodedir=${nodeDir}`, '--jobs=max', '--module_name=tfjs_binding', `--module_path=${moduleDir}`, '--napi_build_version=8'],
+  { cwd: pkgDir, env: { ...process.env, npm_config_nodedir: nodeDir } },
+);
+if (!gyp.ok || !existsSync(bindingPath))
+  fail(`compiling the binding failed (node-gyp output above)`, 'check that g++ and make work, then run it again with --force');
 
 // --- 5. check it runs, and record what was built ---------------------------------------------------
 if (!verify(true)) fail('the built binding does not run (see above)', `npm run setup:tensorflow -- --force${flavour === 'gpu' ? ' --gpu' : ''}`);
@@ -262,12 +303,21 @@ function verify(record) {
   const info = JSON.parse(r.out.trim().split('\n').pop());
   if (record && flavour === 'gpu') {
     // What TensorFlow itself sees, to tell a driver or CUDA problem from a binding one.
-    const seen = run(python, ['-c', 'import tensorflow as tf; print(tf.config.list_physical_devices("GPU"))'], { capture: true, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+    const seen = run(python, ['-c', 'import tensorflow as tf; print(tf.config.list_physical_devices("GPU"))'], {
+      capture: true,
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+    });
     step(`TensorFlow in the venv sees: ${seen.ok ? seen.out.trim() : seen.err.trim().split('\n').pop()}`);
   }
   if (record) {
-    writeFileSync(manifestPath, JSON.stringify({ ...want, libtensorflow: info.tf, device: info.gpu ? 'gpu' : 'cpu', tensorflowDir: tfDir, builtAt: new Date().toISOString() }, null, 2) + '\n');
-    step(`tensorflow backend built: ${pkg} ${TFJS_NODE_VERSION} on libtensorflow ${info.tf} (${info.gpu ? 'a GPU is in use' : 'CPU'}); use it with --backend tensorflow`);
+    writeFileSync(
+      manifestPath,
+      JSON.stringify({ ...want, libtensorflow: info.tf, device: info.gpu ? 'gpu' : 'cpu', tensorflowDir: tfDir, builtAt: new Date().toISOString() }, null, 2) +
+        '\n',
+    );
+    step(
+      `tensorflow backend built: ${pkg} ${TFJS_NODE_VERSION} on libtensorflow ${info.tf} (${info.gpu ? 'a GPU is in use' : 'CPU'}); use it with --backend tensorflow`,
+    );
   }
   return true;
 }

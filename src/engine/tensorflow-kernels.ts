@@ -30,11 +30,15 @@ const KERNELS: KernelConfig[] = [
       const b = backend as unknown as NodeBackend;
       const $size = tf.scalar(Number(size), 'int32');
       try {
-        return b.executeSingleOutput('DenseBincount', [
-          { name: 'Tidx', type: b.binding.TF_ATTR_TYPE, value: dtypeCode(b, x.dtype) },
-          { name: 'T', type: b.binding.TF_ATTR_TYPE, value: dtypeCode(b, weights.dtype) },
-          { name: 'binary_output', type: b.binding.TF_ATTR_BOOL, value: Boolean(binaryOutput) },
-        ], [x, $size, weights]);
+        return b.executeSingleOutput(
+          'DenseBincount',
+          [
+            { name: 'Tidx', type: b.binding.TF_ATTR_TYPE, value: dtypeCode(b, x.dtype) },
+            { name: 'T', type: b.binding.TF_ATTR_TYPE, value: dtypeCode(b, weights.dtype) },
+            { name: 'binary_output', type: b.binding.TF_ATTR_BOOL, value: Boolean(binaryOutput) },
+          ],
+          [x, $size, weights],
+        );
       } finally {
         $size.dispose();
       }

@@ -29,9 +29,16 @@ function run(name: string, backend: WasmBackend, inputs: Record<string, TensorIn
 }
 
 function geometry(inShape: number[], filterShape: number[], attrs: NamedAttrMap, depthwise: boolean): Geometry {
-  return tf.backend_util.computeConv2DInfo(inShape as [number, number, number, number], filterShape as [number, number, number, number],
-    attrs.strides as [number, number], (attrs.dilations ?? 1) as [number, number], attrs.pad as 'valid',
-    attrs.dimRoundingMode as 'floor' | undefined, depthwise, 'channelsLast');
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number],
+    (attrs.dilations ?? 1) as [number, number],
+    attrs.pad as 'valid',
+    attrs.dimRoundingMode as 'floor' | undefined,
+    depthwise,
+    'channelsLast',
+  );
 }
 
 function channelsLast(attrs: NamedAttrMap): boolean {
@@ -52,14 +59,41 @@ const conv2DBackpropFilter: KernelConfig = {
     const temps: TensorInfo[] = [];
     const keep = (t: TensorInfo) => (temps.push(t), t);
     try {
-      const padded = top || bottom || left || right
-        ? keep(run('PadV2', b, { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 }))
-        : x;
+      const padded =
+        top || bottom || left || right
+          ? keep(
+              run(
+                'PadV2',
+                b,
+                { x },
+                {
+                  paddings: [
+                    [0, 0],
+                    [top, bottom],
+                    [left, right],
+                    [0, 0],
+                  ],
+                  constantValue: 0,
+                },
+              ),
+            )
+          : x;
       const xt = keep(run('Transpose', b, { x: padded }, { perm: [3, 1, 2, 0] }));
       const ft = keep(run('Transpose', b, { x: dy }, { perm: [1, 2, 0, 3] }));
-      const r = keep(run('Conv2D', b, { x: xt, filter: ft }, {
-        strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [g.strideHeight, g.strideWidth], dimRoundingMode: undefined,
-      }));
+      const r = keep(
+        run(
+          'Conv2D',
+          b,
+          { x: xt, filter: ft },
+          {
+            strides: [1, 1],
+            pad: 'valid',
+            dataFormat: 'NHWC',
+            dilations: [g.strideHeight, g.strideWidth],
+            dimRoundingMode: undefined,
+          },
+        ),
+      );
       const [kh, kw, c, f] = filterShape;
       const cropped = r.shape[1] === kh && r.shape[2] === kw ? r : keep(run('Slice', b, { x: r }, { begin: [0, 0, 0, 0], size: [c, kh, kw, f] }));
       return run('Transpose', b, { x: cropped }, { perm: [1, 2, 0, 3] });

@@ -55,7 +55,16 @@ export function onnxMetadata(m: ModelManifest): Record<string, string> {
     mean: JSON.stringify(p.mean),
     std: JSON.stringify(p.std),
     normalisation: 'inside the graph: (pixels − mean) / std per channel; feed plain pixels in value_range',
-    preprocessing: JSON.stringify({ image_size: p.image_size, layout: p.layout, channel_order: p.channel_order, value_range: p.value_range, resize: p.resize, mean: p.mean, std: p.std, normalised_in_graph: true }),
+    preprocessing: JSON.stringify({
+      image_size: p.image_size,
+      layout: p.layout,
+      channel_order: p.channel_order,
+      value_range: p.value_range,
+      resize: p.resize,
+      mean: p.mean,
+      std: p.std,
+      normalised_in_graph: true,
+    }),
     backbone: JSON.stringify({ plugin: m.backbone.plugin, config: m.backbone.config }),
     source: JSON.stringify(m.source),
     ssfer_version: m.ssfer_version,
@@ -67,10 +76,12 @@ export function onnxMetadata(m: ModelManifest): Record<string, string> {
 /** Where the .onnx file goes, checked before any work is done. */
 function outputFile(modelDir: string, out: string | undefined): string {
   const file = out ?? path.join(modelDir, 'model.onnx');
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new ExportError(`--out ${file} is a folder; name the file to write, e.g. ${path.join(file, 'model.onnx')}`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory())
+    throw new ExportError(`--out ${file} is a folder; name the file to write, e.g. ${path.join(file, 'model.onnx')}`);
   if (path.extname(file).toLowerCase() !== '.onnx') throw new ExportError(`--out ${file}: name a file ending in .onnx`);
   const parent = path.dirname(path.resolve(file));
-  if (!fs.existsSync(parent) || !fs.statSync(parent).isDirectory()) throw new ExportError(`--out ${file}: folder ${path.dirname(file)} does not exist; create it or choose another --out`);
+  if (!fs.existsSync(parent) || !fs.statSync(parent).isDirectory())
+    throw new ExportError(`--out ${file}: folder ${path.dirname(file)} does not exist; create it or choose another --out`);
   try {
     fs.accessSync(parent, fs.constants.W_OK);
   } catch {
@@ -82,7 +93,8 @@ function outputFile(modelDir: string, out: string | undefined): string {
 /** Exports a saved model (a cell folder or its model/ folder) to a file. */
 export async function exportModel(given: string, opts: { format?: string; out?: string; pluginFiles?: readonly string[] } = {}): Promise<ExportResult> {
   const format = opts.format ?? 'onnx';
-  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new ExportError(`--format ${format}: not a known format; formats: ${EXPORT_FORMATS.join(', ')}`);
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format))
+    throw new ExportError(`--format ${format}: not a known format; formats: ${EXPORT_FORMATS.join(', ')}`);
   const dir = findModelDir(given);
   const manifest = readManifest(dir);
   const file = outputFile(dir, opts.out);
@@ -91,7 +103,9 @@ export async function exportModel(given: string, opts: { format?: string; out?: 
   let graph: OnnxGraph;
   try {
     if (!loaded.factory.onnxGraph) {
-      throw new ExportError(`${dir}: the model's backbone '${manifest.backbone.plugin}' does not export to ONNX; backbones that export: ${onnxBackbones(registry).join(', ')}`);
+      throw new ExportError(
+        `${dir}: the model's backbone '${manifest.backbone.plugin}' does not export to ONNX; backbones that export: ${onnxBackbones(registry).join(', ')}`,
+      );
     }
     graph = loaded.factory.onnxGraph(loaded.model);
   } finally {
@@ -110,5 +124,11 @@ export async function exportModel(given: string, opts: { format?: string; out?: 
   } catch (err) {
     throw new ExportError(`--out ${file}: cannot write it (${(err as Error).message})`);
   }
-  return { file, bytes: bytes.length, manifest, graph: { nodes: graph.nodes.length, initializers: graph.initializers?.length ?? 0, opset: graph.opset ?? 13 }, metadata };
+  return {
+    file,
+    bytes: bytes.length,
+    manifest,
+    graph: { nodes: graph.nodes.length, initializers: graph.initializers?.length ?? 0, opset: graph.opset ?? 13 },
+    metadata,
+  };
 }

@@ -65,7 +65,14 @@ export interface ModelManifest {
   readonly backbone: { readonly plugin: string; readonly options: Record<string, unknown>; readonly config: Record<string, unknown> };
   readonly classes: readonly string[];
   readonly preprocessing: Preprocessing;
-  readonly weights: { readonly file: string; readonly dtype: 'float32'; readonly bytes: number; readonly sha256: string; readonly tensors: number; readonly parameters: number };
+  readonly weights: {
+    readonly file: string;
+    readonly dtype: 'float32';
+    readonly bytes: number;
+    readonly sha256: string;
+    readonly tensors: number;
+    readonly parameters: number;
+  };
   readonly source: ModelSource;
 }
 
@@ -95,7 +102,8 @@ function channelOrder(channels: number): string {
 
 /** Writes `model`'s weights and everything needed to use it into `dir` (replacing what is there). */
 export async function saveModelBundle(dir: string, model: Backbone, origin: ModelOrigin): Promise<ModelManifest> {
-  if (origin.classes.length !== model.numClasses) throw new Error(`model bundle: ${origin.classes.length} class names for a model of ${model.numClasses} classes`);
+  if (origin.classes.length !== model.numClasses)
+    throw new Error(`model bundle: ${origin.classes.length} class names for a model of ${model.numClasses} classes`);
   const { use: plugin, ...options } = origin.backbone;
   const parent = path.dirname(path.resolve(dir));
   fs.mkdirSync(parent, { recursive: true });
@@ -163,7 +171,11 @@ export interface CellSummary {
 }
 
 /** Keeps a finished cell's evaluated model in its results folder. */
-export async function keepCellModel(dir: string, model: Backbone, about: { recipe: string; backbone: PluginSlot; factory: BackboneFactory; metrics: CellSummary }): Promise<void> {
+export async function keepCellModel(
+  dir: string,
+  model: Backbone,
+  about: { recipe: string; backbone: PluginSlot; factory: BackboneFactory; metrics: CellSummary },
+): Promise<void> {
   const m = about.metrics;
   await saveModelBundle(dir, model, {
     backbone: about.backbone,
@@ -211,7 +223,11 @@ const manifestSchema = {
     weights: {
       type: 'object',
       required: ['file', 'bytes', 'sha256'],
-      properties: { file: { type: 'string', pattern: '^[^/\\\\]+$' }, bytes: { type: 'integer', minimum: 0 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+      properties: {
+        file: { type: 'string', pattern: '^[^/\\\\]+$' },
+        bytes: { type: 'integer', minimum: 0 },
+        sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      },
     },
     source: { type: 'object', required: ['recipe', 'cell'] },
   },
@@ -219,12 +235,15 @@ const manifestSchema = {
 
 const checkManifest = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true }).compile(manifestSchema);
 
-const RERUN = "run the cell again (ssfer run <recipe> writes cells/<id>/model/)";
+const RERUN = 'run the cell again (ssfer run <recipe> writes cells/<id>/model/)';
 
 /** Reads and checks a bundle's manifest (not its weights). */
 export function readManifest(dir: string): ModelManifest {
   const file = path.join(dir, MANIFEST_FILE);
-  if (!fs.existsSync(file)) throw new ModelBundleError(`${dir}: no saved model here (${MANIFEST_FILE} is missing); name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`);
+  if (!fs.existsSync(file))
+    throw new ModelBundleError(
+      `${dir}: no saved model here (${MANIFEST_FILE} is missing); name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -232,7 +251,8 @@ export function readManifest(dir: string): ModelManifest {
     throw new ModelBundleError(`${file}: damaged model bundle (not JSON: ${(err as Error).message}); ${RERUN}`);
   }
   const m = raw as Partial<ModelManifest> | null;
-  if (m === null || typeof m !== 'object' || m.format !== MODEL_FORMAT) throw new ModelBundleError(`${file}: not an ssfer model bundle (format ${JSON.stringify(m?.format)}, expected "${MODEL_FORMAT}")`);
+  if (m === null || typeof m !== 'object' || m.format !== MODEL_FORMAT)
+    throw new ModelBundleError(`${file}: not an ssfer model bundle (format ${JSON.stringify(m?.format)}, expected "${MODEL_FORMAT}")`);
   if (m.format_version !== MODEL_FORMAT_VERSION) {
     throw new ModelBundleError(
       `${file}: model bundle format version ${JSON.stringify(m.format_version)} (written by ssfer ${m.ssfer_version ?? 'unknown'}); this ssfer (${SSFER_VERSION}) reads version ${MODEL_FORMAT_VERSION} only — use the ssfer that wrote it, or ${RERUN}`,
@@ -270,7 +290,9 @@ export async function loadModelBundle(dir: string, opts: { registry?: PluginRegi
   const registry = opts.registry ?? (await createRegistry(opts.pluginFiles ?? []));
   const { plugin, options } = manifest.backbone;
   if (!registry.has('backbone', plugin)) {
-    throw new ModelBundleError(`${dir}: the model's backbone plugin '${plugin}' is not registered (known: ${registry.namesOf('backbone').join(', ')}); load the file that defines it with --plugin FILE`);
+    throw new ModelBundleError(
+      `${dir}: the model's backbone plugin '${plugin}' is not registered (known: ${registry.namesOf('backbone').join(', ')}); load the file that defines it with --plugin FILE`,
+    );
   }
   let factory: BackboneFactory;
   try {
@@ -279,7 +301,9 @@ export async function loadModelBundle(dir: string, opts: { registry?: PluginRegi
     throw new ModelBundleError(`${dir}: this ssfer cannot build the model's backbone '${plugin}' from its saved options (${(err as Error).message})`);
   }
   if (hashOf(factory.config as never) !== hashOf(manifest.backbone.config as never)) {
-    throw new ModelBundleError(`${dir}: this ssfer (${SSFER_VERSION}) resolves the backbone options to another configuration than ssfer ${manifest.ssfer_version} did; use the ssfer that wrote the model`);
+    throw new ModelBundleError(
+      `${dir}: this ssfer (${SSFER_VERSION}) resolves the backbone options to another configuration than ssfer ${manifest.ssfer_version} did; use the ssfer that wrote the model`,
+    );
   }
   const { tensors } = await loadTensors(weightsFile).catch((err: Error) => {
     throw damaged(err.message);
@@ -289,7 +313,9 @@ export async function loadModelBundle(dir: string, opts: { registry?: PluginRegi
     model.loadState(tensors);
   } catch (err) {
     model.dispose();
-    throw new ModelBundleError(`${weightsFile}: the weights do not fit the ${plugin} backbone the manifest describes (${(err as Error).message.replace(/\n\s*/g, ' ')}); ${RERUN}`);
+    throw new ModelBundleError(
+      `${weightsFile}: the weights do not fit the ${plugin} backbone the manifest describes (${(err as Error).message.replace(/\n\s*/g, ' ')}); ${RERUN}`,
+    );
   } finally {
     tf.dispose(Object.values(tensors));
   }
@@ -301,21 +327,34 @@ export async function loadModelBundle(dir: string, opts: { registry?: PluginRegi
  * else gets a message that says what the folder is and what to name instead.
  */
 export function findModelDir(given: string): string {
-  if (!fs.existsSync(given)) throw new ModelBundleError(`${given}: no such file or folder; name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`);
-  if (!fs.statSync(given).isDirectory()) throw new ModelBundleError(`${given}: not a folder; name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`);
+  if (!fs.existsSync(given))
+    throw new ModelBundleError(`${given}: no such file or folder; name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`);
+  if (!fs.statSync(given).isDirectory())
+    throw new ModelBundleError(`${given}: not a folder; name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`);
   if (fs.existsSync(path.join(given, MANIFEST_FILE))) return given;
   const inCell = path.join(given, CELL_MODEL_DIR);
   if (fs.existsSync(path.join(inCell, MANIFEST_FILE))) return inCell;
   const cells = path.join(given, 'cells');
   if (fs.existsSync(path.join(given, 'run.json')) && fs.existsSync(cells)) {
     const withModel = fs.readdirSync(cells).filter((c) => fs.existsSync(path.join(cells, c, CELL_MODEL_DIR, MANIFEST_FILE)));
-    const listed = withModel.slice(0, 6).map((c) => path.join(cells, c)).join(', ');
-    throw new ModelBundleError(`${given}: a run folder, not one cell; name one of its cells${withModel.length ? `: ${listed}${withModel.length > 6 ? `, … (${withModel.length} in all)` : ''}` : ' (none of them has a saved model)'}`);
+    const listed = withModel
+      .slice(0, 6)
+      .map((c) => path.join(cells, c))
+      .join(', ');
+    throw new ModelBundleError(
+      `${given}: a run folder, not one cell; name one of its cells${withModel.length ? `: ${listed}${withModel.length > 6 ? `, … (${withModel.length} in all)` : ''}` : ' (none of them has a saved model)'}`,
+    );
   }
-  if (fs.existsSync(path.join(given, 'error.json'))) throw new ModelBundleError(`${given}: this cell failed, so it has no model (see its error.json); fix the cause and run it again`);
+  if (fs.existsSync(path.join(given, 'error.json')))
+    throw new ModelBundleError(`${given}: this cell failed, so it has no model (see its error.json); fix the cause and run it again`);
   if (fs.existsSync(path.join(given, 'metrics.json'))) {
-    throw new ModelBundleError(`${given}: this cell has no saved model (no ${CELL_MODEL_DIR}/${MANIFEST_FILE}; it was run by an ssfer that did not keep models); run the cell again to get one`);
+    throw new ModelBundleError(
+      `${given}: this cell has no saved model (no ${CELL_MODEL_DIR}/${MANIFEST_FILE}; it was run by an ssfer that did not keep models); run the cell again to get one`,
+    );
   }
-  if (fs.existsSync(path.join(given, 'checkpoints'))) throw new ModelBundleError(`${given}: this cell has not finished, so it has no model yet; continue it with ssfer run <recipe> --resume`);
-  throw new ModelBundleError(`${given}: no saved model here (no ${MANIFEST_FILE} or ${CELL_MODEL_DIR}/${MANIFEST_FILE}); name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`);
+  if (fs.existsSync(path.join(given, 'checkpoints')))
+    throw new ModelBundleError(`${given}: this cell has not finished, so it has no model yet; continue it with ssfer run <recipe> --resume`);
+  throw new ModelBundleError(
+    `${given}: no saved model here (no ${MANIFEST_FILE} or ${CELL_MODEL_DIR}/${MANIFEST_FILE}); name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`,
+  );
 }

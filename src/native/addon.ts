@@ -8,9 +8,22 @@ type Values = Float32Array | Int32Array | Uint8Array;
 /** The compiled addon (src/native/csrc). Every kernel writes into an output array allocated in JS. */
 export interface NativeAddon {
   matmul(
-    a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, n: number, k: number,
-    transposeA: boolean, transposeB: boolean, aStep: number, bStep: number,
-    aIdx: Int32Array | null, bIdx: Int32Array | null, bias?: Float32Array | null, activation?: number, alpha?: number,
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+    aStep: number,
+    bStep: number,
+    aIdx: Int32Array | null,
+    bIdx: Int32Array | null,
+    bias?: Float32Array | null,
+    activation?: number,
+    alpha?: number,
   ): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha?: number): void;
   binary(op: number, a: Values, b: Values, out: Values, outShape: number[], aStrides: number[], bStrides: number[]): boolean;
@@ -28,30 +41,94 @@ export interface NativeAddon {
   gather(x: Values, indices: Int32Array, out: Values, batch: number, outer: number, dim: number, slice: number): number;
   segmentSum(x: Values, segmentIds: Int32Array, out: Values, slice: number, numSegments: number): boolean;
   adamW(
-    param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array,
-    outParam: Float32Array, outM: Float32Array, outV: Float32Array,
-    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
-    sqrtBc2: number, epsilon: number, stepSize: number, decayFactor: number, decay: boolean,
+    param: Float32Array,
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    outParam: Float32Array,
+    outM: Float32Array,
+    outV: Float32Array,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    sqrtBc2: number,
+    epsilon: number,
+    stepSize: number,
+    decayFactor: number,
+    decay: boolean,
   ): void;
   adamWInPlace(
-    params: Float32Array[], grads: Float32Array[], ms: Float32Array[], vs: Float32Array[], decayFactors: Float32Array,
-    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, sqrtBc2: number, epsilon: number, stepSize: number,
+    params: Float32Array[],
+    grads: Float32Array[],
+    ms: Float32Array[],
+    vs: Float32Array[],
+    decayFactors: Float32Array,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    sqrtBc2: number,
+    epsilon: number,
+    stepSize: number,
   ): void;
   layerNorm(
-    x: Float32Array, gamma: Float32Array, beta: Float32Array, out: Float32Array, mean: Float32Array, rstd: Float32Array,
-    rows: number, cols: number, eps: number,
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    out: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    cols: number,
+    eps: number,
   ): void;
   layerNormGrad(
-    dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array,
-    dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number,
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    rows: number,
+    cols: number,
   ): void;
   gelu(x: Float32Array, out: Float32Array): void;
   softmaxCrossEntropy(logits: Float32Array, targets: Float32Array, loss: Float32Array, logp: Float32Array, rows: number, cols: number): void;
-  softmaxCrossEntropyGrad(dloss: Float32Array, targets: Float32Array, logp: Float32Array, dlogits: Float32Array, dtargets: Float32Array, rows: number, cols: number): void;
-  linearGrad(dy: Float32Array, x: Float32Array, w: Float32Array, dx: Float32Array, dw: Float32Array, db: Float32Array, rows: number, inDim: number, outDim: number): void;
+  softmaxCrossEntropyGrad(
+    dloss: Float32Array,
+    targets: Float32Array,
+    logp: Float32Array,
+    dlogits: Float32Array,
+    dtargets: Float32Array,
+    rows: number,
+    cols: number,
+  ): void;
+  linearGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    dx: Float32Array,
+    dw: Float32Array,
+    db: Float32Array,
+    rows: number,
+    inDim: number,
+    outDim: number,
+  ): void;
   /** Floats of the saved activations of one ViT block; dims [batch, tokens, dim, heads, mlpDim]. */
   vitBlockWorkspace(dims: number[]): number;
-  vitBlock(x: Float32Array, params: Float32Array[], y: Float32Array, workspace: Float32Array, dims: number[], eps1: number, eps2: number, tanhGelu: boolean): void;
+  vitBlock(
+    x: Float32Array,
+    params: Float32Array[],
+    y: Float32Array,
+    workspace: Float32Array,
+    dims: number[],
+    eps1: number,
+    eps2: number,
+    tanhGelu: boolean,
+  ): void;
   vitBlockGrad(dy: Float32Array, workspace: Float32Array, params: Float32Array[], grads: Float32Array[], dims: number[], tanhGelu: boolean): void;
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   /** geometry: [N, H, W, C, KH, KW, F, OH, OW, SH, SW, DH, DW, padTop, padLeft], NHWC; F is the channel multiplier for depthwise. */
@@ -86,7 +163,11 @@ function chooseOpenBlasCore(): void {
   if (process.env.OPENBLAS_CORETYPE !== undefined || process.platform !== 'linux' || process.arch !== 'x64') return;
   let flags: string[];
   try {
-    flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
+    flags =
+      readFileSync('/proc/cpuinfo', 'utf8')
+        .match(/^flags\s*:(.*)$/m)?.[1]
+        .trim()
+        .split(/\s+/) ?? [];
   } catch {
     return;
   }

@@ -71,7 +71,10 @@ function simdFlag() {
   if (process.env.SSFER_NATIVE_SIMD === '0') return 0;
   if (process.arch !== 'x64') return 0;
   try {
-    const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
+    const flags =
+      readFileSync('/proc/cpuinfo', 'utf8')
+        .match(/^flags\s*:(.*)$/m)?.[1]
+        .split(/\s+/) ?? [];
     if (!flags.includes('avx2') || !flags.includes('fma')) return 0;
     if (process.env.SSFER_NATIVE_SIMD === '1') return 1;
     return ['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => flags.includes(f)) ? 2 : 1;

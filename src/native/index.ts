@@ -24,7 +24,8 @@ interface RegistryState {
 // Kept on globalThis: a loader may instantiate this module twice (ESM and CJS paths), while tfjs's
 // registry, which the state describes, exists once per process.
 const STATE_KEY = Symbol.for('ssfer.native.registry');
-const state: RegistryState = ((globalThis as Record<symbol, unknown>)[STATE_KEY] as RegistryState | undefined) ??
+const state: RegistryState =
+  ((globalThis as Record<symbol, unknown>)[STATE_KEY] as RegistryState | undefined) ??
   ((globalThis as Record<symbol, unknown>)[STATE_KEY] = { kernels: [], fallbacks: new Map() } as RegistryState);
 
 /**

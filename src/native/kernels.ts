@@ -16,15 +16,48 @@ type KernelArgs = Parameters<KernelFunc>[0];
 
 // Op codes of the addon (csrc/elementwise.cc, csrc/reduce.cc).
 export const UNARY_OPS: Record<string, number> = {
-  Exp: 0, Log: 1, Sqrt: 2, Rsqrt: 3, Tanh: 4, Relu: 5, Relu6: 6, Sigmoid: 7, Erf: 8, Step: 9, Neg: 10, Abs: 11,
-  Square: 12, Reciprocal: 13, Elu: 14, LeakyRelu: 15, Softplus: 16, Log1p: 17, Expm1: 18, Floor: 19, Ceil: 20,
-  Sign: 21, Sin: 22, Cos: 23,
+  Exp: 0,
+  Log: 1,
+  Sqrt: 2,
+  Rsqrt: 3,
+  Tanh: 4,
+  Relu: 5,
+  Relu6: 6,
+  Sigmoid: 7,
+  Erf: 8,
+  Step: 9,
+  Neg: 10,
+  Abs: 11,
+  Square: 12,
+  Reciprocal: 13,
+  Elu: 14,
+  LeakyRelu: 15,
+  Softplus: 16,
+  Log1p: 17,
+  Expm1: 18,
+  Floor: 19,
+  Ceil: 20,
+  Sign: 21,
+  Sin: 22,
+  Cos: 23,
 };
 const UNARY_WITH_ALPHA = new Set(['Step', 'LeakyRelu']);
 
 export const BINARY_OPS: Record<string, number> = {
-  Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7,
-  Greater: 8, GreaterEqual: 9, Less: 10, LessEqual: 11, Equal: 12, NotEqual: 13,
+  Add: 0,
+  Sub: 1,
+  Multiply: 2,
+  RealDiv: 3,
+  Maximum: 4,
+  Minimum: 5,
+  Pow: 6,
+  SquaredDifference: 7,
+  Greater: 8,
+  GreaterEqual: 9,
+  Less: 10,
+  LessEqual: 11,
+  Equal: 12,
+  NotEqual: 13,
 };
 const COMPARISONS = new Set(['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual']);
 const INT_ARITHMETIC = new Set(['Add', 'Sub', 'Multiply', 'Maximum', 'Minimum', 'SquaredDifference']);
@@ -32,7 +65,11 @@ const INT_ARITHMETIC = new Set(['Add', 'Sub', 'Multiply', 'Maximum', 'Minimum', 
 const REDUCE = { Sum: 0, Mean: 1, Prod: 2, Max: 3, Min: 4, ArgMax: 5, ArgMin: 6 } as const;
 
 const FUSED_ACTIVATIONS: Record<string, number> = {
-  linear: -1, relu: UNARY_OPS.Relu, relu6: UNARY_OPS.Relu6, elu: UNARY_OPS.Elu, leakyrelu: UNARY_OPS.LeakyRelu,
+  linear: -1,
+  relu: UNARY_OPS.Relu,
+  relu6: UNARY_OPS.Relu6,
+  elu: UNARY_OPS.Elu,
+  leakyrelu: UNARY_OPS.LeakyRelu,
   sigmoid: UNARY_OPS.Sigmoid,
 };
 
@@ -125,40 +162,42 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     });
   }
 
-  const reduction = (op: number, axisAttr: 'axis' | 'reductionIndices', arg: boolean): Native => (args, orig) => {
-    const x = args.inputs.x as TensorInfo;
-    const attrs = args.attrs as NamedAttrMap;
-    let inDtype: DataType;
-    let outDtype: DataType;
-    if (arg) {
-      if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
-      inDtype = x.dtype;
-      outDtype = 'int32';
-    } else if (op === REDUCE.Mean) {
-      if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
-      inDtype = x.dtype;
-      outDtype = 'float32';
-    } else if (op === REDUCE.Sum && x.dtype === 'bool') {
-      inDtype = 'bool';
-      outDtype = 'int32';
-    } else {
-      if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
-      inDtype = x.dtype;
-      outDtype = x.dtype;
-    }
-    const axes = util.parseAxisParam(attrs[axisAttr] as number | number[], x.shape);
-    if (arg && axes.length !== 1) return orig(args);
-    const [outShape, reduceShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
-    if (size(reduceShape) === 0 || size(outShape) === 0) return orig(args);
-    const b = backendOf(args);
-    const xv = valuesAs(b, x, inDtype);
-    if (!xv) return orig(args);
-    const out = newArray(outDtype, size(outShape)) as Values;
-    const mask = x.shape.map((_, i) => (axes.includes(i) ? 1 : 0));
-    if (!addon.reduce(op, xv, out, x.shape, mask)) return orig(args);
-    const shape = !arg && attrs.keepDims ? backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
-    return b.makeTensorInfo(shape, outDtype, out);
-  };
+  const reduction =
+    (op: number, axisAttr: 'axis' | 'reductionIndices', arg: boolean): Native =>
+    (args, orig) => {
+      const x = args.inputs.x as TensorInfo;
+      const attrs = args.attrs as NamedAttrMap;
+      let inDtype: DataType;
+      let outDtype: DataType;
+      if (arg) {
+        if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
+        inDtype = x.dtype;
+        outDtype = 'int32';
+      } else if (op === REDUCE.Mean) {
+        if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
+        inDtype = x.dtype;
+        outDtype = 'float32';
+      } else if (op === REDUCE.Sum && x.dtype === 'bool') {
+        inDtype = 'bool';
+        outDtype = 'int32';
+      } else {
+        if (x.dtype !== 'float32' && x.dtype !== 'int32') return orig(args);
+        inDtype = x.dtype;
+        outDtype = x.dtype;
+      }
+      const axes = util.parseAxisParam(attrs[axisAttr] as number | number[], x.shape);
+      if (arg && axes.length !== 1) return orig(args);
+      const [outShape, reduceShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
+      if (size(reduceShape) === 0 || size(outShape) === 0) return orig(args);
+      const b = backendOf(args);
+      const xv = valuesAs(b, x, inDtype);
+      if (!xv) return orig(args);
+      const out = newArray(outDtype, size(outShape)) as Values;
+      const mask = x.shape.map((_, i) => (axes.includes(i) ? 1 : 0));
+      if (!addon.reduce(op, xv, out, x.shape, mask)) return orig(args);
+      const shape = !arg && attrs.keepDims ? backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
+      return b.makeTensorInfo(shape, outDtype, out);
+    };
   kernels.set('Sum', reduction(REDUCE.Sum, 'axis', false));
   kernels.set('Mean', reduction(REDUCE.Mean, 'axis', false));
   kernels.set('Prod', reduction(REDUCE.Prod, 'axis', false));
@@ -340,7 +379,12 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     }
     const out = newArray(dtype, size(outShape)) as Values;
     const inner = size(shape.slice(axis));
-    addon.concat(vals, out, size(shape.slice(0, axis)), vals.map(() => inner));
+    addon.concat(
+      vals,
+      out,
+      size(shape.slice(0, axis)),
+      vals.map(() => inner),
+    );
     return b.makeTensorInfo(outShape, dtype, out);
   });
 
@@ -378,7 +422,17 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     const xv = valuesAs(b, x, x.dtype);
     if (!xv) return orig(args);
     const out = newArray(x.dtype, size(outShape), true) as Values;
-    if (!addon.pad(xv, out, x.shape, paddings.map((p) => p[0]), outShape, value)) return orig(args);
+    if (
+      !addon.pad(
+        xv,
+        out,
+        x.shape,
+        paddings.map((p) => p[0]),
+        outShape,
+        value,
+      )
+    )
+      return orig(args);
     return b.makeTensorInfo(outShape, x.dtype, out);
   });
 
@@ -402,7 +456,12 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     }
     const outer = size(outShape.slice(0, axis));
     const out = newArray(dtype, size(outShape)) as Values;
-    addon.concat(vals, out, outer, nonEmpty.map((t) => size(t.shape.slice(axis))));
+    addon.concat(
+      vals,
+      out,
+      outer,
+      nonEmpty.map((t) => size(t.shape.slice(axis))),
+    );
     return b.makeTensorInfo(outShape, dtype, out);
   });
 
@@ -424,8 +483,7 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     const attrs = args.attrs as NamedAttrMap;
     if (!isNumeric(x.dtype) || indices.dtype !== 'int32') return orig(args);
     const axis = util.parseAxisParam(attrs.axis as number, x.shape)[0];
-    const info = backend_util.segment_util.collectGatherOpShapeInfo(
-      x, indices, axis, Number(attrs.batchDims ?? 0));
+    const info = backend_util.segment_util.collectGatherOpShapeInfo(x, indices, axis, Number(attrs.batchDims ?? 0));
     const b = backendOf(args);
     const xv = valuesAs(b, x, x.dtype);
     const iv = valuesAs(b, indices, 'int32') as Int32Array | null;
@@ -505,114 +563,149 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
   // Convolutions, pooling and batch normalisation (csrc/conv.cc), NHWC float32 only.
   type ConvInfo = ReturnType<typeof backend_util.computeConv2DInfo>;
   const geometry = (c: ConvInfo, depthwise: boolean): number[] => [
-    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.filterHeight, c.filterWidth,
-    depthwise ? c.outChannels / c.inChannels : c.outChannels, c.outHeight, c.outWidth,
-    c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth, c.padInfo.top, c.padInfo.left,
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.filterHeight,
+    c.filterWidth,
+    depthwise ? c.outChannels / c.inChannels : c.outChannels,
+    c.outHeight,
+    c.outWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.dilationHeight,
+    c.dilationWidth,
+    c.padInfo.top,
+    c.padInfo.left,
   ];
   const channelsLast = (attrs: NamedAttrMap) => attrs.dataFormat === undefined || attrs.dataFormat === 'NHWC' || attrs.dataFormat === 'channelsLast';
   const f32In = (b: CpuBackendLike, ...ts: TensorInfo[]) => ts.map((t) => (t.dtype === 'float32' ? (valuesAs(b, t, 'float32') as Float32Array | null) : null));
   const convInfoOf = (inShape: number[], filterShape: number[], attrs: NamedAttrMap, depthwise: boolean, dilations: unknown = attrs.dilations) =>
-    backend_util.computeConv2DInfo(inShape as [number, number, number, number], filterShape as [number, number, number, number],
-      attrs.strides as [number, number], (dilations ?? 1) as [number, number], attrs.pad as 'valid',
-      attrs.dimRoundingMode as 'floor' | undefined, depthwise, 'channelsLast');
+    backend_util.computeConv2DInfo(
+      inShape as [number, number, number, number],
+      filterShape as [number, number, number, number],
+      attrs.strides as [number, number],
+      (dilations ?? 1) as [number, number],
+      attrs.pad as 'valid',
+      attrs.dimRoundingMode as 'floor' | undefined,
+      depthwise,
+      'channelsLast',
+    );
   const usable = (c: ConvInfo) => size(c.outShape) > 0 && size(c.inShape) > 0 && c.padInfo.top >= 0 && c.padInfo.left >= 0;
 
-  const conv = (depthwise: boolean): Native => (args, orig) => {
-    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-    const attrs = args.attrs as NamedAttrMap;
-    if (x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
-    const b = backendOf(args);
-    const [xv, fv] = f32In(b, x, filter);
-    if (!xv || !fv) return orig(args);
-    const c = convInfoOf(x.shape, filter.shape, attrs, depthwise);
-    if (!usable(c)) return orig(args);
-    const out = newArray('float32', size(c.outShape)) as Float32Array;
-    (depthwise ? addon.depthwiseConv2d : addon.conv2d)(xv, fv, out, geometry(c, depthwise));
-    return b.makeTensorInfo(c.outShape, 'float32', out);
-  };
+  const conv =
+    (depthwise: boolean): Native =>
+    (args, orig) => {
+      const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+      const attrs = args.attrs as NamedAttrMap;
+      if (x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+      const b = backendOf(args);
+      const [xv, fv] = f32In(b, x, filter);
+      if (!xv || !fv) return orig(args);
+      const c = convInfoOf(x.shape, filter.shape, attrs, depthwise);
+      if (!usable(c)) return orig(args);
+      const out = newArray('float32', size(c.outShape)) as Float32Array;
+      (depthwise ? addon.depthwiseConv2d : addon.conv2d)(xv, fv, out, geometry(c, depthwise));
+      return b.makeTensorInfo(c.outShape, 'float32', out);
+    };
   kernels.set('Conv2D', conv(false));
   kernels.set('DepthwiseConv2dNative', conv(true));
 
-  const convBackpropInput = (depthwise: boolean): Native => (args, orig) => {
-    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-    const attrs = args.attrs as NamedAttrMap;
-    const inputShape = attrs.inputShape as number[];
-    if (inputShape.length !== 4 || !channelsLast(attrs)) return orig(args);
-    const b = backendOf(args);
-    const [dyv, fv] = f32In(b, dy, filter);
-    if (!dyv || !fv) return orig(args);
-    const c = convInfoOf(inputShape, filter.shape, attrs, depthwise, depthwise ? attrs.dilations : 1);
-    if (!usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
-    const dx = newArray('float32', size(inputShape)) as Float32Array;
-    (depthwise ? addon.depthwiseConv2dBackpropInput : addon.conv2dBackpropInput)(dyv, fv, dx, geometry(c, depthwise));
-    return b.makeTensorInfo(inputShape, 'float32', dx);
-  };
+  const convBackpropInput =
+    (depthwise: boolean): Native =>
+    (args, orig) => {
+      const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+      const attrs = args.attrs as NamedAttrMap;
+      const inputShape = attrs.inputShape as number[];
+      if (inputShape.length !== 4 || !channelsLast(attrs)) return orig(args);
+      const b = backendOf(args);
+      const [dyv, fv] = f32In(b, dy, filter);
+      if (!dyv || !fv) return orig(args);
+      const c = convInfoOf(inputShape, filter.shape, attrs, depthwise, depthwise ? attrs.dilations : 1);
+      if (!usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+      const dx = newArray('float32', size(inputShape)) as Float32Array;
+      (depthwise ? addon.depthwiseConv2dBackpropInput : addon.conv2dBackpropInput)(dyv, fv, dx, geometry(c, depthwise));
+      return b.makeTensorInfo(inputShape, 'float32', dx);
+    };
   kernels.set('Conv2DBackpropInput', convBackpropInput(false));
   kernels.set('DepthwiseConv2dNativeBackpropInput', convBackpropInput(true));
 
-  const convBackpropFilter = (depthwise: boolean): Native => (args, orig) => {
-    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-    const attrs = args.attrs as NamedAttrMap;
-    const filterShape = attrs.filterShape as number[];
-    if (x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
-    const b = backendOf(args);
-    const [xv, dyv] = f32In(b, x, dy);
-    if (!xv || !dyv) return orig(args);
-    const c = convInfoOf(x.shape, filterShape, attrs, depthwise, depthwise ? attrs.dilations : 1);
-    if (!usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
-    const df = newArray('float32', size(filterShape)) as Float32Array;
-    (depthwise ? addon.depthwiseConv2dBackpropFilter : addon.conv2dBackpropFilter)(xv, dyv, df, geometry(c, depthwise));
-    return b.makeTensorInfo(filterShape, 'float32', df);
-  };
+  const convBackpropFilter =
+    (depthwise: boolean): Native =>
+    (args, orig) => {
+      const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+      const attrs = args.attrs as NamedAttrMap;
+      const filterShape = attrs.filterShape as number[];
+      if (x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+      const b = backendOf(args);
+      const [xv, dyv] = f32In(b, x, dy);
+      if (!xv || !dyv) return orig(args);
+      const c = convInfoOf(x.shape, filterShape, attrs, depthwise, depthwise ? attrs.dilations : 1);
+      if (!usable(c) || !util.arraysEqual(c.outShape, dy.shape)) return orig(args);
+      const df = newArray('float32', size(filterShape)) as Float32Array;
+      (depthwise ? addon.depthwiseConv2dBackpropFilter : addon.conv2dBackpropFilter)(xv, dyv, df, geometry(c, depthwise));
+      return b.makeTensorInfo(filterShape, 'float32', df);
+    };
   kernels.set('Conv2DBackpropFilter', convBackpropFilter(false));
   kernels.set('DepthwiseConv2dNativeBackpropFilter', convBackpropFilter(true));
 
   // The fused forms: the convolution, then bias and activation (the backward runs the plain kernels).
-  const fusedConv = (depthwise: boolean): Native => (args, orig) => {
-    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
-    const attrs = args.attrs as NamedAttrMap;
-    const activation = String(attrs.activation ?? 'linear');
-    if (preluActivationWeights || !(activation in FUSED_ACTIVATIONS) || !x || !filter || x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
-    const b = backendOf(args);
-    const [xv, fv] = f32In(b, x, filter);
-    const biasV = bias ? f32In(b, bias)[0] : null;
-    if (!xv || !fv || (bias && !biasV)) return orig(args);
-    const c = convInfoOf(x.shape, filter.shape, attrs, depthwise);
-    if (!usable(c)) return orig(args);
-    let outShape: number[] = c.outShape;
-    if (bias) {
-      outShape = backend_util.assertAndGetBroadcastShape(c.outShape, bias.shape);
-      if (!util.arraysEqual(outShape, c.outShape)) return orig(args);
-    }
-    const out = newArray('float32', size(c.outShape)) as Float32Array;
-    (depthwise ? addon.depthwiseConv2d : addon.conv2d)(xv, fv, out, geometry(c, depthwise));
-    if (bias && biasV) {
-      addon.binary(BINARY_OPS.Add, out, biasV, out, outShape, broadcastStrides(outShape, outShape), broadcastStrides(bias.shape, outShape));
-    }
-    const act = FUSED_ACTIVATIONS[activation]!;
-    if (act >= 0) addon.unary(act, out, out, Number(attrs.leakyreluAlpha ?? 0.2));
-    return b.makeTensorInfo(c.outShape, 'float32', out);
-  };
+  const fusedConv =
+    (depthwise: boolean): Native =>
+    (args, orig) => {
+      const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+      const attrs = args.attrs as NamedAttrMap;
+      const activation = String(attrs.activation ?? 'linear');
+      if (preluActivationWeights || !(activation in FUSED_ACTIVATIONS) || !x || !filter || x.shape.length !== 4 || !channelsLast(attrs)) return orig(args);
+      const b = backendOf(args);
+      const [xv, fv] = f32In(b, x, filter);
+      const biasV = bias ? f32In(b, bias)[0] : null;
+      if (!xv || !fv || (bias && !biasV)) return orig(args);
+      const c = convInfoOf(x.shape, filter.shape, attrs, depthwise);
+      if (!usable(c)) return orig(args);
+      let outShape: number[] = c.outShape;
+      if (bias) {
+        outShape = backend_util.assertAndGetBroadcastShape(c.outShape, bias.shape);
+        if (!util.arraysEqual(outShape, c.outShape)) return orig(args);
+      }
+      const out = newArray('float32', size(c.outShape)) as Float32Array;
+      (depthwise ? addon.depthwiseConv2d : addon.conv2d)(xv, fv, out, geometry(c, depthwise));
+      if (bias && biasV) {
+        addon.binary(BINARY_OPS.Add, out, biasV, out, outShape, broadcastStrides(outShape, outShape), broadcastStrides(bias.shape, outShape));
+      }
+      const act = FUSED_ACTIVATIONS[activation]!;
+      if (act >= 0) addon.unary(act, out, out, Number(attrs.leakyreluAlpha ?? 0.2));
+      return b.makeTensorInfo(c.outShape, 'float32', out);
+    };
   kernels.set('FusedConv2D', fusedConv(false));
   kernels.set('FusedDepthwiseConv2D', fusedConv(true));
 
   const poolInfoOf = (shape: number[], attrs: NamedAttrMap) =>
-    backend_util.computePool2DInfo(shape as [number, number, number, number], attrs.filterSize as [number, number],
-      attrs.strides as [number, number], 1, attrs.pad as 'valid', attrs.dimRoundingMode as 'floor' | undefined);
+    backend_util.computePool2DInfo(
+      shape as [number, number, number, number],
+      attrs.filterSize as [number, number],
+      attrs.strides as [number, number],
+      1,
+      attrs.pad as 'valid',
+      attrs.dimRoundingMode as 'floor' | undefined,
+    );
 
-  const poolKernel = (max: boolean): Native => (args, orig, js) => {
-    const x = args.inputs.x as TensorInfo;
-    const attrs = args.attrs as NamedAttrMap;
-    if (x.shape.length !== 4) return orig(args);
-    const c = poolInfoOf(x.shape, attrs);
-    if (c.filterWidth === 1 && c.filterHeight === 1 && util.arraysEqual(c.inShape, c.outShape)) return js(args); // a relabel
-    const b = backendOf(args);
-    const [xv] = f32In(b, x);
-    if (!xv || !usable(c)) return orig(args);
-    const out = newArray('float32', size(c.outShape)) as Float32Array;
-    (max ? addon.maxPool : addon.avgPool)(xv, out, geometry(c, false));
-    return b.makeTensorInfo(c.outShape, 'float32', out);
-  };
+  const poolKernel =
+    (max: boolean): Native =>
+    (args, orig, js) => {
+      const x = args.inputs.x as TensorInfo;
+      const attrs = args.attrs as NamedAttrMap;
+      if (x.shape.length !== 4) return orig(args);
+      const c = poolInfoOf(x.shape, attrs);
+      if (c.filterWidth === 1 && c.filterHeight === 1 && util.arraysEqual(c.inShape, c.outShape)) return js(args); // a relabel
+      const b = backendOf(args);
+      const [xv] = f32In(b, x);
+      if (!xv || !usable(c)) return orig(args);
+      const out = newArray('float32', size(c.outShape)) as Float32Array;
+      (max ? addon.maxPool : addon.avgPool)(xv, out, geometry(c, false));
+      return b.makeTensorInfo(c.outShape, 'float32', out);
+    };
   kernels.set('MaxPool', poolKernel(true));
   kernels.set('AvgPool', poolKernel(false));
 
@@ -733,8 +826,24 @@ export function adamWKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
     const decayFactor = 1 - lr * wd;
     const n = size(param.shape);
     const outs = [0, 1, 2].map(() => pool.alloc('float32', n) as Float32Array);
-    addon.adamW(values[0]!, values[1]!, values[2]!, values[3]!, outs[0]!, outs[1]!, outs[2]!,
-      b1, 1 - b1, b2, 1 - b2, sqrtBc2, eps, stepSize, decayFactor, wd !== 0);
+    addon.adamW(
+      values[0]!,
+      values[1]!,
+      values[2]!,
+      values[3]!,
+      outs[0]!,
+      outs[1]!,
+      outs[2]!,
+      b1,
+      1 - b1,
+      b2,
+      1 - b2,
+      sqrtBc2,
+      eps,
+      stepSize,
+      decayFactor,
+      wd !== 0,
+    );
     return outs.map((o) => b.makeTensorInfo(param.shape, 'float32', o));
   };
 }
@@ -784,8 +893,20 @@ export function adamWInPlaceKernel(addon: NativeAddon, pool: BufferPool): Kernel
       done[i] = 1;
     }
     if (factors.length > 0) {
-      addon.adamWInPlace(lists[0]!, lists[1]!, lists[2]!, lists[3]!, Float32Array.from(factors), b1, 1 - b1, b2, 1 - b2,
-        Math.sqrt(1 - Math.pow(b2, t)), Number(attrs.epsilon), lr / (1 - Math.pow(b1, t)));
+      addon.adamWInPlace(
+        lists[0]!,
+        lists[1]!,
+        lists[2]!,
+        lists[3]!,
+        Float32Array.from(factors),
+        b1,
+        1 - b1,
+        b2,
+        1 - b2,
+        Math.sqrt(1 - Math.pow(b2, t)),
+        Number(attrs.epsilon),
+        lr / (1 - Math.pow(b1, t)),
+      );
     }
     return b.makeTensorInfo([count], 'int32', done);
   };
@@ -838,8 +959,7 @@ export function layerKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
     const rstd = f32(rows);
     addon.layerNorm(xv, gv, bv, y, mean, rstd, rows, cols, Number((args.attrs as NamedAttrMap).eps));
     const statShape = [...x.shape.slice(0, -1), 1];
-    return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo(statShape, 'float32', mean),
-      b.makeTensorInfo(statShape, 'float32', rstd)];
+    return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo(statShape, 'float32', mean), b.makeTensorInfo(statShape, 'float32', rstd)];
   });
 
   kernels.set(LAYER_NORM_GRAD_KERNEL, (args) => {
@@ -852,11 +972,19 @@ export function layerKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
     const dx = f32(rows * cols);
     const dgamma = f32(cols);
     const dbeta = f32(cols);
-    addon.layerNormGrad(f32Of(b, dy, LAYER_NORM_GRAD_KERNEL), f32Of(b, x, LAYER_NORM_GRAD_KERNEL),
-      f32Of(b, mean, LAYER_NORM_GRAD_KERNEL), f32Of(b, rstd, LAYER_NORM_GRAD_KERNEL), f32Of(b, gamma, LAYER_NORM_GRAD_KERNEL),
-      dx, dgamma, dbeta, rows, cols);
-    return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo(gamma.shape, 'float32', dgamma),
-      b.makeTensorInfo(gamma.shape, 'float32', dbeta)];
+    addon.layerNormGrad(
+      f32Of(b, dy, LAYER_NORM_GRAD_KERNEL),
+      f32Of(b, x, LAYER_NORM_GRAD_KERNEL),
+      f32Of(b, mean, LAYER_NORM_GRAD_KERNEL),
+      f32Of(b, rstd, LAYER_NORM_GRAD_KERNEL),
+      f32Of(b, gamma, LAYER_NORM_GRAD_KERNEL),
+      dx,
+      dgamma,
+      dbeta,
+      rows,
+      cols,
+    );
+    return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo(gamma.shape, 'float32', dgamma), b.makeTensorInfo(gamma.shape, 'float32', dbeta)];
   });
 
   kernels.set(GELU_KERNEL, (args) => {
@@ -908,8 +1036,24 @@ export function linearKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     const [rows, inDim, outDim] = check(LINEAR_KERNEL, x, w);
     if (size(bias.shape) !== outDim) throw new Error(`${LINEAR_KERNEL}: bias [${bias.shape}] does not fit ${outDim} outputs`);
     const y = pool.alloc('float32', rows * outDim, inDim === 0) as Float32Array;
-    addon.matmul(f32Of(be, x, LINEAR_KERNEL), f32Of(be, w, LINEAR_KERNEL), y, 1, rows, outDim, inDim, false, false, 0, 0, null, null,
-      f32Of(be, bias, LINEAR_KERNEL), -1, 0);
+    addon.matmul(
+      f32Of(be, x, LINEAR_KERNEL),
+      f32Of(be, w, LINEAR_KERNEL),
+      y,
+      1,
+      rows,
+      outDim,
+      inDim,
+      false,
+      false,
+      0,
+      0,
+      null,
+      null,
+      f32Of(be, bias, LINEAR_KERNEL),
+      -1,
+      0,
+    );
     return be.makeTensorInfo([rows, outDim], 'float32', y);
   });
   kernels.set(LINEAR_GRAD_KERNEL, (args) => {
@@ -942,7 +1086,15 @@ export function linearKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     if (size(dy.shape) !== rows || !util.arraysEqual(targets.shape, logp.shape)) throw new Error(`${CROSS_ENTROPY_GRAD_KERNEL}: shapes do not fit`);
     const dz = f32(rows * cols);
     const dt = f32(rows * cols);
-    addon.softmaxCrossEntropyGrad(f32Of(be, dy, CROSS_ENTROPY_GRAD_KERNEL), f32Of(be, targets, CROSS_ENTROPY_GRAD_KERNEL), f32Of(be, logp, CROSS_ENTROPY_GRAD_KERNEL), dz, dt, rows, cols);
+    addon.softmaxCrossEntropyGrad(
+      f32Of(be, dy, CROSS_ENTROPY_GRAD_KERNEL),
+      f32Of(be, targets, CROSS_ENTROPY_GRAD_KERNEL),
+      f32Of(be, logp, CROSS_ENTROPY_GRAD_KERNEL),
+      dz,
+      dt,
+      rows,
+      cols,
+    );
     return [be.makeTensorInfo(logp.shape, 'float32', dz), be.makeTensorInfo(logp.shape, 'float32', dt)];
   });
   return kernels;
@@ -982,11 +1134,12 @@ export function blockKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
     });
     return [batch, rows / batch, dim, heads, mlp];
   };
-  const paramsOf = (inputs: KernelArgs['inputs']) => VIT_BLOCK_PARAMS.map((n) => {
-    const t = inputs[n] as TensorInfo | undefined;
-    if (!t) throw new Error(`${VIT_BLOCK_KERNEL}: missing input ${n}`);
-    return t;
-  });
+  const paramsOf = (inputs: KernelArgs['inputs']) =>
+    VIT_BLOCK_PARAMS.map((n) => {
+      const t = inputs[n] as TensorInfo | undefined;
+      if (!t) throw new Error(`${VIT_BLOCK_KERNEL}: missing input ${n}`);
+      return t;
+    });
 
   kernels.set(VIT_BLOCK_KERNEL, (args) => {
     const b = args.backend as unknown as CpuBackendLike;
@@ -996,8 +1149,16 @@ export function blockKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
     const dims = dimsOf(VIT_BLOCK_KERNEL, x, params, attrs);
     const y = f32(size(x.shape));
     const ws = f32(addon.vitBlockWorkspace(dims));
-    addon.vitBlock(f32Of(b, x, VIT_BLOCK_KERNEL), params.map((p) => f32Of(b, p, VIT_BLOCK_KERNEL)), y, ws, dims,
-      Number(attrs.eps1), Number(attrs.eps2), attrs.gelu === 'tanh');
+    addon.vitBlock(
+      f32Of(b, x, VIT_BLOCK_KERNEL),
+      params.map((p) => f32Of(b, p, VIT_BLOCK_KERNEL)),
+      y,
+      ws,
+      dims,
+      Number(attrs.eps1),
+      Number(attrs.eps2),
+      attrs.gelu === 'tanh',
+    );
     return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([ws.length], 'float32', ws)];
   });
 
@@ -1010,8 +1171,14 @@ export function blockKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
     if (size(workspace.shape) !== addon.vitBlockWorkspace(dims)) throw new Error(`${VIT_BLOCK_GRAD_KERNEL}: the workspace is not this block's`);
     const shapes = [dy.shape, ...params.map((p) => p.shape)];
     const grads = shapes.map((s) => f32(size(s)));
-    addon.vitBlockGrad(f32Of(b, dy, VIT_BLOCK_GRAD_KERNEL), f32Of(b, workspace, VIT_BLOCK_GRAD_KERNEL),
-      params.map((p) => f32Of(b, p, VIT_BLOCK_GRAD_KERNEL)), grads, dims, attrs.gelu === 'tanh');
+    addon.vitBlockGrad(
+      f32Of(b, dy, VIT_BLOCK_GRAD_KERNEL),
+      f32Of(b, workspace, VIT_BLOCK_GRAD_KERNEL),
+      params.map((p) => f32Of(b, p, VIT_BLOCK_GRAD_KERNEL)),
+      grads,
+      dims,
+      attrs.gelu === 'tanh',
+    );
     return grads.map((g, i) => b.makeTensorInfo(shapes[i]!, 'float32', g));
   });
 

@@ -140,12 +140,7 @@ export type ElemType = 'float' | 'int64';
 /** TensorProto.DataType. */
 const ELEM: Record<ElemType, number> = { float: 1, int64: 7 };
 
-export type Attribute =
-  | { i: number }
-  | { f: number }
-  | { s: string }
-  | { ints: readonly number[] }
-  | { floats: readonly number[] };
+export type Attribute = { i: number } | { f: number } | { s: string } | { ints: readonly number[] } | { floats: readonly number[] };
 
 export interface OnnxNode {
   readonly op: string;
@@ -225,7 +220,8 @@ function tensor(w: ProtoWriter, t: OnnxTensor): void {
   if (t.type === 'float') {
     w.bytes(9, littleEndian(t.values instanceof Float32Array ? t.values : Float32Array.from(t.values)));
   } else {
-    if (!Array.from(t.values).every((v) => Number.isSafeInteger(v))) throw new Error(`onnx: initializer ${t.name} is int64 but holds a value that is not a whole number`);
+    if (!Array.from(t.values).every((v) => Number.isSafeInteger(v)))
+      throw new Error(`onnx: initializer ${t.name} is int64 but holds a value that is not a whole number`);
     w.bytes(9, littleEndian(BigInt64Array.from(Array.from(t.values), (v) => BigInt(v))));
   }
 }
@@ -282,7 +278,9 @@ export function encodeModel(graph: OnnxGraph, info: OnnxModelInfo = {}): Uint8Ar
   // StringStringEntryProto: key 1, value 2.
   for (const [key, value] of Object.entries(info.metadata ?? {})) w.message(14, (e) => e.string(1, key).string(2, value));
   if (w.length > MAX_MODEL_BYTES) {
-    throw new Error(`onnx: the model needs ${(w.length / 2 ** 30).toFixed(2)} GiB, more than the 2 GiB one protobuf file can hold (ONNX external data is not written)`);
+    throw new Error(
+      `onnx: the model needs ${(w.length / 2 ** 30).toFixed(2)} GiB, more than the 2 GiB one protobuf file can hold (ONNX external data is not written)`,
+    );
   }
   return w.finish();
 }

@@ -15,7 +15,14 @@ export async function linearProbeAccuracy(c: CellContext, loaded: CellData, spli
   const probe = c.config.evaluation.linear_probe;
   if (!probe.enabled) return null;
   const { data } = loaded;
-  const key = hashOf({ data: loaded.key, labeled: hashOf(Array.from(split.labeled)), labels: hashOf(Array.from(split.labels)), heldOut: split.heldOut ? hashOf(Array.from(split.heldOut)) : null, probe, seed: c.seed });
+  const key = hashOf({
+    data: loaded.key,
+    labeled: hashOf(Array.from(split.labeled)),
+    labels: hashOf(Array.from(split.labels)),
+    heldOut: split.heldOut ? hashOf(Array.from(split.heldOut)) : null,
+    probe,
+    seed: c.seed,
+  });
   const memo = c.scope.baselines;
   let pending = memo.get(key);
   if (!pending) {

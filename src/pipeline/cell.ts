@@ -77,7 +77,8 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
     if (probe !== null) {
       health.figures.linear_probe_accuracy = probe;
       const pct = (a: number) => `${(100 * a).toFixed(2)} %`;
-      if (evaluation.final.accuracy <= probe) health.notes.push(`accuracy ${pct(evaluation.final.accuracy)} is not above the linear probe's ${pct(probe)} on the same labels`);
+      if (evaluation.final.accuracy <= probe)
+        health.notes.push(`accuracy ${pct(evaluation.final.accuracy)} is not above the linear probe's ${pct(probe)} on the same labels`);
     }
     const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
     await c.hooks.keepModel?.(evaluation.evaluated, { backbone: c.config.model.backbone, factory: backbone, metrics });

@@ -25,9 +25,15 @@ export function tableNotes(metrics: readonly CellMetrics[]): string[] {
 export async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly CellStep[]): Promise<void> {
   fs.mkdirSync(cellDir, { recursive: true });
   // One line per step: its position, its figures and its stage.
-  writeAtomic(path.join(cellDir, 'log.jsonl'), log.map((l) => JSON.stringify({ step: l.step, epoch: l.epoch, ...l.metrics, stage: l.stage })).join('\n') + '\n');
+  writeAtomic(
+    path.join(cellDir, 'log.jsonl'),
+    log.map((l) => JSON.stringify({ step: l.step, epoch: l.epoch, ...l.metrics, stage: l.stage })).join('\n') + '\n',
+  );
   writeJson(path.join(cellDir, 'confusion.json'), { classes: metrics.classes, matrix: metrics.confusion, rows: 'true class', columns: 'predicted class' });
-  await writePng(confusionSvg(metrics.confusion, metrics.classes, `${metrics.id} — accuracy ${(metrics.accuracy * 100).toFixed(2)}%`), path.join(cellDir, 'confusion.png'));
+  await writePng(
+    confusionSvg(metrics.confusion, metrics.classes, `${metrics.id} — accuracy ${(metrics.accuracy * 100).toFixed(2)}%`),
+    path.join(cellDir, 'confusion.png'),
+  );
   // One chart per figure the stages report (loss, lr, and whatever else: λ, mean κ, mask rate…),
   // one curve per stage, on one step axis (each stage's steps follow the stage before).
   const charts = new Map<string, Record<string, [number, number][]>>();

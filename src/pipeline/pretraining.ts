@@ -72,7 +72,11 @@ async function cachedPretraining(base: string, run: () => Promise<PretrainResult
   const out = await run();
   if (out.weights && !out.stopped) {
     if (out.picture) writeAtomic(`${base}.png`, Buffer.from(out.picture));
-    await saveTensors(weightsFile, out.weights, { summary: out.summary, ...(out.health ? { health: out.health } : {}), ...(out.notes ? { notes: out.notes } : {}) });
+    await saveTensors(weightsFile, out.weights, {
+      summary: out.summary,
+      ...(out.health ? { health: out.health } : {}),
+      ...(out.notes ? { notes: out.notes } : {}),
+    });
     fs.rmSync(`${base}.ckpt`, { force: true });
     fs.rmSync(previousOf(`${base}.ckpt`), { force: true });
   }

@@ -85,7 +85,8 @@ interface RunContext {
   ran: number;
 }
 
-type CellOutcome = { readonly status: 'done'; readonly metrics: CellMetrics } | { readonly status: 'failed'; readonly error: string } | { readonly status: 'interrupted' };
+type CellOutcome =
+  { readonly status: 'done'; readonly metrics: CellMetrics } | { readonly status: 'failed'; readonly error: string } | { readonly status: 'interrupted' };
 
 /** The signals that stop a run cleanly (SIGTERM: SLURM and container runtimes; SIGHUP: a closed terminal), and their exit status. */
 const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
@@ -105,15 +106,33 @@ export async function runRecipe(recipe: ResolvedRecipe, opts: RunOptions): Promi
 
 async function runLocked(recipe: ResolvedRecipe, opts: RunOptions, progress: Progress, dir: string, resumed: boolean): Promise<number> {
   const cleaned = removeStaleTemporaries(opts.outRoot);
-  if (cleaned.files) progress.log(`ssfer: removed ${cleaned.files} temporary file${cleaned.files === 1 ? '' : 's'} (${(cleaned.bytes / 2 ** 20).toFixed(1)} MiB) that killed runs left under ${opts.outRoot}`);
+  if (cleaned.files)
+    progress.log(
+      `ssfer: removed ${cleaned.files} temporary file${cleaned.files === 1 ? '' : 's'} (${(cleaned.bytes / 2 ** 20).toFixed(1)} MiB) that killed runs left under ${opts.outRoot}`,
+    );
   const folders = cellFolders(recipe, dir, resumed);
   const backend = await chooseBackend(opts.backend, progress);
   lendCredentials(recipe);
   progress.log(`ssfer: ${recipe.title}`);
-  progress.log(`ssfer: ${recipe.cells.length} cells · scale ${recipe.scale} · seed ${recipe.seed} · backend ${backend} · ${resumed ? 'resuming' : 'writing'} ${dir}`);
+  progress.log(
+    `ssfer: ${recipe.cells.length} cells · scale ${recipe.scale} · seed ${recipe.seed} · backend ${backend} · ${resumed ? 'resuming' : 'writing'} ${dir}`,
+  );
   const manifest = writeManifest(recipe, dir, backend);
-  const tracker = recipe.registry.create('tracker', recipe.cells[0]!.config.tracking, { seed: recipe.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) });
-  await tracker.startRun({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, backend, dir: path.resolve(dir), file: manifest.file, commit: gitCommit() });
+  const tracker = recipe.registry.create('tracker', recipe.cells[0]!.config.tracking, {
+    seed: recipe.seed,
+    scale: recipe.scale,
+    recipeDir: path.dirname(recipe.file),
+  });
+  await tracker.startRun({
+    recipe: recipe.name,
+    title: recipe.title,
+    scale: recipe.scale,
+    seed: recipe.seed,
+    backend,
+    dir: path.resolve(dir),
+    file: manifest.file,
+    commit: gitCommit(),
+  });
 
   // Started after the backend is chosen and before the cells' plugins are created, which it traces.
   const profile = opts.profile ? new RunProfile() : null;
@@ -128,7 +147,18 @@ async function runLocked(recipe: ResolvedRecipe, opts: RunOptions, progress: Pro
     progress.log(`ssfer: ${signal}: stopping after the current step (send it again to quit at once); finished cells and checkpoints are kept`);
   };
   for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.on(signal, onSignal);
-  const run: RunContext = { recipe, opts, dir, folders, progress, tracker, scope: new RunScope(recipe.registry), stopRequested: () => stopRequested !== null, started: Date.now(), ran: 0 };
+  const run: RunContext = {
+    recipe,
+    opts,
+    dir,
+    folders,
+    progress,
+    tracker,
+    scope: new RunScope(recipe.registry),
+    stopRequested: () => stopRequested !== null,
+    started: Date.now(),
+    ran: 0,
+  };
   const results = new Map<string, { accuracy: number; health?: Record<string, number> } | { error: string }>();
   const metricsOf: CellMetrics[] = [];
   let failed = 0;
@@ -168,7 +198,10 @@ async function runLocked(recipe: ResolvedRecipe, opts: RunOptions, progress: Pro
   const table = buildTable(recipe, results, { backend, notes: tableNotes(metricsOf) });
   writeJson(path.join(dir, 'table.json'), table);
   writeAtomic(path.join(dir, 'table.md'), tableMarkdown(table));
-  await tracker.endRun({ artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)), status: interrupted ? 'KILLED' : failed ? 'FAILED' : 'FINISHED' });
+  await tracker.endRun({
+    artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)),
+    status: interrupted ? 'KILLED' : failed ? 'FAILED' : 'FINISHED',
+  });
   writeJson(path.join(dir, 'run.json'), {
     ...manifest,
     status: interrupted ? 'interrupted' : failed ? 'failed' : 'finished',
@@ -213,7 +246,15 @@ function writeManifest(recipe: ResolvedRecipe, dir: string, backend: string): Ru
   };
   writeJson(path.join(dir, 'run.json'), manifest);
   const cells = recipe.cells.map((c) => ({ id: c.id, config: c.config }));
-  writeJson(path.join(dir, 'recipe.resolved.json'), { recipe: recipe.name, title: recipe.title, description: recipe.description, scale: recipe.scale, seed: recipe.seed, reference: recipe.reference ?? null, cells });
+  writeJson(path.join(dir, 'recipe.resolved.json'), {
+    recipe: recipe.name,
+    title: recipe.title,
+    description: recipe.description,
+    scale: recipe.scale,
+    seed: recipe.seed,
+    reference: recipe.reference ?? null,
+    cells,
+  });
   return manifest;
 }
 
@@ -292,7 +333,11 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
         labeled_count: metrics.labeled_count,
         seconds: metrics.seconds,
         // MLflow takes finite numbers only (a NaN pseudo-label accuracy means none passed).
-        ...Object.fromEntries(Object.entries(metrics.health).filter(([, v]) => Number.isFinite(v)).map(([k, v]) => [`health.${k}`, v])),
+        ...Object.fromEntries(
+          Object.entries(metrics.health)
+            .filter(([, v]) => Number.isFinite(v))
+            .map(([k, v]) => [`health.${k}`, v]),
+        ),
       },
       artifacts: fs
         .readdirSync(cellDir)
@@ -300,7 +345,9 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
         .filter((f) => fs.statSync(f).isFile()),
       status: 'FINISHED',
     });
-    progress.log(`  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`);
+    progress.log(
+      `  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`,
+    );
     return { status: 'done', metrics };
   } catch (err) {
     if (err instanceof Interrupted) {
@@ -341,7 +388,11 @@ function stepReporter(run: RunContext, cell: ResolvedCell, index: number): CellH
 /** The project's git commit, for tracking tags; null outside a git checkout. */
 function gitCommit(): string | null {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: path.dirname(new URL(import.meta.url).pathname), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || null;
+    return (
+      execFileSync('git', ['rev-parse', 'HEAD'], { cwd: path.dirname(new URL(import.meta.url).pathname), stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim() || null
+    );
   } catch {
     return null;
   }

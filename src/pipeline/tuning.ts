@@ -30,7 +30,9 @@ export function checkSearchPaths(config: object, tuner: Tuner): void {
   for (const d of tuner.search) {
     const cur = getPath(config, d.path, false);
     if (typeof cur !== 'number') {
-      throw new Error(`pipeline.tune: '${d.path}' is not a numeric setting of this cell (found ${cur === undefined ? 'nothing' : JSON.stringify(cur)}); name a number such as pipeline.supervised.lr`);
+      throw new Error(
+        `pipeline.tune: '${d.path}' is not a numeric setting of this cell (found ${cur === undefined ? 'nothing' : JSON.stringify(cur)}); name a number such as pipeline.supervised.lr`,
+      );
     }
   }
 }
@@ -39,11 +41,19 @@ export function checkSearchPaths(config: object, tuner: Tuner): void {
  * Splits the labeled images into the part a trial trains on and a validation part that scores
  * it: `fraction` of every class (at least one image of a class with two or more), seeded.
  */
-export function validationSplit(labeled: Int32Array, labels: Int32Array, numClasses: number, fraction: number, rng: Rng): { train: Int32Array; validation: Int32Array } {
+export function validationSplit(
+  labeled: Int32Array,
+  labels: Int32Array,
+  numClasses: number,
+  fraction: number,
+  rng: Rng,
+): { train: Int32Array; validation: Int32Array } {
   const quota = (count: number) => (count >= 2 ? Math.max(1, Math.round(count * fraction)) : 0);
   const { labeled: validation, unlabeled: train } = stratifiedPick(labels, numClasses, rng, quota, labeled);
   if (validation.length === 0 || train.length === 0) {
-    throw new Error(`pipeline.tune: ${labeled.length} labeled images cannot be split into training and validation at ${fraction}; use more labels or another validation_fraction`);
+    throw new Error(
+      `pipeline.tune: ${labeled.length} labeled images cannot be split into training and validation at ${fraction}; use more labels or another validation_fraction`,
+    );
   }
   return { train, validation };
 }
@@ -119,7 +129,10 @@ export async function tuneSupervised(
         averaged?.dispose();
       }
     },
-    onTrial: (t) => c.hooks.note(`  ${c.cell.id}: ${tuner.name} trial ${t.index + 1} (iteration ${t.iteration}) ${formatParams(t.params)} → validation ${(t.score * 100).toFixed(2)}%`),
+    onTrial: (t) =>
+      c.hooks.note(
+        `  ${c.cell.id}: ${tuner.name} trial ${t.index + 1} (iteration ${t.iteration}) ${formatParams(t.params)} → validation ${(t.score * 100).toFixed(2)}%`,
+      ),
   });
   return {
     settings: withSettings(c.config, found.best),

@@ -64,7 +64,11 @@ function expandSide(axes: readonly AxisSpec[], side: 'rows' | 'columns', located
       let listPath = joinPath(at, 'values');
       if (Array.isArray(axis.values)) {
         if (axis.by !== undefined) {
-          diagnostics.push({ loc: locate(located, joinPath(at, 'by')), path: joinPath(at, 'by'), message: 'by: needs values written as a mapping from the other axis value to a list' });
+          diagnostics.push({
+            loc: locate(located, joinPath(at, 'by')),
+            path: joinPath(at, 'by'),
+            message: 'by: needs values written as a mapping from the other axis value to a list',
+          });
           return;
         }
         list = axis.values;
@@ -74,14 +78,19 @@ function expandSide(axes: readonly AxisSpec[], side: 'rows' | 'columns', located
           diagnostics.push({
             loc: locate(located, joinPath(at, axis.by === undefined ? 'values' : 'by')),
             path: joinPath(at, axis.by === undefined ? 'values' : 'by'),
-            message: axis.by === undefined ? 'values written as a mapping need by: <an earlier axis name>' : `by: '${axis.by}' is not an earlier axis on the ${side}`,
+            message:
+              axis.by === undefined ? 'values written as a mapping need by: <an earlier axis name>' : `by: '${axis.by}' is not an earlier axis on the ${side}`,
           });
           return;
         }
         list = axis.values[String(byValue.value)];
         listPath = joinPath(listPath, String(byValue.value));
         if (!list) {
-          diagnostics.push({ loc: locate(located, joinPath(at, 'values')), path: joinPath(at, 'values'), message: `no values for ${axis.by}=${String(byValue.value)}; add a list under that key` });
+          diagnostics.push({
+            loc: locate(located, joinPath(at, 'values')),
+            path: joinPath(at, 'values'),
+            message: `no values for ${axis.by}=${String(byValue.value)}; add a list under that key`,
+          });
           return;
         }
       }
@@ -93,7 +102,11 @@ function expandSide(axes: readonly AxisSpec[], side: 'rows' | 'columns', located
           next.push([...prefix, { axis: axis.name, value, label: (entry.label as string | undefined) ?? formatValue(axis, value), set }]);
         } else {
           if (axis.path === undefined) {
-            diagnostics.push({ loc: locate(located, from), path: from, message: `axis '${axis.name}' has no path:, so each value must be { value, label, set: { path: value } }` });
+            diagnostics.push({
+              loc: locate(located, from),
+              path: from,
+              message: `axis '${axis.name}' has no path:, so each value must be { value, label, set: { path: value } }`,
+            });
             return;
           }
           const value = entry as string | number | boolean | null;
@@ -117,7 +130,12 @@ export function expandGrid(located: Located, diagnostics: Diagnostic[]): Grid {
   const columnAxes = (isObject(grid) && Array.isArray(grid.columns) ? grid.columns : []) as unknown as AxisSpec[];
   const names = new Map<string, string>();
   [...rowAxes.map((a, i) => [a, `grid.rows.${i}`] as const), ...columnAxes.map((a, i) => [a, `grid.columns.${i}`] as const)].forEach(([a, at]) => {
-    if (names.has(a.name)) diagnostics.push({ loc: locate(located, `${at}.name`), path: `${at}.name`, message: `axis name '${a.name}' is used twice (also at ${names.get(a.name)}); names make cell ids, so they must differ` });
+    if (names.has(a.name))
+      diagnostics.push({
+        loc: locate(located, `${at}.name`),
+        path: `${at}.name`,
+        message: `axis name '${a.name}' is used twice (also at ${names.get(a.name)}); names make cell ids, so they must differ`,
+      });
     names.set(a.name, at);
   });
   const rows = expandSide(rowAxes, 'rows', located, diagnostics);
@@ -131,7 +149,8 @@ export function expandGrid(located: Located, diagnostics: Diagnostic[]): Grid {
   );
   const seen = new Set<string>();
   for (const cell of cells) {
-    if (seen.has(cell.id)) diagnostics.push({ loc: locate(located, 'grid'), path: 'grid', message: `two cells share the id '${cell.id}'; give axis values distinct values` });
+    if (seen.has(cell.id))
+      diagnostics.push({ loc: locate(located, 'grid'), path: 'grid', message: `two cells share the id '${cell.id}'; give axis values distinct values` });
     seen.add(cell.id);
   }
   return { rows, columns, rowAxes, columnAxes, cells };

@@ -61,7 +61,11 @@ export function parseLocated(text: string, file: string): Located {
       return null;
     }
     if (n === null || n === undefined) return null;
-    diagnostics.push({ loc: at((n as { range?: number[] }).range?.[0]), path: dotted, message: 'unsupported YAML node (aliases and tags are not allowed in recipes)' });
+    diagnostics.push({
+      loc: at((n as { range?: number[] }).range?.[0]),
+      path: dotted,
+      message: 'unsupported YAML node (aliases and tags are not allowed in recipes)',
+    });
     return null;
   };
   const value = walk(doc.contents, '');
@@ -117,7 +121,11 @@ function loadWithStack(file: string, stack: string[], from: { loc: Loc; path: st
     const target = path.resolve(path.dirname(file), rel);
     // Only recipe files: reading any other file as YAML would print its lines in the messages.
     if (!/\.ya?ml$/i.test(target)) {
-      diagnostics.push({ loc: own.values.get(entryPath), path: entryPath, message: `'${rel}' is not a recipe: extends names .yaml or .yml files (relative to the recipe that names them)` });
+      diagnostics.push({
+        loc: own.values.get(entryPath),
+        path: entryPath,
+        message: `'${rel}' is not a recipe: extends names .yaml or .yml files (relative to the recipe that names them)`,
+      });
       return;
     }
     try {

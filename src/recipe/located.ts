@@ -90,7 +90,10 @@ function markInherited(out: Located, slotPath: string, existing: JsonObject, inc
 }
 
 function copyLoc(from: Located, to: Located, s: string, d: string, subtree: boolean): void {
-  for (const [mapName, mapFrom] of [['values', from.values], ['keys', from.keys]] as const) {
+  for (const [mapName, mapFrom] of [
+    ['values', from.values],
+    ['keys', from.keys],
+  ] as const) {
     const mapTo = to[mapName];
     for (const [k, loc] of mapFrom) {
       if (k === s) mapTo.set(d, loc);

@@ -22,7 +22,10 @@ export interface Override {
 export function parseOverride(arg: string): Override {
   const eq = arg.indexOf('=');
   const loc: Loc = { file: `<--set ${arg}>`, line: 1, col: eq + 2 };
-  if (eq <= 0) throw new RecipeError([{ loc: { ...loc, col: 1 }, path: '--set', message: `expected path=value (for example --set pipeline.pretrain.mask_ratio=0.75), got '${arg}'` }]);
+  if (eq <= 0)
+    throw new RecipeError([
+      { loc: { ...loc, col: 1 }, path: '--set', message: `expected path=value (for example --set pipeline.pretrain.mask_ratio=0.75), got '${arg}'` },
+    ]);
   const p = arg.slice(0, eq).trim();
   if (!/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/.test(p)) {
     throw new RecipeError([{ loc: { ...loc, col: 1 }, path: '--set', message: `'${p}' is not a dotted path such as pipeline.supervised.lr` }]);
@@ -30,7 +33,9 @@ export function parseOverride(arg: string): Override {
   const parts = p.split('.');
   const reserved = parts.findIndex((part) => RESERVED_KEYS.has(part));
   if (reserved >= 0) {
-    throw new RecipeError([{ loc: { ...loc, col: parts.slice(0, reserved).join('.').length + (reserved ? 2 : 1) }, path: '--set', message: reservedKeyMessage(parts[reserved]!) }]);
+    throw new RecipeError([
+      { loc: { ...loc, col: parts.slice(0, reserved).join('.').length + (reserved ? 2 : 1) }, path: '--set', message: reservedKeyMessage(parts[reserved]!) },
+    ]);
   }
   let value: Json;
   try {
@@ -113,7 +118,8 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
   // profile's options for the base plugin are dropped rather than reported (see validate.ts).
   const overlay = getPath(located.value, `scales.${scale}`);
   if (isObject(overlay)) for (const leaf of leafPaths(overlay, '')) located.inherited!.add(leaf);
-  located = withValue(located, 'scale', scale, opts.scale !== undefined ? { file: `<--scale ${scale}>`, line: 1, col: 1 } : locate(located, 'scale')) ?? located;
+  located =
+    withValue(located, 'scale', scale, opts.scale !== undefined ? { file: `<--scale ${scale}>`, line: 1, col: 1 } : locate(located, 'scale')) ?? located;
 
   const registry = opts.registry ?? (await createRegistry(await pluginFilesOf(located, opts.pluginFiles ?? [], diagnostics)));
   if (diagnostics.length) throw new RecipeError(diagnostics);
@@ -180,7 +186,10 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
  * A configuration made of the core schema's defaults and the given values alone, without a recipe
  * file (the dataset slot of `ssfer synth`), validated like a cell; problems name the flags.
  */
-export async function resolveConfig(overrides: readonly Override[], opts: { pluginFiles?: readonly string[] } = {}): Promise<{ config: CellConfig; registry: PluginRegistry }> {
+export async function resolveConfig(
+  overrides: readonly Override[],
+  opts: { pluginFiles?: readonly string[] } = {},
+): Promise<{ config: CellConfig; registry: PluginRegistry }> {
   const registry = await createRegistry(opts.pluginFiles ?? []);
   let located: Located = { value: { title: '(command line)' }, values: new Map(), keys: new Map(), inherited: new Set() };
   const diagnostics: Diagnostic[] = [];
@@ -210,7 +219,11 @@ async function pluginFilesOf(located: Located, cli: readonly string[], diagnosti
   for (const f of cli) named.push({ file: path.resolve(f), loc: { file: `<--plugin ${f}>`, line: 1, col: 1 }, path: '--plugin' });
   for (const n of named) {
     if (!fs.existsSync(n.file)) {
-      diagnostics.push({ loc: n.loc, path: n.path, message: `plugin file not found: ${displayFile(n.file)}; fix the path (relative to the recipe that lists it, or to the current folder for --plugin)` });
+      diagnostics.push({
+        loc: n.loc,
+        path: n.path,
+        message: `plugin file not found: ${displayFile(n.file)}; fix the path (relative to the recipe that lists it, or to the current folder for --plugin)`,
+      });
     }
   }
   return named.map((n) => n.file);
@@ -220,7 +233,11 @@ function summaryOf(located: Located, grid: Grid, diagnostics: Diagnostic[]): Sum
   const list = getPath(located.value, 'grid.summary');
   if (!Array.isArray(list) || list.length === 0) return [];
   if (grid.columnAxes.length === 0) {
-    diagnostics.push({ loc: locate(located, 'grid.summary'), path: 'grid.summary', message: 'summary columns are computed over column axes, and this grid has none; add grid.columns or remove grid.summary' });
+    diagnostics.push({
+      loc: locate(located, 'grid.summary'),
+      path: 'grid.summary',
+      message: 'summary columns are computed over column axes, and this grid has none; add grid.columns or remove grid.summary',
+    });
     return [];
   }
   return list as unknown as SummaryColumn[]; // shape checked by the schema
@@ -245,7 +262,11 @@ function checkReference(located: Located, grid: Grid, summaries: number, diagnos
   };
   const rows = (ref.values as unknown[]).map((row, i) => rowOf(row, `reference.values.${i}`));
   if (rows.length !== grid.rows.length) {
-    diagnostics.push({ loc: locate(located, 'reference.values'), path: 'reference.values', message: `has ${rows.length} rows but the grid has ${grid.rows.length} (${grid.rows.map((r) => r.labels.join(' ') || '—').join(', ')})` });
+    diagnostics.push({
+      loc: locate(located, 'reference.values'),
+      path: 'reference.values',
+      message: `has ${rows.length} rows but the grid has ${grid.rows.length} (${grid.rows.map((r) => r.labels.join(' ') || '—').join(', ')})`,
+    });
   }
   const others = (Array.isArray(ref.others) ? ref.others : []).flatMap((o, i) => {
     if (!isObject(o) || typeof o.label !== 'string') return [];

@@ -60,7 +60,8 @@ const referenceRow: JsonSchema = { type: 'array', items: { type: ['number', 'nul
 
 /** More images than any facial-expression dataset has (AffectNet: about 1M); past it, image arrays cannot be allocated. */
 const MAX_IMAGES = 10_000_000;
-const IMAGES_BOUND = 'at most 10 million images: more than any facial-expression dataset has (AffectNet: about 1 million), and the image arrays of more cannot be allocated';
+const IMAGES_BOUND =
+  'at most 10 million images: more than any facial-expression dataset has (AffectNet: about 1 million), and the image arrays of more cannot be allocated';
 
 /**
  * The core recipe schema. Properties marked with `x-slot` choose a plugin of that kind; the
@@ -104,8 +105,14 @@ export function coreSchema() {
           }),
           size: options(
             {
-              train: nullable(Type.Integer({ minimum: 1, maximum: MAX_IMAGES, 'x-bound': IMAGES_BOUND }), { default: null, description: 'training images (null: all)' }),
-              test: nullable(Type.Integer({ minimum: 1, maximum: MAX_IMAGES, 'x-bound': IMAGES_BOUND }), { default: null, description: 'test images (null: all)' }),
+              train: nullable(Type.Integer({ minimum: 1, maximum: MAX_IMAGES, 'x-bound': IMAGES_BOUND }), {
+                default: null,
+                description: 'training images (null: all)',
+              }),
+              test: nullable(Type.Integer({ minimum: 1, maximum: MAX_IMAGES, 'x-bound': IMAGES_BOUND }), {
+                default: null,
+                description: 'test images (null: all)',
+              }),
             },
             {
               additionalProperties: false,
@@ -161,7 +168,7 @@ export function coreSchema() {
             {
               additionalProperties: false,
               default: {},
-              description: "a sanity baseline per cell: a linear classifier on the pixels, trained on the same labels; health.linear_probe_accuracy",
+              description: 'a sanity baseline per cell: a linear classifier on the pixels, trained on the same labels; health.linear_probe_accuracy',
             },
           ),
         },
@@ -194,7 +201,8 @@ export function coreSchema() {
             values: {
               type: 'array',
               items: referenceRow,
-              description: 'one list per grid row, laid out as the table is printed: one number per grid column, and after each column group its summary columns',
+              description:
+                'one list per grid row, laid out as the table is printed: one number per grid column, and after each column group its summary columns',
             },
             others: {
               type: 'array',

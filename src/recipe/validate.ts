@@ -79,7 +79,9 @@ function assemble(
   // A mapping keyed by plugin names (data.roots): its keys must name plugins that have the option.
   const keyedBy = schema['x-keys-of'] as { kind: string; option: string } | undefined;
   if (keyedBy) {
-    const known = registry.namesOf(keyedBy.kind).filter((n) => isObject((registry.get(keyedBy.kind, n).options.properties as Record<string, unknown> | undefined)?.[keyedBy.option]));
+    const known = registry
+      .namesOf(keyedBy.kind)
+      .filter((n) => isObject((registry.get(keyedBy.kind, n).options.properties as Record<string, unknown> | undefined)?.[keyedBy.option]));
     const current = getPath(config, at);
     for (const key of isObject(current) ? Object.keys(current) : []) {
       if (known.includes(key)) continue;
@@ -102,7 +104,8 @@ function assemble(
   const props: Record<string, JsonSchema> = {};
   for (const [key, sub] of Object.entries(schema.properties as Record<string, JsonSchema>)) {
     const v = isObject(getPath(config, at)) ? getPath(config, joinPath(at, key)) : undefined;
-    props[key] = v === undefined && !sub['x-slot'] && sub.default === undefined ? sub : assemble(sub, config, joinPath(at, key), located, registry, diagnostics, slots);
+    props[key] =
+      v === undefined && !sub['x-slot'] && sub.default === undefined ? sub : assemble(sub, config, joinPath(at, key), located, registry, diagnostics, slots);
   }
   return { ...schema, properties: props };
 }
@@ -221,7 +224,11 @@ function toDiagnostic(e: ErrorObject, located: Located): Diagnostic {
     }
     case 'enum': {
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
-      return { loc: locate(located, p), path: p, message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} (got ${show(getPath(located.value, p))})` };
+      return {
+        loc: locate(located, p),
+        path: p,
+        message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} (got ${show(getPath(located.value, p))})`,
+      };
     }
     case 'type': {
       const got = getPath(located.value, p);

@@ -24,7 +24,9 @@ export function confusionSvg(matrix: readonly (readonly number[])[], classes: re
       const shade = Math.round(255 * (1 - p));
       const fill = `rgb(${shade},${Math.round(255 - 120 * p)},255)`;
       parts.push(`<rect x="${left + j * cell}" y="${top + i * cell}" width="${cell}" height="${cell}" fill="${fill}" stroke="#ccc"/>`);
-      parts.push(`<text x="${left + j * cell + cell / 2}" y="${top + i * cell + cell / 2 + 4}" font-size="11" text-anchor="middle" fill="${p > 0.55 ? 'white' : 'black'}">${v}</text>`);
+      parts.push(
+        `<text x="${left + j * cell + cell / 2}" y="${top + i * cell + cell / 2 + 4}" font-size="11" text-anchor="middle" fill="${p > 0.55 ? 'white' : 'black'}">${v}</text>`,
+      );
     });
   });
   classes.forEach((c, i) => {
@@ -63,7 +65,10 @@ export function curveSvg(series: Record<string, readonly [number, number][]>, ti
   ];
   Object.entries(series).forEach(([name, pts], i) => {
     const c = colors[i % colors.length];
-    const d = pts.filter((p) => Number.isFinite(p[1])).map((p, k) => `${k ? 'L' : 'M'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join('');
+    const d = pts
+      .filter((p) => Number.isFinite(p[1]))
+      .map((p, k) => `${k ? 'L' : 'M'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`)
+      .join('');
     parts.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.5"/>`);
     parts.push(`<text x="${w - m.r + 8}" y="${m.t + 14 + i * 16}" font-size="11" fill="${c}">${esc(name)}</text>`);
   });

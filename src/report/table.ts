@@ -89,7 +89,10 @@ export function buildTable(
           cells: rows.map((_, i) =>
             groups.map((g, gi) =>
               recipe.summary.map((s, si) => ({
-                ours: summarize(s.of, g.columns.map((j) => cells[i * ncol + j]!.ours)),
+                ours: summarize(
+                  s.of,
+                  g.columns.map((j) => cells[i * ncol + j]!.ours),
+                ),
                 paper: recipe.reference?.summary?.[i]?.[gi]?.[si] ?? null,
               })),
             ),
@@ -190,7 +193,12 @@ export function tableText(t: Table): string {
   const widths = Array.from({ length: columns.length + 1 }, (_, j) => Math.max(...all.map((r) => (r[j] ?? '').length)));
   const line = (r: string[]) => r.map((v, j) => (j === 0 ? v.padEnd(widths[j]!) : v.padStart(widths[j]!))).join('  ');
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  const out = [t.title, `scale ${t.scale} · seed ${t.seed} · backend ${t.backend} · entries: ours (paper), ${t.metric}`, ...t.notes.map((n) => `note: ${n}`), ''];
+  const out = [
+    t.title,
+    `scale ${t.scale} · seed ${t.seed} · backend ${t.backend} · entries: ours (paper), ${t.metric}`,
+    ...t.notes.map((n) => `note: ${n}`),
+    '',
+  ];
   for (const h of headers) out.push(line(h));
   out.push(rule);
   for (const r of body) out.push(line(r));

@@ -80,7 +80,11 @@ export function safeUri(uri: string): string {
 }
 
 /** Splits one batch into requests within MLflow's log-batch limits (count and body size). */
-export function splitBatch(batch: { metrics?: Metric[]; params?: KeyValue[]; tags?: KeyValue[] }): { metrics: Metric[]; params: KeyValue[]; tags: KeyValue[] }[] {
+export function splitBatch(batch: {
+  metrics?: Metric[];
+  params?: KeyValue[];
+  tags?: KeyValue[];
+}): { metrics: Metric[]; params: KeyValue[]; tags: KeyValue[] }[] {
   const out: { metrics: Metric[]; params: KeyValue[]; tags: KeyValue[] }[] = [];
   let cur = { metrics: [] as Metric[], params: [] as KeyValue[], tags: [] as KeyValue[] };
   let bytes = 0;
@@ -116,8 +120,11 @@ export class MlflowClient {
 
   constructor(opts: ClientOptions) {
     const u = new URL(opts.uri);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new MlflowError(`tracking URI must be http(s)://…, got '${safeUri(opts.uri)}'`, null, null, false);
-    this.auth = authHeader(opts.env) ?? (u.username ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` : null);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new MlflowError(`tracking URI must be http(s)://…, got '${safeUri(opts.uri)}'`, null, null, false);
+    this.auth =
+      authHeader(opts.env) ??
+      (u.username ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` : null);
     u.username = '';
     u.password = '';
     this.uri = u.toString().replace(/\/+$/, '');
@@ -161,7 +168,12 @@ export class MlflowClient {
         try {
           return JSON.parse(buf.toString('utf8'));
         } catch {
-          throw new MlflowError(`${what}: the server answered HTTP ${res.status} with a body that is not JSON: ${snippet(buf)} — is ${this.uri} an MLflow tracking server?`, res.status, null, false);
+          throw new MlflowError(
+            `${what}: the server answered HTTP ${res.status} with a body that is not JSON: ${snippet(buf)} — is ${this.uri} an MLflow tracking server?`,
+            res.status,
+            null,
+            false,
+          );
         }
       }
       let code: string | null = null;
@@ -183,7 +195,9 @@ export class MlflowClient {
 
   async getExperimentByName(name: string): Promise<string | null> {
     try {
-      const r = (await this.request('GET', `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)) as { experiment: { experiment_id: string } };
+      const r = (await this.request('GET', `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)) as {
+        experiment: { experiment_id: string };
+      };
       return r.experiment.experiment_id;
     } catch (err) {
       if (err instanceof MlflowError && err.code === 'RESOURCE_DOES_NOT_EXIST') return null;
@@ -254,7 +268,10 @@ export class MlflowClient {
     const out: Metric[] = [];
     let token: string | undefined;
     do {
-      const r = (await this.request('GET', `/api/2.0/mlflow/metrics/get-history?run_id=${encodeURIComponent(runId)}&metric_key=${encodeURIComponent(key)}&max_results=25000${token ? `&page_token=${encodeURIComponent(token)}` : ''}`)) as { metrics?: Metric[]; next_page_token?: string };
+      const r = (await this.request(
+        'GET',
+        `/api/2.0/mlflow/metrics/get-history?run_id=${encodeURIComponent(runId)}&metric_key=${encodeURIComponent(key)}&max_results=25000${token ? `&page_token=${encodeURIComponent(token)}` : ''}`,
+      )) as { metrics?: Metric[]; next_page_token?: string };
       out.push(...(r.metrics ?? []));
       token = r.next_page_token || undefined;
     } while (token);
@@ -268,7 +285,12 @@ export class MlflowClient {
     const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(uri);
     if (m) root = m[1]!.replace(/\/+$/, '');
     else if (uri) {
-      throw new MlflowError(`run ${run.run_id} stores artifacts at '${uri}', which this client cannot write; start the server with --serve-artifacts (MLflow ≥ 2 does by default) and a new experiment`, null, null, false);
+      throw new MlflowError(
+        `run ${run.run_id} stores artifacts at '${uri}', which this client cannot write; start the server with --serve-artifacts (MLflow ≥ 2 does by default) and a new experiment`,
+        null,
+        null,
+        false,
+      );
     }
     return `/api/2.0/mlflow-artifacts/artifacts/${root.split('/').map(encodeURIComponent).join('/')}/${name.split('/').map(encodeURIComponent).join('/')}`;
   }
@@ -290,6 +312,10 @@ function contentType(name: string): string {
 }
 
 function snippet(buf: Buffer): string {
-  const t = buf.toString('utf8').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  const t = buf
+    .toString('utf8')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return t.length > 200 ? `${t.slice(0, 200)}…` : t || '(empty body)';
 }

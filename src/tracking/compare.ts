@@ -51,7 +51,7 @@ function tableFromChildren(run: MlflowRun, children: MlflowRun[]): Table {
     seed: Number(tag(run, 'seed') ?? 0),
     backend: tag(run, 'backend') ?? '',
     metric: 'accuracy (%)',
-    notes: ['rebuilt from the cells\' runs (the run has no table.json yet)'],
+    notes: ["rebuilt from the cells' runs (the run has no table.json yet)"],
     rowTitle: 'Cell',
     columnHeaders: [['accuracy']],
     rows: cells.map((c) => c.id),

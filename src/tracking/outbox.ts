@@ -63,7 +63,7 @@ export function flattenParams(config: Record<string, unknown>): KeyValue[] {
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, prefix ? `${prefix}.${k}` : k);
       return;
     }
-    const text = typeof v === 'string' ? v : JSON.stringify(v) ?? 'null';
+    const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null');
     out.set(mlflowKey(prefix), clip(text, LIMITS.paramValue));
   };
   walk(config, '');
@@ -160,7 +160,12 @@ export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJ
     try {
       out = await sender.send(op as Op, true);
     } catch (err) {
-      throw new MlflowError(`sync ${file} (to ${safeUri(sender.client.uri)}): ${(err as Error).message}; ${result.sent} calls sent, run 'ssfer sync' again to continue`, null, null, false);
+      throw new MlflowError(
+        `sync ${file} (to ${safeUri(sender.client.uri)}): ${(err as Error).message}; ${result.sent} calls sent, run 'ssfer sync' again to continue`,
+        null,
+        null,
+        false,
+      );
     }
     appendLine(file, { type: 'ack', id: l.id, ...out });
     result.sent++;

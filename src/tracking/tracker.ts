@@ -56,7 +56,9 @@ export class MlflowTracker implements Tracker {
   private goOffline(reason: string): void {
     if (this.offline) return;
     this.offline = reason;
-    this.log(`ssfer: MLflow tracking paused: ${reason}. Training goes on; every call is kept in ${this.outbox} — send it later with: ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}`);
+    this.log(
+      `ssfer: MLflow tracking paused: ${reason}. Training goes on; every call is kept in ${this.outbox} — send it later with: ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}`,
+    );
   }
 
   private enqueue(op: Op): void {
@@ -101,7 +103,13 @@ export class MlflowTracker implements Tracker {
       this.outbox = path.join(run.dir, OUTBOX);
       this.session = randomUUID();
       this.experiment = this.opts.experiment ?? run.recipe;
-      appendLine(this.outbox, { type: 'session', session: this.session, uri: this.uri ? safeUri(this.uri) : null, experiment: this.experiment, time: Date.now() });
+      appendLine(this.outbox, {
+        type: 'session',
+        session: this.session,
+        uri: this.uri ? safeUri(this.uri) : null,
+        experiment: this.experiment,
+        time: Date.now(),
+      });
       if (!this.uri) this.goOffline('no tracking URI (set tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI)');
       else {
         try {
@@ -121,9 +129,22 @@ export class MlflowTracker implements Tracker {
         { key: 'backend', value: run.backend },
         { key: 'results_dir', value: run.dir },
         { key: 'ssfer_kind', value: 'run' },
-        ...(run.commit ? [{ key: 'mlflow.source.git.commit', value: run.commit }, { key: 'git_commit', value: run.commit }] : []),
+        ...(run.commit
+          ? [
+              { key: 'mlflow.source.git.commit', value: run.commit },
+              { key: 'git_commit', value: run.commit },
+            ]
+          : []),
       ];
-      this.enqueue({ op: 'run', ref: this.runRef, experiment: this.experiment, name: `${run.recipe} ${path.basename(run.dir)}`, parent: null, start_time: Date.now(), tags });
+      this.enqueue({
+        op: 'run',
+        ref: this.runRef,
+        experiment: this.experiment,
+        name: `${run.recipe} ${path.basename(run.dir)}`,
+        parent: null,
+        start_time: Date.now(),
+        tags,
+      });
     });
     await this.chain;
     if (this.parentId && this.uri) this.log(`ssfer: MLflow run ${this.parentId} in experiment '${this.experiment}' at ${safeUri(this.uri)}`);
@@ -193,6 +214,9 @@ export class MlflowTracker implements Tracker {
       this.enqueue({ op: 'status', ref: this.runRef, status: result.status, end_time: Date.now() });
     });
     await this.chain;
-    if (this.offline) this.log(`ssfer: MLflow: not everything was sent; run 'ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}' when the server is reachable`);
+    if (this.offline)
+      this.log(
+        `ssfer: MLflow: not everything was sent; run 'ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}' when the server is reachable`,
+      );
   }
 }

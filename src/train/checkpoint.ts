@@ -70,7 +70,8 @@ async function planHeader(record: NamedTensors, meta: Record<string, unknown>): 
   const data = new Map<string, Uint8Array>();
   let offset = 0;
   for (const [name, t] of Object.entries(record)) {
-    if (!(DTYPES as readonly string[]).includes(t.dtype)) throw new Error(`checkpoint: tensor '${name}' has dtype ${t.dtype}; only ${DTYPES.join(', ')} are stored`);
+    if (!(DTYPES as readonly string[]).includes(t.dtype))
+      throw new Error(`checkpoint: tensor '${name}' has dtype ${t.dtype}; only ${DTYPES.join(', ')} are stored`);
     if (t.isDisposed) throw new Error(`checkpoint: tensor '${name}' is disposed`);
     const bytes = t.size * bytesPer(t.dtype as StoredDtype);
     const values = await tensorBytes(t);
@@ -157,7 +158,8 @@ function parseHeader(path: string, head: Buffer, fileSize: number): { header: He
   } catch (err) {
     throw corrupt(path, `header is not JSON: ${(err as Error).message}`);
   }
-  if (header.format !== 'ssfer-tensors' || (header.version !== 1 && header.version !== VERSION)) throw corrupt(path, `format ${header.format} version ${header.version}`);
+  if (header.format !== 'ssfer-tensors' || (header.version !== 1 && header.version !== VERSION))
+    throw corrupt(path, `format ${header.format} version ${header.version}`);
   const dataStart = align8(12 + length);
   for (const e of header.tensors) {
     const expected = e.shape.reduce((a, b) => a * b, 1) * bytesPer(e.dtype);

@@ -143,14 +143,17 @@ export class NonFiniteLoss extends Error {
     readonly lr: number,
     plan: StagePlan,
   ) {
-    super(`${stage}: the loss is ${loss} at step ${step} of ${plan.totalSteps} (epoch ${epoch + 1}, learning rate ${lr}); stopped there. Likely cause: ${likelyCause(step, lr)}`);
+    super(
+      `${stage}: the loss is ${loss} at step ${step} of ${plan.totalSteps} (epoch ${epoch + 1}, learning rate ${lr}); stopped there. Likely cause: ${likelyCause(step, lr)}`,
+    );
     this.name = 'NonFiniteLoss';
   }
 }
 
 function likelyCause(step: number, lr: number): string {
   if (!Number.isFinite(lr)) return 'the learning rate is not a finite number; check lr, min_lr, warmup_lr and the schedule';
-  if (step === 1) return 'the very first step failed, so the weights or inputs it started from are not finite (a damaged pre-training or checkpoint, or broken images); delete the stage cache entry or checkpoint and run again';
+  if (step === 1)
+    return 'the very first step failed, so the weights or inputs it started from are not finite (a damaged pre-training or checkpoint, or broken images); delete the stage cache entry or checkpoint and run again';
   if (lr > 0.01) return `the learning rate ${lr} is high enough to diverge; lower lr (or raise warmup_epochs)`;
   return 'training diverged; lower lr, raise warmup_epochs, or check the data for broken images';
 }

@@ -39,7 +39,9 @@ const IN_PLACE_KERNEL = 'SsferAdamWInPlace';
 function inPlaceStep(pairs: [Slot, tf.Tensor][], attrs: Record<string, number>, weightDecay: number): Int32Array {
   const inputs: tf.NamedTensorMap = {};
   pairs.forEach(([s, g], i) => Object.assign(inputs, { [`param${i}`]: s.param, [`grad${i}`]: g, [`m${i}`]: s.m, [`v${i}`]: s.v }));
-  const done = tf.engine().runKernel(IN_PLACE_KERNEL, inputs, { ...attrs, count: pairs.length, weightDecays: pairs.map(([s]) => (s.decay ? weightDecay : 0)) }) as tf.Tensor;
+  const done = tf
+    .engine()
+    .runKernel(IN_PLACE_KERNEL, inputs, { ...attrs, count: pairs.length, weightDecays: pairs.map(([s]) => (s.decay ? weightDecay : 0)) }) as tf.Tensor;
   const mask = done.dataSync() as Int32Array;
   done.dispose();
   return mask;
@@ -126,11 +128,18 @@ export class AdamW {
     const decayFactor = 1 - lr * this.weightDecay;
     if (tf.getBackend() === FUSED_BACKEND && hasFusedKernel()) {
       // One call updates in place every weight nothing else sees; the rest go one by one below.
-      const inPlace = tf.getKernel(IN_PLACE_KERNEL, FUSED_BACKEND) ? inPlaceStep(pairs, { lr, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay) : null;
+      const inPlace = tf.getKernel(IN_PLACE_KERNEL, FUSED_BACKEND)
+        ? inPlaceStep(pairs, { lr, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay)
+        : null;
       for (const [i, [s, g]] of pairs.entries()) {
         if (inPlace?.[i]) continue;
         const attrs = {
-          lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: s.decay ? this.weightDecay : 0, step: this.t,
+          lr,
+          beta1: b1,
+          beta2: b2,
+          epsilon: eps,
+          weightDecay: s.decay ? this.weightDecay : 0,
+          step: this.t,
         };
         const inputs = { param: s.param, grad: g, m: s.m, v: s.v };
         const out = tf.engine().runKernel(FUSED_KERNEL, inputs, attrs) as tf.Tensor[];
@@ -160,7 +169,10 @@ export class AdamW {
    * tf.variableGrads and `step` directly.
    */
   minimize(loss: () => tf.Scalar, lr: number): number {
-    const { value, grads } = tf.variableGrads(loss, this.slots.map((s) => s.param));
+    const { value, grads } = tf.variableGrads(
+      loss,
+      this.slots.map((s) => s.param),
+    );
     try {
       traced('optimizer', () => this.step(grads, lr));
       return value.dataSync()[0]!;
@@ -196,7 +208,13 @@ export class AdamW {
     }
     const known = new Set(['step', ...this.slots.flatMap((s) => [`m.${s.name}`, `v.${s.name}`])]);
     const unexpected = Object.keys(record).filter((k) => !known.has(k));
-    if (unexpected.length > 0) problems.push(`unexpected ${unexpected.slice(0, 8).map((k) => `'${k}'`).join(', ')}`);
+    if (unexpected.length > 0)
+      problems.push(
+        `unexpected ${unexpected
+          .slice(0, 8)
+          .map((k) => `'${k}'`)
+          .join(', ')}`,
+      );
     if (problems.length > 0) throw new Error(`AdamW.loadState: the record does not fit this optimizer:\n  - ${problems.join('\n  - ')}`);
     for (const s of this.slots) {
       s.m.assign(record[`m.${s.name}`]!);
@@ -215,4 +233,3 @@ export class AdamW {
     this.byVariable.clear();
   }
 }
-

@@ -69,7 +69,12 @@ export function announced(store: CheckpointStore, what: string, note: (text: str
 }
 
 /** Saves the parts at a loop position; `meta` carries what else the loop needs (JSON). */
-export async function saveTraining(store: CheckpointStore, parts: TrainingParts, at: { epoch: number; step: number }, meta: Record<string, unknown> = {}): Promise<void> {
+export async function saveTraining(
+  store: CheckpointStore,
+  parts: TrainingParts,
+  at: { epoch: number; step: number },
+  meta: Record<string, unknown> = {},
+): Promise<void> {
   const owned: tf.Tensor[] = [];
   const record: NamedTensors = {};
   if (parts.weights) for (const [name, v] of parts.weights) record[`weights.${name}`] = v;
@@ -96,7 +101,10 @@ export async function saveTraining(store: CheckpointStore, parts: TrainingParts,
  * null when there is none. A checkpoint that does not fit the parts (another model) is an error
  * naming what differs, so a resume never silently starts over.
  */
-export async function restoreTraining(store: CheckpointStore, parts: TrainingParts): Promise<{ epoch: number; step: number; meta: Record<string, unknown> } | null> {
+export async function restoreTraining(
+  store: CheckpointStore,
+  parts: TrainingParts,
+): Promise<{ epoch: number; step: number; meta: Record<string, unknown> } | null> {
   const saved: SavedTraining | null = await store.load();
   if (!saved) return null;
   try {

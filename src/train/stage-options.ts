@@ -29,12 +29,24 @@ export interface StageDefaults {
 export function trainingStageOptions(d: StageDefaults) {
   return {
     epochs: Type.Integer({ minimum: 0, maximum: MAX_EPOCHS, 'x-bound': EPOCHS_BOUND, default: d.epochs, description: 'training epochs' }),
-    warmup_epochs: Type.Number({ minimum: 0, maximum: MAX_EPOCHS, 'x-bound': EPOCHS_BOUND, default: d.warmup_epochs, description: 'linear warm-up epochs before cosine decay' }),
+    warmup_epochs: Type.Number({
+      minimum: 0,
+      maximum: MAX_EPOCHS,
+      'x-bound': EPOCHS_BOUND,
+      default: d.warmup_epochs,
+      description: 'linear warm-up epochs before cosine decay',
+    }),
     lr: Type.Number({ exclusiveMinimum: 0, maximum: MAX_LR, 'x-bound': LR_BOUND, default: d.lr, description: 'peak learning rate (AdamW)' }),
     min_lr: Type.Number({ minimum: 0, maximum: MAX_LR, 'x-bound': LR_BOUND, default: d.min_lr, description: 'learning rate at the end of cosine decay' }),
     warmup_lr: Type.Number({ minimum: 0, maximum: MAX_LR, 'x-bound': LR_BOUND, default: d.warmup_lr, description: 'learning rate at the start of warm-up' }),
     batch_size: Type.Integer({ minimum: 1, ...BATCH_LIMIT, default: d.batch_size, description: 'images per optimisation step' }),
-    weight_decay: Type.Number({ minimum: 0, maximum: 10, 'x-bound': 'at most 10: decoupled weight decay above 1 shrinks the weights to zero within a step', default: d.weight_decay, description: 'AdamW decoupled weight decay' }),
+    weight_decay: Type.Number({
+      minimum: 0,
+      maximum: 10,
+      'x-bound': 'at most 10: decoupled weight decay above 1 shrinks the weights to zero within a step',
+      default: d.weight_decay,
+      description: 'AdamW decoupled weight decay',
+    }),
     betas: pair(Type.Number({ minimum: 0, exclusiveMaximum: 1 }), { default: d.betas ?? [0.9, 0.999], description: 'AdamW (β1, β2)' }),
     max_steps: nullable(Type.Integer({ minimum: 1, maximum: 1e12, 'x-bound': 'at most 10^12 steps: more than any run could take' }), {
       default: null,

@@ -104,7 +104,9 @@ describe('plugin registry (inversify)', () => {
       err = e;
     }
     expect(err).to.be.instanceOf(PluginLoadError);
-    expect((err as Error).message).to.match(/bad\.mjs: invalid plugin definition: kind must be one of .*; description must be a one-line string; options must be a JSON Schema.*; create must be a function/);
+    expect((err as Error).message).to.match(
+      /bad\.mjs: invalid plugin definition: kind must be one of .*; description must be a one-line string; options must be a JSON Schema.*; create must be a function/,
+    );
     const full = await createRegistry();
     try {
       await full.loadFile(path.join(dir, 'clash.mjs'));
@@ -115,7 +117,13 @@ describe('plugin registry (inversify)', () => {
   });
 
   it('keeps a definition’s literal types through definePlugin', () => {
-    const def = definePlugin({ kind: 'test-kind', name: 'k', description: 'd', options: options({ n: Type.Integer({ default: 2 }) }), create: (o) => o.n * 21 });
+    const def = definePlugin({
+      kind: 'test-kind',
+      name: 'k',
+      description: 'd',
+      options: options({ n: Type.Integer({ default: 2 }) }),
+      create: (o) => o.n * 21,
+    });
     expect(def.kind).to.equal('test-kind');
     expect(def.create({ n: 2 }, { seed: 0, scale: 'smoke', recipeDir: '.', resolve: () => undefined as never })).to.equal(42);
   });

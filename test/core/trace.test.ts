@@ -25,9 +25,11 @@ describe('tracing phases', () => {
       return 7;
     });
     expect(value).to.equal(7);
-    expect(() => traced('bad', () => {
-      throw new Error('boom');
-    })).to.throw('boom');
+    expect(() =>
+      traced('bad', () => {
+        throw new Error('boom');
+      }),
+    ).to.throw('boom');
     await traced('rejected', () => Promise.reject(new Error('no'))).catch(() => {});
     expect(r.events).to.deep.equal(['+outer', '+inner', '-inner', '-outer', '+bad', '-bad', '+rejected', '-rejected']);
   });
@@ -35,7 +37,13 @@ describe('tracing phases', () => {
   it('traces a plugin instance’s methods as kind.method, with its own this', () => {
     const r = recorder();
     setTracer(r);
-    const instance = tracedInstance('mixing', { scale: 3, loss(x: number) { return this.scale * x; }, name: 'm' });
+    const instance = tracedInstance('mixing', {
+      scale: 3,
+      loss(x: number) {
+        return this.scale * x;
+      },
+      name: 'm',
+    });
     expect(instance.loss(2)).to.equal(6);
     expect(instance.name).to.equal('m');
     expect(r.events).to.deep.equal(['+mixing.loss', '-mixing.loss']);

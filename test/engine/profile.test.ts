@@ -60,8 +60,16 @@ describe('run profile', () => {
 
   it('attributes kernel time to the innermost phase, split into forward and backward', () => {
     const p = new RunProfile();
-    const x = tf.tensor2d([[1, 2], [3, 4]]);
-    const w = tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25]]));
+    const x = tf.tensor2d([
+      [1, 2],
+      [3, 4],
+    ]);
+    const w = tf.variable(
+      tf.tensor2d([
+        [0.5, -1],
+        [2, 0.25],
+      ]),
+    );
     try {
       p.start();
       p.phase('train', () => {
@@ -101,9 +109,11 @@ describe('run profile', () => {
     expect(() => new RunProfile().start()).to.throw(/another profile is already timing kernels/);
     p.begin('a');
     expect(() => p.end('b')).to.throw(/innermost open phase is 'a'/);
-    expect(() => p.phase('c', () => {
-      throw new Error('boom');
-    })).to.throw('boom');
+    expect(() =>
+      p.phase('c', () => {
+        throw new Error('boom');
+      }),
+    ).to.throw('boom');
     p.stop(); // closes 'a'
     expect(engine.runKernel).to.equal(original);
     const r = p.report();

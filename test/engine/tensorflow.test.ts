@@ -103,23 +103,45 @@ describe('tensorflow backend', function () {
     }
     const run = (backend: string) => {
       const out = tempDir();
-      const r = spawnSync(process.execPath, [path.join(projectRoot, 'src', 'bin', 'ssfer.js'), 'run', path.join(fixtures, 'recipes', 'tiny-stages.yaml'), '--json', '--backend', backend, '--out', out], {
-        cwd: projectRoot,
-        encoding: 'utf8',
-      });
+      const r = spawnSync(
+        process.execPath,
+        [
+          path.join(projectRoot, 'src', 'bin', 'ssfer.js'),
+          'run',
+          path.join(fixtures, 'recipes', 'tiny-stages.yaml'),
+          '--json',
+          '--backend',
+          backend,
+          '--out',
+          out,
+        ],
+        {
+          cwd: projectRoot,
+          encoding: 'utf8',
+        },
+      );
       expect(r.status, r.stderr).to.equal(0);
       const base = path.join(out, 'tiny-stages');
       const cells = path.join(base, fs.readdirSync(base)[0]!, 'cells');
       const logs = fs
         .readdirSync(cells)
         .sort()
-        .map((c) => fs.readFileSync(path.join(cells, c, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; stage: string; step: number }));
+        .map((c) =>
+          fs
+            .readFileSync(path.join(cells, c, 'log.jsonl'), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { loss: number; stage: string; step: number }),
+        );
       const table = JSON.parse(r.stdout) as { backend?: string; cells: { ours: number | null }[] };
       return { logs, table };
     };
     const tensorflow = run('tensorflow');
     const native = run('native');
-    expect(tensorflow.table.cells.every((c) => typeof c.ours === 'number'), 'every cell finished on tensorflow').to.equal(true);
+    expect(
+      tensorflow.table.cells.every((c) => typeof c.ours === 'number'),
+      'every cell finished on tensorflow',
+    ).to.equal(true);
     expect(tensorflow.logs.map((l) => l.map((e) => `${e.stage}:${e.step}`))).to.deep.equal(native.logs.map((l) => l.map((e) => `${e.stage}:${e.step}`)));
     const stages = new Set(tensorflow.logs.flat().map((e) => e.stage));
     expect([...stages].sort()).to.deep.equal(['semi', 'supervised']);

@@ -51,7 +51,14 @@ describe('ONNX protobuf writer (read back by the onnx package)', function () {
       ['Constant', 'Constant_4', [], ['c']],
       ['Constant', 'Constant_5', [], ['label']],
     ]);
-    expect(m.nodes.map((n: any) => n.attributes)).to.deep.equal([{}, { allowzero: 0 }, { perm: [1, 0] }, { alpha: 0.25 }, { value_floats: [1.5, -2.25] }, { value_string: 'hé ✓' }]);
+    expect(m.nodes.map((n: any) => n.attributes)).to.deep.equal([
+      {},
+      { allowzero: 0 },
+      { perm: [1, 0] },
+      { alpha: 0.25 },
+      { value_floats: [1.5, -2.25] },
+      { value_string: 'hé ✓' },
+    ]);
     expect(m.initializers[0]).to.deep.equal({ name: 'two', dims: [], type: 'FLOAT', values: [2] });
     expect(m.initializers[1]).to.deep.equal({ name: 'shape', dims: [3], type: 'INT64', values: [-1, 2, Number.MAX_SAFE_INTEGER] });
     expect(m.initializers[2].dims).to.deep.equal([3, 100]);
@@ -63,7 +70,15 @@ describe('ONNX protobuf writer (read back by the onnx package)', function () {
   it('writes the IR version a runtime expects for the opset', () => {
     const files = [11, 13, 17, 20].map((opset) => {
       const file = path.join(tempDir(), `m${opset}.onnx`);
-      fs.writeFileSync(file, encodeModel({ opset, nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }], inputs: [{ name: 'x', type: 'float', shape: [1] }], outputs: [{ name: 'y', type: 'float', shape: [1] }] }));
+      fs.writeFileSync(
+        file,
+        encodeModel({
+          opset,
+          nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
+          inputs: [{ name: 'x', type: 'float', shape: [1] }],
+          outputs: [{ name: 'y', type: 'float', shape: [1] }],
+        }),
+      );
       return file;
     });
     expect(onnxCheck('describe', ...files).map((m: any) => m.ir_version)).to.deep.equal([6, 7, 8, 9]);
@@ -73,7 +88,11 @@ describe('ONNX protobuf writer (read back by the onnx package)', function () {
     const io = { inputs: [{ name: 'x', type: 'float' as const, shape: [1] }], outputs: [{ name: 'y', type: 'float' as const, shape: [1] }] };
     const twice = { op: 'Identity', inputs: ['x'], outputs: ['y'], name: 'same' };
     expect(() => encodeModel({ ...io, nodes: [twice, { ...twice, outputs: ['z'] }] })).to.throw(/two nodes are named 'same'/);
-    expect(() => encodeModel({ ...io, nodes: [], initializers: [{ name: 'k', type: 'int64', dims: [1], values: [0.5] }] })).to.throw(/initializer k is int64 but holds a value that is not a whole number/);
-    expect(() => encodeModel({ ...io, nodes: [], initializers: [{ name: 'k', type: 'float', dims: [2, 2], values: [1, 2, 3] }] })).to.throw(/initializer k has 3 values for dims \[2, 2\]/);
+    expect(() => encodeModel({ ...io, nodes: [], initializers: [{ name: 'k', type: 'int64', dims: [1], values: [0.5] }] })).to.throw(
+      /initializer k is int64 but holds a value that is not a whole number/,
+    );
+    expect(() => encodeModel({ ...io, nodes: [], initializers: [{ name: 'k', type: 'float', dims: [2, 2], values: [1, 2, 3] }] })).to.throw(
+      /initializer k has 3 values for dims \[2, 2\]/,
+    );
   });
 });

@@ -62,7 +62,9 @@ function perturb(model: Backbone, seed: number): void {
 
 /** Test images: synthetic faces as the datasets draw them, and two of uniform noise. */
 async function testImages(registry: PluginRegistry, size: number): Promise<{ images: Float32Array; count: number }> {
-  const data = await registry.create('dataset', { use: 'synthetic-faces', classes: 7 }, { seed: 4, scale: 'paper', recipeDir: '.' }).load({ imageSize: size, trainSize: 7, testSize: 6 });
+  const data = await registry
+    .create('dataset', { use: 'synthetic-faces', classes: 7 }, { seed: 4, scale: 'paper', recipeDir: '.' })
+    .load({ imageSize: size, trainSize: 7, testSize: 6 });
   const per = size * size * 3;
   const images = new Float32Array(8 * per);
   images.set(data.test.images.subarray(0, 6 * per));
@@ -98,7 +100,20 @@ const VARIANTS: { name: string; options: Record<string, unknown> }[] = [
   { name: 'mean-pooled without a class token, sin-cos positions', options: { pool: 'mean', class_token: false } },
   {
     name: 'MLP head, tanh GELU, no qkv bias, its own sizes and normalisation',
-    options: { image_size: 24, patch_size: 6, dim: 24, depth: 3, heads: 3, mlp_ratio: 2.5, gelu: 'tanh', qkv_bias: false, layer_norm_eps: 1e-5, head: { hidden: 20 }, input_mean: [0.5, 0.4, 0.3], input_std: [0.2, 0.3, 0.25] },
+    options: {
+      image_size: 24,
+      patch_size: 6,
+      dim: 24,
+      depth: 3,
+      heads: 3,
+      mlp_ratio: 2.5,
+      gelu: 'tanh',
+      qkv_bias: false,
+      layer_norm_eps: 1e-5,
+      head: { hidden: 20 },
+      input_mean: [0.5, 0.4, 0.3],
+      input_std: [0.2, 0.3, 0.25],
+    },
   },
 ];
 
@@ -198,14 +213,22 @@ describe('ssfer export: the ViT as ONNX', function () {
       // A face at the model's size, so no resampling stands between the two readings.
       const { images } = await testImages(registry, 16);
       const photo = path.join(tempDir(), 'face.png');
-      await sharp(Buffer.from(images.subarray(0, 16 * 16 * 3).map((v) => Math.round(v * 255))), { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(photo);
+      await sharp(Buffer.from(images.subarray(0, 16 * 16 * 3).map((v) => Math.round(v * 255))), { raw: { width: 16, height: 16, channels: 3 } })
+        .png()
+        .toFile(photo);
       const bytes = new Uint8Array(16 * 16 * 3);
       await decodeSquare({ file: photo }, 16, bytes);
       const loaded = await loadModelBundle(path.join(cell, 'model'));
-      const expected = tfLogits(loaded.model, Float32Array.from(bytes, (b) => b / 255), 1);
+      const expected = tfLogits(
+        loaded.model,
+        Float32Array.from(bytes, (b) => b / 255),
+        1,
+      );
       loaded.model.dispose();
 
-      const script = example!.replace('cells/<id>/model/model.onnx', path.join(cell, 'model', 'model.onnx')).replace('face.jpg', photo) + 'print(json.dumps(logits.tolist()))\n';
+      const script =
+        example!.replace('cells/<id>/model/model.onnx', path.join(cell, 'model', 'model.onnx')).replace('face.jpg', photo) +
+        'print(json.dumps(logits.tolist()))\n';
       const r = spawnSync(venvPython(), ['-c', script], { encoding: 'utf8' });
       expect(r.status, r.stderr).to.equal(0);
       const [label, logits] = r.stdout.trim().split('\n');
@@ -304,7 +327,15 @@ describe('ssfer export: the ViT as ONNX', function () {
         expect(r.producer).to.equal('ssfer');
         const m = r.metadata;
         expect(JSON.parse(m.classes)).to.deep.equal(CLASSES);
-        expect(m).to.include({ input: 'images', output: 'logits', image_size: String(e.size), layout: 'NHWC', channel_order: 'RGB', ssfer_version: pkg.version, model_format_version: '1' });
+        expect(m).to.include({
+          input: 'images',
+          output: 'logits',
+          image_size: String(e.size),
+          layout: 'NHWC',
+          channel_order: 'RGB',
+          ssfer_version: pkg.version,
+          model_format_version: '1',
+        });
         expect(JSON.parse(m.value_range)).to.deep.equal([0, 1]);
         const pre = JSON.parse(m.preprocessing);
         expect(pre).to.deep.include({ image_size: e.size, layout: 'NHWC', channel_order: 'RGB', value_range: [0, 1], normalised_in_graph: true });

@@ -43,7 +43,9 @@ async function runKeeping(sets: string[] = []) {
   const config = cell.config as any;
   const ctx = { seed: config.seed, scale: recipe.scale, recipeDir: fixtures };
   const backbone = recipe.registry.create('backbone', config.model.backbone, ctx);
-  const data = await recipe.registry.create('dataset', config.data.dataset, ctx).load({ imageSize: backbone.imageSize, trainSize: config.data.size.train, testSize: config.data.size.test });
+  const data = await recipe.registry
+    .create('dataset', config.data.dataset, ctx)
+    .load({ imageSize: backbone.imageSize, trainSize: config.data.size.train, testSize: config.data.size.test });
   const dir = path.join(tempDir(), 'cells', 'default', 'model');
   let inRun: Float32Array | null = null;
   let keptTrainable: boolean | null = null;
@@ -90,8 +92,24 @@ describe('saved model bundle', function () {
     expect(m.backbone.plugin).to.equal('vit');
     expect(m.backbone.options).to.include({ dim: 16, depth: 1, heads: 2, image_size: 16, patch_size: 8, pos_embed: 'sincos', pool: 'cls' });
     expect(m.backbone.config).to.deep.equal(JSON.parse(JSON.stringify(run.backbone.config)));
-    expect(m.preprocessing).to.deep.include({ image_size: 16, channels: 3, layout: 'NHWC', channel_order: 'RGB', value_range: [0, 1], mean: [0.588, 0.459, 0.402], std: [0.228, 0.202, 0.19] });
-    expect(m.source).to.deep.include({ recipe: 'keep-model', cell: 'default', budget: '50%', labeled_count: 28, unlabeled_count: 28, test_accuracy: run.metrics.accuracy, test_count: 21 });
+    expect(m.preprocessing).to.deep.include({
+      image_size: 16,
+      channels: 3,
+      layout: 'NHWC',
+      channel_order: 'RGB',
+      value_range: [0, 1],
+      mean: [0.588, 0.459, 0.402],
+      std: [0.228, 0.202, 0.19],
+    });
+    expect(m.source).to.deep.include({
+      recipe: 'keep-model',
+      cell: 'default',
+      budget: '50%',
+      labeled_count: 28,
+      unlabeled_count: 28,
+      test_accuracy: run.metrics.accuracy,
+      test_count: 21,
+    });
     expect(m.source.dataset).to.deep.equal({ name: 'synthetic-faces', display: run.metrics.dataset.display, stand_in: null });
     // The fixed sin-cos position embedding is rebuilt from the configuration, not stored.
     expect(m.weights.parameters).to.equal(run.backbone.parameterCount(7).trainable);
@@ -125,7 +143,11 @@ describe('saved model bundle', function () {
 
     before(async () => {
       const registry = await createRegistry();
-      const factory = registry.create('backbone', { use: 'vit', preset: 'tiny', dim: 8, depth: 1, heads: 2, image_size: 8, patch_size: 4 }, { seed: 1, scale: 'paper', recipeDir: '.' });
+      const factory = registry.create(
+        'backbone',
+        { use: 'vit', preset: 'tiny', dim: 8, depth: 1, heads: 2, image_size: 8, patch_size: 4 },
+        { seed: 1, scale: 'paper', recipeDir: '.' },
+      );
       const model = factory.build(3, 1);
       good = path.join(tempDir(), 'model');
       await saveModelBundle(good, model, origin(factory, ['a', 'b', 'c']));
@@ -188,18 +210,26 @@ describe('saved model bundle', function () {
     it('refuses weights that do not fit the backbone the manifest describes', async () => {
       // A consistent file (size and checksum match) of the wrong model: 4 classes instead of 3.
       const registry = await createRegistry();
-      const factory = registry.create('backbone', { use: 'vit', preset: 'tiny', dim: 8, depth: 1, heads: 2, image_size: 8, patch_size: 4 }, { seed: 1, scale: 'paper', recipeDir: '.' });
+      const factory = registry.create(
+        'backbone',
+        { use: 'vit', preset: 'tiny', dim: 8, depth: 1, heads: 2, image_size: 8, patch_size: 4 },
+        { seed: 1, scale: 'paper', recipeDir: '.' },
+      );
       const other = factory.build(4, 1);
       const dir = path.join(tempDir(), 'model');
       const written = await saveModelBundle(dir, other, origin(factory, ['a', 'b', 'c', 'd']));
       other.dispose();
       const m = { ...manifest, weights: written.weights };
       fs.writeFileSync(path.join(dir, MANIFEST_FILE), JSON.stringify(m));
-      expect(await refusal(dir)).to.match(/the weights do not fit the vit backbone the manifest describes \(.*'head\.weight' has shape \[8, 4\] in the record but \[8, 3\] in the model/);
+      expect(await refusal(dir)).to.match(
+        /the weights do not fit the vit backbone the manifest describes \(.*'head\.weight' has shape \[8, 4\] in the record but \[8, 3\] in the model/,
+      );
     });
 
     it('refuses a configuration this ssfer resolves differently', async () => {
-      expect(await refusal(variant({ manifest: (m) => void (m.backbone.config.mlpDim = 99) }))).to.match(/resolves the backbone options to another configuration/);
+      expect(await refusal(variant({ manifest: (m) => void (m.backbone.config.mlpDim = 99) }))).to.match(
+        /resolves the backbone options to another configuration/,
+      );
     });
   });
 
@@ -215,7 +245,9 @@ describe('saved model bundle', function () {
       expect(maxAbsDiff(logitsOf(loaded.model, images), logitsOf(model, images))).to.equal(0);
       loaded.model.dispose();
       const err = await loadModelBundle(dir).catch((e: Error) => e);
-      expect((err as Error).message).to.match(/backbone plugin 'linear-probe' is not registered \(known: [^)]*\bvit\b[^)]*\); load the file that defines it with --plugin FILE/);
+      expect((err as Error).message).to.match(
+        /backbone plugin 'linear-probe' is not registered \(known: [^)]*\bvit\b[^)]*\); load the file that defines it with --plugin FILE/,
+      );
     } finally {
       model.dispose();
     }
@@ -223,7 +255,11 @@ describe('saved model bundle', function () {
 
   it('replaces a bundle as a whole: no temporary folder is left, and a failed save keeps the old bundle', async () => {
     const registry = await createRegistry();
-    const factory = registry.create('backbone', { use: 'vit', preset: 'tiny', dim: 8, depth: 1, heads: 2, image_size: 8, patch_size: 4 }, { seed: 1, scale: 'paper', recipeDir: '.' });
+    const factory = registry.create(
+      'backbone',
+      { use: 'vit', preset: 'tiny', dim: 8, depth: 1, heads: 2, image_size: 8, patch_size: 4 },
+      { seed: 1, scale: 'paper', recipeDir: '.' },
+    );
     const parent = tempDir();
     const dir = path.join(parent, 'model');
     const first = factory.build(3, 1);
@@ -273,7 +309,10 @@ describe('saved model bundle', function () {
 
 function origin(factory: BackboneFactory, classes: string[]): ModelOrigin {
   return {
-    backbone: { use: factory.name, ...(factory.name === 'vit' ? { preset: 'tiny', dim: 8, depth: 1, heads: 2, image_size: 8, patch_size: 4 } : { image_size: factory.imageSize }) },
+    backbone: {
+      use: factory.name,
+      ...(factory.name === 'vit' ? { preset: 'tiny', dim: 8, depth: 1, heads: 2, image_size: 8, patch_size: 4 } : { image_size: factory.imageSize }),
+    },
     factory,
     classes,
     source: {

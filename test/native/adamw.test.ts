@@ -9,7 +9,6 @@ import { requireNative } from './helpers.ts';
 
 const KERNEL = 'SsferAdamW';
 
-
 function random(shape: number[], seed: number, scale: number): Float32Array {
   const rand = mulberry32(seed);
   const n = shape.reduce((a, b) => a * b, 1);

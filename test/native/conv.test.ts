@@ -18,7 +18,14 @@ function random(n: number, seed: number, scale = 1): Float32Array {
 }
 
 function tensor(shape: number[], seed: number, scale = 1): tf.Tensor {
-  return tf.tensor(random(shape.reduce((a, b) => a * b, 1), seed, scale), shape);
+  return tf.tensor(
+    random(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      scale,
+    ),
+    shape,
+  );
 }
 
 /** Element by element within rtol, entries near zero measured against the largest magnitude. */
@@ -67,7 +74,18 @@ const CONVS: ConvCase[] = [
   { x: [1, 9, 9, 2], k: 5, out: 3, stride: 2, pad: 'valid' },
   { x: [2, 5, 5, 6], k: 1, out: 7, stride: 1, pad: 'valid' }, // a 1×1 convolution: one GEMM
   { x: [3, 7, 7, 8], k: 1, out: 6, stride: 2, pad: 'same' }, // ResNet's downsampling shortcut
-  { x: [2, 6, 5, 3], k: 3, out: 2, stride: 1, pad: [[0, 0], [1, 2], [2, 0], [0, 0]] },
+  {
+    x: [2, 6, 5, 3],
+    k: 3,
+    out: 2,
+    stride: 1,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [2, 0],
+      [0, 0],
+    ],
+  },
   { x: [2, 32, 32, 3], k: 7, out: 8, stride: 2, pad: 'same' }, // ResNet's stem
   { x: [2, 16, 16, 16], k: 3, out: 32, stride: 1, pad: 'same' }, // several im2col chunks per image
 ];
@@ -245,7 +263,12 @@ describe('native convolution, pooling and batch-norm kernels', function () {
       await tf.setBackend('native');
       const [n, h, w, ch] = x.shape as [number, number, number, number];
       const dy = random(2 * 4 * 4 * 3, 23);
-      const dx = tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(a as tf.Tensor4D, 3, 2, 'same'), tf.tensor(dy, [2, 4, 4, 3]))))(x).dataSync().slice());
+      const dx = tf.tidy(() =>
+        tf
+          .grad((a: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(a as tf.Tensor4D, 3, 2, 'same'), tf.tensor(dy, [2, 4, 4, 3]))))(x)
+          .dataSync()
+          .slice(),
+      );
       const want = new Float32Array(n * h * w * ch);
       for (let b = 0; b < n; b++) {
         for (let oh = 0; oh < 4; oh++) {
@@ -278,7 +301,11 @@ describe('native convolution, pooling and batch-norm kernels', function () {
         };
         const y = f(x, gamma, beta);
         const dy = tf.tensor(random(y.size, 34), y.shape);
-        return [y, ...tf.grads((a, g, b) => tf.sum(tf.mul(f(a, g, b), dy)))([x, gamma, beta]), tf.batchNorm(x, tf.scalar(0.5), tf.scalar(2), undefined, undefined, 1e-3)];
+        return [
+          y,
+          ...tf.grads((a, g, b) => tf.sum(tf.mul(f(a, g, b), dy)))([x, gamma, beta]),
+          tf.batchNorm(x, tf.scalar(0.5), tf.scalar(2), undefined, undefined, 1e-3),
+        ];
       });
       ['y', 'dx', 'dgamma', 'dbeta', 'scalar statistics'].forEach((n, i) => expectClose(got[i]!, ref[i]!, n, 1e-4));
     } finally {

@@ -27,8 +27,21 @@ interface Case {
   gelu: GeluKind;
 }
 
-const NAMES = ['x', 'norm1.weight', 'norm1.bias', 'qkv.weight', 'qkv.bias', 'proj.weight', 'proj.bias',
-  'norm2.weight', 'norm2.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'];
+const NAMES = [
+  'x',
+  'norm1.weight',
+  'norm1.bias',
+  'qkv.weight',
+  'qkv.bias',
+  'proj.weight',
+  'proj.bias',
+  'norm2.weight',
+  'norm2.bias',
+  'fc1.weight',
+  'fc1.bias',
+  'fc2.weight',
+  'fc2.bias',
+];
 
 /** Block output and gradients of sum(y ⊙ dy) on the active backend, from values drawn in JS. */
 function runBlock(c: Case, seed: number): Float32Array[] {
@@ -38,7 +51,17 @@ function runBlock(c: Case, seed: number): Float32Array[] {
   const scales = [2, 0.3, 0.2, 0.4, 0.2, 0.4, 0.2, 0.3, 0.2, 0.3, 0.2, 0.3, 0.2];
   const offsets = [0.5, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0];
   const before = tf.memory().numTensors;
-  const inputs = shapes.map((s, i) => tf.tensor(random(s.reduce((a, b) => a * b, 1), seed + i, scales[i]!, offsets[i]!), s));
+  const inputs = shapes.map((s, i) =>
+    tf.tensor(
+      random(
+        s.reduce((a, b) => a * b, 1),
+        seed + i,
+        scales[i]!,
+        offsets[i]!,
+      ),
+      s,
+    ),
+  );
   const dy = tf.tensor(random(batch * tokens * D, seed + 99, 1), [batch * tokens, D]);
   const f = (...t: tf.Tensor[]) => {
     const p: BlockParams = {
@@ -125,20 +148,26 @@ describe('native fused ViT block', function () {
     });
   }
 
-  for (const [rows, inDim, outDim] of [[1, 1, 1], [7, 5, 3], [512, 192, 64], [32, 64, 7], [0, 4, 3]]) {
+  for (const [rows, inDim, outDim] of [
+    [1, 1, 1],
+    [7, 5, 3],
+    [512, 192, 64],
+    [32, 64, 7],
+    [0, 4, 3],
+  ]) {
     it(`fused linear [${rows}, ${inDim}]·[${inDim}, ${outDim}] + b: output and gradients as on cpu, in one kernel each way`, async () => {
       const seed = rows + inDim * 7 + outDim * 13;
-      const make = () => tf.tidy(() => [
-        tf.tensor2d(random(rows * inDim, seed, 1), [rows, inDim]),
-        tf.variable(tf.tensor2d(random(inDim * outDim, seed + 1, 0.5), [inDim, outDim])),
-        tf.variable(tf.tensor1d(random(outDim, seed + 2, 0.5))),
-        tf.tensor2d(random(rows * outDim, seed + 3, 1), [rows, outDim]),
-      ]) as [tf.Tensor2D, tf.Variable, tf.Variable, tf.Tensor2D];
+      const make = () =>
+        tf.tidy(() => [
+          tf.tensor2d(random(rows * inDim, seed, 1), [rows, inDim]),
+          tf.variable(tf.tensor2d(random(inDim * outDim, seed + 1, 0.5), [inDim, outDim])),
+          tf.variable(tf.tensor1d(random(outDim, seed + 2, 0.5))),
+          tf.tensor2d(random(rows * outDim, seed + 3, 1), [rows, outDim]),
+        ]) as [tf.Tensor2D, tf.Variable, tf.Variable, tf.Tensor2D];
       const run = (fused: boolean) => {
         const [x, w, b, dy] = make();
         try {
-          const f = (a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
-            fused ? fusedLinear(a as tf.Tensor2D, ww, bb)! : tf.add(tf.matMul(a, ww), bb);
+          const f = (a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => (fused ? fusedLinear(a as tf.Tensor2D, ww, bb)! : tf.add(tf.matMul(a, ww), bb));
           const out = tf.tidy(() => [f(x, w, b), ...tf.grads((a, ww, bb) => tf.sum(tf.mul(f(a, ww, bb), dy)))([x, w, b])]);
           const values = out.map((t) => t.dataSync().slice() as Float32Array);
           tf.dispose(out);
@@ -180,8 +209,12 @@ describe('native fused ViT block', function () {
         const out = tf.tidy(() => {
           const hard = (z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, labels, 7, 0.1);
           const mixed = (z: tf.Tensor, t: tf.Tensor) => softTargetCrossEntropy(z as tf.Tensor2D, t as tf.Tensor2D);
-          return [hard(logits), tf.grad((z: tf.Tensor) => tf.sum(tf.mul(hard(z), dy)))(logits), mixed(logits, soft),
-            ...tf.grads((z: tf.Tensor, t: tf.Tensor) => tf.sum(tf.mul(mixed(z, t), dy)))([logits, soft])];
+          return [
+            hard(logits),
+            tf.grad((z: tf.Tensor) => tf.sum(tf.mul(hard(z), dy)))(logits),
+            mixed(logits, soft),
+            ...tf.grads((z: tf.Tensor, t: tf.Tensor) => tf.sum(tf.mul(mixed(z, t), dy)))([logits, soft]),
+          ];
         });
         const values = out.map((t) => t.dataSync().slice() as Float32Array);
         tf.dispose(out);

@@ -74,7 +74,16 @@ describe('native fused LayerNorm and GELU', function () {
     if (previous) await tf.setBackend(previous);
   });
 
-  const SHAPES: [number, number][] = [[1, 1], [1, 7], [3, 1], [5, 37], [17, 193], [300, 97], [197, 192], [0, 13]];
+  const SHAPES: [number, number][] = [
+    [1, 1],
+    [1, 7],
+    [3, 1],
+    [5, 37],
+    [17, 193],
+    [300, 97],
+    [197, 192],
+    [0, 13],
+  ];
 
   for (const [rows, cols] of SHAPES) {
     it(`LayerNorm forward and gradients agree on [${rows}, ${cols}]`, () => {
@@ -152,9 +161,7 @@ describe('native fused LayerNorm and GELU', function () {
         throw new Error('not used');
       },
     };
-    const model = vitPlugin
-      .create({ dim: 32, depth: 2, heads: 2, mlp_ratio: 2, image_size: 16, patch_size: 4, dropout: 0 }, ctx)
-      .build(3, 1);
+    const model = vitPlugin.create({ dim: 32, depth: 2, heads: 2, mlp_ratio: 2, image_size: 16, patch_size: 4, dropout: 0 }, ctx).build(3, 1);
     const images = tf.randomUniform([3, 16, 16, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
     const vars = model.trainableVariables();
     try {

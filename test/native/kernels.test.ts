@@ -20,7 +20,6 @@ interface Result {
   readonly values: ArrayLike<number>;
 }
 
-
 let seed = 1;
 function randn(shape: number[], opts: { scale?: number; ints?: number; positive?: boolean } = {}): Input {
   const rand = mulberry32(seed++);
@@ -103,17 +102,35 @@ describe('native backend kernels', function () {
   });
 
   const shapePairs: Array<[number[], number[]]> = [
-    [[3, 4], [3, 4]],
+    [
+      [3, 4],
+      [3, 4],
+    ],
     [[3, 4], [4]],
-    [[3, 1], [1, 4]],
-    [[2, 3, 4], [3, 1]],
+    [
+      [3, 1],
+      [1, 4],
+    ],
+    [
+      [2, 3, 4],
+      [3, 1],
+    ],
     [[], [5]],
     [[5], []],
     [[0, 3], [3]],
     [[1], [1]],
-    [[7, 1, 5], [1, 6, 1]],
-    [[2, 1, 3, 1], [4, 1, 5]],
-    [[33, 65], [33, 1]],
+    [
+      [7, 1, 5],
+      [1, 6, 1],
+    ],
+    [
+      [2, 1, 3, 1],
+      [4, 1, 5],
+    ],
+    [
+      [33, 65],
+      [33, 1],
+    ],
     [[300, 300], [300]],
   ];
 
@@ -210,12 +227,27 @@ describe('native backend kernels', function () {
       [[2, 3, 4, 5], null],
       [[2, 3, 4, 5], 0],
       [[2, 3, 4, 5], -1],
-      [[2, 3, 4, 5], [0, 2]],
-      [[2, 3, 4, 5], [1, 3]],
-      [[2, 3, 4, 5], [1, 2]],
-      [[2, 3, 4, 5], [0, 1, 2, 3]],
+      [
+        [2, 3, 4, 5],
+        [0, 2],
+      ],
+      [
+        [2, 3, 4, 5],
+        [1, 3],
+      ],
+      [
+        [2, 3, 4, 5],
+        [1, 2],
+      ],
+      [
+        [2, 3, 4, 5],
+        [0, 1, 2, 3],
+      ],
       [[7, 1, 9], 1],
-      [[7, 1, 9], [0, 2]],
+      [
+        [7, 1, 9],
+        [0, 2],
+      ],
       [[1, 1, 1], null],
       [[513, 3], 0],
       [[3, 700], 1],
@@ -263,7 +295,14 @@ describe('native backend kernels', function () {
       }
     });
     it('argMax and argMin pick the first extreme along any axis', async () => {
-      for (const [shape, axis] of [[[4, 5, 6], 0], [[4, 5, 6], 1], [[4, 5, 6], 2], [[1, 7], 1], [[600, 3], 0], [[9], 0]] as Array<[number[], number]>) {
+      for (const [shape, axis] of [
+        [[4, 5, 6], 0],
+        [[4, 5, 6], 1],
+        [[4, 5, 6], 2],
+        [[1, 7], 1],
+        [[600, 3], 0],
+        [[9], 0],
+      ] as Array<[number[], number]>) {
         const x = randn(shape, { ints: 3 }); // many ties
         await check(`argMax ${shape} ${axis}`, (t) => tf.argMax(t, axis), [x], ['ArgMax']);
         await check(`argMin ${shape} ${axis}`, (t) => tf.argMin(t, axis), [x], ['ArgMin']);
@@ -274,7 +313,13 @@ describe('native backend kernels', function () {
 
   describe('softmax', () => {
     it('over the last axis, stable for large logits', async () => {
-      for (const shape of [[4, 7], [2, 3, 5], [1, 1], [3, 1000], [96, 64, 64]]) {
+      for (const shape of [
+        [4, 7],
+        [2, 3, 5],
+        [1, 1],
+        [3, 1000],
+        [96, 64, 64],
+      ]) {
         await check(`softmax ${shape}`, (t) => tf.softmax(t), [randn(shape, { scale: 50 })], ['Softmax'], { rtol: 1e-5, atol: 1e-7 });
       }
       const inf: Input = { values: new Float32Array([-Infinity, 0, 1, -Infinity, -Infinity, 5]), shape: [2, 3] };
@@ -289,7 +334,13 @@ describe('native backend kernels', function () {
     const mm = (ta: boolean, tb: boolean) => (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, ta, tb);
     it('2-d and batched, with every transpose combination', async () => {
       const dims: Array<[number, number, number, number[]]> = [
-        [1, 1, 1, []], [17, 33, 9, []], [64, 64, 64, []], [3, 5, 4, [2]], [16, 16, 16, [8]], [128, 128, 128, [2]], [5, 7, 3, [2, 3]],
+        [1, 1, 1, []],
+        [17, 33, 9, []],
+        [64, 64, 64, []],
+        [3, 5, 4, [2]],
+        [16, 16, 16, [8]],
+        [128, 128, 128, [2]],
+        [5, 7, 3, [2, 3]],
       ];
       for (const [m, n, k, batch] of dims) {
         for (const ta of [false, true]) {
@@ -328,13 +379,17 @@ describe('native backend kernels', function () {
       const acts = ['linear', 'relu', 'relu6', 'elu', 'leakyrelu', 'sigmoid'] as const;
       for (const activation of acts) {
         for (const biasShape of [[5], [1, 5], [4, 1], []]) {
-          for (const [ta, tb] of [[false, false], [true, true]] as const) {
+          for (const [ta, tb] of [
+            [false, false],
+            [true, true],
+          ] as const) {
             const a = randn(ta ? [3, 4] : [4, 3]);
             const b = randn(tb ? [5, 3] : [3, 5]);
             const bias = randn(biasShape);
             await check(
               `fused ${activation} bias=${biasShape} ta=${ta} tb=${tb}`,
-              (x, y, z) => tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, bias: z, activation, transposeA: ta, transposeB: tb, leakyreluAlpha: 0.3 }),
+              (x, y, z) =>
+                tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, bias: z, activation, transposeA: ta, transposeB: tb, leakyreluAlpha: 0.3 }),
               [a, b, bias],
               ['_FusedMatMul'],
               { rtol: 1e-5, atol: 1e-5 },
@@ -342,12 +397,25 @@ describe('native backend kernels', function () {
           }
         }
       }
-      await check('fused no bias', (x, y) => tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, activation: 'relu' }), [randn([2, 6, 3]), randn([3, 4])], ['_FusedMatMul'], { rtol: 1e-5, atol: 1e-5 });
+      await check(
+        'fused no bias',
+        (x, y) => tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, activation: 'relu' }),
+        [randn([2, 6, 3]), randn([3, 4])],
+        ['_FusedMatMul'],
+        { rtol: 1e-5, atol: 1e-5 },
+      );
     });
   });
 
   describe('data movement', () => {
-    const perms3 = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    const perms3 = [
+      [0, 1, 2],
+      [0, 2, 1],
+      [1, 0, 2],
+      [1, 2, 0],
+      [2, 0, 1],
+      [2, 1, 0],
+    ];
     it('transpose with any permutation and dtype', async () => {
       for (const perm of perms3) {
         await check(`transpose [2,3,4] ${perm}`, (t) => tf.transpose(t, perm), [randn([2, 3, 4])], ['Transpose']);
@@ -355,7 +423,12 @@ describe('native backend kernels', function () {
         await check(`transpose int32 ${perm}`, (t) => tf.transpose(t, perm), [ints([5, 7, 3], -9, 9)], ['Transpose']);
         await check(`transpose bool ${perm}`, (t) => tf.transpose(t, perm), [bools([5, 7, 3])], ['Transpose']);
       }
-      for (const perm of [[0, 2, 1, 3], [3, 1, 2, 0], [1, 3, 0, 2], [2, 0, 3, 1]]) {
+      for (const perm of [
+        [0, 2, 1, 3],
+        [3, 1, 2, 0],
+        [1, 3, 0, 2],
+        [2, 0, 3, 1],
+      ]) {
         await check(`transpose 4-d ${perm}`, (t) => tf.transpose(t, perm), [randn([3, 4, 5, 6])], ['Transpose']);
         await check(`transpose 4-d size-1 ${perm}`, (t) => tf.transpose(t, perm), [randn([1, 4, 1, 6])], ['Transpose']);
       }
@@ -383,7 +456,11 @@ describe('native backend kernels', function () {
     });
     it('concat along any axis', async () => {
       for (const axis of [0, 1, 2, -1]) {
-        const shapes = [[2, 3, 4], [2, 3, 4], [2, 3, 4]].map((s) => {
+        const shapes = [
+          [2, 3, 4],
+          [2, 3, 4],
+          [2, 3, 4],
+        ].map((s) => {
           const t = s.slice();
           t[(axis + 3) % 3] = [1, 2, 5][Math.abs(axis) % 3]!;
           return t;
@@ -396,8 +473,31 @@ describe('native backend kernels', function () {
       await check('concat with empty', (a, b, c) => tf.concat([a!, b!, c!], 1), [randn([3, 2]), randn([3, 0]), randn([3, 1])], ['Concat']);
     });
     it('pad', async () => {
-      await check('pad 0', (t) => tf.pad(t, [[1, 2], [0, 3]]), [randn([3, 4])], ['PadV2']);
-      await check('pad value', (t) => tf.pad(t, [[0, 1], [2, 0], [1, 1]], 1.5), [randn([2, 3, 2])], ['PadV2']);
+      await check(
+        'pad 0',
+        (t) =>
+          tf.pad(t, [
+            [1, 2],
+            [0, 3],
+          ]),
+        [randn([3, 4])],
+        ['PadV2'],
+      );
+      await check(
+        'pad value',
+        (t) =>
+          tf.pad(
+            t,
+            [
+              [0, 1],
+              [2, 0],
+              [1, 1],
+            ],
+            1.5,
+          ),
+        [randn([2, 3, 2])],
+        ['PadV2'],
+      );
       await check('pad int32', (t) => tf.pad(t, [[2, 1]], 7), [ints([4], 0, 5)], ['PadV2']);
     });
     it('tile', async () => {

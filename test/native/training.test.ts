@@ -140,17 +140,36 @@ describe('a recipe trained on native and on cpu', function () {
     const { fixtures, projectRoot, tempDir } = await import('../helpers.ts');
     const run = (backend: string) => {
       const out = tempDir();
-      const r = spawnSync(process.execPath, [path.join(projectRoot, 'src', 'bin', 'ssfer.js'), 'run', path.join(fixtures, 'recipes', 'tiny-run.yaml'), '--json', '--backend', backend, '--out', out], {
-        cwd: projectRoot,
-        encoding: 'utf8',
-      });
+      const r = spawnSync(
+        process.execPath,
+        [
+          path.join(projectRoot, 'src', 'bin', 'ssfer.js'),
+          'run',
+          path.join(fixtures, 'recipes', 'tiny-run.yaml'),
+          '--json',
+          '--backend',
+          backend,
+          '--out',
+          out,
+        ],
+        {
+          cwd: projectRoot,
+          encoding: 'utf8',
+        },
+      );
       expect(r.status, r.stderr).to.equal(0);
       const base = path.join(out, 'tiny-run');
       const cells = path.join(base, fs.readdirSync(base)[0]!, 'cells');
       const losses = fs
         .readdirSync(cells)
         .sort()
-        .map((c) => fs.readFileSync(path.join(cells, c, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number));
+        .map((c) =>
+          fs
+            .readFileSync(path.join(cells, c, 'log.jsonl'), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l).loss as number),
+        );
       return { accuracy: (JSON.parse(r.stdout).cells as { ours: number }[]).map((c) => c.ours), losses };
     };
     // The backends sum products in different orders (OpenBLAS blocks vs JS loops), so results
@@ -160,7 +179,11 @@ describe('a recipe trained on native and on cpu', function () {
     const native = run('native');
     const cpu = run('cpu');
     expect(native.losses.map((l) => l.length)).to.deep.equal(cpu.losses.map((l) => l.length));
-    native.losses.forEach((curve, c) => curve.forEach((loss, k) => expect(loss, `cell ${c} step ${k + 1}`).to.be.closeTo(cpu.losses[c]![k]!, 1e-3 * Math.abs(cpu.losses[c]![k]!))));
-    native.accuracy.forEach((acc, i) => expect(Math.abs(acc - cpu.accuracy[i]!), `cell ${i}: native ${acc}, cpu ${cpu.accuracy[i]}`).to.be.at.most(100 / 35 + 1e-9));
+    native.losses.forEach((curve, c) =>
+      curve.forEach((loss, k) => expect(loss, `cell ${c} step ${k + 1}`).to.be.closeTo(cpu.losses[c]![k]!, 1e-3 * Math.abs(cpu.losses[c]![k]!))),
+    );
+    native.accuracy.forEach((acc, i) =>
+      expect(Math.abs(acc - cpu.accuracy[i]!), `cell ${i}: native ${acc}, cpu ${cpu.accuracy[i]}`).to.be.at.most(100 / 35 + 1e-9),
+    );
   });
 });

@@ -63,7 +63,9 @@ describe('stage health', function () {
   });
 
   it('trains the linear probe once for the cells that share data and labels, and flags a cell that does not beat it', async () => {
-    const recipe = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-stages.yaml'), { sets: ['pipeline.pretrain={use: none}', 'pipeline.semi={use: none}'] });
+    const recipe = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-stages.yaml'), {
+      sets: ['pipeline.pretrain={use: none}', 'pipeline.semi={use: none}'],
+    });
     const scope = new RunScope(recipe.registry);
     try {
       const a = (await runCell(scope, recipe, recipe.cells[0]!, hooks)).metrics;
@@ -84,10 +86,19 @@ describe('stage health', function () {
 
   it('names a stage that did nothing in the cell’s notes and the table notes', async () => {
     // τ = 1 lets no pseudo-label pass; a learning rate of 1e-12 leaves the supervised loss where it began.
-    const m = await cellOf(['pipeline.semi.threshold=1', 'pipeline.supervised.lr=1e-12', 'pipeline.supervised.warmup_lr=1e-12', 'pipeline.supervised.min_lr=0', 'pipeline.supervised.mixing={use: none}']);
+    const m = await cellOf([
+      'pipeline.semi.threshold=1',
+      'pipeline.supervised.lr=1e-12',
+      'pipeline.supervised.warmup_lr=1e-12',
+      'pipeline.supervised.min_lr=0',
+      'pipeline.supervised.mixing={use: none}',
+    ]);
     expect(m.health.semi_mask_rate_last).to.equal(0);
     expect(m.stage_notes).to.include('semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch');
-    expect(m.stage_notes.some((n) => /^supervised: the loss (fell only|rose) from \d+\.\d{3} to \d+\.\d{3}/.test(n)), m.stage_notes.join('; ')).to.equal(true);
+    expect(
+      m.stage_notes.some((n) => /^supervised: the loss (fell only|rose) from \d+\.\d{3} to \d+\.\d{3}/.test(n)),
+      m.stage_notes.join('; '),
+    ).to.equal(true);
     expect(tableNotes([m])).to.include(`${m.id}: semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch`);
   });
 });

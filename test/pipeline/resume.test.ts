@@ -44,7 +44,14 @@ describe('exact resume after kill -9', function () {
 
     const out = tempDir();
     const stages = path.join(out, '.cache', 'stages');
-    const pretrainCkpt = () => (fs.existsSync(stages) ? (fs.readdirSync(stages).find((f) => f.endsWith('.ckpt')) ?? null) && path.join(stages, fs.readdirSync(stages).find((f) => f.endsWith('.ckpt'))!) : null);
+    const pretrainCkpt = () =>
+      fs.existsSync(stages)
+        ? (fs.readdirSync(stages).find((f) => f.endsWith('.ckpt')) ?? null) &&
+          path.join(
+            stages,
+            fs.readdirSync(stages).find((f) => f.endsWith('.ckpt'))!,
+          )
+        : null;
     const cellCkpt = (stage: string) => () => (fs.existsSync(path.join(out, 'resume-run')) ? path.join(cellDir(out), 'checkpoints', `${stage}.ckpt`) : null);
 
     // Killed during pre-training, then during the supervised stage, then during the semi-supervised one.

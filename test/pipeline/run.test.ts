@@ -32,7 +32,12 @@ describe('ssfer run (end to end on tiny synthetic faces)', function () {
   });
 
   it('prints only the table JSON on stdout, each cell with ours and the paper’s value', () => {
-    expect(first.cells.map((c: any) => c.id)).to.deep.equal(['mixing=none/labels=0.25', 'mixing=none/labels=0.5', 'mixing=facemix/labels=0.25', 'mixing=facemix/labels=0.5']);
+    expect(first.cells.map((c: any) => c.id)).to.deep.equal([
+      'mixing=none/labels=0.25',
+      'mixing=none/labels=0.5',
+      'mixing=facemix/labels=0.25',
+      'mixing=facemix/labels=0.5',
+    ]);
     expect(first.cells.map((c: any) => c.paper)).to.deep.equal([10, 20, 30, null]);
     for (const c of first.cells) {
       expect(c.status).to.equal('done');
@@ -82,7 +87,18 @@ describe('ssfer run (end to end on tiny synthetic faces)', function () {
     const dir = runDir(other);
     const text = fs.readFileSync(path.join(dir, 'profile.txt'), 'utf8');
     expect(r.stderr).to.contain('profile: ');
-    for (const phase of ['finetune.run', 'mixing.loss', 'kappa.kappa', 'optimizer', 'checkpoint', 'evaluation', 'linear probe', 'dataset.load', 'outputs', 'rest (no phase)']) {
+    for (const phase of [
+      'finetune.run',
+      'mixing.loss',
+      'kappa.kappa',
+      'optimizer',
+      'checkpoint',
+      'evaluation',
+      'linear probe',
+      'dataset.load',
+      'outputs',
+      'rest (no phase)',
+    ]) {
       expect(text, phase).to.contain(phase);
     }
     const report = JSON.parse(fs.readFileSync(path.join(dir, 'profile.json'), 'utf8'));
@@ -143,7 +159,8 @@ describe('memory across cells with different pre-trainings', function () {
 
   it('holds one pre-training at a time: the tensor count after each cell stays flat', () => {
     // tiny-run with its rows pre-training at two mask ratios (two pre-trainings, alternating by cell).
-    const tiny = fs.readFileSync(recipe, 'utf8')
+    const tiny = fs
+      .readFileSync(recipe, 'utf8')
       .replace('pretrain: { use: none }', 'pretrain: { use: mae, epochs: 1, warmup_epochs: 0, batch_size: 16, pool: { size: 32 } }')
       .replace(/path: data\.labels\.fraction[\s\S]*?values: \[0\.25, 0\.5\]/, 'path: pipeline.pretrain.mask_ratio\n      values: [0.5, 0.75]');
     const file = path.join(writeFiles({ 'tiny-run.yaml': tiny }), 'tiny-run.yaml');

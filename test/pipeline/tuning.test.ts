@@ -85,7 +85,20 @@ describe('tuning in the pipeline', function () {
     const recipe = path.join(writeFiles({ 'tiny-tune.yaml': tiny }), 'tiny-tune.yaml');
     const r = spawnSync(
       process.execPath,
-      [bin, 'run', recipe, '--json', '--backend', 'cpu', '--out', out, '--set', 'pipeline.tune={use: gwo, wolves: 3, iterations: 1, trial_max_steps: 4}', '--set', 'pipeline.supervised.warmup_epochs=0'],
+      [
+        bin,
+        'run',
+        recipe,
+        '--json',
+        '--backend',
+        'cpu',
+        '--out',
+        out,
+        '--set',
+        'pipeline.tune={use: gwo, wolves: 3, iterations: 1, trial_max_steps: 4}',
+        '--set',
+        'pipeline.supervised.warmup_epochs=0',
+      ],
       { cwd: projectRoot, encoding: 'utf8' },
     );
     expect(r.status, r.stderr).to.equal(0);
@@ -100,7 +113,11 @@ describe('tuning in the pipeline', function () {
     // 42 labeled images (50 % of 84): a quarter of each class is held out to score trials.
     expect(metrics.tuning.validation_count + trace.train_count).to.equal(42);
     // The final training ran at the chosen peak learning rate (without warm-up, the first epoch's).
-    const lrs = fs.readFileSync(path.join(cell, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).lr as number);
+    const lrs = fs
+      .readFileSync(path.join(cell, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).lr as number);
     expect(Math.max(...lrs)).to.be.closeTo(trace.best['pipeline.supervised.lr'], 1e-12);
   });
 
@@ -111,7 +128,12 @@ describe('tuning in the pipeline', function () {
     await tf.setBackend('cpu');
     const tiny = fs.readFileSync(path.join(fixtures, 'recipes', 'tiny-run.yaml'), 'utf8').replace(/^grid:[\s\S]*$/m, '');
     const recipe = await resolveRecipe(path.join(writeFiles({ 'tiny-tune.yaml': tiny }), 'tiny-tune.yaml'), {
-      sets: ['pipeline.tune={use: gwo, wolves: 3, iterations: 1}', 'pipeline.supervised.epochs=1', 'pipeline.supervised.few_labels_epochs=3', 'pipeline.supervised.few_labels_threshold=40'],
+      sets: [
+        'pipeline.tune={use: gwo, wolves: 3, iterations: 1}',
+        'pipeline.supervised.epochs=1',
+        'pipeline.supervised.few_labels_epochs=3',
+        'pipeline.supervised.few_labels_threshold=40',
+      ],
     });
     const plans = new Map<string, StagePlan[]>();
     const scope = new RunScope(recipe.registry);

@@ -94,7 +94,15 @@ describe('recipe validation', () => {
     // slot default, with its nested detector slot's defaults
     expect(cfg.data.boxes).to.deep.equal({
       use: 'auto',
-      detector: { use: 'face-api', model: 'ssd-mobilenet', min_confidence: 0.5, pad: 0.5, several_faces: 'most-confident', fallback: [25, 25, 220, 220], cache: null },
+      detector: {
+        use: 'face-api',
+        model: 'ssd-mobilenet',
+        min_confidence: 0.5,
+        pad: 0.5,
+        several_faces: 'most-confident',
+        fallback: [25, 25, 220, 220],
+        cache: null,
+      },
     });
     expect(cfg.scale).to.equal('small');
   });
@@ -170,7 +178,8 @@ describe('recipe validation', () => {
 
   it('switches a slot written without use: to another plugin, dropping the default plugin’s options', async () => {
     const dir = writeFiles({
-      'plugin.mjs': "export default { kind: 'finetune', name: 'frozen', description: 'trains nothing', options: { type: 'object', properties: {} }, create: () => ({ name: 'frozen', startsFrom: 'weights', run: async () => ({ summary: 'frozen' }) }) };\n",
+      'plugin.mjs':
+        "export default { kind: 'finetune', name: 'frozen', description: 'trains nothing', options: { type: 'object', properties: {} }, create: () => ({ name: 'frozen', startsFrom: 'weights', run: async () => ({ summary: 'frozen' }) }) };\n",
       'r.yaml': 'title: t\npipeline:\n  supervised:\n    epochs: 3\n    mixing: { use: none }\n',
     });
     const r = await resolveRecipe(path.join(dir, 'r.yaml'), { pluginFiles: [path.join(dir, 'plugin.mjs')], sets: ['pipeline.supervised.use=frozen'] });
@@ -241,7 +250,9 @@ describe('grid expansion', () => {
     const dir = writeFiles({
       'r.yaml': `extends: ${path.join(recipes, 'base.yaml')}\ngrid:\n  rows:\n    - name: k\n      path: pipeline.supervised.mixing.kappa.use\n      values: [iou, psnrr]\n`,
     });
-    expect((await problems(path.join(dir, 'r.yaml')))[0]).to.match(/r\.yaml:6:21: pipeline\.supervised\.mixing\.kappa\.use: unknown kappa 'psnrr' — did you mean 'psnr'\?/);
+    expect((await problems(path.join(dir, 'r.yaml')))[0]).to.match(
+      /r\.yaml:6:21: pipeline\.supervised\.mixing\.kappa\.use: unknown kappa 'psnrr' — did you mean 'psnr'\?/,
+    );
   });
 });
 

@@ -34,11 +34,17 @@ describe('plugins that need something of another slot', () => {
       messages = err.diagnostics.map(formatDiagnostic);
     }
     expect(messages).to.have.length(1);
-    expect(messages[0]).to.match(/r\.yaml:8:10: pipeline\.pretrain\.use: pretrain 'mae' needs a backbone that provides 'tokens', but model\.backbone is 'small-cnn': MAE masks patch tokens.*choose pipeline\.pretrain: none or supervised/);
+    expect(messages[0]).to.match(
+      /r\.yaml:8:10: pipeline\.pretrain\.use: pretrain 'mae' needs a backbone that provides 'tokens', but model\.backbone is 'small-cnn': MAE masks patch tokens.*choose pipeline\.pretrain: none or supervised/,
+    );
   });
 
   it('accepts the ViT, and other pre-training for a CNN', async () => {
-    for (const [backbone, pretrain] of [['{ use: vit, preset: tiny, image_size: 32, patch_size: 8 }', 'mae'], ['{ use: resnet, image_size: 32 }', 'supervised'], ['{ use: linear }', 'none']]) {
+    for (const [backbone, pretrain] of [
+      ['{ use: vit, preset: tiny, image_size: 32, patch_size: 8 }', 'mae'],
+      ['{ use: resnet, image_size: 32 }', 'supervised'],
+      ['{ use: linear }', 'none'],
+    ]) {
       const dir = writeFiles({ 'r.yaml': recipe(backbone!, pretrain!).replace('    epochs: 1\n', pretrain === 'none' ? '' : '    epochs: 1\n') });
       const r = await resolveRecipe(path.join(dir, 'r.yaml'), { registry });
       expect(r.cells).to.have.length(1);

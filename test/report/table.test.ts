@@ -47,14 +47,14 @@ describe('report: summary columns', () => {
       const r = await recipe(name);
       const groups = columnGroups(r.grid);
       const ref = r.reference!;
-      const rows = [
-        ...ref.values.map((values, i) => ({ label: r.grid.rows[i]!.labels.join(' '), values, summary: ref.summary![i]! })),
-        ...(ref.others ?? []),
-      ];
+      const rows = [...ref.values.map((values, i) => ({ label: r.grid.rows[i]!.labels.join(' '), values, summary: ref.summary![i]! })), ...(ref.others ?? [])];
       expect(rows.length).to.be.greaterThan(5);
       for (const row of rows) {
         groups.forEach((g, gi) => {
-          const ours = summarize(r.summary[0]!.of, g.columns.map((j) => row.values[j]!))!;
+          const ours = summarize(
+            r.summary[0]!.of,
+            g.columns.map((j) => row.values[j]!),
+          )!;
           const printed = row.summary[gi]![0]!;
           // The paper averages unrounded accuracies: its printed Average may differ by 0.01.
           if (Math.abs(ours - printed) > 0.0100001) mismatches.push(`${name}: ${row.label} ${g.labels.join(' ')}`.trim() + `: ${ours} vs ${printed}`);
@@ -107,8 +107,27 @@ describe('report: summary columns', () => {
     const text = tableText(t).split('\n');
     const top = text.findIndex((l) => l.includes('RAF-DB'));
     expect(text[top]!.trim().split(/\s{2,}/)).to.deep.equal(['RAF-DB', 'FERPlus']);
-    expect(text[top + 1]!.trim().split(/\s{2,}/)).to.deep.equal(['Method', 'Fold 1', 'Fold 2', 'Fold 3', 'Fold 4', 'Fold 5', 'Average', 'Fold 1', 'Fold 2', 'Fold 3', 'Fold 4', 'Fold 5', 'Average']);
-    expect(text.find((l) => l.startsWith('MobileNetV3'))!.trim().split(/\s{2,}/)).to.have.length(13);
+    expect(text[top + 1]!.trim().split(/\s{2,}/)).to.deep.equal([
+      'Method',
+      'Fold 1',
+      'Fold 2',
+      'Fold 3',
+      'Fold 4',
+      'Fold 5',
+      'Average',
+      'Fold 1',
+      'Fold 2',
+      'Fold 3',
+      'Fold 4',
+      'Fold 5',
+      'Average',
+    ]);
+    expect(
+      text
+        .find((l) => l.startsWith('MobileNetV3'))!
+        .trim()
+        .split(/\s{2,}/),
+    ).to.have.length(13);
     expect(text).to.include('Paper only (methods not run here):');
   });
 
@@ -117,7 +136,12 @@ describe('report: summary columns', () => {
     const t = buildTable(r, finished(r), { backend: 'cpu', notes: [] });
     expect(t).to.not.have.property('summary');
     expect(t).to.not.have.property('paperOnly');
-    expect(tableMarkdown(t).split('\n').find((l) => l.startsWith('| Method |'))!.split(' | ')).to.have.length(13);
+    expect(
+      tableMarkdown(t)
+        .split('\n')
+        .find((l) => l.startsWith('| Method |'))!
+        .split(' | '),
+    ).to.have.length(13);
   });
 });
 
@@ -144,23 +168,34 @@ describe('recipe: summary columns and paper-only rows', () => {
 `;
 
   it('reads reference rows in the printed layout: each group, then its summaries', async () => {
-    const dir = writeFiles({ 'r.yaml': `${base}${grid}reference:\n  values:\n    - [1, 2, 1.5, 3, 4, 3.5]\n    - [5, 6, null, 7, 8, 7.5]\n  others:\n    - { label: X, values: [9, 9, 9, 9, 9, 9] }\n` });
+    const dir = writeFiles({
+      'r.yaml': `${base}${grid}reference:\n  values:\n    - [1, 2, 1.5, 3, 4, 3.5]\n    - [5, 6, null, 7, 8, 7.5]\n  others:\n    - { label: X, values: [9, 9, 9, 9, 9, 9] }\n`,
+    });
     const r = await resolveRecipe(path.join(dir, 'r.yaml'), { registry, scale: 'smoke' });
     expect(r.summary).to.deep.equal([{ label: 'Average', of: 'mean' }]);
     expect(r.reference!.values).to.deep.equal([
       [1, 2, 3, 4],
       [5, 6, 7, 8],
     ]);
-    expect(r.reference!.summary).to.deep.equal([[[1.5], [3.5]], [[null], [7.5]]]);
+    expect(r.reference!.summary).to.deep.equal([
+      [[1.5], [3.5]],
+      [[null], [7.5]],
+    ]);
     expect(r.reference!.others).to.deep.equal([{ label: 'X', values: [9, 9, 9, 9], summary: [[9], [9]] }]);
   });
 
   it('refuses rows that are not laid out as printed, and a summary without column axes', async () => {
-    const wrong = await problems(`${base}${grid}reference:\n  values:\n    - [1, 2, 3, 4]\n    - [5, 6, 7, 8, 9, 10]\n  others:\n    - { label: X, values: [9] }\n`);
+    const wrong = await problems(
+      `${base}${grid}reference:\n  values:\n    - [1, 2, 3, 4]\n    - [5, 6, 7, 8, 9, 10]\n  others:\n    - { label: X, values: [9] }\n`,
+    );
     expect(wrong).to.have.length(2);
-    expect(wrong[0]).to.match(/r\.yaml:\d+:\d+: reference\.values\.0: has 4 numbers but the table has 6 columns as printed \(4 grid columns, and 1 summary column after each of 2 groups\)/);
+    expect(wrong[0]).to.match(
+      /r\.yaml:\d+:\d+: reference\.values\.0: has 4 numbers but the table has 6 columns as printed \(4 grid columns, and 1 summary column after each of 2 groups\)/,
+    );
     expect(wrong[1]).to.match(/reference\.others\.0\.values: has 1 numbers but the table has 6 columns/);
-    const noColumns = await problems(`${base}grid:\n  rows:\n    - { name: k, path: pipeline.supervised.mixing.kappa.use, values: [iou] }\n  summary:\n    - { label: Average, of: mean }\n`);
+    const noColumns = await problems(
+      `${base}grid:\n  rows:\n    - { name: k, path: pipeline.supervised.mixing.kappa.use, values: [iou] }\n  summary:\n    - { label: Average, of: mean }\n`,
+    );
     expect(noColumns[0]).to.match(/grid\.summary: summary columns are computed over column axes, and this grid has none/);
     const badKind = await problems(`${base}${grid.replace('of: mean', 'of: median')}`);
     expect(badKind[0]).to.match(/grid\.summary\.0\.of: must be one of "mean", "first-minus-last"/);

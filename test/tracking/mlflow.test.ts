@@ -10,7 +10,12 @@ const ssfer = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
 const recipe = path.join(fixtures, 'recipes', 'tiny-run.yaml');
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [ssfer, ...args], { cwd: projectRoot, encoding: 'utf8', env: { ...process.env, MLFLOW_TRACKING_URI: '', ...env }, timeout: 240_000 });
+  const r = spawnSync(process.execPath, [ssfer, ...args], {
+    cwd: projectRoot,
+    encoding: 'utf8',
+    env: { ...process.env, MLFLOW_TRACKING_URI: '', ...env },
+    timeout: 240_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -36,7 +41,22 @@ describe('MLflow tracking (real server)', function () {
 
   it('records a run: one parent and a nested FINISHED run per cell with params, metric history and artifacts', async () => {
     const out = tempDir();
-    const r = cli(['run', recipe, '--backend', 'cpu', '--tracking', 'mlflow', '--tracking-uri', server.uri, '--set', 'tracking.experiment=e2e', '--set', 'tracking.every=1', '--out', out]);
+    const r = cli([
+      'run',
+      recipe,
+      '--backend',
+      'cpu',
+      '--tracking',
+      'mlflow',
+      '--tracking-uri',
+      server.uri,
+      '--set',
+      'tracking.experiment=e2e',
+      '--set',
+      'tracking.every=1',
+      '--out',
+      out,
+    ]);
     expect(r.status, r.stderr).to.equal(0);
     const { parents, children } = await runsOf(client, 'e2e');
     expect(parents).to.have.length(1);
@@ -81,7 +101,22 @@ describe('MLflow tracking (real server)', function () {
   it('keeps training when the server is down, and ssfer sync replays the outbox once', async () => {
     const out = tempDir();
     const dead = `http://127.0.0.1:${await freePort()}`;
-    const r = cli(['run', recipe, '--backend', 'cpu', '--tracking', 'mlflow', '--tracking-uri', dead, '--set', 'tracking.experiment=offline', '--set', 'tracking.every=1', '--out', out]);
+    const r = cli([
+      'run',
+      recipe,
+      '--backend',
+      'cpu',
+      '--tracking',
+      'mlflow',
+      '--tracking-uri',
+      dead,
+      '--set',
+      'tracking.experiment=offline',
+      '--set',
+      'tracking.every=1',
+      '--out',
+      out,
+    ]);
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.contain('MLflow tracking paused').and.contain('ssfer sync');
     expect(r.stdout).to.contain('FaceMix');
@@ -133,7 +168,9 @@ describe('MLflow tracking (real server)', function () {
     }
     expect(err?.message).to.match(/runs\/update: HTTP \d+ RESOURCE_DOES_NOT_EXIST/);
     const long = flattenParams({ a: { b: 'x'.repeat(7000) }, list: [1, 2], 'κ metric': 1 });
-    expect(long.find((p) => p.key === 'a.b')!.value).to.have.length(6000).and.match(/truncated]$/);
+    expect(long.find((p) => p.key === 'a.b')!.value)
+      .to.have.length(6000)
+      .and.match(/truncated]$/);
     expect(long.map((p) => p.key)).to.include('kappa metric');
     const dead = new MlflowClient({ uri: `http://127.0.0.1:${await freePort()}`, retries: 1, backoffMs: 10 });
     let down: Error | undefined;

@@ -10,7 +10,9 @@ export function mlflowExecutable(): string {
   if (fs.existsSync(local)) return local;
   const which = spawnSync('sh', ['-c', 'command -v mlflow'], { encoding: 'utf8' });
   if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
-  throw new Error('no mlflow executable: the MLflow tests need a real tracking server; install it with `python3 -m venv .venv && .venv/bin/pip install mlflow` (CI does)');
+  throw new Error(
+    'no mlflow executable: the MLflow tests need a real tracking server; install it with `python3 -m venv .venv && .venv/bin/pip install mlflow` (CI does)',
+  );
 }
 
 export function freePort(): Promise<number> {
@@ -38,7 +40,20 @@ export async function startMlflow(): Promise<MlflowServer> {
   let output = '';
   const child: ChildProcess = spawn(
     exe,
-    ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--backend-store-uri', `sqlite:///${path.join(dir, 'mlflow.db')}`, '--artifacts-destination', path.join(dir, 'artifacts'), '--serve-artifacts'],
+    [
+      'server',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--workers',
+      '1',
+      '--backend-store-uri',
+      `sqlite:///${path.join(dir, 'mlflow.db')}`,
+      '--artifacts-destination',
+      path.join(dir, 'artifacts'),
+      '--serve-artifacts',
+    ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_TRACKING_URI: '' } },
   );
   child.stdout!.on('data', (d) => (output += d));

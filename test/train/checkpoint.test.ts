@@ -16,7 +16,10 @@ describe('checkpoint files', () => {
   });
 
   const record = () => ({
-    'model.w': tf.tensor2d([[1.5, -2], [3.25, 1e-30]]),
+    'model.w': tf.tensor2d([
+      [1.5, -2],
+      [3.25, 1e-30],
+    ]),
     'model.b': tf.tensor1d([3.4e38, -0]),
     step: tf.scalar(17, 'int32'),
     mask: tf.tensor1d([true, false, true], 'bool'),

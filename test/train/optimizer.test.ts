@@ -10,8 +10,18 @@ describe('AdamW', () => {
   function setup() {
     const w: tf.Variable = tf.variable(tf.tensor2d([[1]]), true); // decayed (rank 2)
     const b: tf.Variable = tf.variable(tf.tensor1d([1]), true); // exempt (rank 1)
-    const opt = new AdamW(new Map<string, tf.Variable>([['layer.weight', w], ['layer.bias', b]]), { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01 });
-    const grads = (g: number) => new Map<tf.Variable, tf.Tensor>([[w, tf.tensor2d([[g]])], [b, tf.tensor1d([g])]]);
+    const opt = new AdamW(
+      new Map<string, tf.Variable>([
+        ['layer.weight', w],
+        ['layer.bias', b],
+      ]),
+      { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01 },
+    );
+    const grads = (g: number) =>
+      new Map<tf.Variable, tf.Tensor>([
+        [w, tf.tensor2d([[g]])],
+        [b, tf.tensor1d([g])],
+      ]);
     const step = (g: number, lr: number) => {
       const gs = grads(g);
       opt.step(gs, lr);
@@ -70,7 +80,13 @@ describe('AdamW', () => {
   it('refuses a state of the wrong shape, naming it', () => {
     const s = setup();
     try {
-      const bad = { step: tf.scalar(1, 'int32'), 'm.layer.weight': tf.zeros([2, 2]), 'v.layer.weight': tf.zeros([1, 1]), 'm.layer.bias': tf.zeros([1]), 'v.layer.bias': tf.zeros([1]) };
+      const bad = {
+        step: tf.scalar(1, 'int32'),
+        'm.layer.weight': tf.zeros([2, 2]),
+        'v.layer.weight': tf.zeros([1, 1]),
+        'm.layer.bias': tf.zeros([1]),
+        'v.layer.bias': tf.zeros([1]),
+      };
       expect(() => s.opt.loadState(bad)).to.throw(/'m\.layer\.weight' has shape \[2,2\] but the weight has \[1,1\]/);
       tf.dispose(Object.values(bad));
     } finally {

@@ -119,7 +119,14 @@ export async function attackStripPng(
           // The region at full brightness, the rest dimmed.
           const shown = tf.mul(x, tf.add(tf.mul(mask, 0.75), 0.25)) as tf.Tensor4D;
           const tiles = [x, overlay(x, cam), shown, ...eps.map((e) => perturb(x, sign, mask, e))];
-          rows.push(tf.keep(tf.concat(tiles.map((t) => (t.shape[3] === 3 ? t : tf.tile(t, [1, 1, 1, 3]))), 0) as tf.Tensor4D));
+          rows.push(
+            tf.keep(
+              tf.concat(
+                tiles.map((t) => (t.shape[3] === 3 ? t : tf.tile(t, [1, 1, 1, 3]))),
+                0,
+              ) as tf.Tensor4D,
+            ),
+          );
           rowLabels.push(`${i + 1}: ${region === 'inside' ? 'focused' : 'unfocused'}`);
         }
       });

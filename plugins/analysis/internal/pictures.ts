@@ -25,7 +25,12 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * A grid of image rows (each [cols, H, W, C] in [0, 1], the same column count) with a title, a
  * label before each row and a heading above each column, as one PNG.
  */
-export async function labelledGridPng(rows: readonly tf.Tensor4D[], rowLabels: readonly string[], columnLabels: readonly string[], title: string): Promise<Uint8Array> {
+export async function labelledGridPng(
+  rows: readonly tf.Tensor4D[],
+  rowLabels: readonly string[],
+  columnLabels: readonly string[],
+  title: string,
+): Promise<Uint8Array> {
   const grid = await imageGridPng(rows);
   const meta = await sharp(grid).metadata();
   const gw = meta.width!;

@@ -344,7 +344,12 @@ export function drawOps(n: number, s: RandAugmentSettings, rng: Rng): Draw[][] {
  * Applies the drawn operations: per round, images are grouped by operation so each image goes
  * through exactly one kernel chain, then put back in order. Boxes follow the geometric ones.
  */
-export function applyDraws(images: tf.Tensor4D, boxes: Float32Array, draws: readonly (readonly Draw[])[], fill: readonly number[]): { images: tf.Tensor4D; boxes: Float32Array } {
+export function applyDraws(
+  images: tf.Tensor4D,
+  boxes: Float32Array,
+  draws: readonly (readonly Draw[])[],
+  fill: readonly number[],
+): { images: tf.Tensor4D; boxes: Float32Array } {
   const [n, h, w] = images.shape;
   const outBoxes = Float32Array.from(boxes);
   let x = tf.clone(images);
@@ -368,7 +373,15 @@ export function applyDraws(images: tf.Tensor4D, boxes: Float32Array, draws: read
           pieces.push(warpAffine(sub, mats, fill));
           members.forEach((i, k) => outBoxes.set(moveBox(Array.from(outBoxes.subarray(i * 4, i * 4 + 4)), mats[k]!, h, w), i * 4));
         } else {
-          pieces.push(key === 'Identity' ? sub : colourOp(key, sub, members.map((i) => row[i]!.arg)));
+          pieces.push(
+            key === 'Identity'
+              ? sub
+              : colourOp(
+                  key,
+                  sub,
+                  members.map((i) => row[i]!.arg),
+                ),
+          );
         }
         order.push(...members);
       }

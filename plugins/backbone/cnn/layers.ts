@@ -154,7 +154,19 @@ function windows(x: tf.Tensor4D, kernel: number, stride: number, pad: number, pa
   const needW = stride * (Math.floor((kernel - 1) / stride) + wo);
   const extraH = Math.max(0, needH - (h + 2 * pad));
   const extraW = Math.max(0, needW - (w + 2 * pad));
-  let xp: tf.Tensor4D = pad > 0 || extraH > 0 || extraW > 0 ? tf.pad(x, [[0, 0], [pad, pad + extraH], [pad, pad + extraW], [0, 0]], padValue) : x;
+  let xp: tf.Tensor4D =
+    pad > 0 || extraH > 0 || extraW > 0
+      ? tf.pad(
+          x,
+          [
+            [0, 0],
+            [pad, pad + extraH],
+            [pad, pad + extraW],
+            [0, 0],
+          ],
+          padValue,
+        )
+      : x;
   if (xp.shape[1] > needH || xp.shape[2] > needW) xp = tf.slice(xp, [0, 0, 0, 0], [b, needH, needW, c]);
   const out: tf.Tensor4D[] = [];
   if (stride === 1) {

@@ -145,7 +145,13 @@ export function mobilenetV3(c: MobileNetConfig): Architecture<Params> {
       const lastIn = spec.blocks[spec.blocks.length - 1]![3];
       const last = cba(`features.${spec.blocks.length + 1}`, lastIn, lastConv, 1, 1, 'HS');
       const init = { kind: 'normal', std: 0.01 } as const;
-      return { stem, blocks, last, fc: addDense(sink, 'classifier.0', lastConv, spec.lastChannel, seed, init), head: addDense(sink, 'head', spec.lastChannel, numClasses, seed, init) };
+      return {
+        stem,
+        blocks,
+        last,
+        fc: addDense(sink, 'classifier.0', lastConv, spec.lastChannel, seed, init),
+        head: addDense(sink, 'head', spec.lastChannel, numClasses, seed, init),
+      };
     },
     features(p: Params, x: tf.Tensor4D, run: Run): tf.Tensor2D {
       let h = applyCba(x, p.stem, run);

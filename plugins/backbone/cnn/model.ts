@@ -56,7 +56,8 @@ export function countParameters<P>(arch: Architecture<P>, numClasses: number): P
 export function checkInputConfig(kind: string, c: InputConfig): void {
   const problems: string[] = [];
   if (!Number.isInteger(c.imageSize) || c.imageSize < 1) problems.push(`image_size must be a positive integer, got ${c.imageSize}`);
-  if (c.inputMean.length !== c.channels || c.inputStd.length !== c.channels) problems.push(`input_mean and input_std need one value per channel (${c.channels})`);
+  if (c.inputMean.length !== c.channels || c.inputStd.length !== c.channels)
+    problems.push(`input_mean and input_std need one value per channel (${c.channels})`);
   if (c.inputStd.some((v) => !(v > 0))) problems.push('input_std values must be positive');
   if (problems.length > 0) throw new Error(`${kind} options: ${problems.join('; ')}`);
 }

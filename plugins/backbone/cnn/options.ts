@@ -12,7 +12,11 @@ export function inputOptionsSchema(defaults: { imageSize: number; mean?: readonl
       description: `Input height = width in pixels (${defaults.sizeNote ?? 'the network is fully convolutional and pools globally, so any size it does not pool below 1 px'})`,
     }),
     channels: Type.Integer({ minimum: 1, default: 3, description: 'Image channels' }),
-    input_mean: Type.Array(Type.Number(), { minItems: 1, default: [...(defaults.mean ?? IMAGENET_MEAN)], description: 'Per-channel mean subtracted from the [0, 1] images' }),
+    input_mean: Type.Array(Type.Number(), {
+      minItems: 1,
+      default: [...(defaults.mean ?? IMAGENET_MEAN)],
+      description: 'Per-channel mean subtracted from the [0, 1] images',
+    }),
     input_std: Type.Array(Type.Number({ exclusiveMinimum: 0 }), {
       minItems: 1,
       default: [...(defaults.std ?? IMAGENET_STD)],
@@ -31,7 +35,13 @@ export function inputConfig(kind: string, o: InputOptions): InputConfig {
 }
 
 /** The factory a convolutional `backbone` plugin returns. */
-export function convFactory<P>(name: string, config: Readonly<Record<string, unknown>>, input: InputConfig, arch: Architecture<P>, defaultSeed: number): BackboneFactory<ConvNet<P>> {
+export function convFactory<P>(
+  name: string,
+  config: Readonly<Record<string, unknown>>,
+  input: InputConfig,
+  arch: Architecture<P>,
+  defaultSeed: number,
+): BackboneFactory<ConvNet<P>> {
   return {
     name,
     config,

@@ -1,5 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
-import { addBatchNorm, addConv, addDense, batchNorm, conv2d, dense, globalAvgPool, maxPool, type BatchNorm, type Conv2d, type Dense, type ParamSink } from './layers.ts';
+import {
+  addBatchNorm,
+  addConv,
+  addDense,
+  batchNorm,
+  conv2d,
+  dense,
+  globalAvgPool,
+  maxPool,
+  type BatchNorm,
+  type Conv2d,
+  type Dense,
+  type ParamSink,
+} from './layers.ts';
 import type { Architecture, Run } from './model.ts';
 
 /** torchvision's depths: BasicBlock for 18 and 34, Bottleneck (stride on the 3×3, "v1.5") from 50. */
@@ -68,7 +81,10 @@ export function resnet(c: ResNetConfig): Architecture<Params> {
                 convBn(sink, `${name}.conv2`, `${name}.bn2`, width, width, 3, stride, seed),
                 convBn(sink, `${name}.conv3`, `${name}.bn3`, width, outC, 1, 1, seed, lastScale),
               ]
-            : [convBn(sink, `${name}.conv1`, `${name}.bn1`, inC, width, 3, stride, seed), convBn(sink, `${name}.conv2`, `${name}.bn2`, width, width, 3, 1, seed, lastScale)];
+            : [
+                convBn(sink, `${name}.conv1`, `${name}.bn1`, inC, width, 3, stride, seed),
+                convBn(sink, `${name}.conv2`, `${name}.bn2`, width, width, 3, 1, seed, lastScale),
+              ];
           const downsample = stride !== 1 || inC !== outC ? convBn(sink, `${name}.downsample.0`, `${name}.downsample.1`, inC, outC, 1, stride, seed) : null;
           inC = outC;
           return { convs, downsample };

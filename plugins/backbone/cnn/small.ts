@@ -1,6 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { dropout } from '../vit/layers.ts';
-import { addBatchNorm, addConv, addDense, batchNorm, conv2d, dense, globalAvgPool, maxPool, type BatchNorm, type Conv2d, type Dense, type ParamSink } from './layers.ts';
+import {
+  addBatchNorm,
+  addConv,
+  addDense,
+  batchNorm,
+  conv2d,
+  dense,
+  globalAvgPool,
+  maxPool,
+  type BatchNorm,
+  type Conv2d,
+  type Dense,
+  type ParamSink,
+} from './layers.ts';
 import type { Architecture, Run } from './model.ts';
 
 export interface SmallCnnConfig {

@@ -1,6 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { dropout } from '../vit/layers.ts';
-import { adaptivePoolMatrix, addBatchNorm, addConv, addDense, batchNorm, conv2d, dense, maxPool, type BatchNorm, type Conv2d, type Dense, type ParamSink } from './layers.ts';
+import {
+  adaptivePoolMatrix,
+  addBatchNorm,
+  addConv,
+  addDense,
+  batchNorm,
+  conv2d,
+  dense,
+  maxPool,
+  type BatchNorm,
+  type Conv2d,
+  type Dense,
+  type ParamSink,
+} from './layers.ts';
 import type { Architecture, Run } from './model.ts';
 import { matMul } from '../vit/layers.ts';
 

@@ -30,7 +30,9 @@ export const vitOptions = options(
     dim: Type.Optional(nullableInt('Token width; null takes the preset’s')),
     depth: Type.Optional(nullableInt('Number of transformer blocks; null takes the preset’s')),
     heads: Type.Optional(nullableInt('Attention heads (must divide dim); null takes the preset’s')),
-    mlp_ratio: Type.Optional(nullable(Type.Number({ exclusiveMinimum: 0 }), { default: null, description: 'MLP hidden width / dim; null takes the preset’s (4)' })),
+    mlp_ratio: Type.Optional(
+      nullable(Type.Number({ exclusiveMinimum: 0 }), { default: null, description: 'MLP hidden width / dim; null takes the preset’s (4)' }),
+    ),
     image_size: Type.Optional(Type.Integer({ minimum: 1, default: 224, description: 'Input height = width in pixels' })),
     patch_size: Type.Optional(Type.Integer({ minimum: 1, default: 16, description: 'Patch side in pixels (must divide image_size)' })),
     channels: Type.Optional(Type.Integer({ minimum: 1, default: 3, description: 'Image channels' })),
@@ -50,13 +52,18 @@ export const vitOptions = options(
     gelu: Type.Optional(choice(['erf', 'tanh'], { default: 'erf', description: 'GELU form: exact (erf) or the tanh approximation' })),
     qkv_bias: Type.Optional(Type.Boolean({ default: true, description: 'Bias on the query/key/value projection' })),
     layer_norm_eps: Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 1e-6, description: 'LayerNorm epsilon (timm/MAE use 1e-6)' })),
-    dropout: Type.Optional(Type.Number({ minimum: 0, maximum: 0.99, default: 0, description: 'Dropout after the position embedding, attention projection and MLP layers' })),
-    drop_path: Type.Optional(Type.Number({ minimum: 0, maximum: 0.99, default: 0, description: 'Stochastic depth rate of the last block (linear from 0 over depth)' })),
+    dropout: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 0.99, default: 0, description: 'Dropout after the position embedding, attention projection and MLP layers' }),
+    ),
+    drop_path: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 0.99, default: 0, description: 'Stochastic depth rate of the last block (linear from 0 over depth)' }),
+    ),
     input_mean: Type.Optional(
       Type.Array(Type.Number(), {
         minItems: 1,
         default: [0.588, 0.459, 0.402],
-        description: 'Per-channel mean subtracted from the [0, 1] images before patchify (the authors’ face statistics, in pre-training and fine-tuning; ImageNet’s: 0.485, 0.456, 0.406)',
+        description:
+          'Per-channel mean subtracted from the [0, 1] images before patchify (the authors’ face statistics, in pre-training and fine-tuning; ImageNet’s: 0.485, 0.456, 0.406)',
       }),
     ),
     input_std: Type.Optional(
@@ -69,7 +76,9 @@ export const vitOptions = options(
     head: Type.Optional(
       options(
         {
-          hidden: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: '0: linear head; otherwise the hidden width of an MLP head (Linear → GELU → Linear)' })),
+          hidden: Type.Optional(
+            Type.Integer({ minimum: 0, default: 0, description: '0: linear head; otherwise the hidden width of an MLP head (Linear → GELU → Linear)' }),
+          ),
           init_std: Type.Optional(
             nullable(Type.Number({ exclusiveMinimum: 0 }), {
               default: null,

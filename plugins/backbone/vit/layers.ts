@@ -60,7 +60,10 @@ function product(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: bo
 
 function swapLast(t: tf.Tensor): tf.Tensor {
   const r = t.rank;
-  return tf.transpose(t, [...Array(r).keys()].map((i) => (i < r - 2 ? i : 2 * r - 3 - i)));
+  return tf.transpose(
+    t,
+    [...Array(r).keys()].map((i) => (i < r - 2 ? i : 2 * r - 3 - i)),
+  );
 }
 
 type CustomArgs = (tf.Tensor | tf.GradSaveFunc)[];
@@ -143,9 +146,7 @@ function fused(): boolean {
   if (!fusedEnabled || tf.getBackend() !== FUSED_BACKEND) return false;
   if (!fusedRegistered) {
     try {
-      fusedRegistered = [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL, GELU_KERNEL, GELU_GRAD_KERNEL].every(
-        (k) => tf.getKernel(k, FUSED_BACKEND) !== undefined,
-      );
+      fusedRegistered = [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL, GELU_KERNEL, GELU_GRAD_KERNEL].every((k) => tf.getKernel(k, FUSED_BACKEND) !== undefined);
     } catch {
       fusedRegistered = false;
     }
@@ -248,15 +249,7 @@ export interface BlockSettings {
   readonly dropPath: number;
 }
 
-export function addBlock(
-  params: ParamSet,
-  name: string,
-  dim: number,
-  mlpDim: number,
-  seed: number,
-  eps: number,
-  qkvBias: boolean,
-): BlockParams {
+export function addBlock(params: ParamSet, name: string, dim: number, mlpDim: number, seed: number, eps: number, qkvBias: boolean): BlockParams {
   return {
     norm1: addNorm(params, `${name}.norm1`, dim, eps),
     qkv: addLinear(params, `${name}.attn.qkv`, dim, 3 * dim, seed, { bias: qkvBias }),

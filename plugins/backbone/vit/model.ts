@@ -44,15 +44,7 @@ function noWeightDecayFor(vars: ReadonlyMap<string, tf.Variable>, name: string):
 }
 
 /** Runs 2-D blocks on [B, T, D] tokens and a final LayerNorm (blocks `from` … `to` − 1; the norm only after the last). */
-function runBlocks(
-  tokens: tf.Tensor3D,
-  blocks: readonly BlockParams[],
-  norm: Norm,
-  s: BlockSettings,
-  noise: Noise,
-  from = 0,
-  to = blocks.length,
-): tf.Tensor3D {
+function runBlocks(tokens: tf.Tensor3D, blocks: readonly BlockParams[], norm: Norm, s: BlockSettings, noise: Noise, from = 0, to = blocks.length): tf.Tensor3D {
   const [batch, t, d] = tokens.shape;
   let x = tf.reshape(tokens, [batch * t, d]) as tf.Tensor2D;
   for (let i = from; i < to; i++) {
@@ -159,7 +151,11 @@ export class VisionTransformer implements TokenBackbone {
       values.set(grid, c.classToken ? c.dim : 0); // the class token's row stays zero, as in MAE
       this.posEmbed = tf.tensor3d(values, [1, tokens, c.dim]);
     } else {
-      this.posEmbed = p.add('pos_embed', [1, tokens, c.dim], truncatedNormal(new Stream(streamKey(seed, 'pos_embed')), tokens * c.dim, 0.02)) as tf.Variable<tf.Rank.R3>;
+      this.posEmbed = p.add(
+        'pos_embed',
+        [1, tokens, c.dim],
+        truncatedNormal(new Stream(streamKey(seed, 'pos_embed')), tokens * c.dim, 0.02),
+      ) as tf.Variable<tf.Rank.R3>;
     }
     for (let i = 0; i < c.depth; i++) this.blocks.push(addBlock(p, `blocks.${i}`, c.dim, c.mlpDim, seed, c.layerNormEps, c.qkvBias));
     this.norm = addNorm(p, 'norm', c.dim, c.layerNormEps);
@@ -187,9 +183,7 @@ export class VisionTransformer implements TokenBackbone {
   private checkImages(images: tf.Tensor4D): void {
     const [, h, w, ch] = images.shape;
     if (images.rank !== 4 || h !== this.imageSize || w !== this.imageSize || ch !== this.channels) {
-      throw new Error(
-        `vit: expected images [B, ${this.imageSize}, ${this.imageSize}, ${this.channels}] (NHWC), got [${images.shape.join(', ')}]`,
-      );
+      throw new Error(`vit: expected images [B, ${this.imageSize}, ${this.imageSize}, ${this.channels}] (NHWC), got [${images.shape.join(', ')}]`);
     }
   }
 
@@ -215,7 +209,12 @@ export class VisionTransformer implements TokenBackbone {
     const p = this.patchSize;
     // The inverse of patchify, normalisation included, so reconstructions come back in [0, 1] units.
     return tf.tidy(() => {
-      const images = tf.reshape(tf.transpose(tf.reshape(patches, [b * g, g, p, p * this.channels]), [0, 2, 1, 3]), [b, this.imageSize, this.imageSize, this.channels]);
+      const images = tf.reshape(tf.transpose(tf.reshape(patches, [b * g, g, p, p * this.channels]), [0, 2, 1, 3]), [
+        b,
+        this.imageSize,
+        this.imageSize,
+        this.channels,
+      ]);
       return tf.add(tf.mul(images, tf.tensor1d(this.config.inputStd as number[])), tf.tensor1d(this.config.inputMean as number[]));
     }) as tf.Tensor4D;
   }

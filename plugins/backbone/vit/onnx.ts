@@ -64,7 +64,11 @@ export function vitGraph(model: VisionTransformer): OnnxGraph {
     }
     // x·0.5 · (1 + tanh(√(2/π)·(x + 0.044715·x³))).
     const cube = g.op('Mul', [g.op('Mul', [x, x], `${name}.sq`), x], `${name}.cube`);
-    const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, g.scalar(0.044715)], `${name}.c3`)], `${name}.poly`), g.scalar(Math.sqrt(2 / Math.PI))], `${name}.inner`);
+    const inner = g.op(
+      'Mul',
+      [g.op('Add', [x, g.op('Mul', [cube, g.scalar(0.044715)], `${name}.c3`)], `${name}.poly`), g.scalar(Math.sqrt(2 / Math.PI))],
+      `${name}.inner`,
+    );
     const half = g.op('Mul', [x, g.scalar(0.5)], `${name}.half`);
     return g.op('Mul', [half, g.op('Add', [g.op('Tanh', [inner], `${name}.tanh`), g.scalar(1)], `${name}.cdf2`)], name);
   };
@@ -112,7 +116,9 @@ export function vitGraph(model: VisionTransformer): OnnxGraph {
     const b = `blocks.${i}`;
     const qkv = linear(layerNorm(tokens, `${b}.norm1`), `${b}.attn.qkv`, `${b}.attn.qkv`);
     // [B, T, 3·D] → [B, T, 3, H, hd] → [3, B, H, T, hd], as layers.ts splits the fused projection.
-    const heads = g.op('Transpose', [g.op('Reshape', [qkv, g.ints([0, 0, 3, c.heads, hd])], `${b}.attn.qkv_heads`)], `${b}.attn.qkv_split`, { perm: { ints: [2, 0, 3, 1, 4] } });
+    const heads = g.op('Transpose', [g.op('Reshape', [qkv, g.ints([0, 0, 3, c.heads, hd])], `${b}.attn.qkv_heads`)], `${b}.attn.qkv_split`, {
+      perm: { ints: [2, 0, 3, 1, 4] },
+    });
     const [q, k, v] = ['q', 'k', 'v'].map((n, j) => g.op('Gather', [heads, g.ints([j], true)], `${b}.attn.${n}`, { axis: { i: 0 } }));
     const kT = g.op('Transpose', [k!], `${b}.attn.k_t`, { perm: { ints: [0, 1, 3, 2] } });
     const scores = g.op('MatMul', [g.op('Mul', [q!, scale], `${b}.attn.q_scaled`), kT], `${b}.attn.scores`);
@@ -129,23 +135,26 @@ export function vitGraph(model: VisionTransformer): OnnxGraph {
   if (c.pool === 'cls') {
     features = g.op('Gather', [encoded, g.ints([0], true)], 'features', { axis: { i: 1 } });
   } else {
-    const patchTokens = c.classToken
-      ? g.op('Slice', [encoded, g.ints([1]), g.ints([tokensWithCls]), g.ints([1])], 'patch_tokens')
-      : encoded;
+    const patchTokens = c.classToken ? g.op('Slice', [encoded, g.ints([1]), g.ints([tokensWithCls]), g.ints([1])], 'patch_tokens') : encoded;
     features = g.op('ReduceMean', [patchTokens], 'features', { axes: { ints: [1] }, keepdims: { i: 0 } });
   }
 
   const logits =
-    c.headHidden === 0
-      ? linear(features, 'head', OUTPUT_NAME)
-      : linear(gelu(linear(features, 'head.fc1', 'head.fc1'), 'head.gelu'), 'head.fc2', OUTPUT_NAME);
+    c.headHidden === 0 ? linear(features, 'head', OUTPUT_NAME) : linear(gelu(linear(features, 'head.fc1', 'head.fc1'), 'head.gelu'), 'head.fc2', OUTPUT_NAME);
   if (logits !== OUTPUT_NAME) throw new Error(`onnx export: the output came out as '${logits}'`);
 
   return {
     name: 'ssfer_vit',
     nodes: g.nodes,
     initializers: g.initializers,
-    inputs: [{ name: INPUT_NAME, type: 'float', shape: ['batch', c.imageSize, c.imageSize, c.channels], doc: `RGB pixels in [0, 1], NHWC, ${c.imageSize}×${c.imageSize}; normalised inside the graph` }],
+    inputs: [
+      {
+        name: INPUT_NAME,
+        type: 'float',
+        shape: ['batch', c.imageSize, c.imageSize, c.channels],
+        doc: `RGB pixels in [0, 1], NHWC, ${c.imageSize}×${c.imageSize}; normalised inside the graph`,
+      },
+    ],
     outputs: [{ name: OUTPUT_NAME, type: 'float', shape: ['batch', model.numClasses], doc: 'class scores before softmax' }],
     opset: VIT_OPSET,
   };

@@ -78,12 +78,7 @@ const fmtShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
  * Checks everything first and assigns afterwards, so a bad record leaves the weights as they
  * were; the message lists every problem at once with the shapes on both sides.
  */
-export function loadInto(
-  owner: string,
-  vars: ReadonlyMap<string, tf.Variable>,
-  record: NamedTensors,
-  options?: LoadStateOptions,
-): LoadStateReport {
+export function loadInto(owner: string, vars: ReadonlyMap<string, tf.Variable>, record: NamedTensors, options?: LoadStateOptions): LoadStateReport {
   const mayMiss = allowedMissing(options);
   const problems: string[] = [];
   const loaded: string[] = [];
@@ -111,7 +106,10 @@ export function loadInto(
   }
   const unexpected = Object.keys(record).filter((name) => !vars.has(name));
   if (unexpected.length > 0 && !options?.ignoreUnexpected) {
-    const shown = unexpected.slice(0, 8).map((n) => `'${n}'`).join(', ');
+    const shown = unexpected
+      .slice(0, 8)
+      .map((n) => `'${n}'`)
+      .join(', ');
     problems.push(`unexpected ${shown}${unexpected.length > 8 ? ` and ${unexpected.length - 8} more` : ''} (not in the model; pass ignoreUnexpected to skip)`);
   }
   if (problems.length > 0) {

@@ -15,7 +15,9 @@ function commonOptions(spec: { readonly env?: string }) {
     ? `dataset folder (a relative path is relative to the recipe's folder); null reads ${spec.env}, and without it a synthetic stand-in is used`
     : `dataset folder (a relative path is relative to the recipe's folder)`;
   return {
-    root: spec.env ? nullable(Type.String(), { default: null, description: rootHelp }) : Type.Unsafe<string | null>({ type: 'string', minLength: 1, description: rootHelp }),
+    root: spec.env
+      ? nullable(Type.String(), { default: null, description: rootHelp })
+      : Type.Unsafe<string | null>({ type: 'string', minLength: 1, description: rootHelp }),
     on_error: choice(['fail', 'skip'], {
       default: 'fail',
       description: 'a malformed line, unknown label, missing or unreadable image: fail names it; skip leaves the entry out and counts it in the notes',
@@ -91,7 +93,9 @@ export function realDatasetPlugin<P extends TProperties>(spec: RealDatasetSpec<P
 
 function checkFolder(root: string, spec: { readonly displayName: string; readonly layout: string; readonly env?: string }): void {
   if (fs.existsSync(root) && fs.statSync(root).isDirectory()) return;
-  const how = spec.env ? `Set root (relative to the recipe) or ${spec.env} to that folder, or unset both to use the synthetic stand-in.` : 'Set root (relative to the recipe) to that folder.';
+  const how = spec.env
+    ? `Set root (relative to the recipe) or ${spec.env} to that folder, or unset both to use the synthetic stand-in.`
+    : 'Set root (relative to the recipe) to that folder.';
   throw new DatasetError({ file: root }, fs.existsSync(root) ? 'not a folder' : 'folder not found', `the ${spec.displayName} folder (${spec.layout})`, how);
 }
 
@@ -138,7 +142,12 @@ export function readDatasetFile(root: string, rels: readonly string[], spec: { d
   const rel = rels.find((r) => fs.existsSync(path.join(root, r))) ?? rels[rels.length - 1]!;
   const file = readIndexFile(path.join(root, rel), { expected, fix: pointAtNearby(root, rels, spec.env) ?? missingIndex(spec, expected).fix });
   if (file.text.trim() === '') {
-    throw new DatasetError({ file: root }, `${rel} is empty`, expected, `Restore ${path.basename(rel)} as distributed, or set root to the folder that holds the complete ${spec.displayName} files.`);
+    throw new DatasetError(
+      { file: root },
+      `${rel} is empty`,
+      expected,
+      `Restore ${path.basename(rel)} as distributed, or set root to the folder that holds the complete ${spec.displayName} files.`,
+    );
   }
   return file;
 }

@@ -83,9 +83,27 @@ export interface Pose {
 }
 
 const ZERO: ExpressionParams = {
-  browRaise: 0, browInner: 0, browArch: 0, browTogether: 0, eyeOpen: 0, lowerLid: 0,
-  mouthCurve: 0, mouthOpen: 0, mouthWidth: 0, mouthRound: 0, upperLip: 0, teeth: 0, lowerTeeth: 0,
-  lipPress: 0, cornerL: 0, cornerR: 0, noseWrinkle: 0, cheek: 0, jawDrop: 0, gazeX: 0, gazeY: 0,
+  browRaise: 0,
+  browInner: 0,
+  browArch: 0,
+  browTogether: 0,
+  eyeOpen: 0,
+  lowerLid: 0,
+  mouthCurve: 0,
+  mouthOpen: 0,
+  mouthWidth: 0,
+  mouthRound: 0,
+  upperLip: 0,
+  teeth: 0,
+  lowerTeeth: 0,
+  lipPress: 0,
+  cornerL: 0,
+  cornerR: 0,
+  noseWrinkle: 0,
+  cheek: 0,
+  jawDrop: 0,
+  gazeX: 0,
+  gazeY: 0,
 };
 
 /** Full-intensity cue targets per class (the neutral face is all zeros). */
@@ -94,7 +112,18 @@ const TARGETS: Readonly<Record<Expression, Partial<ExpressionParams>>> = {
   happiness: { mouthCurve: 1, mouthWidth: 0.3, mouthOpen: 0.35, teeth: 1, lowerLid: 0.55, eyeOpen: -0.2, cheek: 1, browRaise: 0.1 },
   sadness: { mouthCurve: -0.9, mouthWidth: -0.1, browInner: 1, browRaise: 0.1, eyeOpen: -0.35, lowerLid: 0.05, gazeY: 0.6, lipPress: 0.3 },
   surprise: { browRaise: 1, browArch: 0.8, eyeOpen: 0.9, mouthOpen: 1, mouthRound: 1, mouthWidth: -0.2, jawDrop: 1 },
-  fear: { browRaise: 0.7, browInner: 0.8, browTogether: 0.7, browArch: -0.3, eyeOpen: 0.8, mouthOpen: 0.45, mouthWidth: 0.45, mouthCurve: -0.45, teeth: 0.7, lowerTeeth: 0.7 },
+  fear: {
+    browRaise: 0.7,
+    browInner: 0.8,
+    browTogether: 0.7,
+    browArch: -0.3,
+    eyeOpen: 0.8,
+    mouthOpen: 0.45,
+    mouthWidth: 0.45,
+    mouthCurve: -0.45,
+    teeth: 0.7,
+    lowerTeeth: 0.7,
+  },
   disgust: { noseWrinkle: 1, upperLip: 1, browRaise: -0.5, browInner: -0.3, lowerLid: 0.5, eyeOpen: -0.35, mouthCurve: -0.5, mouthOpen: 0.12, teeth: 0.6 },
   anger: { browRaise: -0.7, browInner: -1, browTogether: 0.9, eyeOpen: -0.1, lowerLid: 0.45, mouthCurve: -0.35, lipPress: 1, mouthWidth: -0.15 },
   contempt: { cornerL: 1, lowerLid: 0.15, eyeOpen: -0.15, browRaise: 0.05 },
@@ -103,10 +132,21 @@ const TARGETS: Readonly<Record<Expression, Partial<ExpressionParams>>> = {
 const SKIN_LIGHT: RGB = [0.97, 0.82, 0.71];
 const SKIN_DARK: RGB = [0.35, 0.22, 0.15];
 const HAIR: readonly RGB[] = [
-  [0.08, 0.06, 0.05], [0.2, 0.12, 0.07], [0.38, 0.24, 0.12], [0.72, 0.56, 0.3],
-  [0.55, 0.25, 0.1], [0.6, 0.6, 0.6], [0.14, 0.1, 0.08],
+  [0.08, 0.06, 0.05],
+  [0.2, 0.12, 0.07],
+  [0.38, 0.24, 0.12],
+  [0.72, 0.56, 0.3],
+  [0.55, 0.25, 0.1],
+  [0.6, 0.6, 0.6],
+  [0.14, 0.1, 0.08],
 ];
-const IRIS: readonly RGB[] = [[0.3, 0.18, 0.08], [0.2, 0.12, 0.06], [0.25, 0.4, 0.6], [0.3, 0.45, 0.3], [0.12, 0.1, 0.08]];
+const IRIS: readonly RGB[] = [
+  [0.3, 0.18, 0.08],
+  [0.2, 0.12, 0.06],
+  [0.25, 0.4, 0.6],
+  [0.3, 0.45, 0.3],
+  [0.12, 0.1, 0.08],
+];
 
 export function mixRgb(a: RGB, b: RGB, t: number): RGB {
   return [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
@@ -234,7 +274,8 @@ export class FaceFrame {
     const out = new Array<number>(points.length);
     const { cx, cy, scale, yaw } = this.pose;
     for (let i = 0; i < points.length; i += 2) {
-      const x = points[i]!, y = points[i + 1]!;
+      const x = points[i]!,
+        y = points[i + 1]!;
       const xw = this.squeeze * (x * (1 - 0.35 * yaw * x * depth) + yaw * 0.2 * depth);
       out[i] = cx + scale * (this.c * xw - this.s * y);
       out[i + 1] = cy + scale * (this.s * xw + this.c * y);
@@ -255,7 +296,8 @@ export function faceOutline(id: Identity, jawDrop: number, n = 48): number[] {
   const low = id.faceLow + jawDrop * 0.07;
   for (let i = 0; i < n; i++) {
     const a = (2 * Math.PI * i) / n;
-    const c = Math.cos(a), s = Math.sin(a);
+    const c = Math.cos(a),
+      s = Math.sin(a);
     if (s > 0) out.push(id.faceW * c * (1 - id.chin * s * s * (1 - 0.4 * s * s)), low * s);
     else out.push(id.faceW * c * (1 + 0.04 * s), id.faceUp * s);
   }
@@ -266,7 +308,8 @@ export function faceOutline(id: Identity, jawDrop: number, n = 48): number[] {
 function bezier(x0: number, y0: number, x1: number, y1: number, x2: number, y2: number, n = 8): number[] {
   const out: number[] = [];
   for (let i = 0; i <= n; i++) {
-    const t = i / n, u = 1 - t;
+    const t = i / n,
+      u = 1 - t;
     out.push(u * u * x0 + 2 * u * t * x1 + t * t * x2, u * u * y0 + 2 * u * t * y1 + t * t * y2);
   }
   return out;
@@ -327,8 +370,11 @@ export function drawFace(canvas: Canvas, id: Identity, e: ExpressionParams, pose
   if (e.cheek > 0.05) {
     for (const sg of [-1, 1]) {
       const [cx, cy] = f.map([sg * (id.eyeSep + 0.04), id.eyeY + 0.3 - 0.05 * e.cheek], 1);
-      canvas.fillPolygon(f.map(ellipsePoints(sg * (id.eyeSep + 0.04), id.eyeY + 0.3 - 0.05 * e.cheek, 0.14, 0.09, 0, 20), 1),
-        radial(cx!, cy!, f.px(0.14), mixRgb(skin, [0.9, 0.45, 0.45], 0.35), skin), Math.min(1, e.cheek) * 0.6);
+      canvas.fillPolygon(
+        f.map(ellipsePoints(sg * (id.eyeSep + 0.04), id.eyeY + 0.3 - 0.05 * e.cheek, 0.14, 0.09, 0, 20), 1),
+        radial(cx!, cy!, f.px(0.14), mixRgb(skin, [0.9, 0.45, 0.45], 0.35), skin),
+        Math.min(1, e.cheek) * 0.6,
+      );
     }
   }
 
@@ -338,7 +384,10 @@ export function drawFace(canvas: Canvas, id: Identity, e: ExpressionParams, pose
   drawNose(canvas, f, id, e, light);
   drawMouth(canvas, f, id, e);
 
-  let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+  let x1 = Infinity,
+    y1 = Infinity,
+    x2 = -Infinity,
+    y2 = -Infinity;
   for (let i = 0; i < outline.length; i += 2) {
     x1 = Math.min(x1, outline[i]!);
     x2 = Math.max(x2, outline[i]!);
@@ -353,20 +402,36 @@ function beardPoints(id: Identity, e: ExpressionParams): number[] {
   // jaw from one sideburn round the chin to the other, then back over the upper lip
   const out: number[] = [];
   const low = id.faceLow + e.jawDrop * 0.07;
-  const a0 = 0.25, n = 24;
+  const a0 = 0.25,
+    n = 24;
   for (let i = 0; i <= n; i++) {
     const a = a0 + ((Math.PI - 2 * a0) * i) / n;
-    const c = Math.cos(a), s = Math.sin(a);
+    const c = Math.cos(a),
+      s = Math.sin(a);
     out.push(id.faceW * c * (1 - id.chin * s * s * (1 - 0.4 * s * s)), low * s);
   }
   const x = id.mouthW + 0.1;
-  out.push(-id.faceW * 0.85, id.mouthY - 0.2, -x, id.mouthY - 0.1, -0.05, id.mouthY - 0.13, 0.05, id.mouthY - 0.13, x, id.mouthY - 0.1, id.faceW * 0.85, id.mouthY - 0.2);
+  out.push(
+    -id.faceW * 0.85,
+    id.mouthY - 0.2,
+    -x,
+    id.mouthY - 0.1,
+    -0.05,
+    id.mouthY - 0.13,
+    0.05,
+    id.mouthY - 0.13,
+    x,
+    id.mouthY - 0.1,
+    id.faceW * 0.85,
+    id.mouthY - 0.2,
+  );
   return out;
 }
 
 function drawHair(canvas: Canvas, f: FaceFrame, id: Identity): void {
   if (id.hairStyle === 3) return;
-  const rx = id.faceW * (id.hairStyle === 0 ? 1.04 : 1.07), ry = id.faceUp * (id.hairStyle === 0 ? 1.06 + 0.05 * id.hairVolume : 1.12);
+  const rx = id.faceW * (id.hairStyle === 0 ? 1.04 : 1.07),
+    ry = id.faceUp * (id.hairStyle === 0 ? 1.06 + 0.05 * id.hairVolume : 1.12);
   const side = id.eyeY - (id.hairStyle === 0 ? 0.3 : 0.12);
   const pts: number[] = [];
   for (let i = 0; i <= 24; i++) {
@@ -397,7 +462,8 @@ function drawBrows(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionPara
     const arch = 0.035 + 0.035 * e.browArch;
     const midX = (inX + outX) / 2 + sg * 0.02;
     const pts = f.map(bezier(inX, inY, midX, (inY + outY) / 2 - 2 * arch, outX, outY, 8), 1);
-    const r0 = f.px(id.browThick), r1 = f.px(id.browThick * 0.5);
+    const r0 = f.px(id.browThick),
+      r1 = f.px(id.browThick * 0.5);
     const radii = Array.from({ length: 9 }, (_, i) => r0 + ((r1 - r0) * i) / 8);
     canvas.stroke(pts, radii, solid(id.browColor), 0.95);
   }
@@ -406,14 +472,24 @@ function drawBrows(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionPara
   if (frown > 0.1) {
     for (const sg of [-1, 1]) {
       const x = sg * 0.035;
-      canvas.stroke(f.map([x, id.eyeY - id.browGap + 0.02, x * 0.7, id.eyeY - id.browGap + 0.1], 1), f.px(0.008), solid(scaleRgb(id.skin, 0.6)), Math.min(0.8, frown));
+      canvas.stroke(
+        f.map([x, id.eyeY - id.browGap + 0.02, x * 0.7, id.eyeY - id.browGap + 0.1], 1),
+        f.px(0.008),
+        solid(scaleRgb(id.skin, 0.6)),
+        Math.min(0.8, frown),
+      );
     }
   }
   // forehead lines when the brows go up
   if (e.browRaise > 0.4) {
     for (let k = 0; k < 2; k++) {
       const y = id.eyeY - id.browGap - 0.14 - 0.07 * k;
-      canvas.stroke(f.map(bezier(-0.2, y + 0.01, 0, y - 0.025, 0.2, y + 0.01, 6), 1), f.px(0.007), solid(scaleRgb(id.skin, 0.7)), Math.min(0.7, e.browRaise - 0.4));
+      canvas.stroke(
+        f.map(bezier(-0.2, y + 0.01, 0, y - 0.025, 0.2, y + 0.01, 6), 1),
+        f.px(0.007),
+        solid(scaleRgb(id.skin, 0.7)),
+        Math.min(0.7, e.browRaise - 0.4),
+      );
     }
   }
 }
@@ -422,7 +498,8 @@ function drawEyes(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionParam
   const open = Math.max(0.15, 1 + 0.9 * e.eyeOpen - 0.35 * e.lowerLid);
   const low = Math.max(0.1, 1 - 0.85 * e.lowerLid + 0.3 * Math.max(0, e.eyeOpen));
   for (const sg of [-1, 1]) {
-    const ex = sg * id.eyeSep, ey = id.eyeY;
+    const ex = sg * id.eyeSep,
+      ey = id.eyeY;
     const w = id.eyeW * (1 + 0.06 * e.eyeOpen);
     const u = id.eyeH * open;
     const l = id.eyeLow * low;
@@ -441,11 +518,15 @@ function drawEyes(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionParam
     for (let i = n; i >= 0; i--) shape.push(lower[2 * i]!, lower[2 * i + 1]!);
     const shapePx = f.map(shape, 1);
     // upper-lid crease and socket shadow
-    const crease = f.map(upper.map((v, i) => (i % 2 ? v - 0.03 - 0.4 * u : ex + (v - ex) * 1.05)), 1);
+    const crease = f.map(
+      upper.map((v, i) => (i % 2 ? v - 0.03 - 0.4 * u : ex + (v - ex) * 1.05)),
+      1,
+    );
     canvas.stroke(crease, f.px(0.01), solid(scaleRgb(id.skin, 0.7)), 0.5);
     canvas.fillPolygon(shapePx, solid([0.95, 0.94, 0.9]));
     const ir = id.eyeH * 0.95;
-    const gx = ex + e.gazeX * w * 0.35, gy = ey + e.gazeY * u * 0.25 - 0.004;
+    const gx = ex + e.gazeX * w * 0.35,
+      gy = ey + e.gazeY * u * 0.25 - 0.004;
     const iris = clipConvex(f.map(ellipsePoints(gx, gy, ir, ir, 0, 20), 1), shapePx);
     if (iris.length >= 6) canvas.fillPolygon(iris, solid(id.iris));
     const pupil = clipConvex(f.map(ellipsePoints(gx, gy, ir * 0.45, ir * 0.45, 0, 14), 1), shapePx);
@@ -470,7 +551,12 @@ function drawNose(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionParam
   const dark = solid(scaleRgb(id.skin, 0.5));
   // bridge shadow on the unlit side
   const sg = light > 0 ? -1 : 1;
-  canvas.stroke(f.map(bezier(sg * 0.045, id.eyeY + 0.06, sg * 0.06, (id.eyeY + ny) / 2, sg * 0.07, ny - 0.06, 6), 1.3), f.px(0.012), solid(scaleRgb(id.skin, 0.72)), 0.5);
+  canvas.stroke(
+    f.map(bezier(sg * 0.045, id.eyeY + 0.06, sg * 0.06, (id.eyeY + ny) / 2, sg * 0.07, ny - 0.06, 6), 1.3),
+    f.px(0.012),
+    solid(scaleRgb(id.skin, 0.72)),
+    0.5,
+  );
   // wings and tip
   canvas.stroke(f.map(bezier(-nw, ny - 0.03, -nw * 1.1, ny + 0.03, -nw * 0.45, ny + 0.025, 6), 1.3), f.px(0.012), dark, 0.8);
   canvas.stroke(f.map(bezier(nw, ny - 0.03, nw * 1.1, ny + 0.03, nw * 0.45, ny + 0.025, 6), 1.3), f.px(0.012), dark, 0.8);
@@ -494,7 +580,9 @@ function drawNose(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionParam
     for (const s of [-1, 1]) {
       canvas.stroke(
         f.map(bezier(s * (nw + 0.03), ny - 0.03, s * (mw + 0.1), id.mouthY - 0.12, s * (mw + 0.06), id.mouthY + 0.06, 8), 1),
-        f.px(0.011), solid(scaleRgb(id.skin, 0.62)), Math.min(0.85, fold),
+        f.px(0.011),
+        solid(scaleRgb(id.skin, 0.62)),
+        Math.min(0.85, fold),
       );
     }
   }
@@ -514,7 +602,10 @@ function drawMouth(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionPara
   const pull = (t: number) => (t < 0 ? 1 + 0.18 * e.cornerL : 1 + 0.18 * e.cornerR);
   const mid = (t: number) => cy + (t < 0 ? offL : offR) * t * t;
   const prof = (t: number) => Math.pow(Math.max(0, 1 - t * t), exp);
-  const ui: number[] = [], li: number[] = [], uo: number[] = [], lo: number[] = [];
+  const ui: number[] = [],
+    li: number[] = [],
+    uo: number[] = [],
+    lo: number[] = [];
   const raise = 0.06 * Math.max(0, e.upperLip);
   for (let i = 0; i <= n; i++) {
     const t = (2 * i) / n - 1;
@@ -523,7 +614,8 @@ function drawMouth(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionPara
     const open = h * prof(t);
     const yUi = m - 0.42 * open - raise * (1 - Math.pow(Math.abs(t), 4));
     const yLi = m + 0.58 * open;
-    const thinU = id.lipU * (1 - 0.6 * press), thinL = id.lipL * (1 - 0.6 * press);
+    const thinU = id.lipU * (1 - 0.6 * press),
+      thinL = id.lipL * (1 - 0.6 * press);
     const bow = 0.35 * thinU * Math.exp(-Math.pow((Math.abs(t) - 0.28) / 0.2, 2));
     ui.push(x, yUi);
     li.push(x, yLi);
@@ -556,9 +648,13 @@ function drawMouth(canvas: Canvas, f: FaceFrame, id: Identity, e: ExpressionPara
   // the lip line and the corners (a dimple on a raised corner)
   const lipLine = ui.map((v, i) => (i % 2 ? v + 0.004 : v));
   canvas.stroke(f.map(lipLine, 1), f.px(0.011), solid(scaleRgb(id.lip, 0.45)), 0.9);
-  for (const [sg, c] of [[-1, e.cornerL], [1, e.cornerR]] as const) {
+  for (const [sg, c] of [
+    [-1, e.cornerL],
+    [1, e.cornerR],
+  ] as const) {
     const t = sg;
-    const x = t * mw * pull(t), y = mid(t);
+    const x = t * mw * pull(t),
+      y = mid(t);
     const pts = c > 0.2 ? [x - sg * 0.01, y + 0.01, x + sg * 0.035, y - 0.03 * c] : [x, y, x + sg * 0.015, y + 0.004];
     canvas.stroke(f.map(pts, 1), f.px(0.011), solid(scaleRgb(id.skin, 0.5)), c > 0.2 ? Math.min(0.9, c) : 0.5);
   }
@@ -571,7 +667,8 @@ export function drawOccluder(canvas: Canvas, f: FaceFrame, id: Identity, rng: Rn
   if (kind === 0) {
     // hand: palm plus fingers over the mouth or a cheek
     const sg = rng.sign();
-    const x = rng.uniform(-0.4, 0.4), y = rng.uniform(0.2, 0.8);
+    const x = rng.uniform(-0.4, 0.4),
+      y = rng.uniform(0.2, 0.8);
     const handSkin = scaleRgb(id.skin, rng.uniform(0.9, 1.05));
     canvas.fillPolygon(f.map(ellipsePoints(x, y + 0.15, 0.26, 0.22, sg * 0.3, 24), 1), solid(handSkin));
     for (let k = 0; k < 4; k++) {
@@ -581,11 +678,21 @@ export function drawOccluder(canvas: Canvas, f: FaceFrame, id: Identity, rng: Rn
     }
   } else if (kind === 1) {
     // rectangular card / mask patch somewhere on the face
-    const cx = rng.uniform(-0.5, 0.5), cy = rng.uniform(-0.5, 0.8);
-    const w = rng.uniform(0.2, 0.45), h = rng.uniform(0.15, 0.4), a = rng.uniform(-0.6, 0.6);
-    const c = Math.cos(a), s = Math.sin(a);
+    const cx = rng.uniform(-0.5, 0.5),
+      cy = rng.uniform(-0.5, 0.8);
+    const w = rng.uniform(0.2, 0.45),
+      h = rng.uniform(0.15, 0.4),
+      a = rng.uniform(-0.6, 0.6);
+    const c = Math.cos(a),
+      s = Math.sin(a);
     const pts: number[] = [];
-    for (const [u, v] of [[-w, -h], [w, -h], [w, h], [-w, h]] as const) pts.push(cx + c * u - s * v, cy + s * u + c * v);
+    for (const [u, v] of [
+      [-w, -h],
+      [w, -h],
+      [w, h],
+      [-w, h],
+    ] as const)
+      pts.push(cx + c * u - s * v, cy + s * u + c * v);
     const px = f.map(pts, 1);
     canvas.fillPolygon(px, linear(px[0]!, px[1]!, color, px[4]!, px[5]!, scaleRgb(color, 0.6)));
   } else if (kind === 2) {
@@ -608,7 +715,8 @@ export function drawOccluder(canvas: Canvas, f: FaceFrame, id: Identity, rng: Rn
     const y0 = rng.uniform(-0.6, 0.1);
     const sg = rng.sign();
     const midX = rng.uniform(-0.2, 0.2);
-    const endX = -sg * rng.uniform(0.1, 0.5), endY = y0 + rng.uniform(0.3, 0.8);
+    const endX = -sg * rng.uniform(0.1, 0.5),
+      endY = y0 + rng.uniform(0.3, 0.8);
     const strand = bezier(sg * id.faceW, y0 - 0.2, midX, y0 + 0.3, endX, endY, 10);
     canvas.stroke(f.map(strand, 1), f.px(rng.uniform(0.03, 0.07)), solid(id.hair));
   }

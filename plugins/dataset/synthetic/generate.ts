@@ -55,14 +55,7 @@ export interface FaceImage {
  * Draws one labelled face into `out` (length size·size·3); everything random comes from `rng`
  * except the identity, which the caller fixes.
  */
-export function renderFace(
-  out: Float32Array,
-  size: number,
-  identity: Identity,
-  classIndex: number,
-  rng: Rng,
-  difficulty: Difficulty,
-): FaceImage {
+export function renderFace(out: Float32Array, size: number, identity: Identity, classIndex: number, rng: Rng, difficulty: Difficulty): FaceImage {
   const canvas = new Canvas(size, size, out);
   drawBackground(canvas, rng, difficulty.clutter);
   const pose = samplePose(rng, size, difficulty.pose);
@@ -107,7 +100,10 @@ interface SplitPlan {
   readonly identities: number;
 }
 
-function generateSplit(plan: SplitPlan, opts: { seed: number; imageSize: number; classes: number; difficulty: Difficulty; identity: (id: number) => Identity }): Split {
+function generateSplit(
+  plan: SplitPlan,
+  opts: { seed: number; imageSize: number; classes: number; difficulty: Difficulty; identity: (id: number) => Identity },
+): Split {
   const { size, tag } = plan;
   const px = opts.imageSize * opts.imageSize * 3;
   const images = new Float32Array(size * px);
@@ -200,7 +196,7 @@ export interface PoolOptions {
 export function generateFacePool(o: PoolOptions): ImagePool & { readonly boxes: Float32Array } {
   checkSize('size', o.size);
   checkSize('imageSize', o.imageSize, 8);
-  const seed = (o.seed >>> 0);
+  const seed = o.seed >>> 0;
   const difficulty = resolveDifficulty({ intensityMin: 0, ...o.difficulty });
   const perId = Math.max(1, o.imagesPerIdentity ?? 8);
   const ids = Math.max(1, Math.ceil(o.size / perId));

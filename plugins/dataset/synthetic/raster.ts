@@ -88,14 +88,18 @@ export class Canvas {
     if (alpha <= 0) return;
     const list: readonly (readonly number[])[] =
       contours.length > 0 && typeof contours[0] === 'number' ? [contours as readonly number[]] : (contours as readonly (readonly number[])[]);
-    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    let minX = Infinity,
+      minY = Infinity,
+      maxX = -Infinity,
+      maxY = -Infinity;
     let edgeCount = 0;
     for (const c of list) {
       const n = c.length >> 1;
       if (n < 3) continue;
       edgeCount += n;
       for (let i = 0; i < c.length; i += 2) {
-        const x = c[i]!, y = c[i + 1]!;
+        const x = c[i]!,
+          y = c[i + 1]!;
         if (x < minX) minX = x;
         if (x > maxX) maxX = x;
         if (y < minY) minY = y;
@@ -115,35 +119,51 @@ export class Canvas {
       edgeBuf = new Float64Array(edgeCount * 8);
       edgeDir = new Int8Array(edgeCount * 2);
     }
-    const ex = edgeBuf, ed = edgeDir;
+    const ex = edgeBuf,
+      ed = edgeDir;
     let m = 0;
     for (const c of list) {
       const n = c.length >> 1;
       if (n < 3) continue;
       for (let i = 0; i < n; i++) {
         const j = (i + 1) % n;
-        const ax = c[2 * i]!, ay = c[2 * i + 1]!, bx = c[2 * j]!, by = c[2 * j + 1]!;
+        const ax = c[2 * i]!,
+          ay = c[2 * i + 1]!,
+          bx = c[2 * j]!,
+          by = c[2 * j + 1]!;
         if (ay === by) continue;
         if (ay < by) {
-          ex[4 * m] = ax; ex[4 * m + 1] = ay; ex[4 * m + 2] = bx; ex[4 * m + 3] = by; ed[m] = 1;
+          ex[4 * m] = ax;
+          ex[4 * m + 1] = ay;
+          ex[4 * m + 2] = bx;
+          ex[4 * m + 3] = by;
+          ed[m] = 1;
         } else {
-          ex[4 * m] = bx; ex[4 * m + 1] = by; ex[4 * m + 2] = ax; ex[4 * m + 3] = ay; ed[m] = -1;
+          ex[4 * m] = bx;
+          ex[4 * m + 1] = by;
+          ex[4 * m + 2] = ax;
+          ex[4 * m + 3] = ay;
+          ed[m] = -1;
         }
         m++;
       }
     }
     ensureCrossings(m + 2);
-    const xs = xsBuf, dirs = dirBuf, cov = covBuf;
+    const xs = xsBuf,
+      dirs = dirBuf,
+      cov = covBuf;
     const w = 1 / SUBROWS;
     const data = this.data;
 
     for (let py = y0; py <= y1; py++) {
-      let lo = bx1 + 1, hi = bx0 - 1;
+      let lo = bx1 + 1,
+        hi = bx0 - 1;
       for (let s = 0; s < SUBROWS; s++) {
         const sy = py + (s + 0.5) * w;
         let k = 0;
         for (let e = 0; e < m; e++) {
-          const ay = ex[4 * e + 1]!, by = ex[4 * e + 3]!;
+          const ay = ex[4 * e + 1]!,
+            by = ex[4 * e + 3]!;
           if (sy < ay || sy >= by) continue;
           const ax = ex[4 * e]!;
           const x = ax + ((sy - ay) * (ex[4 * e + 2]! - ax)) / (by - ay);
@@ -175,9 +195,11 @@ export class Canvas {
             q = r;
             winding = 0;
             // accumulate [xa, xb) into the coverage row, clipped to the box
-            const a = Math.max(xa, bx0), b = Math.min(xb, bx1 + 1);
+            const a = Math.max(xa, bx0),
+              b = Math.min(xb, bx1 + 1);
             if (b <= a) continue;
-            const ia = Math.floor(a), ib = Math.floor(b);
+            const ia = Math.floor(a),
+              ib = Math.floor(b);
             if (ia < lo) lo = ia;
             if (Math.min(ib, bx1) > hi) hi = Math.min(ib, bx1);
             if (ia === ib) {
@@ -216,9 +238,14 @@ export class Canvas {
     if (n < 1 || alpha <= 0) return;
     const radii = new Float64Array(n);
     for (let i = 0; i < n; i++) radii[i] = typeof radius === 'number' ? radius : radius[Math.min(i, radius.length - 1)]!;
-    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity, maxR = 0;
+    let minX = Infinity,
+      minY = Infinity,
+      maxX = -Infinity,
+      maxY = -Infinity,
+      maxR = 0;
     for (let i = 0; i < n; i++) {
-      const x = points[2 * i]!, y = points[2 * i + 1]!;
+      const x = points[2 * i]!,
+        y = points[2 * i + 1]!;
       if (x < minX) minX = x;
       if (x > maxX) maxX = x;
       if (y < minY) minY = y;
@@ -241,15 +268,20 @@ export class Canvas {
         let best = Infinity;
         let bestR = 0.5;
         for (let s = 0; s < segs; s++) {
-          const i = s, j = n === 1 ? 0 : (s + 1) % n;
-          const ax = points[2 * i]!, ay = points[2 * i + 1]!;
-          const bx = points[2 * j]!, by = points[2 * j + 1]!;
-          const dx = bx - ax, dy = by - ay;
+          const i = s,
+            j = n === 1 ? 0 : (s + 1) % n;
+          const ax = points[2 * i]!,
+            ay = points[2 * i + 1]!;
+          const bx = points[2 * j]!,
+            by = points[2 * j + 1]!;
+          const dx = bx - ax,
+            dy = by - ay;
           const l2 = dx * dx + dy * dy;
           let t = l2 > 0 ? ((cx - ax) * dx + (cy - ay) * dy) / l2 : 0;
           if (t < 0) t = 0;
           else if (t > 1) t = 1;
-          const qx = ax + t * dx - cx, qy = ay + t * dy - cy;
+          const qx = ax + t * dx - cx,
+            qy = ay + t * dy - cy;
           const r = radii[i]! + (radii[j]! - radii[i]!) * t;
           const re = r < 0.5 ? 0.5 : r;
           const d = Math.sqrt(qx * qx + qy * qy) - re;
@@ -289,7 +321,9 @@ export class Canvas {
       return;
     }
     const { c0, c1, ox, oy, ux, uy } = paint;
-    const dr = c1[0] - c0[0], dg = c1[1] - c0[1], db = c1[2] - c0[2];
+    const dr = c1[0] - c0[0],
+      dg = c1[1] - c0[1],
+      db = c1[2] - c0[2];
     for (let x = lo, o = 0; x <= hi; x++, o += 3) {
       const cx = x + 0.5;
       let t: number;
@@ -307,10 +341,12 @@ export class Canvas {
 /** Closed polygon approximating an ellipse (flat coordinates), clockwise on screen (y down). */
 export function ellipsePoints(cx: number, cy: number, rx: number, ry: number, rot = 0, n = 32): number[] {
   const out: number[] = [];
-  const c = Math.cos(rot), s = Math.sin(rot);
+  const c = Math.cos(rot),
+    s = Math.sin(rot);
   for (let i = 0; i < n; i++) {
     const a = (2 * Math.PI * i) / n;
-    const x = rx * Math.cos(a), y = ry * Math.sin(a);
+    const x = rx * Math.cos(a),
+      y = ry * Math.sin(a);
     out.push(cx + c * x - s * y, cy + s * x + c * y);
   }
   return out;
@@ -334,17 +370,25 @@ export function clipConvex(subject: readonly number[], clip: readonly number[]):
   const orient = signedArea2(clip) >= 0 ? 1 : -1;
   for (let i = 0; i < n && out.length >= 6; i++) {
     const j = (i + 1) % n;
-    const ax = clip[2 * i]!, ay = clip[2 * i + 1]!, bx = clip[2 * j]!, by = clip[2 * j + 1]!;
-    const ux = orient * (bx - ax), uy = orient * (by - ay);
+    const ax = clip[2 * i]!,
+      ay = clip[2 * i + 1]!,
+      bx = clip[2 * j]!,
+      by = clip[2 * j + 1]!;
+    const ux = orient * (bx - ax),
+      uy = orient * (by - ay);
     const input = out;
     out = [];
     const m = input.length >> 1;
     for (let k = 0; k < m; k++) {
       const l = (k + 1) % m;
-      const px = input[2 * k]!, py = input[2 * k + 1]!, qx = input[2 * l]!, qy = input[2 * l + 1]!;
-      const sp = ux * (py - ay) - uy * (px - ax), sq = ux * (qy - ay) - uy * (qx - ax);
+      const px = input[2 * k]!,
+        py = input[2 * k + 1]!,
+        qx = input[2 * l]!,
+        qy = input[2 * l + 1]!;
+      const sp = ux * (py - ay) - uy * (px - ax),
+        sq = ux * (qy - ay) - uy * (qx - ax);
       if (sp >= 0) out.push(px, py);
-      if ((sp >= 0) !== (sq >= 0)) {
+      if (sp >= 0 !== sq >= 0) {
         const t = sp / (sp - sq);
         out.push(px + (qx - px) * t, py + (qy - py) * t);
       }

@@ -31,7 +31,7 @@ function regularPolygon(cx: number, cy: number, r: number, sides: number, rot: n
 export function drawBackground(canvas: Canvas, rng: Rng, clutter: number): void {
   const size = canvas.width;
   const c0 = randomColor(rng, 0.1, 0.95);
-  const c1 = rng.chance(0.5) ? randomColor(rng, 0.1, 0.95) : [c0[0] * 0.6, c0[1] * 0.6, c0[2] * 0.6] as RGB;
+  const c1 = rng.chance(0.5) ? randomColor(rng, 0.1, 0.95) : ([c0[0] * 0.6, c0[1] * 0.6, c0[2] * 0.6] as RGB);
   const a = rng.uniform(0, 2 * Math.PI);
   const h = size / 2;
   canvas.fill(linear(h - Math.cos(a) * h, h - Math.sin(a) * h, c0, h + Math.cos(a) * h, h + Math.sin(a) * h, c1));
@@ -41,7 +41,8 @@ export function drawBackground(canvas: Canvas, rng: Rng, clutter: number): void 
 
 function drawClutterShape(canvas: Canvas, rng: Rng, size: number): void {
   const kind = rng.int(6);
-  const cx = rng.uniform(-0.1, 1.1) * size, cy = rng.uniform(-0.1, 1.1) * size;
+  const cx = rng.uniform(-0.1, 1.1) * size,
+    cy = rng.uniform(-0.1, 1.1) * size;
   const r = rng.uniform(0.05, 0.35) * size;
   const alpha = rng.uniform(0.4, 1);
   const paint = randomPaint(rng, size);
@@ -63,7 +64,8 @@ function drawClutterShape(canvas: Canvas, rng: Rng, size: number): void {
       const w = rng.uniform(0.5, 1.2) * gap * 0.4;
       for (let k = 0; k < bars; k++) {
         const o = (k - bars / 2) * gap;
-        const x = cx + Math.cos(a + Math.PI / 2) * o, y = cy + Math.sin(a + Math.PI / 2) * o;
+        const x = cx + Math.cos(a + Math.PI / 2) * o,
+          y = cy + Math.sin(a + Math.PI / 2) * o;
         canvas.stroke([x - Math.cos(a) * r * 2, y - Math.sin(a) * r * 2, x + Math.cos(a) * r * 2, y + Math.sin(a) * r * 2], w, paint, alpha);
       }
       break;
@@ -81,15 +83,14 @@ function drawClutterShape(canvas: Canvas, rng: Rng, size: number): void {
 }
 
 /** Categories of the generic pool: ten shape / texture families. */
-export const GENERIC_CATEGORIES = [
-  'disc', 'square', 'triangle', 'star', 'cross', 'ring', 'stripes', 'checker', 'dots', 'waves',
-] as const;
+export const GENERIC_CATEGORIES = ['disc', 'square', 'triangle', 'star', 'cross', 'ring', 'stripes', 'checker', 'dots', 'waves'] as const;
 
 /** A non-face picture whose main object belongs to `category` (index into GENERIC_CATEGORIES). */
 export function drawGeneric(canvas: Canvas, rng: Rng, category: number, clutter: number): void {
   const size = canvas.width;
   drawBackground(canvas, rng, clutter);
-  const cx = size * rng.uniform(0.3, 0.7), cy = size * rng.uniform(0.3, 0.7);
+  const cx = size * rng.uniform(0.3, 0.7),
+    cy = size * rng.uniform(0.3, 0.7);
   const r = size * rng.uniform(0.18, 0.38);
   const rot = rng.uniform(0, 2 * Math.PI);
   const paint = randomPaint(rng, size);
@@ -126,20 +127,28 @@ export function drawGeneric(canvas: Canvas, rng: Rng, category: number, clutter:
       const gap = size * rng.uniform(0.06, 0.14);
       const w = gap * rng.uniform(0.2, 0.35);
       for (let o = -size; o <= size; o += gap) {
-        const x = size / 2 + Math.cos(rot + Math.PI / 2) * o, y = size / 2 + Math.sin(rot + Math.PI / 2) * o;
+        const x = size / 2 + Math.cos(rot + Math.PI / 2) * o,
+          y = size / 2 + Math.sin(rot + Math.PI / 2) * o;
         canvas.stroke([x - Math.cos(rot) * size, y - Math.sin(rot) * size, x + Math.cos(rot) * size, y + Math.sin(rot) * size], w, solid(color), 0.9);
       }
       break;
     }
     case 7: {
       const cell = size * rng.uniform(0.08, 0.18);
-      const c = Math.cos(rot), s = Math.sin(rot);
+      const c = Math.cos(rot),
+        s = Math.sin(rot);
       for (let i = -8; i <= 8; i++) {
         for (let j = -8; j <= 8; j++) {
           if ((i + j) % 2 !== 0) continue;
           const pts: number[] = [];
-          for (const [u, v] of [[0, 0], [1, 0], [1, 1], [0, 1]] as const) {
-            const x = (i + u) * cell, y = (j + v) * cell;
+          for (const [u, v] of [
+            [0, 0],
+            [1, 0],
+            [1, 1],
+            [0, 1],
+          ] as const) {
+            const x = (i + u) * cell,
+              y = (j + v) * cell;
             pts.push(cx + c * x - s * y, cy + s * x + c * y);
           }
           canvas.fillPolygon(pts, solid(color), 0.9);
@@ -158,7 +167,7 @@ export function drawGeneric(canvas: Canvas, rng: Rng, category: number, clutter:
     default: {
       const gap = size * rng.uniform(0.08, 0.16);
       const amp = gap * rng.uniform(0.2, 0.6);
-      const freq = rng.uniform(1.5, 4) * 2 * Math.PI / size;
+      const freq = (rng.uniform(1.5, 4) * 2 * Math.PI) / size;
       for (let o = -size * 0.2; o <= size * 1.2; o += gap) {
         const pts: number[] = [];
         for (let k = 0; k <= 24; k++) {
@@ -193,8 +202,11 @@ function inverseNormal(p: number): number {
     return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
   }
   if (p > 1 - lo) return -inverseNormal(1 - p);
-  const q = p - 0.5, r = q * q;
-  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  const q = p - 0.5,
+    r = q * q;
+  return (
+    ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  );
 }
 
 /** Exposure, colour cast, gamma, sensor noise and clipping to [0, 1]. */
@@ -212,7 +224,8 @@ export function finishImage(data: Float32Array, rng: Rng, noise: number, lightin
   const n = data.length;
   for (let c = 0; c < 3; c++) {
     const off = bias + cast[c]!;
-    let bits = 0, left = 0;
+    let bits = 0,
+      left = 0;
     for (let i = c; i < n; i += 3) {
       let v = data[i]!;
       v = v <= 0 ? 0 : v >= 1 ? 1 : v;

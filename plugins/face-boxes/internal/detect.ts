@@ -11,8 +11,17 @@ export const AUTHORS_FALLBACK: Box = [25, 25, 220, 220];
 export const FALLBACK_SIZE = 224;
 
 /** The `fallback` option every detector plugin offers. */
-export const FALLBACK_OPTION = (description = "box used for an image without a usable detection, at 224 px and scaled to the image (the authors' central box)") =>
-  Type.Unsafe<[number, number, number, number]>({ type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 4, default: [...AUTHORS_FALLBACK], description });
+export const FALLBACK_OPTION = (
+  description = "box used for an image without a usable detection, at 224 px and scaled to the image (the authors' central box)",
+) =>
+  Type.Unsafe<[number, number, number, number]>({
+    type: 'array',
+    items: { type: 'number' },
+    minItems: 4,
+    maxItems: 4,
+    default: [...AUTHORS_FALLBACK],
+    description,
+  });
 
 /** The `cache` option every detector plugin offers. */
 export const CACHE_OPTION = nullable(Type.String(), {

@@ -48,7 +48,9 @@ export function decodeOutput(data: Float32Array, dims: readonly number[]): Detec
     }
     return out;
   }
-  throw new Error(`the detector's output has shape [${dims.join(', ')}]; expected [1, N, 6+] (YOLOv7-face: cx, cy, w, h, objectness, class, …) or [N, 5] (x1, y1, x2, y2, score)`);
+  throw new Error(
+    `the detector's output has shape [${dims.join(', ')}]; expected [1, N, 6+] (YOLOv7-face: cx, cy, w, h, objectness, class, …) or [N, 5] (x1, y1, x2, y2, score)`,
+  );
 }
 
 /**
@@ -81,7 +83,12 @@ export function mostConfident(detections: readonly Detection[], imageSize: numbe
   let best: Detection | null = null;
   for (const d of detections) {
     if (!(area(d.box) > 0)) continue;
-    if (!best || d.score > best.score || (d.score === best.score && (area(d.box) > area(best.box) || (area(d.box) === area(best.box) && offCentre(d.box) < offCentre(best.box))))) best = d;
+    if (
+      !best ||
+      d.score > best.score ||
+      (d.score === best.score && (area(d.box) > area(best.box) || (area(d.box) === area(best.box) && offCentre(d.box) < offCentre(best.box))))
+    )
+      best = d;
   }
   return best;
 }

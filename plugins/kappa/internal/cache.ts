@@ -43,7 +43,11 @@ export class LruCache<K, V> {
  * A key for a run of numbers: two independent 32-bit FNV-1a hashes over their bit patterns plus
  * the length, so distinct images colliding is practically impossible.
  */
-export function contentKey(data: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; BYTES_PER_ELEMENT: number }, start: number, length: number): string {
+export function contentKey(
+  data: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; BYTES_PER_ELEMENT: number },
+  start: number,
+  length: number,
+): string {
   const words = new Uint32Array(data.buffer, data.byteOffset + start * data.BYTES_PER_ELEMENT, (length * data.BYTES_PER_ELEMENT) >>> 2);
   let h1 = 0x811c9dc5;
   let h2 = 0x9747b28c;

@@ -62,7 +62,11 @@ class MixedRadixPlan implements Plan {
     // The inverse is the forward transform of the conjugate, conjugated (unscaled here).
     if (inverse) for (let i = 1; i < 2 * n; i += 2) data[i] = -data[i];
     this.pass(w, 0, data, 0, 1, 0);
-    if (inverse) for (let i = 0; i < 2 * n; i += 2) { data[i] = w[i]; data[i + 1] = -w[i + 1]; }
+    if (inverse)
+      for (let i = 0; i < 2 * n; i += 2) {
+        data[i] = w[i];
+        data[i + 1] = -w[i + 1];
+      }
     else data.set(w);
   }
 

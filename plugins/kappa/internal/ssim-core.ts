@@ -36,7 +36,17 @@ function reflect(i: number, n: number): number {
 }
 
 /** Separable filtering of `src` (rows×cols) into `dst`, through the scratch buffer `tmp`. */
-function blur(src: Float64Array, dst: Float64Array, tmp: Float64Array, line: Float64Array, rows: number, cols: number, w: Float64Array, rowIdx: Int32Array, colIdx: Int32Array): void {
+function blur(
+  src: Float64Array,
+  dst: Float64Array,
+  tmp: Float64Array,
+  line: Float64Array,
+  rows: number,
+  cols: number,
+  w: Float64Array,
+  rowIdx: Int32Array,
+  colIdx: Int32Array,
+): void {
   const win = w.length;
   tmp.fill(0);
   for (let r = 0; r < rows; r++) {

@@ -22,5 +22,8 @@ export function mixPairs(batch: Batch, ctx: MixingContext, alpha: number) {
 
 /** Indices N−1 … 0. Gathering by them is much cheaper than tf.reverse on the JS backends. */
 export function reversedIndex(n: number): tf.Tensor1D {
-  return tf.tensor1d(Array.from({ length: n }, (_, i) => n - 1 - i), 'int32');
+  return tf.tensor1d(
+    Array.from({ length: n }, (_, i) => n - 1 - i),
+    'int32',
+  );
 }

@@ -28,7 +28,13 @@ export function poolLoop(args: {
   const batchSize = Math.min(o.batch_size, args.poolSize);
   const loop = new TrainLoop<Int32Array>(
     {
-      budget: { epochs: o.epochs, stepsPerEpoch: Math.max(1, Math.floor(args.poolSize / batchSize)), maxSteps: o.max_steps, warmupEpochs: o.warmup_epochs, warmupLr: o.warmup_lr },
+      budget: {
+        epochs: o.epochs,
+        stepsPerEpoch: Math.max(1, Math.floor(args.poolSize / batchSize)),
+        maxSteps: o.max_steps,
+        warmupEpochs: o.warmup_epochs,
+        warmupLr: o.warmup_lr,
+      },
       schedule: (step, _epoch, plan) => cosineDecayLr(step, { totalSteps: plan.totalSteps, warmupSteps: plan.warmupSteps, maxLr: o.lr, minLr: o.min_lr }),
       parts: args.parts,
       batches: (epoch) => epochBatches(pool, batchSize, (a) => Rng.derive(args.seed, 'order', epoch).shuffle(a)),

@@ -13,7 +13,10 @@ export function defaultDecoder(encoderDim: number): { dim: number; depth: number
  * The decoder size from the options, null fields from the backbone width. When only the width is
  * given, the preset's head count is lowered to the nearest one that divides it.
  */
-export function decoderSpec(encoderDim: number, o: { dim: number | null; depth: number | null; heads: number | null }): { dim: number; depth: number; heads: number } {
+export function decoderSpec(
+  encoderDim: number,
+  o: { dim: number | null; depth: number | null; heads: number | null },
+): { dim: number; depth: number; heads: number } {
   const preset = defaultDecoder(encoderDim);
   const dim = o.dim ?? preset.dim;
   let heads = o.heads ?? preset.heads;
@@ -146,7 +149,13 @@ export class MaskedAutoencoder {
       return {
         embedWeight: tf.variable(tf.tensor2d(xavierUniform(Rng.derive(seed, 'decoder_embed'), e, d), [e, d]), true),
         embedBias: tf.variable(tf.zeros([d]), true),
-        maskToken: tf.variable(tf.tensor2d(Float32Array.from({ length: d }, () => tokenRng.gauss(0, 0.02)), [1, d]), true),
+        maskToken: tf.variable(
+          tf.tensor2d(
+            Float32Array.from({ length: d }, () => tokenRng.gauss(0, 0.02)),
+            [1, d],
+          ),
+          true,
+        ),
         predWeight: tf.variable(tf.tensor2d(xavierUniform(Rng.derive(seed, 'decoder_pred'), d, p), [d, p]), true),
         predBias: tf.variable(tf.zeros([p]), true),
       };
@@ -185,7 +194,8 @@ export class MaskedAutoencoder {
   forward(images: tf.Tensor4D, m: Masking, options?: ForwardOptions): { pred: tf.Tensor3D; target: tf.Tensor3D; mask: tf.Tensor2D; patches: tf.Tensor3D } {
     const enc = this.encoder;
     const { batch: b, numPatches: n, keep: k } = m;
-    if (images.shape[0] !== b || enc.numPatches !== n) throw new Error(`mae: masking is for ${b}×${n} patches, images give ${images.shape[0]}×${enc.numPatches}`);
+    if (images.shape[0] !== b || enc.numPatches !== n)
+      throw new Error(`mae: masking is for ${b}×${n} patches, images give ${images.shape[0]}×${enc.numPatches}`);
     return tf.tidy(() => {
       const patches = enc.patchify(images);
       const tokens = enc.embed(patches, options);

@@ -29,7 +29,9 @@ export function checkOfficialFolds(folds: Int32Array, size: number, k: number): 
     max = Math.max(max, f);
   }
   if (max + 1 !== k) {
-    throw new Error(`the dataset defines ${max + 1} folds but the sampler asks for folds: ${k}; set folds: ${max + 1}, or use_dataset_folds: false for seeded stratified folds`);
+    throw new Error(
+      `the dataset defines ${max + 1} folds but the sampler asks for folds: ${k}; set folds: ${max + 1}, or use_dataset_folds: false for seeded stratified folds`,
+    );
   }
   return folds;
 }

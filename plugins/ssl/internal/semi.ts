@@ -21,8 +21,7 @@ export function pseudoLabelOptions() {
     unlabeled_ratio: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'unlabeled images per labeled image in a batch' }),
     milestones: Type.Array(Type.Integer({ minimum: 0 }), {
       default: [],
-      description:
-        'epochs at which the lr is multiplied by gamma; none: a constant rate (the authors build MultiStepLR([20, 40, 60]) but never step it)',
+      description: 'epochs at which the lr is multiplied by gamma; none: a constant rate (the authors build MultiStepLR([20, 40, 60]) but never step it)',
     }),
     gamma: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.1 }),
   };
@@ -33,7 +32,16 @@ export function semiStageOptions() {
   return {
     weak: slot('augment', 'weak', 'augmentation of the teacher input'),
     strong: slot('augment', 'strong', 'augmentation of the student input'),
-    ...trainingStageOptions({ epochs: 50, warmup_epochs: 0, lr: 1.5e-4, min_lr: 1.5e-6, warmup_lr: 1.5e-4, batch_size: 64, weight_decay: 0.05, betas: [0.9, 0.95] }),
+    ...trainingStageOptions({
+      epochs: 50,
+      warmup_epochs: 0,
+      lr: 1.5e-4,
+      min_lr: 1.5e-6,
+      warmup_lr: 1.5e-4,
+      batch_size: 64,
+      weight_decay: 0.05,
+      betas: [0.9, 0.95],
+    }),
     starts_from: choice(['weights', 'ema'], {
       default: 'weights',
       description:
@@ -149,7 +157,22 @@ export async function runSemi(
         },
         step({ idxL, idxU }, at) {
           const rng = Rng.derive(ctx.seed, 'semi', 'step', at.step);
-          const f = trainStep({ ctx, o, model, teacher, optimizer, weak: mode.weak, strong: mode.strong, idxL, labels: Int32Array.from(idxL, (i) => ctx.labels[i]!), idxU, numClasses, size, lr: at.lr, rng });
+          const f = trainStep({
+            ctx,
+            o,
+            model,
+            teacher,
+            optimizer,
+            weak: mode.weak,
+            strong: mode.strong,
+            idxL,
+            labels: Int32Array.from(idxL, (i) => ctx.labels[i]!),
+            idxU,
+            numClasses,
+            size,
+            lr: at.lr,
+            rng,
+          });
           averager?.update();
           sums.correct += f.correct;
           sums.seen += idxU.length;
@@ -189,7 +212,8 @@ export async function runSemi(
   const evaluated = mode.teacher === 'ema' ? `, evaluating the ${evaluateTeacher ? 'teacher' : 'student'}` : '';
   return {
     ...pseudoLabelHealth(result, o.threshold),
-    summary: `${mode.name}: ${result.epochs} epochs, ${result.steps} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}` };
+    summary: `${mode.name}: ${result.epochs} epochs, ${result.steps} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}`,
+  };
 }
 
 /** Below this share of unlabeled images passing τ in its last epoch, the stage trained on almost no pseudo-label. */
@@ -203,7 +227,8 @@ function pseudoLabelHealth(result: LoopResult, threshold: number): { health: Rec
   const { first, last } = result;
   if (first.mask_rate === undefined || last.mask_rate === undefined) return { health: {}, notes: [] };
   const health = { mask_rate_first: first.mask_rate, mask_rate_last: last.mask_rate, pseudo_label_accuracy_last: last.pseudo_accuracy_confident ?? Number.NaN };
-  const notes = last.mask_rate < FEW_PSEUDO_LABELS ? [`${(100 * last.mask_rate).toFixed(1)} % of unlabeled images passed τ = ${threshold} in the last epoch`] : [];
+  const notes =
+    last.mask_rate < FEW_PSEUDO_LABELS ? [`${(100 * last.mask_rate).toFixed(1)} % of unlabeled images passed τ = ${threshold} in the last epoch`] : [];
   return { health, notes };
 }
 
@@ -268,4 +293,3 @@ export function trainStep(a: {
     return { loss, ...out, maskRate: confident / nU, correct, confident, confidentCorrect };
   });
 }
-

@@ -163,7 +163,10 @@ describe('analyses', function () {
         const a = tokens.arraySync();
         const score = (t: number[][][], img: number, c: number) =>
           tf.tidy(() => model.classify(model.pool(model.encodeRange(tf.tensor3d([t[img]!]), 1, 2))).dataSync()[c]!);
-        for (const [img, c] of [[0, 2], [1, 0]] as const) {
+        for (const [img, c] of [
+          [0, 2],
+          [1, 0],
+        ] as const) {
           const weights = new Array<number>(8).fill(0);
           const h = 1e-2;
           for (let n = 1; n <= 4; n++) {
@@ -175,7 +178,12 @@ describe('analyses', function () {
               weights[d]! += (score(up, img, c) - score(down, img, c)) / (2 * h) / 4;
             }
           }
-          const raw = [1, 2, 3, 4].map((n) => Math.max(0, weights.reduce((s, w, d) => s + w * a[img]![n]![d]!, 0)));
+          const raw = [1, 2, 3, 4].map((n) =>
+            Math.max(
+              0,
+              weights.reduce((s, w, d) => s + w * a[img]![n]![d]!, 0),
+            ),
+          );
           const lo = Math.min(...raw);
           const hi = Math.max(...raw);
           const expected = raw.map((v) => (v - lo) / (hi - lo + 1e-7));
@@ -201,7 +209,13 @@ describe('analyses', function () {
         // Output pixel i samples the grid at (i + 0.5)/4 − 0.5, clamped to [0, 1].
         const at = (i: number) => Math.min(1, Math.max(0, (i + 0.5) / 4 - 0.5));
         const lerp = (p: number, q: number, t: number) => p + (q - p) * t;
-        for (const [r, c] of [[0, 0], [3, 5], [5, 2], [7, 7], [2, 4]] as const) {
+        for (const [r, c] of [
+          [0, 0],
+          [3, 5],
+          [5, 2],
+          [7, 7],
+          [2, 4],
+        ] as const) {
           const ty = at(r);
           const tx = at(c);
           const e = lerp(lerp(g[0]![0]!, g[0]![1]!, tx), lerp(g[1]![0]!, g[1]![1]!, tx), ty);
@@ -232,7 +246,7 @@ describe('analyses', function () {
         expect(r.counts).to.deep.equal([4, 2, 1]);
         // Class 0's mean map is the mean of images 0, 3, 5, 6.
         for (const j of [0, 17, 63]) {
-          const e = ([0, 3, 5, 6].reduce((s, i) => s + r.maps[i * 64 + j]!, 0)) / 4;
+          const e = [0, 3, 5, 6].reduce((s, i) => s + r.maps[i * 64 + j]!, 0) / 4;
           expect(r.meanPerClass[j]).to.be.closeTo(e, 1e-6);
         }
         const meta = await sharp(r.picture).metadata();
@@ -331,4 +345,3 @@ describe('analyses', function () {
     });
   });
 });
-

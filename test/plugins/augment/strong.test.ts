@@ -1,6 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { affineOf, applyDraws, colourOp, drawOps, moveBox, opArgument, RAND_OPS, TIMM_OPS, warpAffine, type RandOp } from '../../../plugins/augment/internal/randaugment.ts';
+import {
+  affineOf,
+  applyDraws,
+  colourOp,
+  drawOps,
+  moveBox,
+  opArgument,
+  RAND_OPS,
+  TIMM_OPS,
+  warpAffine,
+  type RandOp,
+} from '../../../plugins/augment/internal/randaugment.ts';
 import type { Augmentation } from '../../../src/contracts/training.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
@@ -10,7 +21,10 @@ const TIMM = { magnitudeMax: 10, increasing: true, translate: 0.45 };
 
 /** A 1-channel image from rows of 8-bit values, as [1, H, W, 1] in [0, 1]. */
 function grey(rows: number[][]): tf.Tensor4D {
-  return tf.tensor4d(rows.flat().map((v) => v / 255), [1, rows.length, rows[0]!.length, 1]);
+  return tf.tensor4d(
+    rows.flat().map((v) => v / 255),
+    [1, rows.length, rows[0]!.length, 1],
+  );
 }
 
 function bytes(t: tf.Tensor): number[] {
@@ -20,7 +34,9 @@ function bytes(t: tf.Tensor): number[] {
 function op(name: RandOp, x: tf.Tensor4D, arg: number): number[] {
   return tf.tidy(() => {
     const [, h, w] = x.shape;
-    const out = ['Rotate', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY'].includes(name) ? warpAffine(x, [affineOf(name, arg, h, w)], [0]) : colourOp(name, x, [arg]);
+    const out = ['Rotate', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY'].includes(name)
+      ? warpAffine(x, [affineOf(name, arg, h, w)], [0])
+      : colourOp(name, x, [arg]);
     return bytes(out);
   });
 }
@@ -55,8 +71,21 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
       // timm/data/auto_augment.py, _RAND_INCREASING_TRANSFORMS, with the Increasing and Rel
       // suffixes left to the increasing and translate settings.
       expect(TIMM_OPS).to.deep.equal([
-        'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'Posterize', 'Solarize', 'SolarizeAdd', 'Color',
-        'Contrast', 'Brightness', 'Sharpness', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY',
+        'AutoContrast',
+        'Equalize',
+        'Invert',
+        'Rotate',
+        'Posterize',
+        'Solarize',
+        'SolarizeAdd',
+        'Color',
+        'Contrast',
+        'Brightness',
+        'Sharpness',
+        'ShearX',
+        'ShearY',
+        'TranslateX',
+        'TranslateY',
       ]);
       expect(RAND_OPS).to.have.length(14).and.to.include('Identity').and.not.to.include('Invert');
     });
@@ -198,7 +227,14 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
   describe('the plugin', () => {
     const apply = (aug: Augmentation, seed: number) => {
       const images = tf.randomUniform([6, 16, 16, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
-      const boxes = tf.tensor2d([[2, 2, 14, 14], [0, 0, 16, 16], [4, 3, 12, 15], [1, 1, 8, 8], [8, 8, 16, 16], [3, 5, 13, 11]]);
+      const boxes = tf.tensor2d([
+        [2, 2, 14, 14],
+        [0, 0, 16, 16],
+        [4, 3, 12, 15],
+        [1, 1, 8, 8],
+        [8, 8, 16, 16],
+        [3, 5, 13, 11],
+      ]);
       const out = aug.apply(images, boxes, new Rng(seed));
       const result = { images: Array.from(out.images.dataSync()), boxes: Array.from(out.boxes.dataSync()), shape: out.images.shape, boxShape: out.boxes.shape };
       tf.dispose([images, boxes, out.images, out.boxes]);
@@ -232,7 +268,11 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
 
     it('draws every operation of its list', () => {
       const settings = { ops: 2, magnitude: 9, magnitudeStd: 0.5, magnitudeMax: 10, prob: 0.5, increasing: true, translate: 0.45, fill: [0] };
-      const tv = new Set(drawOps(200, { ...settings, opSet: 'torchvision' }, new Rng(3)).flat().map((d) => d.op));
+      const tv = new Set(
+        drawOps(200, { ...settings, opSet: 'torchvision' }, new Rng(3))
+          .flat()
+          .map((d) => d.op),
+      );
       expect([...tv].sort()).to.deep.equal([...RAND_OPS].sort());
       const draws = drawOps(200, settings, new Rng(3));
       const seen = new Set(draws.flat().map((d) => d.op));

@@ -127,7 +127,9 @@ describe('convolutional layers', () => {
             const run = (choice: ConvImplementation) =>
               withPath(choice, () => {
                 const y = conv2d(x, conv);
-                const g = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(conv2d(xx as tf.Tensor4D, { ...conv, weight: ww as tf.Variable, bias: bb as tf.Variable }), w)))([x, conv.weight, conv.bias!]);
+                const g = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+                  tf.sum(tf.mul(conv2d(xx as tf.Tensor4D, { ...conv, weight: ww as tf.Variable, bias: bb as tf.Variable }), w)),
+                )([x, conv.weight, conv.bias!]);
                 return [y, ...g];
               });
             const kernel = run('kernel');
@@ -145,7 +147,12 @@ describe('convolutional layers', () => {
       tf.tidy(() => {
         // Distinct values, so no window has a tie and both gradients pick the same pixel.
         const values = tf.randomUniform([2, 9, 9, 3], 0, 1, 'float32', 8);
-        for (const [k, s, p, size] of [[2, 2, 0, 8], [2, 2, 0, 9], [3, 2, 1, 9], [3, 2, 1, 8]] as const) {
+        for (const [k, s, p, size] of [
+          [2, 2, 0, 8],
+          [2, 2, 0, 9],
+          [3, 2, 1, 9],
+          [3, 2, 1, 8],
+        ] as const) {
           const x = tf.slice(values, [0, 0, 0, 0], [2, size, size, 3]) as tf.Tensor4D;
           const run = (choice: ConvImplementation) =>
             withPath(choice, () => {

@@ -31,7 +31,13 @@ const ctx: PluginContext = {
   },
 };
 
-const plugins: Record<string, PluginDefinition<any>> = { resnet: resnetPlugin, vgg: vggPlugin, 'mobilenet-v3': mobilenetPlugin, 'small-cnn': smallCnnPlugin, linear: linearPlugin };
+const plugins: Record<string, PluginDefinition<any>> = {
+  resnet: resnetPlugin,
+  vgg: vggPlugin,
+  'mobilenet-v3': mobilenetPlugin,
+  'small-cnn': smallCnnPlugin,
+  linear: linearPlugin,
+};
 
 /** A plugin's factory with its schema's defaults filled in, as the registry would create it. */
 function factory(name: string, options: Record<string, unknown> = {}): BackboneFactory<ConvNet<unknown>> {
@@ -118,7 +124,10 @@ describe('convolutional backbones', function () {
     for (const p of published) {
       it(`${p.label} has torchvision's ${(p.at1000 / 1e6).toFixed(2)} M weights at 1000 classes and ${(p.at7 / 1e6).toFixed(2)} M at 7`, () => {
         const f = factory(p.name, p.options);
-        for (const [classes, expected] of [[1000, p.at1000], [7, p.at7]] as const) {
+        for (const [classes, expected] of [
+          [1000, p.at1000],
+          [7, p.at7],
+        ] as const) {
           expect(f.parameterCount(classes)).to.deep.equal({ total: expected, trainable: expected });
           if (p.build && !p.build.includes(classes)) continue;
           const m = f.build(classes, 0);
@@ -178,7 +187,10 @@ describe('convolutional backbones', function () {
           for (const [name, v] of m.namedVariables()) v.assign(tf.tensor(formulaValues(name, v.shape), v.shape));
           const size = reference.image_size;
           const n = reference.batch * size * size * 3;
-          const x = tf.tensor4d(formula(n, 7, (u) => 0.5 + 0.5 * u), [reference.batch, size, size, 3]);
+          const x = tf.tensor4d(
+            formula(n, 7, (u) => 0.5 + 0.5 * u),
+            [reference.batch, size, size, 3],
+          );
           const close = (ours: tf.Tensor, theirs: number[][], what: string) => {
             const scale = Math.max(...theirs.flat().map(Math.abs));
             const expected = tf.tensor2d(theirs);
@@ -186,8 +198,16 @@ describe('convolutional backbones', function () {
             tf.dispose([ours, expected]);
             expect(diff, `${what}: largest difference ${diff} for logits up to ${scale}`).to.be.below(2e-4 * scale + 1e-5);
           };
-          close(tf.tidy(() => m.logits(x)), r.eval, 'eval');
-          close(tf.tidy(() => m.logits(x, { training: true })), r.train, 'train');
+          close(
+            tf.tidy(() => m.logits(x)),
+            r.eval,
+            'eval',
+          );
+          close(
+            tf.tidy(() => m.logits(x, { training: true })),
+            r.train,
+            'train',
+          );
           const stem = m.namedVariables();
           const rm = stem.get(`${r.stem_bn}.running_mean`)!.dataSync().slice(0, 4);
           const rv = stem.get(`${r.stem_bn}.running_var`)!.dataSync().slice(0, 4);
@@ -336,7 +356,10 @@ describe('convolutional backbones', function () {
         const evalF = tf.tidy(() => m.features(x).arraySync());
         expect(evalF[0]![0]).to.be.closeTo((1 - 0.2) / Math.sqrt(1.1 + 1e-5), 1e-5);
         // The classifier starts at zero: every class equally likely.
-        expect(tf.tidy(() => m.logits(x).arraySync())).to.deep.equal([[0, 0], [0, 0]]);
+        expect(tf.tidy(() => m.logits(x).arraySync())).to.deep.equal([
+          [0, 0],
+          [0, 0],
+        ]);
         x.dispose();
       } finally {
         m.dispose();
@@ -421,7 +444,12 @@ describe('convolutional backbones', function () {
 
     it('every backbone runs forward on wasm with the cpu backend’s logits, and trains there (convolutions as matrix products)', async function () {
       if (await backendAvailable('wasm')) this.skip();
-      const all = [...cases, { label: 'ResNet-50', name: 'resnet', options: { depth: 50, image_size: 16 } }, { label: 'VGG13-BN', name: 'vgg', options: { image_size: 32, dropout: 0 } }, { label: 'linear', name: 'linear', options: { image_size: 16 } }];
+      const all = [
+        ...cases,
+        { label: 'ResNet-50', name: 'resnet', options: { depth: 50, image_size: 16 } },
+        { label: 'VGG13-BN', name: 'vgg', options: { image_size: 32, dropout: 0 } },
+        { label: 'linear', name: 'linear', options: { image_size: 16 } },
+      ];
       try {
         for (const c of all) {
           await tf.setBackend('cpu');
@@ -475,7 +503,11 @@ describe('convolutional backbones', function () {
     const previous = requireNative(this);
     await tf.setBackend('native');
     const r = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-run.yaml'), {
-      sets: ['model.backbone={use: small-cnn, image_size: 16, widths: [16, 32, 64]}', 'pipeline.supervised.mixing={use: none}', 'pipeline.supervised.ema_decay=0.9'],
+      sets: [
+        'model.backbone={use: small-cnn, image_size: 16, widths: [16, 32, 64]}',
+        'pipeline.supervised.mixing={use: none}',
+        'pipeline.supervised.ema_decay=0.9',
+      ],
     });
     const cfg = r.cells[0]!.config as any;
     const rctx = { seed: 1, scale: r.scale, recipeDir: '.' };
@@ -486,7 +518,16 @@ describe('convolutional backbones', function () {
     const losses: number[] = [];
     const stage = r.registry.create(
       'finetune',
-      { ...cfg.pipeline.supervised, epochs: 30, few_labels_epochs: 30, warmup_epochs: 0, lr: 3e-3, batch_size: 16, mixing: { use: 'none' }, augment: { use: 'none' } },
+      {
+        ...cfg.pipeline.supervised,
+        epochs: 30,
+        few_labels_epochs: 30,
+        warmup_epochs: 0,
+        lr: 3e-3,
+        batch_size: 16,
+        mixing: { use: 'none' },
+        augment: { use: 'none' },
+      },
       rctx,
     );
     const result = await stage.run(
@@ -507,7 +548,14 @@ describe('convolutional backbones', function () {
       expect(new Set(counts.slice(1)).size, `tensor counts per epoch: ${counts.join(', ')}`).to.equal(1);
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
       // It fits its 64 labelled images, evaluated with the running statistics.
-      const fit = evaluate(model, data.train, 16, 7, 32, Int32Array.from({ length: 64 }, (_, i) => i));
+      const fit = evaluate(
+        model,
+        data.train,
+        16,
+        7,
+        32,
+        Int32Array.from({ length: 64 }, (_, i) => i),
+      );
       expect(mean(losses.slice(-12)), `losses ${losses.map((l) => l.toFixed(2)).join(' ')}`).to.be.below(mean(losses.slice(0, 12)) - 0.3);
       expect(fit.accuracy, `accuracy on the labelled images`).to.be.above(0.6);
       expect(result.ema).to.not.equal(null);

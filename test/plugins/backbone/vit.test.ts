@@ -51,8 +51,7 @@ describe('vit backbone', function () {
     });
 
     it('matches Table 6 of the paper (7 classes; the fixed sin-cos positions are not trained)', () => {
-      const millions = (preset: 'tiny' | 'small' | 'base' | 'large') =>
-        vitParameterCount(resolveVitConfig({ preset }), 7).trainable / 1e6;
+      const millions = (preset: 'tiny' | 'small' | 'base' | 'large') => vitParameterCount(resolveVitConfig({ preset }), 7).trainable / 1e6;
       expect(millions('tiny').toFixed(2)).to.equal('5.49');
       expect(millions('small').toFixed(1)).to.equal('21.6');
       expect(millions('base').toFixed(1)).to.equal('85.7');
@@ -126,7 +125,15 @@ describe('vit backbone', function () {
           const enc = m.encode(t);
           return [p.shape, e.shape, t.shape, enc.shape, m.pool(enc).shape, m.features(x).shape, m.logits(x).shape];
         });
-        expect(shapes).to.deep.equal([[2, 16, 48], [2, 16, 32], [2, 17, 32], [2, 17, 32], [2, 32], [2, 32], [2, 3]]);
+        expect(shapes).to.deep.equal([
+          [2, 16, 48],
+          [2, 16, 32],
+          [2, 17, 32],
+          [2, 17, 32],
+          [2, 32],
+          [2, 32],
+          [2, 3],
+        ]);
         expect(() => m.logits(images(1, 20))).to.throw(/expected images \[B, 16, 16, 3\]/);
       } finally {
         x.dispose();
@@ -138,7 +145,10 @@ describe('vit backbone', function () {
       const m = build({ input_mean: [0, 0, 0], input_std: [1, 1, 1] });
       try {
         tf.tidy(() => {
-          const x = tf.tensor4d(Array.from({ length: 2 * 16 * 16 * 3 }, (_, i) => i), [2, 16, 16, 3]);
+          const x = tf.tensor4d(
+            Array.from({ length: 2 * 16 * 16 * 3 }, (_, i) => i),
+            [2, 16, 16, 3],
+          );
           const p = m.patchify(x).arraySync() as number[][][];
           // pixel (b=1, row 6, col 9, channel 2) → patch (6/4)·4 + 9/4 = 6, offset ((6%4)·4 + 9%4)·3 + 2 = 29
           expect(p[1]![6]![29]).to.equal(((1 * 16 + 6) * 16 + 9) * 3 + 2);
@@ -185,7 +195,10 @@ describe('vit backbone', function () {
       const x = images(3);
       try {
         const out = tf.tidy(() => [m.withClassToken(m.embed(m.patchify(x))).shape, m.logits(x).shape]);
-        expect(out).to.deep.equal([[3, 16, 32], [3, 4]]);
+        expect(out).to.deep.equal([
+          [3, 16, 32],
+          [3, 4],
+        ]);
         expect(m.headVariables().map((v) => v.shape)).to.deep.equal([[32, 16], [16], [16, 4], [4]]);
       } finally {
         x.dispose();
@@ -230,7 +243,9 @@ describe('vit backbone', function () {
         const qkv = v('blocks.0.attn.qkv.weight');
         const bound = Math.sqrt(6 / (64 + 192));
         const maxAbs = tf.tidy(() => tf.max(tf.abs(qkv)).dataSync()[0]!);
-        expect(maxAbs).to.be.at.most(bound).and.greaterThan(0.95 * bound);
+        expect(maxAbs)
+          .to.be.at.most(bound)
+          .and.greaterThan(0.95 * bound);
         expect(tf.tidy(() => tf.max(tf.abs(v('blocks.0.attn.qkv.bias'))).dataSync()[0])).to.equal(0);
         expect(Array.from(v('norm.weight').dataSync()).every((x) => x === 1)).to.equal(true);
         const cls = Array.from(v('cls_token').dataSync());
@@ -334,8 +349,12 @@ describe('vit backbone', function () {
           const b = tf.variable(tf.randomNormal([8], 0, 0.3, 'float32', 3), true);
           const dy = tf.randomNormal([6, 8], 0, 1, 'float32', 4);
           const norm: Norm = { weight: w, bias: b, eps: 1e-6 };
-          const ours = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(layerNorm(xx as tf.Tensor2D, { ...norm, weight: ww as tf.Variable, bias: bb as tf.Variable }), dy)));
-          const ref = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(refLayerNorm(xx as tf.Tensor2D, { ...norm, weight: ww as tf.Variable, bias: bb as tf.Variable }), dy)));
+          const ours = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+            tf.sum(tf.mul(layerNorm(xx as tf.Tensor2D, { ...norm, weight: ww as tf.Variable, bias: bb as tf.Variable }), dy)),
+          );
+          const ref = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+            tf.sum(tf.mul(refLayerNorm(xx as tf.Tensor2D, { ...norm, weight: ww as tf.Variable, bias: bb as tf.Variable }), dy)),
+          );
           const go = ours([x, w, b]);
           const gr = ref([x, w, b]);
           go.forEach((g, i) => expect(maxAbsDiff(g, gr[i]!), `layerNorm grad ${i} on ${backend}`).to.be.below(2e-5));
@@ -417,7 +436,10 @@ describe('vit backbone', function () {
         const noise = tf.randomUniform([n, 16, 16, 3], 0, 0.3, 'float32', 9);
         const cols = tf.range(0, 16).reshape([1, 1, 16, 1]);
         const left = tf.cast(tf.less(cols, 8), 'float32');
-        const labels = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 2), 'int32');
+        const labels = tf.tensor1d(
+          Array.from({ length: n }, (_, i) => i % 2),
+          'int32',
+        );
         const pattern = tf.where(tf.equal(labels.reshape([n, 1, 1, 1]), 0), tf.mul(left, tf.onesLike(noise)), tf.mul(tf.sub(1, left), tf.onesLike(noise)));
         return { x: tf.add(noise, tf.mul(pattern, 0.7)) as tf.Tensor4D, y: labels };
       });

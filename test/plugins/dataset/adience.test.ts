@@ -21,7 +21,13 @@ const AGES = ['(0, 2)', '(4, 6)', '(8, 12)', '(15, 20)', '(25, 32)', '(38, 43)',
 const GENDERS = ['f', 'm', 'f', 'm', 'u', 'm', 'f', '', 'm', 'f', 'm', 'f'];
 
 function foldRows(fold: number): Row[] {
-  return AGES.map((age, i) => ({ user: `${1000 + fold}@N0${fold}`, image: `photo_${fold}_${i}.jpg`, face: i + 1, age, gender: GENDERS[(i + fold) % GENDERS.length]! }));
+  return AGES.map((age, i) => ({
+    user: `${1000 + fold}@N0${fold}`,
+    image: `photo_${fold}_${i}.jpg`,
+    face: i + 1,
+    age,
+    gender: GENDERS[(i + fold) % GENDERS.length]!,
+  }));
 }
 
 /** Five fold files and the aligned (and faces) crops, painted with the gender (red) and fold (blue). */
@@ -58,13 +64,40 @@ describe('dataset: adience from disk', function () {
   it('maps the fold files’ age strings to the eight benchmark groups', () => {
     expect(AGE_GROUPS).to.deep.equal(['0-2', '4-6', '8-13', '15-20', '25-32', '38-43', '48-53', '60-']);
     const cases: [string, string | null][] = [
-      ['(0, 2)', '0-2'], ['(4, 6)', '4-6'], ['(8, 12)', '8-13'], ['(8, 13)', '8-13'], ['(15, 20)', '15-20'],
-      ['(25, 32)', '25-32'], ['(38, 43)', '38-43'], ['(48, 53)', '48-53'], ['(60, 100)', '60-'],
-      ['(8, 23)', '15-20'], ['(27, 32)', '25-32'], ['(38, 42)', '38-43'], ['(38, 48)', '38-43'],
-      ['2', '0-2'], ['3', '4-6'], ['13', '8-13'], ['22', '15-20'], ['23', '25-32'], ['29', '25-32'], ['32', '25-32'],
-      ['34', '25-32'], ['35', '38-43'], ['36', '38-43'], ['42', '38-43'], ['45', '38-43'], ['46', '48-53'],
-      ['55', '48-53'], ['56', '48-53'], ['57', '60-'], ['58', '60-'], ['None', 'none'], [' ', 'none'],
-      ['abc', null], ['(12, 8)', null],
+      ['(0, 2)', '0-2'],
+      ['(4, 6)', '4-6'],
+      ['(8, 12)', '8-13'],
+      ['(8, 13)', '8-13'],
+      ['(15, 20)', '15-20'],
+      ['(25, 32)', '25-32'],
+      ['(38, 43)', '38-43'],
+      ['(48, 53)', '48-53'],
+      ['(60, 100)', '60-'],
+      ['(8, 23)', '15-20'],
+      ['(27, 32)', '25-32'],
+      ['(38, 42)', '38-43'],
+      ['(38, 48)', '38-43'],
+      ['2', '0-2'],
+      ['3', '4-6'],
+      ['13', '8-13'],
+      ['22', '15-20'],
+      ['23', '25-32'],
+      ['29', '25-32'],
+      ['32', '25-32'],
+      ['34', '25-32'],
+      ['35', '38-43'],
+      ['36', '38-43'],
+      ['42', '38-43'],
+      ['45', '38-43'],
+      ['46', '48-53'],
+      ['55', '48-53'],
+      ['56', '48-53'],
+      ['57', '60-'],
+      ['58', '60-'],
+      ['None', 'none'],
+      [' ', 'none'],
+      ['abc', null],
+      ['(12, 8)', null],
     ];
     for (const [text, group] of cases) {
       const g = ageGroup(text);
@@ -94,7 +127,19 @@ describe('dataset: adience from disk', function () {
     expect(data.classes).to.deep.equal(AGE_GROUPS);
     expect(data.train.size).to.equal(55);
     // fold 0 in file order: (0, 2) … (60, 100), (8, 23), 35, [None], 3
-    expect([...data.train.labels.subarray(0, 11)].map((l) => AGE_GROUPS[l])).to.deep.equal(['0-2', '4-6', '8-13', '15-20', '25-32', '38-43', '48-53', '60-', '15-20', '38-43', '4-6']);
+    expect([...data.train.labels.subarray(0, 11)].map((l) => AGE_GROUPS[l])).to.deep.equal([
+      '0-2',
+      '4-6',
+      '8-13',
+      '15-20',
+      '25-32',
+      '38-43',
+      '48-53',
+      '60-',
+      '15-20',
+      '38-43',
+      '4-6',
+    ]);
     expect(data.notes).to.deep.equal(['left out 5 rows: no age given (None)']);
     const sub = await load('adience', { root, task: 'age' }, { trainSize: 20 });
     expect(sub.train.size).to.equal(20);

@@ -83,12 +83,16 @@ describe('dataset: affectnet from disk', function () {
     expect(data.notes!.at(-1)).to.match(/^skipped 3 entries under on_error: skip \(1 unknown label, 1 malformed line, 1 missing image\)/);
     fs.writeFileSync(path.join(bad, 'training.csv'), fs.readFileSync(path.join(bad, 'training.csv'), 'utf8').replace(',12,', ',1,'));
     err = await load('affectnet', { root: bad }).catch((e: Error) => e);
-    expect((err as Error).message).to.match(/validation\.csv:3: face box '4,3,0,15'; expected face_x, face_y, face_width, face_height as numbers with a positive width/);
+    expect((err as Error).message).to.match(
+      /validation\.csv:3: face box '4,3,0,15'; expected face_x, face_y, face_width, face_height as numbers with a positive width/,
+    );
   });
 
   it('names a missing list file', async () => {
     const err = await load('affectnet', { root: tempDir() }).catch((e: Error) => e);
-    expect((err as Error).message).to.match(/training\.csv: file not found; expected training\.csv \(in the root or in Manually_Annotated_file_lists\/\).*SSFER_AFFECTNET_ROOT/);
+    expect((err as Error).message).to.match(
+      /training\.csv: file not found; expected training\.csv \(in the root or in Manually_Annotated_file_lists\/\).*SSFER_AFFECTNET_ROOT/,
+    );
   });
 
   it('reads a header with its columns in another order by their names', async () => {
@@ -113,7 +117,9 @@ describe('dataset: affectnet from disk', function () {
     // a header without a column the loader reads is named
     fs.writeFileSync(path.join(shuffled, 'training.csv'), fs.readFileSync(path.join(shuffled, 'training.csv'), 'utf8').replace('face_height', 'face_h'));
     const err = await load('affectnet', { root: shuffled }).catch((e: Error) => e);
-    expect((err as Error).message).to.match(/training\.csv:1: the header lacks face_height; expected a header naming subDirectory_filePath, face_x, face_y, face_width, face_height, expression \(in any order\)/);
+    expect((err as Error).message).to.match(
+      /training\.csv:1: the header lacks face_height; expected a header naming subDirectory_filePath, face_x, face_y, face_width, face_height, expression \(in any order\)/,
+    );
   });
 
   it('stops at the root when a list file is empty or lists no images, and names the folder one level down that holds it', async () => {
@@ -121,7 +127,11 @@ describe('dataset: affectnet from disk', function () {
     await buildAffectnet(copy);
     fs.writeFileSync(path.join(copy, 'training.csv'), `${HEADER}\n`);
     let err = await load('affectnet', { root: copy, on_error: 'skip' }).catch((e: Error) => e);
-    expect((err as Error).message).to.match(new RegExp(`^${copy}: AffectNet-7 lists no training images \\(left out 1 row: contempt \\(the 7-class setting\\)\\); expected its index files to list the training split\\.`));
+    expect((err as Error).message).to.match(
+      new RegExp(
+        `^${copy}: AffectNet-7 lists no training images \\(left out 1 row: contempt \\(the 7-class setting\\)\\); expected its index files to list the training split\\.`,
+      ),
+    );
     fs.writeFileSync(path.join(copy, 'Manually_Annotated_file_lists', 'validation.csv'), '');
     err = await load('affectnet', { root: copy }).catch((e: Error) => e);
     expect((err as Error).message).to.equal(
@@ -130,6 +140,10 @@ describe('dataset: affectnet from disk', function () {
     const parent = tempDir('ssfer-affectnet-parent-');
     fs.cpSync(root, path.join(parent, 'AffectNet'), { recursive: true });
     err = await load('affectnet', { root: parent }).catch((e: Error) => e);
-    expect((err as Error).message).to.match(new RegExp(`training\\.csv: file not found; .*Found training\\.csv under ${path.join(parent, 'AffectNet')}: set root \\(or SSFER_AFFECTNET_ROOT\\) to that folder\\.$`));
+    expect((err as Error).message).to.match(
+      new RegExp(
+        `training\\.csv: file not found; .*Found training\\.csv under ${path.join(parent, 'AffectNet')}: set root \\(or SSFER_AFFECTNET_ROOT\\) to that folder\\.$`,
+      ),
+    );
   });
 });

@@ -24,12 +24,22 @@ describe('data: shared loading code', () => {
   it('keeps each class’s share in a stratified subset, the same for the same seed', () => {
     const labels = Int32Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : i < 80 ? 1 : 2));
     const a = stratifiedSubset(labels, 3, 10, new Rng(1));
-    expect(counts(Int32Array.from(a, (i) => labels[i]!), 3)).to.deep.equal([5, 3, 2]);
+    expect(
+      counts(
+        Int32Array.from(a, (i) => labels[i]!),
+        3,
+      ),
+    ).to.deep.equal([5, 3, 2]);
     expect([...a]).to.deep.equal([...stratifiedSubset(labels, 3, 10, new Rng(1))]);
     expect([...a]).to.not.deep.equal([...stratifiedSubset(labels, 3, 10, new Rng(2))]);
     expect([...a]).to.deep.equal([...a].sort((x, y) => x - y));
     // 7 of 50/30/20: exact shares 3.5, 2.1, 1.4 → 3 + 2 + 1 and the leftover to the largest fraction
-    expect(counts(Int32Array.from(stratifiedSubset(labels, 3, 7, new Rng(3)), (i) => labels[i]!), 3)).to.deep.equal([4, 2, 1]);
+    expect(
+      counts(
+        Int32Array.from(stratifiedSubset(labels, 3, 7, new Rng(3)), (i) => labels[i]!),
+        3,
+      ),
+    ).to.deep.equal([4, 2, 1]);
     expect(stratifiedSubset(labels, 3, null, new Rng(1)).length).to.equal(100);
     expect(stratifiedSubset(labels, 3, 500, new Rng(1)).length).to.equal(100);
   });
@@ -67,7 +77,9 @@ describe('data: shared loading code', () => {
 
   it('fails at the first problem under fail, and counts them under skip', () => {
     const fail = new IssueLog('fail');
-    expect(() => fail.report('label', { file: 'list.txt', line: 4 }, "label '9'", '1–7')).to.throw("list.txt:4: label '9'; expected 1–7. Correct the label, or set on_error: skip to leave such entries out.");
+    expect(() => fail.report('label', { file: 'list.txt', line: 4 }, "label '9'", '1–7')).to.throw(
+      "list.txt:4: label '9'; expected 1–7. Correct the label, or set on_error: skip to leave such entries out.",
+    );
     const skip = new IssueLog('skip');
     expect(skip.notes()).to.deep.equal([]);
     skip.report('label', { file: 'list.txt', line: 4 }, "label '9'", '1–7');

@@ -142,8 +142,15 @@ describe('dataset: ferplus from disk', function () {
     expect((err as Error).message).to.equal(
       `${copy}: fer2013.csv is empty; expected fer2013.csv (emotion,pixels,Usage) from the FER2013 release. Restore fer2013.csv as distributed, or set root to the folder that holds the complete FERPlus files.`,
     );
-    writeFerplus(copy, fixtureRows().filter((r) => r.usage !== 'Training'));
+    writeFerplus(
+      copy,
+      fixtureRows().filter((r) => r.usage !== 'Training'),
+    );
     err = await load('ferplus', { root: copy }).catch((e: Error) => e);
-    expect((err as Error).message).to.match(new RegExp(`^${copy}: FERPlus lists no training images; expected its index files to list the training split\\. Check that root names the FERPlus folder as distributed \\(fer2013\\.csv \\+ fer2013new\\.csv vote counts\\)`));
+    expect((err as Error).message).to.match(
+      new RegExp(
+        `^${copy}: FERPlus lists no training images; expected its index files to list the training split\\. Check that root names the FERPlus folder as distributed \\(fer2013\\.csv \\+ fer2013new\\.csv vote counts\\)`,
+      ),
+    );
   });
 });

@@ -9,7 +9,10 @@ const SORTED = ['angry', 'happy', 'sad'];
 /** train/<class>/ with 4 images per class (png, jpg, jpeg, webp) and test/<class>/ with 2; 50×25 each. */
 async function buildFolder(dir: string, paintAs: readonly string[] = SORTED): Promise<void> {
   const jobs: Promise<void>[] = [];
-  for (const [split, n] of [['train', 4], ['test', 2]] as const) {
+  for (const [split, n] of [
+    ['train', 4],
+    ['test', 2],
+  ] as const) {
     for (const name of SORTED) {
       for (let i = 0; i < n; i++) {
         const ext = ['png', 'jpg', 'jpeg', 'webp'][i]!;
@@ -83,7 +86,9 @@ describe('dataset: image-folder', function () {
     fs.rmSync(path.join(bad, 'test', 'surprised'), { recursive: true });
     fs.writeFileSync(path.join(bad, 'boxes.csv'), 'train/angry/nope.png,1,2,3,4\n');
     err = await load('image-folder', { root: bad, boxes: 'boxes.csv' }).catch((e: Error) => e);
-    expect((err as Error).message).to.match(/boxes\.csv:1: no image train\/angry\/nope\.png under .*; expected the path, relative to root, of an image under train\/ or test\//);
+    expect((err as Error).message).to.match(
+      /boxes\.csv:1: no image train\/angry\/nope\.png under .*; expected the path, relative to root, of an image under train\/ or test\//,
+    );
 
     fs.rmSync(path.join(bad, 'test'), { recursive: true });
     err = await load('image-folder', { root: bad }).catch((e: Error) => e);
@@ -99,10 +104,16 @@ describe('dataset: image-folder', function () {
     const empty = tempDir('ssfer-folder-empty-');
     for (const name of SORTED) for (const s of ['train', 'test']) fs.mkdirSync(path.join(empty, s, name), { recursive: true });
     const err = await load('image-folder', { root: empty, on_error: 'skip' }).catch((e: Error) => e);
-    expect((err as Error).message).to.match(new RegExp(`^${empty}: ${path.basename(empty)} lists no training images; expected its index files to list the training split\\.`));
+    expect((err as Error).message).to.match(
+      new RegExp(`^${empty}: ${path.basename(empty)} lists no training images; expected its index files to list the training split\\.`),
+    );
     const parent = tempDir('ssfer-folder-parent-');
     fs.cpSync(root, path.join(parent, 'faces'), { recursive: true });
     const up = await load('image-folder', { root: parent }).catch((e: Error) => e);
-    expect((up as Error).message).to.match(new RegExp(`train: folder not found; expected train/ with one folder per class .*\\. Found train under ${path.join(parent, 'faces')}: set root to that folder\\.$`));
+    expect((up as Error).message).to.match(
+      new RegExp(
+        `train: folder not found; expected train/ with one folder per class .*\\. Found train under ${path.join(parent, 'faces')}: set root to that folder\\.$`,
+      ),
+    );
   });
 });

@@ -16,7 +16,10 @@ const stem = (split: string, i: number) => `${split}_${String(i + 1).padStart(sp
 async function buildRafdb(dir: string): Promise<string[]> {
   const lines: string[] = [];
   const jobs: Promise<void>[] = [];
-  for (const [split, n] of [['train', 21], ['test', 7]] as const) {
+  for (const [split, n] of [
+    ['train', 21],
+    ['test', 7],
+  ] as const) {
     for (let i = 0; i < n; i++) {
       const raf = (i % 7) + 1;
       const ours = ['neutral', 'happiness', 'sadness', 'surprise', 'fear', 'disgust', 'anger'].indexOf(RAF[raf - 1]!);
@@ -99,8 +102,13 @@ describe('dataset: rafdb from disk', function () {
 
     it('names the file and line of a malformed line, then of an unknown label', async () => {
       let err = await load('rafdb', { root: bad }).catch((e: Error) => e);
-      expect((err as Error).message).to.match(/list_patition_label\.txt:3: cannot read 'train_00003\.jpg'; expected an image name and a label, such as "train_00001\.jpg 5".*on_error: skip/);
-      write(path.join(bad, 'EmoLabel', 'list_patition_label.txt'), fs.readFileSync(path.join(bad, 'EmoLabel', 'list_patition_label.txt'), 'utf8').replace('train_00003.jpg\n', 'train_00003.jpg 3\n'));
+      expect((err as Error).message).to.match(
+        /list_patition_label\.txt:3: cannot read 'train_00003\.jpg'; expected an image name and a label, such as "train_00001\.jpg 5".*on_error: skip/,
+      );
+      write(
+        path.join(bad, 'EmoLabel', 'list_patition_label.txt'),
+        fs.readFileSync(path.join(bad, 'EmoLabel', 'list_patition_label.txt'), 'utf8').replace('train_00003.jpg\n', 'train_00003.jpg 3\n'),
+      );
       err = await load('rafdb', { root: bad }).catch((e: Error) => e);
       expect((err as Error).message).to.match(/list_patition_label\.txt:5: label '9' is not a RAF-DB basic label; expected 1–7 \(1 Surprise, /);
     });
@@ -110,11 +118,15 @@ describe('dataset: rafdb from disk', function () {
       await buildRafdb(copy);
       fs.rmSync(path.join(copy, 'Image', 'aligned', 'train_00006_aligned.jpg'));
       let err = await load('rafdb', { root: copy }).catch((e: Error) => e);
-      expect((err as Error).message).to.match(/list_patition_label\.txt:6: image .*train_00006_aligned\.jpg not found; expected an image file for every listed entry\. Restore the image/);
+      expect((err as Error).message).to.match(
+        /list_patition_label\.txt:6: image .*train_00006_aligned\.jpg not found; expected an image file for every listed entry\. Restore the image/,
+      );
       await writeSolid(path.join(copy, 'Image', 'aligned', 'train_00006_aligned.jpg'), 24, 24, [0, 0, 0]);
       fs.writeFileSync(path.join(copy, 'Image', 'aligned', 'test_0002_aligned.jpg'), 'not a jpeg at all');
       err = await load('rafdb', { root: copy }).catch((e: Error) => e);
-      expect((err as Error).message).to.match(/list_patition_label\.txt:23: image .*test_0002_aligned\.jpg cannot be decoded \(.*\); expected a readable JPEG, PNG or WebP image\. Replace the file/);
+      expect((err as Error).message).to.match(
+        /list_patition_label\.txt:23: image .*test_0002_aligned\.jpg cannot be decoded \(.*\); expected a readable JPEG, PNG or WebP image\. Replace the file/,
+      );
     });
 
     it('on_error: skip leaves the bad entries out and counts them in the notes', async () => {
@@ -128,14 +140,18 @@ describe('dataset: rafdb from disk', function () {
       const data = await load('rafdb', { root: copy, on_error: 'skip' });
       expect([data.train.size, data.test.size]).to.deep.equal([18, 6]);
       expect(data.notes).to.have.length(1);
-      expect(data.notes![0]).to.match(/^skipped 4 entries under on_error: skip \(1 malformed line, 1 unknown label, 1 missing image, 1 unreadable image\); the first: .*list_patition_label\.txt:3: /);
+      expect(data.notes![0]).to.match(
+        /^skipped 4 entries under on_error: skip \(1 malformed line, 1 unknown label, 1 missing image, 1 unreadable image\); the first: .*list_patition_label\.txt:3: /,
+      );
       for (let i = 0; i < data.train.size; i++) expect(paintedLabel(data.train, i, 16)).to.equal(data.train.labels[i]);
     });
 
     it('names a missing folder or label file and says how to point at the dataset', async () => {
       const missing = path.join(tempDir(), 'nowhere');
       let err = await load('rafdb', { root: missing }).catch((e: Error) => e);
-      expect((err as Error).message).to.match(/nowhere: folder not found; expected the RAF-DB folder .*Set root \(relative to the recipe\) or SSFER_RAFDB_ROOT/);
+      expect((err as Error).message).to.match(
+        /nowhere: folder not found; expected the RAF-DB folder .*Set root \(relative to the recipe\) or SSFER_RAFDB_ROOT/,
+      );
       err = await load('rafdb', { root: tempDir() }).catch((e: Error) => e);
       expect((err as Error).message).to.match(/EmoLabel[/\\]list_patition_label\.txt: file not found; expected EmoLabel\/list_patition_label\.txt/);
     });
@@ -169,15 +185,29 @@ describe('dataset: rafdb from disk', function () {
 
     it('a label file that lists no training images', async () => {
       const copy = tempDir('ssfer-rafdb-notrain-');
-      write(path.join(copy, 'EmoLabel', 'list_patition_label.txt'), listText().split('\n').filter((l) => l.startsWith('test')).join('\n'));
-      expect(await loadError({ root: copy })).to.match(new RegExp(`^${copy}: RAF-DB lists no training images; expected its index files to list the training split\\. Check that root names the RAF-DB folder as distributed \\(EmoLabel/list_patition_label\\.txt \\+ Image/aligned/`));
+      write(
+        path.join(copy, 'EmoLabel', 'list_patition_label.txt'),
+        listText()
+          .split('\n')
+          .filter((l) => l.startsWith('test'))
+          .join('\n'),
+      );
+      expect(await loadError({ root: copy })).to.match(
+        new RegExp(
+          `^${copy}: RAF-DB lists no training images; expected its index files to list the training split\\. Check that root names the RAF-DB folder as distributed \\(EmoLabel/list_patition_label\\.txt \\+ Image/aligned/`,
+        ),
+      );
     });
 
     it('a root that holds the labels but not the images, under on_error: skip', async () => {
       const copy = tempDir('ssfer-rafdb-noimages-');
       write(path.join(copy, 'EmoLabel', 'list_patition_label.txt'), listText());
       const message = await loadError({ root: copy, on_error: 'skip' });
-      expect(message).to.match(new RegExp(`^${copy}: none of the 21 training images of RAF-DB could be loaded; on_error: skip left out 28 missing images; the first: .*list_patition_label\\.txt:1: image .*train_00001_aligned\\.jpg not found; expected at most a few missing or unreadable images\\. Check that root names the RAF-DB folder`));
+      expect(message).to.match(
+        new RegExp(
+          `^${copy}: none of the 21 training images of RAF-DB could be loaded; on_error: skip left out 28 missing images; the first: .*list_patition_label\\.txt:1: image .*train_00001_aligned\\.jpg not found; expected at most a few missing or unreadable images\\. Check that root names the RAF-DB folder`,
+        ),
+      );
       expect(message).to.match(/on_error: skip is for a few damaged entries, not for a wrong folder\.$/);
     });
 
@@ -189,7 +219,9 @@ describe('dataset: rafdb from disk', function () {
       expect(data.train.size).to.equal(11);
       expect(data.notes![0]).to.match(/^skipped 10 entries under on_error: skip \(10 missing images\)/);
       fs.rmSync(path.join(copy, 'Image', 'aligned', `${stem('train', 10)}_aligned.jpg`));
-      expect(await loadError({ root: copy, on_error: 'skip' })).to.match(new RegExp(`^${copy}: only 10 of 21 training images of RAF-DB could be loaded; on_error: skip left out 11 missing images; the first: `));
+      expect(await loadError({ root: copy, on_error: 'skip' })).to.match(
+        new RegExp(`^${copy}: only 10 of 21 training images of RAF-DB could be loaded; on_error: skip left out 11 missing images; the first: `),
+      );
     });
 
     it('an index whose lines are mostly unreadable, under on_error: skip', async () => {
@@ -197,7 +229,11 @@ describe('dataset: rafdb from disk', function () {
       await buildRafdb(copy);
       const lines = listText().trimEnd().split('\n');
       write(path.join(copy, 'EmoLabel', 'list_patition_label.txt'), lines.map((l, i) => (i < 15 ? l.replace(' ', ',') : l)).join('\n'));
-      expect(await loadError({ root: copy, on_error: 'skip' })).to.match(new RegExp(`^${copy}: on_error: skip left out 15 of 28 entries of RAF-DB \\(15 malformed lines; the first: .*list_patition_label\\.txt:1: cannot read 'train_00001\\.jpg,1'\\); expected at most a few damaged entries\\.`));
+      expect(await loadError({ root: copy, on_error: 'skip' })).to.match(
+        new RegExp(
+          `^${copy}: on_error: skip left out 15 of 28 entries of RAF-DB \\(15 malformed lines; the first: .*list_patition_label\\.txt:1: cannot read 'train_00001\\.jpg,1'\\); expected at most a few damaged entries\\.`,
+        ),
+      );
     });
 
     it('a root one level above or below the dataset names the folder that holds the label file', async () => {
@@ -206,10 +242,14 @@ describe('dataset: rafdb from disk', function () {
       fs.cpSync(root, basic, { recursive: true });
       for (const on_error of ['fail', 'skip']) {
         expect(await loadError({ root: parent, on_error })).to.match(
-          new RegExp(`EmoLabel[/\\\\]list_patition_label\\.txt: file not found; expected .*\\. Found EmoLabel/list_patition_label\\.txt under ${basic}: set root \\(or SSFER_RAFDB_ROOT\\) to that folder\\.$`),
+          new RegExp(
+            `EmoLabel[/\\\\]list_patition_label\\.txt: file not found; expected .*\\. Found EmoLabel/list_patition_label\\.txt under ${basic}: set root \\(or SSFER_RAFDB_ROOT\\) to that folder\\.$`,
+          ),
         );
       }
-      expect(await loadError({ root: path.join(basic, 'Image') })).to.match(new RegExp(`Found EmoLabel/list_patition_label\\.txt under ${basic}: set root \\(or SSFER_RAFDB_ROOT\\) to that folder\\.$`));
+      expect(await loadError({ root: path.join(basic, 'Image') })).to.match(
+        new RegExp(`Found EmoLabel/list_patition_label\\.txt under ${basic}: set root \\(or SSFER_RAFDB_ROOT\\) to that folder\\.$`),
+      );
     });
   });
 

@@ -25,10 +25,22 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
       .replace('set: { pipeline.supervised.mixing: { use: facemix } }', 'set: { pipeline.supervised.mixing: { use: facemix, allow_constant_kappa: true } }');
     const recipe = path.join(writeFiles({ 'tiny-run.yaml': tiny }), 'tiny-run.yaml');
     const args = [
-      'run', recipe, '--json', '--backend', 'cpu', '--out', out,
-      '--set', 'data.dataset.use=rafdb', '--set', `data.roots.rafdb=${raf}`, '--set', 'data.size={train: null, test: null}',
+      'run',
+      recipe,
+      '--json',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+      '--set',
+      'data.dataset.use=rafdb',
+      '--set',
+      `data.roots.rafdb=${raf}`,
+      '--set',
+      'data.size={train: null, test: null}',
       // the loader is under test here; the default boxes (a detector on these aligned images) are tested in face-boxes/
-      '--set', 'data.boxes=annotations',
+      '--set',
+      'data.boxes=annotations',
     ];
     const first = ssfer(args);
     expect(first.status, first.stderr).to.equal(0);
@@ -36,7 +48,12 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     expect(table.notes.join(' ')).to.not.match(/stand-in/);
     const runDir = path.join(out, 'tiny-run', fs.readdirSync(path.join(out, 'tiny-run')).sort().pop()!);
     const metrics = JSON.parse(fs.readFileSync(path.join(runDir, 'cells', 'mixing=facemix__labels=0.5', 'metrics.json'), 'utf8'));
-    expect(metrics.dataset).to.deep.equal({ name: 'rafdb', display: 'RAF-DB', stand_in: null, notes: ['face boxes: annotations, but the dataset has none: every box is the whole image'] });
+    expect(metrics.dataset).to.deep.equal({
+      name: 'rafdb',
+      display: 'RAF-DB',
+      stand_in: null,
+      notes: ['face boxes: annotations, but the dataset has none: every box is the whole image'],
+    });
     expect(table.notes).to.include('RAF-DB: face boxes: annotations, but the dataset has none: every box is the whole image');
     expect(table.notes).to.include(
       'RAF-DB: FaceMix ran with a constant κ 0 (every face box is the whole image): allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images',
@@ -56,7 +73,15 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
   });
 
   it('data.roots names a folder per dataset, keeps one shared pre-training, and a typo is refused at the flag', () => {
-    const plan = ssfer(['plan', path.join(projectRoot, 'recipes', 'ablation-kappa.yaml'), '--scale', 'smoke', '--json', '--set', 'data.roots.rafdb=/data/raf-basic']);
+    const plan = ssfer([
+      'plan',
+      path.join(projectRoot, 'recipes', 'ablation-kappa.yaml'),
+      '--scale',
+      'smoke',
+      '--json',
+      '--set',
+      'data.roots.rafdb=/data/raf-basic',
+    ]);
     expect(plan.status, plan.stderr).to.equal(0);
     const cells = JSON.parse(plan.stdout).cells as { id: string; config: { data: { dataset: { use: string }; roots: Record<string, string> } } }[];
     expect(cells).to.have.length(48);

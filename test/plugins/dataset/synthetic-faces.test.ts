@@ -47,7 +47,8 @@ function sameArray(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
 
 /** Softmax regression on standardised raw pixels, plain SGD; returns test accuracy. */
 function softmaxProbe(train: Split, test: Split, dim: number, k: number, epochs: number): { train: number; test: number } {
-  const mean = new Float64Array(dim), sd = new Float64Array(dim);
+  const mean = new Float64Array(dim),
+    sd = new Float64Array(dim);
   for (let i = 0; i < train.size; i++) for (let j = 0; j < dim; j++) mean[j]! += train.images[i * dim + j]!;
   for (let j = 0; j < dim; j++) mean[j]! /= train.size;
   for (let i = 0; i < train.size; i++) for (let j = 0; j < dim; j++) sd[j]! += (train.images[i * dim + j]! - mean[j]!) ** 2;
@@ -57,13 +58,18 @@ function softmaxProbe(train: Split, test: Split, dim: number, k: number, epochs:
     for (let i = 0; i < s.size; i++) for (let j = 0; j < dim; j++) x[i * dim + j] = (s.images[i * dim + j]! - mean[j]!) / sd[j]!;
     return x;
   };
-  const xtr = norm(train), xte = norm(test);
-  const w = new Float32Array(k * dim), b = new Float64Array(k), z = new Float64Array(k);
-  const lr = 0.01 / Math.sqrt(dim), decay = 1e-3;
+  const xtr = norm(train),
+    xte = norm(test);
+  const w = new Float32Array(k * dim),
+    b = new Float64Array(k),
+    z = new Float64Array(k);
+  const lr = 0.01 / Math.sqrt(dim),
+    decay = 1e-3;
   const scores = (x: Float32Array, i: number) => {
     for (let c = 0; c < k; c++) {
       let s = b[c]!;
-      const o = c * dim, p = i * dim;
+      const o = c * dim,
+        p = i * dim;
       for (let j = 0; j < dim; j++) s += w[o + j]! * x[p + j]!;
       z[c] = s;
     }
@@ -74,13 +80,15 @@ function softmaxProbe(train: Split, test: Split, dim: number, k: number, epochs:
     rng.shuffle(order);
     for (const i of order) {
       scores(xtr, i);
-      let mx = -Infinity, sum = 0;
+      let mx = -Infinity,
+        sum = 0;
       for (let c = 0; c < k; c++) mx = Math.max(mx, z[c]!);
-      for (let c = 0; c < k; c++) sum += (z[c] = Math.exp(z[c]! - mx));
+      for (let c = 0; c < k; c++) sum += z[c] = Math.exp(z[c]! - mx);
       for (let c = 0; c < k; c++) {
         const g = z[c]! / sum - (c === train.labels[i] ? 1 : 0);
         b[c]! -= lr * 10 * g;
-        const o = c * dim, p = i * dim;
+        const o = c * dim,
+          p = i * dim;
         for (let j = 0; j < dim; j++) w[o + j]! -= lr * (g * xtr[p + j]! + decay * w[o + j]!);
       }
     }
@@ -100,7 +108,8 @@ function softmaxProbe(train: Split, test: Split, dim: number, k: number, epochs:
 
 /** Nearest class mean on standardised raw pixels. */
 function nearestMeanProbe(train: Split, test: Split, dim: number, k: number): number {
-  const means = new Float64Array(k * dim), n = new Float64Array(k);
+  const means = new Float64Array(k * dim),
+    n = new Float64Array(k);
   for (let i = 0; i < train.size; i++) {
     const c = train.labels[i]!;
     n[c]!++;
@@ -109,11 +118,15 @@ function nearestMeanProbe(train: Split, test: Split, dim: number, k: number): nu
   for (let c = 0; c < k; c++) for (let j = 0; j < dim; j++) means[c * dim + j]! /= n[c]!;
   let ok = 0;
   for (let i = 0; i < test.size; i++) {
-    let best = 0, bestD = Infinity;
+    let best = 0,
+      bestD = Infinity;
     for (let c = 0; c < k; c++) {
       let d = 0;
       for (let j = 0; j < dim; j++) d += (test.images[i * dim + j]! - means[c * dim + j]!) ** 2;
-      if (d < bestD) { bestD = d; best = c; }
+      if (d < bestD) {
+        bestD = d;
+        best = c;
+      }
     }
     if (best === test.labels[i]) ok++;
   }
@@ -123,7 +136,8 @@ function nearestMeanProbe(train: Split, test: Split, dim: number, k: number): nu
 describe('dataset: synthetic-faces', () => {
   describe('rng', () => {
     it('replays a stream and separates derived seeds', () => {
-      const a = new Rng(42), b = new Rng(42);
+      const a = new Rng(42),
+        b = new Rng(42);
       const xs = Array.from({ length: 50 }, () => a.next());
       expect(xs).to.deep.equal(Array.from({ length: 50 }, () => b.next()));
       expect(xs.every((x) => x >= 0 && x < 1)).to.equal(true);
@@ -166,7 +180,8 @@ describe('dataset: synthetic-faces', () => {
         expect(s.identities!.length).to.equal(s.size);
         expect([...s.annotatedBoxes!].every((v) => v === 1)).to.equal(true); // the drawn face's box is ground truth
         expect(s.annotatedBoxes!.length).to.equal(s.size);
-        let lo = Infinity, hi = -Infinity;
+        let lo = Infinity,
+          hi = -Infinity;
         for (const v of s.images) {
           if (!(v >= 0 && v <= 1)) throw new Error(`pixel ${v} outside [0, 1]`);
           lo = Math.min(lo, v);
@@ -189,7 +204,8 @@ describe('dataset: synthetic-faces', () => {
 
     it('gives every image a valid face box, and the boxes vary', () => {
       for (const s of [data.train, data.test]) {
-        const x1s = new Set<number>(), widths = new Set<number>();
+        const x1s = new Set<number>(),
+          widths = new Set<number>();
         for (let i = 0; i < s.size; i++) {
           const [x1, y1, x2, y2] = s.boxes.subarray(i * 4, i * 4 + 4);
           expect(x1).to.be.at.least(0);
@@ -279,7 +295,9 @@ describe('dataset: synthetic-faces', () => {
       expect(files).to.include(join(dir, 'EmoLabel', 'list_patition_label.txt'));
       expect(files).to.include(join(dir, 'classes.txt'));
 
-      const { data: raw, info } = await sharp(join(dir, 'Image', 'aligned', 'train_00003_aligned.png')).raw().toBuffer({ resolveWithObject: true });
+      const { data: raw, info } = await sharp(join(dir, 'Image', 'aligned', 'train_00003_aligned.png'))
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       expect([info.width, info.height, info.channels]).to.deep.equal([40, 40, 3]);
       const px = 40 * 40 * 3;
       const ref = data.train.images.subarray(2 * px, 3 * px);
@@ -313,7 +331,13 @@ describe('dataset: synthetic-faces', () => {
 
     it('saves an 8×8 labelled montage', async () => {
       const data = generateFerSet({ classes: 8, trainSize: 64, testSize: 0, imageSize: 48, seed: 2 });
-      const sheet = renderMontage(data.train.images, 48, 64, Array.from(data.train.labels, (l) => data.classes[l]!), { boxes: data.train.boxes });
+      const sheet = renderMontage(
+        data.train.images,
+        48,
+        64,
+        Array.from(data.train.labels, (l) => data.classes[l]!),
+        { boxes: data.train.boxes },
+      );
       const path = join(dir, 'montage.png');
       await writeMontage(path, sheet);
       const meta = await sharp(path).metadata();
@@ -367,7 +391,9 @@ describe('dataset: synthetic-faces', () => {
 
     it('loads a seeded FerData and both pools', async () => {
       const options: SyntheticFacesOptions = {
-        ...(Object.fromEntries(Object.entries((plugin.options as { properties: Record<string, { default: unknown }> }).properties).map(([k, v]) => [k, v.default])) as unknown as SyntheticFacesOptions),
+        ...(Object.fromEntries(
+          Object.entries((plugin.options as { properties: Record<string, { default: unknown }> }).properties).map(([k, v]) => [k, v.default]),
+        ) as unknown as SyntheticFacesOptions),
         train_size: 14,
         test_size: 7,
       };

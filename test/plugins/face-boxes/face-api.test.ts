@@ -20,7 +20,12 @@ function faceApi(options: Record<string, unknown> = {}, recipeDir = '.'): FaceBo
 
 const boxOf = (boxes: Float32Array, i: number): Box => Array.from(boxes.subarray(4 * i, 4 * i + 4)) as unknown as Box;
 /** A face found in a photo at full resolution, in the pixels of the photo squeezed to size × size. */
-const squeezedBox = (f: PhotoFace, size: number): Box => [(f.box[0] * size) / f.width, (f.box[1] * size) / f.height, (f.box[2] * size) / f.width, (f.box[3] * size) / f.height];
+const squeezedBox = (f: PhotoFace, size: number): Box => [
+  (f.box[0] * size) / f.width,
+  (f.box[1] * size) / f.height,
+  (f.box[2] * size) / f.width,
+  (f.box[3] * size) / f.height,
+];
 
 describe('face-boxes plugin: face-api (the real detector on the photos its package ships)', function () {
   this.timeout(300_000);
@@ -42,9 +47,21 @@ describe('face-boxes plugin: face-api (the real detector on the photos its packa
     const margin = Math.round(0.5 * SIZE); // pad: 0.5
     for (let i = 0; i < DEMO_PHOTOS.length; i++) {
       const box = boxOf(found.boxes, i);
-      expect(box[0] >= 0 && box[1] >= 0 && box[2] <= SIZE && box[3] <= SIZE && box[2] > box[0] && box[3] > box[1], `photo ${i + 1}: ${box.join(' ')}`).to.equal(true);
+      expect(box[0] >= 0 && box[1] >= 0 && box[2] <= SIZE && box[3] <= SIZE && box[2] > box[0] && box[3] > box[1], `photo ${i + 1}: ${box.join(' ')}`).to.equal(
+        true,
+      );
       // The library itself, on the same grey-framed image: several faces, and ours is its top-scored one.
-      const framed = tf.tidy(() => tf.pad(tf.mul(tf.tensor3d(photos.subarray(i * n, (i + 1) * n), [SIZE, SIZE, 3]), 255), [[margin, margin], [margin, margin], [0, 0]], 127.5)) as tf.Tensor3D;
+      const framed = tf.tidy(() =>
+        tf.pad(
+          tf.mul(tf.tensor3d(photos.subarray(i * n, (i + 1) * n), [SIZE, SIZE, 3]), 255),
+          [
+            [margin, margin],
+            [margin, margin],
+            [0, 0],
+          ],
+          127.5,
+        ),
+      ) as tf.Tensor3D;
       const direct = await detectDirectly(framed).finally(() => framed.dispose());
       expect(direct.length, `photo ${i + 1}`).to.be.at.least(2);
       const top = direct.reduce((a, b) => (b.score > a.score ? b : a));
@@ -62,7 +79,9 @@ describe('face-boxes plugin: face-api (the real detector on the photos its packa
     const crops = await squareImages(await Promise.all(clear.map((f) => faceCrop(f, { margin: 0.1, size: 100 }))), 100);
     // several_faces: fallback counts every crop without exactly one face
     const found = await faceApi({ several_faces: 'fallback' }).boxes(splitOf(crops, 100), { imageSize: 100 });
-    expect(found.note).to.equal(`face boxes: face-api ssd-mobilenet, 0 of ${clear.length} images without exactly one detected face used the central fallback box`);
+    expect(found.note).to.equal(
+      `face boxes: face-api ssd-mobilenet, 0 of ${clear.length} images without exactly one detected face used the central fallback box`,
+    );
     let covered = 0;
     for (let i = 0; i < clear.length; i++) {
       const [x1, y1, x2, y2] = boxOf(found.boxes, i);
@@ -100,8 +119,15 @@ describe('face-boxes plugin: face-api (the real detector on the photos its packa
     expect(require.resolve('@tensorflow/tfjs', { paths: [FACE_API_DIR] })).to.equal(require.resolve('@tensorflow/tfjs'));
     const api = faceApiModule();
     const loaded = Object.keys(require.cache);
-    for (const main of [/[\\/]@tensorflow[\\/]tfjs[\\/]dist[\\/]tf\.node\.js$/, /[\\/]@tensorflow[\\/]tfjs-core[\\/]dist[\\/]tf-core\.node\.js$/, /[\\/]@tensorflow[\\/]tfjs-backend-wasm[\\/]dist[\\/]tf-backend-wasm\.node\.js$/]) {
-      expect(loaded.filter((f) => main.test(f)), String(main)).to.have.length(1);
+    for (const main of [
+      /[\\/]@tensorflow[\\/]tfjs[\\/]dist[\\/]tf\.node\.js$/,
+      /[\\/]@tensorflow[\\/]tfjs-core[\\/]dist[\\/]tf-core\.node\.js$/,
+      /[\\/]@tensorflow[\\/]tfjs-backend-wasm[\\/]dist[\\/]tf-backend-wasm\.node\.js$/,
+    ]) {
+      expect(
+        loaded.filter((f) => main.test(f)),
+        String(main),
+      ).to.have.length(1);
     }
     expect(loaded.filter((f) => /face-api\.node-wasm\.js$/.test(f))).to.have.length(1);
     // The tensors it makes are ours.
@@ -162,7 +188,9 @@ describe('face-boxes plugin: face-api (the real detector on the photos its packa
     const ssd = await faceApi({ several_faces: 'fallback' }).boxes(splitOf(crops100.images, 100), { imageSize: 100 });
     const found = await faceApi({ model: 'tiny', input_size: 320 }).boxes(splitOf(crops100.images, 100), { imageSize: 100 });
     const fellBack = Number(/, (\d+) of (\d+) images/.exec(found.note)![1]);
-    expect(found.note).to.match(new RegExp(`^face boxes: face-api tiny \\(320 px\\), \\d+ of ${crops100.count} images without a detected face used the central fallback box$`));
+    expect(found.note).to.match(
+      new RegExp(`^face boxes: face-api tiny \\(320 px\\), \\d+ of ${crops100.count} images without a detected face used the central fallback box$`),
+    );
     let agree = 0;
     for (let i = 0; i < crops100.count; i++) if (boxIou(boxOf(found.boxes, i), boxOf(ssd.boxes, i)) > 0.5) agree++;
     expect(agree).to.be.at.least(crops100.count - fellBack);

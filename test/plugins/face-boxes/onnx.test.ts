@@ -26,7 +26,14 @@ function detector(model: string, options: Record<string, unknown> = {}): FaceBox
   return registry.create('face-boxes', { use: 'onnx', model, input_size: 32, ...options }, { seed: 1, scale: 'smoke', recipeDir: dir });
 }
 
-async function boxes(rows: readonly DetectorRow[], images: Float32Array, count: number, size: number, options: Record<string, unknown> = {}, format: 'yolo' | 'corners' = 'yolo'): Promise<number[][]> {
+async function boxes(
+  rows: readonly DetectorRow[],
+  images: Float32Array,
+  count: number,
+  size: number,
+  options: Record<string, unknown> = {},
+  format: 'yolo' | 'corners' = 'yolo',
+): Promise<number[][]> {
   const name = writeModel(`${format}-${JSON.stringify(rows).replace(/\W/g, '')}.onnx`, squareDetector(32, rows, format));
   const out = (await detector(name, options).boxes(splitOf(images, count), { imageSize: size })).boxes;
   return Array.from({ length: count }, (_, i) => Array.from(out.subarray(4 * i, 4 * i + 4)));
@@ -56,7 +63,11 @@ describe('face-boxes plugin: onnx (detector graphs built by the test)', () => {
   it('no face (score below the confidence) → the fallback box scaled to the image', async () => {
     const images = squares(64, [{ box: [16, 8, 40, 32], brightness: 0.3 }, { box: [0, 0, 0, 0] }]);
     const out = await boxes([{}], images, 2, 64);
-    for (const b of out) expect(b.map((v, i) => v - fallback64[i]!).every((d) => Math.abs(d) < 1e-5), b.join(' ')).to.equal(true);
+    for (const b of out)
+      expect(
+        b.map((v, i) => v - fallback64[i]!).every((d) => Math.abs(d) < 1e-5),
+        b.join(' '),
+      ).to.equal(true);
   });
 
   it('two faces that NMS keeps apart → the fallback box', async () => {

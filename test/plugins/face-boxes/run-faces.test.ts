@@ -24,7 +24,10 @@ async function writeAlignedRafdb(dir: string, train: number, test: number): Prom
   fs.mkdirSync(path.join(dir, 'EmoLabel'), { recursive: true });
   const lines: string[] = [];
   let k = 0;
-  for (const [split, n] of [['train', train], ['test', test]] as const) {
+  for (const [split, n] of [
+    ['train', train],
+    ['test', test],
+  ] as const) {
     for (let i = 0; i < n; i++, k++) {
       const { face, ...how } = crops[k]!;
       fs.writeFileSync(path.join(dir, 'Image', 'aligned', `${stem(split, i)}_aligned.jpg`), await faceCrop(face, { margin: 0.1, size: 100, ...how }));
@@ -41,16 +44,22 @@ describe('ssfer run on aligned RAF-DB faces with the default face boxes (end to 
     const raf = path.join(tempDir('ssfer-faces-'), 'RAF-DB');
     await writeAlignedRafdb(raf, 32, 12);
     const out = tempDir('ssfer-faces-out-');
-    const r = spawnSync(process.execPath, [bin, 'run', path.join(fixtures, 'recipes', 'tiny-rafdb-faces.yaml'), '--json', '--out', out, '--set', `data.roots.rafdb=${raf}`], {
-      cwd: projectRoot,
-      encoding: 'utf8',
-      timeout: 540_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [bin, 'run', path.join(fixtures, 'recipes', 'tiny-rafdb-faces.yaml'), '--json', '--out', out, '--set', `data.roots.rafdb=${raf}`],
+      {
+        cwd: projectRoot,
+        encoding: 'utf8',
+        timeout: 540_000,
+      },
+    );
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/ssfer: face boxes: detecting faces in 32 images with face-api ssd-mobilenet/);
     const table = JSON.parse(r.stdout) as { notes: string[] };
     const note = table.notes.find((n) => n.startsWith('RAF-DB: face boxes:'));
-    expect(note).to.match(/^RAF-DB: face boxes: face-api ssd-mobilenet, \d+ of 32 images without a detected face used the central fallback box \(the dataset has no annotated boxes\)$/);
+    expect(note).to.match(
+      /^RAF-DB: face boxes: face-api ssd-mobilenet, \d+ of 32 images without a detected face used the central fallback box \(the dataset has no annotated boxes\)$/,
+    );
     const fellBack = Number(/, (\d+) of 32/.exec(note!)![1]);
     expect(fellBack).to.be.below(8);
 

@@ -36,7 +36,8 @@ export function squareDetector(size: number, rows: readonly DetectorRow[], forma
   const side = constant('side', [size]);
   const h = node('Mul', [reduce('ReduceMean', byRow, [1], 'h_mean', 1), side], 'h');
   const w = node('Mul', [reduce('ReduceMean', byCol, [1], 'w_mean', 1), side], 'w');
-  const first = (profile: string, out: string) => node('Cast', [node('ArgMax', [profile], `${out}_i`, { axis: { i: 1 }, keepdims: { i: 1 } })], out, { to: { i: 1 } });
+  const first = (profile: string, out: string) =>
+    node('Cast', [node('ArgMax', [profile], `${out}_i`, { axis: { i: 1 }, keepdims: { i: 1 } })], out, { to: { i: 1 } });
   const y1 = first(byRow, 'y1');
   const x1 = first(byCol, 'x1');
   const half = constant('half', [0.5]);

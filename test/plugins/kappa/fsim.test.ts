@@ -4,7 +4,6 @@ import fsim from '../../../plugins/kappa/fsim.ts';
 import { averageDownsample, downsampleFactor, scharrMagnitude } from '../../../plugins/kappa/internal/fsim-core.ts';
 import { ctx, loadFixture, imagePairs, measure, pattern } from './helpers.ts';
 
-
 type Options = Parameters<typeof fsim.create>[0];
 const defaults: Options = {
   preset: 'reference',
@@ -40,9 +39,7 @@ describe('kappa plugin: fsim', () => {
   let tidDis: tf.Tensor4D;
 
   before(async () => {
-    [goldhill, goldhillJpeg, tidRef, tidDis] = await Promise.all(
-      ['goldhill.png', 'goldhill_jpeg.png', 'I01.png', 'i01_01_5.png'].map(loadFixture),
-    );
+    [goldhill, goldhillJpeg, tidRef, tidDis] = await Promise.all(['goldhill.png', 'goldhill_jpeg.png', 'I01.png', 'i01_01_5.png'].map(loadFixture));
   });
   after(() => tf.dispose([goldhill, goldhillJpeg, tidRef, tidDis]));
 
@@ -176,7 +173,12 @@ describe('kappa plugin: fsim', () => {
       expect([d.rows, d.cols]).to.deep.equal([2, 2]);
       expect(Array.from(d.data)).to.deep.equal([(1 + 2 + 4 + 5) / 4, (3 + 6) / 4, (7 + 8) / 4, 9 / 4]);
       // F = 3: centred window, rows/cols i-1..i+1
-      const e = averageDownsample(Float64Array.from({ length: 16 }, (_, i) => i), 4, 4, 3);
+      const e = averageDownsample(
+        Float64Array.from({ length: 16 }, (_, i) => i),
+        4,
+        4,
+        3,
+      );
       expect([e.rows, e.cols]).to.deep.equal([2, 2]);
       expect(e.data[0]).to.be.closeTo((0 + 1 + 4 + 5) / 9, 1e-12);
       expect(e.data[3]).to.be.closeTo((10 + 11 + 14 + 15) / 9, 1e-12);

@@ -18,7 +18,9 @@ export const ctx: PluginContext = {
 
 /** A reference image from test/fixtures/iqa, decoded by sharp into [1, H, W, C] in [0, 1]. */
 export async function loadFixture(name: string): Promise<tf.Tensor4D> {
-  const { data, info } = await sharp(fixtures + name).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(fixtures + name)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const values = Float32Array.from(data, (v) => v / 255);
   return tf.tensor4d(values, [1, info.height, info.width, info.channels]);
 }
@@ -44,7 +46,6 @@ export function pattern(size: number, phase: number, channels = 3): tf.Tensor4D 
   for (let r = 0; r < size; r++)
     for (let c = 0; c < size; c++)
       for (let ch = 0; ch < channels; ch++)
-        v[(r * size + c) * channels + ch] =
-          0.5 + 0.3 * Math.sin((r + phase) / 5 + ch) * Math.cos(c / 7) + 0.15 * Math.sin((r * c + phase * 13) / 11);
+        v[(r * size + c) * channels + ch] = 0.5 + 0.3 * Math.sin((r + phase) / 5 + ch) * Math.cos(c / 7) + 0.15 * Math.sin((r * c + phase * 13) / 11);
   return tf.tensor4d(v, [1, size, size, channels]);
 }

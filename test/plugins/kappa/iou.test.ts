@@ -42,20 +42,48 @@ describe('kappa plugin: iou', () => {
   });
 
   it('disjoint and edge-touching boxes: IoU 0, κ 1', () => {
-    const { sim, kappa } = run([[0, 0, 10, 10], [0, 0, 10, 10]], [[20, 20, 30, 30], [10, 0, 20, 10]]);
+    const { sim, kappa } = run(
+      [
+        [0, 0, 10, 10],
+        [0, 0, 10, 10],
+      ],
+      [
+        [20, 20, 30, 30],
+        [10, 0, 20, 10],
+      ],
+    );
     expect(sim).to.deep.equal([0, 0]);
     expect(kappa).to.deep.equal([1, 1]);
   });
 
   it('empty union (two zero-area boxes): IoU 0, not NaN', () => {
-    const { sim, kappa } = run([[5, 5, 5, 5], [3, 3, 1, 1]], [[5, 5, 5, 5], [3, 3, 1, 1]]);
+    const { sim, kappa } = run(
+      [
+        [5, 5, 5, 5],
+        [3, 3, 1, 1],
+      ],
+      [
+        [5, 5, 5, 5],
+        [3, 3, 1, 1],
+      ],
+    );
     expect(sim).to.deep.equal([0, 0]);
     expect(kappa).to.deep.equal([1, 1]);
   });
 
   it('is symmetric and evaluates each pair of a batch independently', () => {
-    const a = [[0, 0, 10, 10], [0, 0, 10, 10], [25, 25, 220, 220], [0, 0, 4, 8]];
-    const b = [[5, 5, 15, 15], [20, 20, 30, 30], [25, 25, 220, 220], [2, 0, 6, 8]];
+    const a = [
+      [0, 0, 10, 10],
+      [0, 0, 10, 10],
+      [25, 25, 220, 220],
+      [0, 0, 4, 8],
+    ];
+    const b = [
+      [5, 5, 15, 15],
+      [20, 20, 30, 30],
+      [25, 25, 220, 220],
+      [2, 0, 6, 8],
+    ];
     const batch = run(a, b);
     const swapped = run(b, a);
     for (let i = 0; i < a.length; i++) {

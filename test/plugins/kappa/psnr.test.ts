@@ -71,7 +71,7 @@ describe('kappa plugin: psnr', () => {
   it("'luminance' compares Y only", () => {
     // equal luminance (0.299·R + 0.587·G + 0.114·B = 0.5) but different colours
     const a = tf.tensor4d([0.5, 0.5, 0.5], [1, 1, 1, 3]).tile([1, 4, 4, 1]) as tf.Tensor4D;
-    const b = tf.tensor4d([1, 0.5 - 0.299 * 0.5 / 0.587, 0.5], [1, 1, 1, 3]).tile([1, 4, 4, 1]) as tf.Tensor4D;
+    const b = tf.tensor4d([1, 0.5 - (0.299 * 0.5) / 0.587, 0.5], [1, 1, 1, 3]).tile([1, 4, 4, 1]) as tf.Tensor4D;
     expect(evaluate({ color: 'luminance' }, a, b).sim[0]).to.be.greaterThan(60);
     expect(evaluate({ color: 'channels' }, a, b).sim[0]).to.be.lessThan(20);
     tf.dispose([a, b]);

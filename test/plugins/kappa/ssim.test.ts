@@ -24,9 +24,7 @@ describe('kappa plugin: ssim', () => {
   let tidDis: tf.Tensor4D;
 
   before(async () => {
-    [goldhill, goldhillJpeg, tidRef, tidDis] = await Promise.all(
-      ['goldhill.png', 'goldhill_jpeg.png', 'I01.png', 'i01_01_5.png'].map(loadFixture),
-    );
+    [goldhill, goldhillJpeg, tidRef, tidDis] = await Promise.all(['goldhill.png', 'goldhill_jpeg.png', 'I01.png', 'i01_01_5.png'].map(loadFixture));
   });
   after(() => tf.dispose([goldhill, goldhillJpeg, tidRef, tidDis]));
 
@@ -85,7 +83,10 @@ describe('kappa plugin: ssim', () => {
   });
 
   it('κ = clip(1 − SSIM): anti-correlated images give SSIM < 0 and κ 1', () => {
-    const a = tf.tensor4d(Array.from({ length: 256 }, (_, i) => ((i + (i >> 4)) % 2 ? 1 : 0)), [1, 16, 16, 1]);
+    const a = tf.tensor4d(
+      Array.from({ length: 256 }, (_, i) => ((i + (i >> 4)) % 2 ? 1 : 0)),
+      [1, 16, 16, 1],
+    );
     const b = tf.sub(1, a) as tf.Tensor4D;
     const { sim, kappa } = evaluate({}, a, b);
     expect(sim[0]).to.be.lessThan(0);

@@ -17,7 +17,10 @@ const hooks = { onStep: () => {}, shouldStop: () => false, note: () => {} };
 async function folderWithoutBoxes(): Promise<string> {
   const root = tempDir('ssfer-kappa-');
   const jobs: Promise<void>[] = [];
-  for (const [split, n] of [['train', 8], ['test', 2]] as const) {
+  for (const [split, n] of [
+    ['train', 8],
+    ['test', 2],
+  ] as const) {
     for (const [c, name] of ['angry', 'happy', 'sad'].entries()) {
       for (let i = 0; i < n; i++) jobs.push(writeSolid(path.join(root, split, name, `img_${i}.png`), 24, 24, colourOf(c, i)));
     }
@@ -83,7 +86,8 @@ describe('FaceMix: κ cannot silently vanish', function () {
     const { metrics, log } = await run(root, ['pipeline.supervised.mixing.allow_constant_kappa=true']);
     expect(log.filter((l) => l.stage === 'supervised')).to.have.length(6);
     for (const l of log) expect(l.metrics.kappa).to.equal(0);
-    const note = 'FaceMix ran with a constant κ 0 (every face box is the whole image): allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images';
+    const note =
+      'FaceMix ran with a constant κ 0 (every face box is the whole image): allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images';
     expect(metrics.stage_notes).to.include(`supervised: ${note}`);
     expect(tableNotes([metrics])).to.include(`${metrics.id}: supervised: ${note}`);
   });

@@ -44,7 +44,14 @@ describe('mixing strategies', () => {
   // then have closed forms we can compute by hand.
   const logitsOf = (x: tf.Tensor4D) => tf.mean(x, [1, 2]) as tf.Tensor2D;
   const images = () => tf.tensor4d([[[[0, 0, 0]]], [[[3, 0, 0]]]], [2, 1, 1, 3]);
-  const batch = () => ({ images: images(), labels: tf.tensor1d([0, 1], 'int32'), boxes: tf.tensor2d([[0, 0, 10, 10], [5, 5, 15, 15]]) });
+  const batch = () => ({
+    images: images(),
+    labels: tf.tensor1d([0, 1], 'int32'),
+    boxes: tf.tensor2d([
+      [0, 0, 10, 10],
+      [5, 5, 15, 15],
+    ]),
+  });
   const ce = (logits: number[], y: number) => {
     const lse = Math.log(logits.reduce((a, v) => a + Math.exp(v), 0));
     return lse - logits[y]!;
@@ -52,7 +59,9 @@ describe('mixing strategies', () => {
 
   it('none: the mean cross-entropy of the labeled images', () => {
     const m = registry.create('mixing', { use: 'none' }, ctx);
-    const loss = tf.tidy(() => m.loss(batch(), { numClasses: 3, labelSmoothing: 0, realLabelSmoothing: 0, rng: new Rng(1), logits: logitsOf }).loss.dataSync()[0]!);
+    const loss = tf.tidy(
+      () => m.loss(batch(), { numClasses: 3, labelSmoothing: 0, realLabelSmoothing: 0, rng: new Rng(1), logits: logitsOf }).loss.dataSync()[0]!,
+    );
     expect(loss).to.be.closeTo((ce([0, 0, 0], 0) + ce([3, 0, 0], 1)) / 2, 1e-5);
   });
 
@@ -104,7 +113,12 @@ describe('the shipped losses against reference values', () => {
   const batch = () => ({
     images: tf.tensor4d([0.9, 0.1, 0.3, 0.2, 0.8, 0.4, 0.5, 0.5, 1.6, 1.2, 0.0, 0.7], [4, 1, 1, 3]),
     labels: tf.tensor1d([0, 1, 2, 1], 'int32'),
-    boxes: tf.tensor2d([[0, 0, 10, 10], [5, 5, 15, 15], [2, 0, 12, 8], [0, 4, 10, 14]]),
+    boxes: tf.tensor2d([
+      [0, 0, 10, 10],
+      [5, 5, 15, 15],
+      [2, 0, 12, 8],
+      [0, 4, 10, 14],
+    ]),
   });
   const lossOf = (slot: Record<string, unknown>) => {
     const m = registry.create('mixing', slot as never, ctx);

@@ -2,7 +2,16 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import vitPlugin, { type VitOptions } from '../../../plugins/backbone/vit.ts';
-import { decoderSpec, defaultDecoder, gatherRows, keptCount, MaskedAutoencoder, maskedMse, patchTargets, randomMasking } from '../../../plugins/pretrain/internal/mae-model.ts';
+import {
+  decoderSpec,
+  defaultDecoder,
+  gatherRows,
+  keptCount,
+  MaskedAutoencoder,
+  maskedMse,
+  patchTargets,
+  randomMasking,
+} from '../../../plugins/pretrain/internal/mae-model.ts';
 import { isTokenBackbone, type BackboneFactory, type TokenBackbone } from '../../../src/contracts/backbone.ts';
 import type { ImagePool } from '../../../src/contracts/dataset.ts';
 import type { PretrainState, StageHooks, StepLog } from '../../../src/contracts/stages.ts';
@@ -10,7 +19,14 @@ import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
 
-const pctx: PluginContext = { seed: 5, scale: 'smoke', recipeDir: '.', resolve: () => { throw new Error('not used'); } };
+const pctx: PluginContext = {
+  seed: 5,
+  scale: 'smoke',
+  recipeDir: '.',
+  resolve: () => {
+    throw new Error('not used');
+  },
+};
 const TINY: VitOptions = { preset: 'tiny', dim: 16, depth: 1, heads: 2, mlp_ratio: 2, image_size: 16, patch_size: 4, pool: 'mean' };
 
 function factory(options: VitOptions = TINY): BackboneFactory {
@@ -29,7 +45,12 @@ function pool(size: number, imageSize = 16, seed = 3): ImagePool {
   const px = imageSize * imageSize * 3;
   const images = new Float32Array(size * px);
   for (let i = 0; i < size; i++) {
-    const blobs = Array.from({ length: 3 }, () => ({ x: rng.uniform(0, imageSize), y: rng.uniform(0, imageSize), r: rng.uniform(2, 6), c: [rng.next(), rng.next(), rng.next()] }));
+    const blobs = Array.from({ length: 3 }, () => ({
+      x: rng.uniform(0, imageSize),
+      y: rng.uniform(0, imageSize),
+      r: rng.uniform(2, 6),
+      c: [rng.next(), rng.next(), rng.next()],
+    }));
     for (let y = 0; y < imageSize; y++) {
       for (let x = 0; x < imageSize; x++) {
         for (let c = 0; c < 3; c++) {
@@ -64,7 +85,12 @@ describe('mae pre-training', function () {
 
   describe('masking', () => {
     it('keeps exactly round(N·(1 − r)) patches per sample, a different subset per sample', () => {
-      for (const [n, r] of [[16, 0.75], [16, 0.5], [49, 0.75], [4, 0.9]] as const) {
+      for (const [n, r] of [
+        [16, 0.75],
+        [16, 0.5],
+        [49, 0.75],
+        [4, 0.9],
+      ] as const) {
         const m = randomMasking(8, n, r, new Rng(1));
         const keep = Math.max(1, Math.round(n * (1 - r)));
         expect(m.keep).to.equal(keep);
@@ -90,7 +116,15 @@ describe('mae pre-training', function () {
 
   describe('targets and loss', () => {
     it('norm_pix: each patch minus its mean over √(unbiased var + 1e-6), as MAE', () => {
-      const t = patchTargets(tf.tensor3d([[[1, 2, 3, 4], [2, 2, 2, 2]]]), true);
+      const t = patchTargets(
+        tf.tensor3d([
+          [
+            [1, 2, 3, 4],
+            [2, 2, 2, 2],
+          ],
+        ]),
+        true,
+      );
       const std = Math.sqrt(5 / 3 + 1e-6);
       const got = Array.from(t.dataSync());
       [-1.5, -0.5, 0.5, 1.5].forEach((v, i) => expect(got[i]).to.be.closeTo(v / std, 1e-5));
@@ -102,7 +136,13 @@ describe('mae pre-training', function () {
 
     it('counts masked patches only', () => {
       const pred = tf.zeros([1, 3, 2]) as tf.Tensor3D;
-      const target = tf.tensor3d([[[1, 1], [2, 2], [100, 100]]]);
+      const target = tf.tensor3d([
+        [
+          [1, 1],
+          [2, 2],
+          [100, 100],
+        ],
+      ]);
       const loss = maskedMse(pred, target, tf.tensor2d([[1, 1, 0]]));
       expect(loss.dataSync()[0]).to.be.closeTo((1 + 4) / 2, 1e-6);
       tf.dispose([pred, target, loss]);
@@ -164,7 +204,9 @@ describe('mae pre-training', function () {
       const withPatch = (p: number) => {
         const out = Float32Array.from(pixels);
         const [row, col] = [Math.floor(p / 4), p % 4];
-        for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) for (let c = 0; c < 3; c++) out[((row * 4 + y) * 16 + col * 4 + x) * 3 + c] = 1 - out[((row * 4 + y) * 16 + col * 4 + x) * 3 + c]!;
+        for (let y = 0; y < 4; y++)
+          for (let x = 0; x < 4; x++)
+            for (let c = 0; c < 3; c++) out[((row * 4 + y) * 16 + col * 4 + x) * 3 + c] = 1 - out[((row * 4 + y) * 16 + col * 4 + x) * 3 + c]!;
         return tf.tensor4d(out, [2, 16, 16, 3]);
       };
       const masked = Array.from({ length: 16 }, (_, p) => p).filter((p) => m.mask[p] === 1);
@@ -184,9 +226,17 @@ describe('mae pre-training', function () {
     });
 
     it('gathers rows with a scatter-add gradient (repeated rows summed)', () => {
-      const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+      const table = tf.tensor2d([
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ]);
       const rows = Int32Array.from([2, 0, 2]);
-      const weights = tf.tensor2d([[1, 10], [100, 1000], [2, 20]]);
+      const weights = tf.tensor2d([
+        [1, 10],
+        [100, 1000],
+        [2, 20],
+      ]);
       const { value, grad } = tf.tidy(() => {
         const g = tf.valueAndGrad((t: tf.Tensor) => tf.sum(tf.mul(gatherRows(t as tf.Tensor2D, rows), weights)));
         const r = g(table);
@@ -251,7 +301,11 @@ describe('mae pre-training', function () {
     it('is deterministic for a seed and honours max_steps', async () => {
       const run = async () => {
         const steps: StepLog[] = [];
-        const mae = registry.create('pretrain', { use: 'mae', epochs: 5, max_steps: 3, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } }, pctx);
+        const mae = registry.create(
+          'pretrain',
+          { use: 'mae', epochs: 5, max_steps: 3, batch_size: 4, pool: { size: 8 }, decoder: { dim: 16, heads: 2 } },
+          pctx,
+        );
         const out = await mae.run(...args(context(pool(8), steps)));
         tf.dispose(Object.values(out.weights!));
         return steps.map((s) => s.metrics.loss);

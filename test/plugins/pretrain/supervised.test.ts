@@ -7,7 +7,14 @@ import type { PluginContext } from '../../../src/core/plugin.ts';
 import { createRegistry, type PluginRegistry } from '../../../src/core/registry.ts';
 import { Rng } from '../../../src/core/rng.ts';
 
-const pctx: PluginContext = { seed: 5, scale: 'smoke', recipeDir: '.', resolve: () => { throw new Error('not used'); } };
+const pctx: PluginContext = {
+  seed: 5,
+  scale: 'smoke',
+  recipeDir: '.',
+  resolve: () => {
+    throw new Error('not used');
+  },
+};
 const TINY: VitOptions = { preset: 'tiny', dim: 16, depth: 1, heads: 2, mlp_ratio: 2, image_size: 16, patch_size: 8, pool: 'mean' };
 
 /** Two classes told apart by brightness, plus noise. */
@@ -37,7 +44,11 @@ describe('supervised pre-training', function () {
   it('learns the pool’s classes and returns the encoder without its head', async () => {
     const before = tf.memory().numTensors;
     const steps: StepLog[] = [];
-    const p = registry.create('pretrain', { use: 'supervised', epochs: 15, warmup_epochs: 1, lr: 3e-3, batch_size: 8, label_smoothing: 0, pool: { size: 16 }, augment: { use: 'none' } }, pctx);
+    const p = registry.create(
+      'pretrain',
+      { use: 'supervised', epochs: 15, warmup_epochs: 1, lr: 3e-3, batch_size: 8, label_smoothing: 0, pool: { size: 16 }, augment: { use: 'none' } },
+      pctx,
+    );
     const out = await p.run(...args(context(labeledPool(16), steps)));
     expect(steps).to.have.length(30);
     const mean = (xs: StepLog[]) => xs.reduce((a, s) => a + s.metrics.loss!, 0) / xs.length;

@@ -40,7 +40,10 @@ describe('sampler plugin: noise', () => {
 
   it('nests the noise levels: a label flipped at 10 % is flipped to the same class at 20 % and 30 %', async () => {
     const [a, b, c] = await Promise.all([0.1, 0.2, 0.3].map((r) => noisy(r)));
-    for (const [lo, hi] of [[a!, b!], [b!, c!]] as const) {
+    for (const [lo, hi] of [
+      [a!, b!],
+      [b!, c!],
+    ] as const) {
       for (const i of changed(labels, lo.labels!)) expect(hi.labels![i]).to.equal(lo.labels![i]);
     }
   });

@@ -9,7 +9,12 @@ import { createRegistry, type PluginRegistry } from '../../../src/core/registry.
 import { Rng } from '../../../src/core/rng.ts';
 
 const pctx = { seed: 1, scale: 'smoke', recipeDir: '.' };
-const vitCtx: PluginContext = { ...pctx, resolve: () => { throw new Error('not used'); } };
+const vitCtx: PluginContext = {
+  ...pctx,
+  resolve: () => {
+    throw new Error('not used');
+  },
+};
 const TINY: VitOptions = { preset: 'tiny', dim: 16, depth: 1, heads: 2, mlp_ratio: 2, image_size: 16, patch_size: 8, pool: 'mean' };
 const vit = vitPlugin.create(TINY, vitCtx);
 
@@ -28,7 +33,14 @@ function data(train: Split, size: number, classes = 3): FerData {
 function randomData(n: number, seed = 2): FerData {
   const rng = new Rng(seed);
   const images = Float32Array.from({ length: n * 16 * 16 * 3 }, () => rng.next());
-  return data(split(images, Array.from({ length: n }, () => rng.int(3)), 16), 16);
+  return data(
+    split(
+      images,
+      Array.from({ length: n }, () => rng.int(3)),
+      16,
+    ),
+    16,
+  );
 }
 
 /**
@@ -41,7 +53,10 @@ class ColourModel implements Backbone {
   readonly featureDim = 3;
   readonly channels = 3;
   private readonly vars: Map<string, tf.Variable>;
-  constructor(readonly imageSize: number, trainable = true) {
+  constructor(
+    readonly imageSize: number,
+    trainable = true,
+  ) {
     this.vars = new Map([
       ['head.weight', tf.variable(tf.eye(3), trainable)],
       ['head.bias', tf.variable(tf.zeros([3]), trainable)],
@@ -100,7 +115,16 @@ function recordedTeacher(seed: number): { buildCopy: () => Backbone; state: () =
   };
 }
 
-function semiContext(o: { model: Backbone; data: FerData; labeled: number[]; unlabeled: number[]; buildCopy?: () => Backbone; steps?: StepLog[]; epochs?: Record<string, number>[]; onEpoch?: () => void }): CellState & { hooks: StageHooks } {
+function semiContext(o: {
+  model: Backbone;
+  data: FerData;
+  labeled: number[];
+  unlabeled: number[];
+  buildCopy?: () => Backbone;
+  steps?: StepLog[];
+  epochs?: Record<string, number>[];
+  onEpoch?: () => void;
+}): CellState & { hooks: StageHooks } {
   return {
     model: o.model,
     buildCopy: o.buildCopy ?? (() => vit.build(3, 1, { trainable: false })),
@@ -235,7 +259,9 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const trained = async (slot: Record<string, unknown>) => {
         const model = vit.build(3, 1);
         const steps: StepLog[] = [];
-        await create({ ...options, ...slot }).run(...stage(semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], steps })));
+        await create({ ...options, ...slot }).run(
+          ...stage(semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], steps })),
+        );
         const state = model.state();
         const weights = Object.fromEntries(Object.entries(state).map(([n, t]) => [n, Array.from(t.dataSync())]));
         tf.dispose(Object.values(state));
@@ -274,7 +300,14 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const counts: number[] = [];
       const before = tf.memory().numTensors;
       const epochs: Record<string, number>[] = [];
-      const ctx = semiContext({ model, data: fer, labeled: [0, 1, 2, 3], unlabeled: [4, 5, 6, 7, 8, 9, 10, 11], epochs, onEpoch: () => counts.push(tf.memory().numTensors) });
+      const ctx = semiContext({
+        model,
+        data: fer,
+        labeled: [0, 1, 2, 3],
+        unlabeled: [4, 5, 6, 7, 8, 9, 10, 11],
+        epochs,
+        onEpoch: () => counts.push(tf.memory().numTensors),
+      });
       await create({ use: 'ema-teacher', batch_size: 4, epochs: 3 }).run(ctx, ctx.hooks);
       expect(counts).to.have.length(3);
       expect(new Set(counts).size).to.equal(1);
@@ -291,7 +324,17 @@ describe('semi-supervised stage (EMA teacher, FixMatch)', function () {
       const model = vit.build(3, 1);
       const steps: StepLog[] = [];
       const ctx = semiContext({ model, data: fer, labeled: [0, 1], unlabeled: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], steps });
-      await create({ use: 'fixmatch', batch_size: 2, unlabeled_ratio: 2, epochs: 3, milestones: [1, 2], gamma: 0.5, lr: 1e-3, weak: { use: 'none' }, strong: { use: 'none' } }).run(ctx, ctx.hooks);
+      await create({
+        use: 'fixmatch',
+        batch_size: 2,
+        unlabeled_ratio: 2,
+        epochs: 3,
+        milestones: [1, 2],
+        gamma: 0.5,
+        lr: 1e-3,
+        weak: { use: 'none' },
+        strong: { use: 'none' },
+      }).run(ctx, ctx.hooks);
       // 12 unlabeled images in batches of 4: 3 steps per epoch.
       expect(steps.map((s) => s.epoch)).to.deep.equal([0, 0, 0, 1, 1, 1, 2, 2, 2]);
       expect(steps.map((s) => s.metrics.lr)).to.deep.equal([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2.5e-4]);

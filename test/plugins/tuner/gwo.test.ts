@@ -58,7 +58,11 @@ describe('grey wolf optimizer', () => {
   it('refuses a search outside the supervised stage and a log range that includes 0', async () => {
     const registry = await createRegistry();
     const ctx = { seed: 1, scale: 'smoke', recipeDir: '.' };
-    expect(() => registry.create('tuner', { use: 'gwo', search: [{ path: 'pipeline.supervised.lr', min: 0, max: 1, log: true }] }, ctx)).to.throw(/log-scale range needs min > 0/);
-    expect(() => registry.create('tuner', { use: 'gwo', search: [{ path: 'pipeline.supervised.lr', min: 1, max: 1 }] }, ctx)).to.throw(/min 1 must be below max 1/);
+    expect(() => registry.create('tuner', { use: 'gwo', search: [{ path: 'pipeline.supervised.lr', min: 0, max: 1, log: true }] }, ctx)).to.throw(
+      /log-scale range needs min > 0/,
+    );
+    expect(() => registry.create('tuner', { use: 'gwo', search: [{ path: 'pipeline.supervised.lr', min: 1, max: 1 }] }, ctx)).to.throw(
+      /min 1 must be below max 1/,
+    );
   });
 });
