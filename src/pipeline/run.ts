@@ -118,6 +118,13 @@ async function runLocked(recipe: ResolvedRecipe, opts: RunOptions, progress: Pro
     `ssfer: ${recipe.cells.length} cells · scale ${recipe.scale} · seed ${recipe.seed} · backend ${backend} · ${resumed ? 'resuming' : 'writing'} ${dir}`,
   );
   const manifest = writeManifest(recipe, dir, backend);
+  const tracker = await startTracker(recipe, dir, backend, manifest);
+  const outcome = await profiled(opts, dir, progress, () => runCells({ recipe, opts, dir, folders, progress, tracker, resumed }));
+  return finishRun(recipe, opts, { dir, backend, manifest, tracker, progress }, outcome);
+}
+
+/** The run's tracker, told that the run started. */
+async function startTracker(recipe: ResolvedRecipe, dir: string, backend: string, manifest: RunManifest): Promise<Tracker> {
   const tracker = recipe.registry.create('tracker', recipe.cells[0]!.config.tracking, {
     seed: recipe.seed,
     scale: recipe.scale,
@@ -133,13 +140,41 @@ async function runLocked(recipe: ResolvedRecipe, opts: RunOptions, progress: Pro
     file: manifest.file,
     commit: gitCommit(),
   });
+  return tracker;
+}
 
-  // Started after the backend is chosen and before the cells' plugins are created, which it traces.
-  const profile = opts.profile ? new RunProfile() : null;
-  if (profile) {
-    profile.start();
-    setTracer(profile);
+/**
+ * Runs fn, with `--profile` inside a profile of the run: started after the backend is chosen and
+ * before the cells' plugins are created (it traces them), printed and kept as profile.txt/json.
+ */
+async function profiled<T>(opts: RunOptions, dir: string, progress: Progress, fn: () => Promise<T>): Promise<T> {
+  if (!opts.profile) return fn();
+  const profile = new RunProfile();
+  profile.start();
+  setTracer(profile);
+  try {
+    return await fn();
+  } finally {
+    profile.stop();
+    setTracer(null);
+    const report = profile.report();
+    writeJson(path.join(dir, 'profile.json'), report);
+    writeAtomic(path.join(dir, 'profile.txt'), `${formatProfile(report)}\n`);
+    progress.log(formatProfile(report));
   }
+}
+
+interface CellsOutcome {
+  readonly results: Map<string, { accuracy: number; health?: Record<string, number> } | { error: string }>;
+  readonly metricsOf: CellMetrics[];
+  readonly failed: number;
+  /** The signal that stopped the run before its last cell; null when every cell ran. */
+  readonly interruptedBy: StopSignal | null;
+}
+
+/** Every cell in order (a resumed run keeps the finished ones); SIGINT, SIGTERM and SIGHUP stop it after the current step. */
+async function runCells(given: Omit<RunContext, 'scope' | 'stopRequested' | 'started' | 'ran'> & { resumed: boolean }): Promise<CellsOutcome> {
+  const { recipe, dir, folders, progress, resumed } = given;
   let stopRequested: StopSignal | null = null;
   const onSignal = (signal: StopSignal) => {
     if (stopRequested) process.exit(STOP_SIGNALS[signal]);
@@ -147,74 +182,58 @@ async function runLocked(recipe: ResolvedRecipe, opts: RunOptions, progress: Pro
     progress.log(`ssfer: ${signal}: stopping after the current step (send it again to quit at once); finished cells and checkpoints are kept`);
   };
   for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.on(signal, onSignal);
-  const run: RunContext = {
-    recipe,
-    opts,
-    dir,
-    folders,
-    progress,
-    tracker,
-    scope: new RunScope(recipe.registry),
-    stopRequested: () => stopRequested !== null,
-    started: Date.now(),
-    ran: 0,
-  };
-  const results = new Map<string, { accuracy: number; health?: Record<string, number> } | { error: string }>();
-  const metricsOf: CellMetrics[] = [];
+  const run: RunContext = { ...given, scope: new RunScope(recipe.registry), stopRequested: () => stopRequested !== null, started: Date.now(), ran: 0 };
+  const outcome: CellsOutcome = { results: new Map(), metricsOf: [], failed: 0, interruptedBy: null };
   let failed = 0;
-  let interrupted = false;
   try {
     for (const [i, cell] of recipe.cells.entries()) {
       const kept = resumed ? finishedMetrics(path.join(dir, 'cells', folders.get(cell.id)!), cell.id) : null;
-      const outcome: CellOutcome = kept ? { status: 'done', metrics: kept } : stopRequested ? { status: 'interrupted' } : await trainCell(run, cell, i);
-      if (outcome.status === 'interrupted') {
-        interrupted = true;
-        break;
-      }
-      if (outcome.status === 'failed') {
+      const one: CellOutcome = kept ? { status: 'done', metrics: kept } : stopRequested ? { status: 'interrupted' } : await trainCell(run, cell, i);
+      if (one.status === 'interrupted') return { ...outcome, failed, interruptedBy: stopRequested ?? 'SIGINT' };
+      if (one.status === 'failed') {
         failed++;
-        results.set(cell.id, { error: outcome.error });
+        outcome.results.set(cell.id, { error: one.error });
         continue;
       }
-      results.set(cell.id, { accuracy: outcome.metrics.accuracy, ...(outcome.metrics.health ? { health: outcome.metrics.health } : {}) });
-      metricsOf.push(outcome.metrics);
+      outcome.results.set(cell.id, { accuracy: one.metrics.accuracy, ...(one.metrics.health ? { health: one.metrics.health } : {}) });
+      outcome.metricsOf.push(one.metrics);
     }
+    return { ...outcome, failed };
   } finally {
     for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.off(signal, onSignal);
     progress.done();
     run.scope.close();
-    if (profile) {
-      profile.stop();
-      setTracer(null);
-    }
   }
-  if (profile) {
-    const report = profile.report();
-    writeJson(path.join(dir, 'profile.json'), report);
-    writeAtomic(path.join(dir, 'profile.txt'), `${formatProfile(report)}\n`);
-    progress.log(formatProfile(report));
-  }
+}
 
+/** The table (JSON, Markdown, printed), the tracker's end, run.json's status and the exit status; an interrupted run prints how to continue it. */
+async function finishRun(
+  recipe: ResolvedRecipe,
+  opts: RunOptions,
+  at: { dir: string; backend: string; manifest: RunManifest; tracker: Tracker; progress: Progress },
+  { results, metricsOf, failed, interruptedBy }: CellsOutcome,
+): Promise<number> {
+  const { dir, backend, manifest, tracker, progress } = at;
   const table = buildTable(recipe, results, { backend, notes: tableNotes(metricsOf) });
   writeJson(path.join(dir, 'table.json'), table);
   writeAtomic(path.join(dir, 'table.md'), tableMarkdown(table));
   await tracker.endRun({
     artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)),
-    status: interrupted ? 'KILLED' : failed ? 'FAILED' : 'FINISHED',
+    status: interruptedBy ? 'KILLED' : failed ? 'FAILED' : 'FINISHED',
   });
   writeJson(path.join(dir, 'run.json'), {
     ...manifest,
-    status: interrupted ? 'interrupted' : failed ? 'failed' : 'finished',
-    ...(interrupted && stopRequested ? { signal: stopRequested } : {}),
+    status: interruptedBy ? 'interrupted' : failed ? 'failed' : 'finished',
+    ...(interruptedBy ? { signal: interruptedBy } : {}),
     finished: new Date().toISOString(),
   });
 
   if (opts.json) process.stdout.write(`${JSON.stringify(table)}\n`);
   else process.stdout.write(`\n${tableText(table)}\nresults: ${dir}\n`);
-  if (interrupted) {
+  if (interruptedBy) {
     const command = [...(opts.resumeWith ?? [path.relative(process.cwd(), recipe.file), '--scale', recipe.scale]), '--resume', dir];
     progress.log(`ssfer: interrupted; ${results.size} of ${recipe.cells.length} cells kept. Continue with: ssfer run ${command.map(shellWord).join(' ')}`);
-    return STOP_SIGNALS[stopRequested ?? 'SIGINT'];
+    return STOP_SIGNALS[interruptedBy];
   }
   return failed ? 1 : 0;
 }

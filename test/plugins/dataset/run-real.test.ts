@@ -56,7 +56,7 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     });
     expect(table.notes).to.include('RAF-DB: face boxes: annotations, but the dataset has none: every box is the whole image');
     expect(table.notes).to.include(
-      'RAF-DB: FaceMix ran with a constant κ 0 (every face box is the whole image): allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images',
+      'mixing=facemix/labels=0.5: supervised: FaceMix ran with a constant κ 0 (every face box is the whole image): allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images',
     );
     expect(metrics.test_count).to.equal(21);
     expect(metrics.labeled_count + metrics.unlabeled_count).to.equal(42);
