@@ -5,7 +5,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['node_modules/', 'results/', '.venv/', '.cache/', '.scratch/', 'src/native/build/'] },
+  { ignores: ['node_modules/', 'results/', '.venv/', '.tensorflow/', '.cache/', '.scratch/', 'src/native/build/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
