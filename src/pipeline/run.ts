@@ -183,22 +183,23 @@ async function runCells(given: Omit<RunContext, 'scope' | 'stopRequested' | 'sta
   };
   for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.on(signal, onSignal);
   const run: RunContext = { ...given, scope: new RunScope(recipe.registry), stopRequested: () => stopRequested !== null, started: Date.now(), ran: 0 };
-  const outcome: CellsOutcome = { results: new Map(), metricsOf: [], failed: 0, interruptedBy: null };
+  const results: CellsOutcome['results'] = new Map();
+  const metricsOf: CellMetrics[] = [];
   let failed = 0;
   try {
     for (const [i, cell] of recipe.cells.entries()) {
       const kept = resumed ? finishedMetrics(path.join(dir, 'cells', folders.get(cell.id)!), cell.id) : null;
       const one: CellOutcome = kept ? { status: 'done', metrics: kept } : stopRequested ? { status: 'interrupted' } : await trainCell(run, cell, i);
-      if (one.status === 'interrupted') return { ...outcome, failed, interruptedBy: stopRequested ?? 'SIGINT' };
+      if (one.status === 'interrupted') return { results, metricsOf, failed, interruptedBy: stopRequested ?? 'SIGINT' };
       if (one.status === 'failed') {
         failed++;
-        outcome.results.set(cell.id, { error: one.error });
+        results.set(cell.id, { error: one.error });
         continue;
       }
-      outcome.results.set(cell.id, { accuracy: one.metrics.accuracy, ...(one.metrics.health ? { health: one.metrics.health } : {}) });
-      outcome.metricsOf.push(one.metrics);
+      results.set(cell.id, { accuracy: one.metrics.accuracy, ...(one.metrics.health ? { health: one.metrics.health } : {}) });
+      metricsOf.push(one.metrics);
     }
-    return { ...outcome, failed };
+    return { results, metricsOf, failed, interruptedBy: null };
   } finally {
     for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.off(signal, onSignal);
     progress.done();

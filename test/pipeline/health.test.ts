@@ -6,19 +6,12 @@ import { tableNotes } from '../../src/pipeline/outputs.ts';
 import { RunScope } from '../../src/pipeline/scope.ts';
 import { resolveRecipe } from '../../src/recipe/recipe.ts';
 import { lossHealth } from '../../src/train/health.ts';
+import { runFirstCell, quietHooks as hooks } from '../cells.ts';
 import { fixtures } from '../helpers.ts';
-
-const hooks = { onStep: () => {}, shouldStop: () => false, note: () => {} };
 
 /** The first cell of the every-stage fixture (MAE → supervised FaceMix → EMA teacher), in process. */
 async function cellOf(sets: string[]): Promise<CellMetrics> {
-  const recipe = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-stages.yaml'), { sets });
-  const scope = new RunScope(recipe.registry);
-  try {
-    return (await runCell(scope, recipe, recipe.cells[0]!, hooks)).metrics;
-  } finally {
-    scope.close();
-  }
+  return (await runFirstCell(path.join(fixtures, 'recipes', 'tiny-stages.yaml'), { sets })).metrics;
 }
 
 describe('stage health', function () {

@@ -1,32 +1,23 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { runCell } from '../../src/pipeline/cell.ts';
-import { RunScope } from '../../src/pipeline/scope.ts';
-import { resolveRecipe } from '../../src/recipe/recipe.ts';
+import { runFirstCell } from '../cells.ts';
 import { fixtures } from '../helpers.ts';
 
 const probe = ((globalThis as { ssferStageProbe?: number[] }).ssferStageProbe ??= []);
-const hooks = { onStep: () => {}, shouldStop: () => false, note: () => {} };
 
 /** The mean weight the second fine-tuning stage started from, after a first one that leaves weights 0.25 and an EMA of 0.5. */
 async function startOfSecondStage(
   startsFrom: 'weights' | 'ema',
   useEma: boolean,
 ): Promise<{ start: number; metrics: { accuracy: number; accuracy_raw: number } }> {
-  const recipe = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-run.yaml'), {
+  probe.length = 0;
+  const { metrics } = await runFirstCell(path.join(fixtures, 'recipes', 'tiny-run.yaml'), {
     pluginFiles: [path.join(fixtures, 'plugins', 'stage-probes.ts')],
     sets: ['pipeline.supervised={use: probe-fill}', `pipeline.semi={use: probe-start, starts_from: ${startsFrom}}`, `evaluation.use_ema=${useEma}`],
   });
-  const scope = new RunScope(recipe.registry);
-  try {
-    probe.length = 0;
-    const { metrics } = await runCell(scope, recipe, recipe.cells[0]!, hooks);
-    expect(probe).to.have.length(1);
-    return { start: probe[0]!, metrics };
-  } finally {
-    scope.close();
-  }
+  expect(probe).to.have.length(1);
+  return { start: probe[0]!, metrics };
 }
 
 describe('fine-tuning stages', function () {

@@ -1,28 +1,18 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { runCell } from '../../../src/pipeline/cell.ts';
-import { RunScope } from '../../../src/pipeline/scope.ts';
-import { resolveRecipe } from '../../../src/recipe/recipe.ts';
 import { warmupCosineLr } from '../../../src/train/schedule.ts';
+import { runFirstCell } from '../../cells.ts';
 import { fixtures } from '../../helpers.ts';
-
-const hooks = { onStep: () => {}, shouldStop: () => false, note: () => {} };
 
 /** The supervised stage's per-step rates in the tiny fixture's first cell (21 labels, batches of 8: 2 steps per epoch). */
 async function rates(sets: string[]): Promise<number[]> {
-  const recipe = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-run.yaml'), {
+  const { log } = await runFirstCell(path.join(fixtures, 'recipes', 'tiny-run.yaml'), {
     sets: ['pipeline.supervised.epochs=6', 'pipeline.supervised.few_labels_epochs=6', 'pipeline.supervised.warmup_epochs=2', ...sets],
   });
-  const scope = new RunScope(recipe.registry);
-  try {
-    const { log } = await runCell(scope, recipe, recipe.cells[0]!, hooks);
-    const steps = log.filter((l) => l.stage === 'supervised');
-    expect(steps.map((l) => l.epoch)).to.deep.equal([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
-    return steps.map((l) => l.metrics.lr!);
-  } finally {
-    scope.close();
-  }
+  const steps = log.filter((l) => l.stage === 'supervised');
+  expect(steps.map((l) => l.epoch)).to.deep.equal([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
+  return steps.map((l) => l.metrics.lr!);
 }
 
 describe('supervised stage: the learning-rate schedule', function () {

@@ -1,14 +1,10 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { runCell } from '../../../src/pipeline/cell.ts';
 import { tableNotes } from '../../../src/pipeline/outputs.ts';
-import { RunScope } from '../../../src/pipeline/scope.ts';
-import { resolveRecipe } from '../../../src/recipe/recipe.ts';
+import { runFirstCell } from '../../cells.ts';
 import { tempDir, writeFiles } from '../../helpers.ts';
 import { colourOf, writeSolid } from '../dataset/disk-fixtures.ts';
-
-const hooks = { onStep: () => {}, shouldStop: () => false, note: () => {} };
 
 /**
  * An image folder with no boxes file: the `annotations` boxes give every image the whole-image
@@ -52,13 +48,7 @@ pipeline:
 evaluation: { batch_size: 16 }
 `,
   });
-  const recipe = await resolveRecipe(path.join(dir, 'recipe.yaml'), { sets });
-  const scope = new RunScope(recipe.registry);
-  try {
-    return await runCell(scope, recipe, recipe.cells[0]!, hooks);
-  } finally {
-    scope.close();
-  }
+  return runFirstCell(path.join(dir, 'recipe.yaml'), { sets });
 }
 
 describe('FaceMix: κ cannot silently vanish', function () {
