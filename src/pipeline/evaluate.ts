@@ -21,6 +21,9 @@ export function evaluate(model: Backbone, split: Split, imageSize: number, numCl
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   const indices = subset ?? Int32Array.from({ length: split.size }, (_, i) => i);
   const count = indices.length;
+  // An accuracy of nothing would print as a plausible 0 %: a split left empty is a bug upstream.
+  if (count === 0)
+    throw new Error('evaluate: no images to evaluate on (the split or the subset is empty); a cell needs test images, or a held-out fold, to be scored');
   for (let s = 0; s < count; s += batchSize) {
     const idx = indices.subarray(s, Math.min(count, s + batchSize));
     const predicted = tf.tidy(() => tf.argMax(model.logits(gatherImages(split.images, idx, imageSize), { training: false }), 1).dataSync());
@@ -33,5 +36,5 @@ export function evaluate(model: Backbone, split: Split, imageSize: number, numCl
     const n = row.reduce((a, b) => a + b, 0);
     return n ? row[c]! / n : null;
   });
-  return { accuracy: count ? correct / count : 0, perClass, confusion, count };
+  return { accuracy: correct / count, perClass, confusion, count };
 }
