@@ -51,10 +51,19 @@ export function splitLabels(c: CellContext, { data, key }: CellData): CellSplit 
   return { ...split, labels: split.labels ?? data.train.labels, budget: sampler.budget };
 }
 
-/** The dataset's picture at the cell's image size (what its classes look like there), when it has one. */
-export async function datasetPicture(c: CellContext, imageSize: number): Promise<Uint8Array | null> {
-  const source = c.create('dataset', datasetSlot(c.config));
-  return source.picture ? source.picture(imageSize) : null;
+/** The dataset's picture at the cell's image size (what its classes look like there), when it has one; drawn once per run. */
+export function datasetPicture(c: CellContext, imageSize: number): Promise<Uint8Array | null> {
+  const slot = datasetSlot(c.config);
+  const key = hashOf({ dataset: slot, imageSize, seed: c.seed });
+  const memo = c.scope.pictures;
+  let pending = memo.get(key);
+  if (!pending) {
+    const source = c.create('dataset', slot);
+    pending = source.picture ? source.picture(imageSize) : Promise.resolve(null);
+    memo.set(key, pending);
+    pending.catch(() => memo.delete(key));
+  }
+  return pending;
 }
 
 /** A face box per training image, from the cell's face-boxes plugin, and the note that says where they came from. */

@@ -8,6 +8,7 @@ import type { PluginRegistry } from '../core/registry.ts';
 const DATA = Symbol.for('ssfer.run.data');
 const PRETRAININGS = Symbol.for('ssfer.run.pretrainings');
 const BASELINES = Symbol.for('ssfer.run.baselines');
+const PICTURES = Symbol.for('ssfer.run.pictures');
 
 /** Memos by key: the promise of each value, so cells that ask at once share one computation. */
 export type Memo<T> = Map<string, Promise<T>>;
@@ -20,7 +21,8 @@ export type Memo<T> = Map<string, Promise<T>>;
  * - `data`: each dataset's loaded data, by data key (one decode or draw for every cell that asks);
  * - `pretrainings`: the shared pre-trainings, by pre-training key; their weights are disposed when
  *   one is released and when the run closes (the binding's deactivation);
- * - `baselines`: the accuracy of each cell's linear probe, by its data, labels and settings.
+ * - `baselines`: the accuracy of each cell's linear probe, by its data, labels and settings;
+ * - `pictures`: each dataset's picture, by dataset slot and image size (drawn once per run).
  *
  * The cells themselves keep nothing here that is theirs alone: a cell's model, EMA and log live
  * and die in runCell.
@@ -32,6 +34,7 @@ export class RunScope {
     this.container = new Container({ parent: registry.container });
     this.container.bind<Memo<FerData>>(DATA).toConstantValue(new Map());
     this.container.bind<Memo<number>>(BASELINES).toConstantValue(new Map());
+    this.container.bind<Memo<Uint8Array | null>>(PICTURES).toConstantValue(new Map());
     this.container
       .bind<Memo<PretrainResult>>(PRETRAININGS)
       .toConstantValue(new Map())
@@ -42,6 +45,10 @@ export class RunScope {
 
   get data(): Memo<FerData> {
     return this.container.get<Memo<FerData>>(DATA);
+  }
+
+  get pictures(): Memo<Uint8Array | null> {
+    return this.container.get<Memo<Uint8Array | null>>(PICTURES);
   }
 
   get baselines(): Memo<number> {

@@ -64,6 +64,7 @@ describe('stage health', function () {
       const a = (await runCell(scope, recipe, recipe.cells[0]!, hooks)).metrics;
       const b = (await runCell(scope, recipe, recipe.cells[1]!, hooks)).metrics;
       expect(scope.baselines.size, 'one probe for two cells with the same labels').to.equal(1);
+      expect(scope.pictures.size, 'one dataset picture for two cells of one dataset').to.equal(1);
       expect(a.health.linear_probe_accuracy).to.equal(b.health.linear_probe_accuracy);
       expect(a.health.linear_probe_accuracy).to.be.within(0, 1);
       for (const m of [a, b]) {
