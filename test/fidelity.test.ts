@@ -115,6 +115,15 @@ describe('fidelity to the authors’ code: the resolved defaults', function () {
   );
 
   it(
+    'ViT position embedding: sin-cos at the start, trained while fine-tuning (timm’s pos_embed loaded with the MAE’s values)',
+    each((c, name) => {
+      const vit = opts(c.model.backbone);
+      expect(vit.pos_embed, name).to.equal('sincos');
+      expect(vit.pos_embed_trainable, name).to.equal(true);
+    }),
+  );
+
+  it(
     'kept where the paper says otherwise: normalised-pixel MAE targets (the code: raw pixels), supervised peak rate 1e-4 (the code: 1.5e-4)',
     each((c, name) => {
       expect(opts(c.pipeline.pretrain).norm_pix, name).to.equal(true);

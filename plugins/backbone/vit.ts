@@ -24,7 +24,7 @@ export default definePlugin({
       config,
       imageSize: config.imageSize,
       build(numClasses: number, seed: number = ctx.seed, buildOptions?: BuildOptions) {
-        return new VisionTransformer(config, numClasses, seed, buildOptions?.trainable ?? true);
+        return new VisionTransformer(config, numClasses, seed, buildOptions);
       },
       parameterCount(numClasses: number): ParameterCount {
         return vitParameterCount(config, numClasses);

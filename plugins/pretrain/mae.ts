@@ -65,7 +65,7 @@ export default definePlugin({
       name: 'mae',
       async run(ctx, hooks) {
         const pool = await ctx.pool(o.pool.source, o.pool.size);
-        const model = ctx.backbone.build(1, ctx.seed);
+        const model = ctx.backbone.build(1, ctx.seed, { fixedSincosPositions: true });
         let mae: MaskedAutoencoder | null = null;
         let optimizer: AdamW | null = null;
         try {

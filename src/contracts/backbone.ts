@@ -128,10 +128,15 @@ export interface TokenBackbone extends Backbone {
 export interface BuildOptions {
   /** False for a teacher / EMA copy that gradients must never reach. Default true. */
   readonly trainable?: boolean;
+  /**
+   * Keep a sin-cos position embedding fixed (MAE pre-training: its code sets requires_grad=False);
+   * fine-tuning trains it. A backbone without one ignores this.
+   */
+  readonly fixedSincosPositions?: boolean;
 }
 
 export interface ParameterCount {
-  /** Every weight, fixed buffers (sin-cos position embedding) included, as timm counts them. */
+  /** Every weight, fixed buffers (a fixed position embedding, BatchNorm statistics) included, as timm counts them. */
   readonly total: number;
   /** What the optimizer updates. */
   readonly trainable: number;

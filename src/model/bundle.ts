@@ -22,7 +22,7 @@ import { loadTensors, saveTensors } from '../train/checkpoint.ts';
 
 export const MODEL_FORMAT = 'ssfer-model';
 /** Bumped when the manifest or the weights' meaning changes; other versions are refused. */
-export const MODEL_FORMAT_VERSION = 1;
+export const MODEL_FORMAT_VERSION = 2;
 export const MANIFEST_FILE = 'model.json';
 export const WEIGHTS_FILE = 'model.weights';
 /** The bundle's folder inside a cell's results folder. */

@@ -5,7 +5,7 @@ import type { CellConfig } from '../recipe/schema.ts';
 import { datasetSlot } from './cell-data.ts';
 
 /** Bumped when a change to the training code makes earlier cached stage outputs invalid. */
-export const STAGE_CODE_VERSION = 1;
+export const STAGE_CODE_VERSION = 2;
 
 export const STAGES = ['pretrain', 'supervised', 'semi'] as const;
 export type Stage = (typeof STAGES)[number];

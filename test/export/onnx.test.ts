@@ -10,7 +10,7 @@ import type { Backbone, BackboneFactory } from '../../src/contracts/backbone.ts'
 import { createRegistry, type PluginRegistry } from '../../src/core/registry.ts';
 import { decodeSquare } from '../../src/data/decode.ts';
 import { exportModel, ExportError } from '../../src/export/export.ts';
-import { loadModelBundle, saveModelBundle, type ModelOrigin } from '../../src/model/bundle.ts';
+import { loadModelBundle, MODEL_FORMAT_VERSION, saveModelBundle, type ModelOrigin } from '../../src/model/bundle.ts';
 import { fixtures, projectRoot, tempDir } from '../helpers.ts';
 import { onnxCheck, venvPython } from './python.ts';
 
@@ -334,7 +334,7 @@ describe('ssfer export: the ViT as ONNX', function () {
           layout: 'NHWC',
           channel_order: 'RGB',
           ssfer_version: pkg.version,
-          model_format_version: '1',
+          model_format_version: String(MODEL_FORMAT_VERSION),
         });
         expect(JSON.parse(m.value_range)).to.deep.equal([0, 1]);
         const pre = JSON.parse(m.preprocessing);

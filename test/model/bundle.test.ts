@@ -12,6 +12,7 @@ import { runCell, type CellMetrics } from '../../src/pipeline/cell.ts';
 import { evaluate } from '../../src/pipeline/evaluate.ts';
 import { resolveRecipe } from '../../src/recipe/recipe.ts';
 import {
+  MODEL_FORMAT_VERSION,
   findModelDir,
   keepCellModel,
   loadModelBundle,
@@ -86,7 +87,7 @@ describe('saved model bundle', function () {
 
     const m = loaded.manifest;
     expect(m.format).to.equal('ssfer-model');
-    expect(m.format_version).to.equal(1);
+    expect(m.format_version).to.equal(MODEL_FORMAT_VERSION);
     expect(m.ssfer_version).to.equal(pkg.version);
     expect(m.classes).to.deep.equal(['neutral', 'happiness', 'sadness', 'surprise', 'fear', 'disgust', 'anger']);
     expect(m.backbone.plugin).to.equal('vit');
@@ -188,8 +189,11 @@ describe('saved model bundle', function () {
     });
 
     it('refuses another format version, saying which versions are involved', async () => {
-      const msg = await refusal(variant({ manifest: (m) => ({ ...m, format_version: 2, ssfer_version: '9.0.0' }) }));
-      expect(msg).to.include(`model bundle format version 2 (written by ssfer 9.0.0); this ssfer (${pkg.version}) reads version 1 only`);
+      const other = MODEL_FORMAT_VERSION + 1;
+      const msg = await refusal(variant({ manifest: (m) => ({ ...m, format_version: other, ssfer_version: '9.0.0' }) }));
+      expect(msg).to.include(
+        `model bundle format version ${other} (written by ssfer 9.0.0); this ssfer (${pkg.version}) reads version ${MODEL_FORMAT_VERSION} only`,
+      );
     });
 
     it('refuses a damaged manifest', async () => {

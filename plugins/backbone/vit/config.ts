@@ -39,7 +39,14 @@ export const vitOptions = options(
     pos_embed: Type.Optional(
       choice(['sincos', 'learned'], {
         default: 'sincos',
-        description: 'Position embedding: fixed 2-D sin-cos as MAE uses (not trained), or learned',
+        description: 'Position embedding at the start: 2-D sin-cos as MAE uses, or learned (truncated normal, std 0.02)',
+      }),
+    ),
+    pos_embed_trainable: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description:
+          'Fine-tuning trains the position embedding (timm; the authors load the MAE’s sin-cos values into it); false keeps it fixed. MAE pre-training keeps a sin-cos embedding fixed either way, as MAE does',
       }),
     ),
     class_token: Type.Optional(Type.Boolean({ default: true, description: 'Prepend a learnable class token' })),
@@ -107,8 +114,10 @@ export type VitConfig = {
   readonly mlpRatio: number;
   /** round(dim · mlpRatio). */
   readonly mlpDim: number;
-  /** 'sincos': MAE's fixed 2-D embedding (not trained); 'learned': a trained one, init N(0, .02) truncated. */
+  /** The position embedding's start: 'sincos', MAE's 2-D embedding; 'learned', N(0, .02) truncated. */
   readonly posEmbed: 'sincos' | 'learned';
+  /** Whether fine-tuning trains it (a sin-cos one stays fixed while MAE pre-trains, see BuildOptions). */
+  readonly posEmbedTrainable: boolean;
   readonly classToken: boolean;
   readonly pool: 'cls' | 'mean';
   readonly gelu: GeluKind;
@@ -148,6 +157,7 @@ export function resolveVitConfig(o: VitOptions = {}): VitConfig {
     mlpRatio: o.mlp_ratio ?? base.mlpRatio,
     mlpDim: Math.round((o.dim ?? base.dim) * (o.mlp_ratio ?? base.mlpRatio)),
     posEmbed: o.pos_embed ?? 'sincos',
+    posEmbedTrainable: o.pos_embed_trainable ?? true,
     classToken: o.class_token ?? true,
     pool: o.pool ?? 'cls',
     gelu: o.gelu ?? 'erf',
@@ -197,7 +207,7 @@ export function vitParameterCount(cfg: VitConfig, numClasses: number): Parameter
   const tokens = numPatches(cfg) + (cfg.classToken ? 1 : 0);
   const block = 2 * 2 * d + d * 3 * d + (cfg.qkvBias ? 3 * d : 0) + d * d + d + d * m + m + m * d + d;
   const head = cfg.headHidden === 0 ? d * numClasses + numClasses : d * cfg.headHidden + cfg.headHidden + cfg.headHidden * numClasses + numClasses;
-  const trainable = patchDim * d + d + (cfg.classToken ? d : 0) + (cfg.posEmbed === 'learned' ? tokens * d : 0) + depth * block + 2 * d + head;
-  const total = trainable + (cfg.posEmbed === 'sincos' ? tokens * d : 0);
-  return { total, trainable };
+  const positions = tokens * d;
+  const total = patchDim * d + d + (cfg.classToken ? d : 0) + positions + depth * block + 2 * d + head;
+  return { total, trainable: cfg.posEmbedTrainable ? total : total - positions };
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type {
+  BuildOptions,
   ForwardOptions,
   LoadStateOptions,
   LoadStateReport,
@@ -110,22 +111,22 @@ export class VisionTransformer implements TokenBackbone {
   private readonly params: ParamSet;
   private readonly patchEmbed: Linear;
   private readonly clsToken: tf.Variable | null;
-  /** [1, T, D] with T = numPatches (+1 for the class token); a variable only when learned. */
-  private readonly posEmbed: tf.Tensor3D;
-  private readonly posIsFixed: boolean;
+  /** [1, T, D] with T = numPatches (+1 for the class token); a fixed buffer unless trained (see the constructor). */
+  private readonly posEmbed: tf.Variable<tf.Rank.R3>;
   private readonly blocks: BlockParams[] = [];
   private readonly norm: Norm;
   private readonly head: { fc1: Linear; fc2: Linear } | { fc: Linear };
   private readonly settings: BlockSettings;
   /** Seeds for dropout and stochastic depth; part of `noiseState` so a resumed run draws the same masks. */
   private readonly noise: Stream;
+  private readonly trainable: boolean;
   private disposed = false;
 
   constructor(
     readonly config: VitConfig,
     readonly numClasses: number,
     readonly seed: number,
-    private readonly trainable = true,
+    build: BuildOptions = {},
   ) {
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`vit: numClasses must be a positive integer, got ${numClasses}`);
     const c = config;
@@ -138,25 +139,23 @@ export class VisionTransformer implements TokenBackbone {
     this.numPatches = numPatches(c);
     this.patchDim = c.patchSize * c.patchSize * c.channels;
     this.hasClassToken = c.classToken;
-    this.params = new ParamSet('vit', trainable);
+    this.trainable = build.trainable ?? true;
+    this.params = new ParamSet('vit', this.trainable);
     const p = this.params;
 
     this.patchEmbed = addLinear(p, 'patch_embed', this.patchDim, c.dim, seed);
     this.clsToken = c.classToken ? p.add('cls_token', [1, 1, c.dim], normal(new Stream(streamKey(seed, 'cls_token')), c.dim, 0.02)) : null;
     const tokens = this.numPatches + (c.classToken ? 1 : 0);
-    this.posIsFixed = c.posEmbed === 'sincos';
-    if (this.posIsFixed) {
-      const grid = sincos2d(c.dim, this.gridSize);
+    const positions = (): Float32Array => {
+      if (c.posEmbed === 'learned') return truncatedNormal(new Stream(streamKey(seed, 'pos_embed')), tokens * c.dim, 0.02);
       const values = new Float32Array(tokens * c.dim);
-      values.set(grid, c.classToken ? c.dim : 0); // the class token's row stays zero, as in MAE
-      this.posEmbed = tf.tensor3d(values, [1, tokens, c.dim]);
-    } else {
-      this.posEmbed = p.add(
-        'pos_embed',
-        [1, tokens, c.dim],
-        truncatedNormal(new Stream(streamKey(seed, 'pos_embed')), tokens * c.dim, 0.02),
-      ) as tf.Variable<tf.Rank.R3>;
-    }
+      values.set(sincos2d(c.dim, this.gridSize), c.classToken ? c.dim : 0); // the class token's row stays zero, as in MAE
+      return values;
+    };
+    // Fine-tuning trains it from its start (timm's pos_embed, into which the authors load the MAE's
+    // sin-cos values); MAE pre-training keeps a sin-cos one fixed (requires_grad=False in MAE).
+    const fixed = !c.posEmbedTrainable || (c.posEmbed === 'sincos' && build.fixedSincosPositions === true);
+    this.posEmbed = p.add('pos_embed', [1, tokens, c.dim], positions, { buffer: fixed }) as tf.Variable<tf.Rank.R3>;
     for (let i = 0; i < c.depth; i++) this.blocks.push(addBlock(p, `blocks.${i}`, c.dim, c.mlpDim, seed, c.layerNormEps, c.qkvBias));
     this.norm = addNorm(p, 'norm', c.dim, c.layerNormEps);
     const headInit = c.headInitStd === null ? undefined : (s: Stream, n: number) => truncatedNormal(s, n, c.headInitStd!);
@@ -294,7 +293,7 @@ export class VisionTransformer implements TokenBackbone {
   }
 
   trainableVariables(): tf.Variable[] {
-    return [...this.params.entries().values()];
+    return [...this.params.entries()].filter(([name]) => !this.params.isBuffer(name)).map(([, v]) => v);
   }
 
   headVariables(): tf.Variable[] {
@@ -328,7 +327,6 @@ export class VisionTransformer implements TokenBackbone {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.posIsFixed) this.posEmbed.dispose();
     this.params.dispose();
   }
 }

@@ -87,17 +87,11 @@ export function vitGraph(model: VisionTransformer): OnnxGraph {
   // Patch embedding plus the patches' positions; the class token (with its position) in front.
   const embedded = linear(patches, 'patch_embed', 'patch_embed');
   const tokensWithCls = model.numPatches + (c.classToken ? 1 : 0);
-  let positions: Float32Array;
-  if (c.posEmbed === 'learned') {
-    positions = w.get('pos_embed').values;
-  } else {
-    const fixed = model.sincosPositionEmbedding(D);
-    positions = fixed.dataSync() as Float32Array;
-    fixed.dispose();
-  }
+  // The model's own position embedding: trained from its start during fine-tuning, or fixed.
+  const positions = w.get('pos_embed').values;
   if (positions.length !== tokensWithCls * D) throw new Error(`onnx export: position embedding has ${positions.length} values, expected ${tokensWithCls * D}`);
   const first = c.classToken ? 1 : 0;
-  const patchPositions = g.weight(c.posEmbed === 'learned' ? 'pos_embed.patches' : 'pos_embed.sincos', [1, model.numPatches, D], positions.slice(first * D));
+  const patchPositions = g.weight('pos_embed.patches', [1, model.numPatches, D], positions.slice(first * D));
   let tokens = g.op('Add', [embedded, patchPositions], 'embedded');
   if (c.classToken) {
     const cls = w.get('cls_token').values;

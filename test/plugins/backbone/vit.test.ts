@@ -50,8 +50,9 @@ describe('vit backbone', function () {
       expect(count.trainable).to.equal(86_567_656);
     });
 
-    it('matches Table 6 of the paper (7 classes; the fixed sin-cos positions are not trained)', () => {
-      const millions = (preset: 'tiny' | 'small' | 'base' | 'large') => vitParameterCount(resolveVitConfig({ preset }), 7).trainable / 1e6;
+    it('matches Table 6 of the paper (7 classes, counted without the position embedding as ptflops counts, utils/tools.py:92)', () => {
+      const millions = (preset: 'tiny' | 'small' | 'base' | 'large') =>
+        vitParameterCount(resolveVitConfig({ preset, pos_embed_trainable: false }), 7).trainable / 1e6;
       expect(millions('tiny').toFixed(2)).to.equal('5.49');
       expect(millions('small').toFixed(1)).to.equal('21.6');
       expect(millions('base').toFixed(1)).to.equal('85.7');
@@ -77,16 +78,20 @@ describe('vit backbone', function () {
       expect(forward).to.equal(2 * 32 * 64 * (48 * 192 + 4 * (12 * 192 * 192 + 2 * 64 * 192)) + 2 * 32 * 192 * 7);
     });
 
-    it('counts an MLP head and the fixed embedding the same way it allocates them', () => {
-      const factory = vitPlugin.create({ ...TINY, head: { hidden: 24, init_std: null } }, ctx);
-      const model = factory.build(5, 0);
-      try {
-        const allocated = model.trainableVariables().reduce((n, v) => n + v.size, 0);
-        const count = factory.parameterCount(5);
-        expect(allocated).to.equal(count.trainable);
-        expect(count.total - count.trainable).to.equal(17 * 32); // (16 patches + class token) × dim
-      } finally {
-        model.dispose();
+    it('counts an MLP head and a trained or fixed embedding the same way it allocates them', () => {
+      for (const trained of [true, false]) {
+        const factory = vitPlugin.create({ ...TINY, head: { hidden: 24, init_std: null }, pos_embed_trainable: trained }, ctx);
+        const model = factory.build(5, 0);
+        try {
+          const allocated = model.trainableVariables().reduce((n, v) => n + v.size, 0);
+          const all = [...model.namedVariables().values()].reduce((n, v) => n + v.size, 0);
+          const count = factory.parameterCount(5);
+          expect(allocated).to.equal(count.trainable);
+          expect(all).to.equal(count.total);
+          expect(count.total - count.trainable).to.equal(trained ? 0 : 17 * 32); // (16 patches + class token) × dim
+        } finally {
+          model.dispose();
+        }
       }
     });
   });
@@ -480,6 +485,37 @@ describe('vit backbone', function () {
         x.dispose();
         a.dispose();
         b.dispose();
+      }
+    });
+
+    it('trains its sin-cos position embedding from the sin-cos values; MAE’s build and pos_embed_trainable: false keep it fixed', () => {
+      const x = images(2);
+      const y = tf.tensor1d([0, 2], 'int32');
+      const positions = (m: VisionTransformer) => m.namedVariables().get('pos_embed')!.dataSync().slice();
+      const step = (m: VisionTransformer) => {
+        const opt = new AdamW(new Map([...m.namedVariables()].filter(([, v]) => v.trainable)), { weightDecay: 0.05 });
+        opt.minimize(() => tf.mean(crossEntropy(m.logits(x, { training: true }), y)) as tf.Scalar, 1e-2);
+        opt.dispose();
+      };
+      const fine = build({}, 3, 1);
+      const mae = vitPlugin.create(TINY, ctx).build(3, 1, { fixedSincosPositions: true });
+      const fixed = build({ pos_embed_trainable: false }, 3, 1);
+      try {
+        const sincos = tf.tidy(() => fine.sincosPositionEmbedding(TINY.dim!).dataSync().slice());
+        for (const m of [fine, mae, fixed]) expect(Array.from(positions(m))).to.deep.equal(Array.from(sincos));
+        expect(fine.trainableVariables()).to.include(fine.namedVariables().get('pos_embed'));
+        expect(mae.trainableVariables()).not.to.include(mae.namedVariables().get('pos_embed'));
+        expect(fixed.namedVariables().get('pos_embed')!.trainable).to.equal(false);
+        for (const m of [fine, mae, fixed]) step(m);
+        const moved = (m: VisionTransformer) => Math.max(...positions(m).map((v, i) => Math.abs(v - sincos[i]!)));
+        expect(moved(fine)).to.be.greaterThan(1e-4);
+        expect(moved(mae)).to.equal(0);
+        expect(moved(fixed)).to.equal(0);
+      } finally {
+        tf.dispose([x, y]);
+        fine.dispose();
+        mae.dispose();
+        fixed.dispose();
       }
     });
 
