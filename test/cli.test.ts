@@ -114,7 +114,7 @@ describe('CLI', () => {
   });
 
   it('prints --help for every command', () => {
-    for (const c of ['validate', 'plan', 'plugins', 'run', 'synth', 'export']) {
+    for (const c of ['validate', 'plan', 'plugins', 'run', 'synth', 'export', 'new', 'test']) {
       const r = ssfer([c, '--help']);
       expect(r.status, c).to.equal(0);
       expect(r.stdout, c).to.match(new RegExp(`^Usage: ssfer ${c}`));

@@ -89,7 +89,7 @@ const firstLine = (text: string) => text.split('\n')[0]!;
  * Why importing a plugin file failed, in one line: where in the file (line:column, when the error
  * says), what went wrong, and what to do.
  */
-export function importFailure(file: string, err: unknown): { where: string; message: string } {
+export function importFailure(file: string, err: unknown, what = 'plugin'): { where: string; message: string } {
   const e = err as NodeJS.ErrnoException;
   const text = e instanceof Error ? e.message : String(err);
   const internal = text.match(/Package subpath '\.\/([^']+)' is not defined by "exports" in (.*?) imported from/);
@@ -100,18 +100,16 @@ export function importFailure(file: string, err: unknown): { where: string; mess
     };
   }
   if (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'ERR_UNSUPPORTED_DIR_IMPORT') {
-    return { where: file, message: `an import of the plugin cannot be found: ${firstLine(text)}` };
+    return { where: file, message: `an import of the ${what} cannot be found: ${firstLine(text)}` };
   }
   // A syntax error found while compiling TypeScript (esbuild: "file:line:col: ERROR: text").
   const compiled = text.match(/:(\d+):(\d+): ERROR: (.*)/);
-  if (compiled) return { where: `${file}:${compiled[1]}:${compiled[2]}`, message: `the plugin does not compile: ${compiled[3]}` };
+  if (compiled) return { where: `${file}:${compiled[1]}:${compiled[2]}`, message: `the ${what} does not compile: ${compiled[3]}` };
   const name = e instanceof Error ? e.name : 'a value';
   const at = lineInStack(file, e instanceof Error ? e.stack : undefined);
-  const kind = e instanceof SyntaxError ? 'the plugin does not parse' : 'the plugin threw while it was imported';
-  return {
-    where: at ? `${file}:${at}` : file,
-    message: `${kind}: ${name}: ${firstLine(text)}; a plugin file runs when it is loaded, and should only define its plugins (export default definePlugin({ … }))`,
-  };
+  const kind = e instanceof SyntaxError ? `the ${what} does not parse` : `the ${what} threw while it was imported`;
+  const advice = what === 'plugin' ? '; a plugin file runs when it is loaded, and should only define its plugins (export default definePlugin({ … }))' : '';
+  return { where: at ? `${file}:${at}` : file, message: `${kind}: ${name}: ${firstLine(text)}${advice}` };
 }
 
 /** `line:col` of the first stack frame in `file`, if any. */
