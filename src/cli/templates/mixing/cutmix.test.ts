@@ -27,10 +27,10 @@ const context = (seed: number): MixingContext => ({
 const ce = (a: number, c: number) => Math.log(Math.exp(a) + 1) - (c === 0 ? a : 0);
 
 test('cutmix: the loss weights both labels by the share of pixels pasted', async () => {
-  const cutmix = await createPlugin(plugin, { alpha: 1 });
+  const mixing = await createPlugin(plugin, { alpha: 1 });
   for (const seed of [1, 2, 3]) {
     const b = batch();
-    const { loss, stats } = cutmix.loss(b, context(seed));
+    const { loss, stats } = mixing.loss(b, context(seed));
     const p = stats.pasted!;
     assert.ok(p > 0 && p < 1, `pasted share ${p}`);
     // Image 0 (zeros) gets a box of ones, image 1 a box of zeros; each is the other's partner.
@@ -46,17 +46,17 @@ test('cutmix: probability 0 is plain cross-entropy, and the same seed draws the 
   const b = batch();
   const { loss } = plain.loss(b, context(1));
   assert.ok(Math.abs(loss.dataSync()[0]! - (ce(0, 0) + ce(3, 1)) / 2) < 1e-6);
-  const cutmix = await createPlugin(plugin, {});
-  const [a, c] = [cutmix.loss(b, context(7)), cutmix.loss(b, context(7))];
+  const mixing = await createPlugin(plugin, {});
+  const [a, c] = [mixing.loss(b, context(7)), mixing.loss(b, context(7))];
   assert.equal(a.stats.pasted, c.stats.pasted);
   tf.dispose([loss, a.loss, c.loss, b.images, b.labels, b.boxes]);
 });
 
 test('cutmix: the gradient reaches the model, and no tensor is left behind', async () => {
-  const cutmix = await createPlugin(plugin, {});
+  const mixing = await createPlugin(plugin, {});
   const b = batch();
   const before = tf.memory().numTensors;
-  const { value, grads } = tf.variableGrads(() => cutmix.loss(b, context(5)).loss, [w]);
+  const { value, grads } = tf.variableGrads(() => mixing.loss(b, context(5)).loss, [w]);
   assert.ok(Math.abs(grads[w.name]!.dataSync()[0]!) > 0);
   tf.dispose([value, grads[w.name]!]);
   assert.equal(tf.memory().numTensors, before);
