@@ -40,6 +40,8 @@ export {
 export { createPlugin, PluginLoadError } from './core/registry.ts';
 export { deriveSeed, Rng } from './core/rng.ts';
 export type { Json } from './core/json.ts';
+export { UsageError } from './core/errors.ts';
+export { writeAtomic, writeJson } from './core/files.ts';
 
 // The contract of each kind the core names.
 export {
@@ -97,10 +99,13 @@ export { epochBatches, gatherBoxes, gatherImages, gatherLabels } from './train/b
 export { TrainLoop, type Budget, type LoopResult, type StepPosition, type TrainProgram } from './train/loop.ts';
 export { AdamW, defaultNoDecay, type AdamWOptions, type Gradients } from './train/optimizer.ts';
 export { Ema } from './train/ema.ts';
-export { cosineDecayLr, stepDecayLr, warmupCosineLr } from './train/schedule.ts';
+export { cosineDecayLr, stepDecayLr, timmCosineLr, warmupCosineLr, type StepDecay, type TimmCosine, type WarmupCosine } from './train/schedule.ts';
 export { trainingStageOptions, type StageDefaults, type TrainingStageOptions } from './train/stage-options.ts';
 export { lossHealth } from './train/health.ts';
 export type { TrainingParts } from './train/resume.ts';
+// A backbone's ONNX graph, for `ssfer export` (BackboneFactory.onnxGraph).
+export { GraphBuilder, INPUT_NAME, OUTPUT_NAME } from './onnx/graph.ts';
+export type { OnnxGraph } from './onnx/proto.ts';
 // A backbone's named weights: creation, state() and a checked loadState(), as every built-in backbone keeps them.
 export { loadInto, ParamSet, stateOf } from '../plugins/backbone/vit/params.ts';
 
@@ -109,6 +114,6 @@ export { classNames, EXPRESSIONS_7, EXPRESSIONS_8, type Expression } from './dat
 export { fractionQuota, indicesByClass, stratifiedPick } from './data/stratify.ts';
 export { loadIndexed, type DatasetIndex, type IndexEntry, type LoadContext } from './data/load.ts';
 export type { Box, ImageSource } from './data/decode.ts';
-export { DatasetError, IssueLog, type OnError, type Place } from './data/errors.ts';
-export { linesOf, readIndexFile, splitCsv, type IndexFile, type IndexLine } from './data/index-file.ts';
+export { DatasetError, DropCounter, EntryProblem, IssueLog, type OnError, type Place } from './data/errors.ts';
+export { columnsOf, linesOf, readIndexFile, splitCsv, type IndexFile, type IndexLine } from './data/index-file.ts';
 export { imageGridPng } from './data/picture.ts';

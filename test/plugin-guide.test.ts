@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { pluginTemplate, renderTemplate, TEMPLATE_KINDS } from '../src/cli/scaffold.ts';
 import { projectRoot, tempDir } from './helpers.ts';
@@ -70,6 +71,18 @@ describe('the plugin guide, followed outside the repository', function () {
     const readme = fs.readFileSync(path.join(projectRoot, 'README.md'), 'utf8');
     expect(readme).to.include(`\`\`\`ts\n${files.get('plain.ts')}\`\`\`\n`);
     expect(readme).to.include('[docs/plugins.md](docs/plugins.md)');
+  });
+
+  it('names in its table of the public API only what `ssfer` exports, and `tf` is the core’s tfjs', async () => {
+    const api = (await import('ssfer')) as Record<string, unknown>;
+    const source = fs.readFileSync(path.join(projectRoot, 'src', 'index.ts'), 'utf8');
+    const table = guide.slice(guide.indexOf('\n## The public API'), guide.indexOf('\n## mixing'));
+    const names = [...table.matchAll(/`([A-Za-z_][A-Za-z0-9_]*)`/g)].map((m) => m[1]!);
+    expect(names.length).to.be.above(60);
+    // A value is exported at run time; a type is named in an export of src/index.ts.
+    const missing = names.filter((n) => !(n in api) && !new RegExp(`^export type[^;]*\\b${n}\\b|\\btype ${n}\\b`, 'm').test(source));
+    expect(missing).to.deep.equal([]);
+    expect((api.tf as typeof tf).Tensor).to.equal(tf.Tensor);
   });
 
   it('validates, lists and trains a .ts plugin written from the guide, in a folder with only it and a recipe', () => {

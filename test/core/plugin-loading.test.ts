@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -125,6 +126,27 @@ describe('plugins from any folder', function () {
     await createRegistry([path.join(dir, 'second-copy.ts')]);
     expect(seen['second-copy']!.Tensor).to.equal(tf.Tensor);
     expect(seen['second-copy']!.engine).to.equal(tf.engine());
+  });
+
+  it('does the same under the installed command: the plugin’s tfjs is the API’s, not the copy beside it', () => {
+    const dir = writeFiles({
+      'node_modules/@tensorflow/tfjs/package.json': '{ "name": "@tensorflow/tfjs", "version": "0.0.1", "main": "index.js" }',
+      'node_modules/@tensorflow/tfjs/index.js': 'exports.Tensor = class Tensor {};\n',
+      'same-tf.ts': [
+        "import * as direct from '@tensorflow/tfjs';",
+        "import { definePlugin, options, tf } from 'ssfer';",
+        "if (direct.Tensor !== tf.Tensor) throw new Error('a second tfjs');",
+        "export default definePlugin({ kind: 'kappa', name: 'same-tf', description: 'd', options: options({}), create: () => ({ name: 'same-tf', similarity: () => tf.zeros([0]) as tf.Tensor1D, kappa: () => tf.zeros([0]) as tf.Tensor1D }) });",
+        '',
+      ].join('\n'),
+    });
+    const r = spawnSync(process.execPath, [path.join(projectRoot, 'src', 'bin', 'ssfer.js'), 'plugins', 'kappa', '--plugin', 'same-tf.ts'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).to.equal('');
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.match(/^ {2}same-tf {10}d$/m);
   });
 
   describe('a plugin file that is not a plugin gets one message naming the file and what was expected', () => {
