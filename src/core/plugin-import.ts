@@ -102,9 +102,9 @@ export function importFailure(file: string, err: unknown, what = 'plugin'): { wh
   if (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'ERR_UNSUPPORTED_DIR_IMPORT') {
     return { where: file, message: `an import of the ${what} cannot be found: ${firstLine(text)}` };
   }
-  // A syntax error found while compiling TypeScript (esbuild: "file:line:col: ERROR: text").
+  // A syntax error found while compiling TypeScript (esbuild: "file:line:col: ERROR: text", the column counted from 0).
   const compiled = text.match(/:(\d+):(\d+): ERROR: (.*)/);
-  if (compiled) return { where: `${file}:${compiled[1]}:${compiled[2]}`, message: `the ${what} does not compile: ${compiled[3]}` };
+  if (compiled) return { where: `${file}:${compiled[1]}:${Number(compiled[2]) + 1}`, message: `the ${what} does not compile: ${compiled[3]}` };
   const name = e instanceof Error ? e.name : 'a value';
   const at = lineInStack(file, e instanceof Error ? e.stack : undefined);
   const kind = e instanceof SyntaxError ? `the ${what} does not parse` : `the ${what} threw while it was imported`;
