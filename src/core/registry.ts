@@ -255,7 +255,10 @@ async function pluginFile(entry: string): Promise<string> {
     return await resolvePluginEntry(entry, process.cwd());
   } catch (err) {
     if (err instanceof PluginEntryError)
-      throw new PluginLoadError(entry, `${err.message}; check the path (relative to the recipe, or to the current folder for --plugin)`);
+      throw new PluginLoadError(
+        entry,
+        err.file ? `${err.message}; check the path (relative to the recipe, or to the current folder for --plugin)` : err.message,
+      );
     throw err;
   }
 }
