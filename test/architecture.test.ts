@@ -24,7 +24,14 @@ const LAYERS: Record<string, number> = {
 /** The one import across a layer: `ssfer compare` prints the table it reads back from MLflow. */
 const SAME_LAYER = new Set(['src/tracking -> src/report', 'src/engine -> src/native']);
 /** What plugins may use: the contracts and the building blocks, never the orchestrator or the CLI. */
-const PLUGINS_MAY_IMPORT = new Set(['plugins', 'src/core', 'src/onnx', 'src/contracts', 'src/engine', 'src/train', 'src/data', 'src/tracking']);
+const PLUGINS_MAY_IMPORT = new Set(['plugins', 'src/index.ts', 'src/core', 'src/onnx', 'src/contracts', 'src/engine', 'src/train', 'src/data', 'src/tracking']);
+/**
+ * The public API (`import … from 'ssfer'`) is what a plugin may use, gathered: it imports from the
+ * folders plugins may import and, of plugins/, only the backbones' weight holder and, as types,
+ * the contracts of the kinds FaceMix declares. Nothing in src/ imports it.
+ */
+const PUBLIC_API = 'src/index.ts';
+const API_FROM_PLUGINS = new Set(['plugins/backbone/vit/params.ts', 'plugins/mixing/internal/kinds.ts']);
 
 const IMPORT = /(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gms;
 
@@ -79,6 +86,17 @@ describe('architecture', () => {
           .map((t) => `${f} imports ${t}`),
       );
     expect(wrong).to.deep.equal([]);
+  });
+
+  it('keeps the public API to what plugins may use: no orchestrator, recipe machinery or CLI', () => {
+    expect(files).to.include(PUBLIC_API);
+    const wrong = importsOf(PUBLIC_API).filter((t) => (folderOf(t) === 'plugins' ? !API_FROM_PLUGINS.has(t) : !PLUGINS_MAY_IMPORT.has(folderOf(t))));
+    expect(wrong).to.deep.equal([]);
+    const text = fs.readFileSync(path.join(projectRoot, PUBLIC_API), 'utf8');
+    // FaceMix's contracts are types only: the API loads no plugin module.
+    expect(text).to.match(/export type \{[^}]*\} from '\.\.\/plugins\/mixing\/internal\/kinds\.ts'/);
+    const users = files.filter((f) => f.startsWith('src/') && importsOf(f).includes(PUBLIC_API));
+    expect(users).to.deep.equal([]);
   });
 
   it('has no import cycle between files', () => {

@@ -114,12 +114,32 @@ describe('CLI', () => {
   });
 
   it('prints --help for every command', () => {
-    for (const c of ['validate', 'plan', 'plugins', 'run', 'synth', 'export']) {
+    for (const c of ['validate', 'plan', 'plugins', 'run', 'synth', 'export', 'new', 'test']) {
       const r = ssfer([c, '--help']);
       expect(r.status, c).to.equal(0);
       expect(r.stdout, c).to.match(new RegExp(`^Usage: ssfer ${c}`));
     }
     expect(ssfer(['--help']).stdout).to.match(/Commands:/);
+  });
+
+  it('test runs node:test files from any folder: 0 when they pass, 1 when one fails, 2 when one cannot be imported', () => {
+    const dir = writeFiles({
+      'pass.test.ts':
+        "import assert from 'node:assert/strict';\nimport { test } from 'node:test';\nimport { tf } from 'ssfer';\n\ntest('adds', () => assert.equal(tf.add(1, 2).dataSync()[0], 3));\n",
+      'fail.test.ts':
+        "import assert from 'node:assert/strict';\nimport { test } from 'node:test';\n\ntest('later', async () => {\n  await new Promise((r) => setTimeout(r, 50));\n  assert.equal(1, 2);\n});\n",
+      'broken.test.ts': 'const x: number = ;\n',
+    });
+    const pass = ssfer(['test', 'pass.test.ts'], dir);
+    expect(pass.status, pass.stderr).to.equal(0);
+    expect(pass.stdout).to.match(/^ok 1 - adds$/m);
+    const fail = ssfer(['test', 'pass.test.ts', 'fail.test.ts'], dir);
+    expect(fail.status).to.equal(1);
+    expect(fail.stdout).to.match(/^not ok \d - later$/m);
+    const broken = ssfer(['test', 'broken.test.ts'], dir);
+    expect(broken.status).to.equal(2);
+    expect(broken.stderr).to.equal(`ssfer test: ${path.join(dir, 'broken.test.ts')}:1:19: the test file does not compile: Unexpected ";"\n`);
+    expect(ssfer(['test', 'nowhere.test.ts'], dir).stderr).to.equal(`ssfer test: test file not found: ${path.join(dir, 'nowhere.test.ts')}\n`);
   });
 
   it('lists plugins with their options and defaults', () => {

@@ -1,8 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { Json } from '../core/json.ts';
 import { createRegistry } from '../core/registry.ts';
+import { importFailure, importPluginFile } from '../core/plugin-import.ts';
+import { writeAtomic } from '../core/files.ts';
+import { pluginTemplate, renderTemplate, TEMPLATE_KINDS } from './scaffold.ts';
 import { CORE_KINDS } from '../core/kinds.ts';
 import type { JsonSchema } from '../core/plugin.ts';
 import { resolveConfig, resolveRecipe, type Override, type ResolvedRecipe } from '../recipe/recipe.ts';
@@ -26,7 +30,8 @@ const recipeFlags = {
 
 const recipeFlagHelp = `  --scale smoke|small|paper  which entry of the recipe's scales applies (default: the recipe's scale:)
   --set path=value           override a recipe value (repeatable; the value is read as YAML and validated)
-  --plugin FILE              load extra plugins from a .ts or .js file (repeatable)`;
+  --plugin FILE              load extra plugins from a file (.ts, .mts, .js, .mjs; relative to the current
+                             folder) or an installed package, by its name (repeatable)`;
 
 function recipeOptions(values: { scale?: string; set?: string[]; plugin?: string[] }) {
   return { scale: values.scale, sets: values.set ?? [], pluginFiles: values.plugin ?? [] };
@@ -176,7 +181,11 @@ ${recipeFlagHelp}
     summary: 'list the registered plugins, their descriptions and options with defaults',
     help: `Usage: ssfer plugins [kind] [--plugin FILE…] [--json]
 
+Lists the plugins of a kind (or of every kind) with their descriptions and options, the built-in
+ones and those --plugin loads: a file (.ts, .mts, .js, .mjs) or an installed package, by its name.
+
 Kinds: ${CORE_KINDS.map((k) => k.name).join(', ')}, and the kinds plugin modules declare (ssfer plugins lists them all).
+Writing a plugin: ssfer new plugin <kind> <name>, and docs/plugins.md.
 `,
     async run(argv) {
       const { values, positionals } = parse('plugins', argv, { plugin: { type: 'string', multiple: true }, json: { type: 'boolean' } });
@@ -340,6 +349,103 @@ ${recipeFlagHelp}
         profile: Boolean(values.profile),
         resumeWith: withoutResume(argv),
       });
+    },
+  },
+
+  new: {
+    summary: 'write a new plugin of a kind: the plugin, its tests and a one-cell recipe that runs it',
+    help: `Usage: ssfer new plugin <kind> <name> [--dir DIR]
+
+Writes a working plugin of the kind named <name> into DIR (default: the current folder):
+  <name>.ts        the plugin: its options schema and its factory
+  <name>.test.ts   its tests, run by 'ssfer test <name>.test.ts'
+  <name>.yaml      a recipe of one small cell that uses it: 'ssfer run <name>.yaml --scale smoke'
+Each is the guide's example of that kind (docs/plugins.md) under the new name, to edit from
+there. The plugin imports only the public API (import { … } from 'ssfer'). A file that exists
+already is never overwritten: nothing is written then.
+
+Kinds and their examples: ${TEMPLATE_KINDS.map((k) => `${k} (${pluginTemplate(k)?.example})`).join(', ')}
+
+  --dir DIR        folder to write into (created when missing)
+`,
+    async run(argv) {
+      const { values, positionals } = parse('new', argv, { dir: { type: 'string' } });
+      if (helpOr(values, 'new')) return 0;
+      const [what, kind, name, ...extra] = positionals;
+      if (what !== 'plugin') throw new UsageError(`ssfer new makes plugins: ssfer new plugin <kind> <name>; see 'ssfer new --help'`);
+      if (kind === undefined || name === undefined || extra.length)
+        throw new UsageError(`name the kind and the plugin: ssfer new plugin <kind> <name>, e.g. ssfer new plugin mixing cutmix; see 'ssfer new --help'`);
+      const template = pluginTemplate(kind);
+      if (!template) {
+        const known = [...CORE_KINDS.map((k) => k.name), ...TEMPLATE_KINDS];
+        throw new UsageError(
+          `${known.includes(kind) ? `no example of kind '${kind}' to start from yet` : `unknown kind '${kind}'`}; ssfer new plugin makes ${TEMPLATE_KINDS.join(', ')} (docs/plugins.md describes every kind)`,
+        );
+      }
+      if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(name) || /\.(?:[cm]?[jt]s|ya?ml)$/i.test(name) || parseYaml(name) !== name)
+        throw new UsageError(`'${name}' cannot name a plugin: use letters, digits, '-', '_' or '.', starting with a letter (a word that YAML reads as text)`);
+      const registry = await createRegistry();
+      if (registry.has(kind, name)) throw new UsageError(`a built-in ${kind} plugin is named '${name}'; choose another name`);
+      const dir = path.resolve(values.dir ?? '.');
+      if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UsageError(`--dir ${values.dir} is a file, not a folder`);
+      const files = renderTemplate(template, name).map((f) => ({ ...f, file: path.join(dir, f.name) }));
+      const taken = files.filter((f) => fs.existsSync(f.file));
+      if (taken.length)
+        throw new UsageError(
+          `${taken.map((f) => f.file).join(', ')} ${taken.length === 1 ? 'exists' : 'exist'} already; nothing was written. Choose another name or --dir`,
+        );
+      for (const f of files) writeAtomic(f.file, f.text);
+      const shown = (f: string) => {
+        const rel = path.relative(process.cwd(), f);
+        return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : f;
+      };
+      const at = (n: string) => shown(path.join(dir, n));
+      const next = [
+        [`ssfer test ${at(`${name}.test.ts`)}`, 'run its tests'],
+        [`ssfer plugins ${kind} --plugin ${at(`${name}.ts`)}`, 'list it with its options'],
+        [`ssfer run ${at(`${name}.yaml`)} --scale smoke`, 'train a small cell with it'],
+      ];
+      const width = Math.max(...next.map(([c]) => c!.length));
+      const guide = fileURLToPath(new URL('../../docs/plugins.md', import.meta.url));
+      process.stdout.write(
+        `wrote ${files.map((f) => shown(f.file)).join(', ')}\nnext:\n${next.map(([c, what]) => `  ${c!.padEnd(width)}  ${what}`).join('\n')}\n` +
+          `The guide to ${kind} plugins (the contract, what the core hands them, what they return): ${guide}#${kind}\n`,
+      );
+      return 0;
+    },
+  },
+
+  test: {
+    summary: 'run plugin tests written with node:test, importing ssfer and tfjs from this installation',
+    help: `Usage: ssfer test <file…>
+
+Runs test files written with Node's test runner (node:test), such as the test 'ssfer new plugin'
+writes beside a plugin, in one process. Each file is imported as a plugin file is: it may be
+TypeScript, in any folder, and its imports of 'ssfer' and '@tensorflow/tfjs' get this
+installation's. TensorFlow.js computes on its JavaScript backend (cpu).
+
+Exit status: 0 when every test passed, 1 when a test failed, 2 when a file cannot be imported.
+`,
+    async run(argv) {
+      const { values, positionals } = parse('test', argv, {});
+      if (helpOr(values, 'test')) return 0;
+      if (positionals.length === 0) throw new UsageError("name at least one test file; see 'ssfer test --help'");
+      const files = positionals.map((f) => path.resolve(f));
+      const missing = files.find((f) => !fs.existsSync(f));
+      if (missing) throw new UsageError(`test file not found: ${missing}`);
+      const { selectBackend } = await import('../engine/backend.ts');
+      await selectBackend('cpu');
+      for (const file of files) {
+        try {
+          await importPluginFile(file);
+        } catch (err) {
+          const { where, message } = importFailure(file, err, 'test file');
+          throw new UsageError(`${where}: ${message}`);
+        }
+      }
+      // node:test runs the tests the files declared once they are imported and sets the exit status to 1
+      // when one fails: if that has happened already it is kept, and a later failure sets it then.
+      return Number(process.exitCode ?? 0);
     },
   },
 

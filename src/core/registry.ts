@@ -2,11 +2,12 @@ import 'reflect-metadata';
 import { tracedInstance } from './trace.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL, fileURLToPath } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Container } from 'inversify';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { CORE_KINDS, KIND_NAME, KIND_SERVICE, serviceId, type KindDeclaration } from './kinds.ts';
 import type { ContractOf, PluginContext, PluginDefinition, PluginModule, PluginSlot } from './plugin.ts';
+import { importFailure, importPluginFile, PluginEntryError, resolvePluginEntry } from './plugin-import.ts';
 
 /** Where a plugin definition (or a kind declaration) came from, for `ssfer plugins` and for error messages. */
 export interface PluginOrigin {
@@ -161,12 +162,16 @@ export class PluginRegistry {
   }
 
   /**
-   * Loads plugin files: every module is imported first and the kinds they declare are learnt,
+   * Loads plugin modules: every module is imported first and the kinds they declare are learnt,
    * then their definitions are registered, so a file may hold plugins of a kind another declares.
+   * An entry is a file (relative to the current folder) or the name of an installed package.
    */
-  async loadFiles(files: readonly string[], builtin = false): Promise<PluginDefinition[]> {
+  async loadFiles(entries: readonly string[], builtin = false): Promise<PluginDefinition[]> {
     const modules: { file: string; mod: PluginModule }[] = [];
-    for (const file of files) modules.push({ file: path.resolve(file), mod: await importPluginModule(file) });
+    for (const entry of entries) {
+      const file = await pluginFile(entry);
+      modules.push({ file, mod: await importPluginModule(file) });
+    }
     for (const { file, mod } of modules) {
       if (mod.kinds !== undefined && !Array.isArray(mod.kinds)) throw new PluginLoadError(file, 'kinds must be a list of defineKind(name, description)');
       for (const kind of mod.kinds ?? []) this.declareKind(kind, { file, builtin });
@@ -176,12 +181,15 @@ export class PluginRegistry {
       const exported = mod.default ?? (mod as { plugins?: PluginModule['default'] }).plugins;
       if (exported === undefined) {
         if (mod.kinds?.length) continue; // a module that only declares kinds
-        throw new PluginLoadError(file, 'exports no plugin; export default definePlugin({ kind, name, description, options, create })');
+        throw new PluginLoadError(file, noPluginExported(mod));
       }
-      for (const def of (Array.isArray(exported) ? exported : [exported]) as PluginDefinition[]) {
-        this.register(def, { file, builtin });
-        defs.push(def);
-      }
+      const list = (Array.isArray(exported) ? exported : [exported]) as unknown[];
+      if (list.length === 0) throw new PluginLoadError(file, `its default export is an empty list; ${EXPECTED}`);
+      list.forEach((def, i) => {
+        const which = Array.isArray(exported) ? `item ${i + 1} of the default export` : 'the default export';
+        this.register(asDefinition(def, which, file), { file, builtin });
+        defs.push(def as PluginDefinition);
+      });
     }
     return defs;
   }
@@ -210,15 +218,62 @@ export class PluginRegistry {
   }
 }
 
-async function importPluginModule(file: string): Promise<PluginModule> {
-  const abs = path.resolve(file);
-  if (!fs.existsSync(abs))
-    throw new PluginLoadError(file, 'plugin file not found; check the path (relative to the recipe, or to the current folder for --plugin)');
-  try {
-    return (await import(pathToFileURL(abs).href)) as PluginModule;
-  } catch (err) {
-    throw new PluginLoadError(file, `failed to load: ${(err as Error).message.split('\n')[0]}`);
+const EXPECTED = 'expected export default definePlugin({ kind, name, description, options, create }), or a list of them';
+
+const looksLikePlugin = (v: unknown): boolean => typeof v === 'object' && v !== null && 'kind' in v && 'name' in v && 'create' in v;
+
+/** Why a module that exports no default plugin is refused, naming what it does export. */
+function noPluginExported(mod: PluginModule): string {
+  const names = Object.keys(mod).filter((k) => k !== 'default' && k !== 'kinds');
+  if (names.length === 0) return `exports nothing; ${EXPECTED}`;
+  const plugin = names.find((k) => looksLikePlugin((mod as Record<string, unknown>)[k]));
+  if (plugin) return `exports the plugin '${plugin}' but has no default export; write export default ${plugin}`;
+  return `exports no plugin (it exports ${names.map((n) => `'${n}'`).join(', ')}); ${EXPECTED}`;
+}
+
+/** A default export that is not a plugin definition object is refused with what it is instead. */
+function asDefinition(def: unknown, which: string, file: string): PluginDefinition {
+  if (typeof def === 'object' && def !== null && !Array.isArray(def)) {
+    if (['kind', 'name', 'create'].some((k) => k in def)) return def as PluginDefinition;
+    const keys = Object.keys(def);
+    throw new PluginLoadError(file, `${which} is an object ${keys.length ? `with keys ${keys.join(', ')}` : 'without keys'}, not a plugin; ${EXPECTED}`);
   }
+  const what =
+    def === null
+      ? 'null'
+      : Array.isArray(def)
+        ? 'a list inside the list'
+        : typeof def === 'function'
+          ? `a function (${def.name || 'anonymous'}): export the definition, not its create function`
+          : `${typeof def} ${JSON.stringify(def)}`;
+  throw new PluginLoadError(file, `${which} is ${what}, not a plugin; ${EXPECTED}`);
+}
+
+/** The file a plugin entry names, relative to the current folder (a recipe's entries arrive absolute). */
+async function pluginFile(entry: string): Promise<string> {
+  try {
+    return await resolvePluginEntry(entry, process.cwd());
+  } catch (err) {
+    if (err instanceof PluginEntryError)
+      throw new PluginLoadError(
+        entry,
+        err.file ? `${err.message}; check the path (relative to the recipe, or to the current folder for --plugin)` : err.message,
+      );
+    throw err;
+  }
+}
+
+async function importPluginModule(file: string): Promise<PluginModule> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importPluginFile(file);
+  } catch (err) {
+    const { where, message } = importFailure(file, err);
+    throw new PluginLoadError(where, message);
+  }
+  // A CommonJS module compiled from `export default` (exports.default beside __esModule).
+  const inner = mod.default as { __esModule?: boolean; default?: unknown } | undefined;
+  return (inner && typeof inner === 'object' && inner.__esModule && 'default' in inner ? inner : mod) as PluginModule;
 }
 
 const optionsAjv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true });
@@ -255,4 +310,44 @@ export async function createRegistry(extraFiles: readonly string[] = []): Promis
   await registry.loadFiles(builtinPluginFiles(), true);
   await registry.loadFiles(extraFiles, false);
   return registry;
+}
+
+let shared: Promise<PluginRegistry> | undefined;
+
+/** What `createPlugin` hands a factory unless told otherwise. */
+const TEST_CONTEXT = { seed: 2024, scale: 'smoke', recipeDir: '.' };
+
+/**
+ * A plugin created outside a recipe, as a plugin's own test creates it: from its definition
+ * (registered beside the built-ins, so the plugins its slots name resolve), or a built-in by kind
+ * and slot (`createPlugin('backbone', { use: 'linear', image_size: 16 })`). The options are
+ * checked and defaulted as a recipe's would be; the context is the given one over
+ * `{ seed: 2024, scale: 'smoke', recipeDir: '.' }`.
+ */
+export async function createPlugin<K extends string, O, I>(
+  definition: PluginDefinition<O, I> & { readonly kind: K },
+  options?: Readonly<Record<string, unknown>>,
+  ctx?: Partial<Omit<PluginContext, 'resolve'>>,
+): Promise<I>;
+export async function createPlugin<K extends string>(kind: K, slot: PluginSlot | string, ctx?: Partial<Omit<PluginContext, 'resolve'>>): Promise<ContractOf<K>>;
+export async function createPlugin(
+  what: string | PluginDefinition,
+  given?: Readonly<Record<string, unknown>> | string,
+  ctx: Partial<Omit<PluginContext, 'resolve'>> = {},
+): Promise<unknown> {
+  const registry = await (shared ??= createRegistry());
+  const context = { ...TEST_CONTEXT, ...ctx };
+  if (typeof what === 'string') {
+    const slotValue = typeof given === 'string' ? { use: given } : (given as PluginSlot | undefined);
+    if (!slotValue || typeof slotValue.use !== 'string')
+      throw new Error(`createPlugin('${what}', slot): the slot names a plugin, as { use: name, ...options }`);
+    if (!registry.has(what, slotValue.use)) registry.get(what, slotValue.use); // throws: no such plugin, with the known ones
+    return registry.create(what, slotValue, context);
+  }
+  const origin = registry.origin(what.kind, what.name);
+  if (!origin) registry.register(what, { file: '(createPlugin)', builtin: false });
+  else if (registry.get(what.kind, what.name) !== what) {
+    throw new Error(`createPlugin: a different ${what.kind} plugin named '${what.name}' is already registered by ${origin.file}; choose another name`);
+  }
+  return registry.create(what.kind, { ...((given as Record<string, unknown> | undefined) ?? {}), use: what.name }, context);
 }

@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYamlValue } from 'yaml';
 import type { PluginRegistry } from '../core/registry.ts';
 import { createRegistry } from '../core/registry.ts';
+import { PluginEntryError, resolvePluginEntry } from '../core/plugin-import.ts';
 import { RecipeError, displayFile, formatDiagnostic, type Diagnostic, type Loc } from './diagnostics.ts';
 import { columnGroups, expandGrid, printedWidth, splitPrinted, type Cell, type Grid, type PaperRow, type SummaryColumn } from './grid.ts';
 import { loadRecipeFile } from './load.ts';
@@ -204,8 +204,13 @@ export async function resolveConfig(
   return { config: v.config as unknown as CellConfig, registry };
 }
 
+/**
+ * The plugin files a recipe names (`plugins:`, each a path relative to the recipe file that lists
+ * it or an installed package's name, resolved from that file's folder) and `--plugin` names
+ * (relative to the current folder). One that cannot be found is reported where it was written.
+ */
 async function pluginFilesOf(located: Located, cli: readonly string[], diagnostics: Diagnostic[]): Promise<string[]> {
-  const named: { file: string; loc: Loc; path: string }[] = [];
+  const named: { entry: string; base: string; loc: Loc; path: string }[] = [];
   const list = getPath(located.value, 'plugins');
   if (Array.isArray(list)) {
     list.forEach((entry, i) => {
@@ -213,20 +218,21 @@ async function pluginFilesOf(located: Located, cli: readonly string[], diagnosti
       const loc = locate(located, `plugins.${i}`) ?? { file: '<recipe>', line: 1, col: 1 };
       // Relative to the recipe file that lists it (which may be a base recipe).
       const base = loc.file.startsWith('<') ? process.cwd() : path.dirname(loc.file);
-      named.push({ file: path.resolve(base, entry), loc, path: `plugins.${i}` });
+      named.push({ entry, base, loc, path: `plugins.${i}` });
     });
   }
-  for (const f of cli) named.push({ file: path.resolve(f), loc: { file: `<--plugin ${f}>`, line: 1, col: 1 }, path: '--plugin' });
+  for (const f of cli) named.push({ entry: f, base: process.cwd(), loc: { file: `<--plugin ${f}>`, line: 1, col: 1 }, path: '--plugin' });
+  const files: string[] = [];
   for (const n of named) {
-    if (!fs.existsSync(n.file)) {
-      diagnostics.push({
-        loc: n.loc,
-        path: n.path,
-        message: `plugin file not found: ${displayFile(n.file)}; fix the path (relative to the recipe that lists it, or to the current folder for --plugin)`,
-      });
+    try {
+      files.push(await resolvePluginEntry(n.entry, n.base));
+    } catch (err) {
+      if (!(err instanceof PluginEntryError)) throw err;
+      const fix = err.message.includes('not installed') ? '' : '; fix the path (relative to the recipe that lists it, or to the current folder for --plugin)';
+      diagnostics.push({ loc: n.loc, path: n.path, message: `${err.file ? err.message.replace(err.file, displayFile(err.file)) : err.message}${fix}` });
     }
   }
-  return named.map((n) => n.file);
+  return files;
 }
 
 function summaryOf(located: Located, grid: Grid, diagnostics: Diagnostic[]): SummaryColumn[] {
