@@ -25,6 +25,8 @@ export interface CellHooks {
 
 export interface CellMetrics {
   readonly id: string;
+  /** The seed this run of the cell used (seed k of a cell is its seed + k); absent in older runs' metrics. */
+  readonly seed?: number;
   /** Test accuracy of the evaluated weights (EMA where kept), in [0, 1]. */
   readonly accuracy: number;
   /** Test accuracy of the raw (non-EMA) weights. */
