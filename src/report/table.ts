@@ -226,7 +226,8 @@ const signed = (x: number) => `${x > 0 ? '+' : ''}${x.toFixed(2)}`;
 function cellText(c: TableCell | undefined): string {
   if (!c) return '';
   if (c.status === 'failed') return `failed (${fmt(c.paper)})`;
-  return `${fmt(c.ours)}${c.ours_std !== null ? ` ± ${fmt(c.ours_std)}` : ''} (${fmt(c.paper)})`;
+  // Tables of versions before seeds (read back by compare) have no ours_std.
+  return `${fmt(c.ours)}${c.ours_std != null ? ` ± ${fmt(c.ours_std)}` : ''} (${fmt(c.paper)})`;
 }
 
 /** A paired difference as printed: "+1.23 [0.40, 2.06]*" (* the interval excludes 0), "baseline" in the baseline row. */

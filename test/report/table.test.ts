@@ -286,6 +286,18 @@ describe('report: seeds and paired differences', () => {
         .trim()
         .split(/\s{2,}/)[1],
     ).to.equal('+1.10');
+    // A table.json of a version before seeds (compare reads them back from MLflow) prints as it did.
+    const old = JSON.parse(JSON.stringify({ ...t, cells: t.cells.map(({ ours_std: _s, ours_runs: _r, ci95: _c, ...rest }) => rest) }));
+    delete old.seeds;
+    delete old.baseline;
+    const oldText = tableText(old).split('\n');
+    expect(oldText[1]).to.equal('scale smoke · seed 2024 · backend cpu · entries: ours (paper), accuracy (%)');
+    expect(
+      oldText
+        .find((l) => l.startsWith('SSIM'))!
+        .trim()
+        .split(/\s{2,}/)[1],
+    ).to.equal('81.10 (79.46)');
   });
 });
 
