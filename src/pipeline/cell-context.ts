@@ -7,6 +7,8 @@ import type { CellConfig } from '../recipe/schema.ts';
 import type { RunScope } from './scope.ts';
 
 export interface CellHooks {
+  /** How messages name this run of the cell (its id, and which seed when the run has several); default: its id. */
+  name?: string;
   onStep(stage: string, log: StepLog, plan: StagePlan): void;
   shouldStop(): boolean;
   note(text: string): void;
@@ -71,7 +73,7 @@ export interface CellContext {
   readonly recipe: ResolvedRecipe;
   readonly cell: ResolvedCell;
   readonly config: CellConfig;
-  /** The recipe's seed; every stream of the cell is derived from it. */
+  /** This run's seed (seed k of the cell is the cell's seed + k); every stream of the cell is derived from it. */
   readonly seed: number;
   readonly hooks: CellHooks;
   /** What the cell's plugins are created with. */

@@ -415,6 +415,7 @@ async function trainCell(run: RunContext, scope: RunScope, seeded: SeedRun): Pro
   await tracker.startCell({ ...ref, config: cell.config });
   try {
     const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(scope, recipe, cell, {
+      name,
       shouldStop: run.stopRequested,
       note: (t) => progress.log(t),
       stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),

@@ -182,7 +182,7 @@ describe('seeds: resume', function () {
 
     const resumed = ssfer(args(out, '--resume'));
     expect(resumed.status, resumed.stderr).to.equal(0);
-    expect(resumed.stderr).to.match(/default: supervised continues from its checkpoint after epoch \d+/);
+    expect(resumed.stderr).to.match(/default seed 1: supervised continues from its checkpoint after epoch \d+/);
     expect(resumed.stderr, 'seed 0 is not trained again').to.not.match(/default seed 0: accuracy/);
     expect(fs.statSync(seed0).mtimeMs).to.equal(seed0Time);
     const table = JSON.parse(resumed.stdout);
