@@ -26,6 +26,12 @@ export interface CellInfo extends CellRun {
   readonly config: Record<string, unknown>;
 }
 
+/** A cell over its seeds: its id and its configuration (its `seed` is seed 0's). */
+export interface CellSummaryInfo {
+  readonly id: string;
+  readonly config: Record<string, unknown>;
+}
+
 export type RunStatus = 'FINISHED' | 'FAILED' | 'KILLED';
 
 /**
@@ -50,7 +56,7 @@ export interface Tracker {
    * the paired difference to the baseline row; the mean health figures), and how the cell ended.
    * Called for every cell of the table, also for one whose seeds an earlier run finished.
    */
-  summarizeCell(cellId: string, result: { metrics: Record<string, number>; status: RunStatus }): Promise<void>;
+  summarizeCell(cell: CellSummaryInfo, result: { metrics: Record<string, number>; status: RunStatus }): Promise<void>;
   /** The run's own files (table.md, table.json, the resolved recipe) and how it ended. */
   endRun(result: { artifacts: readonly string[]; status: RunStatus }): Promise<void>;
 }

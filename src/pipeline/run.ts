@@ -268,7 +268,10 @@ async function finishRun(
   for (const c of recipe.cells) {
     const e = estimates.get(c.id)!;
     if (!started.has(c.id) && e.runs.every((v) => v === null) && e.status !== 'failed') continue; // nothing of it ran, now or before
-    await tracker.summarizeCell(c.id, { metrics: summaryMetrics(e), status: e.status === 'done' ? 'FINISHED' : e.status === 'failed' ? 'FAILED' : 'KILLED' });
+    await tracker.summarizeCell(
+      { id: c.id, config: c.config },
+      { metrics: summaryMetrics(e), status: e.status === 'done' ? 'FINISHED' : e.status === 'failed' ? 'FAILED' : 'KILLED' },
+    );
   }
   await tracker.endRun({
     artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { CellInfo, CellRun, RunInfo, RunStatus, Tracker } from '../contracts/tracker.ts';
+import type { CellInfo, CellRun, CellSummaryInfo, RunInfo, RunStatus, Tracker } from '../contracts/tracker.ts';
 import { LIMITS, MlflowClient, safeUri, splitBatch, type KeyValue, type Metric } from './client.ts';
 import { appendLine, clip, flattenParams, mlflowKey, OUTBOX, Sender, type Op } from './outbox.ts';
 
@@ -107,7 +107,7 @@ export class MlflowTracker implements Tracker {
    * The cell's own run, made once per session: params are the cell's config but its seed (each
    * seed's run has its own), so cells compare by their settings and their figures over the seeds.
    */
-  private cellRun(id: string, config: Record<string, unknown> | null): string {
+  private cellRun(id: string, config: Record<string, unknown>): string {
     const ref = this.cellRef(id);
     if (this.cells.has(ref)) return ref;
     this.cells.add(ref);
@@ -122,10 +122,10 @@ export class MlflowTracker implements Tracker {
         { key: 'mlflow.runName', value: clip(id, LIMITS.tagValue) },
         { key: 'cell', value: clip(id, LIMITS.tagValue) },
         { key: 'ssfer_kind', value: 'cell' },
-        ...(config && typeof config.seeds === 'number' ? [{ key: 'seeds', value: String(config.seeds) }] : []),
+        ...(typeof config.seeds === 'number' ? [{ key: 'seeds', value: String(config.seeds) }] : []),
       ],
     });
-    if (config) this.batch(ref, { params: flattenParams(config).filter((p) => p.key !== 'seed') });
+    this.batch(ref, { params: flattenParams(config).filter((p) => p.key !== 'seed') });
     return ref;
   }
   private get runRef(): string {
@@ -247,10 +247,10 @@ export class MlflowTracker implements Tracker {
     await this.chain;
   }
 
-  async summarizeCell(cellId: string, result: { metrics: Record<string, number>; status: RunStatus }): Promise<void> {
+  async summarizeCell(cell: CellSummaryInfo, result: { metrics: Record<string, number>; status: RunStatus }): Promise<void> {
     this.guard(() => {
       this.flush();
-      const ref = this.cellRun(cellId, null);
+      const ref = this.cellRun(cell.id, cell.config);
       const timestamp = Date.now();
       const metrics = Object.entries(result.metrics)
         .filter(([, v]) => Number.isFinite(v))
