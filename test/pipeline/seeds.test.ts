@@ -130,6 +130,8 @@ describe('seeds: every cell over several seeds (end to end on tiny synthetic fac
     const text = ssfer(['plan', seedsRecipe, '--seeds', '2']).stdout;
     expect(text).to.contain('Runs: 4 cells × 2 seeds = 8, in this order');
     expect(text).to.match(/pretrain +2 distinct for 8 runs/);
+    const help = ssfer(['run', '--help']).stdout;
+    for (const word of ['--seeds N', 'cells/<cell>/seed-<k>/', 'ours_runs', 'ci95', 'grid.baseline', 'diff_ci95']) expect(help, word).to.contain(word);
   });
 });
 
