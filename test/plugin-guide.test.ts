@@ -42,7 +42,7 @@ function cellResults(dir: string, recipe: string) {
   const run = path.join(runs, fs.readdirSync(runs).sort().at(-1)!);
   const cells = fs.readdirSync(path.join(run, 'cells'));
   expect(cells).to.have.length(1);
-  const cell = path.join(run, 'cells', cells[0]!);
+  const cell = path.join(run, 'cells', cells[0]!, 'seed-0');
   return {
     metrics: JSON.parse(fs.readFileSync(path.join(cell, 'metrics.json'), 'utf8')),
     log: fs

@@ -17,6 +17,7 @@ export default definePlugin({
     startCell: async () => {},
     logMetrics: () => {},
     endCell: async () => {},
+    summarizeCell: async () => {},
     endRun: async () => {},
   }),
 });

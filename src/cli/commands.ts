@@ -9,8 +9,8 @@ import { writeAtomic } from '../core/files.ts';
 import { pluginTemplate, renderTemplate, TEMPLATE_KINDS } from './scaffold.ts';
 import { CORE_KINDS } from '../core/kinds.ts';
 import type { JsonSchema } from '../core/plugin.ts';
-import { resolveConfig, resolveRecipe, type Override, type ResolvedRecipe } from '../recipe/recipe.ts';
-import { coreSchema } from '../recipe/schema.ts';
+import { resolveConfig, resolveRecipe, seedOf, type Override, type ResolvedRecipe } from '../recipe/recipe.ts';
+import { coreSchema, type CellConfig } from '../recipe/schema.ts';
 import { RecipeError } from '../recipe/diagnostics.ts';
 import { cellStageKeys, STAGES } from '../pipeline/stage-keys.ts';
 import { UsageError } from '../core/errors.ts';
@@ -25,16 +25,19 @@ export interface Command {
 const recipeFlags = {
   scale: { type: 'string' },
   set: { type: 'string', multiple: true },
+  seeds: { type: 'string' },
   plugin: { type: 'string', multiple: true },
 } as const;
 
 const recipeFlagHelp = `  --scale smoke|small|paper  which entry of the recipe's scales applies (default: the recipe's scale:)
   --set path=value           override a recipe value (repeatable; the value is read as YAML and validated)
+  --seeds N                  every cell runs N seeds, seed k being the recipe's seed + k (over the
+                             recipe's seeds: and --set seeds=N; default 1)
   --plugin FILE              load extra plugins from a file (.ts, .mts, .js, .mjs; relative to the current
                              folder) or an installed package, by its name (repeatable)`;
 
-function recipeOptions(values: { scale?: string; set?: string[]; plugin?: string[] }) {
-  return { scale: values.scale, sets: values.set ?? [], pluginFiles: values.plugin ?? [] };
+function recipeOptions(values: { scale?: string; set?: string[]; seeds?: string; plugin?: string[] }) {
+  return { scale: values.scale, sets: values.set ?? [], ...(values.seeds !== undefined ? { seeds: values.seeds } : {}), pluginFiles: values.plugin ?? [] };
 }
 
 function helpOr(values: { help?: boolean }, command: string): boolean {
@@ -119,10 +122,12 @@ ${recipeFlagHelp}
     summary: 'show the cells a recipe expands to, their plugins and which stages they share',
     help: `Usage: ssfer plan <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--json]
 
-Prints every cell (one training run) with its resolved plugins, and which cells have identical
-inputs for each stage (a run computes each distinct pre-training once). Plugin files the recipe
-names are imported, so their code runs. With --json, only JSON on stdout:
-{"recipe":…,"scale":…,"cells":[{"id":…,"row":…,"column":…,"plugins":{…},"stages":{…},"config":{…}}],"shared":[…]}
+Prints every cell with its resolved plugins, the runs (every cell once per seed: seed 0 of every
+cell, then seed 1, …) and which runs have identical inputs for each stage (a run computes each
+distinct pre-training once: the cells of one seed share it). Plugin files the recipe names are
+imported, so their code runs. With --json, only JSON on stdout:
+{"recipe":…,"scale":…,"seed":…,"seeds":N,"cells":[{"id":…,"row":…,"column":…,"plugins":{…},"stages":{…},"config":{…}}],
+ "runs":[{"cell":…,"seed_index":k,"seed":…,"stages":{…}}],"shared":[{"stage":…,"key":…,"seed_index":k,"cells":[…]}]}
 
 ${recipeFlagHelp}
   --json                     machine-readable output only
@@ -132,40 +137,64 @@ ${recipeFlagHelp}
       if (helpOr(values, 'plan')) return 0;
       if (positionals.length !== 1) throw new UsageError("name exactly one recipe file; see 'ssfer plan --help'");
       const recipe = await resolveRecipe(positionals[0]!, recipeOptions(values));
+      const stagesOf = (config: CellConfig) =>
+        cellStageKeys(recipe.registry, config, { seed: config.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) });
       const cells = recipe.cells.map((c) => ({
         id: c.id,
         row: c.row,
         column: c.column,
         labels: { row: c.rowPoint.labels, column: c.columnPoint.labels },
         plugins: pluginsOf(c),
-        stages: cellStageKeys(recipe.registry, c.config, { seed: c.config.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) }),
+        stages: stagesOf(c.config),
         config: c.config,
       }));
+      // The runs in the order `ssfer run` trains them: every cell's seed 0, then every cell's seed 1, …
+      const runs = Array.from({ length: recipe.seeds }, (_, k) =>
+        recipe.cells.map((c, i) => {
+          const seed = seedOf(c.config.seed, k);
+          return { cell: c.id, seed_index: k, seed, stages: k === 0 ? cells[i]!.stages : stagesOf({ ...c.config, seed }) };
+        }),
+      ).flat();
       const shared = STAGES.flatMap((stage) => {
-        const groups = new Map<string, string[]>();
-        for (const c of cells) groups.set(c.stages[stage], [...(groups.get(c.stages[stage]) ?? []), c.id]);
-        return [...groups].map(([key, ids]) => ({ stage, key, cells: ids }));
+        const groups = new Map<string, { seed_index: number; cells: string[] }>();
+        for (const r of runs) {
+          const group = groups.get(r.stages[stage]);
+          if (group) group.cells.push(r.cell);
+          else groups.set(r.stages[stage], { seed_index: r.seed_index, cells: [r.cell] });
+        }
+        return [...groups].map(([key, g]) => ({ stage, key, seed_index: g.seed_index, cells: g.cells }));
       });
       if (values.json) {
-        process.stdout.write(`${JSON.stringify({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, cells, shared })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ recipe: recipe.name, title: recipe.title, scale: recipe.scale, seed: recipe.seed, seeds: recipe.seeds, cells, runs, shared })}\n`,
+        );
         return 0;
       }
-      const out: string[] = [`${recipe.title}`, `recipe ${recipe.name} · scale ${recipe.scale} · seed ${recipe.seed} · ${cells.length} cells`, ''];
+      const seedsText = recipe.seeds > 1 ? `seeds ${recipe.seed}…${seedOf(recipe.seed, recipe.seeds - 1)}` : `seed ${recipe.seed}`;
+      const out: string[] = [`${recipe.title}`, `recipe ${recipe.name} · scale ${recipe.scale} · ${seedsText} · ${cells.length} cells`, ''];
       // The plugins every cell uses once, then per cell the choices that vary.
       const common = Object.entries(cells[0]!.plugins).filter(([p, use]) => cells.every((c) => c.plugins[p] === use));
       const varies = (c: (typeof cells)[number]) => Object.entries(c.plugins).filter(([p]) => !common.some(([q]) => q === p));
       out.push(`every cell: ${slotTree(common).join(' · ')}`);
       const width = Math.max(...cells.map((c) => c.id.length));
       for (const c of cells) out.push(`${c.id.padEnd(width)}  ${slotTree(varies(c)).join(' · ')}`.trimEnd());
-      out.push('', 'Stages with identical inputs (a run computes each distinct pre-training once; the other stages run per cell):');
+      const seedWord = (n: number) => `${n} seed${n === 1 ? '' : 's'}`;
+      out.push(
+        '',
+        `Runs: ${cells.length} cells × ${seedWord(recipe.seeds)} = ${runs.length}, in this order (seed k is a cell's seed + k; each run writes cells/<cell>/seed-<k>/):`,
+      );
+      for (let k = 0; k < recipe.seeds; k++)
+        out.push(`  seed ${k} (${seedOf(recipe.seed, k)}): every cell, ${cells.length} run${cells.length === 1 ? '' : 's'}`);
+      const what = recipe.seeds > 1 ? `${runs.length} runs` : `${cells.length} cells`;
+      out.push('', 'Stages with identical inputs (a run computes each distinct pre-training once; the other stages run per cell and seed):');
       for (const stage of STAGES) {
         const groups = shared.filter((s) => s.stage === stage);
         const sharing = groups.filter((g) => g.cells.length > 1);
         out.push(
-          `  ${stage.padEnd(10)} ${groups.length} distinct for ${cells.length} cells${
+          `  ${stage.padEnd(10)} ${groups.length} distinct for ${what}${
             sharing.length
               ? ` (${sharing
-                  .map((g) => `${g.key.slice(0, 8)}… ×${g.cells.length}`)
+                  .map((g) => `${g.key.slice(0, 8)}… ×${g.cells.length}${recipe.seeds > 1 ? ` seed ${g.seed_index}` : ''}`)
                   .slice(0, 6)
                   .join(', ')}${sharing.length > 6 ? ', …' : ''})`
               : ''
@@ -296,21 +325,28 @@ and writes it as image files with label and face-box files in RAF-DB basic's lay
 
   run: {
     summary: 'train every cell of a recipe and print the table beside the paper',
-    help: `Usage: ssfer run <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--backend b] [--json] [--resume [DIR]] [--out DIR] [--profile]
+    help: `Usage: ssfer run <recipe.yaml> [--scale s] [--set path=value…] [--seeds N] [--plugin FILE…] [--backend b] [--json] [--resume [DIR]] [--out DIR] [--profile]
 
 Validates the recipe, then trains every cell (pre-training → supervised fine-tuning with mixing →
-semi-supervised fine-tuning) and writes results/<recipe>/<timestamp>/: the resolved recipe,
-per-cell metrics.json and confusion matrix (JSON and PNG), table.md and table.json with our
-numbers beside the paper's. Ctrl-C, SIGTERM and SIGHUP stop cleanly after the current step
-(exit 130, 143, 129); finished cells and every stage's last epoch checkpoint are kept, and the
+semi-supervised fine-tuning) once per seed — every cell's seed 0, then seed 1, … (seed k is the
+recipe's seed + k; the cells of one seed share its pre-training) — and writes
+results/<recipe>/<timestamp>/: the resolved recipe, per cell and seed cells/<cell>/seed-<k>/ with
+metrics.json and the confusion matrix (JSON and PNG), and table.md and table.json with our numbers
+beside the paper's. A table entry is "mean ± std (paper)" over the seeds ("ours (paper)" with one);
+table.json gives per cell ours (the mean), ours_std, ours_runs (each seed's value), ci95 (the 95 %
+Student-t interval; null with one seed) and health (each figure's mean over the seeds). A recipe
+with grid.baseline adds each row's paired difference to the baseline row (same column, same
+seed) with its 95 % interval: a second block in the printed table, * where the interval excludes
+0; diff and diff_ci95 in table.json. Ctrl-C, SIGTERM and SIGHUP stop cleanly after the current
+step (exit 130, 143, 129); finished seeds and every stage's last epoch checkpoint are kept, and the
 run prints the command that continues it. --out is checked first (exit 2 if it cannot be written).
 
 ${recipeFlagHelp}
   --backend B                tensorflow | native | wasm | cpu (default: the fastest available)
   --json                     print only the table JSON on stdout
   --resume [DIR]             continue the latest (or the given) results folder of this recipe:
-                             finished cells are kept; an interrupted cell continues from its
-                             last epoch checkpoint
+                             finished seeds of cells are kept; an interrupted one continues from
+                             its last epoch checkpoint; with a larger --seeds, adds the new seeds
   --out DIR                  results root (default: results)
   --tracking P               where the run is also recorded: local | mlflow (sets tracking: {use: P})
   --tracking-uri U           MLflow tracking server (sets tracking.uri; else MLFLOW_TRACKING_URI)
@@ -542,12 +578,13 @@ and prints the paper-style table. --against ID prints the difference to another 
 
   export: {
     summary: 'write a cell’s trained model as an ONNX file (preprocessing and class names in its metadata)',
-    help: `Usage: ssfer export <cell dir | model dir> [--format onnx] [--out FILE] [--plugin FILE…]
+    help: `Usage: ssfer export <cell dir | seed dir | model dir> [--format onnx] [--out FILE] [--plugin FILE…]
 
-Every finished cell keeps its evaluated weights (the EMA copy where that is what was evaluated)
-in cells/<id>/model/: model.json (backbone and options, preprocessing, class names, where it
-came from) and model.weights. export writes that model as a standard ONNX file (opset 17) that
-onnxruntime and other ONNX runtimes load without ssfer:
+Every finished seed of a cell keeps its evaluated weights (the EMA copy where that is what was
+evaluated) in cells/<id>/seed-<k>/model/ (a cell folder of one seed stands for that seed's; of
+several, name the seed's folder): model.json (backbone and options, preprocessing, class names,
+where it came from) and model.weights. export writes that model as a standard ONNX file (opset 17)
+that onnxruntime and other ONNX runtimes load without ssfer:
 
   input  images  float32 [batch, S, S, 3]: RGB pixels in [0, 1], NHWC, the whole face squeezed
                  to S × S (S = the model's image size); the mean/std normalisation is in the graph
@@ -569,7 +606,8 @@ Backbones that export: vit.
         plugin: { type: 'string', multiple: true },
       });
       if (helpOr(values, 'export')) return 0;
-      if (positionals.length !== 1) throw new UsageError("name one cell folder (results/<recipe>/<run>/cells/<id>) or model folder; see 'ssfer export --help'");
+      if (positionals.length !== 1)
+        throw new UsageError("name one cell folder or seed folder (results/<recipe>/<run>/cells/<id>/seed-<k>) or model folder; see 'ssfer export --help'");
       const { exportModel, ExportError } = await import('../export/export.ts');
       const { ModelBundleError } = await import('../model/bundle.ts');
       const { selectBackend } = await import('../engine/backend.ts');

@@ -4,6 +4,8 @@ export interface RunInfo {
   readonly title: string;
   readonly scale: string;
   readonly seed: number;
+  /** How many seeds every cell runs (seed k is the cell's seed + k). */
+  readonly seeds: number;
   readonly backend: string;
   /** The results folder of this run (everything the run writes locally is there). */
   readonly dir: string;
@@ -13,9 +15,20 @@ export interface RunInfo {
   readonly commit: string | null;
 }
 
-export interface CellInfo {
+/** One seed's run of a cell: the cell's id and which of its seeds (0 … seeds − 1). */
+export interface CellRun {
   readonly id: string;
-  /** The cell's fully resolved configuration (every default filled in). */
+  readonly seedIndex: number;
+}
+
+export interface CellInfo extends CellRun {
+  /** This run's fully resolved configuration (every default filled in; `seed` is this seed's, `seeds` how many the cell runs). */
+  readonly config: Record<string, unknown>;
+}
+
+/** A cell over its seeds: its id and its configuration (its `seed` is seed 0's). */
+export interface CellSummaryInfo {
+  readonly id: string;
   readonly config: Record<string, unknown>;
 }
 
@@ -23,19 +36,27 @@ export type RunStatus = 'FINISHED' | 'FAILED' | 'KILLED';
 
 /**
  * `tracker` plugins: where runs are recorded besides the local results folder (which is always
- * written). Calls arrive in order: startRun, then per cell startCell, logMetrics…, endCell, and
- * finally endRun. A tracker must never make training fail: it keeps what it cannot send.
+ * written). Calls arrive in order: startRun, then per cell and seed startCell, logMetrics…,
+ * endCell; after every seed ran, summarizeCell once per cell; finally endRun. A tracker must never
+ * make training fail: it keeps what it cannot send.
  */
 export interface Tracker {
   readonly name: string;
   /** Training metrics are logged every this many steps (and at a stage's last step). */
   readonly every: number;
   startRun(run: RunInfo): Promise<void>;
+  /** One seed of a cell starts. */
   startCell(cell: CellInfo): Promise<void>;
-  /** Metrics of one cell at a step (per logging interval or per epoch). */
-  logMetrics(cellId: string, metrics: Record<string, number>, step: number): void;
-  /** Final metrics, files to attach (absolute paths), and how the cell ended. */
-  endCell(cellId: string, result: { metrics: Record<string, number>; artifacts: readonly string[]; status: RunStatus }): Promise<void>;
+  /** Metrics of one seed of a cell at a step (per logging interval or per epoch). */
+  logMetrics(run: CellRun, metrics: Record<string, number>, step: number): void;
+  /** A seed's final metrics, files to attach (absolute paths), and how it ended. */
+  endCell(run: CellRun, result: { metrics: Record<string, number>; artifacts: readonly string[]; status: RunStatus }): Promise<void>;
+  /**
+   * The cell's figures over its seeds (the mean, sample std and 95 % interval of its test accuracy;
+   * the paired difference to the baseline row; the mean health figures), and how the cell ended.
+   * Called for every cell of the table, also for one whose seeds an earlier run finished.
+   */
+  summarizeCell(cell: CellSummaryInfo, result: { metrics: Record<string, number>; status: RunStatus }): Promise<void>;
   /** The run's own files (table.md, table.json, the resolved recipe) and how it ended. */
   endRun(result: { artifacts: readonly string[]; status: RunStatus }): Promise<void>;
 }

@@ -235,14 +235,14 @@ const manifestSchema = {
 
 const checkManifest = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true }).compile(manifestSchema);
 
-const RERUN = 'run the cell again (ssfer run <recipe> writes cells/<id>/model/)';
+const RERUN = 'run the cell again (ssfer run <recipe> writes cells/<id>/seed-<k>/model/)';
 
 /** Reads and checks a bundle's manifest (not its weights). */
 export function readManifest(dir: string): ModelManifest {
   const file = path.join(dir, MANIFEST_FILE);
   if (!fs.existsSync(file))
     throw new ModelBundleError(
-      `${dir}: no saved model here (${MANIFEST_FILE} is missing); name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`,
+      `${dir}: no saved model here (${MANIFEST_FILE} is missing); name a cell's seed folder (results/<recipe>/<run>/cells/<id>/seed-<k>) or its model/ folder`,
     );
   let raw: unknown;
   try {
@@ -328,21 +328,37 @@ export async function loadModelBundle(dir: string, opts: { registry?: PluginRegi
  */
 export function findModelDir(given: string): string {
   if (!fs.existsSync(given))
-    throw new ModelBundleError(`${given}: no such file or folder; name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`);
+    throw new ModelBundleError(`${given}: no such file or folder; name a cell's seed folder (results/<recipe>/<run>/cells/<id>/seed-<k>) or its model/ folder`);
   if (!fs.statSync(given).isDirectory())
-    throw new ModelBundleError(`${given}: not a folder; name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`);
+    throw new ModelBundleError(`${given}: not a folder; name a cell's seed folder (results/<recipe>/<run>/cells/<id>/seed-<k>) or its model/ folder`);
   if (fs.existsSync(path.join(given, MANIFEST_FILE))) return given;
   const inCell = path.join(given, CELL_MODEL_DIR);
   if (fs.existsSync(path.join(inCell, MANIFEST_FILE))) return inCell;
+  const hasModel = (dir: string) => fs.existsSync(path.join(dir, CELL_MODEL_DIR, MANIFEST_FILE));
+  const list = (dirs: string[]) => `${dirs.slice(0, 6).join(', ')}${dirs.length > 6 ? `, … (${dirs.length} in all)` : ''}`;
+  // A cell folder holds one folder per seed (seed-0, seed-1, …), each with its own model.
+  const seeds = fs
+    .readdirSync(given)
+    .filter((d) => /^seed-\d+$/.test(d))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+    .map((d) => path.join(given, d));
+  if (seeds.length) {
+    const withModel = seeds.filter(hasModel);
+    if (seeds.length === 1 && withModel.length === 1) return path.join(withModel[0]!, CELL_MODEL_DIR);
+    if (withModel.length === 0) return findModelDir(seeds[0]!); // says why seed 0 has none
+    throw new ModelBundleError(`${given}: a cell of ${seeds.length} seeds, each with its own model; name one seed's folder: ${list(withModel)}`);
+  }
   const cells = path.join(given, 'cells');
   if (fs.existsSync(path.join(given, 'run.json')) && fs.existsSync(cells)) {
-    const withModel = fs.readdirSync(cells).filter((c) => fs.existsSync(path.join(cells, c, CELL_MODEL_DIR, MANIFEST_FILE)));
-    const listed = withModel
-      .slice(0, 6)
-      .map((c) => path.join(cells, c))
-      .join(', ');
+    const withModel = fs
+      .readdirSync(cells)
+      .flatMap((c) => [
+        path.join(cells, c),
+        ...(fs.statSync(path.join(cells, c)).isDirectory() ? fs.readdirSync(path.join(cells, c)).map((d) => path.join(cells, c, d)) : []),
+      ])
+      .filter(hasModel);
     throw new ModelBundleError(
-      `${given}: a run folder, not one cell; name one of its cells${withModel.length ? `: ${listed}${withModel.length > 6 ? `, … (${withModel.length} in all)` : ''}` : ' (none of them has a saved model)'}`,
+      `${given}: a run folder, not one cell; name one of its cells' seed folders${withModel.length ? `: ${list(withModel)}` : ' (none of them has a saved model)'}`,
     );
   }
   if (fs.existsSync(path.join(given, 'error.json')))
@@ -355,6 +371,6 @@ export function findModelDir(given: string): string {
   if (fs.existsSync(path.join(given, 'checkpoints')))
     throw new ModelBundleError(`${given}: this cell has not finished, so it has no model yet; continue it with ssfer run <recipe> --resume`);
   throw new ModelBundleError(
-    `${given}: no saved model here (no ${MANIFEST_FILE} or ${CELL_MODEL_DIR}/${MANIFEST_FILE}); name a cell folder (results/<recipe>/<run>/cells/<id>) or its model/ folder`,
+    `${given}: no saved model here (no ${MANIFEST_FILE} or ${CELL_MODEL_DIR}/${MANIFEST_FILE}); name a cell's seed folder (results/<recipe>/<run>/cells/<id>/seed-<k>) or its model/ folder`,
   );
 }

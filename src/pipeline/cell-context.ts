@@ -7,6 +7,8 @@ import type { CellConfig } from '../recipe/schema.ts';
 import type { RunScope } from './scope.ts';
 
 export interface CellHooks {
+  /** How messages name this run of the cell (its id, and which seed when the run has several); default: its id. */
+  name?: string;
   onStep(stage: string, log: StepLog, plan: StagePlan): void;
   shouldStop(): boolean;
   note(text: string): void;
@@ -25,6 +27,8 @@ export interface CellHooks {
 
 export interface CellMetrics {
   readonly id: string;
+  /** The seed this run of the cell used (seed k of a cell is its seed + k); absent in older runs' metrics. */
+  readonly seed?: number;
   /** Test accuracy of the evaluated weights (EMA where kept), in [0, 1]. */
   readonly accuracy: number;
   /** Test accuracy of the raw (non-EMA) weights. */
@@ -69,7 +73,7 @@ export interface CellContext {
   readonly recipe: ResolvedRecipe;
   readonly cell: ResolvedCell;
   readonly config: CellConfig;
-  /** The recipe's seed; every stream of the cell is derived from it. */
+  /** This run's seed (seed k of the cell is the cell's seed + k); every stream of the cell is derived from it. */
   readonly seed: number;
   readonly hooks: CellHooks;
   /** What the cell's plugins are created with. */

@@ -12,14 +12,48 @@ export function fmtRef(recipe: ResolvedRecipe, row: number, column: number): str
   return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
 }
 
-/** What a reader must know about the numbers: stand-in data, what the loaders left out, stages that did not do their job, guards a recipe waived. */
-export function tableNotes(metrics: readonly CellMetrics[]): string[] {
+/** A cell's runs, one per seed in seed order (null: not finished). */
+export interface CellRuns {
+  readonly id: string;
+  readonly runs: readonly (CellMetrics | null)[];
+}
+
+/**
+ * What a reader must know about the numbers: stand-in data, what the loaders left out, stages that
+ * did not do their job (per seed), guards a recipe waived, and the cells that do not beat their
+ * linear probe — judged on the means over the seeds, so one unlucky seed does not flag a cell.
+ */
+export function tableNotes(cells: readonly CellRuns[]): string[] {
   const notes = new Set<string>();
-  for (const m of metrics) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
+  const finished = cells.flatMap((c) => c.runs.filter((m): m is CellMetrics => m !== null));
+  for (const m of finished) if (m.dataset.stand_in) notes.add(`${m.dataset.display}: ${m.dataset.stand_in}`);
   // What a loader left out (skipped entries, non-expression rows): older runs' metrics have no notes.
-  for (const m of metrics) for (const n of m.dataset.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
-  for (const m of metrics) for (const n of m.stage_notes ?? []) notes.add(`${m.id}: ${n}`);
+  for (const m of finished) for (const n of m.dataset.notes ?? []) notes.add(`${m.dataset.display}: ${n}`);
+  for (const c of cells) {
+    c.runs.forEach((m, k) => {
+      for (const n of m?.stage_notes ?? []) notes.add(`${c.runs.length > 1 ? `${c.id} seed ${k}` : c.id}: ${n}`);
+    });
+    const probe = probeNote(c.runs);
+    if (probe) notes.add(`${c.id}: ${probe}`);
+  }
   return [...notes];
+}
+
+/**
+ * The note of a cell whose accuracy, the mean over its seeds, is not above its linear probe's
+ * (the mean of the probe over the same seeds); null when it is, or when a seed or a probe is missing.
+ */
+function probeNote(runs: readonly (CellMetrics | null)[]): string | null {
+  if (runs.length === 0 || runs.some((m) => m === null || m.health?.linear_probe_accuracy === undefined)) return null;
+  const done = runs as readonly CellMetrics[];
+  const mean = (f: (m: CellMetrics) => number) => done.reduce((s, m) => s + f(m), 0) / done.length;
+  const accuracy = mean((m) => m.accuracy);
+  const probe = mean((m) => m.health.linear_probe_accuracy!);
+  if (accuracy > probe) return null;
+  const pct = (a: number) => `${(100 * a).toFixed(2)} %`;
+  return done.length === 1
+    ? `accuracy ${pct(accuracy)} is not above the linear probe's ${pct(probe)} on the same labels`
+    : `mean accuracy ${pct(accuracy)} over ${done.length} seeds is not above the linear probe's mean ${pct(probe)} on the same labels`;
 }
 
 export async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly CellStep[]): Promise<void> {

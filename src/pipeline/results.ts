@@ -18,6 +18,21 @@ export function cellFolder(id: string): string {
   return out;
 }
 
+/**
+ * Seed k's folder in a cell's folder: `cells/<cell>/seed-<k>`, holding everything that seed wrote
+ * (metrics.json, log, pictures, model, its checkpoints while it runs). A run of a version before
+ * seeds kept its one seed in the cell's folder itself: resumed, that folder stays seed 0's.
+ */
+export function seedFolder(cellDir: string, k: number, resumed: boolean): string {
+  const own = path.join(cellDir, `${SEED_FOLDER_PREFIX}${k}`);
+  if (resumed && k === 0 && !fs.existsSync(own) && ['metrics.json', 'checkpoints', 'error.json'].some((f) => fs.existsSync(path.join(cellDir, f))))
+    return cellDir;
+  return own;
+}
+
+/** How a seed's folder is named: `seed-<k>`. */
+export const SEED_FOLDER_PREFIX = 'seed-';
+
 /** The folder name older versions gave a cell (not one-to-one: `a/b` and `a__b` met); read when resuming their runs. */
 export function legacyCellFolder(id: string): string {
   return id.replace(/\//g, '__').replace(/[^A-Za-z0-9=._+-]/g, '_');

@@ -5,13 +5,14 @@ import { UsageError } from '../core/errors.ts';
 import { writeAtomic, writeJson } from '../core/files.ts';
 import { selectBackend } from '../engine/backend.ts';
 import type { Tracker } from '../contracts/tracker.ts';
-import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
-import { buildTable, tableMarkdown, tableText } from '../report/table.ts';
+import { seedOf, type ResolvedCell, type ResolvedRecipe } from '../recipe/recipe.ts';
+import type { CellConfig } from '../recipe/schema.ts';
+import { buildTable, estimateCells, tableMarkdown, tableText, type CellEstimate, type SeedResult } from '../report/table.ts';
 import { Interrupted, runCell, type CellHooks, type CellMetrics } from './cell.ts';
 import { fmtRef, tableNotes, writeCellOutputs, writeTuning } from './outputs.ts';
 import { RunScope } from './scope.ts';
 import { bar, duration, Progress } from './progress.ts';
-import { cellFolder, checkOutRoot, latestRunDir, legacyCellFolder, lockRunDir, makeRunDir, removeStaleTemporaries } from './results.ts';
+import { cellFolder, checkOutRoot, latestRunDir, legacyCellFolder, lockRunDir, makeRunDir, removeStaleTemporaries, seedFolder } from './results.ts';
 import { hashOf } from '../core/json.ts';
 import { setTracer, traced } from '../core/trace.ts';
 import { formatProfile, RunProfile } from '../engine/profile.ts';
@@ -36,6 +37,8 @@ interface RunManifest {
   file: string;
   scale: string;
   seed: number;
+  /** How many seeds each cell runs (absent in runs of versions before seeds: one). */
+  seeds: number;
   backend: string;
   started: string;
   finished?: string;
@@ -44,8 +47,14 @@ interface RunManifest {
   cells: string[];
 }
 
+/**
+ * What a resumed run must share with the run it continues: every cell's settings. How many seeds
+ * it runs is not among them (no training depends on it): a run resumed with a larger --seeds keeps
+ * the seeds it finished and adds the others, and a run of a version before seeds resumes as seed 0.
+ */
 function configHash(recipe: ResolvedRecipe): string {
-  return hashOf(recipe.cells.map((c) => ({ id: c.id, config: c.config })) as never);
+  const settings = ({ seeds: _seeds, ...rest }: CellConfig) => rest;
+  return hashOf(recipe.cells.map((c) => ({ id: c.id, config: settings(c.config) })) as never);
 }
 
 function openRunDir(recipe: ResolvedRecipe, opts: RunOptions): { dir: string; resumed: boolean } {
@@ -78,11 +87,21 @@ interface RunContext {
   readonly folders: ReadonlyMap<string, string>;
   readonly progress: Progress;
   readonly tracker: Tracker;
-  readonly scope: RunScope;
   readonly stopRequested: () => boolean;
   readonly started: number;
-  /** Cells trained in this run so far (not the ones a resume kept), for the ETA. */
+  /** Seeds of cells trained in this run so far (not the ones a resume kept), for the ETA. */
   ran: number;
+}
+
+/** One seed of one cell: the cell with that seed in its config, which seed, its folder and its place in the run. */
+interface SeedRun {
+  /** The cell, its config's seed this seed's (seed k is the cell's seed + k; seed 0 the cell's own). */
+  readonly cell: ResolvedCell;
+  readonly seedIndex: number;
+  /** cells/<cell>/seed-<k>. */
+  readonly dir: string;
+  /** Its place in the run's order, from 0 (every cell's seed 0, then every cell's seed 1, …). */
+  readonly position: number;
 }
 
 type CellOutcome =
@@ -119,6 +138,8 @@ async function runLocked(recipe: ResolvedRecipe, opts: RunOptions, progress: Pro
   );
   const manifest = writeManifest(recipe, dir, backend);
   const tracker = await startTracker(recipe, dir, backend, manifest);
+  if (recipe.seeds > 1)
+    progress.log(`ssfer: ${recipe.seeds} seeds per cell (${recipe.seed}…${seedOf(recipe.seed, recipe.seeds - 1)}): every cell's seed 0, then seed 1, …`);
   const outcome = await profiled(opts, dir, progress, () => runCells({ recipe, opts, dir, folders, progress, tracker, resumed }));
   return finishRun(recipe, opts, { dir, backend, manifest, tracker, progress }, outcome);
 }
@@ -135,6 +156,7 @@ async function startTracker(recipe: ResolvedRecipe, dir: string, backend: string
     title: recipe.title,
     scale: recipe.scale,
     seed: recipe.seed,
+    seeds: recipe.seeds,
     backend,
     dir: path.resolve(dir),
     file: manifest.file,
@@ -165,15 +187,24 @@ async function profiled<T>(opts: RunOptions, dir: string, progress: Progress, fn
 }
 
 interface CellsOutcome {
-  readonly results: Map<string, { accuracy: number; health?: Record<string, number> } | { error: string }>;
-  readonly metricsOf: CellMetrics[];
+  /** Per cell, how each of its seeds ended (null: not run), in seed order. */
+  readonly results: Map<string, SeedResult[]>;
+  /** Per cell, each finished seed's metrics (null: not finished), in seed order. */
+  readonly metricsOf: Map<string, (CellMetrics | null)[]>;
+  /** The cells whose runs this run started (the tracker closes their runs with their figures over the seeds). */
+  readonly started: Set<string>;
   readonly failed: number;
   /** The signal that stopped the run before its last cell; null when every cell ran. */
   readonly interruptedBy: StopSignal | null;
 }
 
-/** Every cell in order (a resumed run keeps the finished ones); SIGINT, SIGTERM and SIGHUP stop it after the current step. */
-async function runCells(given: Omit<RunContext, 'scope' | 'stopRequested' | 'started' | 'ran'> & { resumed: boolean }): Promise<CellsOutcome> {
+/**
+ * Every cell's seed 0 in order, then every cell's seed 1, … (a resumed run keeps the seeds that
+ * finished). What cells share (data, pre-training, linear probes) is per seed, so each seed has a
+ * run scope of its own: the shared pre-training of seed k serves every cell's seed k. SIGINT,
+ * SIGTERM and SIGHUP stop it after the current step.
+ */
+async function runCells(given: Omit<RunContext, 'stopRequested' | 'started' | 'ran'> & { resumed: boolean }): Promise<CellsOutcome> {
   const { recipe, dir, folders, progress, resumed } = given;
   let stopRequested: StopSignal | null = null;
   const onSignal = (signal: StopSignal) => {
@@ -182,42 +213,66 @@ async function runCells(given: Omit<RunContext, 'scope' | 'stopRequested' | 'sta
     progress.log(`ssfer: ${signal}: stopping after the current step (send it again to quit at once); finished cells and checkpoints are kept`);
   };
   for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.on(signal, onSignal);
-  const run: RunContext = { ...given, scope: new RunScope(recipe.registry), stopRequested: () => stopRequested !== null, started: Date.now(), ran: 0 };
-  const results: CellsOutcome['results'] = new Map();
-  const metricsOf: CellMetrics[] = [];
+  const run: RunContext = { ...given, stopRequested: () => stopRequested !== null, started: Date.now(), ran: 0 };
+  const results: CellsOutcome['results'] = new Map(recipe.cells.map((c) => [c.id, Array<SeedResult>(recipe.seeds).fill(null)]));
+  const metricsOf: CellsOutcome['metricsOf'] = new Map(recipe.cells.map((c) => [c.id, Array<CellMetrics | null>(recipe.seeds).fill(null)]));
+  const started = new Set<string>();
   let failed = 0;
   try {
-    for (const [i, cell] of recipe.cells.entries()) {
-      const kept = resumed ? finishedMetrics(path.join(dir, 'cells', folders.get(cell.id)!), cell.id) : null;
-      const one: CellOutcome = kept ? { status: 'done', metrics: kept } : stopRequested ? { status: 'interrupted' } : await trainCell(run, cell, i);
-      if (one.status === 'interrupted') return { results, metricsOf, failed, interruptedBy: stopRequested ?? 'SIGINT' };
-      if (one.status === 'failed') {
-        failed++;
-        results.set(cell.id, { error: one.error });
-        continue;
+    for (let k = 0; k < recipe.seeds; k++) {
+      const scope = new RunScope(recipe.registry);
+      try {
+        for (const [i, cell] of recipe.cells.entries()) {
+          const seeded: SeedRun = {
+            cell: { ...cell, config: { ...cell.config, seed: seedOf(cell.config.seed, k) } },
+            seedIndex: k,
+            dir: seedFolder(path.join(dir, 'cells', folders.get(cell.id)!), k, resumed),
+            position: k * recipe.cells.length + i,
+          };
+          const kept = resumed ? finishedMetrics(seeded.dir, cell.id, seeded.cell.config.seed) : null;
+          if (!kept && !stopRequested) started.add(cell.id);
+          const one: CellOutcome = kept ? { status: 'done', metrics: kept } : stopRequested ? { status: 'interrupted' } : await trainCell(run, scope, seeded);
+          if (one.status === 'interrupted') return { results, metricsOf, started, failed, interruptedBy: stopRequested ?? 'SIGINT' };
+          if (one.status === 'failed') {
+            failed++;
+            results.get(cell.id)![k] = { error: one.error };
+            continue;
+          }
+          results.get(cell.id)![k] = { accuracy: one.metrics.accuracy, ...(one.metrics.health ? { health: one.metrics.health } : {}) };
+          metricsOf.get(cell.id)![k] = one.metrics;
+        }
+      } finally {
+        scope.close();
       }
-      results.set(cell.id, { accuracy: one.metrics.accuracy, ...(one.metrics.health ? { health: one.metrics.health } : {}) });
-      metricsOf.push(one.metrics);
     }
-    return { results, metricsOf, failed, interruptedBy: null };
+    return { results, metricsOf, started, failed, interruptedBy: null };
   } finally {
     for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.off(signal, onSignal);
     progress.done();
-    run.scope.close();
   }
 }
 
-/** The table (JSON, Markdown, printed), the tracker's end, run.json's status and the exit status; an interrupted run prints how to continue it. */
+/** The table (JSON, Markdown, printed), each cell's figures over its seeds and the run's end to the tracker, run.json's status and the exit status; an interrupted run prints how to continue it. */
 async function finishRun(
   recipe: ResolvedRecipe,
   opts: RunOptions,
   at: { dir: string; backend: string; manifest: RunManifest; tracker: Tracker; progress: Progress },
-  { results, metricsOf, failed, interruptedBy }: CellsOutcome,
+  { results, metricsOf, started, failed, interruptedBy }: CellsOutcome,
 ): Promise<number> {
   const { dir, backend, manifest, tracker, progress } = at;
-  const table = buildTable(recipe, results, { backend, notes: tableNotes(metricsOf) });
+  const notes = tableNotes(recipe.cells.map((c) => ({ id: c.id, runs: metricsOf.get(c.id)! })));
+  const table = buildTable(recipe, results, { backend, notes });
   writeJson(path.join(dir, 'table.json'), table);
   writeAtomic(path.join(dir, 'table.md'), tableMarkdown(table));
+  const estimates = estimateCells(recipe, results);
+  for (const c of recipe.cells) {
+    const e = estimates.get(c.id)!;
+    if (!started.has(c.id) && e.runs.every((v) => v === null) && e.status !== 'failed') continue; // nothing of it ran, now or before
+    await tracker.summarizeCell(
+      { id: c.id, config: c.config },
+      { metrics: summaryMetrics(e), status: e.status === 'done' ? 'FINISHED' : e.status === 'failed' ? 'FAILED' : 'KILLED' },
+    );
+  }
   await tracker.endRun({
     artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)),
     status: interruptedBy ? 'KILLED' : failed ? 'FAILED' : 'FINISHED',
@@ -233,10 +288,35 @@ async function finishRun(
   else process.stdout.write(`\n${tableText(table)}\nresults: ${dir}\n`);
   if (interruptedBy) {
     const command = [...(opts.resumeWith ?? [path.relative(process.cwd(), recipe.file), '--scale', recipe.scale]), '--resume', dir];
-    progress.log(`ssfer: interrupted; ${results.size} of ${recipe.cells.length} cells kept. Continue with: ssfer run ${command.map(shellWord).join(' ')}`);
+    const kept = [...results.values()].flat().filter((r) => r !== null).length;
+    const of =
+      recipe.seeds > 1
+        ? `${recipe.cells.length * recipe.seeds} seed runs (${recipe.cells.length} cells × ${recipe.seeds} seeds)`
+        : `${recipe.cells.length} cells`;
+    progress.log(`ssfer: interrupted; ${kept} of ${of} kept. Continue with: ssfer run ${command.map(shellWord).join(' ')}`);
     return STOP_SIGNALS[interruptedBy];
   }
   return failed ? 1 : 0;
+}
+
+/**
+ * A cell's figures over its seeds as the tracker records them, in the units of each seed's
+ * test_accuracy (a fraction): the mean, sample std and 95 % t-interval, how many seeds finished,
+ * the paired difference to the baseline row with its interval, and each health figure's mean.
+ */
+function summaryMetrics(e: CellEstimate): Record<string, number> {
+  const out: Record<string, number> = { seeds_finished: e.runs.filter((v) => v !== null).length };
+  if (e.accuracy) {
+    out.test_accuracy = e.accuracy.mean / 100;
+    if (e.accuracy.std !== null) out.test_accuracy_std = e.accuracy.std / 100;
+    if (e.accuracy.ci95) [out.test_accuracy_ci95_low, out.test_accuracy_ci95_high] = e.accuracy.ci95.map((v) => v / 100);
+  }
+  if (e.diff) {
+    out.diff_to_baseline = e.diff.mean / 100;
+    if (e.diff.ci95) [out.diff_to_baseline_ci95_low, out.diff_to_baseline_ci95_high] = e.diff.ci95.map((v) => v / 100);
+  }
+  for (const [k, v] of Object.entries(e.health ?? {})) out[`health.${k}`] = v;
+  return out;
 }
 
 async function chooseBackend(wanted: string | undefined, progress: Progress): Promise<string> {
@@ -258,6 +338,7 @@ function writeManifest(recipe: ResolvedRecipe, dir: string, backend: string): Ru
     file: path.relative(process.cwd(), recipe.file),
     scale: recipe.scale,
     seed: recipe.seed,
+    seeds: recipe.seeds,
     backend,
     started: new Date().toISOString(),
     status: 'running',
@@ -272,18 +353,22 @@ function writeManifest(recipe: ResolvedRecipe, dir: string, backend: string): Ru
     description: recipe.description,
     scale: recipe.scale,
     seed: recipe.seed,
+    seeds: recipe.seeds,
     reference: recipe.reference ?? null,
     cells,
   });
   return manifest;
 }
 
-/** A cell an earlier run finished (its metrics.json is written last, with the cell's id), when resuming. */
-function finishedMetrics(cellDir: string, id: string): CellMetrics | null {
-  const file = path.join(cellDir, 'metrics.json');
+/**
+ * A seed of a cell an earlier run finished (its metrics.json is written last, with the cell's id
+ * and the seed), when resuming. Runs of versions before seeds wrote no seed: their one is seed 0.
+ */
+function finishedMetrics(seedDir: string, id: string, seed: number): CellMetrics | null {
+  const file = path.join(seedDir, 'metrics.json');
   if (!fs.existsSync(file)) return null;
   const metrics = JSON.parse(fs.readFileSync(file, 'utf8')) as CellMetrics;
-  return metrics.id === id ? metrics : null;
+  return metrics.id === id && (metrics.seed ?? seed) === seed ? metrics : null;
 }
 
 /**
@@ -324,29 +409,32 @@ function shellWord(w: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Trains one cell and writes its outputs; a failure is recorded beside the cell, the run goes on. */
-async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Promise<CellOutcome> {
+/** Trains one seed of a cell and writes its outputs in the seed's folder; a failure is recorded there, the run goes on. */
+async function trainCell(run: RunContext, scope: RunScope, seeded: SeedRun): Promise<CellOutcome> {
   const { recipe, opts, tracker, progress } = run;
-  const cellDir = path.join(run.dir, 'cells', run.folders.get(cell.id)!);
-  await tracker.startCell({ id: cell.id, config: cell.config });
+  const { cell, dir: cellDir } = seeded;
+  const ref = { id: cell.id, seedIndex: seeded.seedIndex };
+  const name = recipe.seeds > 1 ? `${cell.id} seed ${seeded.seedIndex}` : cell.id;
+  await tracker.startCell({ ...ref, config: cell.config });
   try {
-    const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(run.scope, recipe, cell, {
+    const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(scope, recipe, cell, {
+      name,
       shouldStop: run.stopRequested,
       note: (t) => progress.log(t),
       stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
       dataCacheDir: path.join(opts.outRoot, '.cache', 'data'),
       checkpointDir: path.join(cellDir, 'checkpoints'),
       keepModel: (model, about) => keepCellModel(path.join(cellDir, CELL_MODEL_DIR), model, { ...about, recipe: recipe.name }),
-      onStep: stepReporter(run, cell, index),
+      onStep: stepReporter(run, seeded),
     });
     run.ran++;
     if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
     if (dataPicture) writeAtomic(path.join(cellDir, 'data.png'), Buffer.from(dataPicture));
     if (tuning) await writeTuning(cellDir, cell.id, tuning);
     await traced('outputs', () => writeCellOutputs(cellDir, metrics, log));
-    // The cell is final: its epoch checkpoints are no longer needed to resume.
+    // The seed is final: its epoch checkpoints are no longer needed to resume.
     fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
-    await tracker.endCell(cell.id, {
+    await tracker.endCell(ref, {
       metrics: {
         test_accuracy: metrics.accuracy,
         test_accuracy_raw: metrics.accuracy_raw,
@@ -366,41 +454,46 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
       status: 'FINISHED',
     });
     progress.log(
-      `  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`,
+      `  ${name}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`,
     );
     return { status: 'done', metrics };
   } catch (err) {
     if (err instanceof Interrupted) {
-      await tracker.endCell(cell.id, { metrics: {}, artifacts: [], status: 'KILLED' });
+      await tracker.endCell(ref, { metrics: {}, artifacts: [], status: 'KILLED' });
       return { status: 'interrupted' };
     }
-    await tracker.endCell(cell.id, { metrics: {}, artifacts: [], status: 'FAILED' });
+    await tracker.endCell(ref, { metrics: {}, artifacts: [], status: 'FAILED' });
     const message = (err as Error).message;
-    writeJson(path.join(cellDir, 'error.json'), { id: cell.id, error: message, stack: (err as Error).stack });
-    progress.log(`  ${cell.id}: FAILED — ${message}`);
+    writeJson(path.join(cellDir, 'error.json'), { id: cell.id, seed: cell.config.seed, error: message, stack: (err as Error).stack });
+    progress.log(`  ${name}: FAILED — ${message}`);
     return { status: 'failed', error: message };
   }
 }
 
-/** A cell's step hook: its figures to the tracker every `tracker.every` steps, and the progress line with an ETA. */
-function stepReporter(run: RunContext, cell: ResolvedCell, index: number): CellHooks['onStep'] {
+/** A seed's step hook: its figures to the tracker every `tracker.every` steps, and the progress line with an ETA. */
+function stepReporter(run: RunContext, seeded: SeedRun): CellHooks['onStep'] {
   const { recipe, tracker, progress } = run;
+  const { cell } = seeded;
+  const ref = { id: cell.id, seedIndex: seeded.seedIndex };
   const cellStart = Date.now();
   const done = run.ran;
-  const remainingCells = recipe.cells.length - index;
+  const total = recipe.cells.length * recipe.seeds;
+  const remaining = total - seeded.position;
+  const what = recipe.seeds > 1 ? `run ${seeded.position + 1}/${total} (cell × seed)` : `cell ${seeded.position + 1}/${total}`;
+  const name = recipe.seeds > 1 ? `${cell.id} seed ${seeded.seedIndex}` : cell.id;
   let trackedStep = 0;
   return (stage, l, plan) => {
     trackedStep++;
     if (trackedStep % tracker.every === 0 || l.step === plan.totalSteps) {
       const figures: Record<string, number> = {};
       for (const [k, v] of Object.entries(l.metrics)) if (Number.isFinite(v)) figures[`${stage}/${k}`] = v;
-      tracker.logMetrics(cell.id, figures, trackedStep);
+      tracker.logMetrics(ref, figures, trackedStep);
     }
     const cellFrac = l.step / plan.totalSteps;
     const perCell = done > 0 ? (cellStart - run.started) / 1000 / done : (Date.now() - cellStart) / 1000 / Math.max(cellFrac, 1e-3);
-    const eta = perCell * (remainingCells - cellFrac);
+    const eta = perCell * (remaining - cellFrac);
     progress.update(
-      `cell ${index + 1}/${recipe.cells.length} ${bar(cellFrac, 12)} ${cell.id} · ${stage} epoch ${l.epoch + 1}/${plan.epochs} step ${l.step}/${plan.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ETA ${duration(eta)}`,
+      `${what} ${bar(cellFrac, 12)} ${name} · ${stage} epoch ${l.epoch + 1}/${plan.epochs} step ${l.step}/${plan.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ETA ${duration(eta)}`,
     );
   };
 }

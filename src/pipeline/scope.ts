@@ -15,8 +15,9 @@ export type Memo<T> = Map<string, Promise<T>>;
 
 /**
  * What the cells of one run share, in a child container of the registry's: the registry's root
- * container holds the kinds and the plugin definitions (for the process); this one, made per run
- * (`ssfer run`, or a test that runs cells), owns the run's memos, and nothing in them outlives it:
+ * container holds the kinds and the plugin definitions (for the process); this one, made per seed
+ * of a run (`ssfer run` makes one for each seed's cells; a test that runs cells makes its own),
+ * owns the memos, and nothing in them outlives it (each memo's key holds the seed besides):
  *
  * - `data`: each dataset's loaded data, by data key (one decode or draw for every cell that asks);
  * - `pretrainings`: the shared pre-trainings, by pre-training key; their weights are disposed when

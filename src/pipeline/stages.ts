@@ -74,7 +74,7 @@ export async function fineTune(
     const figures: EpochFigures[] = [];
     epochs[stage.name] = figures;
     const hooks: StageHooks = {
-      stage: `${c.cell.id}: ${stage.name}`,
+      stage: `${c.hooks.name ?? c.cell.id}: ${stage.name}`,
       onStep: (l, plan) => {
         log.push({ stage: stage.name, ...l });
         c.hooks.onStep(stage.name, l, plan);
@@ -85,7 +85,7 @@ export async function fineTune(
         ? {
             checkpoint: announced(
               cellCheckpoint(path.join(c.hooks.checkpointDir, `${stage.name}.ckpt`), log, epochs, c.hooks.note),
-              `${c.cell.id}: ${stage.name}`,
+              `${c.hooks.name ?? c.cell.id}: ${stage.name}`,
               c.hooks.note,
             ),
           }

@@ -131,7 +131,7 @@ export async function tuneSupervised(
     },
     onTrial: (t) =>
       c.hooks.note(
-        `  ${c.cell.id}: ${tuner.name} trial ${t.index + 1} (iteration ${t.iteration}) ${formatParams(t.params)} → validation ${(t.score * 100).toFixed(2)}%`,
+        `  ${c.hooks.name ?? c.cell.id}: ${tuner.name} trial ${t.index + 1} (iteration ${t.iteration}) ${formatParams(t.params)} → validation ${(t.score * 100).toFixed(2)}%`,
       ),
   });
   return {

@@ -61,9 +61,13 @@ export interface ResolvedRecipe {
   readonly title: string;
   readonly description: string;
   readonly seed: number;
+  /** How many seeds every cell runs (`seeds:`, `--seeds`); seed k of a cell is its seed + k (see seedOf). */
+  readonly seeds: number;
   readonly scale: Scale;
   readonly grid: Grid;
   readonly cells: readonly ResolvedCell[];
+  /** The row every other row is compared with seed by seed (`grid.baseline`), by its index in grid.rows; null when none. */
+  readonly baseline: { readonly row: number; readonly label: string } | null;
   /** Computed columns after each column group (`grid.summary`); empty when none. */
   readonly summary: readonly SummaryColumn[];
   /**
@@ -87,6 +91,8 @@ export interface ResolvedRecipe {
 export interface ResolveOptions {
   scale?: string;
   sets?: readonly string[];
+  /** `--seeds N` as written: every cell runs N seeds (applied after --set, like --set seeds=N). */
+  seeds?: string;
   /** Plugin files given on the command line (relative to the current folder). */
   pluginFiles?: readonly string[];
   registry?: PluginRegistry;
@@ -98,7 +104,7 @@ export interface ResolveOptions {
  */
 export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Promise<ResolvedRecipe> {
   const diagnostics: Diagnostic[] = [];
-  const overrides = (opts.sets ?? []).map((s) => parseOverride(s));
+  const overrides = [...(opts.sets ?? []).map((s) => parseOverride(s)), ...(opts.seeds !== undefined ? [seedsOverride(opts.seeds)] : [])];
   let located = loadRecipeFile(file);
 
   const scaleWritten = getPath(located.value, 'scale');
@@ -161,6 +167,8 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     const config = withoutCredentials(v.config, credentials).value;
     cells.push({ ...cell, config: config as unknown as CellConfig, slots: v.slots });
   }
+  sameSeeds(cells, located, diagnostics);
+  const baseline = baselineOf(located, grid, diagnostics);
   const summary = summaryOf(located, grid, diagnostics);
   const reference = checkReference(located, grid, summary.length, diagnostics);
   if (diagnostics.length) throw new RecipeError(diagnostics);
@@ -171,9 +179,11 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     title: first.title as string,
     description: (first.description as string | undefined) ?? '',
     seed: first.seed as number,
+    seeds: first.seeds as number,
     scale,
     grid,
     cells,
+    baseline,
     summary,
     reference,
     registry,
@@ -202,6 +212,82 @@ export async function resolveConfig(
   diagnostics.push(...v.diagnostics);
   if (diagnostics.length) throw new RecipeError(diagnostics);
   return { config: v.config as unknown as CellConfig, registry };
+}
+
+/** `--seeds N`: the value read as YAML (so a wrong one is reported by the schema, at the flag). */
+function seedsOverride(text: string): Override {
+  const loc: Loc = { file: `<--seeds ${text}>`, line: 1, col: 1 };
+  let value: Json;
+  try {
+    value = parseYamlValue(text) as Json;
+  } catch {
+    value = text;
+  }
+  return { path: 'seeds', value: value ?? null, loc };
+}
+
+/**
+ * Seed k of a cell whose seed is `seed`: seed + k, modulo 2^32 (seeds are 32-bit). Seed 0 is the
+ * seed itself, so a run of one seed is the run a recipe gave before it had seeds, and seed k of a
+ * table can be run on its own with --set seed=<seed + k>.
+ */
+export function seedOf(seed: number, k: number): number {
+  return (seed + k) % 2 ** 32;
+}
+
+/**
+ * Every cell runs the same number of seeds: a table entry's interval and the paired differences
+ * compare cells seed by seed. A grid value that sets another number is reported where it is written.
+ */
+function sameSeeds(cells: readonly ResolvedCell[], located: Located, diagnostics: Diagnostic[]): void {
+  const first = cells[0]?.config.seeds;
+  for (const cell of cells) {
+    if (cell.config.seeds === first) continue;
+    const set = [...cell.rowPoint.values, ...cell.columnPoint.values].flatMap((v) => v.set).find((s) => s.path === 'seeds');
+    diagnostics.push({
+      loc: set ? locate(located, set.from) : locate(located, 'seeds'),
+      path: 'seeds',
+      message: `cell '${cell.id}' runs ${cell.config.seeds} seeds and '${cells[0]!.id}' ${first}; every cell runs the same seeds (the table compares cells seed by seed): set seeds once, at the top of the recipe or with --seeds`,
+    });
+    return;
+  }
+}
+
+/**
+ * The row named by `grid.baseline.row`: a row's label as printed, its id, or (with one row axis)
+ * its value. Naming no row, or several, is reported at the value with the rows there are.
+ */
+function baselineOf(located: Located, grid: Grid, diagnostics: Diagnostic[]): ResolvedRecipe['baseline'] {
+  const written = getPath(located.value, 'grid.baseline.row');
+  if (written === undefined || written === null || typeof written === 'object') return null; // absent, or the schema reports it
+  const at = 'grid.baseline.row';
+  const name = String(written);
+  const rows = grid.rows.map((r, i) => ({
+    index: i,
+    label: r.labels.join(' '),
+    id: r.id,
+    value: r.values.length === 1 ? String(r.values[0]!.value) : undefined,
+  }));
+  const listed = rows.map((r) => (r.label === r.id ? r.id : `${r.label} (${r.id})`)).join(', ');
+  if (grid.rowAxes.length === 0) {
+    diagnostics.push({
+      loc: locate(located, at),
+      path: at,
+      message: 'a baseline row is compared with the other rows, and this grid has no row axes; add grid.rows or remove grid.baseline',
+    });
+    return null;
+  }
+  const matches = rows.filter((r) => r.label === name || r.id === name || r.value === name);
+  if (matches.length === 1) return { row: matches[0]!.index, label: matches[0]!.label };
+  diagnostics.push({
+    loc: locate(located, at),
+    path: at,
+    message:
+      matches.length === 0
+        ? `'${name}' names no row; name one by its label, its id or its value: ${listed}`
+        : `'${name}' names ${matches.length} rows (${matches.map((r) => r.id).join(', ')}); name one by its id`,
+  });
+  return null;
 }
 
 /**

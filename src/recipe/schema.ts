@@ -56,6 +56,23 @@ const summarySchema: JsonSchema = {
   },
 };
 
+const baselineSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['row'],
+  properties: {
+    row: {
+      type: ['string', 'number', 'boolean'],
+      description:
+        'the row every other row is compared with, seed by seed: its label as printed (IOU), its id (kappa=iou) or, with one row axis, its value (iou)',
+    },
+  },
+  description: "a baseline row: the table adds each row's paired difference to it over seeds (same column, same seed) with its 95 % t-interval",
+};
+
+/** More seeds than any table needs; past it, a number of seeds is a typo. */
+export const MAX_SEEDS = 1000;
+
 const referenceRow: JsonSchema = { type: 'array', items: { type: ['number', 'null'] } };
 
 /** More images than any facial-expression dataset has (AffectNet: about 1M); past it, image arrays cannot be allocated. */
@@ -79,6 +96,14 @@ export function coreSchema() {
         'x-bound': 'seeds are 32-bit: the random streams take a seed modulo 2^32, so a larger or negative one would repeat another seed',
         default: 2024,
         description: 'all randomness flows from it',
+      }),
+      seeds: Type.Integer({
+        minimum: 1,
+        maximum: MAX_SEEDS,
+        'x-bound': `from 1 to ${MAX_SEEDS} seeds: each seed trains every cell once, and more than ${MAX_SEEDS} is a typo`,
+        default: 1,
+        description:
+          "how many seeds every cell runs: seed k is the recipe's seed + k (seed 0 is the seed itself); a table entry is the mean ± std over them with a 95 % t-interval",
       }),
       scale: choice(SCALES, { default: 'small', description: 'which entry of `scales` applies (paper = as published)' }),
       plugins: Type.Array(Type.String(), { default: [], description: 'extra plugin files, relative to the recipe' }),
@@ -187,6 +212,7 @@ export function coreSchema() {
               items: summarySchema,
               description: 'computed columns (Average, Decline) after the columns of the innermost column axis, once per value of the outer ones',
             },
+            baseline: baselineSchema,
           },
         }),
       ),

@@ -1,19 +1,40 @@
 import { columnGroups, type ColumnGroup, type PaperRow, type SummaryColumn } from '../recipe/grid.ts';
-import type { ResolvedRecipe } from '../recipe/recipe.ts';
+import { seedOf, type ResolvedRecipe } from '../recipe/recipe.ts';
+import { estimate, excludesZero, pairedDifference, type Estimate, type Interval } from './stats.ts';
 
-/** One cell of the paper-style table: our accuracy beside the paper's. */
+/** One cell of the paper-style table: our accuracy, over the recipe's seeds, beside the paper's. */
 export interface TableCell {
   readonly id: string;
   readonly row: string;
   readonly column: string;
-  /** Test accuracy in %, or null when the cell has not finished. */
+  /** Test accuracy in %: the mean over the seeds, or null unless every seed finished. */
   readonly ours: number | null;
+  /** The sample standard deviation over the seeds (%); null with one seed, or unless every seed finished. */
+  readonly ours_std: number | null;
+  /** Each seed's test accuracy (%), in seed order (seed k is the cell's seed + k); null for a seed that did not finish. */
+  readonly ours_runs: readonly (number | null)[];
+  /** The 95 % Student-t interval of the mean, [low, high] (%); null with one seed, or unless every seed finished. */
+  readonly ci95: Interval | null;
+  /**
+   * With a baseline row (`grid.baseline`): the mean over the seeds of this cell's accuracy minus the
+   * baseline row's in the same column and seed (percentage points); null in the baseline row itself,
+   * and unless both cells finished every seed.
+   */
+  readonly diff?: number | null;
+  /** The 95 % Student-t interval of that paired difference; null with one seed, and where diff is null. */
+  readonly diff_ci95?: Interval | null;
   readonly paper: number | null;
   readonly status: 'done' | 'failed' | 'pending';
   readonly error?: string;
-  /** Whether each stage did its job (the cell's `health`, see CellMetrics); absent for cells of older runs. */
+  /**
+   * Whether each stage did its job: the mean over the seeds of each `health` figure (each seed's own
+   * are in its metrics.json, see CellMetrics); only for finished cells; absent for cells of older runs.
+   */
   readonly health?: Readonly<Record<string, number>>;
 }
+
+/** How one seed of a cell ended: its test accuracy in [0, 1] (and health), or its error; null: it has not run. */
+export type SeedResult = { readonly accuracy: number; readonly health?: Readonly<Record<string, number>> } | { readonly error: string } | null;
 
 export interface SummaryCell {
   readonly ours: number | null;
@@ -32,8 +53,12 @@ export interface Table {
   readonly title: string;
   readonly scale: string;
   readonly seed: number;
+  /** How many seeds each cell ran: seed k is the cell's seed + k. */
+  readonly seeds: number;
   readonly backend: string;
   readonly metric: string;
+  /** The row every other row's paired differences (`diff`, `diff_ci95`) are taken against; absent without grid.baseline. */
+  readonly baseline?: { readonly row: string };
   /** Notes shown above the table: stand-in data, what the loaders left out. */
   readonly notes: readonly string[];
   readonly rowTitle: string;
@@ -63,18 +88,89 @@ export function summarize(of: SummaryColumn['of'], values: readonly (number | nu
   }
 }
 
+/** What a cell's seeds say, unrounded: each seed's accuracy (%), their estimate and the paired difference to the baseline row. */
+export interface CellEstimate {
+  readonly status: TableCell['status'];
+  readonly error?: string;
+  /** Each seed's accuracy in %, null where the seed did not finish. */
+  readonly runs: readonly (number | null)[];
+  /** Over every seed; null unless every seed finished. */
+  readonly accuracy: Estimate | null;
+  /** This cell minus the baseline row's cell of the same column, seed by seed; null in the baseline row, without one, or unless both finished. */
+  readonly diff: Estimate | null;
+  /** The mean over the seeds of each health figure, for a finished cell that reports them. */
+  readonly health?: Record<string, number>;
+}
+
+/** Each cell's estimate over its seeds (results: per cell id, one result per seed in seed order). */
+export function estimateCells(recipe: ResolvedRecipe, results: ReadonlyMap<string, readonly SeedResult[]>): Map<string, CellEstimate> {
+  const own = new Map<string, CellEstimate>();
+  for (const c of recipe.cells) {
+    const seeds = Array.from({ length: recipe.seeds }, (_, k) => results.get(c.id)?.[k] ?? null);
+    const runs = seeds.map((r) => (r && 'accuracy' in r ? r.accuracy * 100 : null));
+    const failedAt = seeds.findIndex((r) => r !== null && 'error' in r);
+    const failed = failedAt >= 0 ? (seeds[failedAt] as { error: string }) : null;
+    const done = runs.every((v) => v !== null);
+    const status: TableCell['status'] = failed ? 'failed' : done ? 'done' : 'pending';
+    const health = done ? meanHealth(seeds.map((r) => (r as { health?: Readonly<Record<string, number>> }).health)) : undefined;
+    own.set(c.id, {
+      status,
+      ...(failed ? { error: recipe.seeds > 1 ? `seed ${failedAt}: ${failed.error}` : failed.error } : {}),
+      runs,
+      accuracy: done ? estimate(runs as number[]) : null,
+      diff: null,
+      ...(health ? { health } : {}),
+    });
+  }
+  if (!recipe.baseline) return own;
+  const ncol = Math.max(1, recipe.grid.columns.length);
+  const out = new Map<string, CellEstimate>();
+  for (const c of recipe.cells) {
+    const mine = own.get(c.id)!;
+    const base = own.get(recipe.cells[recipe.baseline.row * ncol + c.column]!.id)!;
+    const paired = c.row !== recipe.baseline.row && mine.accuracy && base.accuracy;
+    out.set(c.id, { ...mine, diff: paired ? pairedDifference(mine.runs as number[], base.runs as number[]) : null });
+  }
+  return out;
+}
+
+/** Each figure's mean over the seeds that report it; undefined when none reports any (older runs). */
+function meanHealth(seeds: readonly (Readonly<Record<string, number>> | undefined)[]): Record<string, number> | undefined {
+  const reported = seeds.filter((h): h is Readonly<Record<string, number>> => h !== undefined);
+  if (reported.length === 0) return undefined;
+  const keys = [...new Set(reported.flatMap((h) => Object.keys(h)))];
+  return Object.fromEntries(
+    keys.map((k) => {
+      const values = reported.filter((h) => k in h).map((h) => h[k]!);
+      return [k, values.reduce((a, b) => a + b, 0) / values.length];
+    }),
+  );
+}
+
 export function buildTable(
   recipe: ResolvedRecipe,
-  results: ReadonlyMap<string, { accuracy: number; health?: Readonly<Record<string, number>> } | { error: string }>,
+  results: ReadonlyMap<string, readonly SeedResult[]>,
   info: { backend: string; notes: readonly string[] },
 ): Table {
+  const estimates = estimateCells(recipe, results);
+  const roundInterval = (i: Interval | null | undefined): Interval | null => (i ? [round2(i[0]), round2(i[1])] : null);
   const cells: TableCell[] = recipe.cells.map((c) => {
-    const r = results.get(c.id);
+    const e = estimates.get(c.id)!;
     const paper = recipe.reference?.values[c.row]?.[c.column] ?? null;
-    const base = { id: c.id, row: c.rowPoint.labels.join(' ') || recipe.name, column: c.columnPoint.labels.join(' ') || 'accuracy', paper };
-    if (!r) return { ...base, ours: null, status: 'pending' };
-    if ('error' in r) return { ...base, ours: null, status: 'failed', error: r.error };
-    return { ...base, ours: round2(r.accuracy * 100), status: 'done', ...(r.health ? { health: r.health } : {}) };
+    return {
+      id: c.id,
+      row: c.rowPoint.labels.join(' ') || recipe.name,
+      column: c.columnPoint.labels.join(' ') || 'accuracy',
+      ours: e.accuracy ? round2(e.accuracy.mean) : null,
+      ours_std: e.accuracy?.std != null ? round2(e.accuracy.std) : null,
+      ours_runs: e.runs.map((v) => (v === null ? null : round2(v))),
+      ci95: roundInterval(e.accuracy?.ci95),
+      ...(recipe.baseline ? { diff: e.diff ? round2(e.diff.mean) : null, diff_ci95: roundInterval(e.diff?.ci95) } : {}),
+      paper,
+      status: e.status,
+      ...(e.error !== undefined ? { error: e.error } : {}),
+      ...(e.health ? { health: e.health } : {}),
+    };
   });
   const depth = recipe.grid.columnAxes.length;
   const columnHeaders = Array.from({ length: depth }, (_, level) => recipe.grid.columns.map((p) => p.labels[level] ?? ''));
@@ -105,8 +201,10 @@ export function buildTable(
     title: recipe.title,
     scale: recipe.scale,
     seed: recipe.seed,
+    seeds: recipe.seeds,
     backend: info.backend,
     metric: recipe.reference?.metric ?? 'accuracy (%)',
+    ...(recipe.baseline ? { baseline: { row: recipe.baseline.label } } : {}),
     notes: info.notes,
     rowTitle: recipe.grid.rowAxes.map((a) => a.title ?? a.name).join(' / ') || 'Run',
     columnHeaders: depth ? columnHeaders : [['accuracy']],
@@ -122,11 +220,23 @@ function round2(x: number): number {
 }
 
 const fmt = (x: number | null) => (x === null ? '—' : x.toFixed(2));
+const signed = (x: number) => `${x > 0 ? '+' : ''}${x.toFixed(2)}`;
 
+/** An entry: "ours (paper)", with one seed as before seeds existed; over several seeds "mean ± std (paper)". */
 function cellText(c: TableCell | undefined): string {
   if (!c) return '';
   if (c.status === 'failed') return `failed (${fmt(c.paper)})`;
-  return `${fmt(c.ours)} (${fmt(c.paper)})`;
+  // Tables of versions before seeds (read back by compare) have no ours_std.
+  return `${fmt(c.ours)}${c.ours_std != null ? ` ± ${fmt(c.ours_std)}` : ''} (${fmt(c.paper)})`;
+}
+
+/** A paired difference as printed: "+1.23 [0.40, 2.06]*" (* the interval excludes 0), "baseline" in the baseline row. */
+function diffText(c: TableCell | undefined, baseline: string): string {
+  if (!c) return '';
+  if (c.row === baseline) return 'baseline';
+  if (c.diff === undefined || c.diff === null) return '—';
+  const ci = c.diff_ci95 ?? null;
+  return `${signed(c.diff)}${ci ? ` [${fmt(ci[0])}, ${fmt(ci[1])}]` : ''}${excludesZero(ci) ? '*' : ''}`;
 }
 
 /** A column as printed: its header lines and its entry in each of our rows and each paper-only row. */
@@ -134,6 +244,8 @@ interface PrintedColumn {
   readonly headers: readonly string[];
   entry(row: number): string;
   paperEntry(row: PaperRow): string;
+  /** The row's paired difference to the baseline row (empty for summary columns). */
+  diffEntry(row: number): string;
 }
 
 /** The columns in printed order: each group's grid columns, then its summary columns. */
@@ -143,6 +255,7 @@ function printedColumns(t: Table): PrintedColumn[] {
     headers: t.columnHeaders.map((h) => h[j] ?? ''),
     entry: (i) => cellText(t.cells[i * ncol + j]),
     paperEntry: (p) => `— (${fmt(p.values[j] ?? null)})`,
+    diffEntry: (i) => diffText(t.cells[i * ncol + j], t.baseline?.row ?? ''),
   });
   if (!t.summary) return Array.from({ length: ncol }, (_, j) => grid(j));
   const { groups, columns, cells } = t.summary;
@@ -155,16 +268,36 @@ function printedColumns(t: Table): PrintedColumn[] {
         return `${fmt(c.ours)} (${fmt(c.paper)})`;
       },
       paperEntry: (p) => `— (${fmt(p.summary[gi]?.[si] ?? null)})`,
+      diffEntry: () => '',
     })),
   ]);
 }
 
 const PAPER_ONLY = 'Paper only (methods not run here):';
 
-/** Markdown laid out like the paper's table; each entry is "ours (paper)". */
+/** The seeds of a table: "seed 2024", or "seeds 2024…2026" (seed k is seed + k). */
+function seedsText(t: Table): string {
+  return t.seeds > 1 ? `seeds ${t.seed}…${seedOf(t.seed, t.seeds - 1)}` : `seed ${t.seed}`;
+}
+
+/** What an entry is: "ours (paper)", or over several seeds their mean ± sample std. */
+function entriesText(t: Table): string {
+  return t.seeds > 1 ? `mean ± std over ${t.seeds} seeds (paper), ${t.metric}; their 95 % t-intervals are in table.json` : `ours (paper), ${t.metric}`;
+}
+
+/** The heading of the paired differences' block. */
+function diffHeading(t: Table): string {
+  const over =
+    t.seeds > 1
+      ? `mean over ${t.seeds} seeds [95 % t-interval]; * the interval excludes 0`
+      : 'one seed, so no interval: run more seeds (--seeds N) to tell a difference from noise';
+  return `Paired difference to ${t.baseline!.row} (same column, same seed; percentage points), ${over}:`;
+}
+
+/** Markdown laid out like the paper's table; each entry is "ours (paper)", then the paired differences to the baseline row. */
 export function tableMarkdown(t: Table): string {
   const columns = printedColumns(t);
-  const lines: string[] = [`### ${t.title}`, '', `Scale \`${t.scale}\`, seed ${t.seed}, backend \`${t.backend}\`. Each entry: ours (paper), ${t.metric}.`];
+  const lines: string[] = [`### ${t.title}`, '', `Scale \`${t.scale}\`, ${seedsText(t)}, backend \`${t.backend}\`. Each entry: ${entriesText(t)}.`];
   for (const n of t.notes) lines.push(`> ${n}`);
   lines.push('');
   // One header row: the column's labels joined (RAF-DB 5%), so the table stays valid Markdown.
@@ -175,6 +308,10 @@ export function tableMarkdown(t: Table): string {
     lines.push('', PAPER_ONLY, '', ...header);
     for (const p of t.paperOnly) lines.push(`| ${p.label} | ${columns.map((c) => c.paperEntry(p)).join(' | ')} |`);
   }
+  if (t.baseline) {
+    lines.push('', diffHeading(t), '', ...header);
+    t.rows.forEach((row, i) => lines.push(`| ${row} | ${columns.map((c) => c.diffEntry(i)).join(' | ')} |`));
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -182,29 +319,31 @@ function collapseRepeats(h: readonly string[]): string[] {
   return h.map((v, i) => (i > 0 && h[i - 1] === v ? '' : v));
 }
 
-/** Plain-text table for the terminal, with aligned columns. */
+/** Plain-text table for the terminal, with aligned columns; the paired differences to the baseline row below it. */
 export function tableText(t: Table): string {
   const columns = printedColumns(t);
   const levels = t.columnHeaders.length;
   const body = t.rows.map((row, i) => [row, ...columns.map((c) => c.entry(i))]);
   const paper = (t.paperOnly ?? []).map((p) => [p.label, ...columns.map((c) => c.paperEntry(p))]);
+  const diffs = t.baseline ? t.rows.map((row, i) => [row, ...columns.map((c) => c.diffEntry(i))]) : [];
   const headers = Array.from({ length: levels }, (_, l) => [l === levels - 1 ? t.rowTitle : '', ...collapseRepeats(columns.map((c) => c.headers[l] ?? ''))]);
-  const all = [...headers, ...body, ...paper];
+  const all = [...headers, ...body, ...paper, ...diffs];
   const widths = Array.from({ length: columns.length + 1 }, (_, j) => Math.max(...all.map((r) => (r[j] ?? '').length)));
   const line = (r: string[]) => r.map((v, j) => (j === 0 ? v.padEnd(widths[j]!) : v.padStart(widths[j]!))).join('  ');
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  const out = [
-    t.title,
-    `scale ${t.scale} · seed ${t.seed} · backend ${t.backend} · entries: ours (paper), ${t.metric}`,
-    ...t.notes.map((n) => `note: ${n}`),
-    '',
-  ];
+  const out = [t.title, `scale ${t.scale} · ${seedsText(t)} · backend ${t.backend} · entries: ${entriesText(t)}`, ...t.notes.map((n) => `note: ${n}`), ''];
   for (const h of headers) out.push(line(h));
   out.push(rule);
   for (const r of body) out.push(line(r));
   if (paper.length) {
     out.push(rule, PAPER_ONLY);
     for (const r of paper) out.push(line(r));
+  }
+  if (diffs.length) {
+    out.push('', diffHeading(t));
+    for (const h of headers) out.push(line(h));
+    out.push(rule);
+    for (const r of diffs) out.push(line(r));
   }
   return `${out.join('\n')}\n`;
 }

@@ -1,3 +1,4 @@
+import { estimate } from '../report/stats.ts';
 import type { Table, TableCell } from '../report/table.ts';
 import { MlflowClient, MlflowError, type MlflowRun } from './client.ts';
 
@@ -11,7 +12,7 @@ export interface TrackedRun {
 const tag = (r: MlflowRun, key: string) => r.data.tags?.find((t) => t.key === key)?.value;
 const metric = (r: MlflowRun, key: string) => r.data.metrics?.find((m) => m.key === key)?.value;
 
-/** The latest parent run of an experiment, or the named one, with its children and table. */
+/** The latest parent run of an experiment, or the named one, with its children (the cells' runs) and table. */
 export async function readTrackedRun(client: MlflowClient, experiment: string, runId?: string): Promise<TrackedRun> {
   const expId = await client.getExperimentByName(experiment);
   if (!expId) throw new MlflowError(`no MLflow experiment named '${experiment}' at ${client.uri}`, null, 'RESOURCE_DOES_NOT_EXIST', false);
@@ -24,31 +25,54 @@ export async function readTrackedRun(client: MlflowClient, experiment: string, r
   try {
     table = JSON.parse((await client.downloadArtifact(run.info, 'table.json')).toString('utf8')) as Table;
   } catch {
-    table = tableFromChildren(run, children);
+    table = await tableFromChildren(client, run, children);
   }
   return { run, children, table };
 }
 
-/** Without a table.json (a run still going): one row per cell with its test accuracy. */
-function tableFromChildren(run: MlflowRun, children: MlflowRun[]): Table {
+/**
+ * Without a table.json (a run still going, or killed): one row per cell, from its seeds' runs
+ * (each seed's test accuracy, the mean ± std once every seed has one). Runs of versions before
+ * seeds have no seed runs: the cell's own test accuracy is its one seed.
+ */
+async function tableFromChildren(client: MlflowClient, run: MlflowRun, children: MlflowRun[]): Promise<Table> {
   const sorted = [...children].sort((a, b) => (a.info.start_time ?? 0) - (b.info.start_time ?? 0));
-  const cells: TableCell[] = sorted.map((c) => {
-    const acc = metric(c, 'test_accuracy');
+  const pct = (a: number | undefined) => (a === undefined ? null : a * 100);
+  const round2 = (x: number) => Math.round(x * 100) / 100;
+  let seeds = 1;
+  const cells: TableCell[] = [];
+  for (const c of sorted) {
+    const seedRuns = await client.searchRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${c.info.run_id}'`);
+    const expected = Math.max(Number(tag(c, 'seeds') ?? 1), ...seedRuns.map((r) => Number(tag(r, 'seed_index') ?? 0) + 1));
+    seeds = Math.max(seeds, expected);
+    const runs = seedRuns.length
+      ? Array.from({ length: expected }, (_, k) => {
+          const seedRun = seedRuns.find((r) => Number(tag(r, 'seed_index')) === k);
+          return seedRun ? pct(metric(seedRun, 'test_accuracy')) : null;
+        })
+      : [pct(metric(c, 'test_accuracy'))];
+    const failed = [c, ...seedRuns].some((r) => r.info.status === 'FAILED');
+    const done = runs.every((v) => v !== null);
+    const e = done ? estimate(runs as number[]) : null;
     const id = tag(c, 'cell') ?? c.info.run_name ?? c.info.run_id;
-    return {
+    cells.push({
       id,
       row: id,
       column: 'accuracy',
-      ours: acc === undefined ? null : Math.round(acc * 10000) / 100,
+      ours: e ? round2(e.mean) : null,
+      ours_std: e?.std != null ? round2(e.std) : null,
+      ours_runs: runs.map((v) => (v === null ? null : round2(v))),
+      ci95: e?.ci95 ? [round2(e.ci95[0]), round2(e.ci95[1])] : null,
       paper: null,
-      status: acc !== undefined ? 'done' : c.info.status === 'FAILED' ? 'failed' : 'pending',
-    };
-  });
+      status: failed ? 'failed' : done ? 'done' : 'pending',
+    });
+  }
   return {
     recipe: tag(run, 'recipe') ?? '',
     title: tag(run, 'title') ?? run.info.run_name ?? run.info.run_id,
     scale: tag(run, 'scale') ?? '',
     seed: Number(tag(run, 'seed') ?? 0),
+    seeds,
     backend: tag(run, 'backend') ?? '',
     metric: 'accuracy (%)',
     notes: ["rebuilt from the cells' runs (the run has no table.json yet)"],

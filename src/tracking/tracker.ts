@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { CellInfo, RunInfo, RunStatus, Tracker } from '../contracts/tracker.ts';
+import type { CellInfo, CellRun, CellSummaryInfo, RunInfo, RunStatus, Tracker } from '../contracts/tracker.ts';
 import { LIMITS, MlflowClient, safeUri, splitBatch, type KeyValue, type Metric } from './client.ts';
 import { appendLine, clip, flattenParams, mlflowKey, OUTBOX, Sender, type Op } from './outbox.ts';
 
@@ -15,7 +15,9 @@ export interface MlflowTrackerOptions {
 }
 
 /**
- * One MLflow experiment per recipe, one parent run per `ssfer run`, one nested run per cell.
+ * One MLflow experiment per recipe, one parent run per `ssfer run`, one nested run per cell (its
+ * figures over the seeds: mean, std, 95 % interval, paired difference) and under it one nested
+ * run per seed (its config, training metrics, test accuracy, health and files).
  * Every call is written to the outbox first and then sent in order; when the server cannot be
  * reached the tracker stops sending (training goes on) and `ssfer sync` sends the rest later.
  */
@@ -32,9 +34,12 @@ export class MlflowTracker implements Tracker {
   private experiment = '';
   private n = 0;
   private buffer: Metric[] = [];
-  private bufferCell = '';
+  private bufferRef = '';
   private lastFlush = Date.now();
+  /** The last step logged, by seed run. */
   private lastStep = new Map<string, number>();
+  /** The cells whose own run this session created. */
+  private cells = new Set<string>();
   private params = new Map<string, Map<string, string>>();
   private parentId: string | null = null;
 
@@ -86,13 +91,42 @@ export class MlflowTracker implements Tracker {
   }
 
   private flush(): void {
-    if (this.buffer.length) this.batch(this.cellRef(this.bufferCell), { metrics: this.buffer });
+    if (this.buffer.length) this.batch(this.bufferRef, { metrics: this.buffer });
     this.buffer = [];
     this.lastFlush = Date.now();
   }
 
   private cellRef(id: string): string {
     return `${this.session}:cell:${id}`;
+  }
+  private seedRef(run: CellRun): string {
+    return `${this.session}:cell:${run.id}:seed:${run.seedIndex}`;
+  }
+
+  /**
+   * The cell's own run, made once per session: params are the cell's config but its seed (each
+   * seed's run has its own), so cells compare by their settings and their figures over the seeds.
+   */
+  private cellRun(id: string, config: Record<string, unknown>): string {
+    const ref = this.cellRef(id);
+    if (this.cells.has(ref)) return ref;
+    this.cells.add(ref);
+    this.enqueue({
+      op: 'run',
+      ref,
+      experiment: this.experiment,
+      name: id,
+      parent: this.runRef,
+      start_time: Date.now(),
+      tags: [
+        { key: 'mlflow.runName', value: clip(id, LIMITS.tagValue) },
+        { key: 'cell', value: clip(id, LIMITS.tagValue) },
+        { key: 'ssfer_kind', value: 'cell' },
+        ...(typeof config.seeds === 'number' ? [{ key: 'seeds', value: String(config.seeds) }] : []),
+      ],
+    });
+    this.batch(ref, { params: flattenParams(config).filter((p) => p.key !== 'seed') });
+    return ref;
   }
   private get runRef(): string {
     return `${this.session}:run`;
@@ -126,6 +160,7 @@ export class MlflowTracker implements Tracker {
         { key: 'title', value: clip(run.title, LIMITS.tagValue) },
         { key: 'scale', value: run.scale },
         { key: 'seed', value: String(run.seed) },
+        { key: 'seeds', value: String(run.seeds) },
         { key: 'backend', value: run.backend },
         { key: 'results_dir', value: run.dir },
         { key: 'ssfer_kind', value: 'run' },
@@ -153,18 +188,22 @@ export class MlflowTracker implements Tracker {
   async startCell(cell: CellInfo): Promise<void> {
     this.guard(() => {
       this.flush();
-      const ref = this.cellRef(cell.id);
+      const parent = this.cellRun(cell.id, cell.config);
+      const ref = this.seedRef(cell);
+      const name = `${cell.id} seed ${cell.seedIndex}`;
       this.enqueue({
         op: 'run',
         ref,
         experiment: this.experiment,
-        name: cell.id,
-        parent: this.runRef,
+        name,
+        parent,
         start_time: Date.now(),
         tags: [
-          { key: 'mlflow.runName', value: clip(cell.id, LIMITS.tagValue) },
+          { key: 'mlflow.runName', value: clip(name, LIMITS.tagValue) },
           { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
-          { key: 'ssfer_kind', value: 'cell' },
+          { key: 'seed', value: String(cell.config.seed) },
+          { key: 'seed_index', value: String(cell.seedIndex) },
+          { key: 'ssfer_kind', value: 'seed' },
         ],
       });
       const logged = new Map<string, string>();
@@ -180,28 +219,43 @@ export class MlflowTracker implements Tracker {
     });
   }
 
-  logMetrics(cellId: string, metrics: Record<string, number>, step: number): void {
+  logMetrics(run: CellRun, metrics: Record<string, number>, step: number): void {
     this.guard(() => {
-      if (this.bufferCell !== cellId) this.flush();
-      this.bufferCell = cellId;
+      const ref = this.seedRef(run);
+      if (this.bufferRef !== ref) this.flush();
+      this.bufferRef = ref;
       const timestamp = Date.now();
       for (const [k, v] of Object.entries(metrics)) if (Number.isFinite(v)) this.buffer.push({ key: mlflowKey(k), value: v, timestamp, step });
-      this.lastStep.set(cellId, step);
+      this.lastStep.set(ref, step);
       if (this.buffer.length >= LIMITS.metrics || timestamp - this.lastFlush > 5000) this.flush();
     });
   }
 
-  async endCell(cellId: string, result: { metrics: Record<string, number>; artifacts: readonly string[]; status: RunStatus }): Promise<void> {
+  async endCell(run: CellRun, result: { metrics: Record<string, number>; artifacts: readonly string[]; status: RunStatus }): Promise<void> {
     this.guard(() => {
       this.flush();
-      const ref = this.cellRef(cellId);
-      const step = this.lastStep.get(cellId) ?? 0;
+      const ref = this.seedRef(run);
+      const step = this.lastStep.get(ref) ?? 0;
       const timestamp = Date.now();
       const metrics = Object.entries(result.metrics)
         .filter(([, v]) => Number.isFinite(v))
         .map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step }));
       if (metrics.length) this.batch(ref, { metrics });
       for (const file of result.artifacts) this.enqueue({ op: 'artifact', ref, name: path.basename(file), file });
+      this.enqueue({ op: 'status', ref, status: result.status, end_time: timestamp });
+    });
+    await this.chain;
+  }
+
+  async summarizeCell(cell: CellSummaryInfo, result: { metrics: Record<string, number>; status: RunStatus }): Promise<void> {
+    this.guard(() => {
+      this.flush();
+      const ref = this.cellRun(cell.id, cell.config);
+      const timestamp = Date.now();
+      const metrics = Object.entries(result.metrics)
+        .filter(([, v]) => Number.isFinite(v))
+        .map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step: 0 }));
+      if (metrics.length) this.batch(ref, { metrics });
       this.enqueue({ op: 'status', ref, status: result.status, end_time: timestamp });
     });
     await this.chain;

@@ -128,7 +128,7 @@ describe('tensorflow backend', function () {
         .sort()
         .map((c) =>
           fs
-            .readFileSync(path.join(cells, c, 'log.jsonl'), 'utf8')
+            .readFileSync(path.join(cells, c, 'seed-0', 'log.jsonl'), 'utf8')
             .trim()
             .split('\n')
             .map((l) => JSON.parse(l) as { loss: number; stage: string; step: number }),

@@ -181,7 +181,7 @@ describe('ssfer export: the ViT as ONNX', function () {
       expect(r.status, r.stderr).to.equal(0);
       const base = path.join(out, 'keep-model');
       run = path.join(base, fs.readdirSync(base).sort().pop()!);
-      cell = path.join(run, 'cells', 'default');
+      cell = path.join(run, 'cells', 'default', 'seed-0');
     });
 
     it('keeps the model in the cell folder and deletes the checkpoints', () => {
@@ -227,7 +227,7 @@ describe('ssfer export: the ViT as ONNX', function () {
       loaded.model.dispose();
 
       const script =
-        example!.replace('cells/<id>/model/model.onnx', path.join(cell, 'model', 'model.onnx')).replace('face.jpg', photo) +
+        example!.replace('cells/<id>/seed-0/model/model.onnx', path.join(cell, 'model', 'model.onnx')).replace('face.jpg', photo) +
         'print(json.dumps(logits.tolist()))\n';
       const r = spawnSync(venvPython(), ['-c', script], { encoding: 'utf8' });
       expect(r.status, r.stderr).to.equal(0);
@@ -252,7 +252,7 @@ describe('ssfer export: the ViT as ONNX', function () {
         expect((err as Error).message).to.match(pattern);
       };
       await refused(path.join(free, 'nothing-here'), {}, /no such file or folder/);
-      await refused(run, {}, /a run folder, not one cell; name one of its cells: .*cells[/\\]default/);
+      await refused(run, {}, /a run folder, not one cell; name one of its cells' seed folders: .*cells[/\\]default[/\\]seed-0/);
       const withoutModel = path.join(free, 'old-cell');
       fs.mkdirSync(withoutModel);
       fs.copyFileSync(path.join(cell, 'metrics.json'), path.join(withoutModel, 'metrics.json'));

@@ -294,7 +294,24 @@ describe('saved model bundle', function () {
 
     const run = path.dirname(path.dirname(cell));
     fs.writeFileSync(path.join(run, 'run.json'), '{}');
-    expect(() => findModelDir(run)).to.throw(ModelBundleError, /a run folder, not one cell; name one of its cells: .*cells[/\\]a=1/);
+    expect(() => findModelDir(run)).to.throw(ModelBundleError, /a run folder, not one cell; name one of its cells' seed folders: .*cells[/\\]a=1/);
+
+    // A cell folder holds a folder per seed: with one seed, its model; with several, the user names one.
+    const seeded = path.join(run, 'cells', 'b=2');
+    fs.mkdirSync(path.join(seeded, 'seed-0', 'model'), { recursive: true });
+    fs.writeFileSync(path.join(seeded, 'seed-0', 'model', MANIFEST_FILE), '{}');
+    expect(findModelDir(seeded)).to.equal(path.join(seeded, 'seed-0', 'model'));
+    expect(findModelDir(path.join(seeded, 'seed-0'))).to.equal(path.join(seeded, 'seed-0', 'model'));
+    fs.mkdirSync(path.join(seeded, 'seed-1', 'model'), { recursive: true });
+    fs.writeFileSync(path.join(seeded, 'seed-1', 'model', MANIFEST_FILE), '{}');
+    expect(() => findModelDir(seeded)).to.throw(
+      ModelBundleError,
+      /a cell of 2 seeds, each with its own model; name one seed's folder: .*b=2[/\\]seed-0, .*b=2[/\\]seed-1$/,
+    );
+    expect(() => findModelDir(run)).to.throw(/name one of its cells' seed folders: .*cells[/\\]a=1, .*b=2[/\\]seed-0, .*b=2[/\\]seed-1$/);
+    const unfinishedSeed = path.join(run, 'cells', 'c=3');
+    fs.mkdirSync(path.join(unfinishedSeed, 'seed-0', 'checkpoints'), { recursive: true });
+    expect(() => findModelDir(unfinishedSeed)).to.throw(/seed-0: this cell has not finished/);
 
     const old = tempDir();
     fs.writeFileSync(path.join(old, 'metrics.json'), '{}');

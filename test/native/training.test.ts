@@ -165,7 +165,7 @@ describe('a recipe trained on native and on cpu', function () {
         .sort()
         .map((c) =>
           fs
-            .readFileSync(path.join(cells, c, 'log.jsonl'), 'utf8')
+            .readFileSync(path.join(cells, c, 'seed-0', 'log.jsonl'), 'utf8')
             .trim()
             .split('\n')
             .map((l) => JSON.parse(l).loss as number),

@@ -68,7 +68,7 @@ describe('stage health', function () {
       expect(a.health.linear_probe_accuracy).to.equal(b.health.linear_probe_accuracy);
       expect(a.health.linear_probe_accuracy).to.be.within(0, 1);
       for (const m of [a, b]) {
-        const flagged = m.stage_notes.some((n) => n.includes('is not above the linear probe'));
+        const flagged = tableNotes([{ id: m.id, runs: [m] }]).some((n) => n.startsWith(`${m.id}: accuracy `) && n.includes('is not above the linear probe'));
         expect(flagged, `${m.id}: ${m.accuracy} vs ${m.health.linear_probe_accuracy}`).to.equal(m.accuracy <= m.health.linear_probe_accuracy!);
       }
     } finally {
@@ -76,6 +76,26 @@ describe('stage health', function () {
     }
     const off = await cellOf(['pipeline.pretrain={use: none}', 'pipeline.semi={use: none}', 'evaluation.linear_probe.enabled=false']);
     expect(off.health).to.not.have.property('linear_probe_accuracy');
+  });
+
+  it('flags a cell of several seeds by its mean against the probe’s mean, not by one unlucky seed', () => {
+    const seed = (accuracy: number, probe: number, k: number) =>
+      ({
+        id: 'c',
+        seed: 7 + k,
+        accuracy,
+        dataset: { name: 'd', display: 'D', stand_in: null, notes: [] },
+        stage_notes: [`semi: note of seed ${k}`],
+        health: { linear_probe_accuracy: probe },
+      }) as unknown as CellMetrics;
+    // Seed 0 is below its probe, the mean (40 %) above the probe's mean (35 %): not flagged.
+    const above = tableNotes([{ id: 'c', runs: [seed(0.3, 0.35, 0), seed(0.5, 0.35, 1)] }]);
+    expect(above).to.deep.equal(['c seed 0: semi: note of seed 0', 'c seed 1: semi: note of seed 1']);
+    // Mean 33 % against the probe's 35 %: flagged, with both means.
+    const below = tableNotes([{ id: 'c', runs: [seed(0.3, 0.34, 0), seed(0.36, 0.36, 1)] }]);
+    expect(below).to.include(`c: mean accuracy 33.00 % over 2 seeds is not above the linear probe's mean 35.00 % on the same labels`);
+    // A seed that has not finished: no verdict yet.
+    expect(tableNotes([{ id: 'c', runs: [seed(0.3, 0.34, 0), null] }]).some((n) => n.includes('linear probe'))).to.equal(false);
   });
 
   it('names a stage that did nothing in the cell’s notes and the table notes', async () => {
@@ -93,6 +113,6 @@ describe('stage health', function () {
       m.stage_notes.some((n) => /^supervised: the loss (fell only|rose) from \d+\.\d{3} to \d+\.\d{3}/.test(n)),
       m.stage_notes.join('; '),
     ).to.equal(true);
-    expect(tableNotes([m])).to.include(`${m.id}: semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch`);
+    expect(tableNotes([{ id: m.id, runs: [m] }])).to.include(`${m.id}: semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch`);
   });
 });

@@ -10,7 +10,7 @@ const args = (out: string) => ['run', recipe, '--json', '--backend', 'cpu', '--o
 
 function cellDir(out: string): string {
   const base = path.join(out, 'resume-run');
-  return path.join(base, fs.readdirSync(base).sort().pop()!, 'cells', 'default');
+  return path.join(base, fs.readdirSync(base).sort().pop()!, 'cells', 'default', 'seed-0');
 }
 
 /** Starts a run and kills it with SIGKILL as soon as `file(out)` exists; resolves with its stderr. */

@@ -56,7 +56,7 @@ describe('ssfer run (end to end on tiny synthetic faces)', function () {
   });
 
   it('writes per-cell metrics, confusion matrix (JSON and PNG) and curves', () => {
-    const cell = path.join(runDir(out), 'cells', 'mixing=facemix__labels=0.5');
+    const cell = path.join(runDir(out), 'cells', 'mixing=facemix__labels=0.5', 'seed-0');
     const m = JSON.parse(fs.readFileSync(path.join(cell, 'metrics.json'), 'utf8'));
     expect(m.classes).to.have.length(7);
     // The synthetic faces' picture at the cell's image size: four people in the seven expressions.
@@ -113,8 +113,8 @@ describe('ssfer run (end to end on tiny synthetic faces)', function () {
 
   it('--resume skips finished cells and reruns only what is missing, to the same numbers', () => {
     const dir = runDir(out);
-    const kept = path.join(dir, 'cells', 'mixing=none__labels=0.25', 'metrics.json');
-    const removed = path.join(dir, 'cells', 'mixing=facemix__labels=0.25', 'metrics.json');
+    const kept = path.join(dir, 'cells', 'mixing=none__labels=0.25', 'seed-0', 'metrics.json');
+    const removed = path.join(dir, 'cells', 'mixing=facemix__labels=0.25', 'seed-0', 'metrics.json');
     const keptTime = fs.statSync(kept).mtimeMs;
     fs.rmSync(removed);
     const r = ssfer(['run', recipe, '--json', '--backend', 'cpu', '--out', out, '--resume']);

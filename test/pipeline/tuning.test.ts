@@ -103,7 +103,7 @@ describe('tuning in the pipeline', function () {
     );
     expect(r.status, r.stderr).to.equal(0);
     const base = path.join(out, 'tiny-tune');
-    const cell = path.join(base, fs.readdirSync(base)[0]!, 'cells', 'default');
+    const cell = path.join(base, fs.readdirSync(base)[0]!, 'cells', 'default', 'seed-0');
     const trace = JSON.parse(fs.readFileSync(path.join(cell, 'tuning.json'), 'utf8'));
     expect(trace.trials).to.have.length(6);
     expect(trace.bestScore).to.equal(Math.max(...trace.trials.map((t: Trial) => t.score)));

@@ -2,13 +2,13 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { RecipeError, formatDiagnostic } from '../../src/recipe/diagnostics.ts';
 import { loadRecipeFile } from '../../src/recipe/load.ts';
-import { parseOverride, resolveRecipe } from '../../src/recipe/recipe.ts';
+import { parseOverride, resolveRecipe, seedOf } from '../../src/recipe/recipe.ts';
 import { createRegistry, type PluginRegistry } from '../../src/core/registry.ts';
 import { fixtures, projectRoot, writeFiles } from '../helpers.ts';
 
 const recipes = path.join(fixtures, 'recipes');
 
-async function problems(file: string, opts: { sets?: string[]; scale?: string } = {}): Promise<string[]> {
+async function problems(file: string, opts: { sets?: string[]; scale?: string; seeds?: string } = {}): Promise<string[]> {
   try {
     await resolveRecipe(file, { ...opts, registry });
   } catch (err) {
@@ -253,6 +253,65 @@ describe('grid expansion', () => {
     expect((await problems(path.join(dir, 'r.yaml')))[0]).to.match(
       /r\.yaml:6:21: pipeline\.supervised\.mixing\.kappa\.use: unknown kappa 'psnrr' — did you mean 'psnr'\?/,
     );
+  });
+});
+
+describe('seeds and a baseline row', () => {
+  const child = path.join(recipes, 'child.yaml');
+  const withGrid = (extra: string) => writeFiles({ 'r.yaml': `extends: ${child}\n${extra}` });
+
+  it('runs one seed unless the recipe or --seeds says more; --seeds wins over the recipe', async () => {
+    expect((await resolveRecipe(child, { registry })).seeds).to.equal(1);
+    const dir = withGrid('seeds: 3\n');
+    const r = await resolveRecipe(path.join(dir, 'r.yaml'), { registry });
+    expect(r.seeds).to.equal(3);
+    expect(r.cells.every((c) => c.config.seeds === 3)).to.equal(true);
+    expect((await resolveRecipe(path.join(dir, 'r.yaml'), { registry, seeds: '2' })).seeds).to.equal(2);
+    expect((await resolveRecipe(path.join(dir, 'r.yaml'), { registry, seeds: '5', sets: ['seeds=4'] })).seeds).to.equal(5);
+  });
+
+  it('derives seed k as seed + k: seed 0 is the recipe seed itself', () => {
+    expect([0, 1, 2].map((k) => seedOf(2024, k))).to.deep.equal([2024, 2025, 2026]);
+    expect(seedOf(2 ** 32 - 1, 1)).to.equal(0);
+  });
+
+  it('refuses a wrong --seeds at the flag, and seeds that differ between cells at the grid value', async () => {
+    expect(await problems(child, { seeds: 'many' })).to.deep.equal(['<--seeds many>:1:1: seeds: must be integer (got "many")']);
+    expect(await problems(child, { seeds: '0' })).to.deep.equal([
+      '<--seeds 0>:1:1: seeds: must be >= 1 (got 0): from 1 to 1000 seeds: each seed trains every cell once, and more than 1000 is a typo',
+    ]);
+    expect((await problems(child, { seeds: '5000' }))[0]).to.match(/^<--seeds 5000>:1:1: seeds: must be <= 1000 \(got 5000\)/);
+    const dir = writeFiles({
+      'r.yaml': `extends: ${path.join(recipes, 'base.yaml')}\ngrid:\n  rows:\n    - name: n\n      values:\n        - { value: a, set: { seeds: 2 } }\n        - { value: b, set: { seeds: 3 } }\n`,
+    });
+    const msgs = await problems(path.join(dir, 'r.yaml'));
+    expect(msgs).to.have.length(1);
+    expect(msgs[0]).to.match(/r\.yaml:7:37: seeds: cell 'n=b' runs 3 seeds and 'n=a' 2; every cell runs the same seeds/);
+  });
+
+  it('finds the baseline row by its label, its id or its value', async () => {
+    const labelled = writeFiles({
+      'r.yaml': `extends: ${child}\ngrid:\n  rows:\n    - name: kappa\n      path: pipeline.supervised.mixing.kappa.use\n      values: [iou, ssim]\n      labels: { iou: IOU }\n  baseline: { row: IOU }\n`,
+    });
+    expect((await resolveRecipe(path.join(labelled, 'r.yaml'), { registry })).baseline).to.deep.equal({ row: 0, label: 'IOU' });
+    for (const row of ['ssim', 'kappa=ssim']) {
+      const dir = withGrid(`grid:\n  baseline: { row: ${row} }\n`);
+      expect((await resolveRecipe(path.join(dir, 'r.yaml'), { registry })).baseline, row).to.deep.equal({ row: 1, label: 'ssim' });
+    }
+    expect((await resolveRecipe(child, { registry })).baseline).to.equal(null);
+  });
+
+  it('refuses a baseline that names no row at its file:line:col, listing the rows', async () => {
+    const dir = withGrid('grid:\n  baseline: { row: fsim }\n');
+    const msgs = await problems(path.join(dir, 'r.yaml'));
+    expect(msgs).to.have.length(1);
+    expect(msgs[0]).to.match(
+      /r\.yaml:3:20: grid\.baseline\.row: 'fsim' names no row; name one by its label, its id or its value: iou \(kappa=iou\), ssim \(kappa=ssim\)$/,
+    );
+    const typo = withGrid('grid:\n  baseline: { rows: iou }\n');
+    expect((await problems(path.join(typo, 'r.yaml'))).join('\n')).to.match(/r\.yaml:3:15: grid\.baseline\.rows: unknown key 'rows' — did you mean 'row'\?/);
+    const noRows = writeFiles({ 'r.yaml': `extends: ${path.join(recipes, 'base.yaml')}\ngrid:\n  baseline: { row: x }\n` });
+    expect((await problems(path.join(noRows, 'r.yaml')))[0]).to.match(/r\.yaml:3:20: grid\.baseline\.row: .*this grid has no row axes/);
   });
 });
 

@@ -10,7 +10,7 @@ const recipe = path.join(fixtures, 'recipes', 'resume-run.yaml');
 const args = (out: string) => ['run', recipe, '--json', '--backend', 'cpu', '--out', out];
 const cellDir = (out: string) => {
   const base = path.join(out, 'resume-run');
-  return path.join(base, fs.readdirSync(base).sort().pop()!, 'cells', 'default');
+  return path.join(base, fs.readdirSync(base).sort().pop()!, 'cells', 'default', 'seed-0');
 };
 
 /** Kills a run with SIGKILL `ms` after it has opened its run folder; resolves whether it was killed (or had finished). */

@@ -13,7 +13,7 @@ const runArgs = (out: string, ...more: string[]) => ['run', oneCell, '--backend'
 const metricsOf = (r: { stdout: string }) => JSON.parse(r.stdout.trim().split('\n').pop()!);
 const cellOf = (out: string) => {
   const base = path.join(out, 'rel-one');
-  return path.join(base, fs.readdirSync(base).sort().pop()!, 'cells', 'default');
+  return path.join(base, fs.readdirSync(base).sort().pop()!, 'cells', 'default', 'seed-0');
 };
 
 /** Flips bytes in the middle of a file, keeping its size. */

@@ -68,7 +68,7 @@ function shellWords(line: string): string[] {
 
 const supervisedCkpt = (out: string) => () => {
   const runs = runsOf(out);
-  return runs.length > 0 && fs.existsSync(path.join(out, 'rel-one', runs[runs.length - 1]!, 'cells', 'default', 'checkpoints', 'supervised.ckpt'));
+  return runs.length > 0 && fs.existsSync(path.join(out, 'rel-one', runs[runs.length - 1]!, 'cells', 'default', 'seed-0', 'checkpoints', 'supervised.ckpt'));
 };
 
 describe('reliability: run folders, locks, signals, --out', function () {
@@ -95,7 +95,7 @@ describe('reliability: run folders, locks, signals, --out', function () {
     for (const r of [a, b]) expect(r.stderr).to.not.match(/continues from its checkpoint/);
     const runs = runsOf(out);
     expect(runs).to.have.length(2);
-    const metrics = runs.map((r) => JSON.parse(fs.readFileSync(path.join(out, 'rel-one', r, 'cells', 'default', 'metrics.json'), 'utf8')));
+    const metrics = runs.map((r) => JSON.parse(fs.readFileSync(path.join(out, 'rel-one', r, 'cells', 'default', 'seed-0', 'metrics.json'), 'utf8')));
     // The same recipe and seed: both runs, each alone in its folder, reach the same number.
     expect(metrics[0].accuracy).to.equal(metrics[1].accuracy);
     for (const r of runs) expect(fs.existsSync(path.join(out, 'rel-one', r, 'run.lock')), 'the lock is released').to.equal(false);
@@ -134,7 +134,7 @@ describe('reliability: run folders, locks, signals, --out', function () {
       const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
       expect(manifest.status).to.equal('interrupted');
       expect(manifest.signal).to.equal(signal);
-      expect(fs.existsSync(path.join(dir, 'cells', 'default', 'checkpoints', 'supervised.ckpt'))).to.equal(true);
+      expect(fs.existsSync(path.join(dir, 'cells', 'default', 'seed-0', 'checkpoints', 'supervised.ckpt'))).to.equal(true);
       expect(fs.existsSync(path.join(dir, 'run.lock'))).to.equal(false);
     });
   }
@@ -238,7 +238,7 @@ describe('reliability: cell folders', function () {
       ['v=fast_20lr', 'v=fast lr'],
       ['v=fast_5flr', 'v=fast_lr'],
     ]) {
-      expect(JSON.parse(fs.readFileSync(path.join(run, 'cells', folder!, 'metrics.json'), 'utf8')).id).to.equal(id);
+      expect(JSON.parse(fs.readFileSync(path.join(run, 'cells', folder!, 'seed-0', 'metrics.json'), 'utf8')).id).to.equal(id);
     }
     const table = JSON.parse(fs.readFileSync(path.join(run, 'table.json'), 'utf8'));
     const resumed = ssfer(['run', path.join(dir, 'grid.yaml'), '--backend', 'cpu', '--out', out, '--set', 'pipeline.supervised.epochs=1', '--resume']);
@@ -252,8 +252,9 @@ describe('reliability: cell folders', function () {
     const args = ['run', path.join(dir, 'grid.yaml'), '--backend', 'cpu', '--out', out, '--set', 'pipeline.supervised.epochs=1'];
     expect(ssfer(args).status).to.equal(0);
     const run = path.join(out, 'grid', runsOf(out, 'grid')[0]!);
-    // As an older version named it.
-    fs.renameSync(path.join(run, 'cells', 'v=a_20b'), path.join(run, 'cells', 'v=a_b'));
+    // As an older version named it and laid it out: its one seed in the cell's folder itself.
+    fs.renameSync(path.join(run, 'cells', 'v=a_20b', 'seed-0'), path.join(run, 'cells', 'v=a_b'));
+    fs.rmSync(path.join(run, 'cells', 'v=a_20b'), { recursive: true });
     const resumed = ssfer([...args, '--resume']);
     expect(resumed.status, resumed.stderr).to.equal(0);
     expect(resumed.stderr, 'the finished cell is kept, not trained again').to.not.match(/v=a b: accuracy/);

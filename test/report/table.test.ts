@@ -4,7 +4,7 @@ import { createRegistry, type PluginRegistry } from '../../src/core/registry.ts'
 import { RecipeError, formatDiagnostic } from '../../src/recipe/diagnostics.ts';
 import { resolveRecipe, type ResolvedRecipe } from '../../src/recipe/recipe.ts';
 import { columnGroups, splitPrinted } from '../../src/recipe/grid.ts';
-import { buildTable, summarize, tableMarkdown, tableText, type Table } from '../../src/report/table.ts';
+import { buildTable, summarize, tableMarkdown, tableText, type SeedResult, type Table } from '../../src/report/table.ts';
 import { projectRoot, writeFiles } from '../helpers.ts';
 
 let registry: PluginRegistry;
@@ -15,8 +15,8 @@ before(async () => {
 const recipe = (name: string) => resolveRecipe(path.join(projectRoot, 'recipes', `${name}.yaml`), { registry, scale: 'smoke' });
 
 /** Every cell finished, accuracy = (90 − 10·row − column)/100, so summaries are easy to compute by hand. */
-function finished(r: ResolvedRecipe, skip: readonly string[] = []): Map<string, { accuracy: number }> {
-  return new Map(r.cells.filter((c) => !skip.includes(c.id)).map((c) => [c.id, { accuracy: (90 - 10 * c.row - c.column) / 100 }]));
+function finished(r: ResolvedRecipe, skip: readonly string[] = []): Map<string, SeedResult[]> {
+  return new Map(r.cells.filter((c) => !skip.includes(c.id)).map((c) => [c.id, [{ accuracy: (90 - 10 * c.row - c.column) / 100 }]]));
 }
 
 describe('report: summary columns', () => {
@@ -142,6 +142,162 @@ describe('report: summary columns', () => {
         .find((l) => l.startsWith('| Method |'))!
         .split(' | '),
     ).to.have.length(13);
+  });
+});
+
+describe('report: seeds and paired differences', () => {
+  /** Table 14 with IOU as its baseline row, at 3 seeds. */
+  async function kappa(seeds = 3): Promise<ResolvedRecipe> {
+    const dir = writeFiles({ 'r.yaml': `extends: ${path.join(projectRoot, 'recipes', 'ablation-kappa.yaml')}\ngrid:\n  baseline: { row: IOU }\n` });
+    return resolveRecipe(path.join(dir, 'r.yaml'), { registry, scale: 'smoke', seeds: String(seeds) });
+  }
+  /** Column 0 (RAF-DB 5 %) by hand, per seed; every other cell 50 % at every seed. */
+  const column0: Record<string, number[]> = {
+    'kappa=iou': [80, 82, 84], // mean 82, s 2
+    'kappa=psnr': [81, 83.5, 84.5], // − IOU: 1, 1.5, 0.5 → mean 1, s 0.5
+    'kappa=ssim': [81.1, 83, 85.2], // − IOU: 1.1, 1.0, 1.2 → mean 1.1, s 0.1
+    'kappa=fsim': [70, 90, 75],
+  };
+  function results(r: ResolvedRecipe, change: (id: string, seeds: SeedResult[]) => SeedResult[] = (_, x) => x): Map<string, SeedResult[]> {
+    return new Map(
+      r.cells.map((c) => {
+        const row = c.id.split('/')[0]!;
+        const values = c.column === 0 ? column0[row]! : [50, 50, 50];
+        const seeds = values.slice(0, r.seeds).map((v, k) => ({ accuracy: v / 100, health: { semi_gain: 0.01 * (k + 1) } }));
+        return [c.id, change(c.id, seeds)];
+      }),
+    );
+  }
+  const t975 = (df: number) => ({ 2: 4.302652729749462 })[df]!; // scipy.stats.t.ppf(0.975, 2)
+
+  it('gives each cell the mean, sample std, each seed’s value and the 95 % t-interval; health is the mean over the seeds', async () => {
+    const r = await kappa();
+    const t = buildTable(r, results(r), { backend: 'cpu', notes: [] });
+    expect(t.seeds).to.equal(3);
+    expect(t.baseline).to.deep.equal({ row: 'IOU' });
+    const iou = t.cells.find((c) => c.id === 'kappa=iou/dataset=rafdb/labels=0.05')!;
+    const half = (t975(2) * 2) / Math.sqrt(3); // 4.968…
+    expect(iou).to.deep.include({ ours: 82, ours_std: 2, ours_runs: [80, 82, 84], paper: 80.96, status: 'done', diff: null, diff_ci95: null });
+    expect(iou.ci95).to.deep.equal([Math.round((82 - half) * 100) / 100, Math.round((82 + half) * 100) / 100]);
+    expect(iou.ci95).to.deep.equal([77.03, 86.97]);
+    expect(iou.health!.semi_gain).to.be.closeTo(0.02, 1e-15); // (0.01 + 0.02 + 0.03) / 3
+  });
+
+  it('takes each row’s paired difference to the baseline row in the same column and seed, and marks an interval that excludes 0', async () => {
+    const r = await kappa();
+    const t = buildTable(r, results(r), { backend: 'cpu', notes: [] });
+    const cell = (row: string) => t.cells.find((c) => c.id === `kappa=${row}/dataset=rafdb/labels=0.05`)!;
+    // PSNR − IOU = 1, 1.5, 0.5: 1 ± t·0.5/√3 = [−0.24, 2.24], although PSNR is above IOU at every seed.
+    expect(cell('psnr')).to.deep.include({ diff: 1, diff_ci95: [-0.24, 2.24] });
+    // SSIM − IOU = 1.1, 1.0, 1.2: 1.1 ± t·0.1/√3 = [0.85, 1.35]; the cells' own intervals overlap widely.
+    expect(cell('ssim')).to.deep.include({ diff: 1.1, diff_ci95: [0.85, 1.35] });
+    expect(cell('ssim').ci95![0]).to.be.below(cell('iou').ci95![1]);
+    // A column where every row is 50 % at every seed: difference 0, interval [0, 0].
+    expect(t.cells.find((c) => c.id === 'kappa=psnr/dataset=rafdb/labels=0.1')).to.deep.include({ diff: 0, diff_ci95: [0, 0] });
+
+    const text = tableText(t).split('\n');
+    expect(text[1]).to.equal(
+      'scale smoke · seeds 2024…2026 · backend cpu · entries: mean ± std over 3 seeds (paper), accuracy (%); their 95 % t-intervals are in table.json',
+    );
+    expect(
+      text
+        .find((l) => l.startsWith('IOU'))!
+        .trim()
+        .split(/\s{2,}/)[1],
+    ).to.equal('82.00 ± 2.00 (80.96)');
+    const heading = text.findIndex((l) => l.startsWith('Paired difference to IOU'));
+    expect(text[heading]).to.equal(
+      'Paired difference to IOU (same column, same seed; percentage points), mean over 3 seeds [95 % t-interval]; * the interval excludes 0:',
+    );
+    const diffRow = (label: string) =>
+      text
+        .slice(heading)
+        .find((l) => l.startsWith(label))!
+        .trim()
+        .split(/\s{2,}/);
+    expect(diffRow('PSNR')[1]).to.equal('+1.00 [-0.24, 2.24]');
+    expect(diffRow('SSIM')[1]).to.equal('+1.10 [0.85, 1.35]*');
+    expect(diffRow('FSIM')[1]).to.equal('-3.67 [-28.80, 21.46]'); // −10, 8, −9: mean −3.67, s 10.12
+    expect(diffRow('IOU').slice(1)).to.deep.equal(Array(12).fill('baseline'));
+    const md = tableMarkdown(t).split('\n');
+    expect(md[2]).to.equal(
+      'Scale `smoke`, seeds 2024…2026, backend `cpu`. Each entry: mean ± std over 3 seeds (paper), accuracy (%); their 95 % t-intervals are in table.json.',
+    );
+    const mdHeading = md.findIndex((l) => l.startsWith('Paired difference to IOU'));
+    expect(md[mdHeading + 2]).to.equal(md.find((l) => l.startsWith('| Method |')));
+    expect(
+      md
+        .slice(mdHeading)
+        .find((l) => l.startsWith('| SSIM |'))!
+        .split(' | ')[1],
+    ).to.equal('+1.10 [0.85, 1.35]*');
+  });
+
+  it('gives no mean for a cell until every seed finished, names the failed seed, and pairs only finished cells', async () => {
+    const r = await kappa();
+    const t = buildTable(
+      r,
+      results(r, (id, seeds) =>
+        id === 'kappa=ssim/dataset=rafdb/labels=0.05'
+          ? [seeds[0]!, { error: 'boom' }, seeds[2]!]
+          : id === 'kappa=iou/dataset=rafdb/labels=0.1'
+            ? [seeds[0]!, null, null]
+            : seeds,
+      ),
+      { backend: 'cpu', notes: [] },
+    );
+    expect(t.cells.find((c) => c.id === 'kappa=ssim/dataset=rafdb/labels=0.05')).to.deep.include({
+      ours: null,
+      ours_std: null,
+      ours_runs: [81.1, null, 85.2],
+      ci95: null,
+      diff: null,
+      diff_ci95: null,
+      status: 'failed',
+      error: 'seed 1: boom',
+    });
+    const pending = t.cells.find((c) => c.id === 'kappa=iou/dataset=rafdb/labels=0.1')!;
+    expect(pending).to.deep.include({ ours: null, ours_runs: [50, null, null], status: 'pending' });
+    expect(pending).to.not.have.property('health');
+    // The rows of a column whose baseline has not finished have no difference.
+    expect(t.cells.find((c) => c.id === 'kappa=psnr/dataset=rafdb/labels=0.1')).to.deep.include({ ours: 50, diff: null, diff_ci95: null });
+  });
+
+  it('with one seed: the entries of a table before seeds, no intervals, and the differences without them', async () => {
+    const r = await kappa(1);
+    const t = buildTable(r, results(r), { backend: 'cpu', notes: [] });
+    const ssim = t.cells.find((c) => c.id === 'kappa=ssim/dataset=rafdb/labels=0.05')!;
+    expect(ssim).to.deep.include({ ours: 81.1, ours_std: null, ours_runs: [81.1], ci95: null, diff: 1.1, diff_ci95: null });
+    expect(ssim.health).to.deep.equal({ semi_gain: 0.01 });
+    const text = tableText(t).split('\n');
+    expect(text[1]).to.equal('scale smoke · seed 2024 · backend cpu · entries: ours (paper), accuracy (%)');
+    expect(
+      text
+        .find((l) => l.startsWith('SSIM'))!
+        .trim()
+        .split(/\s{2,}/)[1],
+    ).to.equal('81.10 (79.46)');
+    expect(text).to.include(
+      'Paired difference to IOU (same column, same seed; percentage points), one seed, so no interval: run more seeds (--seeds N) to tell a difference from noise:',
+    );
+    expect(
+      text
+        .find((l) => l.startsWith('SSIM') && l.includes('+1.10'))!
+        .trim()
+        .split(/\s{2,}/)[1],
+    ).to.equal('+1.10');
+    // A table.json of a version before seeds (compare reads them back from MLflow) prints as it did.
+    const old = JSON.parse(JSON.stringify({ ...t, cells: t.cells.map(({ ours_std: _s, ours_runs: _r, ci95: _c, ...rest }) => rest) }));
+    delete old.seeds;
+    delete old.baseline;
+    const oldText = tableText(old).split('\n');
+    expect(oldText[1]).to.equal('scale smoke · seed 2024 · backend cpu · entries: ours (paper), accuracy (%)');
+    expect(
+      oldText
+        .find((l) => l.startsWith('SSIM'))!
+        .trim()
+        .split(/\s{2,}/)[1],
+    ).to.equal('81.10 (79.46)');
   });
 });
 

@@ -47,7 +47,7 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     const table = JSON.parse(first.stdout);
     expect(table.notes.join(' ')).to.not.match(/stand-in/);
     const runDir = path.join(out, 'tiny-run', fs.readdirSync(path.join(out, 'tiny-run')).sort().pop()!);
-    const metrics = JSON.parse(fs.readFileSync(path.join(runDir, 'cells', 'mixing=facemix__labels=0.5', 'metrics.json'), 'utf8'));
+    const metrics = JSON.parse(fs.readFileSync(path.join(runDir, 'cells', 'mixing=facemix__labels=0.5', 'seed-0', 'metrics.json'), 'utf8'));
     expect(metrics.dataset).to.deep.equal({
       name: 'rafdb',
       display: 'RAF-DB',

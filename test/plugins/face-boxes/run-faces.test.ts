@@ -80,7 +80,7 @@ describe('ssfer run on aligned RAF-DB faces with the default face boxes (end to 
     const runDir = path.join(out, 'tiny-rafdb-faces', fs.readdirSync(path.join(out, 'tiny-rafdb-faces')).sort().pop()!);
     const [cell] = fs.readdirSync(path.join(runDir, 'cells'));
     const log = fs
-      .readFileSync(path.join(runDir, 'cells', cell!, 'log.jsonl'), 'utf8')
+      .readFileSync(path.join(runDir, 'cells', cell!, 'seed-0', 'log.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { stage: string; kappa?: number });

@@ -79,6 +79,6 @@ describe('FaceMix: κ cannot silently vanish', function () {
     const note =
       'FaceMix ran with a constant κ 0 (every face box is the whole image): allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images';
     expect(metrics.stage_notes).to.include(`supervised: ${note}`);
-    expect(tableNotes([metrics])).to.include(`${metrics.id}: supervised: ${note}`);
+    expect(tableNotes([{ id: metrics.id, runs: [metrics] }])).to.include(`${metrics.id}: supervised: ${note}`);
   });
 });
