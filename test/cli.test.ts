@@ -6,8 +6,8 @@ import { projectRoot, writeFiles } from './helpers.ts';
 
 const bin = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
 
-function ssfer(args: string[], cwd = projectRoot) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+function ssfer(args: string[], cwd = projectRoot, env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env, encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -65,6 +65,11 @@ describe('CLI', () => {
     const unknown = ssfer(['trian']);
     expect(unknown.status).to.equal(2);
     expect(unknown.stderr).to.match(/unknown command 'trian'/);
+    const out = writeFiles({});
+    const interval = ssfer(['run', 'recipes/ablation-kappa.yaml', '--out', out], projectRoot, { ...process.env, SSFER_CHECKPOINT_SECONDS: 'soon' });
+    expect(interval.status).to.equal(2);
+    expect(interval.stderr).to.include('SSFER_CHECKPOINT_SECONDS=soon: expected a number of seconds ≥ 0; unset it');
+    expect(fs.readdirSync(out)).to.deep.equal([]);
   });
 
   it('synth writes a synthetic set in RAF-DB layout that decodes with a real image library', async () => {

@@ -4,4 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 
 tf.enableProdMode();
 
+// Every epoch is saved in the tests (and in the runs they start), so that a test can stop a stage
+// after any epoch and resume it; runs save at most every 30 s by default.
+process.env.SSFER_CHECKPOINT_SECONDS ??= '0';
+
 export const mochaHooks = {};

@@ -10,6 +10,7 @@ import { pluginTemplate, renderTemplate, TEMPLATE_KINDS } from './scaffold.ts';
 import { CORE_KINDS } from '../core/kinds.ts';
 import type { JsonSchema } from '../core/plugin.ts';
 import { resolveConfig, resolveRecipe, seedOf, type Override, type ResolvedRecipe } from '../recipe/recipe.ts';
+import { checkpointIntervalMs } from '../train/loop.ts';
 import { coreSchema, type CellConfig } from '../recipe/schema.ts';
 import { RecipeError } from '../recipe/diagnostics.ts';
 import { cellStageKeys, STAGES } from '../pipeline/stage-keys.ts';
@@ -340,6 +341,8 @@ seed) with its 95 % interval: a second block in the printed table, * where the i
 0; diff and diff_ci95 in table.json. Ctrl-C, SIGTERM and SIGHUP stop cleanly after the current
 step (exit 130, 143, 129); finished seeds and every stage's last epoch checkpoint are kept, and the
 run prints the command that continues it. --out is checked first (exit 2 if it cannot be written).
+A stage saves an epoch checkpoint at most every SSFER_CHECKPOINT_SECONDS seconds (default 30; 0:
+every epoch) and always after its last epoch.
 
 ${recipeFlagHelp}
   --backend B                tensorflow | native | wasm | cpu (default: the fastest available)
@@ -369,6 +372,11 @@ ${recipeFlagHelp}
       if (positionals.length < 1 || positionals.length > 2)
         throw new UsageError("name one recipe file (and, with --resume, optionally its results folder); see 'ssfer run --help'");
       if (positionals.length === 2 && !values.resume) throw new UsageError(`unexpected argument '${positionals[1]}'; see 'ssfer run --help'`);
+      try {
+        checkpointIntervalMs();
+      } catch (err) {
+        throw new UsageError(`${(err as Error).message}; unset it for the default (30) or give 0 to save every epoch`);
+      }
       const options = recipeOptions(values);
       // The tracking flags come before --set, so --set tracking.every=… still applies.
       const tracking: string[] = [];

@@ -108,6 +108,8 @@ export class TrainLoop<B> {
       program.restored?.({ epoch: firstEpoch, step });
     }
     let epochs = firstEpoch;
+    const interval = checkpointIntervalMs();
+    let saved = Date.now();
     for (let epoch = firstEpoch; epoch < plan.epochs && step < plan.totalSteps; epoch++) {
       epochs++;
       const steps: Metrics[] = [];
@@ -127,7 +129,13 @@ export class TrainLoop<B> {
       last = program.summary ? program.summary(epoch, steps) : meanOf(steps);
       if (epoch === 0) first = last;
       await hooks.onEpoch?.(epoch, last);
-      if (hooks.checkpoint) await traced('checkpoint', () => saveTraining(hooks.checkpoint!, program.parts, { epoch: epoch + 1, step }, { first, last }));
+      // The last epoch is always saved (the stage's result for the stages after it); the others when
+      // the interval has passed, so that stages of many short epochs do not spend their time saving.
+      const final = epoch + 1 >= plan.epochs || step >= plan.totalSteps;
+      if (hooks.checkpoint && (final || Date.now() - saved >= interval)) {
+        await traced('checkpoint', () => saveTraining(hooks.checkpoint!, program.parts, { epoch: epoch + 1, step }, { first, last }));
+        saved = Date.now();
+      }
     }
     return { plan, steps: step, epochs, stopped: false, first, last };
   }
@@ -156,6 +164,22 @@ function likelyCause(step: number, lr: number): string {
     return 'the very first step failed, so the weights or inputs it started from are not finite (a damaged pre-training or checkpoint, or broken images); delete the stage cache entry or checkpoint and run again';
   if (lr > 0.01) return `the learning rate ${lr} is high enough to diverge; lower lr (or raise warmup_epochs)`;
   return 'training diverged; lower lr, raise warmup_epochs, or check the data for broken images';
+}
+
+/** The variable that sets the least time between two epoch checkpoints of a stage, in seconds. */
+export const CHECKPOINT_SECONDS_VARIABLE = 'SSFER_CHECKPOINT_SECONDS';
+
+/**
+ * The least time between two epoch checkpoints: SSFER_CHECKPOINT_SECONDS (0 saves every epoch),
+ * 30 s by default. A resumed stage continues from the last saved epoch, whichever it is, and ends
+ * with the same numbers; what a longer interval costs is the work redone after a crash.
+ */
+export function checkpointIntervalMs(): number {
+  const text = process.env[CHECKPOINT_SECONDS_VARIABLE];
+  if (text === undefined || text === '') return 30_000;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`${CHECKPOINT_SECONDS_VARIABLE}=${text}: expected a number of seconds ≥ 0`);
+  return seconds * 1000;
 }
 
 /** The mean of each figure over the steps that report it, summed in step order. */

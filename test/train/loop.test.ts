@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import type { CheckpointStore, Metrics, SavedTraining, StepLog } from '../../src/contracts/stages.ts';
 import { Rng } from '../../src/core/rng.ts';
-import { meanOf, planOf, TrainLoop, type Budget, type TrainProgram } from '../../src/train/loop.ts';
+import { CHECKPOINT_SECONDS_VARIABLE, checkpointIntervalMs, meanOf, planOf, TrainLoop, type Budget, type TrainProgram } from '../../src/train/loop.ts';
 
 /** A checkpoint kept in memory: cloned on save (the loop's tensors keep changing), cloned again on load. */
 function memoryStore(): CheckpointStore & { saves: number[] } {
@@ -121,6 +121,31 @@ describe('TrainLoop', () => {
     // The first epoch's summary survives the resume (stage health reads it).
     expect(resumed.result.first).to.deep.equal(whole.result.first);
     expect(resumed.result.last).to.deep.equal(whole.result.last);
+  });
+
+  it('saves an epoch only when the checkpoint interval has passed, and always the last one', async () => {
+    const previous = process.env[CHECKPOINT_SECONDS_VARIABLE];
+    const savesWith = async (seconds: string, b: Budget) => {
+      process.env[CHECKPOINT_SECONDS_VARIABLE] = seconds;
+      const w = tf.variable(tf.scalar(0));
+      const store = memoryStore();
+      await new TrainLoop(program(b, w, new Rng(3)), { checkpoint: store }).run();
+      w.dispose();
+      return store.saves;
+    };
+    try {
+      expect(await savesWith('0', budget)).to.deep.equal([1, 2, 3]);
+      expect(await savesWith('3600', budget)).to.deep.equal([3]);
+      // A stage cut by max_steps in its second epoch: that epoch is its last and is saved.
+      expect(await savesWith('3600', { ...budget, maxSteps: 5 })).to.deep.equal([2]);
+      process.env[CHECKPOINT_SECONDS_VARIABLE] = 'soon';
+      expect(() => checkpointIntervalMs()).to.throw('SSFER_CHECKPOINT_SECONDS=soon: expected a number of seconds ≥ 0');
+      delete process.env[CHECKPOINT_SECONDS_VARIABLE];
+      expect(checkpointIntervalMs()).to.equal(30_000);
+    } finally {
+      if (previous === undefined) delete process.env[CHECKPOINT_SECONDS_VARIABLE];
+      else process.env[CHECKPOINT_SECONDS_VARIABLE] = previous;
+    }
   });
 
   it('lets an epoch hook stop the stage with an error, before that epoch is saved', async () => {
