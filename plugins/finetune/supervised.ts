@@ -164,7 +164,7 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
     );
     const result = await loop.run();
     const health = lossHealth(result);
-    return { ema, steps: result.steps, epochs, stopped: result.stopped, health: health.health, notes: [...health.notes, ...notes] };
+    return { ema, trained: result.steps > 0, steps: result.steps, epochs, stopped: result.stopped, health: health.health, notes: [...health.notes, ...notes] };
   } catch (err) {
     ema?.dispose();
     throw err;

@@ -142,6 +142,12 @@ export interface CellState {
 export interface FineTuneResult extends StageResult {
   /** A model holding the EMA of the weights the stage kept, or null; the caller disposes it. */
   readonly ema?: Backbone | null;
+  /**
+   * True when the stage changed the model's weights. An EMA an earlier stage kept then no longer
+   * describes them and is dropped: the cell evaluates this stage's own EMA, or else the weights.
+   * A stage that trained nothing (`ssl: none`, no unlabeled images) leaves it false.
+   */
+  readonly trained?: boolean;
   /** Steps taken and epochs planned, for the cell's metrics. */
   readonly steps?: number;
   readonly epochs?: number;
@@ -154,8 +160,9 @@ export interface FineTuneResult extends StageResult {
 export interface FineTuningStage extends Stage<CellState, FineTuneResult> {
   /**
    * Which weights of the stage before it this stage starts from: 'weights', the model as that
-   * stage left it (its EMA, if it kept one, stays to be evaluated); 'ema', that stage's EMA when
-   * the cell evaluates EMAs (evaluation.use_ema) and one was kept, which then replaces the weights.
+   * stage left it; 'ema', that stage's EMA when the cell evaluates EMAs (evaluation.use_ema) and
+   * one was kept, which then replaces the weights. Either way, once this stage has trained
+   * (`trained` in its result) the earlier EMA is no longer what the cell evaluates.
    */
   readonly startsFrom: 'weights' | 'ema';
 }

@@ -48,7 +48,7 @@ export interface FineTuned {
 /**
  * Runs the fine-tuning stages on `model` in order. Each stage starts from what its plugin
  * declares (`startsFrom`): the weights as the stage before left them, or that stage's EMA when the
- * cell evaluates EMAs. Every stage saves a checkpoint after each epoch that also carries the cell's
+ * cell evaluates EMAs; after a stage that trained, only its own EMA (if any) is kept. Every stage saves a checkpoint after each epoch that also carries the cell's
  * log so far, so a resumed cell writes the same log as an uninterrupted one. The returned EMA is
  * the caller's to dispose (also when this throws: `owned` holds it until then).
  */
@@ -92,9 +92,11 @@ export async function fineTune(
         : {}),
     };
     const result = await plugin.run({ ...state, seed: stage.seed(c.seed, c.cell.id) }, hooks);
-    if (result.ema) {
+    // The weights this stage trained are what an earlier stage's EMA no longer describes: the cell
+    // evaluates this stage's EMA, or its weights (the EMA teacher copies itself into them).
+    if (result.ema || result.trained) {
       owned.ema?.dispose();
-      owned.ema = result.ema;
+      owned.ema = result.ema ?? null;
     }
     if (result.stopped) throw new Interrupted();
     results[stage.name] = result;

@@ -1,23 +1,48 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { runFirstCell } from '../cells.ts';
+import type { ParamModule } from '../../src/contracts/backbone.ts';
+import { quietHooks, runFirstCell } from '../cells.ts';
 import { fixtures } from '../helpers.ts';
 
 const probe = ((globalThis as { ssferStageProbe?: number[] }).ssferStageProbe ??= []);
 
-/** The mean weight the second fine-tuning stage started from, after a first one that leaves weights 0.25 and an EMA of 0.5. */
+/**
+ * The mean weight the second fine-tuning stage started from, after a first one that leaves weights
+ * 0.25 and an EMA of 0.5, and the mean weight of what the cell evaluated and kept. With `trains`
+ * the second stage then sets every weight to that value, as training would change them.
+ */
 async function startOfSecondStage(
   startsFrom: 'weights' | 'ema',
   useEma: boolean,
-): Promise<{ start: number; metrics: { accuracy: number; accuracy_raw: number } }> {
+  trains: number | null = null,
+): Promise<{ start: number; evaluated: number; metrics: { accuracy: number; accuracy_raw: number } }> {
   probe.length = 0;
-  const { metrics } = await runFirstCell(path.join(fixtures, 'recipes', 'tiny-run.yaml'), {
-    pluginFiles: [path.join(fixtures, 'plugins', 'stage-probes.ts')],
-    sets: ['pipeline.supervised={use: probe-fill}', `pipeline.semi={use: probe-start, starts_from: ${startsFrom}}`, `evaluation.use_ema=${useEma}`],
-  });
+  let evaluated = Number.NaN;
+  const { metrics } = await runFirstCell(
+    path.join(fixtures, 'recipes', 'tiny-run.yaml'),
+    {
+      pluginFiles: [path.join(fixtures, 'plugins', 'stage-probes.ts')],
+      sets: [
+        'pipeline.supervised={use: probe-fill}',
+        `pipeline.semi={use: probe-start, starts_from: ${startsFrom}, trains: ${trains ?? 'null'}}`,
+        `evaluation.use_ema=${useEma}`,
+      ],
+    },
+    { ...quietHooks, keepModel: async (model) => void (evaluated = meanWeight(model)) },
+  );
   expect(probe).to.have.length(1);
-  return { start: probe[0]!, metrics };
+  return { start: probe[0]!, evaluated, metrics };
+}
+
+function meanWeight(model: ParamModule): number {
+  let sum = 0;
+  let count = 0;
+  for (const v of model.namedVariables().values()) {
+    for (const x of v.dataSync()) sum += x;
+    count += v.size;
+  }
+  return sum / count;
 }
 
 describe('fine-tuning stages', function () {
@@ -38,5 +63,15 @@ describe('fine-tuning stages', function () {
   it('start from the weights when the cell does not evaluate EMAs, or when they declare weights', async () => {
     expect((await startOfSecondStage('ema', false)).start).to.be.closeTo(0.25, 1e-6);
     expect((await startOfSecondStage('weights', true)).start).to.be.closeTo(0.25, 1e-6);
+  });
+
+  it('evaluate what the last stage that trained left, never an EMA from before it', async () => {
+    // A stage that trains from the weights: the supervised EMA no longer describes them.
+    const trained = await startOfSecondStage('weights', true, 0.75);
+    expect(trained.evaluated).to.be.closeTo(0.75, 1e-6);
+    expect(trained.metrics.accuracy).to.equal(trained.metrics.accuracy_raw);
+    // A stage that trains nothing (ssl: none) leaves the supervised EMA to be evaluated.
+    expect((await startOfSecondStage('weights', true)).evaluated).to.be.closeTo(0.5, 1e-6);
+    expect((await startOfSecondStage('weights', false)).evaluated).to.be.closeTo(0.25, 1e-6);
   });
 });

@@ -212,6 +212,7 @@ export async function runSemi(
   const evaluated = mode.teacher === 'ema' ? `, evaluating the ${evaluateTeacher ? 'teacher' : 'student'}` : '';
   return {
     ...pseudoLabelHealth(result, o.threshold),
+    trained: result.steps > 0,
     summary: `${mode.name}: ${result.epochs} epochs, ${result.steps} steps, ${ctx.unlabeled.length} unlabeled images, τ ${o.threshold}, μ ${o.unlabeled_weight}${figures}${evaluated}`,
   };
 }

@@ -99,6 +99,7 @@ export default definePlugin({
           summary: `${result.epochs} epochs, ${result.steps} steps, ${((result.last.mask_rate ?? 0) * 100).toFixed(0)} % of unlabeled images passed τ in the last epoch`,
           health: { ...health, mask_rate_last: result.last.mask_rate ?? 0 },
           notes,
+          trained: result.steps > 0,
           steps: result.steps,
           epochs: result.epochs,
           stopped: result.stopped,
