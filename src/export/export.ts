@@ -55,6 +55,13 @@ export function onnxMetadata(m: ModelManifest): Record<string, string> {
     mean: JSON.stringify(p.mean),
     std: JSON.stringify(p.std),
     normalisation: 'inside the graph: (pixels − mean) / std per channel; feed plain pixels in value_range',
+    ...(p.face_box
+      ? {
+          face_box: JSON.stringify(p.face_box.median),
+          face_crop:
+            'crop a photo so that the face box found in it lands at face_box (x1, y1, x2, y2 as shares of the side: the median box of the training images), then squeeze the crop to image_size',
+        }
+      : {}),
     preprocessing: JSON.stringify({
       image_size: p.image_size,
       layout: p.layout,
@@ -63,6 +70,7 @@ export function onnxMetadata(m: ModelManifest): Record<string, string> {
       resize: p.resize,
       mean: p.mean,
       std: p.std,
+      ...(p.face_box ? { face_box: p.face_box.median } : {}),
       normalised_in_graph: true,
     }),
     backbone: JSON.stringify({ plugin: m.backbone.plugin, config: m.backbone.config }),

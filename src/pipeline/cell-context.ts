@@ -20,7 +20,10 @@ export interface CellHooks {
    */
   checkpointDir?: string;
   /** Receives the evaluated weights (the EMA copy where that is what was evaluated) to keep them, before they are disposed. */
-  keepModel?(model: Backbone, about: { backbone: PluginSlot; factory: BackboneFactory; metrics: CellMetrics }): Promise<void>;
+  keepModel?(
+    model: Backbone,
+    about: { backbone: PluginSlot; factory: BackboneFactory; metrics: CellMetrics; faceBoxes: { boxes: Float32Array; imageSize: number; note: string } },
+  ): Promise<void>;
 }
 
 export interface CellMetrics {

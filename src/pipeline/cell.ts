@@ -81,7 +81,12 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
         health.notes.push(`accuracy ${pct(evaluation.final.accuracy)} is not above the linear probe's ${pct(probe)} on the same labels`);
     }
     const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
-    await c.hooks.keepModel?.(evaluation.evaluated, { backbone: c.config.model.backbone, factory: backbone, metrics });
+    await c.hooks.keepModel?.(evaluation.evaluated, {
+      backbone: c.config.model.backbone,
+      factory: backbone,
+      metrics,
+      faceBoxes: { boxes, imageSize: backbone.imageSize, note: boxesNote },
+    });
     const dataPicture = await datasetPicture(c, backbone.imageSize);
     return {
       metrics,
