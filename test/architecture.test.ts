@@ -19,6 +19,7 @@ const LAYERS: Record<string, number> = {
   'src/model': 2.5,
   'src/export': 3,
   'src/pipeline': 3,
+  'src/predict': 3,
   'src/cli': 4,
 };
 /** The one import across a layer: `ssfer compare` prints the table it reads back from MLflow. */
