@@ -39,7 +39,18 @@ export interface CellMetrics {
   readonly labeled_count: number;
   readonly unlabeled_count: number;
   readonly budget: string;
-  readonly dataset: { name: string; display: string; stand_in: string | null; notes: readonly string[] };
+  readonly dataset: {
+    name: string;
+    display: string;
+    stand_in: string | null;
+    notes: readonly string[];
+    /** A hash of what the loaded data depends on (the data cache key), and the folder it was read from (null: drawn). */
+    key?: string;
+    source?: string | null;
+    /** Training images loaded (test_count: the test images), and the images' side in pixels. */
+    train_count?: number;
+    image_size?: number;
+  };
   readonly stages: Record<'pretrain' | 'supervised' | 'semi', string>;
   /** Epochs planned and steps taken by the supervised stage. */
   readonly epochs: number;

@@ -3,7 +3,7 @@ import type { FerData } from '../contracts/dataset.ts';
 import { deriveSeed } from '../core/rng.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { cellContext, type CellHooks, type CellMetrics } from './cell-context.ts';
-import { datasetPicture, faceBoxes, loadData, splitLabels, type CellSplit } from './cell-data.ts';
+import { datasetPicture, faceBoxes, loadData, splitLabels, type CellData, type CellSplit } from './cell-data.ts';
 import { traced } from '../core/trace.ts';
 import { linearProbeAccuracy } from './baseline.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
@@ -80,7 +80,7 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
       if (evaluation.final.accuracy <= probe)
         health.notes.push(`accuracy ${pct(evaluation.final.accuracy)} is not above the linear probe's ${pct(probe)} on the same labels`);
     }
-    const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
+    const metrics = cellMetrics(cell, loaded, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
     await c.hooks.keepModel?.(evaluation.evaluated, {
       backbone: c.config.model.backbone,
       factory: backbone,
@@ -137,7 +137,7 @@ function cellHealth(pretrained: StageResult, tuned: FineTuned, stageAccuracy: Re
 
 function cellMetrics(
   cell: ResolvedCell,
-  data: FerData,
+  { data, key }: CellData,
   split: CellSplit,
   { raw, final }: { raw: Evaluation; final: Evaluation },
   tuned: FineTuned,
@@ -158,7 +158,16 @@ function cellMetrics(
     labeled_count: split.labeled.length,
     unlabeled_count: split.unlabeled.length,
     budget: split.budget,
-    dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null, notes: [...(data.notes ?? []), boxesNote] },
+    dataset: {
+      name: data.name,
+      display: data.displayName,
+      stand_in: data.standIn ?? null,
+      notes: [...(data.notes ?? []), boxesNote],
+      key,
+      source: data.source ?? null,
+      train_count: data.train.size,
+      image_size: data.imageSize,
+    },
     stages,
     epochs: tuned.results.supervised.epochs ?? 0,
     steps: tuned.results.supervised.steps ?? 0,
