@@ -17,7 +17,7 @@ const LAYERS: Record<string, number> = {
   'src/tracking': 2,
   'src/report': 2,
   'src/model': 2.5,
-  'src/export': 3,
+  'src/export': 2.75,
   'src/pipeline': 3,
   'src/predict': 3,
   'src/cli': 4,

@@ -304,7 +304,8 @@ ${recipeFlagHelp}
                              last epoch checkpoint
   --out DIR                  results root (default: results)
   --tracking P               where the run is also recorded: local | mlflow (sets tracking: {use: P})
-  --tracking-uri U           MLflow tracking server (sets tracking.uri; else MLFLOW_TRACKING_URI)
+  --tracking-uri U           MLflow tracking server (sets tracking.uri; else MLFLOW_TRACKING_URI); with
+                             mlflow, --set tracking.register=NAME registers the best cell's model
   --profile                  time each phase (data, stages, κ, optimizer, checkpoints, evaluation,
                              tracking…) and its kernels, forward and backward: printed at the end
                              and kept as profile.txt and profile.json; the numbers do not change

@@ -99,14 +99,17 @@ function outputFile(modelDir: string, out: string | undefined): string {
 }
 
 /** Exports a saved model (a cell folder or its model/ folder) to a file. */
-export async function exportModel(given: string, opts: { format?: string; out?: string; pluginFiles?: readonly string[] } = {}): Promise<ExportResult> {
+export async function exportModel(
+  given: string,
+  opts: { format?: string; out?: string; pluginFiles?: readonly string[]; registry?: PluginRegistry } = {},
+): Promise<ExportResult> {
   const format = opts.format ?? 'onnx';
   if (!(EXPORT_FORMATS as readonly string[]).includes(format))
     throw new ExportError(`--format ${format}: not a known format; formats: ${EXPORT_FORMATS.join(', ')}`);
   const dir = findModelDir(given);
   const manifest = readManifest(dir);
   const file = outputFile(dir, opts.out);
-  const registry = await createRegistry(opts.pluginFiles ?? []);
+  const registry = opts.registry ?? (await createRegistry(opts.pluginFiles ?? []));
   const loaded = await loadModelBundle(dir, { registry });
   let graph: OnnxGraph;
   try {

@@ -17,6 +17,9 @@ import { setTracer, traced } from '../core/trace.ts';
 import { formatProfile, RunProfile } from '../engine/profile.ts';
 import { execFileSync } from 'node:child_process';
 import { CELL_MODEL_DIR, keepCellModel } from '../model/bundle.ts';
+import { StageSteps } from '../tracking/steps.ts';
+import { tableMetrics } from '../tracking/summary.ts';
+import { trackedCell, trackedInputs, trackedModel } from './tracked.ts';
 
 export interface RunOptions {
   backend?: string;
@@ -139,6 +142,8 @@ async function startTracker(recipe: ResolvedRecipe, dir: string, backend: string
     dir: path.resolve(dir),
     file: manifest.file,
     commit: gitCommit(),
+    description: recipe.description,
+    cells: recipe.cells.map((c) => trackedCell(recipe, c)),
   });
   return tracker;
 }
@@ -221,6 +226,7 @@ async function finishRun(
   await tracker.endRun({
     artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)),
     status: interruptedBy ? 'KILLED' : failed ? 'FAILED' : 'FINISHED',
+    metrics: tableMetrics(table),
   });
   writeJson(path.join(dir, 'run.json'), {
     ...manifest,
@@ -328,7 +334,7 @@ function shellWord(w: string): string {
 async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Promise<CellOutcome> {
   const { recipe, opts, tracker, progress } = run;
   const cellDir = path.join(run.dir, 'cells', run.folders.get(cell.id)!);
-  await tracker.startCell({ id: cell.id, config: cell.config });
+  await tracker.startCell(trackedCell(recipe, cell));
   try {
     const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(run.scope, recipe, cell, {
       shouldStop: run.stopRequested,
@@ -364,6 +370,9 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
         .map((f) => path.resolve(cellDir, f))
         .filter((f) => fs.statSync(f).isFile()),
       status: 'FINISHED',
+      inputs: trackedInputs(metrics),
+      model: await trackedModel(tracker, recipe, cellDir, (t) => progress.log(t)),
+      stages: metrics.stages,
     });
     progress.log(
       `  ${cell.id}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`,
@@ -388,13 +397,13 @@ function stepReporter(run: RunContext, cell: ResolvedCell, index: number): CellH
   const cellStart = Date.now();
   const done = run.ran;
   const remainingCells = recipe.cells.length - index;
-  let trackedStep = 0;
+  const steps = new StageSteps();
   return (stage, l, plan) => {
-    trackedStep++;
-    if (trackedStep % tracker.every === 0 || l.step === plan.totalSteps) {
+    const step = steps.at(stage, l.step);
+    if (step % tracker.every === 0 || l.step === plan.totalSteps) {
       const figures: Record<string, number> = {};
       for (const [k, v] of Object.entries(l.metrics)) if (Number.isFinite(v)) figures[`${stage}/${k}`] = v;
-      tracker.logMetrics(cell.id, figures, trackedStep);
+      tracker.logMetrics(cell.id, figures, step);
     }
     const cellFrac = l.step / plan.totalSteps;
     const perCell = done > 0 ? (cellStart - run.started) / 1000 / done : (Date.now() - cellStart) / 1000 / Math.max(cellFrac, 1e-3);

@@ -1,13 +1,22 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
+import { loadModelBundle } from '../../src/model/bundle.ts';
+import { cellFolder } from '../../src/pipeline/results.ts';
 import { MlflowClient, splitBatch, type Metric, type MlflowRun } from '../../src/tracking/client.ts';
-import { findOutboxes, flattenParams, readOutbox } from '../../src/tracking/outbox.ts';
+import { findOutboxes, flattenParams, readOutbox, type Line } from '../../src/tracking/outbox.ts';
+import { MlflowTracker } from '../../src/tracking/tracker.ts';
+import { venvPython } from '../export/python.ts';
 import { fixtures, projectRoot, tempDir } from '../helpers.ts';
 import { freePort, startMlflow, type MlflowServer } from './server.ts';
 
 const ssfer = path.join(projectRoot, 'src', 'bin', 'ssfer.js');
 const recipe = path.join(fixtures, 'recipes', 'tiny-run.yaml');
+const stagesRecipe = path.join(fixtures, 'recipes', 'tiny-stages.yaml');
+/** Keys of a cell's config that are not its own settings, and must not be params. */
+const NOT_SETTINGS = ['scales', 'grid', 'reference', 'tracking', 'title', 'description'];
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [ssfer, ...args], {
@@ -27,6 +36,63 @@ async function runsOf(client: MlflowClient, experiment: string): Promise<{ paren
   return { parents: all.filter((r) => !tag(r, 'mlflow.parentRunId')), children: all.filter((r) => tag(r, 'mlflow.parentRunId')) };
 }
 
+const tagsOf = (r: { data: { tags?: { key: string; value: string }[] } }) => Object.fromEntries((r.data.tags ?? []).map((t) => [t.key, t.value]));
+
+interface Checked {
+  runs: {
+    run_id: string;
+    name: string;
+    status: string;
+    tags: Record<string, string>;
+    params: Record<string, string>;
+    metrics: Record<string, number>;
+    inputs: { name: string; digest: string; source_type: string; source: Record<string, unknown>; profile: Record<string, unknown>; context: string }[];
+    outputs: string[];
+  }[];
+  logged_models: { model_id: string; name: string; source_run_id: string; status: string; metrics: { key: string; value: number; dataset_name: string }[] }[];
+  predictions: {
+    run_id: string;
+    logits: number[][];
+    inputs: number[][];
+    outputs: number[][];
+    metadata: { classes: string[] };
+    flavors: string[];
+    onnx_inputs: string[];
+  }[];
+  versions: { version: string; run_id: string; source: string; description: string; loads?: string[] }[];
+}
+
+/** The experiment as MLflow's Python client reads it, with what pyfunc's model of each `load` run predicts. */
+function pythonCheck(
+  uri: string,
+  experiment: string,
+  load: { run_id: string; input: string; shape: number[] }[] = [],
+  registered: string | null = null,
+): Checked {
+  const job = path.join(tempDir(), 'job.json');
+  fs.writeFileSync(job, JSON.stringify({ uri, experiment, load, registered }));
+  const r = spawnSync(venvPython(), [path.join(projectRoot, 'test', 'tracking', 'mlflow_check.py'), job], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    maxBuffer: 64 * 2 ** 20,
+    env: { ...process.env, MLFLOW_TRACKING_URI: '', DO_NOT_TRACK: 'true', MLFLOW_DISABLE_TELEMETRY: 'true' },
+  });
+  if (r.status !== 0) throw new Error(`mlflow_check.py failed (${r.status}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Checked;
+}
+
+/** Every op of an outbox acknowledged exactly once. */
+function acknowledgedOnce(lines: Line[]): boolean {
+  const ops = lines.filter((l) => l.type === 'op').map((l) => l.id);
+  const acks = lines.filter((l) => l.type === 'ack').map((l) => l.id);
+  return acks.length === ops.length && new Set(acks).size === acks.length && ops.every((id) => acks.includes(id));
+}
+
+function latestRun(out: string, name: string): string {
+  const base = path.join(out, name);
+  return path.join(base, fs.readdirSync(base).sort().pop()!);
+}
+
 describe('MLflow tracking (real server)', function () {
   let server: MlflowServer;
   let client: MlflowClient;
@@ -39,63 +105,280 @@ describe('MLflow tracking (real server)', function () {
     await server?.stop();
   });
 
-  it('records a run: one parent and a nested FINISHED run per cell with params, metric history and artifacts', async () => {
-    const out = tempDir();
-    const r = cli([
+  describe('a run as MLflow’s users see it', () => {
+    let out: string;
+    let checked: Checked;
+    let cells: Checked['runs'];
+    let parent: Checked['runs'][number];
+    let images: string;
+    const shape = [3, 16, 16, 3];
+
+    before(async () => {
+      out = tempDir();
+      const r = cli([
+        'run',
+        recipe,
+        '--backend',
+        'cpu',
+        '--tracking',
+        'mlflow',
+        '--tracking-uri',
+        server.uri,
+        '--set',
+        'tracking.experiment=e2e',
+        '--set',
+        'tracking.every=1',
+        '--set',
+        'tracking.register=ssfer-e2e',
+        '--set',
+        'description=Two methods at two label budgets, for the tracking test.',
+        '--out',
+        out,
+      ]);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stderr).to.match(/registered the model of cell .* as 'ssfer-e2e' version 1/);
+      const { children } = await runsOf(client, 'e2e');
+      images = path.join(tempDir(), 'images.f32');
+      const pixels = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => ((i * 7919) % 1000) / 1000);
+      fs.writeFileSync(images, Buffer.from(pixels.buffer));
+      checked = pythonCheck(
+        server.uri,
+        'e2e',
+        children.map((c) => ({ run_id: c.info.run_id, input: images, shape })),
+        'ssfer-e2e',
+      );
+      cells = checked.runs.filter((x) => x.tags.ssfer_kind === 'cell');
+      parent = checked.runs.find((x) => x.tags.ssfer_kind === 'run')!;
+    });
+
+    it('one parent and a nested FINISHED run per cell, named from the grid labels, with the grid axes as tags', () => {
+      expect(checked.runs).to.have.length(5);
+      expect(cells).to.have.length(4);
+      expect(cells.map((c) => c.name).sort()).to.deep.equal(['FaceMix · 25%', 'FaceMix · 50%', 'None · 25%', 'None · 50%']);
+      for (const c of [parent, ...cells]) expect(c.status).to.equal('FINISHED');
+      for (const c of cells) {
+        expect(c.tags['mlflow.parentRunId']).to.equal(parent.run_id);
+        expect(c.tags.mixing).to.be.oneOf(['none', 'facemix']);
+        expect(c.tags.labels).to.be.oneOf(['0.25', '0.5']);
+        expect(c.tags.cell).to.equal(`mixing=${c.tags.mixing}/labels=${c.tags.labels}`);
+      }
+    });
+
+    it('every run carries mlflow.user and its source; the parent the recipe’s description and the table’s summary', () => {
+      for (const r of checked.runs) {
+        expect(r.tags['mlflow.user'], r.name).to.be.a('string').and.not.equal('');
+        expect(r.tags['mlflow.source.name'], r.name).to.contain('tiny-run.yaml');
+        expect(r.tags['mlflow.source.type'], r.name).to.equal('LOCAL');
+      }
+      expect(parent.tags['mlflow.note.content']).to.equal('Two methods at two label budgets, for the tracking test.');
+      expect(parent.tags).to.include({ recipe: 'tiny-run', scale: 'small', backend: 'cpu' });
+      const accuracies = cells.map((c) => c.metrics.test_accuracy!);
+      expect(parent.metrics.cells_finished).to.equal(4);
+      expect(parent.metrics.cells_failed).to.equal(0);
+      // The table rounds each accuracy to 0.01 %.
+      expect(parent.metrics.mean_test_accuracy).to.be.closeTo(accuracies.reduce((a, b) => a + b, 0) / 4, 1e-4);
+      expect(parent.metrics.best_test_accuracy).to.be.closeTo(Math.max(...accuracies), 1e-4);
+      const none = cells.filter((c) => c.tags.mixing === 'none').map((c) => c.metrics.test_accuracy!);
+      expect(parent.metrics['row_mean_test_accuracy/None']).to.be.closeTo((none[0]! + none[1]!) / 2, 1e-4);
+      // The reference gives the paper's numbers of three cells: the mean difference to them.
+      expect(parent.metrics.mean_difference_to_paper).to.be.a('number');
+    });
+
+    it('params are the cell’s own resolved settings, each within 500 characters; the parent has those every cell shares', () => {
+      for (const c of cells) {
+        const keys = Object.keys(c.params);
+        expect(
+          keys.filter((k) => NOT_SETTINGS.includes(k.split('.')[0]!)),
+          c.name,
+        ).to.deep.equal([]);
+        expect(Object.values(c.params).every((v) => v.length <= 500)).to.equal(true);
+        expect(c.params['pipeline.supervised.lr']).to.equal('0.001');
+        expect(c.params['model.backbone.use']).to.equal('vit');
+        expect(c.params['data.labels.fraction']).to.equal(c.tags.labels);
+        expect(keys.length).to.be.within(60, 200);
+      }
+      expect(parent.params['model.backbone.use']).to.equal('vit');
+      expect(parent.params['data.labels.fraction']).to.equal(undefined); // it differs between cells
+      expect(Object.keys(parent.params).length).to.be.greaterThan(40);
+    });
+
+    it('logs the dataset as each cell’s input: name, digest (the data cache key), source, profile', () => {
+      const digests = new Set<string>();
+      for (const c of cells) {
+        expect(c.inputs).to.have.length(1);
+        const d = c.inputs[0]!;
+        expect(d).to.deep.include({ name: 'Synthetic faces', source_type: 'code', context: 'training' });
+        expect(d.source).to.have.nested.property('tags.mlflow\\.source\\.name', 'ssfer');
+        expect(d.profile).to.deep.include({ train: 84, test: 35, image_size: 16 });
+        expect(d.digest).to.match(/^[0-9a-f]{16}$/);
+        digests.add(d.digest);
+      }
+      // Every cell loads the same data (labels differ, not the images).
+      expect(digests.size).to.equal(1);
+    });
+
+    it('one step axis per stage: supervised/loss from step 1 in every cell; final figures at step 0', async () => {
+      for (const c of cells) {
+        const history = await client.metricHistory(c.run_id, 'supervised/loss');
+        const steps = history.map((m) => m.step).sort((a, b) => a - b);
+        expect(steps[0]).to.equal(1);
+        expect(steps).to.deep.equal(Array.from({ length: steps.length }, (_, i) => i + 1));
+        expect(steps.length).to.be.greaterThan(3);
+        expect((await client.metricHistory(c.run_id, 'test_accuracy')).map((m) => m.step)).to.deep.equal([0]);
+      }
+      // pretrain: none — no pre-training run, no pre-training metrics, no tag that points at one.
+      expect(checked.runs.filter((r) => r.tags.ssfer_kind === 'stage')).to.deep.equal([]);
+      for (const c of cells) expect(Object.keys(c.tags).filter((k) => k.startsWith('pretrain'))).to.deep.equal([]);
+    });
+
+    it('logs each cell’s model: mlflow.pyfunc.load_model("runs:/<id>/model") predicts the kept model’s logits', async () => {
+      expect(checked.predictions).to.have.length(4);
+      const run = latestRun(out, 'tiny-run');
+      for (const p of checked.predictions) {
+        const cell = cells.find((c) => c.run_id === p.run_id)!;
+        expect(p.flavors).to.deep.equal(['onnx', 'python_function']);
+        expect(p.inputs).to.deep.equal([[-1, 16, 16, 3]]);
+        expect(p.outputs).to.deep.equal([[-1, 7]]);
+        expect(p.onnx_inputs).to.deep.equal(['images']);
+        expect(p.metadata.classes).to.deep.equal(['neutral', 'happiness', 'sadness', 'surprise', 'fear', 'disgust', 'anger']);
+        const { model } = await loadModelBundle(path.join(run, 'cells', cellFolder(cell.tags.cell!), 'model'));
+        const pixels = new Float32Array(fs.readFileSync(images).buffer.slice(0));
+        const expected = tf.tidy(() => model.logits(tf.tensor4d(pixels, shape as [number, number, number, number]), { training: false }).arraySync());
+        model.dispose();
+        p.logits.forEach((row, i) => row.forEach((v, k) => expect(v).to.be.closeTo(expected[i]![k]!, 1e-4)));
+      }
+    });
+
+    it('the README’s Python example loads a cell’s model and names the class the kept model gives', async () => {
+      const readme = fs.readFileSync(path.join(projectRoot, 'README.md'), 'utf8');
+      const example = /## MLflow tracking[\s\S]*?```python\n([\s\S]*?)```/.exec(readme)?.[1];
+      expect(example, 'a python example in the README').to.be.a('string');
+      const cell = cells[0]!;
+      const script = example!.replace(/^ {2}/gm, '').replace('<cell run id>', cell.run_id);
+      const r = spawnSync(venvPython(), ['-c', script], {
+        encoding: 'utf8',
+        env: { ...process.env, MLFLOW_TRACKING_URI: server.uri, DO_NOT_TRACK: 'true', MLFLOW_DISABLE_TELEMETRY: 'true' },
+      });
+      expect(r.status, r.stderr).to.equal(0);
+      const { model, manifest } = await loadModelBundle(path.join(latestRun(out, 'tiny-run'), 'cells', cellFolder(cell.tags.cell!), 'model'));
+      const logits = tf.tidy(() => Array.from(model.logits(tf.zeros([1, 16, 16, 3]), { training: false }).dataSync()));
+      model.dispose();
+      expect(r.stdout.trim()).to.equal(manifest.classes[logits.indexOf(Math.max(...logits))]);
+    });
+
+    it('registers each model as a logged model of its cell’s run, with its test accuracy on the dataset', () => {
+      expect(checked.logged_models).to.have.length(4);
+      for (const m of checked.logged_models) {
+        const cell = cells.find((c) => c.run_id === m.source_run_id)!;
+        expect(m.name).to.equal('model');
+        expect(m.status).to.contain('READY');
+        expect(cell.outputs).to.deep.equal([m.model_id]);
+        expect(m.metrics).to.deep.equal([
+          { key: 'test_accuracy', value: cell.metrics.test_accuracy, dataset_name: 'Synthetic faces', dataset_digest: cell.inputs[0]!.digest },
+        ]);
+      }
+    });
+
+    it('registers the best cell’s model in the model registry', () => {
+      expect(checked.versions).to.have.length(1);
+      const v = checked.versions[0]!;
+      const best = Math.max(...cells.map((c) => c.metrics.test_accuracy!));
+      const cell = cells.find((c) => c.run_id === v.run_id)!;
+      expect(cell.metrics.test_accuracy).to.equal(best);
+      expect(v.version).to.equal('1');
+      expect(v.source).to.equal(`models:/${checked.logged_models.find((m) => m.source_run_id === cell.run_id)!.model_id}`);
+      expect(v.description).to.contain(cell.tags.cell);
+      expect(v.loads).to.deep.equal(['onnx', 'python_function']);
+    });
+
+    it('keeps the artifacts and compare reads the table back', async () => {
+      for (const c of cells) {
+        const { info } = await client.getRun(c.run_id);
+        for (const f of ['metrics.json', 'confusion.png', 'curves.png', 'config.json'])
+          expect((await client.downloadArtifact(info, f)).length, f).to.be.greaterThan(0);
+      }
+      const text = cli(['compare', '--experiment', 'e2e', '--tracking-uri', server.uri]);
+      expect(text.status, text.stderr).to.equal(0);
+      expect(text.stdout).to.contain('tiny run fixture').and.contain('FaceMix');
+      const json = cli(['compare', '--experiment', 'e2e', '--tracking-uri', server.uri, '--json']);
+      const parsed = JSON.parse(json.stdout) as { run_id: string; table: { cells: unknown[] } };
+      expect(parsed.run_id).to.equal(parent.run_id);
+      expect(parsed.table.cells).to.have.length(4);
+      const against = cli(['compare', '--experiment', 'e2e', '--tracking-uri', server.uri, '--against', parent.run_id, '--json']);
+      const diff = JSON.parse(against.stdout) as { cells: { diff: number | null }[] };
+      expect(diff.cells).to.have.length(4);
+      for (const d of diff.cells) expect(d.diff === null || d.diff === 0).to.equal(true);
+    });
+  });
+
+  const stagesOut = tempDir();
+  const runStages = () =>
+    cli([
       'run',
-      recipe,
-      '--backend',
-      'cpu',
+      stagesRecipe,
       '--tracking',
       'mlflow',
       '--tracking-uri',
       server.uri,
       '--set',
-      'tracking.experiment=e2e',
+      'tracking.experiment=stages',
       '--set',
       'tracking.every=1',
       '--out',
-      out,
+      stagesOut,
     ]);
+
+  it('the shared pre-training is its own nested run, which the cells using it are tagged with', () => {
+    const r = runStages();
     expect(r.status, r.stderr).to.equal(0);
-    const { parents, children } = await runsOf(client, 'e2e');
-    expect(parents).to.have.length(1);
-    expect(children).to.have.length(4);
-    const parent = parents[0]!;
-    expect(parent.info.status).to.equal('FINISHED');
-    expect(parent.info.end_time).to.be.a('number');
-    const ptags = Object.fromEntries(parent.data.tags!.map((t) => [t.key, t.value]));
-    expect(ptags).to.include({ recipe: 'tiny-run', scale: 'small', backend: 'cpu' });
-    expect(ptags['mlflow.source.name']).to.contain('tiny-run.yaml');
-    const table = JSON.parse((await client.downloadArtifact(parent.info, 'table.json')).toString()) as { cells: unknown[] };
-    expect(table.cells).to.have.length(4);
-    for (const c of children) {
-      expect(c.info.status).to.equal('FINISHED');
-      const tags = Object.fromEntries(c.data.tags!.map((t) => [t.key, t.value]));
-      expect(tags['mlflow.parentRunId']).to.equal(parent.info.run_id);
-      expect(tags['mlflow.runName']).to.match(/^mixing=/);
-      const params = Object.fromEntries(c.data.params!.map((p) => [p.key, p.value]));
-      expect(params['pipeline.supervised.lr']).to.equal('0.001');
-      expect(params['model.backbone.use']).to.equal('vit');
-      expect(c.data.metrics!.map((m) => m.key)).to.include('test_accuracy');
-      expect(c.data.metrics!.map((m) => m.key)).to.include('health.supervised_accuracy');
-      const history = await client.metricHistory(c.info.run_id, 'supervised/loss');
-      expect(history.length).to.be.greaterThan(3);
-      for (const f of ['metrics.json', 'confusion.png', 'curves.png', 'config.json']) {
-        expect((await client.downloadArtifact(c.info, f)).length, f).to.be.greaterThan(0);
-      }
+    const checked = pythonCheck(server.uri, 'stages');
+    const stage = checked.runs.filter((x) => x.tags.ssfer_kind === 'stage');
+    const cells = checked.runs.filter((x) => x.tags.ssfer_kind === 'cell');
+    const parent = checked.runs.find((x) => x.tags.ssfer_kind === 'run')!;
+    expect(stage).to.have.length(1);
+    expect(cells).to.have.length(4);
+    const pre = stage[0]!;
+    expect(pre.tags).to.include({ stage: 'pretrain', 'mlflow.parentRunId': parent.run_id });
+    expect(pre.name).to.equal(`pre-training ${pre.tags.stage_key!.slice(0, 8)}`);
+    expect(pre.status).to.equal('FINISHED');
+    expect(pre.params['pipeline.pretrain.use']).to.equal('mae');
+    expect(pre.metrics).to.have.property('pretrain/loss');
+    expect(pre.metrics).to.have.property('pretrain_loss_last');
+    expect(pre.tags['mlflow.note.content']).to.match(/^mae: /);
+    for (const c of cells) {
+      expect(c.tags.pretrain_key).to.equal(pre.tags.stage_key);
+      expect(c.tags.pretrain_run_id).to.equal(pre.run_id);
+      expect(Object.keys(c.metrics).filter((k) => k.startsWith('pretrain/'))).to.deep.equal([]);
+      expect(c.metrics).to.have.property('semi/loss');
     }
-    const text = cli(['compare', '--experiment', 'e2e', '--tracking-uri', server.uri]);
-    expect(text.status, text.stderr).to.equal(0);
-    expect(text.stdout).to.contain('tiny run fixture').and.contain('FaceMix');
-    const json = cli(['compare', '--experiment', 'e2e', '--tracking-uri', server.uri, '--json']);
-    const parsed = JSON.parse(json.stdout) as { run_id: string; table: { cells: unknown[] } };
-    expect(parsed.run_id).to.equal(parent.info.run_id);
-    expect(parsed.table.cells).to.have.length(4);
-    const against = cli(['compare', '--experiment', 'e2e', '--tracking-uri', server.uri, '--against', parent.info.run_id, '--json']);
-    const diff = JSON.parse(against.stdout) as { cells: { diff: number | null }[] };
-    expect(diff.cells).to.have.length(4);
-    for (const d of diff.cells) expect(d.diff === null || d.diff === 0).to.equal(true);
+  });
+
+  it('each stage’s steps start at 1, in the cell that computed the pre-training too', async () => {
+    const { children } = await runsOf(client, 'stages');
+    const pre = children.find((c) => tagsOf(c).ssfer_kind === 'stage')!;
+    expect((await client.metricHistory(pre.info.run_id, 'pretrain/loss')).map((m) => m.step).sort()).to.deep.equal([1, 2]);
+    for (const c of children.filter((x) => tagsOf(x).ssfer_kind === 'cell')) {
+      for (const key of ['supervised/loss', 'semi/loss']) expect((await client.metricHistory(c.info.run_id, key)).map((m) => m.step)[0], key).to.equal(1);
+    }
+  });
+
+  it('a pre-training reused from the stage cache gets its run too, with its figures and no curves', () => {
+    const r = runStages();
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.contain('pre-training reused from the stage cache');
+    const checked = pythonCheck(server.uri, 'stages');
+    const parents = checked.runs.filter((x) => x.tags.ssfer_kind === 'run');
+    expect(parents).to.have.length(2);
+    const latest = parents.find(
+      (p) => !checked.runs.some((x) => x.tags.ssfer_kind === 'stage' && x.tags['mlflow.parentRunId'] === p.run_id && x.metrics['pretrain/loss'] !== undefined),
+    )!;
+    const stage = checked.runs.filter((x) => x.tags.ssfer_kind === 'stage' && x.tags['mlflow.parentRunId'] === latest.run_id);
+    expect(stage).to.have.length(1);
+    expect(stage[0]!.metrics).to.have.property('pretrain_loss_last');
+    expect(stage[0]!.tags['mlflow.note.content']).to.match(/\(from the stage cache\)$/);
+    const cells = checked.runs.filter((x) => x.tags.ssfer_kind === 'cell' && x.tags['mlflow.parentRunId'] === latest.run_id);
+    expect(cells).to.have.length(4);
+    for (const c of cells) expect(c.tags.pretrain_run_id).to.equal(stage[0]!.run_id);
   });
 
   it('keeps training when the server is down, and ssfer sync replays the outbox once', async () => {
@@ -133,6 +416,8 @@ describe('MLflow tracking (real server)', function () {
     expect(after1.children).to.have.length(4);
     for (const c of [...after1.parents, ...after1.children]) expect(c.info.status).to.equal('FINISHED');
     const histories = await Promise.all(after1.children.map((c) => client.metricHistory(c.info.run_id, 'supervised/loss')));
+    const exp = await client.getExperimentByName('offline');
+    expect(await client.searchLoggedModels([exp!])).to.have.length(4);
 
     const s2 = cli(['sync', out, '--tracking-uri', server.uri]);
     expect(s2.status, s2.stderr).to.equal(0);
@@ -143,6 +428,8 @@ describe('MLflow tracking (real server)', function () {
     const histories2 = await Promise.all(after2.children.map((c) => client.metricHistory(c.info.run_id, 'supervised/loss')));
     expect(histories2.map((h) => h.length).sort()).to.deep.equal(histories.map((h) => h.length).sort());
     expect(histories[0]!.length).to.be.greaterThan(3);
+    expect(await client.searchLoggedModels([exp!])).to.have.length(4);
+    expect(acknowledgedOnce(readOutbox(outbox!))).to.equal(true);
   });
 
   it('splits 2500 metrics into 3 log-batch requests within MLflow limits', async () => {
@@ -187,5 +474,59 @@ describe('MLflow tracking (real server)', function () {
       html = e as Error;
     }
     expect(html?.message).to.contain('not JSON');
+    expect(await client.serverVersion()).to.match(/^\d+\.\d+\.\d+/);
+  });
+
+  it('sends its backlog by itself when the server comes back, each call once', async function () {
+    this.timeout(180_000);
+    // The test server itself goes down and comes back (this test runs last).
+    const down = server;
+    const logs: string[] = [];
+    const dir = tempDir();
+    const tracker = new MlflowTracker({
+      uri: down.uri,
+      experiment: 'comeback',
+      every: 1,
+      backoffMs: 200,
+      maxBackoffMs: 1000,
+      log: (l) => logs.push(l),
+      logModels: false,
+    });
+    await tracker.startRun({ recipe: 'comeback', title: 'comeback', scale: 'smoke', seed: 1, backend: 'cpu', dir, file: 'comeback.yaml', commit: null });
+    await tracker.startCell({ id: 'first', config: { seed: 1, pipeline: { lr: 0.1 } } });
+    for (let step = 1; step <= 3; step++) tracker.logMetrics('first', { 'supervised/loss': 1 / step }, step);
+    await tracker.endCell('first', { metrics: { test_accuracy: 0.5 }, artifacts: [], status: 'FINISHED' });
+    const outbox = path.join(dir, 'mlflow-outbox.jsonl');
+    expect(acknowledgedOnce(readOutbox(outbox))).to.equal(true);
+
+    await down.stop();
+    await tracker.startCell({ id: 'second', config: { seed: 1, pipeline: { lr: 0.2 } } });
+    for (let step = 1; step <= 4; step++) tracker.logMetrics('second', { 'supervised/loss': 2 / step }, step);
+    await tracker.endCell('second', { metrics: { test_accuracy: 0.75 }, artifacts: [], status: 'FINISHED' });
+    expect(logs.join('\n')).to.contain('MLflow tracking paused');
+    const waiting = readOutbox(outbox).filter((l) => l.type === 'op').length - readOutbox(outbox).filter((l) => l.type === 'ack').length;
+    expect(waiting).to.be.greaterThan(3);
+
+    // The same server back on the same port and store: the tracker finds it by itself.
+    const back = (server = await startMlflow({ port: down.port, dir: down.dir }));
+    {
+      const deadline = Date.now() + 60_000;
+      while (!acknowledgedOnce(readOutbox(outbox)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(acknowledgedOnce(readOutbox(outbox)), 'every call sent').to.equal(true);
+      expect(logs.join('\n')).to.match(/the server answers again after \d+ s/);
+      await tracker.endRun({ artifacts: [], status: 'FINISHED', metrics: { mean_test_accuracy: 0.625 } });
+      expect(acknowledgedOnce(readOutbox(outbox))).to.equal(true);
+      expect(logs.join('\n')).to.not.contain('not sent');
+
+      const c = new MlflowClient({ uri: back.uri });
+      const { parents, children } = await runsOf(c, 'comeback');
+      expect(parents).to.have.length(1);
+      expect(children.map((x) => x.info.run_name).sort()).to.deep.equal(['first', 'second']);
+      for (const x of [...parents, ...children]) expect(x.info.status).to.equal('FINISHED');
+      const second = children.find((x) => x.info.run_name === 'second')!;
+      const history = await c.metricHistory(second.info.run_id, 'supervised/loss');
+      expect(history.map((m) => m.step).sort()).to.deep.equal([1, 2, 3, 4]);
+      expect(tagsOf(second)['mlflow.user']).to.be.a('string');
+    }
   });
 });
