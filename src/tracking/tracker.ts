@@ -526,7 +526,7 @@ function digestOf(d: DatasetInput): string {
 }
 
 /** A dataset as MLflow's log-inputs takes it: a folder read from disk is a `local` source, a stand-in a `code` source. */
-function datasetInput(d: DatasetInput): { dataset: DatasetMlflow; tags: KeyValue[] } {
+export function datasetInput(d: DatasetInput): { dataset: DatasetMlflow; tags: KeyValue[] } {
   const source =
     'folder' in d.source
       ? { source_type: 'local', source: JSON.stringify({ uri: d.source.folder }) }

@@ -5,8 +5,53 @@ import { mlflowModelFiles, signature } from '../../src/tracking/mlmodel.ts';
 import { LONG_PARAMS_FILE, PARAM_VALUE_LIMIT, settingsParams } from '../../src/tracking/outbox.ts';
 import { StageSteps } from '../../src/tracking/steps.ts';
 import { tableMetrics } from '../../src/tracking/summary.ts';
+import { datasetInput } from '../../src/tracking/tracker.ts';
+import type { CellMetrics } from '../../src/pipeline/cell-context.ts';
+import { trackedInputs } from '../../src/pipeline/tracked.ts';
 
 describe('what the MLflow tracker logs', () => {
+  describe('datasets', () => {
+    const metrics = (dataset: Partial<CellMetrics['dataset']>) =>
+      ({
+        test_count: 35,
+        classes: ['a', 'b'],
+        dataset: { name: 'rafdb', display: 'RAF-DB', stand_in: null, notes: [], key: '0123456789abcdef', train_count: 84, image_size: 16, ...dataset },
+      }) as unknown as CellMetrics;
+
+    it('a folder read from disk is a local source with its path, under the dataset’s name', () => {
+      const [input] = trackedInputs(metrics({ source: '/data/RAF-DB' }));
+      expect(input).to.deep.equal({
+        name: 'RAF-DB',
+        digest: '0123456789abcdef',
+        context: 'training',
+        source: { folder: '/data/RAF-DB' },
+        profile: { train: 84, test: 35, classes: ['a', 'b'], image_size: 16 },
+      });
+      expect(datasetInput(input!)).to.deep.equal({
+        dataset: {
+          name: 'RAF-DB',
+          digest: '0123456789abcdef',
+          source_type: 'local',
+          source: '{"uri":"/data/RAF-DB"}',
+          profile: '{"train":84,"test":35,"classes":["a","b"],"image_size":16}',
+        },
+        tags: [{ key: 'mlflow.data.context', value: 'training' }],
+      });
+    });
+
+    it('a stand-in says so in its name and is a code source that says what it is', () => {
+      const [input] = trackedInputs(metrics({ source: null, stand_in: 'synthetic stand-in for RAF-DB (dataset not configured locally)' }));
+      expect(input!.name).to.equal('RAF-DB (synthetic stand-in)');
+      const { dataset } = datasetInput(input!);
+      expect(dataset.source_type).to.equal('code');
+      expect(JSON.parse(dataset.source)).to.deep.equal({
+        tags: { 'mlflow.source.name': 'ssfer', 'ssfer.stand_in': 'synthetic stand-in for RAF-DB (dataset not configured locally)' },
+      });
+      // A cell of an older run (no data key) has no input.
+      expect(trackedInputs(metrics({ key: undefined }))).to.deep.equal([]);
+    });
+  });
+
   describe('params', () => {
     it('are the cell’s own settings: not the grid, scales, reference, texts or tracking', () => {
       const { params, long } = settingsParams({
