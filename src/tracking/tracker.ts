@@ -21,8 +21,8 @@ export interface MlflowTrackerOptions {
   logModels?: boolean;
   /**
    * Register a model under this name at the end of the run: of the cell with the best mean test
-   * accuracy over its seeds, the model of its seed 0 (its first seed with a model when seed 0 has
-   * none); null: no registration.
+   * accuracy over its seeds, the model of its seed 0 (its first seed this session trained, when a
+   * resumed run kept seed 0); null: no registration.
    */
   register?: string | null;
   /** The Python version the models' environment files name (default 3.10). */
@@ -583,18 +583,30 @@ export class MlflowTracker implements Tracker {
 
   /**
    * Registers a model of the run as a new version of `name`: of the cell with the best mean test
-   * accuracy over its seeds (the table's figure, which one lucky seed does not decide), the model
-   * of its seed 0, or of its first seed whose model this session logged. Cells that did not finish
-   * every seed are not candidates.
+   * accuracy over its seeds (the table's figure, which one lucky seed does not decide; the first
+   * such cell on a tie), the model of its seed 0, or of its first seed whose model this session
+   * logged. Cells that did not finish every seed are not candidates. When that cell's models were
+   * all logged by an earlier run of the results folder, or none was logged, it says so and
+   * registers nothing rather than a worse cell's model.
    */
   private register(name: string): void {
     let best: { cell: string; mean: number; seeds: number } | null = null;
-    for (const [cell, m] of this.means) if (this.models.some((x) => x.cell === cell) && (!best || m.mean > best.mean)) best = { cell, ...m };
+    for (const [cell, m] of this.means) if (!best || m.mean > best.mean) best = { cell, ...m };
+    const not = `ssfer: MLflow: no model is registered as '${name}'`;
     if (!best) {
-      if (this.models.length) this.log(`ssfer: MLflow: no model is registered as '${name}': no cell whose model was logged finished all its seeds`);
+      this.log(`${not}: no cell finished all its seeds`);
       return;
     }
-    const chosen = this.models.filter((x) => x.cell === best.cell).reduce((a, b) => (b.seedIndex < a.seedIndex ? b : a));
+    const mine = this.models.filter((x) => x.cell === best.cell);
+    if (mine.length === 0) {
+      this.log(
+        this.models.length === 0
+          ? `${not}: no seed's model was logged in this run`
+          : `${not}: the best cell, ${best.cell}, finished its seeds in an earlier run of this results folder, whose MLflow runs hold its models`,
+      );
+      return;
+    }
+    const chosen = mine.reduce((a, b) => (b.seedIndex < a.seedIndex ? b : a));
     const pct = (a: number) => `${(100 * a).toFixed(2)} %`;
     const over = best.seeds > 1 ? `; the cell's mean over ${best.seeds} seeds ${pct(best.mean)}, the best of the run` : ', the best of the run';
     this.enqueue({

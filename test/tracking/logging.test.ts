@@ -5,7 +5,10 @@ import { mlflowModelFiles, signature } from '../../src/tracking/mlmodel.ts';
 import { LONG_PARAMS_FILE, PARAM_VALUE_LIMIT, settingsParams } from '../../src/tracking/outbox.ts';
 import { StageSteps } from '../../src/tracking/steps.ts';
 import { tableMetrics } from '../../src/tracking/summary.ts';
-import { datasetInput } from '../../src/tracking/tracker.ts';
+import { datasetInput, MlflowTracker } from '../../src/tracking/tracker.ts';
+import { readOutbox, type Op } from '../../src/tracking/outbox.ts';
+import { tempDir } from '../helpers.ts';
+import path from 'node:path';
 import type { CellMetrics } from '../../src/pipeline/cell-context.ts';
 import { trackedInputs } from '../../src/pipeline/tracked.ts';
 
@@ -200,6 +203,73 @@ describe('what the MLflow tracker logs', () => {
       expect(m.model_id).to.equal(null);
       expect(m.model_uuid).to.match(/^[0-9a-f]{32}$/);
       expect(m).to.not.have.property('mlflow_version');
+    });
+  });
+  describe('the registered model', () => {
+    /**
+     * A run of cells over two seeds, written only to the outbox (no server): each seed ends with
+     * its test accuracy and a model, or fails; then each cell's mean as summarizeCell gives it.
+     * Returns the register call made and what the tracker said.
+     */
+    async function registered(
+      cells: Record<string, (number | 'failed' | 'kept')[]>,
+    ): Promise<{ op: Extract<Op, { op: 'register' }> | undefined; logs: string[] }> {
+      const dir = tempDir();
+      const logs: string[] = [];
+      const tracker = new MlflowTracker({ uri: null, experiment: 'e', every: 1, log: (l) => logs.push(l), register: 'best' });
+      await tracker.startRun({ recipe: 'r', title: 'r', scale: 'smoke', seed: 1, seeds: 2, backend: 'cpu', dir, file: 'r.yaml', commit: null });
+      const model = { onnx: path.join(dir, 'model.onnx'), imageSize: 16, channels: 3, classes: ['a', 'b'], metadata: {} };
+      for (let k = 0; k < 2; k++)
+        for (const [id, seeds] of Object.entries(cells)) {
+          const v = seeds[k]!;
+          if (v === 'kept') continue; // an earlier run of the folder finished it
+          await tracker.startCell({ id, seedIndex: k, config: { seed: 1 + k, seeds: 2 } });
+          await tracker.endCell(
+            { id, seedIndex: k },
+            v === 'failed' ? { metrics: {}, artifacts: [], status: 'FAILED' } : { metrics: { test_accuracy: v }, artifacts: [], status: 'FINISHED', model },
+          );
+        }
+      for (const [id, seeds] of Object.entries(cells)) {
+        const done = seeds.filter((v): v is number => typeof v === 'number');
+        const failed = seeds.includes('failed');
+        // A kept seed counts with the accuracy 0.9 in the cell's mean.
+        const values = seeds.map((v) => (v === 'kept' ? 0.9 : v)).filter((v): v is number => typeof v === 'number');
+        await tracker.summarizeCell(
+          { id, config: { seed: 1, seeds: 2 } },
+          failed
+            ? { metrics: { seeds_finished: done.length }, status: 'FAILED' }
+            : { metrics: { test_accuracy: values.reduce((a, b) => a + b, 0) / values.length, seeds_finished: values.length }, status: 'FINISHED' },
+        );
+      }
+      await tracker.endRun({ artifacts: [], status: 'FINISHED' });
+      const op = readOutbox(path.join(dir, 'mlflow-outbox.jsonl')).find((l) => l.type === 'op' && l.op === 'register') as
+        Extract<Op, { op: 'register' }> | undefined;
+      return { op, logs };
+    }
+    const seedRef = (op: { ref: string } | undefined) => op?.ref.split(':').slice(1).join(':');
+
+    it('is seed 0’s of the cell with the best mean, not the best single seed’s', async () => {
+      // b's seed 0 is the best model (0.9), but a's mean (0.6) beats b's (0.5); c's seed 1 failed.
+      const { op } = await registered({ a: [0.6, 0.6], b: [0.9, 0.1], c: [0.95, 'failed'] });
+      expect(seedRef(op)).to.equal('cell:a:seed:0');
+      expect(op!.name).to.equal('best');
+      expect(op!.description).to.equal("cell a seed 0 of r (test accuracy 60.00 %; the cell's mean over 2 seeds 60.00 %, the best of the run)");
+    });
+
+    it('is the first best cell’s on a tie, and its first seed this run trained when an earlier run kept seed 0', async () => {
+      expect(seedRef((await registered({ a: [0.5, 0.7], b: [0.7, 0.5] })).op)).to.equal('cell:a:seed:0');
+      expect(seedRef((await registered({ a: [0.2, 0.2], b: ['kept', 0.5] })).op)).to.equal('cell:b:seed:1');
+    });
+
+    it('is none, said so, when the best cell’s models were all logged by an earlier run or no cell finished its seeds', async () => {
+      const kept = await registered({ a: [0.2, 0.2], b: ['kept', 'kept'] });
+      expect(kept.op).to.equal(undefined);
+      expect(kept.logs.join('\n')).to.contain(
+        "no model is registered as 'best': the best cell, b, finished its seeds in an earlier run of this results folder",
+      );
+      const failed = await registered({ a: [0.2, 'failed'] });
+      expect(failed.op).to.equal(undefined);
+      expect(failed.logs.join('\n')).to.contain("no model is registered as 'best': no cell finished all its seeds");
     });
   });
 });
