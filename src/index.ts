@@ -76,16 +76,30 @@ export type {
   StageResult,
   StepLog,
 } from './contracts/stages.ts';
-export type { CellInfo, RunInfo, RunStatus, Tracker } from './contracts/tracker.ts';
+export type {
+  CellAxis,
+  CellInfo,
+  CellModel,
+  CellResult,
+  CellRun,
+  CellSummaryInfo,
+  DatasetInput,
+  RunInfo,
+  RunStatus,
+  SharedStage,
+  Tracker,
+} from './contracts/tracker.ts';
 export type {
   Augmentation,
   Batch,
   BoxRequest,
   FaceBoxes,
   FaceBoxSource,
+  FoundFace,
   LabelSplit,
   MixingContext,
   MixingStrategy,
+  Photo,
   Sampler,
   SplitInfo,
 } from './contracts/training.ts';

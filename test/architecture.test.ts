@@ -17,8 +17,9 @@ const LAYERS: Record<string, number> = {
   'src/tracking': 2,
   'src/report': 2,
   'src/model': 2.5,
-  'src/export': 3,
+  'src/export': 2.75,
   'src/pipeline': 3,
+  'src/predict': 3,
   'src/cli': 4,
 };
 /** The one import across a layer: `ssfer compare` prints the table it reads back from MLflow. */

@@ -6,7 +6,7 @@
  */
 import { definePlugin } from '../../src/core/plugin.ts';
 import { options, slot } from '../../src/core/schema.ts';
-import type { FaceBoxSource } from '../../src/contracts/training.ts';
+import type { FaceBoxSource, Photo } from '../../src/contracts/training.ts';
 import { annotationNote, withoutAnnotation } from './internal/annotated.ts';
 
 const NOT_DETECTORS = ['auto', 'annotations'];
@@ -24,6 +24,8 @@ export default definePlugin({
     const detector = ctx.resolve('face-boxes', o.detector);
     return {
       name: 'auto',
+      // A photo has no annotations: its faces are the detector's.
+      ...(detector.faces ? { detector: detector.detector, faces: (photo: Photo) => detector.faces!(photo) } : {}),
       async boxes(split, request) {
         const missing = withoutAnnotation(split);
         if (missing.length === 0) return { boxes: split.boxes, note: annotationNote(split) };

@@ -13,6 +13,9 @@
  * One face per image: the most confident; equal scores go to the larger box, then to the box
  * nearest the image's centre. With `several_faces: fallback` an image with more than one face
  * gets the fallback box, as the authors' code does. No face → the fallback box, counted in the notes.
+ *
+ * `faces` (ssfer predict) finds every face of one photo at its own resolution: first as it is (a
+ * margin would shrink the faces of a group photo), then, when none is found, in the grey margin.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,7 +23,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { choice, options, Type } from '../../src/core/schema.ts';
-import type { FaceBoxSource } from '../../src/contracts/training.ts';
+import type { FaceBoxSource, Photo } from '../../src/contracts/training.ts';
 import { fileDigest } from './internal/cache.ts';
 import { CACHE_OPTION, detectBoxes, FALLBACK_OPTION, type DetectorSession } from './internal/detect.ts';
 import { mostConfident, type Box, type Detection } from './internal/detections.ts';
@@ -120,16 +123,58 @@ export default definePlugin({
       throw new Error(`face-boxes face-api: input_size applies to model: tiny only (SSD MobileNet v1 always sees 512 px); remove it or set model: tiny`);
     const spec = MODELS[o.model];
     const inputSize = o.model === 'tiny' ? (o.input_size ?? TINY_INPUT) : undefined;
+    const modelDir = () => path.join(packageDir(), 'model');
+    const weightsFile = () => {
+      const weights = path.join(modelDir(), spec.weights);
+      if (!fs.existsSync(weights)) throw new Error(`face-boxes face-api: ${weights} not found; reinstall ${PACKAGE} (npm ci)`);
+      return weights;
+    };
+    /**
+     * Loads the detector on the wasm backend. Its weights are tensors of that backend, loaded for
+     * one run of detections and disposed after it (later cells find their boxes in the cache).
+     */
+    const openDetector = async () => {
+      const api = faceApi();
+      const net = api.nets[spec.net];
+      const restore = await switchBackend(BACKEND);
+      const close = async () => {
+        if (net.isLoaded) net.dispose();
+        await restore();
+      };
+      try {
+        if (!net.isLoaded) await net.loadFromDisk(modelDir());
+      } catch (err) {
+        await close();
+        throw err;
+      }
+      const options = inputSize
+        ? new api.TinyFaceDetectorOptions({ inputSize, scoreThreshold: o.min_confidence })
+        : new api.SsdMobilenetv1Options({ minConfidence: o.min_confidence });
+      return { api, options, close };
+    };
+    const label = `face-api ${o.model}${inputSize ? ` (${inputSize} px)` : ''}`;
     return {
       name: 'face-api',
+      detector: `${label}, min confidence ${o.min_confidence}`,
+      // A photo is searched as it is first (a grey margin would shrink the faces of a group photo),
+      // then, where nothing was found, in the margin (a face that fills the photo).
+      async faces(photo) {
+        weightsFile();
+        const { api, options, close } = await openDetector();
+        try {
+          const found = await detectPhoto(api, options, photo, 0);
+          const faces = found.length === 0 && o.pad > 0 ? await detectPhoto(api, options, photo, o.pad) : found;
+          return faces.sort((a, b) => b.score - a.score);
+        } finally {
+          await close();
+        }
+      },
       boxes(split, request) {
-        const modelDir = path.join(packageDir(), 'model');
-        const weights = path.join(modelDir, spec.weights);
-        if (!fs.existsSync(weights)) throw new Error(`face-boxes face-api: ${weights} not found; reinstall ${PACKAGE} (npm ci)`);
+        const weights = weightsFile();
         const version = (JSON.parse(fs.readFileSync(path.join(packageDir(), 'package.json'), 'utf8')) as { version: string }).version;
         return detectBoxes(
           {
-            label: `face-api ${o.model}${inputSize ? ` (${inputSize} px)` : ''}`,
+            label,
             settings: {
               detector: 'face-api',
               version,
@@ -144,24 +189,7 @@ export default definePlugin({
             fallback: o.fallback,
             missing: o.several_faces === 'fallback' ? 'without exactly one detected face' : 'without a detected face',
             async open(imageSize): Promise<DetectorSession> {
-              const api = faceApi();
-              const net = api.nets[spec.net];
-              const restore = await switchBackend(BACKEND);
-              // The weights are tensors of the wasm backend, loaded for this run of detections and
-              // disposed after it: later cells find their boxes in the cache.
-              const close = async () => {
-                if (net.isLoaded) net.dispose();
-                await restore();
-              };
-              try {
-                if (!net.isLoaded) await net.loadFromDisk(modelDir);
-              } catch (err) {
-                await close();
-                throw err;
-              }
-              const options = inputSize
-                ? new api.TinyFaceDetectorOptions({ inputSize, scoreThreshold: o.min_confidence })
-                : new api.SsdMobilenetv1Options({ minConfidence: o.min_confidence });
+              const { api, options, close } = await openDetector();
               return {
                 detect: async (images, i) => {
                   const faces = await detectPadded(api, options, images, i, imageSize, o.pad);
@@ -183,29 +211,48 @@ export default definePlugin({
 /** The faces face-api finds in image `i` of an NHWC [0, 1] batch set in a grey margin, in the image's pixels. */
 async function detectPadded(api: FaceApi, options: object, images: Float32Array, i: number, size: number, pad: number): Promise<Detection[]> {
   const n = size * size * 3;
-  const margin = Math.round(pad * size);
-  const input = tf.tidy(() => {
-    const image = tf.mul(tf.tensor3d(images.subarray(i * n, (i + 1) * n), [size, size, 3]), 255);
-    return margin > 0
-      ? tf.pad(
-          image,
-          [
-            [margin, margin],
-            [margin, margin],
-            [0, 0],
-          ],
-          127.5,
+  const image = tf.tidy(() => tf.mul(tf.tensor3d(images.subarray(i * n, (i + 1) * n), [size, size, 3]), 255)) as tf.Tensor3D;
+  return detectIn(api, options, image, pad);
+}
+
+/** The faces face-api finds in a photo (8-bit RGB) set in a grey margin of `pad` times each side, in the photo's pixels. */
+function detectPhoto(api: FaceApi, options: object, photo: Photo, pad: number): Promise<Detection[]> {
+  const image = tf.tensor3d(Float32Array.from(photo.pixels), [photo.height, photo.width, 3]);
+  return detectIn(api, options, image, pad);
+}
+
+/** Detects faces in an [H, W, 3] image of 0–255 values (disposed here) set in a grey margin; boxes in the image's pixels, clipped to it. */
+async function detectIn(api: FaceApi, options: object, image: tf.Tensor3D, pad: number): Promise<Detection[]> {
+  const [height, width] = image.shape;
+  const mx = Math.round(pad * width);
+  const my = Math.round(pad * height);
+  const input = (
+    mx > 0 || my > 0
+      ? tf.tidy(() =>
+          tf.pad(
+            image,
+            [
+              [my, my],
+              [mx, mx],
+              [0, 0],
+            ],
+            127.5,
+          ),
         )
-      : image;
-  }) as tf.Tensor3D;
+      : image
+  ) as tf.Tensor3D;
   let found;
   try {
     found = await api.detectAllFaces(input, options);
   } finally {
-    input.dispose();
+    if (input !== image) input.dispose();
+    image.dispose();
   }
-  const clip = (v: number) => Math.min(size, Math.max(0, v - margin));
+  const clip = (v: number, margin: number, side: number) => Math.min(side, Math.max(0, v - margin));
   return found
-    .map(({ score, box: b }) => ({ score, box: [clip(b.x), clip(b.y), clip(b.x + b.width), clip(b.y + b.height)] as Box }))
+    .map(({ score, box: b }) => ({
+      score,
+      box: [clip(b.x, mx, width), clip(b.y, my, height), clip(b.x + b.width, mx, width), clip(b.y + b.height, my, height)] as Box,
+    }))
     .filter((d) => d.box[2] > d.box[0] && d.box[3] > d.box[1]);
 }

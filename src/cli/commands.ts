@@ -352,7 +352,9 @@ ${recipeFlagHelp}
                              its last epoch checkpoint; with a larger --seeds, adds the new seeds
   --out DIR                  results root (default: results)
   --tracking P               where the run is also recorded: local | mlflow (sets tracking: {use: P})
-  --tracking-uri U           MLflow tracking server (sets tracking.uri; else MLFLOW_TRACKING_URI)
+  --tracking-uri U           MLflow tracking server (sets tracking.uri; else MLFLOW_TRACKING_URI); with
+                             mlflow, --set tracking.register=NAME registers seed 0's model of the
+                             cell with the best mean
   --profile                  time each phase (data, stages, κ, optimizer, checkpoints, evaluation,
                              tracking…) and its kernels, forward and backward: printed at the end
                              and kept as profile.txt and profile.json; the numbers do not change
@@ -632,6 +634,79 @@ Backbones that export: vit.
         return 0;
       } catch (err) {
         if (err instanceof ExportError || err instanceof ModelBundleError) throw new UsageError(err.message);
+        throw err;
+      }
+    },
+  },
+
+  predict: {
+    summary: 'classify the faces in photos with a cell’s trained model and draw them',
+    help: `Usage: ssfer predict <cell dir | seed dir | model dir> <image…> [--json] [--out DIR] [--whole-image] [--detector SLOT] [--plugin FILE…]
+
+Finds the faces in each photo with a face detector (face-api's SSD MobileNet v1 by default, on
+the weights its package ships), crops each face as the model's training images were made, and
+classifies it with the model a finished seed of a cell kept (cells/<id>/seed-<k>/model/; a cell
+folder of one seed stands for that seed's; of several, name the seed's folder). Prints per face its box
+(x1, y1, x2, y2 in the photo's pixels, after its EXIF orientation), the class and every class's
+probability, and writes the photo with the boxes and classes drawn into --out as
+<name>.predicted.jpg (.png for other formats).
+
+The crop: training images are whole face images squeezed to the model's square size, and the
+model records where the face box sat in them (the median box of its training images, as shares
+of the side). A face found in a photo is cropped so that its box sits at that place, the crop
+reaching past the photo's edge is mirrored there, and the crop is squeezed to the model's size.
+
+Every photo is read and searched before anything is written: a file that is not an image, or a
+photo in which no face is found, stops the command with one message naming each such file
+(exit status 2), and nothing is written. --whole-image classifies the whole picture instead.
+
+  --out DIR          where the drawn photos go (created; default: predictions)
+  --json             print the predictions as JSON only
+  --whole-image      classify each whole picture, squeezed to the model's size (no face detection)
+  --detector SLOT    the face detector, a face-boxes plugin as a recipe writes data.boxes, read as
+                     YAML (default: face-api; e.g. '{use: face-api, model: tiny, min_confidence: 0.3}')
+  --plugin FILE      load a plugin file (the model's backbone, a detector) (repeatable)
+`,
+    async run(argv) {
+      const { values, positionals } = parse('predict', argv, {
+        out: { type: 'string' },
+        json: { type: 'boolean' },
+        'whole-image': { type: 'boolean' },
+        detector: { type: 'string' },
+        plugin: { type: 'string', multiple: true },
+      });
+      if (helpOr(values, 'predict')) return 0;
+      if (positionals.length < 2)
+        throw new UsageError(
+          "name a cell folder or seed folder (results/<recipe>/<run>/cells/<id>/seed-<k>) or model folder, then one or more images; see 'ssfer predict --help'",
+        );
+      if (values['whole-image'] && values.detector !== undefined)
+        throw new UsageError('--whole-image classifies whole pictures: it finds no faces, so --detector does not apply');
+      const { predict, predictionText, PredictError } = await import('../predict/predict.ts');
+      const { ModelBundleError } = await import('../model/bundle.ts');
+      const { selectBackend } = await import('../engine/backend.ts');
+      await selectBackend();
+      try {
+        const p = await predict(positionals[0]!, positionals.slice(1), {
+          out: values.out ?? 'predictions',
+          wholeImage: Boolean(values['whole-image']),
+          ...(values.detector !== undefined ? { detector: values.detector } : {}),
+          pluginFiles: values.plugin ?? [],
+        });
+        if (values.json) {
+          const m = p.model.manifest;
+          process.stdout.write(
+            `${JSON.stringify({
+              model: { dir: p.model.dir, backbone: m.backbone.plugin, image_size: m.preprocessing.image_size, classes: m.classes, source: m.source },
+              detector: p.detector,
+              placement: p.placement,
+              images: p.images,
+            })}\n`,
+          );
+        } else process.stdout.write(predictionText(p));
+        return 0;
+      } catch (err) {
+        if (err instanceof PredictError || err instanceof ModelBundleError) throw new UsageError(err.message);
         throw err;
       }
     },

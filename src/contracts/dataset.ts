@@ -41,6 +41,8 @@ export interface FerData {
    * and label budgets (the dataset is not configured locally); tables say so.
    */
   readonly standIn?: string;
+  /** The folder the data was read from (absent for drawn data). */
+  readonly source?: string;
   /**
    * What the loader left out and why (rows a dataset's own rules drop, entries skipped under
    * `on_error: skip`), one sentence each, for logs and tables; absent when nothing was left out.

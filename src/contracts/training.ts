@@ -94,10 +94,31 @@ export interface FaceBoxes {
   readonly note: string;
 }
 
+/** A photo at its own resolution: 8-bit RGB pixels, row by row. */
+export interface Photo {
+  readonly width: number;
+  readonly height: number;
+  /** width·height·3 bytes. */
+  readonly pixels: Uint8Array;
+}
+
+/** A face found in a photo: its box (x1, y1, x2, y2 in the photo's pixels) and the detector's score. */
+export interface FoundFace {
+  readonly box: readonly [number, number, number, number];
+  readonly score: number;
+}
+
 /** `face-boxes` plugins: a face box per training image. */
 export interface FaceBoxSource {
   readonly name: string;
   boxes(split: Split, request: BoxRequest): Promise<FaceBoxes>;
+  /** What `faces` calls the detector, for messages: `face-api ssd-mobilenet (min confidence 0.5)`. */
+  readonly detector?: string;
+  /**
+   * Every face in one photo (`ssfer predict`), most confident first; only plugins that run a
+   * detector have it. Boxes are clipped to the photo.
+   */
+  faces?(photo: Photo): Promise<FoundFace[]>;
 }
 
 declare module '../core/plugin.ts' {

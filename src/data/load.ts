@@ -110,6 +110,7 @@ export async function loadIndexed(index: DatasetIndex, req: LoadRequest, ctx: Lo
     imageSize: req.imageSize,
     train: splitOf(arrays, 'train'),
     test: splitOf(arrays, 'test'),
+    ...(ctx.dataset ? { source: ctx.dataset.root } : {}),
     ...(notes.length ? { notes } : {}),
   };
 }

@@ -55,6 +55,13 @@ export function onnxMetadata(m: ModelManifest): Record<string, string> {
     mean: JSON.stringify(p.mean),
     std: JSON.stringify(p.std),
     normalisation: 'inside the graph: (pixels − mean) / std per channel; feed plain pixels in value_range',
+    ...(p.face_box
+      ? {
+          face_box: JSON.stringify(p.face_box.median),
+          face_crop:
+            'crop a photo so that the face box found in it lands at face_box (x1, y1, x2, y2 as shares of the side: the median box of the training images), then squeeze the crop to image_size',
+        }
+      : {}),
     preprocessing: JSON.stringify({
       image_size: p.image_size,
       layout: p.layout,
@@ -63,6 +70,7 @@ export function onnxMetadata(m: ModelManifest): Record<string, string> {
       resize: p.resize,
       mean: p.mean,
       std: p.std,
+      ...(p.face_box ? { face_box: p.face_box.median } : {}),
       normalised_in_graph: true,
     }),
     backbone: JSON.stringify({ plugin: m.backbone.plugin, config: m.backbone.config }),
@@ -91,14 +99,17 @@ function outputFile(modelDir: string, out: string | undefined): string {
 }
 
 /** Exports a saved model (a cell folder or its model/ folder) to a file. */
-export async function exportModel(given: string, opts: { format?: string; out?: string; pluginFiles?: readonly string[] } = {}): Promise<ExportResult> {
+export async function exportModel(
+  given: string,
+  opts: { format?: string; out?: string; pluginFiles?: readonly string[]; registry?: PluginRegistry } = {},
+): Promise<ExportResult> {
   const format = opts.format ?? 'onnx';
   if (!(EXPORT_FORMATS as readonly string[]).includes(format))
     throw new ExportError(`--format ${format}: not a known format; formats: ${EXPORT_FORMATS.join(', ')}`);
   const dir = findModelDir(given);
   const manifest = readManifest(dir);
   const file = outputFile(dir, opts.out);
-  const registry = await createRegistry(opts.pluginFiles ?? []);
+  const registry = opts.registry ?? (await createRegistry(opts.pluginFiles ?? []));
   const loaded = await loadModelBundle(dir, { registry });
   let graph: OnnxGraph;
   try {

@@ -41,6 +41,34 @@ export interface Preprocessing {
   /** Per-channel mean and std the model subtracts and divides by itself; null when the backbone does not say. */
   readonly mean: readonly number[] | null;
   readonly std: readonly number[] | null;
+  /**
+   * Where the face sat in the training images, so that a face found in a photo can be cropped
+   * alike (`ssfer predict`); absent in bundles written before it was recorded.
+   */
+  readonly face_box?: FacePlacement;
+}
+
+/** Where the face sits in a model's training images: the median face box as shares of the image side. */
+export interface FacePlacement {
+  /** Median x1, y1, x2, y2 of the training images' face boxes, each divided by the image side (0 to 1). */
+  readonly median: readonly [number, number, number, number];
+  /** How many training images' boxes the median is over. */
+  readonly images: number;
+  /** Where those boxes came from (the cell's face-boxes note: annotated, detected, fallback counts). */
+  readonly boxes: string;
+}
+
+/** The median face box of a split's boxes (corners in pixels of size × size images), as shares of the side. */
+export function facePlacement(boxes: Float32Array, imageSize: number, note: string): FacePlacement | null {
+  const n = Math.floor(boxes.length / 4);
+  if (n === 0) return null;
+  const median = [0, 1, 2, 3].map((k) => {
+    const v = Float64Array.from({ length: n }, (_, i) => boxes[4 * i + k]! / imageSize).sort();
+    const mid = n >> 1;
+    return n % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  }) as [number, number, number, number];
+  if (!median.every(Number.isFinite) || !(median[2] > median[0] && median[3] > median[1])) return null;
+  return { median: median.map((v) => Math.round(v * 1e4) / 1e4) as [number, number, number, number], images: n, boxes: note };
 }
 
 /** Where a model came from: its run, cell, data and result. */
@@ -90,6 +118,8 @@ export interface ModelOrigin {
   readonly factory: BackboneFactory;
   readonly classes: readonly string[];
   readonly source: ModelSource;
+  /** Where the face sat in the training images, when known. */
+  readonly facePlacement?: FacePlacement | null;
 }
 
 function numbers(v: unknown): readonly number[] | null {
@@ -139,6 +169,7 @@ export async function saveModelBundle(dir: string, model: Backbone, origin: Mode
         resize: 'the whole image (or face crop) squeezed to image_size × image_size, no centre crop, as in training (image files were resized with Lanczos-3)',
         mean: numbers(config.inputMean),
         std: numbers(config.inputStd),
+        ...(origin.facePlacement ? { face_box: origin.facePlacement } : {}),
       },
       weights: { file: WEIGHTS_FILE, dtype: 'float32', bytes: written.length, sha256: createHash('sha256').update(written).digest('hex'), tensors, parameters },
       source: origin.source,
@@ -174,13 +205,22 @@ export interface CellSummary {
 export async function keepCellModel(
   dir: string,
   model: Backbone,
-  about: { recipe: string; backbone: PluginSlot; factory: BackboneFactory; metrics: CellSummary },
+  about: {
+    recipe: string;
+    backbone: PluginSlot;
+    factory: BackboneFactory;
+    metrics: CellSummary;
+    /** The training images' face boxes (corners in pixels of imageSize × imageSize images) and where they came from. */
+    faceBoxes?: { boxes: Float32Array; imageSize: number; note: string };
+  },
 ): Promise<void> {
   const m = about.metrics;
+  const f = about.faceBoxes;
   await saveModelBundle(dir, model, {
     backbone: about.backbone,
     factory: about.factory,
     classes: m.classes,
+    facePlacement: f ? facePlacement(f.boxes, f.imageSize, f.note) : null,
     source: {
       recipe: about.recipe,
       cell: m.id,
@@ -218,6 +258,11 @@ const manifestSchema = {
         value_range: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
         mean: { type: ['array', 'null'], items: { type: 'number' } },
         std: { type: ['array', 'null'], items: { type: 'number' } },
+        face_box: {
+          type: 'object',
+          required: ['median'],
+          properties: { median: { type: 'array', items: { type: 'number', minimum: 0, maximum: 1 }, minItems: 4, maxItems: 4 } },
+        },
       },
     },
     weights: {

@@ -22,7 +22,10 @@ export interface CellHooks {
    */
   checkpointDir?: string;
   /** Receives the evaluated weights (the EMA copy where that is what was evaluated) to keep them, before they are disposed. */
-  keepModel?(model: Backbone, about: { backbone: PluginSlot; factory: BackboneFactory; metrics: CellMetrics }): Promise<void>;
+  keepModel?(
+    model: Backbone,
+    about: { backbone: PluginSlot; factory: BackboneFactory; metrics: CellMetrics; faceBoxes: { boxes: Float32Array; imageSize: number; note: string } },
+  ): Promise<void>;
 }
 
 export interface CellMetrics {
@@ -40,7 +43,18 @@ export interface CellMetrics {
   readonly labeled_count: number;
   readonly unlabeled_count: number;
   readonly budget: string;
-  readonly dataset: { name: string; display: string; stand_in: string | null; notes: readonly string[] };
+  readonly dataset: {
+    name: string;
+    display: string;
+    stand_in: string | null;
+    notes: readonly string[];
+    /** A hash of what the loaded data depends on (the data cache key), and the folder it was read from (null: drawn). */
+    key?: string;
+    source?: string | null;
+    /** Training images loaded (test_count: the test images), and the images' side in pixels. */
+    train_count?: number;
+    image_size?: number;
+  };
   readonly stages: Record<'pretrain' | 'supervised' | 'semi', string>;
   /** Epochs planned and steps taken by the supervised stage. */
   readonly epochs: number;

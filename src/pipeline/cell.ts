@@ -3,7 +3,7 @@ import type { FerData } from '../contracts/dataset.ts';
 import { deriveSeed } from '../core/rng.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { cellContext, type CellHooks, type CellMetrics } from './cell-context.ts';
-import { datasetPicture, faceBoxes, loadData, splitLabels, type CellSplit } from './cell-data.ts';
+import { datasetPicture, faceBoxes, loadData, splitLabels, type CellData, type CellSplit } from './cell-data.ts';
 import { traced } from '../core/trace.ts';
 import { linearProbeAccuracy } from './baseline.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
@@ -76,8 +76,13 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
     // Whether the cell beats its probe is judged over its seeds, in the table's notes (tableNotes).
     const probe = await traced('linear probe', () => linearProbeAccuracy(c, loaded, split, boxes));
     if (probe !== null) health.figures.linear_probe_accuracy = probe;
-    const metrics = cellMetrics(cell, data, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
-    await c.hooks.keepModel?.(evaluation.evaluated, { backbone: c.config.model.backbone, factory: backbone, metrics });
+    const metrics = cellMetrics(cell, loaded, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
+    await c.hooks.keepModel?.(evaluation.evaluated, {
+      backbone: c.config.model.backbone,
+      factory: backbone,
+      metrics,
+      faceBoxes: { boxes, imageSize: backbone.imageSize, note: boxesNote },
+    });
     const dataPicture = await datasetPicture(c, backbone.imageSize);
     return {
       metrics,
@@ -128,7 +133,7 @@ function cellHealth(pretrained: StageResult, tuned: FineTuned, stageAccuracy: Re
 
 function cellMetrics(
   cell: ResolvedCell,
-  data: FerData,
+  { data, key }: CellData,
   split: CellSplit,
   { raw, final }: { raw: Evaluation; final: Evaluation },
   tuned: FineTuned,
@@ -150,7 +155,16 @@ function cellMetrics(
     labeled_count: split.labeled.length,
     unlabeled_count: split.unlabeled.length,
     budget: split.budget,
-    dataset: { name: data.name, display: data.displayName, stand_in: data.standIn ?? null, notes: [...(data.notes ?? []), boxesNote] },
+    dataset: {
+      name: data.name,
+      display: data.displayName,
+      stand_in: data.standIn ?? null,
+      notes: [...(data.notes ?? []), boxesNote],
+      key,
+      source: data.source ?? null,
+      train_count: data.train.size,
+      image_size: data.imageSize,
+    },
     stages,
     epochs: tuned.results.supervised.epochs ?? 0,
     steps: tuned.results.supervised.steps ?? 0,

@@ -18,6 +18,9 @@ import { setTracer, traced } from '../core/trace.ts';
 import { formatProfile, RunProfile } from '../engine/profile.ts';
 import { execFileSync } from 'node:child_process';
 import { CELL_MODEL_DIR, keepCellModel } from '../model/bundle.ts';
+import { StageSteps } from '../tracking/steps.ts';
+import { tableMetrics } from '../tracking/summary.ts';
+import { trackedCell, trackedInputs, trackedModel, trackedSummary } from './tracked.ts';
 
 export interface RunOptions {
   backend?: string;
@@ -161,6 +164,8 @@ async function startTracker(recipe: ResolvedRecipe, dir: string, backend: string
     dir: path.resolve(dir),
     file: manifest.file,
     commit: gitCommit(),
+    description: recipe.description,
+    cells: recipe.cells.map((c) => trackedSummary(c)),
   });
   return tracker;
 }
@@ -268,14 +273,15 @@ async function finishRun(
   for (const c of recipe.cells) {
     const e = estimates.get(c.id)!;
     if (!started.has(c.id) && e.runs.every((v) => v === null) && e.status !== 'failed') continue; // nothing of it ran, now or before
-    await tracker.summarizeCell(
-      { id: c.id, config: c.config },
-      { metrics: summaryMetrics(e), status: e.status === 'done' ? 'FINISHED' : e.status === 'failed' ? 'FAILED' : 'KILLED' },
-    );
+    await tracker.summarizeCell(trackedSummary(c), {
+      metrics: summaryMetrics(e),
+      status: e.status === 'done' ? 'FINISHED' : e.status === 'failed' ? 'FAILED' : 'KILLED',
+    });
   }
   await tracker.endRun({
     artifacts: ['table.md', 'table.json', 'recipe.resolved.json'].map((f) => path.resolve(dir, f)),
     status: interruptedBy ? 'KILLED' : failed ? 'FAILED' : 'FINISHED',
+    metrics: tableMetrics(table),
   });
   writeJson(path.join(dir, 'run.json'), {
     ...manifest,
@@ -415,7 +421,7 @@ async function trainCell(run: RunContext, scope: RunScope, seeded: SeedRun): Pro
   const { cell, dir: cellDir } = seeded;
   const ref = { id: cell.id, seedIndex: seeded.seedIndex };
   const name = recipe.seeds > 1 ? `${cell.id} seed ${seeded.seedIndex}` : cell.id;
-  await tracker.startCell({ ...ref, config: cell.config });
+  await tracker.startCell(trackedCell(recipe, cell, seeded.seedIndex));
   try {
     const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(scope, recipe, cell, {
       name,
@@ -452,6 +458,9 @@ async function trainCell(run: RunContext, scope: RunScope, seeded: SeedRun): Pro
         .map((f) => path.resolve(cellDir, f))
         .filter((f) => fs.statSync(f).isFile()),
       status: 'FINISHED',
+      inputs: trackedInputs(metrics),
+      model: await trackedModel(tracker, recipe, cellDir, (t) => progress.log(t)),
+      stages: metrics.stages,
     });
     progress.log(
       `  ${name}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`,
@@ -481,13 +490,13 @@ function stepReporter(run: RunContext, seeded: SeedRun): CellHooks['onStep'] {
   const remaining = total - seeded.position;
   const what = recipe.seeds > 1 ? `run ${seeded.position + 1}/${total} (cell × seed)` : `cell ${seeded.position + 1}/${total}`;
   const name = recipe.seeds > 1 ? `${cell.id} seed ${seeded.seedIndex}` : cell.id;
-  let trackedStep = 0;
+  const steps = new StageSteps();
   return (stage, l, plan) => {
-    trackedStep++;
-    if (trackedStep % tracker.every === 0 || l.step === plan.totalSteps) {
+    const step = steps.at(stage, l.step);
+    if (step % tracker.every === 0 || l.step === plan.totalSteps) {
       const figures: Record<string, number> = {};
       for (const [k, v] of Object.entries(l.metrics)) if (Number.isFinite(v)) figures[`${stage}/${k}`] = v;
-      tracker.logMetrics(ref, figures, trackedStep);
+      tracker.logMetrics(ref, figures, step);
     }
     const cellFrac = l.step / plan.totalSteps;
     const perCell = done > 0 ? (cellStart - run.started) / 1000 / done : (Date.now() - cellStart) / 1000 / Math.max(cellFrac, 1e-3);

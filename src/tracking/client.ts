@@ -9,6 +9,10 @@ export interface Metric {
   value: number;
   timestamp: number;
   step: number;
+  /** MLflow 3: the logged model the metric describes, and the dataset it was measured on. */
+  model_id?: string;
+  dataset_name?: string;
+  dataset_digest?: string;
 }
 export interface KeyValue {
   key: string;
@@ -27,6 +31,42 @@ export interface RunInfoMlflow {
 export interface MlflowRun {
   info: RunInfoMlflow;
   data: { metrics?: { key: string; value: number; timestamp?: number; step?: number }[]; params?: KeyValue[]; tags?: KeyValue[] };
+  inputs?: { dataset_inputs?: { tags?: KeyValue[]; dataset: DatasetMlflow }[]; model_inputs?: { model_id: string }[] };
+  outputs?: { model_outputs?: { model_id: string; step: number }[] };
+}
+
+/** A dataset as MLflow records it (`source` and `profile` are JSON text). */
+export interface DatasetMlflow {
+  name: string;
+  digest: string;
+  source_type: string;
+  source: string;
+  schema?: string;
+  profile?: string;
+}
+
+/** An MLflow 3 logged model. */
+export interface LoggedModelMlflow {
+  info: {
+    model_id: string;
+    experiment_id: string;
+    name: string;
+    artifact_uri: string;
+    status?: string;
+    source_run_id?: string;
+    tags?: KeyValue[];
+  };
+  data?: { params?: KeyValue[]; metrics?: { key: string; value: number }[] };
+}
+
+/** A version of a registered model. */
+export interface ModelVersionMlflow {
+  name: string;
+  version: string;
+  source?: string;
+  run_id?: string;
+  model_id?: string;
+  status?: string;
 }
 
 /** MLflow's per-request limits for runs/log-batch. */
@@ -155,7 +195,9 @@ export class MlflowClient {
       this.requests++;
       let res: Response;
       try {
-        res = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(this.timeoutMs) });
+        // A large upload (a model at paper scale is hundreds of MiB) gets a second per MiB on top.
+        const timeout = this.timeoutMs + (raw ? Math.ceil(raw.bytes.length / 2 ** 20) * 1000 : 0);
+        res = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(timeout) });
       } catch (err) {
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
         last = new MlflowError(`${what}: cannot reach ${this.uri} (${cause?.code ?? cause?.message ?? (err as Error).message})`, null, null, true);
@@ -278,6 +320,104 @@ export class MlflowClient {
     return out;
   }
 
+  /** Logs datasets as the run's inputs (MLflow ≥ 2.4). */
+  async logInputs(runId: string, datasets: { dataset: DatasetMlflow; tags: KeyValue[] }[]): Promise<void> {
+    await this.request('POST', '/api/2.0/mlflow/runs/log-inputs', { run_id: runId, datasets });
+  }
+
+  /** The server's MLflow version (`3.1.0`), or null when it does not say. */
+  async serverVersion(): Promise<string | null> {
+    try {
+      const text = (await this.request('GET', '/version', undefined, undefined, true)).toString('utf8').trim();
+      return /^\d+\.\d+/.test(text) ? text : null;
+    } catch (err) {
+      if (err instanceof MlflowError && !err.retryable) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Creates an MLflow 3 logged model; null when the server has no such API (MLflow 2: HTTP 404),
+   * so that the caller logs the model as run artifacts instead.
+   */
+  async createLoggedModel(req: {
+    experiment_id: string;
+    name: string;
+    source_run_id: string;
+    params?: KeyValue[];
+    tags?: KeyValue[];
+    model_type?: string;
+  }): Promise<LoggedModelMlflow | null> {
+    try {
+      const r = (await this.request('POST', '/api/2.0/mlflow/logged-models', req)) as { model: LoggedModelMlflow };
+      return r.model;
+    } catch (err) {
+      if (err instanceof MlflowError && (err.status === 404 || err.code === 'ENDPOINT_NOT_FOUND')) return null;
+      throw err;
+    }
+  }
+
+  /** Logged models of experiments matching a filter (`name = 'model' AND source_run_id = '…'`); null without the API (MLflow 2). */
+  async searchLoggedModels(experimentIds: string[], filter = ''): Promise<LoggedModelMlflow[] | null> {
+    const models: LoggedModelMlflow[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const r = (await this.request('POST', '/api/2.0/mlflow/logged-models/search', {
+          experiment_ids: experimentIds,
+          filter,
+          max_results: 100,
+          ...(token ? { page_token: token } : {}),
+        })) as { models?: LoggedModelMlflow[]; next_page_token?: string };
+        models.push(...(r.models ?? []));
+        token = r.next_page_token || undefined;
+      } while (token);
+    } catch (err) {
+      if (err instanceof MlflowError && (err.status === 404 || err.code === 'ENDPOINT_NOT_FOUND')) return null;
+      throw err;
+    }
+    return models;
+  }
+
+  /** Marks a logged model's files as completely uploaded. */
+  async finalizeLoggedModel(modelId: string): Promise<void> {
+    await this.request('PATCH', `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`, { model_id: modelId, status: 'LOGGED_MODEL_READY' });
+  }
+
+  /** Records logged models as outputs of a run (what the UI lists under the run's models). */
+  async logOutputs(runId: string, models: { model_id: string; step: number }[]): Promise<void> {
+    await this.request('POST', '/api/2.0/mlflow/runs/outputs', { run_id: runId, models });
+  }
+
+  /** Creates a registered model; an existing one of that name is kept. */
+  async ensureRegisteredModel(name: string, description?: string): Promise<void> {
+    try {
+      await this.request('POST', '/api/2.0/mlflow/registered-models/create', { name, ...(description ? { description } : {}) });
+    } catch (err) {
+      if (err instanceof MlflowError && err.code === 'RESOURCE_ALREADY_EXISTS') return;
+      throw err;
+    }
+  }
+
+  async searchModelVersions(filter: string): Promise<ModelVersionMlflow[]> {
+    const r = (await this.request('GET', `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(filter)}&max_results=1000`)) as {
+      model_versions?: ModelVersionMlflow[];
+    };
+    return r.model_versions ?? [];
+  }
+
+  async createModelVersion(req: {
+    name: string;
+    source: string;
+    run_id: string;
+    model_id?: string;
+    description?: string;
+    tags?: KeyValue[];
+  }): Promise<ModelVersionMlflow> {
+    const r = (await this.request('POST', '/api/2.0/mlflow/model-versions/create', req)) as { model_version: ModelVersionMlflow };
+    return r.model_version;
+  }
+
   /** Path of a run's artifact under the proxy, from its artifact URI (mlflow-artifacts:/<exp>/<run>/artifacts). */
   artifactPath(run: Pick<RunInfoMlflow, 'artifact_uri' | 'experiment_id' | 'run_id'>, name: string): string {
     let root = `${run.experiment_id}/${run.run_id}/artifacts`;
@@ -307,7 +447,7 @@ export class MlflowClient {
 function contentType(name: string): string {
   if (name.endsWith('.json')) return 'application/json';
   if (name.endsWith('.png')) return 'image/png';
-  if (name.endsWith('.md') || name.endsWith('.txt') || name.endsWith('.jsonl')) return 'text/plain';
+  if (name.endsWith('.md') || name.endsWith('.txt') || name.endsWith('.jsonl') || name.endsWith('.yaml') || name.endsWith('MLmodel')) return 'text/plain';
   return 'application/octet-stream';
 }
 

@@ -2,7 +2,7 @@ import { estimate } from '../report/stats.ts';
 import type { Table, TableCell } from '../report/table.ts';
 import { MlflowClient, MlflowError, type MlflowRun } from './client.ts';
 
-/** A parent run read back from MLflow: its table and its cells' runs. */
+/** A parent run read back from MLflow: its table and its cells' runs (not its shared stages'). */
 export interface TrackedRun {
   run: MlflowRun;
   children: MlflowRun[];
@@ -20,7 +20,10 @@ export async function readTrackedRun(client: MlflowClient, experiment: string, r
   if (runId) run = await client.getRun(runId);
   else run = (await client.searchRuns([expId], "tags.ssfer_kind = 'run'", ['attributes.start_time DESC'], 1))[0];
   if (!run) throw new MlflowError(`experiment '${experiment}' has no ssfer runs yet`, null, null, false);
-  const children = await client.searchRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${run.info.run_id}'`);
+  // The parent's nested runs are its cells' and its shared stages' (a seed's pre-training): the cells' only.
+  const children = (await client.searchRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${run.info.run_id}'`)).filter(
+    (c) => tag(c, 'ssfer_kind') !== 'stage',
+  );
   let table: Table;
   try {
     table = JSON.parse((await client.downloadArtifact(run.info, 'table.json')).toString('utf8')) as Table;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LIMITS, MlflowClient, MlflowError, safeUri, type KeyValue, type Metric, type RunInfoMlflow } from './client.ts';
+import { LIMITS, MlflowClient, MlflowError, safeUri, type DatasetMlflow, type KeyValue, type Metric, type RunInfoMlflow } from './client.ts';
+import { mlflowModelFiles, ONNX_FILE, type MlflowModelSpec } from './mlmodel.ts';
 
 /**
  * The local outbox: every tracking call of a run, one JSON line each, beside the run's results.
@@ -13,17 +14,42 @@ export type Op =
   | { op: 'run'; ref: string; experiment: string; name: string; parent: string | null; start_time: number; tags: KeyValue[] }
   | { op: 'batch'; ref: string; metrics: Metric[]; params: KeyValue[]; tags: KeyValue[] }
   | { op: 'artifact'; ref: string; name: string; file?: string; text?: string }
-  | { op: 'status'; ref: string; status: string; end_time: number };
+  | { op: 'status'; ref: string; status: string; end_time: number }
+  /** Datasets as the run's inputs. */
+  | { op: 'inputs'; ref: string; datasets: { dataset: DatasetMlflow; tags: KeyValue[] }[] }
+  /** A tag of run `ref` whose value is the id of run `target` (known only once that run exists on the server). */
+  | { op: 'link'; ref: string; key: string; target: string }
+  /**
+   * An ONNX file as an MLflow Model of run `ref`, named `name`: an MLflow 3 logged model where the
+   * server has them (its `metrics` are logged against it), else run artifacts under `name/`.
+   */
+  | { op: 'model'; ref: string; name: string; onnx: string; spec: MlflowModelSpec; time: number; tags: KeyValue[]; params: KeyValue[]; metrics: Metric[] }
+  /** The model logged for run `ref` as a new version of the registered model `name`. */
+  | { op: 'register'; ref: string; name: string; description: string };
+
+/** What a sent call left on the server that later calls refer to. */
+export interface Sent {
+  result?: RunRef;
+  skipped?: string;
+  model?: ModelRef;
+  version?: string;
+}
 
 export type Line =
   | { type: 'session'; session: string; uri: string | null; experiment: string; time: number }
   | ({ type: 'op'; id: string } & Op)
-  | { type: 'ack'; id: string; result?: RunRef; skipped?: string };
+  | ({ type: 'ack'; id: string } & Sent);
 
 export interface RunRef {
   run_id: string;
   experiment_id: string;
   artifact_uri?: string;
+}
+
+/** A logged model: its MLflow 3 id (null: logged as run artifacts) and the URI a model version is created from. */
+export interface ModelRef {
+  model_id: string | null;
+  source: string;
 }
 
 export function appendLine(file: string, line: Line): void {
@@ -55,30 +81,72 @@ export function clip(value: string, limit: number): string {
   return value.length <= limit ? value : `${value.slice(0, limit - MARK.length)}${MARK}`;
 }
 
-/** A nested configuration as dotted-key params within MLflow's limits. */
-export function flattenParams(config: Record<string, unknown>): KeyValue[] {
+/** A nested configuration as dotted-key params, each value within `limit` characters. */
+export function flattenParams(config: Record<string, unknown>, limit: number = LIMITS.paramValue): KeyValue[] {
+  return [...flatten(config)].map(([key, value]) => ({ key, value: clip(value, limit) }));
+}
+
+function flatten(config: Record<string, unknown>): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (v: unknown, prefix: string) => {
     if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, prefix ? `${prefix}.${k}` : k);
       return;
     }
-    const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null');
-    out.set(mlflowKey(prefix), clip(text, LIMITS.paramValue));
+    out.set(mlflowKey(prefix), typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null'));
   };
   walk(config, '');
-  return [...out].map(([key, value]) => ({ key, value }));
+  return out;
 }
 
-/** Carries out outbox calls against a server, keeping the server's ids of the runs it made. */
+/**
+ * The longest param value logged: MLflow servers before 2.8 refuse longer ones (a limit of 500
+ * characters), and a refused call would stop `ssfer sync` at it.
+ */
+export const PARAM_VALUE_LIMIT = 500;
+/** Where a cell's param values longer than PARAM_VALUE_LIMIT are kept in full. */
+export const LONG_PARAMS_FILE = 'long-params.json';
+/** Top-level keys of a cell's config that are not its settings: the recipe's grid, scales, paper numbers, texts and tracking. */
+const NOT_SETTINGS = new Set(['scales', 'grid', 'reference', 'title', 'description', 'tracking']);
+
+/**
+ * A cell's own resolved settings as params: every key but the recipe's grid, scales, reference,
+ * texts and tracking. A value longer than PARAM_VALUE_LIMIT is logged cut, saying so, and in
+ * full in `long` (for the LONG_PARAMS_FILE artifact).
+ */
+export function settingsParams(config: Record<string, unknown>): { params: KeyValue[]; long: Record<string, string> } {
+  const settings = Object.fromEntries(Object.entries(config).filter(([k]) => !NOT_SETTINGS.has(k)));
+  const long: Record<string, string> = {};
+  const params = [...flatten(settings)].map(([key, value]) => {
+    if (value.length <= PARAM_VALUE_LIMIT) return { key, value };
+    long[key] = value;
+    const mark = `…[${value.length} characters; in full in ${LONG_PARAMS_FILE}]`;
+    return { key, value: `${value.slice(0, PARAM_VALUE_LIMIT - mark.length)}${mark}` };
+  });
+  return { params, long };
+}
+
+/** Carries out outbox calls against a server, keeping the server's ids of the runs and models it made. */
 export class Sender {
   readonly runs = new Map<string, RunRef>();
+  readonly models = new Map<string, ModelRef>();
   private readonly experiments = new Map<string, string>();
+  private version: Promise<string | null> | null = null;
 
   constructor(readonly client: MlflowClient) {}
 
-  /** Sends one call; `replay` first looks for a run an unacknowledged creation may have made. */
-  async send(op: Op, replay = false): Promise<{ result?: RunRef; skipped?: string }> {
+  /** Remembers what an acknowledged call left on the server (when an outbox is replayed). */
+  restore(op: Op, ack: Sent): void {
+    if (ack.result) this.runs.set(op.ref, ack.result);
+    if (ack.model) this.models.set(op.ref, ack.model);
+  }
+
+  /**
+   * Sends one call; `replay` first looks for what an unacknowledged call may have made (a run).
+   * Every call can be sent twice without a duplicate: metrics, params, tags and inputs are
+   * merged by the server, uploads replace, a model or model version is looked up first.
+   */
+  async send(op: Op, replay = false): Promise<Sent> {
     if (op.op === 'run') {
       let exp = this.experiments.get(op.experiment);
       if (!exp) this.experiments.set(op.experiment, (exp = await this.client.getOrCreateExperiment(op.experiment)));
@@ -92,20 +160,105 @@ export class Sender {
       return { result: ref };
     }
     const run = this.run(op.ref);
-    if (op.op === 'batch') {
-      await this.client.logBatch(run.run_id, op);
-      return {};
+    switch (op.op) {
+      case 'batch':
+        await this.client.logBatch(run.run_id, op);
+        return {};
+      case 'artifact': {
+        let bytes: Buffer;
+        if (op.text !== undefined) bytes = Buffer.from(op.text);
+        else if (op.file && fs.existsSync(op.file)) bytes = fs.readFileSync(op.file);
+        else return { skipped: `${op.file} no longer exists` };
+        await this.client.uploadArtifact(run, op.name, bytes);
+        return {};
+      }
+      case 'status':
+        await this.client.updateRun(run.run_id, op.status, op.end_time);
+        return {};
+      case 'inputs':
+        try {
+          await this.client.logInputs(run.run_id, op.datasets);
+        } catch (err) {
+          // Servers before MLflow 2.4 have no dataset inputs.
+          if (err instanceof MlflowError && err.status === 404 && err.code !== 'RESOURCE_DOES_NOT_EXIST')
+            return { skipped: `the server keeps no dataset inputs (${err.message})` };
+          throw err;
+        }
+        return {};
+      case 'link':
+        await this.client.setTag(run.run_id, op.key, this.run(op.target).run_id);
+        return {};
+      case 'model':
+        return this.sendModel(op, run);
+      case 'register':
+        return this.register(op, run);
     }
-    if (op.op === 'artifact') {
-      let bytes: Buffer;
-      if (op.text !== undefined) bytes = Buffer.from(op.text);
-      else if (op.file && fs.existsSync(op.file)) bytes = fs.readFileSync(op.file);
-      else return { skipped: `${op.file} no longer exists` };
-      await this.client.uploadArtifact(run, op.name, bytes);
-      return {};
+  }
+
+  private async sendModel(op: Extract<Op, { op: 'model' }>, run: RunRef): Promise<Sent> {
+    if (!fs.existsSync(op.onnx)) return { skipped: `${op.onnx} no longer exists` };
+    const onnx = fs.readFileSync(op.onnx);
+    const c = this.client;
+    // Asked once per server; a failed question is asked again with the call's next try.
+    this.version ??= c.serverVersion().catch((err: unknown) => {
+      this.version = null;
+      throw err;
+    });
+    const mlflowVersion = await this.version;
+    // MLflow 3 keeps a model as a logged model of the run (`runs:/<run>/model` finds it there);
+    // an MLflow 2 server has no such API, and the model goes under the run's artifacts.
+    const quoted = (v: string) => `'${v.replace(/'/g, "\\'")}'`;
+    const found = await c.searchLoggedModels([run.experiment_id], `name = ${quoted(op.name)} AND source_run_id = ${quoted(run.run_id)}`);
+    const logged =
+      found === null
+        ? null
+        : (found[0] ??
+          (await c.createLoggedModel({ experiment_id: run.experiment_id, name: op.name, source_run_id: run.run_id, params: op.params, tags: op.tags })));
+    const files = mlflowModelFiles(op.spec, {
+      runId: run.run_id,
+      modelId: logged?.info.model_id ?? null,
+      artifactPath: logged ? logged.info.artifact_uri : op.name,
+      mlflowVersion,
+      onnxBytes: onnx.length,
+      created: new Date(op.time),
+    });
+    if (!logged) {
+      for (const [name, text] of Object.entries(files)) await c.uploadArtifact(run, `${op.name}/${name}`, Buffer.from(text));
+      await c.uploadArtifact(run, `${op.name}/${ONNX_FILE}`, onnx);
+      const model = { model_id: null, source: `${run.artifact_uri ?? `runs:/${run.run_id}`}/${op.name}` };
+      this.models.set(op.ref, model);
+      return { model };
     }
-    await this.client.updateRun(run.run_id, op.status, op.end_time);
-    return {};
+    const id = logged.info.model_id;
+    const at = { artifact_uri: logged.info.artifact_uri, experiment_id: logged.info.experiment_id, run_id: id };
+    for (const [name, text] of Object.entries(files)) await c.uploadArtifact(at, name, Buffer.from(text));
+    await c.uploadArtifact(at, ONNX_FILE, onnx);
+    const outputs = (await c.getRun(run.run_id)).outputs?.model_outputs ?? [];
+    if (!outputs.some((o) => o.model_id === id)) await c.logOutputs(run.run_id, [{ model_id: id, step: 0 }]);
+    await c.finalizeLoggedModel(id);
+    if (op.metrics.length) await c.logBatch(run.run_id, { metrics: op.metrics.map((m) => ({ ...m, model_id: id })) });
+    const model = { model_id: id, source: `models:/${id}` };
+    this.models.set(op.ref, model);
+    return { model };
+  }
+
+  private async register(op: Extract<Op, { op: 'register' }>, run: RunRef): Promise<Sent> {
+    const model = this.models.get(op.ref);
+    if (!model) return { skipped: `no model was logged for run ${run.run_id}, so none is registered as '${op.name}'` };
+    const c = this.client;
+    await c.ensureRegisteredModel(op.name);
+    const quoted = (v: string) => `'${v.replace(/'/g, "\\'")}'`;
+    const existing = (await c.searchModelVersions(`name = ${quoted(op.name)} AND run_id = ${quoted(run.run_id)}`))[0];
+    const version =
+      existing ??
+      (await c.createModelVersion({
+        name: op.name,
+        source: model.source,
+        run_id: run.run_id,
+        ...(model.model_id ? { model_id: model.model_id } : {}),
+        description: op.description,
+      }));
+    return { version: version.version };
   }
 
   private run(ref: string): RunRef {
@@ -149,14 +302,14 @@ export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJ
     }
     if (l.type !== 'op') continue;
     const sender = senderFor();
+    const { type: _t, id: _i, ...op } = l;
     const ack = acked.get(l.id);
     if (ack) {
-      if (ack.result) sender.runs.set(l.ref, ack.result);
+      sender.restore(op as Op, ack);
       result.acknowledged++;
       continue;
     }
-    const { type: _t, id: _i, ...op } = l;
-    let out: { result?: RunRef; skipped?: string };
+    let out: Sent;
     try {
       out = await sender.send(op as Op, true);
     } catch (err) {

@@ -1,8 +1,9 @@
+import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { CellInfo, CellRun, CellSummaryInfo, RunInfo, RunStatus, Tracker } from '../contracts/tracker.ts';
-import { LIMITS, MlflowClient, safeUri, splitBatch, type KeyValue, type Metric } from './client.ts';
-import { appendLine, clip, flattenParams, mlflowKey, OUTBOX, Sender, type Op } from './outbox.ts';
+import type { CellAxis, CellInfo, CellResult, CellRun, CellSummaryInfo, DatasetInput, RunInfo, RunStatus, SharedStage, Tracker } from '../contracts/tracker.ts';
+import { LIMITS, MlflowClient, MlflowError, safeUri, splitBatch, type DatasetMlflow, type KeyValue, type Metric } from './client.ts';
+import { appendLine, clip, LONG_PARAMS_FILE, mlflowKey, OUTBOX, Sender, settingsParams, type Op, type Sent } from './outbox.ts';
 
 export interface MlflowTrackerOptions {
   uri: string | null;
@@ -11,59 +12,181 @@ export interface MlflowTrackerOptions {
   env?: NodeJS.ProcessEnv;
   /** Where notes go (default stderr). */
   log?: (line: string) => void;
+  /** Quick retries of one call inside the client (default 2). */
   retries?: number;
+  /** The first wait before a paused tracker tries the server again, doubled per failure up to maxBackoffMs (default 5 s and 2 min). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** Log each finished seed's model as an MLflow Model on the seed's run (default true). */
+  logModels?: boolean;
+  /**
+   * Register a model under this name at the end of the run: of the cell with the best mean test
+   * accuracy over its seeds, the model of its seed 0 (its first seed this session trained, when a
+   * resumed run kept seed 0); null: no registration.
+   */
+  register?: string | null;
+  /** The Python version the models' environment files name (default 3.10). */
+  pythonVersion?: string;
+  /** `mlflow.user` (default: the user this process runs as). */
+  user?: string;
+}
+
+/** The name the metrics of a shared stage go under, and its runs are called by. */
+const STAGE_TITLES: Readonly<Record<string, string>> = { pretrain: 'pre-training' };
+/** Tags ssfer sets itself: a grid axis of the same name is tagged `grid.<axis>` instead. */
+const OWN_TAGS = new Set([
+  'recipe',
+  'title',
+  'scale',
+  'seed',
+  'seeds',
+  'seed_index',
+  'backend',
+  'results_dir',
+  'ssfer_kind',
+  'ssfer_ref',
+  'git_commit',
+  'cell',
+  'stage',
+  'stage_key',
+]);
+/** The model's name inside its run (`runs:/<run>/model`). */
+const MODEL_NAME = 'model';
+
+interface Pending {
+  readonly id: string;
+  readonly op: Op;
+  /** Sent before without an answer: its effect may be on the server already. */
+  failed: boolean;
+}
+
+interface SharedRun {
+  readonly ref: string;
+  readonly stage: string;
+  created: boolean;
+  ended: boolean;
+  /** The seed runs tagged with it. */
+  readonly linked: Set<string>;
+}
+
+/** A seed's run: its ref and what startCell was told. */
+interface SeedRunOf {
+  readonly ref: string;
+  readonly info: CellInfo;
+}
+
+/** A model logged on a seed's run this session. */
+interface LoggedModel {
+  readonly cell: string;
+  readonly seedIndex: number;
+  readonly ref: string;
+  readonly accuracy: number;
+  readonly dataset: string;
 }
 
 /**
- * One MLflow experiment per recipe, one parent run per `ssfer run`, one nested run per cell (its
- * figures over the seeds: mean, std, 95 % interval, paired difference) and under it one nested
- * run per seed (its config, training metrics, test accuracy, health and files).
- * Every call is written to the outbox first and then sent in order; when the server cannot be
- * reached the tracker stops sending (training goes on) and `ssfer sync` sends the rest later.
+ * One MLflow experiment per recipe, one parent run per `ssfer run` (the table's summary figures),
+ * under it one nested run per cell (its settings and its figures over the seeds: mean, std, 95 %
+ * interval, paired difference) with one nested run per seed below it (the seed, training metrics,
+ * test accuracy, health, data, files and model), and one nested run per shared stage of a seed
+ * (the pre-training the cells' same seed uses). Every call is written to the outbox first and
+ * then sent in order. When the server cannot be reached, training goes on: the calls
+ * wait, the tracker tries again after 5 s, 10 s, … up to every 2 minutes, and sends the backlog
+ * by itself when the server answers again; what is still unsent at the end `ssfer sync` sends.
+ * Each call is acknowledged in the outbox once sent, so nothing is sent twice.
  */
 export class MlflowTracker implements Tracker {
   readonly name = 'mlflow';
   readonly every: number;
+  readonly logsModels: boolean;
   private readonly log: (line: string) => void;
   private readonly uri: string | null;
+  private readonly user: string;
   private sender: Sender | null = null;
-  private offline: string | null = null;
-  private chain: Promise<void> = Promise.resolve();
   private outbox = '';
   private session = '';
   private experiment = '';
+  private run: RunInfo | null = null;
   private n = 0;
-  private buffer: Metric[] = [];
-  private bufferRef = '';
+
+  private readonly queue: Pending[] = [];
+  private pumping: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private backoff: number;
+  /** Why sending waits for the server, while it waits. */
+  private paused: string | null = null;
+  /** Why nothing more is sent in this run (no URI, a refused run creation, no permission). */
+  private stopped: string | null = null;
+  private waitingSince = 0;
+  private idle: (() => void)[] = [];
+
+  private buffers = new Map<string, Metric[]>();
+  private buffered = 0;
   private lastFlush = Date.now();
-  /** The last step logged, by seed run. */
-  private lastStep = new Map<string, number>();
-  /** The cells whose own run this session created. */
-  private cells = new Set<string>();
-  private params = new Map<string, Map<string, string>>();
-  private parentId: string | null = null;
+  /** The cells whose own run this session created, by cell id: its ref and its name. */
+  private cellRuns = new Map<string, { ref: string; name: string }>();
+  /** The seed runs this session created, by seedRef. */
+  private seedRuns = new Map<string, SeedRunOf>();
+  private shared = new Map<string, SharedRun>();
+  private names = new Set<string>();
+  private models: LoggedModel[] = [];
+  /** Each summarized cell's mean test accuracy over its seeds and how many finished (absent: not every seed finished). */
+  private means = new Map<string, { mean: number; seeds: number }>();
 
   constructor(private readonly opts: MlflowTrackerOptions) {
     this.every = opts.every;
+    this.logsModels = opts.logModels ?? true;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     const env = opts.env ?? process.env;
     this.uri = opts.uri ?? env.MLFLOW_TRACKING_URI ?? null;
+    this.user = opts.user ?? userName(env);
+    this.backoff = opts.backoffMs ?? 5000;
   }
+
+  // ── sending ────────────────────────────────────────────────────────────────
 
   private guard(fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.goOffline((err as Error).message);
+      this.stop((err as Error).message);
     }
   }
 
-  private goOffline(reason: string): void {
-    if (this.offline) return;
-    this.offline = reason;
-    this.log(
-      `ssfer: MLflow tracking paused: ${reason}. Training goes on; every call is kept in ${this.outbox} — send it later with: ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}`,
-    );
+  private get syncHint(): string {
+    return `ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}`;
+  }
+
+  /** Nothing more is sent in this run; `ssfer sync` sends the rest. */
+  private stop(reason: string): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    this.clearTimer();
+    this.log(`ssfer: MLflow tracking stopped: ${reason}. Training goes on; every call is kept in ${this.outbox} — send it later with: ${this.syncHint}`);
+    this.wake();
+  }
+
+  /** The server did not answer: try again later, waiting longer each time. */
+  private pause(reason: string): void {
+    if (!this.paused) {
+      this.waitingSince = Date.now();
+      this.log(
+        `ssfer: MLflow tracking paused: ${reason}. Training goes on; every call is kept in ${this.outbox} and sent when the server answers again (next try in ${Math.round(this.backoff / 1000)} s)`,
+      );
+    }
+    this.paused = reason;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.kick();
+    }, this.backoff);
+    this.retryTimer.unref();
+    this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 120_000);
+    this.wake();
+  }
+
+  private clearTimer(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 
   private enqueue(op: Op): void {
@@ -74,66 +197,109 @@ export class MlflowTracker implements Tracker {
       this.log(`ssfer: cannot write the MLflow outbox ${this.outbox}: ${(err as Error).message}`);
       return;
     }
-    this.chain = this.chain.then(async () => {
-      if (this.offline || !this.sender) return;
-      try {
-        const out = await this.sender.send(op);
-        if (op.op === 'run' && op.parent === null && out.result) this.parentId = out.result.run_id;
-        appendLine(this.outbox, { type: 'ack', id, ...out });
-      } catch (err) {
-        this.goOffline((err as Error).message);
-      }
+    this.queue.push({ id, op, failed: false });
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.stopped || !this.sender || this.pumping || this.retryTimer || this.queue.length === 0) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      this.wake();
     });
   }
+
+  private async pump(): Promise<void> {
+    const sender = this.sender!;
+    while (this.queue.length > 0 && !this.stopped) {
+      const head = this.queue[0]!;
+      let out: Sent;
+      try {
+        out = await sender.send(head.op, head.failed);
+      } catch (err) {
+        head.failed = true;
+        const e = err as Error;
+        if (e instanceof MlflowError && e.retryable) return this.pause(e.message);
+        if (head.op.op !== 'run' && e instanceof MlflowError && (e.status === 400 || e.status === 413)) {
+          // The server refuses this call as it is: sending it again would not help.
+          this.log(`ssfer: MLflow refused a call (${head.op.op} of ${head.op.ref}) and it is left out: ${e.message}`);
+          this.acknowledge(head, { skipped: e.message });
+          continue;
+        }
+        return this.stop(e.message);
+      }
+      this.acknowledge(head, out);
+      if (this.paused) {
+        this.log(`ssfer: MLflow: the server answers again after ${Math.round((Date.now() - this.waitingSince) / 1000)} s; sending the calls that waited`);
+        this.paused = null;
+        this.backoff = this.opts.backoffMs ?? 5000;
+      }
+      this.sent(head.op, out);
+    }
+  }
+
+  private acknowledge(head: Pending, out: Sent): void {
+    appendLine(this.outbox, { type: 'ack', id: head.id, ...out });
+    this.queue.shift();
+  }
+
+  /** Says what a call made that a user looks for. */
+  private sent(op: Op, out: Sent): void {
+    if (op.op === 'run' && op.parent === null && out.result && this.uri)
+      this.log(`ssfer: MLflow run ${out.result.run_id} in experiment '${this.experiment}' at ${safeUri(this.uri)}`);
+    if (op.op === 'register' && out.version) this.log(`ssfer: MLflow: registered the model of ${op.description} as '${op.name}' version ${out.version}`);
+    if (op.op === 'register' && out.skipped) this.log(`ssfer: MLflow: ${out.skipped}`);
+  }
+
+  private wake(): void {
+    if (this.pumping && !this.paused && !this.stopped) return;
+    for (const w of this.idle.splice(0)) w();
+  }
+
+  /** Resolves when every call so far is sent, or sending waits for the server. */
+  private settled(): Promise<void> {
+    if (!this.pumping || this.paused || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  // ── what is logged ─────────────────────────────────────────────────────────
 
   private batch(ref: string, b: { metrics?: Metric[]; params?: KeyValue[]; tags?: KeyValue[] }): void {
     for (const part of splitBatch(b)) this.enqueue({ op: 'batch', ref, ...part });
   }
 
   private flush(): void {
-    if (this.buffer.length) this.batch(this.bufferRef, { metrics: this.buffer });
-    this.buffer = [];
+    for (const [ref, metrics] of this.buffers) if (metrics.length) this.batch(ref, { metrics });
+    this.buffers.clear();
+    this.buffered = 0;
     this.lastFlush = Date.now();
   }
 
-  private cellRef(id: string): string {
-    return `${this.session}:cell:${id}`;
-  }
-  private seedRef(run: CellRun): string {
-    return `${this.session}:cell:${run.id}:seed:${run.seedIndex}`;
-  }
-
-  /**
-   * The cell's own run, made once per session: params are the cell's config but its seed (each
-   * seed's run has its own), so cells compare by their settings and their figures over the seeds.
-   */
-  private cellRun(id: string, config: Record<string, unknown>): string {
-    const ref = this.cellRef(id);
-    if (this.cells.has(ref)) return ref;
-    this.cells.add(ref);
-    this.enqueue({
-      op: 'run',
-      ref,
-      experiment: this.experiment,
-      name: id,
-      parent: this.runRef,
-      start_time: Date.now(),
-      tags: [
-        { key: 'mlflow.runName', value: clip(id, LIMITS.tagValue) },
-        { key: 'cell', value: clip(id, LIMITS.tagValue) },
-        { key: 'ssfer_kind', value: 'cell' },
-        ...(typeof config.seeds === 'number' ? [{ key: 'seeds', value: String(config.seeds) }] : []),
-      ],
-    });
-    this.batch(ref, { params: flattenParams(config).filter((p) => p.key !== 'seed') });
-    return ref;
-  }
   private get runRef(): string {
     return `${this.session}:run`;
   }
 
+  /** Tags every run of this tracker carries: who ran it, from which file and commit. */
+  private sourceTags(): KeyValue[] {
+    const run = this.run!;
+    return [
+      { key: 'mlflow.user', value: this.user },
+      { key: 'mlflow.source.name', value: run.file },
+      { key: 'mlflow.source.type', value: 'LOCAL' },
+      ...(run.commit ? [{ key: 'mlflow.source.git.commit', value: run.commit }] : []),
+    ];
+  }
+
+  /** A run name not yet taken in this parent run. */
+  private uniqueName(name: string, id: string): string {
+    const unique = this.names.has(name) ? `${name} (${id})` : name;
+    this.names.add(unique);
+    return clip(unique, LIMITS.tagValue);
+  }
+
   async startRun(run: RunInfo): Promise<void> {
     this.guard(() => {
+      this.run = run;
       this.outbox = path.join(run.dir, OUTBOX);
       this.session = randomUUID();
       this.experiment = this.opts.experiment ?? run.recipe;
@@ -144,133 +310,382 @@ export class MlflowTracker implements Tracker {
         experiment: this.experiment,
         time: Date.now(),
       });
-      if (!this.uri) this.goOffline('no tracking URI (set tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI)');
+      if (!this.uri) this.stop('no tracking URI (set tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI)');
       else {
         try {
           this.sender = new Sender(new MlflowClient({ uri: this.uri, env: this.opts.env, retries: this.opts.retries ?? 2 }));
         } catch (err) {
-          this.goOffline((err as Error).message);
+          this.stop((err as Error).message);
         }
       }
-      const tags: KeyValue[] = [
-        { key: 'mlflow.runName', value: `${run.recipe} ${path.basename(run.dir)}` },
-        { key: 'mlflow.source.name', value: run.file },
-        { key: 'mlflow.source.type', value: 'LOCAL' },
-        { key: 'recipe', value: run.recipe },
-        { key: 'title', value: clip(run.title, LIMITS.tagValue) },
-        { key: 'scale', value: run.scale },
-        { key: 'seed', value: String(run.seed) },
-        { key: 'seeds', value: String(run.seeds) },
-        { key: 'backend', value: run.backend },
-        { key: 'results_dir', value: run.dir },
-        { key: 'ssfer_kind', value: 'run' },
-        ...(run.commit
-          ? [
-              { key: 'mlflow.source.git.commit', value: run.commit },
-              { key: 'git_commit', value: run.commit },
-            ]
-          : []),
-      ];
+      const name = `${run.recipe} ${path.basename(run.dir)}`;
       this.enqueue({
         op: 'run',
         ref: this.runRef,
         experiment: this.experiment,
-        name: `${run.recipe} ${path.basename(run.dir)}`,
+        name,
         parent: null,
         start_time: Date.now(),
-        tags,
+        tags: [
+          { key: 'mlflow.runName', value: name },
+          ...this.sourceTags(),
+          ...(run.description?.trim() ? [{ key: 'mlflow.note.content', value: clip(run.description.trim(), LIMITS.tagValue) }] : []),
+          { key: 'recipe', value: run.recipe },
+          { key: 'title', value: clip(run.title, LIMITS.tagValue) },
+          { key: 'scale', value: run.scale },
+          { key: 'seed', value: String(run.seed) },
+          { key: 'seeds', value: String(run.seeds) },
+          { key: 'backend', value: run.backend },
+          { key: 'results_dir', value: run.dir },
+          { key: 'ssfer_kind', value: 'run' },
+          ...(run.commit ? [{ key: 'git_commit', value: run.commit }] : []),
+        ],
       });
+      // The parent's params: the settings every cell shares (but the seed, as a cell's params).
+      const common = commonParams(run.cells ?? []);
+      if (common.length) this.batch(this.runRef, { params: common });
     });
-    await this.chain;
-    if (this.parentId && this.uri) this.log(`ssfer: MLflow run ${this.parentId} in experiment '${this.experiment}' at ${safeUri(this.uri)}`);
+    await this.settled();
+  }
+
+  private cellRef(id: string): string {
+    return `${this.session}:cell:${id}`;
+  }
+  private seedRef(run: CellRun): string {
+    return `${this.session}:cell:${run.id}:seed:${run.seedIndex}`;
+  }
+
+  /**
+   * The cell's own run, made once per session and named from its grid labels, with the axes as
+   * tags: its params are the cell's own settings but the seed (each seed's run has its own), so
+   * cells compare by their settings and, once summarizeCell ran, by their figures over the seeds.
+   */
+  private cellRun(cell: CellSummaryInfo): { ref: string; name: string } {
+    const made = this.cellRuns.get(cell.id);
+    if (made) return made;
+    const ref = this.cellRef(cell.id);
+    const grid = cell.grid ?? [];
+    const rows = grid.filter((a) => a.side === 'row').map((a) => a.label);
+    const columns = grid.filter((a) => a.side === 'column').map((a) => a.label);
+    const readable = [rows.join(' '), columns.join(' ')].filter(Boolean).join(' · ');
+    const name = this.uniqueName(readable || cell.id, cell.id);
+    const run = { ref, name };
+    this.cellRuns.set(cell.id, run);
+    this.enqueue({
+      op: 'run',
+      ref,
+      experiment: this.experiment,
+      name,
+      parent: this.runRef,
+      start_time: Date.now(),
+      tags: [
+        { key: 'mlflow.runName', value: name },
+        ...this.sourceTags(),
+        { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
+        { key: 'ssfer_kind', value: 'cell' },
+        ...(typeof cell.config.seeds === 'number' ? [{ key: 'seeds', value: String(cell.config.seeds) }] : []),
+        ...axisTags(grid),
+      ],
+    });
+    const { params, long } = cellParams(cell.config);
+    this.batch(ref, { params });
+    if (Object.keys(long).length) this.enqueue({ op: 'artifact', ref, name: LONG_PARAMS_FILE, text: `${JSON.stringify(long, null, 2)}\n` });
+    return run;
   }
 
   async startCell(cell: CellInfo): Promise<void> {
     this.guard(() => {
       this.flush();
-      const parent = this.cellRun(cell.id, cell.config);
+      const parent = this.cellRun(cell);
       const ref = this.seedRef(cell);
-      const name = `${cell.id} seed ${cell.seedIndex}`;
+      this.seedRuns.set(ref, { ref, info: cell });
+      const seed = String(cell.config.seed);
+      const name = clip(`${parent.name} · seed ${cell.seedIndex}`, LIMITS.tagValue);
       this.enqueue({
         op: 'run',
         ref,
         experiment: this.experiment,
         name,
-        parent,
+        parent: parent.ref,
         start_time: Date.now(),
         tags: [
-          { key: 'mlflow.runName', value: clip(name, LIMITS.tagValue) },
+          { key: 'mlflow.runName', value: name },
+          ...this.sourceTags(),
           { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
-          { key: 'seed', value: String(cell.config.seed) },
+          { key: 'seed', value: seed },
           { key: 'seed_index', value: String(cell.seedIndex) },
           { key: 'ssfer_kind', value: 'seed' },
+          ...axisTags(cell.grid ?? []),
         ],
       });
-      const logged = new Map<string, string>();
-      this.params.set(ref, logged);
-      const params = flattenParams(cell.config).filter((p) => {
-        const before = logged.get(p.key);
-        if (before !== undefined && before !== p.value) return false; // MLflow params are write-once
-        logged.set(p.key, p.value);
-        return before === undefined;
-      });
-      this.batch(ref, { params });
+      // The seed run's one param: the seed (its cell's run has the settings).
+      this.batch(ref, { params: [{ key: 'seed', value: seed }] });
       this.enqueue({ op: 'artifact', ref, name: 'config.json', text: `${JSON.stringify(cell.config, null, 2)}\n` });
+      // A shared stage an earlier cell's same seed already made: link this seed to its run.
+      for (const [stage, s] of Object.entries(cell.shared ?? {})) {
+        const run = this.shared.get(s.key);
+        if (run?.created) this.link(ref, stage, run);
+      }
     });
+  }
+
+  /** The run of a shared stage of one seed, created on first use, and the seed run linked to it. */
+  private sharedRun(seedRef: string, stage: string, s: SharedStage): SharedRun {
+    const { info } = this.seedRuns.get(seedRef)!;
+    let run = this.shared.get(s.key);
+    if (!run) this.shared.set(s.key, (run = { ref: `${this.session}:stage:${stage}:${s.key}`, stage, created: false, ended: false, linked: new Set() }));
+    if (!run.created) {
+      run.created = true;
+      const several = typeof info.config.seeds === 'number' && info.config.seeds > 1;
+      const name = this.uniqueName(`${STAGE_TITLES[stage] ?? stage} ${s.key.slice(0, 8)}${several ? ` · seed ${info.seedIndex}` : ''}`, s.key);
+      this.enqueue({
+        op: 'run',
+        ref: run.ref,
+        experiment: this.experiment,
+        name,
+        parent: this.runRef,
+        start_time: Date.now(),
+        tags: [
+          { key: 'mlflow.runName', value: name },
+          ...this.sourceTags(),
+          { key: 'ssfer_kind', value: 'stage' },
+          { key: 'stage', value: stage },
+          { key: 'stage_key', value: s.key },
+          { key: 'seed', value: String(info.config.seed) },
+          { key: 'seed_index', value: String(info.seedIndex) },
+        ],
+      });
+      this.batch(run.ref, { params: settingsParams(s.config).params });
+    }
+    this.link(seedRef, stage, run);
+    return run;
+  }
+
+  /** Tags a seed's run with the shared stage it used: the stage's key and its run. */
+  private link(seedRef: string, stage: string, run: SharedRun): void {
+    if (run.linked.has(seedRef)) return;
+    run.linked.add(seedRef);
+    const { info } = this.seedRuns.get(seedRef)!;
+    this.batch(seedRef, { tags: [{ key: mlflowKey(`${stage}_key`), value: info.shared![stage]!.key }] });
+    this.enqueue({ op: 'link', ref: seedRef, key: mlflowKey(`${stage}_run_id`), target: run.ref });
   }
 
   logMetrics(run: CellRun, metrics: Record<string, number>, step: number): void {
     this.guard(() => {
-      const ref = this.seedRef(run);
-      if (this.bufferRef !== ref) this.flush();
-      this.bufferRef = ref;
+      const seedRef = this.seedRef(run);
+      const seed = this.seedRuns.get(seedRef);
+      if (!seed) return;
       const timestamp = Date.now();
-      for (const [k, v] of Object.entries(metrics)) if (Number.isFinite(v)) this.buffer.push({ key: mlflowKey(k), value: v, timestamp, step });
-      this.lastStep.set(ref, step);
-      if (this.buffer.length >= LIMITS.metrics || timestamp - this.lastFlush > 5000) this.flush();
+      for (const [k, v] of Object.entries(metrics)) {
+        if (!Number.isFinite(v)) continue;
+        const stage = k.split('/')[0]!;
+        const shared = seed.info.shared?.[stage];
+        const ref = shared ? this.sharedRun(seedRef, stage, shared).ref : seedRef;
+        let buffer = this.buffers.get(ref);
+        if (!buffer) this.buffers.set(ref, (buffer = []));
+        buffer.push({ key: mlflowKey(k), value: v, timestamp, step });
+        this.buffered++;
+      }
+      if (this.buffered >= LIMITS.metrics || timestamp - this.lastFlush > 5000) this.flush();
     });
   }
 
-  async endCell(run: CellRun, result: { metrics: Record<string, number>; artifacts: readonly string[]; status: RunStatus }): Promise<void> {
+  async endCell(cellRun: CellRun, result: CellResult): Promise<void> {
     this.guard(() => {
       this.flush();
-      const ref = this.seedRef(run);
-      const step = this.lastStep.get(ref) ?? 0;
+      const seed = this.seedRuns.get(this.seedRef(cellRun));
+      if (!seed) return;
+      const { ref, info } = seed;
       const timestamp = Date.now();
-      const metrics = Object.entries(result.metrics)
-        .filter(([, v]) => Number.isFinite(v))
-        .map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step }));
-      if (metrics.length) this.batch(ref, { metrics });
+      const finite = Object.entries(result.metrics).filter(([, v]) => Number.isFinite(v));
+      // A shared stage's figures go to its run too: the first finished seed run that used it ends it.
+      for (const [stage, s] of Object.entries(info.shared ?? {})) {
+        const figures = finite.filter(([k]) => k.startsWith(`health.${stage}_`));
+        const existing = this.shared.get(s.key);
+        if (!existing?.created && figures.length === 0) continue; // the cell had no such stage
+        const run = this.sharedRun(ref, stage, s);
+        if (run.ended || result.status !== 'FINISHED') continue;
+        run.ended = true;
+        if (figures.length)
+          this.batch(run.ref, { metrics: figures.map(([k, v]) => ({ key: mlflowKey(k.slice('health.'.length)), value: v, timestamp, step: 0 })) });
+        const summary = result.stages?.[stage];
+        if (summary) this.batch(run.ref, { tags: [{ key: 'mlflow.note.content', value: clip(summary, LIMITS.tagValue) }] });
+        this.enqueue({ op: 'status', ref: run.ref, status: 'FINISHED', end_time: timestamp });
+      }
+      if (finite.length) this.batch(ref, { metrics: finite.map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step: 0 })) });
+      if (result.stages)
+        this.batch(ref, {
+          tags: Object.entries(result.stages).map(([stage, text]) => ({ key: mlflowKey(`stage.${stage}`), value: clip(text, LIMITS.tagValue) })),
+        });
+      if (result.inputs?.length) this.enqueue({ op: 'inputs', ref, datasets: result.inputs.map(datasetInput) });
       for (const file of result.artifacts) this.enqueue({ op: 'artifact', ref, name: path.basename(file), file });
+      if (result.model && this.logsModels && result.status === 'FINISHED') this.logModel(info, ref, result, timestamp);
       this.enqueue({ op: 'status', ref, status: result.status, end_time: timestamp });
     });
-    await this.chain;
+    await this.settled();
   }
 
   async summarizeCell(cell: CellSummaryInfo, result: { metrics: Record<string, number>; status: RunStatus }): Promise<void> {
     this.guard(() => {
       this.flush();
-      const ref = this.cellRun(cell.id, cell.config);
+      const { ref } = this.cellRun(cell);
       const timestamp = Date.now();
-      const metrics = Object.entries(result.metrics)
-        .filter(([, v]) => Number.isFinite(v))
-        .map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step: 0 }));
-      if (metrics.length) this.batch(ref, { metrics });
+      const finite = Object.entries(result.metrics).filter(([, v]) => Number.isFinite(v));
+      if (finite.length) this.batch(ref, { metrics: finite.map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step: 0 })) });
+      const mean = result.metrics.test_accuracy;
+      if (result.status === 'FINISHED' && mean !== undefined && Number.isFinite(mean))
+        this.means.set(cell.id, { mean, seeds: result.metrics.seeds_finished ?? 1 });
       this.enqueue({ op: 'status', ref, status: result.status, end_time: timestamp });
     });
-    await this.chain;
+    await this.settled();
   }
 
-  async endRun(result: { artifacts: readonly string[]; status: RunStatus }): Promise<void> {
+  private logModel(cell: CellInfo, ref: string, result: CellResult, timestamp: number): void {
+    const model = result.model!;
+    const accuracy = result.metrics.test_accuracy;
+    const dataset = result.inputs?.[0];
+    this.enqueue({
+      op: 'model',
+      ref,
+      name: MODEL_NAME,
+      onnx: model.onnx,
+      time: timestamp,
+      spec: {
+        imageSize: model.imageSize,
+        channels: model.channels,
+        classes: model.classes.length,
+        metadata: model.metadata,
+        pythonVersion: this.opts.pythonVersion ?? '3.10',
+      },
+      tags: [
+        ...this.sourceTags(),
+        { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
+        { key: 'seed', value: String(cell.config.seed) },
+        { key: 'seed_index', value: String(cell.seedIndex) },
+      ],
+      params: [],
+      metrics:
+        accuracy !== undefined && Number.isFinite(accuracy)
+          ? [
+              {
+                key: 'test_accuracy',
+                value: accuracy,
+                timestamp,
+                step: 0,
+                ...(dataset ? { dataset_name: dataset.name, dataset_digest: digestOf(dataset) } : {}),
+              },
+            ]
+          : [],
+    });
+    if (accuracy !== undefined && Number.isFinite(accuracy))
+      this.models.push({ cell: cell.id, seedIndex: cell.seedIndex, ref, accuracy, dataset: dataset?.name ?? '' });
+  }
+
+  /**
+   * Registers a model of the run as a new version of `name`: of the cell with the best mean test
+   * accuracy over its seeds (the table's figure, which one lucky seed does not decide; the first
+   * such cell on a tie), the model of its seed 0, or of its first seed whose model this session
+   * logged. Cells that did not finish every seed are not candidates. When that cell's models were
+   * all logged by an earlier run of the results folder, or none was logged, it says so and
+   * registers nothing rather than a worse cell's model.
+   */
+  private register(name: string): void {
+    let best: { cell: string; mean: number; seeds: number } | null = null;
+    for (const [cell, m] of this.means) if (!best || m.mean > best.mean) best = { cell, ...m };
+    const not = `ssfer: MLflow: no model is registered as '${name}'`;
+    if (!best) {
+      this.log(`${not}: no cell finished all its seeds`);
+      return;
+    }
+    const mine = this.models.filter((x) => x.cell === best.cell);
+    if (mine.length === 0) {
+      this.log(
+        this.models.length === 0
+          ? `${not}: no seed's model was logged in this run`
+          : `${not}: the best cell, ${best.cell}, finished its seeds in an earlier run of this results folder, whose MLflow runs hold its models`,
+      );
+      return;
+    }
+    const chosen = mine.reduce((a, b) => (b.seedIndex < a.seedIndex ? b : a));
+    const pct = (a: number) => `${(100 * a).toFixed(2)} %`;
+    const over = best.seeds > 1 ? `; the cell's mean over ${best.seeds} seeds ${pct(best.mean)}, the best of the run` : ', the best of the run';
+    this.enqueue({
+      op: 'register',
+      ref: chosen.ref,
+      name,
+      description: `cell ${chosen.cell} seed ${chosen.seedIndex} of ${this.run!.recipe} (test accuracy ${pct(chosen.accuracy)}${chosen.dataset ? ` on ${chosen.dataset}` : ''}${over})`,
+    });
+  }
+
+  async endRun(result: { artifacts: readonly string[]; status: RunStatus; metrics?: Readonly<Record<string, number>> }): Promise<void> {
     this.guard(() => {
       this.flush();
+      const timestamp = Date.now();
+      for (const run of this.shared.values()) {
+        if (!run.created || run.ended) continue;
+        run.ended = true;
+        this.enqueue({ op: 'status', ref: run.ref, status: result.status, end_time: timestamp });
+      }
+      const metrics = Object.entries(result.metrics ?? {}).filter(([, v]) => Number.isFinite(v));
+      if (metrics.length) this.batch(this.runRef, { metrics: metrics.map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step: 0 })) });
+      if (this.opts.register) this.register(this.opts.register);
       for (const file of result.artifacts) this.enqueue({ op: 'artifact', ref: this.runRef, name: path.basename(file), file });
-      this.enqueue({ op: 'status', ref: this.runRef, status: result.status, end_time: Date.now() });
+      this.enqueue({ op: 'status', ref: this.runRef, status: result.status, end_time: timestamp });
+      // One last try now for what waited, rather than at the next timed one.
+      if (this.paused && !this.stopped) {
+        this.clearTimer();
+        this.kick();
+      }
     });
-    await this.chain;
-    if (this.offline)
+    await this.settled();
+    this.clearTimer();
+    if (this.queue.length > 0)
       this.log(
-        `ssfer: MLflow: not everything was sent; run 'ssfer sync ${path.dirname(this.outbox)}${this.uri ? '' : ' --tracking-uri URI'}' when the server is reachable`,
+        `ssfer: MLflow: ${this.queue.length} call${this.queue.length === 1 ? ' was' : 's were'} not sent; run '${this.syncHint}' when the server is reachable`,
       );
   }
+}
+
+/** A cell's own settings as its run's params: its config but the seed (each seed's run has that). */
+function cellParams(config: Record<string, unknown>): ReturnType<typeof settingsParams> {
+  const { seed: _seed, ...settings } = config;
+  return settingsParams(settings);
+}
+
+/** A cell's values on the grid's axes as tags (an axis named like one of ssfer's own tags as `grid.<axis>`). */
+function axisTags(grid: readonly CellAxis[]): KeyValue[] {
+  return grid.map((a) => ({ key: mlflowKey(OWN_TAGS.has(a.axis) ? `grid.${a.axis}` : a.axis), value: clip(a.value, LIMITS.tagValue) }));
+}
+
+/** The user this process runs as, as MLflow's Python client records it. */
+function userName(env: NodeJS.ProcessEnv): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return env.USER ?? env.LOGNAME ?? env.USERNAME ?? 'unknown';
+  }
+}
+
+/** Params with the same value in every cell (the parent's params). */
+function commonParams(cells: readonly CellSummaryInfo[]): KeyValue[] {
+  if (cells.length === 0) return [];
+  const [first, ...rest] = cells.map((c) => new Map(cellParams(c.config).params.map((p) => [p.key, p.value])));
+  return [...first!].filter(([k, v]) => rest.every((m) => m.get(k) === v)).map(([key, value]) => ({ key, value }));
+}
+
+/** MLflow stores a dataset digest of at most 36 characters. */
+function digestOf(d: DatasetInput): string {
+  return d.digest.slice(0, 36);
+}
+
+/** A dataset as MLflow's log-inputs takes it: a folder read from disk is a `local` source, a stand-in a `code` source. */
+export function datasetInput(d: DatasetInput): { dataset: DatasetMlflow; tags: KeyValue[] } {
+  const source =
+    'folder' in d.source
+      ? { source_type: 'local', source: JSON.stringify({ uri: d.source.folder }) }
+      : { source_type: 'code', source: JSON.stringify({ tags: { 'mlflow.source.name': 'ssfer', 'ssfer.stand_in': d.source.standIn } }) };
+  return {
+    dataset: { name: d.name, digest: digestOf(d), ...source, profile: JSON.stringify(d.profile) },
+    tags: [{ key: 'mlflow.data.context', value: d.context }],
+  };
 }

@@ -345,6 +345,10 @@ describe('ssfer export: the ViT as ONNX', function () {
       const custom = JSON.parse(results[VARIANTS.length - 1].metadata.preprocessing);
       expect(custom).to.deep.include({ mean: [0.5, 0.4, 0.3], std: [0.2, 0.3, 0.25] });
       expect(JSON.parse(results.at(-1).metadata.source)).to.deep.include({ recipe: 'keep-model', cell: 'default', budget: '50%' });
+      // Where the trained cell's faces sat, for a user who crops photos alike.
+      const faceBox = JSON.parse(results.at(-1).metadata.face_box) as number[];
+      expect(faceBox).to.have.length(4);
+      expect(JSON.parse(results.at(-1).metadata.preprocessing).face_box).to.deep.equal(faceBox);
     });
   });
 });

@@ -28,14 +28,20 @@ export function freePort(): Promise<number> {
 
 export interface MlflowServer {
   uri: string;
+  port: number;
+  /** Its SQLite store and artifact folder: a server started again on them has every run of this one. */
+  dir: string;
   stop(): Promise<void>;
 }
 
-/** Starts `mlflow server` on a free port with a temporary SQLite store and artifact folder. */
-export async function startMlflow(): Promise<MlflowServer> {
+/**
+ * Starts `mlflow server` on a free port with a temporary SQLite store and artifact folder, or on
+ * a given port and folder (a server that comes back).
+ */
+export async function startMlflow(at: { port?: number; dir?: string } = {}): Promise<MlflowServer> {
   const exe = mlflowExecutable();
-  const dir = tempDir('ssfer-mlflow-');
-  const port = await freePort();
+  const dir = at.dir ?? tempDir('ssfer-mlflow-');
+  const port = at.port ?? (await freePort());
   const uri = `http://127.0.0.1:${port}`;
   let output = '';
   const child: ChildProcess = spawn(
@@ -54,7 +60,7 @@ export async function startMlflow(): Promise<MlflowServer> {
       path.join(dir, 'artifacts'),
       '--serve-artifacts',
     ],
-    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_TRACKING_URI: '' } },
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_TRACKING_URI: '', DO_NOT_TRACK: 'true', MLFLOW_DISABLE_TELEMETRY: 'true' } },
   );
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -77,6 +83,8 @@ export async function startMlflow(): Promise<MlflowServer> {
   }
   return {
     uri,
+    port,
+    dir,
     stop: () =>
       new Promise<void>((resolve) => {
         if (exited) return resolve();

@@ -39,6 +39,7 @@ describe('dataset: image-folder', function () {
     expect(data.classes).to.deep.equal(SORTED);
     expect(data.name).to.equal('image-folder');
     expect(data.standIn).to.equal(undefined);
+    expect(data.source).to.equal(root);
     expect([data.train.size, data.test.size]).to.deep.equal([12, 6]);
     expect(counts(data.train.labels, 3)).to.deep.equal([4, 4, 4]);
     for (const s of [data.train, data.test]) for (let i = 0; i < s.size; i++) expect(paintedLabel(s, i, 16)).to.equal(s.labels[i]);
