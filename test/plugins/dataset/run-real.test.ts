@@ -48,12 +48,16 @@ describe('ssfer run on a RAF-DB folder (end to end through the real loader)', fu
     expect(table.notes.join(' ')).to.not.match(/stand-in/);
     const runDir = path.join(out, 'tiny-run', fs.readdirSync(path.join(out, 'tiny-run')).sort().pop()!);
     const metrics = JSON.parse(fs.readFileSync(path.join(runDir, 'cells', 'mixing=facemix__labels=0.5', 'seed-0', 'metrics.json'), 'utf8'));
-    expect(metrics.dataset).to.deep.equal({
+    expect(metrics.dataset).to.deep.include({
       name: 'rafdb',
       display: 'RAF-DB',
       stand_in: null,
+      source: raf,
+      image_size: 16,
       notes: ['face boxes: annotations, but the dataset has none: every box is the whole image'],
     });
+    expect(metrics.dataset.train_count).to.be.a('number').above(0);
+    expect(metrics.dataset.key).to.match(/^[0-9a-f]{16}$/);
     expect(table.notes).to.include('RAF-DB: face boxes: annotations, but the dataset has none: every box is the whole image');
     expect(table.notes).to.include(
       'mixing=facemix/labels=0.5: supervised: FaceMix ran with a constant κ 0 (every face box is the whole image): allow_constant_kappa was set, so its rows are Mixup with a constant weight on the real images',
