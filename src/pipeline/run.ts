@@ -8,7 +8,7 @@ import type { Tracker } from '../contracts/tracker.ts';
 import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { buildTable, tableMarkdown, tableText } from '../report/table.ts';
 import { Interrupted, runCell, type CellHooks, type CellMetrics } from './cell.ts';
-import { fmtRef, tableNotes, writeCellOutputs, writeTuning } from './outputs.ts';
+import { analysisFigures, fmtRef, tableNotes, writeCellOutputs, writeTuning } from './outputs.ts';
 import { RunScope } from './scope.ts';
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, checkOutRoot, latestRunDir, legacyCellFolder, lockRunDir, makeRunDir, removeStaleTemporaries } from './results.ts';
@@ -165,7 +165,7 @@ async function profiled<T>(opts: RunOptions, dir: string, progress: Progress, fn
 }
 
 interface CellsOutcome {
-  readonly results: Map<string, { accuracy: number; health?: Record<string, number> } | { error: string }>;
+  readonly results: Map<string, CellMetrics | { error: string }>;
   readonly metricsOf: CellMetrics[];
   readonly failed: number;
   /** The signal that stopped the run before its last cell; null when every cell ran. */
@@ -196,7 +196,7 @@ async function runCells(given: Omit<RunContext, 'scope' | 'stopRequested' | 'sta
         results.set(cell.id, { error: one.error });
         continue;
       }
-      results.set(cell.id, { accuracy: one.metrics.accuracy, ...(one.metrics.health ? { health: one.metrics.health } : {}) });
+      results.set(cell.id, one.metrics);
       metricsOf.push(one.metrics);
     }
     return { results, metricsOf, failed, interruptedBy: null };
@@ -330,7 +330,7 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
   const cellDir = path.join(run.dir, 'cells', run.folders.get(cell.id)!);
   await tracker.startCell({ id: cell.id, config: cell.config });
   try {
-    const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(run.scope, recipe, cell, {
+    const { metrics, log, pretrainPicture, dataPicture, tuning, files } = await runCell(run.scope, recipe, cell, {
       shouldStop: run.stopRequested,
       note: (t) => progress.log(t),
       stageCacheDir: path.join(opts.outRoot, '.cache', 'stages'),
@@ -343,6 +343,7 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
     if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
     if (dataPicture) writeAtomic(path.join(cellDir, 'data.png'), Buffer.from(dataPicture));
     if (tuning) await writeTuning(cellDir, cell.id, tuning);
+    for (const f of files ?? []) writeAtomic(path.join(cellDir, f.name), typeof f.data === 'string' ? f.data : Buffer.from(f.data));
     await traced('outputs', () => writeCellOutputs(cellDir, metrics, log));
     // The cell is final: its epoch checkpoints are no longer needed to resume.
     fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
@@ -358,6 +359,7 @@ async function trainCell(run: RunContext, cell: ResolvedCell, index: number): Pr
             .filter(([, v]) => Number.isFinite(v))
             .map(([k, v]) => [`health.${k}`, v]),
         ),
+        ...analysisFigures(metrics),
       },
       artifacts: fs
         .readdirSync(cellDir)

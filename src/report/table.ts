@@ -1,12 +1,18 @@
 import { columnGroups, type ColumnGroup, type PaperRow, type SummaryColumn } from '../recipe/grid.ts';
 import type { ResolvedRecipe } from '../recipe/recipe.ts';
+import { getFigurePath } from '../core/json.ts';
 
-/** One cell of the paper-style table: our accuracy beside the paper's. */
+/** One entry of the paper-style table: our figure (accuracy) beside the paper's. */
 export interface TableCell {
+  /** The entry's id: the cell's id, and the values of the figure axes where the grid has them. */
   readonly id: string;
+  /** The cell whose figure the entry shows, where that differs from `id` (a grid with figure axes). */
+  readonly cell?: string;
+  /** The figure shown, where it is not the test accuracy: its path in the cell's metrics.json. */
+  readonly figure?: string;
   readonly row: string;
   readonly column: string;
-  /** Test accuracy in %, or null when the cell has not finished. */
+  /** The figure (test accuracy) in % — as written where the grid's figure is not a share — or null when the cell has not finished. */
   readonly ours: number | null;
   readonly paper: number | null;
   readonly status: 'done' | 'failed' | 'pending';
@@ -63,18 +69,31 @@ export function summarize(of: SummaryColumn['of'], values: readonly (number | nu
   }
 }
 
+/** What the table reads of a finished cell: its metrics.json (accuracy, health, analysis…). */
+export type CellFigures = { readonly accuracy: number; readonly health?: Readonly<Record<string, number>> } & object;
+
 export function buildTable(
   recipe: ResolvedRecipe,
-  results: ReadonlyMap<string, { accuracy: number; health?: Readonly<Record<string, number>> } | { error: string }>,
+  results: ReadonlyMap<string, CellFigures | { error: string }>,
   info: { backend: string; notes: readonly string[] },
 ): Table {
-  const cells: TableCell[] = recipe.cells.map((c) => {
-    const r = results.get(c.id);
-    const paper = recipe.reference?.values[c.row]?.[c.column] ?? null;
-    const base = { id: c.id, row: c.rowPoint.labels.join(' ') || recipe.name, column: c.columnPoint.labels.join(' ') || 'accuracy', paper };
+  const { grid } = recipe;
+  const cells: TableCell[] = grid.entries.map((e) => {
+    const r = results.get(e.cell);
+    const paper = recipe.reference?.values[e.row]?.[e.column] ?? null;
+    const base = {
+      id: e.id,
+      ...(e.cell !== e.id ? { cell: e.cell } : {}),
+      ...(e.figure !== 'accuracy' ? { figure: e.figure } : {}),
+      row: grid.rows[e.row]!.labels.join(' ') || recipe.name,
+      column: grid.columns[e.column]!.labels.join(' ') || 'accuracy',
+      paper,
+    };
     if (!r) return { ...base, ours: null, status: 'pending' };
     if ('error' in r) return { ...base, ours: null, status: 'failed', error: r.error };
-    return { ...base, ours: round2(r.accuracy * 100), status: 'done', ...(r.health ? { health: r.health } : {}) };
+    const shown = figureOf(r, e.figure, grid.percent);
+    if (typeof shown === 'string') return { ...base, ours: null, status: 'failed', error: shown };
+    return { ...base, ours: shown, status: 'done', ...(r.health ? { health: r.health } : {}) };
   });
   const depth = recipe.grid.columnAxes.length;
   const columnHeaders = Array.from({ length: depth }, (_, level) => recipe.grid.columns.map((p) => p.labels[level] ?? ''));
@@ -106,8 +125,9 @@ export function buildTable(
     scale: recipe.scale,
     seed: recipe.seed,
     backend: info.backend,
-    metric: recipe.reference?.metric ?? 'accuracy (%)',
-    notes: info.notes,
+    metric: recipe.reference?.metric ?? (grid.metric === 'accuracy' ? 'accuracy (%)' : `${grid.metric}${grid.percent ? ' (%)' : ''}`),
+    // A finished cell whose figure cannot be shown says why, above the table.
+    notes: [...info.notes, ...figureErrors(cells, results)],
     rowTitle: recipe.grid.rowAxes.map((a) => a.title ?? a.name).join(' / ') || 'Run',
     columnHeaders: depth ? columnHeaders : [['accuracy']],
     rows,
@@ -115,6 +135,29 @@ export function buildTable(
     ...(summary ? { summary } : {}),
     ...(paperOnly.length ? { paperOnly } : {}),
   };
+}
+
+/** The entries of finished cells whose figure cannot be shown, and why. */
+function figureErrors(cells: readonly TableCell[], results: ReadonlyMap<string, CellFigures | { error: string }>): string[] {
+  const finished = (c: TableCell) => {
+    const r = results.get(c.cell ?? c.id);
+    return r !== undefined && !('error' in r);
+  };
+  return cells.filter((c) => c.status === 'failed' && finished(c)).map((c) => `${c.id}: ${c.error}`);
+}
+
+/**
+ * A cell's figure as the table shows it (a share in %, rounded to 2 decimals), or why it cannot
+ * be shown: a figure that is missing, not a number, or a "share" outside [0, 1] is an error in
+ * the entry, never a plausible wrong number.
+ */
+export function figureOf(metrics: object, figure: string, percent: boolean): number | string {
+  const v = getFigurePath(metrics, figure);
+  if (v === undefined) return `the cell's metrics.json has no figure '${figure}'`;
+  if (typeof v !== 'number') return `'${figure}' in the cell's metrics.json is not a number (${JSON.stringify(v)?.slice(0, 60)})`;
+  if (!Number.isFinite(v)) return `'${figure}' is ${v}`;
+  if (percent && (v < 0 || v > 1)) return `'${figure}' is ${v}, not a share in [0, 1]; set grid.percent: false to show the figure as written`;
+  return round2(percent ? v * 100 : v);
 }
 
 function round2(x: number): number {
