@@ -11,11 +11,12 @@ const recipe = path.join(fixtures, 'recipes', 'tiny-analyses.yaml');
 describe('the analysis kind, end to end (ssfer run on tiny synthetic faces)', function () {
   this.timeout(600_000);
   let dir: string;
+  let out: string;
   let table: any;
   const metrics = (cell: string) => JSON.parse(fs.readFileSync(path.join(dir, 'cells', cell, 'metrics.json'), 'utf8'));
 
   before(() => {
-    const out = tempDir();
+    out = tempDir();
     const r = spawnSync(process.execPath, [bin, 'run', recipe, '--json', '--backend', 'cpu', '--out', out], {
       cwd: projectRoot,
       encoding: 'utf8',
@@ -83,5 +84,15 @@ describe('the analysis kind, end to end (ssfer run on tiny synthetic faces)', fu
       expect(map).to.have.length(16 * 16);
       for (const v of map) expect(v).to.be.within(0, 1);
     }
+  });
+
+  it('builds the same table from the kept metrics.json when the finished run is resumed', () => {
+    const r = spawnSync(process.execPath, [bin, 'run', recipe, '--json', '--backend', 'cpu', '--out', out, '--resume', dir], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout).cells).to.deep.equal(table.cells);
   });
 });
