@@ -290,9 +290,10 @@ and writes it as image files with label and face-box files in RAF-DB basic's lay
     help: `Usage: ssfer run <recipe.yaml> [--scale s] [--set path=value…] [--plugin FILE…] [--backend b] [--json] [--resume [DIR]] [--out DIR] [--profile]
 
 Validates the recipe, then trains every cell (pre-training → supervised fine-tuning with mixing →
-semi-supervised fine-tuning) and writes results/<recipe>/<timestamp>/: the resolved recipe,
-per-cell metrics.json and confusion matrix (JSON and PNG), table.md and table.json with our
-numbers beside the paper's. Ctrl-C, SIGTERM and SIGHUP stop cleanly after the current step
+semi-supervised fine-tuning), evaluates it and runs the analyses it lists (evaluation.analyses),
+and writes results/<recipe>/<timestamp>/: the resolved recipe, per-cell metrics.json, confusion
+matrix (JSON and PNG) and the analyses' pictures, table.md and table.json with our numbers (the
+test accuracy, or the figure grid.metric names) beside the paper's. Ctrl-C, SIGTERM and SIGHUP stop cleanly after the current step
 (exit 130, 143, 129); finished cells and every stage's last epoch checkpoint are kept, and the
 run prints the command that continues it. --out is checked first (exit 2 if it cannot be written).
 
