@@ -59,6 +59,7 @@ export {
   type TransformerStack,
   type TransformerStackSpec,
 } from './contracts/backbone.ts';
+export type { Analysis, AnalysisFile, AnalysisInput, AnalysisResult, FigureTree } from './contracts/analysis.ts';
 export type { DatasetSource, FerData, ImagePool, LoadRequest, Split } from './contracts/dataset.ts';
 export type {
   CellState,

@@ -130,4 +130,18 @@ describe('fidelity to the authors’ code: the resolved defaults', function () {
       expect(opts(c.pipeline.supervised).lr, name).to.equal(1e-4);
     }),
   );
+
+  it('Table 7’s analyses: the focused region is CAM > 0.3 of the predicted class, FGSM at ε 0, 0.02 … 0.10; the paper’s own recipe says the same', async () => {
+    const dir = writeFiles({ 'recipe.yaml': 'title: analysis defaults\nevaluation:\n  analyses: [gradcam, fgsm-regions]\n' });
+    const recipes = [
+      (await resolveRecipe(path.join(dir, 'recipe.yaml'), { scale: 'paper' })).cells[0]!.config,
+      (await resolveRecipe(path.join(projectRoot, 'recipes', 'adversarial.yaml'), { scale: 'paper' })).cells[0]!.config,
+    ];
+    for (const config of recipes) {
+      const [gradcam, fgsm] = config.evaluation.analyses.map(opts);
+      expect(gradcam).to.include({ use: 'gradcam', threshold: 0.3, target: 'predicted' });
+      expect(fgsm).to.include({ use: 'fgsm-regions', threshold: 0.3 });
+      expect(fgsm!.epsilons).to.deep.equal([0, 0.02, 0.04, 0.06, 0.08, 0.1]);
+    }
+  });
 });

@@ -330,16 +330,18 @@ and writes it as image files with label and face-box files in RAF-DB basic's lay
 
 Validates the recipe, then trains every cell (pre-training → supervised fine-tuning with mixing →
 semi-supervised fine-tuning) once per seed — every cell's seed 0, then seed 1, … (seed k is the
-recipe's seed + k; the cells of one seed share its pre-training) — and writes
-results/<recipe>/<timestamp>/: the resolved recipe, per cell and seed cells/<cell>/seed-<k>/ with
-metrics.json and the confusion matrix (JSON and PNG), and table.md and table.json with our numbers
-beside the paper's. A table entry is "mean ± std (paper)" over the seeds ("ours (paper)" with one);
-table.json gives per cell ours (the mean), ours_std, ours_runs (each seed's value), ci95 (the 95 %
-Student-t interval; null with one seed) and health (each figure's mean over the seeds). A recipe
-with grid.baseline adds each row's paired difference to the baseline row (same column, same
-seed) with its 95 % interval: a second block in the printed table, * where the interval excludes
-0; diff and diff_ci95 in table.json. Ctrl-C, SIGTERM and SIGHUP stop cleanly after the current
-step (exit 130, 143, 129); finished seeds and every stage's last epoch checkpoint are kept, and the
+recipe's seed + k; the cells of one seed share its pre-training) —, evaluates it and runs the
+analyses it lists (evaluation.analyses), and writes results/<recipe>/<timestamp>/: the resolved
+recipe, per cell and seed cells/<cell>/seed-<k>/ with metrics.json, the confusion matrix (JSON and
+PNG) and the analyses' pictures, and table.md and table.json with our numbers (the test accuracy,
+or the figure grid.metric names) beside the paper's. A table entry is "mean ± std (paper)" over the
+seeds ("ours (paper)" with one); table.json gives per cell ours (the mean), ours_std, ours_runs
+(each seed's value), ci95 (the 95 % Student-t interval; null with one seed) and health (each
+figure's mean over the seeds). A recipe with grid.baseline adds each row's paired difference to
+the baseline row (same column, same seed) with its 95 % interval: a second block in the printed
+table, * where the interval excludes 0; diff and diff_ci95 in table.json. Ctrl-C, SIGTERM and
+SIGHUP stop cleanly after the current step (exit 130, 143, 129); finished seeds and every stage's
+last epoch checkpoint are kept, and the
 run prints the command that continues it. --out is checked first (exit 2 if it cannot be written).
 A stage saves an epoch checkpoint at most every SSFER_CHECKPOINT_SECONDS seconds (default 30; 0:
 every epoch) and always after its last epoch.

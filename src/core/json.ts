@@ -58,6 +58,27 @@ export function getPath(obj: unknown, dotted: string, lists = true): Json | unde
   return cur as Json | undefined;
 }
 
+/**
+ * The value at a dotted path whose keys may themselves hold dots (a figure keyed by an ε of
+ * 0.02: `analysis.fgsm-regions.inside.0.02`): at each level the longest run of parts that is a
+ * key is taken. Own keys only; undefined when nothing matches.
+ */
+export function getFigurePath(obj: unknown, dotted: string): Json | undefined {
+  const parts = dotted.split('.');
+  const walk = (cur: unknown, from: number): Json | undefined => {
+    if (from === parts.length) return cur as Json;
+    if (!isObject(cur)) return undefined;
+    for (let to = parts.length; to > from; to--) {
+      const key = parts.slice(from, to).join('.');
+      if (!Object.hasOwn(cur, key)) continue;
+      const found = walk(cur[key], to);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return walk(obj, 0);
+}
+
 /** Sets a dotted path, creating mappings on the way; returns false if a non-mapping is in the way. */
 export function setPath(obj: object, dotted: string, value: Json): boolean {
   const parts = dotted.split('.');

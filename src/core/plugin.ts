@@ -45,6 +45,12 @@ export interface PluginDefinition<Options = never, Instance = unknown> {
   readonly provides?: readonly string[];
   /** What the plugin chosen at another place of the recipe must provide; checked when the recipe is validated. */
   readonly requires?: readonly PluginRequirement[];
+  /**
+   * The figures its instances report (dotted paths under where the kind keeps them: an analysis's
+   * under `analysis.<name>`), given its options; a recipe's table may show them (`grid.metric`),
+   * and the validator refuses a figure not listed here. Absent: not checked.
+   */
+  figures?(options: Options): readonly string[];
   create(options: Options, ctx: PluginContext): Instance;
 }
 
@@ -68,6 +74,7 @@ export function definePlugin<const K extends string, S extends TSchema, I extend
   readonly options: S;
   readonly provides?: readonly string[];
   readonly requires?: readonly PluginRequirement[];
+  figures?(options: Static<S>): readonly string[];
   create(options: Static<S>, ctx: PluginContext): I;
 }): PluginDefinition<Static<S>, I> & { readonly kind: K; readonly options: S } {
   return def;

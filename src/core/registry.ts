@@ -214,6 +214,7 @@ export class PluginRegistry {
     if (typeof def.description !== 'string' || def.description.length === 0) problems.push('description must be a one-line string');
     if (!def.options || typeof def.options !== 'object' || def.options.type !== 'object') problems.push("options must be a JSON Schema with type: 'object'");
     if (typeof def.create !== 'function') problems.push('create must be a function (options, ctx) => instance');
+    if (def.figures !== undefined && typeof def.figures !== 'function') problems.push('figures, when given, must be a function (options) => the figure names');
     if (problems.length) throw new PluginLoadError(file, `invalid plugin definition: ${problems.join('; ')}`);
   }
 }
@@ -281,6 +282,8 @@ const optionsAjv = new Ajv({ allErrors: true, useDefaults: true, strict: false, 
 /** Nested plugin slots are checked when their own plugin is created; here they are plain objects. */
 function stripSlots(schema: Record<string, unknown>): Record<string, unknown> {
   if ('x-slot' in schema) return { type: 'object', ...(schema.default !== undefined ? { default: schema.default } : {}) };
+  if (schema.type === 'array' && typeof schema.items === 'object' && schema.items !== null && 'x-slot' in schema.items)
+    return { ...schema, items: { type: 'object' } };
   const props = schema.properties as Record<string, Record<string, unknown>> | undefined;
   if (!props) return schema;
   return { ...schema, properties: Object.fromEntries(Object.entries(props).map(([k, v]) => [k, stripSlots(v)])) };

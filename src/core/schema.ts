@@ -58,6 +58,15 @@ export function slot(kind: string, defaultUse?: string | PluginSlot, description
 }
 
 /**
+ * A list of plugin slots of one kind (`evaluation.analyses`), each written as a slot is (`name` or
+ * `{ use, ...options }`); the validator checks each entry's options, and one plugin may be listed
+ * once (what an entry reports is keyed by its plugin's name).
+ */
+export function slotList(kind: string, description?: string): TUnsafe<PluginSlot[]> {
+  return Type.Unsafe<PluginSlot[]>({ type: 'array', items: { 'x-slot': kind }, default: [], ...(description ? { description } : {}) });
+}
+
+/**
  * The largest batch any batch size option takes, with its reason (`x-bound` is printed with a
  * limit's message, so the bound says why it is there).
  */

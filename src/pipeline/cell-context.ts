@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { FigureTree } from '../contracts/analysis.ts';
 import type { Backbone, BackboneFactory } from '../contracts/backbone.ts';
 import type { StagePlan, StepLog } from '../contracts/stages.ts';
 import type { ContractOf, PluginContext, PluginSlot } from '../core/plugin.ts';
@@ -69,7 +70,9 @@ export interface CellMetrics {
    * after each fine-tuning stage and `<stage>_gain` over the stage before.
    */
   readonly health: Record<string, number>;
-  /** What a stage did not do that it should have, `<stage>: …` (also in the table notes). */
+  /** Each analysis's figures by its name (`evaluation.analyses`); absent when the cell runs none. */
+  readonly analysis?: Readonly<Record<string, FigureTree>>;
+  /** What a stage did not do that it should have, `<stage>: …`, and what an analysis found, `analysis <name>: …` (also in the table notes). */
   readonly stage_notes: readonly string[];
   readonly seconds: number;
 }

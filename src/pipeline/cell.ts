@@ -6,7 +6,8 @@ import { cellContext, type CellHooks, type CellMetrics } from './cell-context.ts
 import { datasetPicture, faceBoxes, loadData, splitLabels, type CellData, type CellSplit } from './cell-data.ts';
 import { traced } from '../core/trace.ts';
 import { linearProbeAccuracy } from './baseline.ts';
-import { evaluate, type Evaluation } from './evaluate.ts';
+import { analyse, evaluate, type Evaluation } from './evaluate.ts';
+import type { AnalysisFile, FigureTree } from '../contracts/analysis.ts';
 import { sharedPretraining } from './pretraining.ts';
 import type { RunScope } from './scope.ts';
 import { FINE_TUNING_STAGES, fineTune, type CellStep, type FineTuned } from './stages.ts';
@@ -26,6 +27,8 @@ export interface CellOutput {
   readonly dataPicture?: Uint8Array;
   /** Every setting the tuner scored, when it searched. */
   readonly tuning?: CellTuning;
+  /** What the analyses write into the cell's folder (pictures, JSON). */
+  readonly files?: readonly AnalysisFile[];
 }
 
 /**
@@ -38,6 +41,7 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
   const tuner = c.create('tuner', c.config.pipeline.tune);
   checkSearchPaths(c.config, tuner);
   const backbone = c.create('backbone', c.config.model.backbone);
+  const analyses = c.config.evaluation.analyses.map((slot) => c.create('analysis', slot));
   const loaded = await loadData(c, backbone.imageSize);
   const { data } = loaded;
   const split = splitLabels(c, loaded);
@@ -72,17 +76,30 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
     };
     const evaluation = traced('evaluation', () => evaluateCell(cell, model, tuned.ema, data, split));
     stageAccuracy[lastStage] = evaluation.final.accuracy;
+    // The analyses study what was scored: the evaluated weights on the same images.
+    const analysed = await traced('analyses', () =>
+      analyse(analyses, {
+        model: evaluation.evaluated,
+        split: split.heldOut ? data.train : data.test,
+        ...(split.heldOut ? { subset: split.heldOut } : {}),
+        classes: data.classes,
+        batchSize: c.config.evaluation.batch_size,
+        cell: cell.id,
+      }),
+    );
     const health = cellHealth(pretrained, tuned, stageAccuracy);
+    health.notes.push(...analysed.notes);
     // Whether the cell beats its probe is judged over its seeds, in the table's notes (tableNotes).
     const probe = await traced('linear probe', () => linearProbeAccuracy(c, loaded, split, boxes));
     if (probe !== null) health.figures.linear_probe_accuracy = probe;
-    const metrics = cellMetrics(cell, loaded, split, evaluation, tuned, stages, tuning, started, boxesNote, health);
-    await c.hooks.keepModel?.(evaluation.evaluated, {
-      backbone: c.config.model.backbone,
-      factory: backbone,
-      metrics,
-      faceBoxes: { boxes, imageSize: backbone.imageSize, note: boxesNote },
-    });
+    const metrics = cellMetrics(cell, loaded, split, evaluation, tuned, stages, tuning, started, boxesNote, health, analysed.figures);
+    if (c.config.evaluation.keep_model)
+      await c.hooks.keepModel?.(evaluation.evaluated, {
+        backbone: c.config.model.backbone,
+        factory: backbone,
+        metrics,
+        faceBoxes: { boxes, imageSize: backbone.imageSize, note: boxesNote },
+      });
     const dataPicture = await datasetPicture(c, backbone.imageSize);
     return {
       metrics,
@@ -90,6 +107,7 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
       ...(pretrained.picture ? { pretrainPicture: pretrained.picture } : {}),
       ...(dataPicture ? { dataPicture } : {}),
       ...(tuning ? { tuning } : {}),
+      ...(analysed.files.length ? { files: analysed.files } : {}),
     };
   } finally {
     model.dispose();
@@ -142,6 +160,7 @@ function cellMetrics(
   started: number,
   boxesNote: string,
   health: { figures: Record<string, number>; notes: string[] },
+  analysis: Record<string, FigureTree>,
 ): CellMetrics {
   return {
     id: cell.id,
@@ -177,6 +196,7 @@ function cellMetrics(
       validation_count: tuning.validation_count,
     },
     health: health.figures,
+    ...(Object.keys(analysis).length ? { analysis } : {}),
     stage_notes: health.notes,
     seconds: (Date.now() - started) / 1000,
   };

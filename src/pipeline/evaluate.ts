@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Analysis, AnalysisFile, AnalysisInput, FigureTree } from '../contracts/analysis.ts';
 import type { Backbone } from '../contracts/backbone.ts';
 import type { Split } from '../contracts/dataset.ts';
 import { gatherImages } from '../train/batches.ts';
@@ -37,4 +38,67 @@ export function evaluate(model: Backbone, split: Split, imageSize: number, numCl
     return n ? row[c]! / n : null;
   });
   return { accuracy: correct / count, perClass, confusion, count };
+}
+
+/** What a cell's analyses left: their figures by name, the files for the cell's folder, their notes. */
+export interface Analysed {
+  readonly figures: Record<string, FigureTree>;
+  readonly files: readonly AnalysisFile[];
+  readonly notes: readonly string[];
+}
+
+/** A file name an analysis may write: plain, and none of the cell's own outputs. */
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const CELL_FILES = new Set([
+  'metrics.json',
+  'log.jsonl',
+  'confusion.json',
+  'confusion.png',
+  'curves.png',
+  'data.png',
+  'pretrain.png',
+  'tuning.json',
+  'tuning.png',
+  'error.json',
+]);
+
+/**
+ * Runs the analyses (`evaluation.analyses`, in order) on the evaluated model and the images it
+ * was scored on: the test split, or the held-out subset of the training split.
+ */
+export async function analyse(analyses: readonly Analysis[], input: Omit<AnalysisInput, 'images'> & { split: Split; subset?: Int32Array }): Promise<Analysed> {
+  if (analyses.length === 0) return { figures: {}, files: [], notes: [] };
+  const { split, subset, ...rest } = input;
+  const images = subset ? gatherSplit(split, subset, input.model.imageSize * input.model.imageSize * input.model.channels) : split;
+  if (images.size === 0) throw new Error('analysis: no images to analyse (the split or the subset is empty)');
+  const figures: Record<string, FigureTree> = {};
+  const files: AnalysisFile[] = [];
+  const notes: string[] = [];
+  const written = new Map<string, string>();
+  for (const analysis of analyses) {
+    const result = await analysis.run({ ...rest, images });
+    figures[analysis.name] = result.figures;
+    for (const f of result.files ?? []) {
+      const clash = written.get(f.name);
+      if (!FILE_NAME.test(f.name) || CELL_FILES.has(f.name) || clash !== undefined)
+        throw new Error(
+          `analysis '${analysis.name}' writes '${f.name}', ${clash !== undefined ? `which '${clash}' wrote already` : 'which is not a plain file name of its own'}: name its files after the analysis (letters, digits, '.', '_', '-')`,
+        );
+      written.set(f.name, analysis.name);
+      files.push(f);
+    }
+    for (const n of result.notes ?? []) notes.push(`analysis ${analysis.name}: ${n}`);
+  }
+  return { figures, files, notes };
+}
+
+/** The images of a split at `subset`, as a split of their own. */
+function gatherSplit(split: Split, subset: Int32Array, px: number): AnalysisInput['images'] {
+  const images = new Float32Array(subset.length * px);
+  const labels = new Int32Array(subset.length);
+  subset.forEach((i, k) => {
+    images.set(split.images.subarray(i * px, (i + 1) * px), k * px);
+    labels[k] = split.labels[i]!;
+  });
+  return { size: subset.length, images, labels };
 }

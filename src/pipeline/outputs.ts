@@ -1,15 +1,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeAtomic, writeJson } from '../core/files.ts';
+import type { FigureTree } from '../contracts/analysis.ts';
 import type { ResolvedRecipe } from '../recipe/recipe.ts';
 import { chartsSvg, confusionSvg, curveSvg, writePng } from '../report/plots.ts';
 import type { CellMetrics, CellStep } from './cell.ts';
 import type { CellTuning } from './tuning.ts';
 
-/** The paper's number for a cell, as printed beside ours. */
+/** The paper's accuracy for a cell (at its first entry), as printed beside ours; '—' where the table shows another figure. */
 export function fmtRef(recipe: ResolvedRecipe, row: number, column: number): string {
+  const entry = recipe.grid.entries.find((e) => e.row === row && e.column === column);
+  if (entry && entry.figure !== 'accuracy') return '—';
   const v = recipe.reference?.values[row]?.[column];
   return v === undefined || v === null ? '—' : `${v.toFixed(2)}%`;
+}
+
+/** A cell's analysis figures as flat names (`analysis.fgsm-regions.inside.0.02`) for a tracker; finite numbers only. */
+export function analysisFigures(metrics: CellMetrics): Record<string, number> {
+  const out: Record<string, number> = {};
+  const walk = (tree: FigureTree, at: string) => {
+    for (const [k, v] of Object.entries(tree)) {
+      if (typeof v === 'number') {
+        if (Number.isFinite(v)) out[`${at}.${k}`] = v;
+      } else walk(v, `${at}.${k}`);
+    }
+  };
+  walk(metrics.analysis ?? {}, 'analysis');
+  return out;
 }
 
 /** A cell's runs, one per seed in seed order (null: not finished). */

@@ -9,7 +9,7 @@ import { seedOf, type ResolvedCell, type ResolvedRecipe } from '../recipe/recipe
 import type { CellConfig } from '../recipe/schema.ts';
 import { buildTable, estimateCells, tableMarkdown, tableText, type CellEstimate, type SeedResult } from '../report/table.ts';
 import { Interrupted, runCell, type CellHooks, type CellMetrics } from './cell.ts';
-import { fmtRef, tableNotes, writeCellOutputs, writeTuning } from './outputs.ts';
+import { analysisFigures, fmtRef, tableNotes, writeCellOutputs, writeTuning } from './outputs.ts';
 import { RunScope } from './scope.ts';
 import { bar, duration, Progress } from './progress.ts';
 import { cellFolder, checkOutRoot, latestRunDir, legacyCellFolder, lockRunDir, makeRunDir, removeStaleTemporaries, seedFolder } from './results.ts';
@@ -243,7 +243,7 @@ async function runCells(given: Omit<RunContext, 'stopRequested' | 'started' | 'r
             results.get(cell.id)![k] = { error: one.error };
             continue;
           }
-          results.get(cell.id)![k] = { accuracy: one.metrics.accuracy, ...(one.metrics.health ? { health: one.metrics.health } : {}) };
+          results.get(cell.id)![k] = one.metrics;
           metricsOf.get(cell.id)![k] = one.metrics;
         }
       } finally {
@@ -423,7 +423,7 @@ async function trainCell(run: RunContext, scope: RunScope, seeded: SeedRun): Pro
   const name = recipe.seeds > 1 ? `${cell.id} seed ${seeded.seedIndex}` : cell.id;
   await tracker.startCell(trackedCell(recipe, cell, seeded.seedIndex));
   try {
-    const { metrics, log, pretrainPicture, dataPicture, tuning } = await runCell(scope, recipe, cell, {
+    const { metrics, log, pretrainPicture, dataPicture, tuning, files } = await runCell(scope, recipe, cell, {
       name,
       shouldStop: run.stopRequested,
       note: (t) => progress.log(t),
@@ -437,6 +437,7 @@ async function trainCell(run: RunContext, scope: RunScope, seeded: SeedRun): Pro
     if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
     if (dataPicture) writeAtomic(path.join(cellDir, 'data.png'), Buffer.from(dataPicture));
     if (tuning) await writeTuning(cellDir, cell.id, tuning);
+    for (const f of files ?? []) writeAtomic(path.join(cellDir, f.name), typeof f.data === 'string' ? f.data : Buffer.from(f.data));
     await traced('outputs', () => writeCellOutputs(cellDir, metrics, log));
     // The seed is final: its epoch checkpoints are no longer needed to resume.
     fs.rmSync(path.join(cellDir, 'checkpoints'), { recursive: true, force: true });
@@ -452,6 +453,7 @@ async function trainCell(run: RunContext, scope: RunScope, seeded: SeedRun): Pro
             .filter(([, v]) => Number.isFinite(v))
             .map(([k, v]) => [`health.${k}`, v]),
         ),
+        ...analysisFigures(metrics),
       },
       artifacts: fs
         .readdirSync(cellDir)

@@ -38,12 +38,42 @@ export interface Cell {
   readonly columnPoint: GridPoint;
 }
 
+/**
+ * One entry of the table: the cell it shows and the figure of that cell's metrics it shows. Without
+ * figure axes every entry is a cell of its own and shows `grid.metric` (accuracy); a figure axis
+ * (named in `grid.metric` as `{axis}`) makes several entries show figures of one cell.
+ */
+export interface GridEntry {
+  /** The entry's readable id, every axis's value: the cell's id when there are no figure axes. */
+  readonly id: string;
+  readonly row: number;
+  readonly column: number;
+  /** The id of the cell whose metrics it shows. */
+  readonly cell: string;
+  /** The dotted path of the figure in the cell's metrics.json (`accuracy`, `analysis.params-flops.params_m`). */
+  readonly figure: string;
+}
+
 export interface Grid {
   readonly rows: readonly GridPoint[];
   readonly columns: readonly GridPoint[];
   readonly rowAxes: readonly AxisSpec[];
   readonly columnAxes: readonly AxisSpec[];
+  /** The runs: one per combination of the values of every axis but the figure axes. */
   readonly cells: readonly Cell[];
+  /** The table's entries, row by row (rows × columns). */
+  readonly entries: readonly GridEntry[];
+  /** `grid.metric` as written: a figure path, `{axis}` standing for a figure axis's value. */
+  readonly metric: string;
+  /** Axes named in the metric: they choose what an entry shows and set nothing. */
+  readonly figureAxes: readonly string[];
+  /** Whether the figure is a share in [0, 1] shown in % (`grid.percent`). */
+  readonly percent: boolean;
+}
+
+/** The placeholders `{axis}` of a metric template, in order. */
+export function metricPlaceholders(metric: string): string[] {
+  return [...metric.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]!);
 }
 
 function formatValue(axis: AxisSpec, value: Json): string {
@@ -54,10 +84,24 @@ function formatValue(axis: AxisSpec, value: Json): string {
 }
 
 /** Expands one side's axes into points (cartesian product; `by` axes follow an earlier axis's value). */
-function expandSide(axes: readonly AxisSpec[], side: 'rows' | 'columns', located: Located, diagnostics: Diagnostic[]): GridPoint[] {
+function expandSide(
+  axes: readonly AxisSpec[],
+  side: 'rows' | 'columns',
+  figures: ReadonlySet<string>,
+  located: Located,
+  diagnostics: Diagnostic[],
+): GridPoint[] {
   let points: AxisValue[][] = [[]];
   axes.forEach((axis, i) => {
     const at = `grid.${side}.${i}`;
+    const figure = figures.has(axis.name);
+    if (figure && axis.path !== undefined) {
+      diagnostics.push({
+        loc: locate(located, joinPath(at, 'path')),
+        path: joinPath(at, 'path'),
+        message: `axis '${axis.name}' is a figure axis (grid.metric names it as {${axis.name}}): it chooses the figure an entry shows and sets nothing; remove path:`,
+      });
+    }
     const next: AxisValue[][] = [];
     for (const prefix of points) {
       let list: Json[] | undefined;
@@ -97,15 +141,28 @@ function expandSide(axes: readonly AxisSpec[], side: 'rows' | 'columns', located
       list.forEach((entry, j) => {
         const from = joinPath(listPath, j);
         if (isObject(entry)) {
-          const set = Object.entries(entry.set as JsonObject).map(([p, v]) => ({ path: p, value: v, from: joinPath(joinPath(from, 'set'), p) }));
+          if (figure === (entry.set !== undefined)) {
+            diagnostics.push({
+              loc: locate(located, figure ? joinPath(from, 'set') : from),
+              path: figure ? joinPath(from, 'set') : from,
+              message: figure
+                ? `axis '${axis.name}' is a figure axis (grid.metric names it as {${axis.name}}): its values choose the figure and set nothing; remove set:`
+                : `needs set: { path: value } (what this value changes in the recipe), or name the axis in grid.metric as {${axis.name}} to make it choose the figure shown`,
+            });
+            return;
+          }
+          const set = Object.entries((entry.set ?? {}) as JsonObject).map(([p, v]) => ({ path: p, value: v, from: joinPath(joinPath(from, 'set'), p) }));
           const value = entry.value as string | number | boolean;
           next.push([...prefix, { axis: axis.name, value, label: (entry.label as string | undefined) ?? formatValue(axis, value), set }]);
+        } else if (figure) {
+          const value = entry as string | number | boolean | null;
+          next.push([...prefix, { axis: axis.name, value, label: formatValue(axis, value), set: [] }]);
         } else {
           if (axis.path === undefined) {
             diagnostics.push({
               loc: locate(located, from),
               path: from,
-              message: `axis '${axis.name}' has no path:, so each value must be { value, label, set: { path: value } }`,
+              message: `axis '${axis.name}' has no path:, so each value must be { value, label, set: { path: value } } (or name the axis in grid.metric as {${axis.name}} to make it choose the figure shown)`,
             });
             return;
           }
@@ -123,11 +180,17 @@ function expandSide(axes: readonly AxisSpec[], side: 'rows' | 'columns', located
   }));
 }
 
-/** Expands `grid:` into its cells (rows × columns). A recipe without a grid is one cell, id `default`. */
+/**
+ * Expands `grid:` into its cells (rows × columns) and the table's entries. A recipe without a grid
+ * is one cell, id `default`. Axes named in `grid.metric` (`{axis}`) are figure axes: their values
+ * choose the figure an entry shows, so the entries that differ only in them show one cell.
+ */
 export function expandGrid(located: Located, diagnostics: Diagnostic[]): Grid {
   const grid = getPath(located.value, 'grid');
   const rowAxes = (isObject(grid) && Array.isArray(grid.rows) ? grid.rows : []) as unknown as AxisSpec[];
   const columnAxes = (isObject(grid) && Array.isArray(grid.columns) ? grid.columns : []) as unknown as AxisSpec[];
+  const metric = isObject(grid) && typeof grid.metric === 'string' && grid.metric !== '' ? grid.metric : 'accuracy';
+  const percent = isObject(grid) && typeof grid.percent === 'boolean' ? grid.percent : true;
   const names = new Map<string, string>();
   [...rowAxes.map((a, i) => [a, `grid.rows.${i}`] as const), ...columnAxes.map((a, i) => [a, `grid.columns.${i}`] as const)].forEach(([a, at]) => {
     if (names.has(a.name))
@@ -138,22 +201,45 @@ export function expandGrid(located: Located, diagnostics: Diagnostic[]): Grid {
       });
     names.set(a.name, at);
   });
-  const rows = expandSide(rowAxes, 'rows', located, diagnostics);
-  const columns = expandSide(columnAxes, 'columns', located, diagnostics);
+  const figureAxes = [...new Set(metricPlaceholders(metric))];
+  for (const name of figureAxes) {
+    if (names.has(name)) continue;
+    diagnostics.push({
+      loc: locate(located, 'grid.metric'),
+      path: 'grid.metric',
+      message: `{${name}} names no axis of the grid${names.size ? ` (axes: ${[...names.keys()].join(', ')})` : ''}; a {placeholder} stands for the value of the axis of that name`,
+    });
+  }
+  const figures = new Set(figureAxes);
+  const rows = expandSide(rowAxes, 'rows', figures, located, diagnostics);
+  const columns = expandSide(columnAxes, 'columns', figures, located, diagnostics);
+  // A cell's own point on a side: the values of the axes that set something.
+  const own = (p: GridPoint): GridPoint => {
+    const values = p.values.filter((v) => !figures.has(v.axis));
+    return { values, id: values.map((v) => `${v.axis}=${String(v.value)}`).join('/'), labels: values.map((v) => v.label) };
+  };
   const cells: Cell[] = [];
+  const entries: GridEntry[] = [];
+  const cellIds = new Set<string>();
+  const entryIds = new Set<string>();
   rows.forEach((r, i) =>
     columns.forEach((c, j) => {
+      const rowPoint = own(r);
+      const columnPoint = own(c);
+      const cell = [rowPoint.id, columnPoint.id].filter(Boolean).join('/') || 'default';
+      if (!cellIds.has(cell)) {
+        cellIds.add(cell);
+        cells.push({ id: cell, row: i, column: j, rowPoint, columnPoint });
+      }
       const id = [r.id, c.id].filter(Boolean).join('/') || 'default';
-      cells.push({ id, row: i, column: j, rowPoint: r, columnPoint: c });
+      if (entryIds.has(id))
+        diagnostics.push({ loc: locate(located, 'grid'), path: 'grid', message: `two cells share the id '${id}'; give axis values distinct values` });
+      entryIds.add(id);
+      const value = new Map([...r.values, ...c.values].map((v) => [v.axis, String(v.value)]));
+      entries.push({ id, row: i, column: j, cell, figure: metric.replace(/\{([^{}]*)\}/g, (_, name: string) => value.get(name) ?? `{${name}}`) });
     }),
   );
-  const seen = new Set<string>();
-  for (const cell of cells) {
-    if (seen.has(cell.id))
-      diagnostics.push({ loc: locate(located, 'grid'), path: 'grid', message: `two cells share the id '${cell.id}'; give axis values distinct values` });
-    seen.add(cell.id);
-  }
-  return { rows, columns, rowAxes, columnAxes, cells };
+  return { rows, columns, rowAxes, columnAxes, cells, entries, metric, figureAxes, percent };
 }
 
 /** A computed column (`grid.summary` in a recipe), such as Average or Decline (↓). */

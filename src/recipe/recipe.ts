@@ -169,6 +169,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
   }
   sameSeeds(cells, located, diagnostics);
   const baseline = baselineOf(located, grid, diagnostics);
+  if (!diagnostics.length) checkFigures(located, grid, cells, registry, diagnostics);
   const summary = summaryOf(located, grid, diagnostics);
   const reference = checkReference(located, grid, summary.length, diagnostics);
   if (diagnostics.length) throw new RecipeError(diagnostics);
@@ -319,6 +320,74 @@ async function pluginFilesOf(located: Located, cli: readonly string[], diagnosti
     }
   }
   return files;
+}
+
+/**
+ * The first key of every figure a cell's metrics.json holds (CellMetrics: the numbers, and the
+ * groups of numbers), for `grid.metric`.
+ */
+const FIGURE_ROOTS = [
+  'accuracy',
+  'accuracy_raw',
+  'test_count',
+  'labeled_count',
+  'unlabeled_count',
+  'epochs',
+  'steps',
+  'seconds',
+  'health',
+  'per_class',
+  'analysis',
+];
+
+/**
+ * Every figure the table is to show exists: its first key is one of metrics.json's numbers or
+ * groups, and a figure of an analysis (`analysis.<name>.<figure>`) names an analysis the cell
+ * lists in `evaluation.analyses` and, where the plugin lists its figures, one of them.
+ */
+function checkFigures(located: Located, grid: Grid, cells: readonly ResolvedCell[], registry: PluginRegistry, diagnostics: Diagnostic[]): void {
+  const at = getPath(located.value, 'grid.metric') === undefined ? 'grid' : 'grid.metric';
+  const loc = locate(located, at);
+  const byId = new Map(cells.map((c) => [c.id, c]));
+  const shows = `grid.metric '${grid.metric}'`;
+  const problems = new Set<string>();
+  // Per analysis: the figures asked of it that it does not report, and what it reports.
+  const unknown = new Map<string, { missing: Set<string>; known: readonly string[] }>();
+  const absent = new Set<string>();
+  for (const entry of grid.entries) {
+    const figure = entry.figure;
+    const root = figure.split('.')[0]!;
+    if (!FIGURE_ROOTS.includes(root)) {
+      problems.add(`${shows} shows '${figure}', which is not a figure of a cell's metrics.json; a figure's path starts with one of ${FIGURE_ROOTS.join(', ')}`);
+      continue;
+    }
+    if (root !== 'analysis') continue;
+    const config = byId.get(entry.cell)!.config as unknown as JsonObject;
+    const listed = (getPath(config, 'evaluation.analyses') ?? []) as JsonObject[];
+    const chosen = listed.find((a) => figure === `analysis.${String(a.use)}` || figure.startsWith(`analysis.${String(a.use)}.`));
+    if (!chosen) {
+      const name = figure.split('.')[1] ?? '';
+      if (absent.has(name)) continue; // once per analysis, for the first cell without it
+      absent.add(name);
+      problems.add(
+        `${shows} shows figures of the analysis '${name}', which cell ${entry.cell} does not run; add it to evaluation.analyses (the cell lists ${listed.length ? listed.map((a) => String(a.use)).join(', ') : 'none'})`,
+      );
+      continue;
+    }
+    const def = registry.get('analysis', String(chosen.use));
+    if (!def.figures) continue;
+    const { use: _use, ...options } = chosen;
+    const known = def.figures(options as never);
+    const rest = figure.slice(`analysis.${def.name}.`.length);
+    if (known.includes(rest)) continue;
+    const u = unknown.get(def.name) ?? { missing: new Set<string>(), known };
+    u.missing.add(rest);
+    unknown.set(def.name, u);
+  }
+  const list = (names: readonly string[]) => (names.length > 12 ? `${names.slice(0, 12).join(', ')}, …` : names.join(', '));
+  for (const [name, u] of unknown)
+    problems.add(`${shows}: the analysis '${name}' reports no figure ${list([...u.missing])} with its options here; it reports ${list(u.known) || 'none'}`);
+  for (const message of problems) diagnostics.push({ loc, path: at, message });
 }
 
 function summaryOf(located: Located, grid: Grid, diagnostics: Diagnostic[]): SummaryColumn[] {

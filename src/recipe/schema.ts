@@ -1,4 +1,4 @@
-import { BATCH_LIMIT, choice, nullable, options, slot, Type, type JsonSchema, type Static } from '../core/schema.ts';
+import { BATCH_LIMIT, choice, nullable, options, slot, slotList, Type, type JsonSchema, type Static } from '../core/schema.ts';
 
 export const SCALES = ['smoke', 'small', 'paper'] as const;
 export type Scale = (typeof SCALES)[number];
@@ -27,11 +27,11 @@ const axisSchema: JsonSchema = {
               {
                 type: 'object',
                 additionalProperties: false,
-                required: ['value', 'set'],
+                required: ['value'],
                 properties: {
                   value: { type: ['string', 'number', 'boolean'] },
                   label: { type: 'string' },
-                  set: { type: 'object', minProperties: 1 },
+                  set: { type: 'object', minProperties: 1, description: 'the recipe paths this value sets (every axis but a figure axis)' },
                 },
               },
             ],
@@ -162,6 +162,15 @@ export function coreSchema() {
         {
           batch_size: Type.Integer({ minimum: 1, ...BATCH_LIMIT, default: 64 }),
           use_ema: Type.Boolean({ default: true, description: 'evaluate the EMA weights when the stage keeps them' }),
+          keep_model: Type.Boolean({
+            default: true,
+            description:
+              "keep the evaluated weights in the cell's model/ folder (for ssfer export); false keeps none, for a recipe that trains nothing (params-flops)",
+          }),
+          analyses: slotList(
+            'analysis',
+            "studies of the evaluated model on the cell's test split (or held-out fold), run after its evaluation: figures under analysis.<name> in metrics.json, files and pictures in the cell's folder",
+          ),
           linear_probe: options(
             {
               enabled: Type.Boolean({
@@ -207,6 +216,18 @@ export function coreSchema() {
           properties: {
             rows: { type: 'array', items: axisSchema },
             columns: { type: 'array', items: axisSchema },
+            metric: {
+              type: 'string',
+              minLength: 1,
+              default: 'accuracy',
+              description:
+                "the figure each table entry shows: a dotted path into the cell's metrics.json (accuracy, health.semi_gain, analysis.params-flops.params_m); {axis} stands for the value of a figure axis, an axis that chooses the figure and sets nothing",
+            },
+            percent: {
+              type: 'boolean',
+              default: true,
+              description: 'the figure is a share in [0, 1], shown in % (accuracy); false shows it as written (parameters in M, FLOPs in G)',
+            },
             summary: {
               type: 'array',
               items: summarySchema,

@@ -76,6 +76,8 @@ function assemble(
 ): JsonSchema {
   const kind = schema['x-slot'] as string | undefined;
   if (kind) return assembleSlot(kind, schema, config, at, located, registry, diagnostics, slots);
+  const itemKind = schema.type === 'array' && isObject(schema.items) ? (schema.items['x-slot'] as string | undefined) : undefined;
+  if (itemKind) return assembleSlotList(itemKind, schema, config, at, located, registry, diagnostics, slots);
   // A mapping keyed by plugin names (data.roots): its keys must name plugins that have the option.
   const keyedBy = schema['x-keys-of'] as { kind: string; option: string } | undefined;
   if (keyedBy) {
@@ -169,6 +171,46 @@ function assembleSlot(
     required: ['use', ...((options.required as string[] | undefined) ?? [])],
     additionalProperties: false,
   };
+}
+
+/**
+ * A list of slots (`evaluation.analyses`): each entry is a slot of the kind, checked against its
+ * plugin's options; a plugin listed twice is refused (an entry's figures are keyed by its name).
+ */
+function assembleSlotList(
+  kind: string,
+  schema: JsonSchema,
+  config: JsonObject,
+  at: string,
+  located: Located,
+  registry: PluginRegistry,
+  diagnostics: Diagnostic[],
+  slots: SlotChoice[],
+): JsonSchema {
+  const list = getPath(config, at);
+  if (!Array.isArray(list)) return schema; // absent: ajv fills the default; another type: ajv reports it
+  const items: JsonSchema[] = [];
+  const seen = new Map<string, number>();
+  list.forEach((entry, i) => {
+    const p = joinPath(at, i);
+    // A bare name is shorthand for { use: name }.
+    if (typeof entry === 'string') {
+      list[i] = { use: entry };
+      if (located.values.has(p)) located.values.set(joinPath(p, 'use'), located.values.get(p)!);
+    }
+    items.push(assembleSlot(kind, schema.items as JsonSchema, config, p, located, registry, diagnostics, slots));
+    const use = (list[i] as JsonObject | undefined)?.use;
+    if (typeof use !== 'string') return;
+    const first = seen.get(use);
+    if (first !== undefined)
+      diagnostics.push({
+        loc: locate(located, joinPath(p, 'use')),
+        path: joinPath(p, 'use'),
+        message: `${kind} '${use}' is listed twice (also at ${joinPath(at, first)}); what an entry reports is keyed by its plugin's name, so list each once`,
+      });
+    else seen.set(use, i);
+  });
+  return { ...schema, items, additionalItems: false };
 }
 
 function nonFiniteNumbers(v: unknown, at: string): string[] {

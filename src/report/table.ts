@@ -1,17 +1,27 @@
 import { columnGroups, type ColumnGroup, type PaperRow, type SummaryColumn } from '../recipe/grid.ts';
+import type { GridEntry } from '../recipe/grid.ts';
 import { seedOf, type ResolvedRecipe } from '../recipe/recipe.ts';
+import { getFigurePath } from '../core/json.ts';
 import { estimate, excludesZero, pairedDifference, type Estimate, type Interval } from './stats.ts';
 
-/** One cell of the paper-style table: our accuracy, over the recipe's seeds, beside the paper's. */
+/** One entry of the paper-style table: our figure (the test accuracy), over the recipe's seeds, beside the paper's. */
 export interface TableCell {
+  /** The entry's id: the cell's id, and the values of the figure axes where the grid has them. */
   readonly id: string;
+  /** The cell whose figure the entry shows, where that differs from `id` (a grid with figure axes). */
+  readonly cell?: string;
+  /** The figure shown, where it is not the test accuracy: its path in the cell's metrics.json. */
+  readonly figure?: string;
   readonly row: string;
   readonly column: string;
-  /** Test accuracy in %: the mean over the seeds, or null unless every seed finished. */
+  /**
+   * The figure (test accuracy) in % — as written where the grid's figure is not a share —: the mean
+   * over the seeds, or null unless every seed finished.
+   */
   readonly ours: number | null;
   /** The sample standard deviation over the seeds (%); null with one seed, or unless every seed finished. */
   readonly ours_std: number | null;
-  /** Each seed's test accuracy (%), in seed order (seed k is the cell's seed + k); null for a seed that did not finish. */
+  /** Each seed's figure (test accuracy, %), in seed order (seed k is the cell's seed + k); null for a seed that did not finish. */
   readonly ours_runs: readonly (number | null)[];
   /** The 95 % Student-t interval of the mean, [low, high] (%); null with one seed, or unless every seed finished. */
   readonly ci95: Interval | null;
@@ -33,8 +43,11 @@ export interface TableCell {
   readonly health?: Readonly<Record<string, number>>;
 }
 
-/** How one seed of a cell ended: its test accuracy in [0, 1] (and health), or its error; null: it has not run. */
-export type SeedResult = { readonly accuracy: number; readonly health?: Readonly<Record<string, number>> } | { readonly error: string } | null;
+/** What the table reads of a finished seed of a cell: its metrics.json (accuracy in [0, 1], health, analysis…). */
+export type CellFigures = { readonly accuracy: number; readonly health?: Readonly<Record<string, number>> } & object;
+
+/** How one seed of a cell ended: its figures, or its error; null: it has not run. */
+export type SeedResult = CellFigures | { readonly error: string } | null;
 
 export interface SummaryCell {
   readonly ours: number | null;
@@ -88,34 +101,53 @@ export function summarize(of: SummaryColumn['of'], values: readonly (number | nu
   }
 }
 
-/** What a cell's seeds say, unrounded: each seed's accuracy (%), their estimate and the paired difference to the baseline row. */
+/** What an entry's seeds say, unrounded: each seed's figure (%, for a share), their estimate and the paired difference to the baseline row. */
 export interface CellEstimate {
   readonly status: TableCell['status'];
   readonly error?: string;
-  /** Each seed's accuracy in %, null where the seed did not finish. */
+  /** Each seed's figure (in % for a share), null where the seed did not finish. */
   readonly runs: readonly (number | null)[];
   /** Over every seed; null unless every seed finished. */
   readonly accuracy: Estimate | null;
-  /** This cell minus the baseline row's cell of the same column, seed by seed; null in the baseline row, without one, or unless both finished. */
+  /** This entry minus the baseline row's entry of the same column, seed by seed; null in the baseline row, without one, or unless both finished. */
   readonly diff: Estimate | null;
   /** The mean over the seeds of each health figure, for a finished cell that reports them. */
   readonly health?: Record<string, number>;
 }
 
-/** Each cell's estimate over its seeds (results: per cell id, one result per seed in seed order). */
+/** Each table entry's estimate over its seeds (results: per cell id, one result per seed in seed order), by entry id. */
+export function estimateEntries(recipe: ResolvedRecipe, results: ReadonlyMap<string, readonly SeedResult[]>): Map<string, CellEstimate> {
+  return estimateOver(recipe, results, recipe.grid.entries, recipe.grid.percent);
+}
+
+/** Each cell's test accuracy over its seeds (what a tracker records of the cell), by cell id. */
 export function estimateCells(recipe: ResolvedRecipe, results: ReadonlyMap<string, readonly SeedResult[]>): Map<string, CellEstimate> {
+  const entries: GridEntry[] = recipe.cells.map((c) => ({ id: c.id, cell: c.id, row: c.row, column: c.column, figure: 'accuracy' }));
+  return estimateOver(recipe, results, entries, true);
+}
+
+function estimateOver(
+  recipe: ResolvedRecipe,
+  results: ReadonlyMap<string, readonly SeedResult[]>,
+  entries: readonly GridEntry[],
+  percent: boolean,
+): Map<string, CellEstimate> {
   const own = new Map<string, CellEstimate>();
-  for (const c of recipe.cells) {
-    const seeds = Array.from({ length: recipe.seeds }, (_, k) => results.get(c.id)?.[k] ?? null);
-    const runs = seeds.map((r) => (r && 'accuracy' in r ? r.accuracy * 100 : null));
+  for (const e of entries) {
+    const seeds = Array.from({ length: recipe.seeds }, (_, k) => results.get(e.cell)?.[k] ?? null);
+    // A finished seed whose figure cannot be shown fails the entry with the reason, never a number.
+    const values = seeds.map((r) => (r && !('error' in r) ? figureValue(r, e.figure, percent) : null));
+    const runs = values.map((v) => (typeof v === 'number' ? v : null));
     const failedAt = seeds.findIndex((r) => r !== null && 'error' in r);
-    const failed = failedAt >= 0 ? (seeds[failedAt] as { error: string }) : null;
+    const badAt = values.findIndex((v) => typeof v === 'string');
+    const error = failedAt >= 0 ? (seeds[failedAt] as { error: string }).error : badAt >= 0 ? (values[badAt] as string) : null;
+    const at = failedAt >= 0 ? failedAt : badAt;
     const done = runs.every((v) => v !== null);
-    const status: TableCell['status'] = failed ? 'failed' : done ? 'done' : 'pending';
-    const health = done ? meanHealth(seeds.map((r) => (r as { health?: Readonly<Record<string, number>> }).health)) : undefined;
-    own.set(c.id, {
+    const status: TableCell['status'] = error !== null ? 'failed' : done ? 'done' : 'pending';
+    const health = done ? meanHealth(seeds.map((r) => (r as CellFigures).health)) : undefined;
+    own.set(e.id, {
       status,
-      ...(failed ? { error: recipe.seeds > 1 ? `seed ${failedAt}: ${failed.error}` : failed.error } : {}),
+      ...(error !== null ? { error: recipe.seeds > 1 ? `seed ${at}: ${error}` : error } : {}),
       runs,
       accuracy: done ? estimate(runs as number[]) : null,
       diff: null,
@@ -123,13 +155,14 @@ export function estimateCells(recipe: ResolvedRecipe, results: ReadonlyMap<strin
     });
   }
   if (!recipe.baseline) return own;
-  const ncol = Math.max(1, recipe.grid.columns.length);
+  const baselineRow = recipe.baseline.row;
   const out = new Map<string, CellEstimate>();
-  for (const c of recipe.cells) {
-    const mine = own.get(c.id)!;
-    const base = own.get(recipe.cells[recipe.baseline.row * ncol + c.column]!.id)!;
-    const paired = c.row !== recipe.baseline.row && mine.accuracy && base.accuracy;
-    out.set(c.id, { ...mine, diff: paired ? pairedDifference(mine.runs as number[], base.runs as number[]) : null });
+  for (const e of entries) {
+    const mine = own.get(e.id)!;
+    const baseEntry = entries.find((x) => x.row === baselineRow && x.column === e.column);
+    const base = baseEntry ? own.get(baseEntry.id)! : null;
+    const paired = e.row !== baselineRow && mine.accuracy && base?.accuracy;
+    out.set(e.id, { ...mine, diff: paired ? pairedDifference(mine.runs as number[], base.runs as number[]) : null });
   }
   return out;
 }
@@ -152,15 +185,18 @@ export function buildTable(
   results: ReadonlyMap<string, readonly SeedResult[]>,
   info: { backend: string; notes: readonly string[] },
 ): Table {
-  const estimates = estimateCells(recipe, results);
+  const { grid } = recipe;
+  const estimates = estimateEntries(recipe, results);
   const roundInterval = (i: Interval | null | undefined): Interval | null => (i ? [round2(i[0]), round2(i[1])] : null);
-  const cells: TableCell[] = recipe.cells.map((c) => {
+  const cells: TableCell[] = grid.entries.map((c) => {
     const e = estimates.get(c.id)!;
     const paper = recipe.reference?.values[c.row]?.[c.column] ?? null;
     return {
       id: c.id,
-      row: c.rowPoint.labels.join(' ') || recipe.name,
-      column: c.columnPoint.labels.join(' ') || 'accuracy',
+      ...(c.cell !== c.id ? { cell: c.cell } : {}),
+      ...(c.figure !== 'accuracy' ? { figure: c.figure } : {}),
+      row: grid.rows[c.row]?.labels.join(' ') || recipe.name,
+      column: grid.columns[c.column]?.labels.join(' ') || 'accuracy',
       ours: e.accuracy ? round2(e.accuracy.mean) : null,
       ours_std: e.accuracy?.std != null ? round2(e.accuracy.std) : null,
       ours_runs: e.runs.map((v) => (v === null ? null : round2(v))),
@@ -203,9 +239,10 @@ export function buildTable(
     seed: recipe.seed,
     seeds: recipe.seeds,
     backend: info.backend,
-    metric: recipe.reference?.metric ?? 'accuracy (%)',
+    metric: recipe.reference?.metric ?? (grid.metric === 'accuracy' ? 'accuracy (%)' : `${grid.metric}${grid.percent ? ' (%)' : ''}`),
     ...(recipe.baseline ? { baseline: { row: recipe.baseline.label } } : {}),
-    notes: info.notes,
+    // A finished cell whose figure cannot be shown says why, above the table.
+    notes: [...info.notes, ...figureErrors(cells, results)],
     rowTitle: recipe.grid.rowAxes.map((a) => a.title ?? a.name).join(' / ') || 'Run',
     columnHeaders: depth ? columnHeaders : [['accuracy']],
     rows,
@@ -213,6 +250,26 @@ export function buildTable(
     ...(summary ? { summary } : {}),
     ...(paperOnly.length ? { paperOnly } : {}),
   };
+}
+
+/** The entries whose figure cannot be shown although no seed of their cell failed, and why. */
+function figureErrors(cells: readonly TableCell[], results: ReadonlyMap<string, readonly SeedResult[]>): string[] {
+  const seedFailed = (c: TableCell) => (results.get(c.cell ?? c.id) ?? []).some((r) => r !== null && 'error' in r);
+  return cells.filter((c) => c.status === 'failed' && !seedFailed(c)).map((c) => `${c.id}: ${c.error}`);
+}
+
+/**
+ * A seed's figure as the table takes it (a share in %), or why it cannot be shown: a figure that
+ * is missing, not a number, or a "share" outside [0, 1] is an error in the entry, never a
+ * plausible wrong number.
+ */
+function figureValue(metrics: object, figure: string, percent: boolean): number | string {
+  const v = getFigurePath(metrics, figure);
+  if (v === undefined) return `the cell's metrics.json has no figure '${figure}'`;
+  if (typeof v !== 'number') return `'${figure}' in the cell's metrics.json is not a number (${JSON.stringify(v)?.slice(0, 60)})`;
+  if (!Number.isFinite(v)) return `'${figure}' is ${v}`;
+  if (percent && (v < 0 || v > 1)) return `'${figure}' is ${v}, not a share in [0, 1]; set grid.percent: false to show the figure as written`;
+  return percent ? v * 100 : v;
 }
 
 function round2(x: number): number {

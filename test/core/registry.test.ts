@@ -10,13 +10,27 @@ import { fixtures, writeFiles } from '../helpers.ts';
 describe('plugin registry (inversify)', () => {
   it('binds every built-in plugin under its kind’s service identifier, by name', async () => {
     const registry = await createRegistry();
-    for (const kind of ['dataset', 'sampler', 'face-boxes', 'backbone', 'pretrain', 'mixing', 'kappa', 'mix-loss', 'ssl', 'augment', 'tracker'] as const) {
+    for (const kind of [
+      'dataset',
+      'sampler',
+      'face-boxes',
+      'backbone',
+      'pretrain',
+      'mixing',
+      'kappa',
+      'mix-loss',
+      'ssl',
+      'augment',
+      'tracker',
+      'analysis',
+    ] as const) {
       expect(registry.hasKind(kind), kind).to.equal(true);
       expect(registry.namesOf(kind).length, kind).to.be.greaterThan(0);
     }
     expect(registry.namesOf('kappa')).to.deep.equal(['fsim', 'iou', 'psnr', 'ssim']);
     expect(registry.namesOf('mix-loss')).to.deep.equal(['L1', 'L2', 'L3', 'L4']);
     expect(registry.namesOf('mixing')).to.include.members(['none', 'mixup', 'facemix']);
+    expect(registry.namesOf('analysis')).to.deep.equal(['fgsm-regions', 'gradcam', 'params-flops']);
     // The container itself answers named lookups.
     const found = registry.container.get<RegisteredPlugin>(serviceId('kappa'), { name: 'ssim' });
     expect(found.definition.name).to.equal('ssim');

@@ -315,6 +315,108 @@ describe('seeds and a baseline row', () => {
   });
 });
 
+describe('analyses and figure axes', () => {
+  const base = path.join(recipes, 'base.yaml');
+  /** A recipe over the base fixture with the given lines. */
+  const recipe = (text: string) => path.join(writeFiles({ 'r.yaml': `extends: ${base}\n${text}` }), 'r.yaml');
+  const adversarial = `evaluation:
+  analyses: [gradcam, { use: fgsm-regions, epsilons: [0, 0.05] }]
+grid:
+  metric: analysis.fgsm-regions.{region}.{eps}
+  rows:
+    - name: region
+      values: [inside, outside]
+    - name: labels
+      path: data.labels.fraction
+      values: [0.25, 0.5]
+  columns:
+    - name: eps
+      values: [0, 0.05]
+`;
+
+  it('takes a list of analyses, each with its options checked and defaulted, a bare name meaning { use: name }', async () => {
+    const r = await resolveRecipe(recipe(adversarial), { registry });
+    const analyses = (r.cells[0]!.config as any).evaluation.analyses;
+    expect(analyses[0]).to.deep.equal({ use: 'gradcam', per_class: 4, threshold: 0.3, target: 'predicted' });
+    expect(analyses[1]).to.deep.include({ use: 'fgsm-regions', epsilons: [0, 0.05], threshold: 0.3 });
+    expect(r.cells[0]!.slots.filter((s) => s.kind === 'analysis').map((s) => [s.path, s.use])).to.deep.equal([
+      ['evaluation.analyses.0', 'gradcam'],
+      ['evaluation.analyses.1', 'fgsm-regions'],
+    ]);
+    // No analysis by default.
+    expect(((await resolveRecipe(base, { registry })).cells[0]!.config as any).evaluation.analyses).to.deep.equal([]);
+  });
+
+  it('makes one cell per value of the axes that set something; a figure axis only chooses the figure an entry shows', async () => {
+    const r = await resolveRecipe(recipe(adversarial), { registry });
+    expect(r.cells.map((c) => c.id)).to.deep.equal(['labels=0.25', 'labels=0.5']);
+    // A cell's points hold the axes that set something; its row and column are its first entry's.
+    expect(r.cells.map((c) => [c.row, c.column, c.rowPoint.labels])).to.deep.equal([
+      [0, 0, ['0.25']],
+      [1, 0, ['0.5']],
+    ]);
+    expect(r.grid.figureAxes).to.deep.equal(['region', 'eps']);
+    expect(r.grid.entries).to.have.length(8);
+    expect(r.grid.entries[3]).to.deep.equal({
+      id: 'region=inside/labels=0.5/eps=0.05',
+      row: 1,
+      column: 1,
+      cell: 'labels=0.5',
+      figure: 'analysis.fgsm-regions.inside.0.05',
+    });
+    expect(r.grid.entries[6]).to.deep.include({ cell: 'labels=0.5', figure: 'analysis.fgsm-regions.outside.0' });
+    expect(r.grid.percent).to.equal(true);
+  });
+
+  it('refuses a figure the cells do not report, naming the analysis to add or the figures there are', async () => {
+    const missing = await problems(recipe(adversarial.replace('analyses: [gradcam, { use: fgsm-regions, epsilons: [0, 0.05] }]', 'analyses: [gradcam]')));
+    expect(missing).to.have.length(1);
+    expect(missing[0]).to.match(
+      /r\.yaml:5:11: grid\.metric: grid\.metric 'analysis\.fgsm-regions\.\{region\}\.\{eps\}' shows figures of the analysis 'fgsm-regions', which cell labels=0\.25 does not run; add it to evaluation\.analyses \(the cell lists gradcam\)/,
+    );
+    const epsilon = await problems(recipe(adversarial.replace('epsilons: [0, 0.05]', 'epsilons: [0, 0.04]')));
+    expect(epsilon[0]).to.match(
+      /the analysis 'fgsm-regions' reports no figure inside\.0\.05, outside\.0\.05 with its options here; it reports inside\.0, outside\.0, inside\.0\.04/,
+    );
+    const root = await problems(recipe('grid:\n  metric: acuracy\n'));
+    expect(root[0]).to.match(
+      /grid\.metric: grid\.metric 'acuracy' shows 'acuracy', which is not a figure of a cell's metrics\.json; a figure's path starts with one of accuracy, /,
+    );
+  });
+
+  it('refuses a placeholder that names no axis, and an axis that both chooses the figure and sets something', async () => {
+    const noAxis = await problems(recipe(adversarial.replace('{eps}', '{epsilon}')));
+    expect(noAxis.join('\n')).to.match(/r\.yaml:5:11: grid\.metric: \{epsilon\} names no axis of the grid \(axes: region, labels, eps\)/);
+    const withPath = await problems(recipe(adversarial.replace('    - name: eps\n', '    - name: eps\n      path: seed\n')));
+    expect(withPath.join('\n')).to.match(
+      /grid\.columns\.0\.path: axis 'eps' is a figure axis \(grid\.metric names it as \{eps\}\): it chooses the figure an entry shows and sets nothing; remove path:/,
+    );
+    const withSet = await problems(recipe(adversarial.replace('values: [0, 0.05]\n', 'values: [0, { value: 0.05, set: { seed: 3 } }]\n')));
+    expect(withSet.join('\n')).to.match(/grid\.columns\.0\.values\.1\.set: axis 'eps' is a figure axis/);
+    const withoutSet = await problems(recipe('grid:\n  rows:\n    - name: k\n      values: [{ value: a, label: A }]\n'));
+    expect(withoutSet[0]).to.match(
+      /r\.yaml:5:16: grid\.rows\.0\.values\.0: needs set: \{ path: value \} \(what this value changes in the recipe\), or name the axis in grid\.metric as \{k\}/,
+    );
+  });
+
+  it('refuses an analysis listed twice, an unknown one, and one whose backbone lacks what it needs', async () => {
+    const twice = await problems(recipe('evaluation:\n  analyses: [params-flops, gradcam, params-flops]\n'));
+    expect(twice).to.have.length(1);
+    expect(twice[0]).to.match(
+      /r\.yaml:3:37: evaluation\.analyses\.2\.use: analysis 'params-flops' is listed twice \(also at evaluation\.analyses\.0\); what an entry reports is keyed by its plugin's name, so list each once$/,
+    );
+    const unknown = await problems(recipe('evaluation:\n  analyses: [gradcm]\n'));
+    expect(unknown[0]).to.match(
+      /evaluation\.analyses\.0\.use: unknown analysis 'gradcm' — did you mean 'gradcam'\? known: fgsm-regions, gradcam, params-flops/,
+    );
+    const option = await problems(recipe('evaluation:\n  analyses: [{ use: fgsm-regions, threshold: 1.5 }]\n'));
+    expect(option[0]).to.match(/r\.yaml:3:46: evaluation\.analyses\.0\.threshold: must be < 1/);
+    const cnn = await problems(recipe('model:\n  backbone: { use: resnet, depth: 18, image_size: 32 }\nevaluation:\n  analyses: [params-flops, gradcam]\n'));
+    expect(cnn).to.have.length(1);
+    expect(cnn[0]).to.match(/evaluation\.analyses\.1\.use: analysis 'gradcam' needs a backbone that provides 'tokens', but model\.backbone is 'resnet'/);
+  });
+});
+
 describe('every recipe in recipes/', () => {
   it('ablation-kappa plans to 48 cells with the paper reference beside each', async () => {
     const r = await resolveRecipe(path.join(projectRoot, 'recipes', 'ablation-kappa.yaml'), { registry, scale: 'smoke' });
@@ -345,10 +447,10 @@ describe('every recipe in recipes/', () => {
     {
       recipe: 'kfold',
       table: 5,
-      rows: ['ViT-Base', 'SSFER-5%', 'SSFER-10%', 'SSFER-25%'],
+      rows: ['ViT-Base', 'ResNet-50', 'VGG13', 'MobileNetV3', 'SSFER-5%', 'SSFER-10%', 'SSFER-25%'],
       columns: ['RAF-DB', 'FERPlus'].flatMap((d) => [1, 2, 3, 4, 5].map((f) => `${d} Fold ${f}`)),
       summary: ['Average'],
-      others: 4,
+      others: 1,
     },
     {
       recipe: 'label-noise',
@@ -361,10 +463,20 @@ describe('every recipe in recipes/', () => {
     {
       recipe: 'other-tasks',
       table: 9,
-      rows: ['Gender', 'Age'].flatMap((t) => ['5%', '10%', '25%'].map((f) => `${t} SSFER-${f}`)),
+      rows: ['Gender', 'Age'].flatMap((t) =>
+        [...['MobileNetV3', 'ResNet-18', 'ResNet-50', 'VGG11', 'VGG13'], ...['5%', '10%', '25%'].map((f) => `SSFER-${f}`)].map((m) => `${t} ${m}`),
+      ),
       columns: [1, 2, 3, 4, 5].map((f) => `Fold${f}`),
       summary: ['Average'],
-      others: 20,
+      others: 10,
+    },
+    {
+      recipe: 'comparison-supervised',
+      table: 2,
+      rows: ['SSFER-1%', 'SSFER-5%', 'SSFER-10%', 'SSFER-25%'],
+      columns: ['RAF-DB', 'FERPlus', 'AffectNet-7', 'AffectNet-8'],
+      summary: [],
+      others: 27,
     },
   ];
   for (const t of tables) {
@@ -378,6 +490,36 @@ describe('every recipe in recipes/', () => {
       expect(r.reference!.others).to.have.length(t.others);
     });
   }
+
+  it('params-flops lays out Table 6: nine backbones × params and FLOPs, one cell per backbone, nothing trained', async () => {
+    const r = await resolveRecipe(path.join(projectRoot, 'recipes', 'params-flops.yaml'), { registry, scale: 'smoke' });
+    expect(r.title).to.match(/^SSFER Table 6 — /);
+    expect(r.cells).to.have.length(9);
+    expect(r.grid.columns.map((p) => p.labels.join(' '))).to.deep.equal(['Params (M)', 'FLOPs (G)']);
+    expect(r.grid.entries.slice(0, 2).map((e) => e.figure)).to.deep.equal(['analysis.params-flops.params_m', 'analysis.params-flops.gflops']);
+    expect(r.grid.percent).to.equal(false);
+    expect(r.reference!.values[5]).to.deep.equal([5.49, 1.1]); // ViT-Tiny
+    for (const c of r.cells) {
+      const config = c.config as any;
+      expect(config.model.backbone.image_size).to.equal(224);
+      expect(config.pipeline.pretrain.use).to.equal('none');
+      expect(config.pipeline.supervised.epochs).to.equal(0);
+      expect(config.pipeline.semi.use).to.equal('none');
+      expect(config.evaluation.linear_probe.enabled).to.equal(false);
+    }
+  });
+
+  it('adversarial lays out Table 7: regions × datasets by ε, four cells (the region and ε choose the figure)', async () => {
+    const r = await resolveRecipe(path.join(projectRoot, 'recipes', 'adversarial.yaml'), { registry, scale: 'smoke' });
+    expect(r.title).to.match(/^SSFER Table 7 — /);
+    expect(r.cells.map((c) => c.id)).to.deep.equal(['dataset=rafdb', 'dataset=ferplus', 'dataset=affectnet7', 'dataset=affectnet8']);
+    expect(r.grid.rows).to.have.length(8);
+    expect(r.grid.columns.map((p) => p.labels.join(' '))).to.deep.equal(['Eps=0', 'Eps=0.02', 'Eps=0.04', 'Eps=0.06', 'Eps=0.08', 'Eps=0.10']);
+    const entry = r.grid.entries.find((e) => e.row === 5 && e.column === 5)!;
+    expect(entry).to.deep.include({ id: 'region=outside/dataset=ferplus/eps=0.1', cell: 'dataset=ferplus', figure: 'analysis.fgsm-regions.outside.0.1' });
+    expect(r.reference!.values[5]![5]).to.equal(33.98);
+    expect((r.cells[2]!.config as any).data.labels.fraction).to.equal(0.1);
+  });
 
   it('the k-fold and noise recipes give every cell of a row the same sampler but for the varied option', async () => {
     const kfold = await resolveRecipe(path.join(projectRoot, 'recipes', 'kfold.yaml'), { registry, scale: 'smoke' });

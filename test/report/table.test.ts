@@ -92,16 +92,20 @@ describe('report: summary columns', () => {
     expect(md.find((l) => l.startsWith('| ViT-Base |'))).to.equal(
       '| ViT-Base | 90.00 (85.74) | 89.00 (86.02) | 88.00 (84.92) | 87.00 (85.94) | 86.00 (83.86) | 88.00 (85.30) | 85.00 (84.68) | 84.00 (85.06) | 83.00 (85.10) | 82.00 (85.45) | 81.00 (85.40) | 83.00 (85.14) |',
     );
-    // SSFER-5% lacks RAF-DB fold 3: no RAF-DB average, the FERPlus one stands.
+    // SSFER-5% (row 4) lacks RAF-DB fold 3: no RAF-DB average, the FERPlus one stands.
     const ssfer5 = md.find((l) => l.startsWith('| SSFER-5% |'))!.split(' | ');
     expect(ssfer5[3]).to.equal('— (76.86)');
     expect(ssfer5[6]).to.equal('— (77.47)');
-    expect(ssfer5[12]).to.equal('73.00 (79.71) |');
+    expect(ssfer5[12]).to.equal('43.00 (79.71) |');
+    // The CNN baselines are rows of ours, with the paper's numbers beside them.
+    expect(md.find((l) => l.startsWith('| ResNet-50 |'))).to.equal(
+      '| ResNet-50 | 80.00 (75.60) | 79.00 (75.56) | 78.00 (75.35) | 77.00 (74.25) | 76.00 (76.32) | 78.00 (75.42) | 75.00 (79.69) | 74.00 (80.78) | 73.00 (79.97) | 72.00 (79.55) | 71.00 (79.94) | 73.00 (79.99) |',
+    );
     const paperOnly = md.indexOf('Paper only (methods not run here):');
     expect(paperOnly).to.be.greaterThan(md.findIndex((l) => l.startsWith('| SSFER-25% |')));
     expect(md[paperOnly + 2]).to.equal(header);
-    expect(md.find((l) => l.startsWith('| ResNet-50 |'))).to.equal(
-      '| ResNet-50 | — (75.60) | — (75.56) | — (75.35) | — (74.25) | — (76.32) | — (75.42) | — (79.69) | — (80.78) | — (79.97) | — (79.55) | — (79.94) | — (79.99) |',
+    expect(md.find((l) => l.startsWith('| ViT-Large |'))).to.equal(
+      '| ViT-Large | — (86.43) | — (87.28) | — (86.39) | — (86.52) | — (85.90) | — (86.50) | — (84.80) | — (85.57) | — (85.09) | — (85.41) | — (85.66) | — (85.31) |',
     );
 
     const text = tableText(t).split('\n');
@@ -355,5 +359,54 @@ describe('recipe: summary columns and paper-only rows', () => {
     expect(noColumns[0]).to.match(/grid\.summary: summary columns are computed over column axes, and this grid has none/);
     const badKind = await problems(`${base}${grid.replace('of: mean', 'of: median')}`);
     expect(badKind[0]).to.match(/grid\.summary\.0\.of: must be one of "mean", "first-minus-last"/);
+  });
+});
+
+describe('report: figures other than the accuracy', () => {
+  it('shows the figure grid.metric names, as written when it is not a share, one entry per figure of a cell', async () => {
+    const r = await recipe('params-flops');
+    const results = new Map(
+      r.cells.map((c, i) => [c.id, [{ accuracy: 1 / 7, analysis: { 'params-flops': { params_m: 5.487943 + i, gflops: 1.082490055 + i } } }]]),
+    );
+    const t = buildTable(r, results, { backend: 'cpu', notes: [] });
+    expect(t.cells).to.have.length(18);
+    expect(new Set(t.cells.map((c) => c.id)).size).to.equal(18);
+    const tiny = t.cells.filter((c) => c.row === 'ViT-Tiny');
+    expect(tiny.map((c) => [c.id, c.cell, c.figure, c.column, c.ours, c.paper])).to.deep.equal([
+      ['model=vit-tiny/figure=params_m', 'model=vit-tiny', 'analysis.params-flops.params_m', 'Params (M)', 10.49, 5.49],
+      ['model=vit-tiny/figure=gflops', 'model=vit-tiny', 'analysis.params-flops.gflops', 'FLOPs (G)', 6.08, 1.1],
+    ]);
+    expect(t.metric).to.equal('Params (M) and FLOPs (G)');
+    const text = tableText(t);
+    expect(text).to.match(/ViT-Tiny +10\.49 \(5\.49\) +6\.08 \(1\.10\)/);
+    expect(text).to.match(/POSTER\+\+ +— \(43\.70\) +— \(8\.40\)/);
+    expect(t.notes).to.deep.equal([]);
+  });
+
+  it('turns a figure the cell lacks, or a "share" outside [0, 1], into a failed entry that says why, never a number', async () => {
+    const r = await recipe('adversarial');
+    const inside = { '0': 0.5, '0.02': 0.25, '0.04': 0.2, '0.06': 0.15, '0.08': 0.1, '0.1': 0.05 };
+    const cells = {
+      'dataset=rafdb': { accuracy: 0.5, analysis: { 'fgsm-regions': { inside, outside: { ...inside, '0.02': 0.3 } } } },
+      'dataset=ferplus': { accuracy: 0.5, analysis: { 'fgsm-regions': { inside, outside: { ...inside, '0.1': 5 } } } },
+      'dataset=affectnet7': { accuracy: 0.5, analysis: { gradcam: {} } },
+    };
+    const results = new Map<string, SeedResult[]>(Object.entries(cells).map(([id, m]) => [id, [m]]));
+    const t = buildTable(r, results, { backend: 'cpu', notes: ['a note'] });
+    const at = (row: number, column: number) => t.cells[row * 6 + column]!;
+    expect([at(0, 0).ours, at(0, 1).ours, at(4, 1).ours, at(4, 5).ours]).to.deep.equal([50, 25, 30, 5]);
+    expect(at(0, 1)).to.deep.include({
+      id: 'region=inside/dataset=rafdb/eps=0.02',
+      row: 'emotion focused regions SSFER-25% RAF-DB',
+      column: 'Eps=0.02',
+      paper: 32.46,
+    });
+    expect(at(5, 5)).to.deep.include({ status: 'failed', ours: null });
+    expect(at(5, 5).error).to.match(/'analysis\.fgsm-regions\.outside\.0\.1' is 5, not a share in \[0, 1\]; set grid\.percent: false/);
+    expect(at(2, 0).error).to.equal("the cell's metrics.json has no figure 'analysis.fgsm-regions.inside.0'");
+    expect(at(3, 0).status).to.equal('pending');
+    expect(t.notes[0]).to.equal('a note');
+    expect(t.notes).to.include("region=inside/dataset=affectnet7/eps=0: the cell's metrics.json has no figure 'analysis.fgsm-regions.inside.0'");
+    expect(tableText(t)).to.match(/emotion unfocused regions SSFER-25% FERPlus +50\.00 \(85\.82\).* failed \(33\.98\)/);
   });
 });

@@ -62,8 +62,17 @@ export function vitGradCam(model: TokenBackbone, images: tf.Tensor4D, classes?: 
   return { grid, maps, classes: chosen, predicted };
 }
 
-/** Maps for many images, in batches; returns them as one Float32Array [count, H, W] and the predictions. */
-export function gradCamAll(model: TokenBackbone, images: Float32Array, count: number, batchSize: number): { maps: Float32Array; predicted: Int32Array } {
+/**
+ * Maps for many images, in batches, of the predicted class or of `classes` (one per image); returns
+ * them as one Float32Array [count, H, W] and the predictions.
+ */
+export function gradCamAll(
+  model: TokenBackbone,
+  images: Float32Array,
+  count: number,
+  batchSize: number,
+  classes?: Int32Array,
+): { maps: Float32Array; predicted: Int32Array } {
   const size = model.imageSize;
   const px = size * size * model.channels;
   const maps = new Float32Array(count * size * size);
@@ -71,7 +80,7 @@ export function gradCamAll(model: TokenBackbone, images: Float32Array, count: nu
   for (let s = 0; s < count; s += batchSize) {
     const n = Math.min(batchSize, count - s);
     const batch = tf.tensor4d(images.subarray(s * px, (s + n) * px), [n, size, size, model.channels]);
-    const cam = vitGradCam(model, batch);
+    const cam = vitGradCam(model, batch, classes?.subarray(s, s + n));
     maps.set(cam.maps.dataSync(), s * size * size);
     predicted.set(cam.predicted, s);
     tf.dispose([batch, cam.grid, cam.maps]);
@@ -91,16 +100,19 @@ export interface GradCamReport {
   readonly picture: Uint8Array;
 }
 
-/** Grad-CAM of a whole split (predicted classes), the mean map per class and the picture. */
+/**
+ * Grad-CAM of a whole split (of the predicted classes, or with `target: 'label'` of the true
+ * ones), the mean map per true class and the picture.
+ */
 export async function gradCamReport(
   model: TokenBackbone,
   split: { images: Float32Array; labels: Int32Array; size: number },
   classNames: readonly string[],
-  options: { perClass: number; batchSize: number },
+  options: { perClass: number; batchSize: number; target?: 'predicted' | 'label' },
 ): Promise<GradCamReport> {
   const size = model.imageSize;
   const hw = size * size;
-  const { maps, predicted } = gradCamAll(model, split.images, split.size, options.batchSize);
+  const { maps, predicted } = gradCamAll(model, split.images, split.size, options.batchSize, options.target === 'label' ? split.labels : undefined);
   const c = classNames.length;
   const meanPerClass = new Float32Array(c * hw);
   const counts = new Array<number>(c).fill(0);
@@ -114,7 +126,7 @@ export async function gradCamReport(
   counts.forEach((n, k) => {
     if (n > 0) for (let j = 0; j < hw; j++) meanPerClass[k * hw + j]! /= n;
   });
-  const picture = await gradCamPicture(model, split, maps, meanPerClass, classNames, options.perClass);
+  const picture = await gradCamPicture(model, split, maps, meanPerClass, classNames, options.perClass, options.target ?? 'predicted');
   return { maps, predicted, meanPerClass, counts, picture };
 }
 
@@ -125,6 +137,7 @@ async function gradCamPicture(
   meanPerClass: Float32Array,
   classNames: readonly string[],
   perClass: number,
+  target: 'predicted' | 'label',
 ): Promise<Uint8Array> {
   const size = model.imageSize;
   const hw = size * size;
@@ -149,7 +162,7 @@ async function gradCamPicture(
       );
     });
     const columns = [...Array.from({ length: perClass }, (_, j) => `image ${j + 1}`), 'class mean'];
-    return await labelledGridPng(rows, classNames, columns, 'Grad-CAM (predicted class) on the last block’s tokens');
+    return await labelledGridPng(rows, classNames, columns, `Grad-CAM (${target === 'label' ? 'true' : 'predicted'} class) on the last block’s tokens`);
   } finally {
     tf.dispose(rows);
   }

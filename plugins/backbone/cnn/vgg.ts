@@ -33,6 +33,10 @@ export interface VggConfig {
   readonly channels: number;
   readonly imageSize: number;
   readonly dropout: number;
+  /** Side of the adaptive average pool before the classifier (torchvision: 7). */
+  readonly poolSize?: number;
+  /** Width of the classifier's two hidden layers (torchvision: 4096). */
+  readonly hidden?: number;
 }
 
 interface Params {
@@ -48,7 +52,8 @@ interface Params {
  * ReLU → Dropout → Linear(4096, 4096) → ReLU → Dropout → Linear(4096, classes). Weight names follow
  * torchvision's indices (features.0, features.1, …, classifier.0, classifier.3), the last linear is head.
  * The 7×7 pool makes the classifier's size independent of the image size; below 224 px it
- * repeats or averages the last feature map as PyTorch's AdaptiveAvgPool2d does.
+ * repeats or averages the last feature map as PyTorch's AdaptiveAvgPool2d does. `poolSize` and
+ * `hidden` change the 7 and the 4096 (a VGG small enough for a smoke run); the defaults are torchvision's.
  */
 export function vgg(c: VggConfig): Architecture<Params> {
   const cfg = VGG_LAYERS[c.depth];
@@ -58,10 +63,12 @@ export function vgg(c: VggConfig): Architecture<Params> {
   let side = c.imageSize;
   for (let i = 0; i < pools; i++) side = Math.floor(side / 2);
   if (side < 1) throw new Error(`vgg: image_size ${c.imageSize} is pooled below 1 px by ${pools} max pools; use at least ${2 ** pools} px`);
-  const pool = adaptivePoolMatrix(side, side, 7, 7);
+  const k = c.poolSize ?? 7;
+  const hidden = c.hidden ?? 4096;
+  const pool = adaptivePoolMatrix(side, side, k, k);
   return {
     kind: `vgg${c.depth}${c.batchNorm ? '_bn' : ''}`,
-    featureDim: 4096,
+    featureDim: hidden,
     build(sink: ParamSink, numClasses: number, seed: number): Params {
       let inC = c.channels;
       let index = 0;
@@ -79,9 +86,9 @@ export function vgg(c: VggConfig): Architecture<Params> {
       const init = { kind: 'normal', std: 0.01 } as const;
       return {
         features,
-        fc1: addDense(sink, 'classifier.0', 512 * 49, 4096, seed, init),
-        fc2: addDense(sink, 'classifier.3', 4096, 4096, seed, init),
-        head: addDense(sink, 'head', 4096, numClasses, seed, init),
+        fc1: addDense(sink, 'classifier.0', 512 * k * k, hidden, seed, init),
+        fc2: addDense(sink, 'classifier.3', hidden, hidden, seed, init),
+        head: addDense(sink, 'head', hidden, numClasses, seed, init),
       };
     },
     features(p: Params, x: tf.Tensor4D, run: Run): tf.Tensor2D {
@@ -91,9 +98,9 @@ export function vgg(c: VggConfig): Architecture<Params> {
         else h = tf.relu(l.bn ? batchNorm(conv2d(h, l.conv), l.bn, run.training) : conv2d(h, l.conv));
       }
       const [b, hh, ww, ch] = h.shape;
-      // [B·C, H·W] · [H·W, 49]: channel-major, as PyTorch flattens its NCHW pool output.
+      // [B·C, H·W] · [H·W, k²]: channel-major, as PyTorch flattens its NCHW pool output.
       const planes = tf.reshape(tf.transpose(h, [0, 3, 1, 2]), [b * ch, hh * ww]) as tf.Tensor2D;
-      const flat = tf.reshape(matMul(planes, tf.tensor2d(pool, [49, hh * ww]), true), [b, ch * 49]) as tf.Tensor2D;
+      const flat = tf.reshape(matMul(planes, tf.tensor2d(pool, [k * k, hh * ww]), true), [b, ch * k * k]) as tf.Tensor2D;
       const h1 = dropout(tf.relu(dense(flat, p.fc1)), c.dropout, run);
       return dropout(tf.relu(dense(h1, p.fc2)), c.dropout, run);
     },

@@ -12,7 +12,9 @@ import mobilenetPlugin from '../../../plugins/backbone/mobilenet-v3.ts';
 import smallCnnPlugin from '../../../plugins/backbone/small-cnn.ts';
 import type { Backbone, BackboneFactory, TokenBackbone } from '../../../src/contracts/backbone.ts';
 import type { PluginContext, PluginDefinition } from '../../../src/core/plugin.ts';
-import { evaluate } from '../../../src/pipeline/evaluate.ts';
+import { analyse, evaluate } from '../../../src/pipeline/evaluate.ts';
+import { createRegistry } from '../../../src/core/registry.ts';
+import type { Analysis } from '../../../src/contracts/analysis.ts';
 import { crossEntropy } from '../../../src/train/losses.ts';
 import { requireNative } from '../../native/helpers.ts';
 import { useConvImplementation } from '../../../plugins/backbone/cnn/layers.ts';
@@ -347,6 +349,66 @@ describe('analyses', function () {
       expect(meta.format).to.equal('png');
       expect(meta.width).to.be.above(3 * 96);
       expect(meta.height).to.be.above(2 * 96 + 52);
+    });
+  });
+
+  describe('the analysis plugins, as the pipeline runs them', () => {
+    const plugin = async (slot: { use: string; [k: string]: unknown }) => (await createRegistry()).create('analysis', slot, ctx);
+
+    it('study the held-out images of a k-fold cell alone, leave no tensor behind, and report what they list', async () => {
+      const model = tinyVit({ pool: 'mean' }, 3);
+      const n = 10;
+      const split = {
+        size: n,
+        images: Float32Array.from({ length: n * 8 * 8 * 3 }, (_, i) => (Math.sin(i * 0.37) + 1) / 2),
+        labels: Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1, 2, 0]),
+        boxes: new Float32Array(n * 4),
+      };
+      const subset = Int32Array.from([1, 4, 5, 8, 9]);
+      try {
+        const analyses = [await plugin({ use: 'gradcam', per_class: 1 }), await plugin({ use: 'fgsm-regions', epsilons: [0, 0.1], strip: 1 })];
+        const before = tf.memory().numTensors;
+        const r = await analyse(analyses, { model, split, subset, classes: ['a', 'b', 'c'], batchSize: 2, cell: 'c' });
+        expect(tf.memory().numTensors).to.equal(before);
+        expect((r.figures.gradcam as any).count).to.equal(5);
+        const mean = JSON.parse(r.files.find((f) => f.name === 'gradcam-mean.json')!.data as string);
+        expect(mean.counts).to.deep.equal([1, 2, 2]); // labels 1, 1, 2, 2, 0
+        // Unattacked, the held-out images are classified as the evaluation classifies them.
+        const clean = evaluate(model, split, 8, 3, 2, subset);
+        expect((r.figures['fgsm-regions'] as any).inside['0']).to.equal(clean.accuracy);
+        expect(r.files.map((f) => f.name)).to.deep.equal(['gradcam.png', 'gradcam-mean.json', 'fgsm-regions.png']);
+        // What each lists for a table to show is what it reports.
+        const counted = await analyse([await plugin({ use: 'params-flops' })], { model, split, classes: ['a', 'b', 'c'], batchSize: 4, cell: 'c' });
+        const registry = await createRegistry();
+        const reported = { ...r.figures, ...counted.figures };
+        const options = { gradcam: {}, 'fgsm-regions': { epsilons: [0, 0.1] }, 'params-flops': {} } as const;
+        for (const [name, o] of Object.entries(options)) {
+          for (const figure of registry.get('analysis', name).figures!(o as never)) {
+            const [group, ...rest] = figure.split('.');
+            const value = rest.length ? (reported[name] as any)[group!][rest.join('.')] : (reported[name] as any)[group!];
+            expect(value, `${name}: ${figure}`).to.be.a('number');
+          }
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+
+    it('refuse a file named like one of the cell’s own, or written by two analyses', async () => {
+      const model = tinyVit({}, 3);
+      const split = { size: 2, images: new Float32Array(2 * 8 * 8 * 3).fill(0.5), labels: Int32Array.from([0, 1]), boxes: new Float32Array(8) };
+      const writes = (name: string, file: string): Analysis => ({ name, run: async () => ({ figures: {}, files: [{ name: file, data: '{}' }] }) });
+      try {
+        const input = { model, split, classes: ['a', 'b', 'c'], batchSize: 2, cell: 'c' };
+        let error = await analyse([writes('x', 'metrics.json')], input).catch((e: Error) => e);
+        expect((error as Error).message).to.match(/analysis 'x' writes 'metrics\.json', which is not a plain file name of its own/);
+        error = await analyse([writes('x', 'x.json'), writes('y', 'x.json')], input).catch((e: Error) => e);
+        expect((error as Error).message).to.match(/analysis 'y' writes 'x\.json', which 'x' wrote already/);
+        error = await analyse([writes('x', '../x.json')], input).catch((e: Error) => e);
+        expect((error as Error).message).to.match(/not a plain file name/);
+      } finally {
+        model.dispose();
+      }
     });
   });
 });

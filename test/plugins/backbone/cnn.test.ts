@@ -147,6 +147,18 @@ describe('convolutional backbones', function () {
       expect(factory('vgg', { depth: 11, batch_norm: false }).parameterCount(7).trainable).to.equal(128_795_015); // Table 6: 128.8
     });
 
+    it('VGG’s smoke-scale classifier (pool_size 1, hidden 512) keeps the convolutions and shrinks the 7×7 pool and 4096-wide layers', () => {
+      // VGG13-BN at 7 classes less torchvision's classifier (25088·4096 + 4096 + 4096·4096 + 4096 + 4096·7 + 7): its convolutions.
+      const convolutions = 128_985_415 - (25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 7 + 7);
+      const f = factory('vgg', { depth: 13, image_size: 32, pool_size: 1, hidden: 512 });
+      const expected = convolutions + 512 * 512 + 512 + 512 * 512 + 512 + 512 * 7 + 7;
+      expect(f.parameterCount(7).trainable).to.equal(expected);
+      const m = f.build(7, 0);
+      expect(trainedSize(m)).to.equal(expected);
+      expect(m.featureDim).to.equal(512);
+      m.dispose();
+    });
+
     it('the small CNN and the linear probe count what they allocate', () => {
       const cnn = factory('small-cnn');
       const m = cnn.build(7, 0);
