@@ -16,21 +16,23 @@ export type EpochFigures = Readonly<Record<string, number>>;
 
 /**
  * The fine-tuning stages of a cell, in order: which kind of plugin runs each, the config slot that
- * chooses it, and its seed. (The supervised stage's seed is the cell's own, derived before stages
- * had tags; it is kept so that results stay the same.)
+ * chooses it, and its seed. A stage's seed is the run's seed's, not the cell's: every cell of one
+ * seed draws the same batches, crops and masks where its settings are the same (common random
+ * numbers), so two rows of a table differ by what their settings change and a paired difference
+ * over seeds measures that, not the luck of two unrelated draws.
  */
 export const FINE_TUNING_STAGES = [
   {
     name: 'supervised',
     kind: 'finetune',
     slot: (config: CellConfig): PluginSlot => config.pipeline.supervised,
-    seed: (seed: number, id: string) => deriveSeed(seed, id),
+    seed: (seed: number) => deriveSeed(seed, 'supervised'),
   },
   {
     name: 'semi',
     kind: 'ssl',
     slot: (config: CellConfig): PluginSlot => config.pipeline.semi,
-    seed: (seed: number, id: string) => deriveSeed(seed, id, 'semi'),
+    seed: (seed: number) => deriveSeed(seed, 'semi'),
   },
 ] as const;
 
@@ -91,7 +93,7 @@ export async function fineTune(
           }
         : {}),
     };
-    const result = await plugin.run({ ...state, seed: stage.seed(c.seed, c.cell.id) }, hooks);
+    const result = await plugin.run({ ...state, seed: stage.seed(c.seed) }, hooks);
     // The weights this stage trained are what an earlier stage's EMA no longer describes: the cell
     // evaluates this stage's EMA, or its weights (the EMA teacher copies itself into them).
     if (result.ema || result.trained) {

@@ -7,6 +7,7 @@ import { deriveSeed, Rng } from '../core/rng.ts';
 import type { CellConfig } from '../recipe/schema.ts';
 import { Interrupted, type CellContext } from './cell-context.ts';
 import { evaluate } from './evaluate.ts';
+import { FINE_TUNING_STAGES } from './stages.ts';
 import { getPath, setPath } from '../core/json.ts';
 import { stratifiedPick } from '../data/stratify.ts';
 import { writeJson } from '../core/files.ts';
@@ -107,7 +108,7 @@ export async function tuneSupervised(
   const parts = validationSplit(state.labeled, labels, numClasses, tuner.validationFraction, Rng.derive(c.seed, 'tune', 'validation'));
   const found = await runTuning({
     tuner,
-    seed: deriveSeed(c.seed, c.cell.id),
+    seed: deriveSeed(c.seed, 'tune'),
     memoFile: c.hooks.checkpointDir ? path.join(c.hooks.checkpointDir, 'tuning.json') : null,
     score: async (params) => {
       const trial = withSettings(c.config, tuner.trialMaxSteps === null ? params : { ...params, 'pipeline.supervised.max_steps': tuner.trialMaxSteps });
@@ -117,7 +118,7 @@ export async function tuneSupervised(
         const stage = c.create('finetune', trial.pipeline.supervised);
         const r = await stage.run(
           // The budget rules count the whole labeled set: a trial trains the epochs the final run will.
-          { ...state, model: candidate, labeled: parts.train, budgetLabels: state.labeled.length, seed: deriveSeed(c.seed, c.cell.id) },
+          { ...state, model: candidate, labeled: parts.train, budgetLabels: state.labeled.length, seed: FINE_TUNING_STAGES[0].seed(c.seed) },
           { onStep: (l, plan) => c.hooks.onStep('tune', l, plan), shouldStop: c.hooks.shouldStop },
         );
         averaged = r.ema ?? null;

@@ -7,7 +7,7 @@ import { RunScope } from '../../src/pipeline/scope.ts';
 import { resolveRecipe } from '../../src/recipe/recipe.ts';
 import { lossHealth } from '../../src/train/health.ts';
 import { runFirstCell, quietHooks as hooks } from '../cells.ts';
-import { fixtures } from '../helpers.ts';
+import { fixtures, writeFiles } from '../helpers.ts';
 
 /** The first cell of the every-stage fixture (MAE → supervised FaceMix → EMA teacher), in process. */
 async function cellOf(sets: string[]): Promise<CellMetrics> {
@@ -114,5 +114,26 @@ describe('stage health', function () {
       m.stage_notes.join('; '),
     ).to.equal(true);
     expect(tableNotes([{ id: m.id, runs: [m] }])).to.include(`${m.id}: semi: 0.0 % of unlabeled images passed τ = 1 in the last epoch`);
+  });
+
+  it('gives the cells of one seed the same random numbers where their settings agree: rows that differ in the semi stage only train the same supervised stage', async () => {
+    const dir = writeFiles({
+      'r.yaml': `extends: ${path.join(fixtures, 'recipes', 'tiny-stages.yaml')}\ngrid:\n  rows:\n    - name: semi_lr\n      path: pipeline.semi.lr\n      values: [5.0e-4, 5.0e-2]\n`,
+    });
+    const recipe = await resolveRecipe(path.join(dir, 'r.yaml'));
+    expect(recipe.cells.map((c) => c.id)).to.deep.equal(['semi_lr=0.0005/labels=0.25', 'semi_lr=0.05/labels=0.25']);
+    const scope = new RunScope(recipe.registry);
+    try {
+      const a = await runCell(scope, recipe, recipe.cells[0]!, hooks);
+      const b = await runCell(scope, recipe, recipe.cells[1]!, hooks);
+      const losses = (o: typeof a, stage: string) => o.log.filter((l) => l.stage === stage).map((l) => l.metrics.loss);
+      expect(losses(a, 'supervised')).to.have.length.above(0);
+      expect(losses(a, 'supervised')).to.deep.equal(losses(b, 'supervised'));
+      expect(a.metrics.health.supervised_accuracy).to.equal(b.metrics.health.supervised_accuracy);
+      // What the settings change still differs.
+      expect(losses(a, 'semi')).to.not.deep.equal(losses(b, 'semi'));
+    } finally {
+      scope.close();
+    }
   });
 });
