@@ -517,7 +517,8 @@ Exit status: 0 when every test passed, 1 when a test failed, 2 when a file canno
     help: `Usage: ssfer sync [DIR] [--tracking-uri U]
 
 Replays, in order, every call in the mlflow-outbox.jsonl files under DIR (a run folder, a
-recipe's folder or the results root; default: results) that the server has not acknowledged.
+recipe's folder or the results root; default: results) that the server has not acknowledged,
+and in a run folder its workers' outboxes (mlflow-outbox.<worker>.jsonl) after the run's own.
 Each call is recorded as acknowledged as it succeeds, so running sync again sends nothing twice.
 
   --tracking-uri U           server to send to (default: the URI the run used, else MLFLOW_TRACKING_URI)
@@ -526,14 +527,16 @@ Each call is recorded as acknowledged as it succeeds, so running sync again send
       const { values, positionals } = parse('sync', argv, { 'tracking-uri': { type: 'string' } });
       if (helpOr(values, 'sync')) return 0;
       if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'; see 'ssfer sync --help'`);
-      const { findOutboxes, syncOutbox } = await import('../tracking/outbox.ts');
+      const { findOutboxes, syncOutbox, Sender } = await import('../tracking/outbox.ts');
       const dir = positionals[0] ?? 'results';
       const files = findOutboxes(dir);
       if (files.length === 0) throw new UsageError(`no mlflow-outbox.jsonl under ${dir}; runs write one when they use tracking: mlflow`);
       let failed = 0;
+      // One sender per server for every file: a launcher's workers' outboxes name the runs its own outbox makes.
+      const senders = new Map<string, InstanceType<typeof Sender>>();
       for (const file of files) {
         try {
-          const r = await syncOutbox(file, { uri: values['tracking-uri'] });
+          const r = await syncOutbox(file, { uri: values['tracking-uri'], senders });
           process.stdout.write(
             `${file}: ${r.sent} call${r.sent === 1 ? '' : 's'} sent, ${r.acknowledged} already acknowledged${r.runs.length ? `, ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} created` : ''}\n`,
           );

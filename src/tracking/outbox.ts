@@ -16,7 +16,15 @@ export type Op =
   | { op: 'status'; ref: string; status: string; end_time: number };
 
 export type Line =
-  | { type: 'session'; session: string; uri: string | null; experiment: string; time: number }
+  | {
+      type: 'session';
+      session: string;
+      uri: string | null;
+      experiment: string;
+      time: number;
+      /** A worker's outbox: the runs it logs under that another process made (by ref), with their server ids when known. */
+      joined?: { session: string; runs: Record<string, RunRef> };
+    }
   | ({ type: 'op'; id: string } & Op)
   | { type: 'ack'; id: string; result?: RunRef; skipped?: string };
 
@@ -74,16 +82,23 @@ export function flattenParams(config: Record<string, unknown>): KeyValue[] {
 export class Sender {
   readonly runs = new Map<string, RunRef>();
   private readonly experiments = new Map<string, string>();
+  /** The experiment a run made by another process is looked up in (its ref is a tag there). */
+  experiment: string | null = null;
 
   constructor(readonly client: MlflowClient) {}
+
+  private async experimentId(name: string): Promise<string> {
+    let exp = this.experiments.get(name);
+    if (!exp) this.experiments.set(name, (exp = await this.client.getOrCreateExperiment(name)));
+    return exp;
+  }
 
   /** Sends one call; `replay` first looks for a run an unacknowledged creation may have made. */
   async send(op: Op, replay = false): Promise<{ result?: RunRef; skipped?: string }> {
     if (op.op === 'run') {
-      let exp = this.experiments.get(op.experiment);
-      if (!exp) this.experiments.set(op.experiment, (exp = await this.client.getOrCreateExperiment(op.experiment)));
+      const exp = await this.experimentId(op.experiment);
       const tags = [...op.tags, { key: 'ssfer_ref', value: op.ref }];
-      if (op.parent) tags.push({ key: 'mlflow.parentRunId', value: this.run(op.parent).run_id });
+      if (op.parent) tags.push({ key: 'mlflow.parentRunId', value: (await this.run(op.parent)).run_id });
       let info: RunInfoMlflow | undefined;
       if (replay) info = (await this.client.searchRuns([exp], `tags.ssfer_ref = '${op.ref.replace(/'/g, "\\'")}'`, [], 1))[0]?.info;
       info ??= await this.client.createRun({ experiment_id: exp, run_name: op.name, start_time: op.start_time, tags });
@@ -91,7 +106,7 @@ export class Sender {
       this.runs.set(op.ref, ref);
       return { result: ref };
     }
-    const run = this.run(op.ref);
+    const run = await this.run(op.ref);
     if (op.op === 'batch') {
       await this.client.logBatch(run.run_id, op);
       return {};
@@ -108,10 +123,28 @@ export class Sender {
     return {};
   }
 
-  private run(ref: string): RunRef {
+  /**
+   * The server's run of a ref: made by this sender, or — a run another process made (a launcher's
+   * parent and cell runs, which its workers log under) — found by its ssfer_ref tag.
+   */
+  private async run(ref: string): Promise<RunRef> {
     const r = this.runs.get(ref);
-    if (!r) throw new MlflowError(`outbox: no MLflow run for '${ref}' (its creation is missing from the outbox)`, null, null, false);
-    return r;
+    if (r) return r;
+    if (this.experiment) {
+      const exp = await this.experimentId(this.experiment);
+      const found = (await this.client.searchRuns([exp], `tags.ssfer_ref = '${ref.replace(/'/g, "\\'")}'`, [], 1))[0]?.info;
+      if (found) {
+        const ref2 = { run_id: found.run_id, experiment_id: found.experiment_id, artifact_uri: found.artifact_uri };
+        this.runs.set(ref, ref2);
+        return ref2;
+      }
+    }
+    throw new MlflowError(
+      `outbox: no MLflow run for '${ref}' (its creation is missing from the outbox, and the server has none with that ref)`,
+      null,
+      null,
+      false,
+    );
   }
 }
 
@@ -127,13 +160,17 @@ export interface SyncResult {
  * Replays the calls of an outbox that the server has not acknowledged, in order, recording an
  * ack for each as it succeeds. Running it again sends nothing.
  */
-export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJS.ProcessEnv; retries?: number } = {}): Promise<SyncResult> {
+export async function syncOutbox(
+  file: string,
+  opts: { uri?: string; env?: NodeJS.ProcessEnv; retries?: number; senders?: Map<string, Sender> } = {},
+): Promise<SyncResult> {
   const env = opts.env ?? process.env;
   const lines = readOutbox(file);
   const acked = new Map<string, Extract<Line, { type: 'ack' }>>();
   for (const l of lines) if (l.type === 'ack') acked.set(l.id, l);
   const result: SyncResult = { file, sent: 0, acknowledged: 0, skipped: [], runs: [] };
-  const senders = new Map<string, Sender>();
+  // Shared by the outboxes of one run (the launcher's and its workers'), whose refs meet: a worker's calls name the launcher's runs.
+  const senders = opts.senders ?? new Map<string, Sender>();
   let session: Extract<Line, { type: 'session' }> | undefined;
   const senderFor = (): Sender => {
     const uri = opts.uri ?? session?.uri ?? env.MLFLOW_TRACKING_URI;
@@ -145,6 +182,9 @@ export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJ
   for (const l of lines) {
     if (l.type === 'session') {
       session = l;
+      const sender = senderFor();
+      sender.experiment = l.experiment;
+      for (const [ref, run] of Object.entries(l.joined?.runs ?? {})) if (!sender.runs.has(ref)) sender.runs.set(ref, run);
       continue;
     }
     if (l.type !== 'op') continue;
@@ -175,10 +215,20 @@ export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJ
   return result;
 }
 
-/** Outbox files under a folder (a run folder, a recipe's folder or the results root). */
+/** A worker's outbox in the run folder: `mlflow-outbox.<worker>.jsonl`. */
+export function workerOutbox(dir: string, worker: string): string {
+  return path.join(dir, `mlflow-outbox.${worker.replace(/[^A-Za-z0-9_.-]/g, '_')}.jsonl`);
+}
+
+const OUTBOX_FILE = /^mlflow-outbox(\.[A-Za-z0-9_.-]+)?\.jsonl$/;
+
+/**
+ * Outbox files under a folder (a run folder, a recipe's folder or the results root): in a run
+ * folder the run's own first (it makes the runs its workers log under), then its workers'.
+ */
 export function findOutboxes(dir: string, depth = 4): string[] {
-  const direct = path.join(dir, OUTBOX);
-  if (fs.existsSync(direct)) return [direct];
+  const here = fs.existsSync(dir) && fs.statSync(dir).isDirectory() ? fs.readdirSync(dir).filter((f) => OUTBOX_FILE.test(f)) : [];
+  if (here.length) return here.sort((a, b) => (a === OUTBOX ? -1 : b === OUTBOX ? 1 : a.localeCompare(b))).map((f) => path.join(dir, f));
   if (depth === 0 || !fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return [];
   return fs
     .readdirSync(dir, { withFileTypes: true })

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { CellInfo, CellRun, CellSummaryInfo, RunInfo, RunStatus, Tracker } from '../contracts/tracker.ts';
 import { LIMITS, MlflowClient, safeUri, splitBatch, type KeyValue, type Metric } from './client.ts';
-import { appendLine, clip, flattenParams, mlflowKey, OUTBOX, Sender, type Op } from './outbox.ts';
+import { appendLine, clip, flattenParams, mlflowKey, OUTBOX, Sender, workerOutbox, type Op, type RunRef } from './outbox.ts';
 
 export interface MlflowTrackerOptions {
   uri: string | null;
@@ -42,6 +42,10 @@ export class MlflowTracker implements Tracker {
   private cells = new Set<string>();
   private params = new Map<string, Map<string, string>>();
   private parentId: string | null = null;
+  /** The session whose refs name the run and its cells' runs: this tracker's own, or (in a launcher's worker) the launcher's. */
+  private refSession = '';
+  /** A worker's tracker: the run and the cells' runs were made by the process that shared them. */
+  private joined = false;
 
   constructor(private readonly opts: MlflowTrackerOptions) {
     this.every = opts.every;
@@ -97,10 +101,10 @@ export class MlflowTracker implements Tracker {
   }
 
   private cellRef(id: string): string {
-    return `${this.session}:cell:${id}`;
+    return `${this.refSession}:cell:${id}`;
   }
   private seedRef(run: CellRun): string {
-    return `${this.session}:cell:${run.id}:seed:${run.seedIndex}`;
+    return `${this.refSession}:cell:${run.id}:seed:${run.seedIndex}`;
   }
 
   /**
@@ -109,7 +113,7 @@ export class MlflowTracker implements Tracker {
    */
   private cellRun(id: string, config: Record<string, unknown>): string {
     const ref = this.cellRef(id);
-    if (this.cells.has(ref)) return ref;
+    if (this.cells.has(ref) || this.joined) return ref;
     this.cells.add(ref);
     this.enqueue({
       op: 'run',
@@ -129,29 +133,38 @@ export class MlflowTracker implements Tracker {
     return ref;
   }
   private get runRef(): string {
-    return `${this.session}:run`;
+    return `${this.refSession}:run`;
+  }
+
+  /** Opens this process's outbox (its session line first) and the sender to the server. */
+  private open(outbox: string, experiment: string, joined?: { session: string; runs: Record<string, RunRef> }): void {
+    this.outbox = outbox;
+    this.session = randomUUID();
+    this.refSession = joined?.session ?? this.session;
+    this.experiment = experiment;
+    appendLine(this.outbox, {
+      type: 'session',
+      session: this.session,
+      uri: this.uri ? safeUri(this.uri) : null,
+      experiment: this.experiment,
+      time: Date.now(),
+      ...(joined ? { joined } : {}),
+    });
+    if (!this.uri) this.goOffline('no tracking URI (set tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI)');
+    else {
+      try {
+        this.sender = new Sender(new MlflowClient({ uri: this.uri, env: this.opts.env, retries: this.opts.retries ?? 2 }));
+        this.sender.experiment = experiment;
+        for (const [ref, r] of Object.entries(joined?.runs ?? {})) this.sender.runs.set(ref, r);
+      } catch (err) {
+        this.goOffline((err as Error).message);
+      }
+    }
   }
 
   async startRun(run: RunInfo): Promise<void> {
     this.guard(() => {
-      this.outbox = path.join(run.dir, OUTBOX);
-      this.session = randomUUID();
-      this.experiment = this.opts.experiment ?? run.recipe;
-      appendLine(this.outbox, {
-        type: 'session',
-        session: this.session,
-        uri: this.uri ? safeUri(this.uri) : null,
-        experiment: this.experiment,
-        time: Date.now(),
-      });
-      if (!this.uri) this.goOffline('no tracking URI (set tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI)');
-      else {
-        try {
-          this.sender = new Sender(new MlflowClient({ uri: this.uri, env: this.opts.env, retries: this.opts.retries ?? 2 }));
-        } catch (err) {
-          this.goOffline((err as Error).message);
-        }
-      }
+      this.open(path.join(run.dir, OUTBOX), this.opts.experiment ?? run.recipe);
       const tags: KeyValue[] = [
         { key: 'mlflow.runName', value: `${run.recipe} ${path.basename(run.dir)}` },
         { key: 'mlflow.source.name', value: run.file },
@@ -183,6 +196,39 @@ export class MlflowTracker implements Tracker {
     });
     await this.chain;
     if (this.parentId && this.uri) this.log(`ssfer: MLflow run ${this.parentId} in experiment '${this.experiment}' at ${safeUri(this.uri)}`);
+  }
+
+  /**
+   * Makes the cells' runs now (a launcher's workers log their seeds under them) and returns what a
+   * worker needs to join: the session that names the runs, the experiment, and the server's ids of
+   * the run and the cells' runs (none while the server cannot be reached: a worker then finds them
+   * by their ssfer_ref tag, and ssfer sync sends the run's outbox before its workers').
+   */
+  async share(cells: readonly CellSummaryInfo[]): Promise<unknown> {
+    this.guard(() => {
+      for (const c of cells) this.cellRun(c.id, c.config);
+    });
+    await this.chain;
+    const runs: Record<string, RunRef> = {};
+    for (const ref of [this.runRef, ...cells.map((c) => this.cellRef(c.id))]) {
+      const r = this.sender?.runs.get(ref);
+      if (r) runs[ref] = r;
+    }
+    return { session: this.refSession, experiment: this.experiment, runs };
+  }
+
+  /** A worker: logs under the run and cells' runs the launcher's tracker shared, in an outbox of its own (`mlflow-outbox.<worker>.jsonl`). */
+  async join(run: RunInfo, shared: unknown, worker: string): Promise<void> {
+    const s = shared as { session?: unknown; experiment?: unknown; runs?: Record<string, RunRef> } | null;
+    if (!s || typeof s.session !== 'string' || typeof s.experiment !== 'string') {
+      this.log(`ssfer: MLflow: ${run.dir} has no MLflow run to join (launch.json); this process records nothing in MLflow`);
+      this.offline = 'no run to join';
+      return;
+    }
+    this.joined = true;
+    this.guard(() => this.open(workerOutbox(run.dir, worker), s.experiment as string, { session: s.session as string, runs: s.runs ?? {} }));
+    this.parentId = s.runs?.[this.runRef]?.run_id ?? null;
+    await this.chain;
   }
 
   async startCell(cell: CellInfo): Promise<void> {

@@ -75,8 +75,9 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
   stop_quiet
   munged --force --socket="$dir/munge/munge.socket" --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/munged.seed"
-  slurmctld -f "$conf"
-  slurmd -f "$conf" -N "$host"
+  # The jobs run at the lowest CPU priority (nice 19): a test cluster shares its machine.
+  nice -n "${SSFER_SLURM_NICE:-19}" slurmctld -f "$conf"
+  nice -n "${SSFER_SLURM_NICE:-19}" slurmd -f "$conf" -N "$host"
   for _ in $(seq 1 60); do
     if timeout 5 sinfo -h -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated)'; then
       echo "$conf"
