@@ -77,6 +77,7 @@ export type {
   StepLog,
 } from './contracts/stages.ts';
 export type { CellInfo, RunInfo, RunStatus, Tracker } from './contracts/tracker.ts';
+export type { Launcher, LaunchResult, LaunchRun, LaunchUnit, UnitStatus, WorkerCommand } from './contracts/launcher.ts';
 export type {
   Augmentation,
   Batch,

@@ -148,13 +148,19 @@ class SlurmLauncher implements Launcher {
     return submission;
   }
 
-  /** The array tasks of our jobs that SLURM still holds (pending, running, requeued…), as `job_task` → state. */
-  private queued(): Map<string, string> {
+  /**
+   * The array tasks of our jobs that SLURM still holds (pending, running, requeued…), as
+   * `job_task` → state; null when squeue could not say (the controller busy or restarting).
+   */
+  private queued(): Map<string, string> | null {
     const jobs = this.submissions.map((s) => s.job);
     const r = slurm('squeue', ['-h', '-r', '-o', '%i %T', '-j', jobs.join(',')]);
     const out = new Map<string, string>();
-    // squeue exits non-zero once every job it is asked about has left the queue.
-    if (r.status !== 0) return out;
+    if (r.status !== 0) {
+      // squeue refuses job ids that have left the queue entirely; anything else is not an answer.
+      if (/invalid job id/i.test(r.stderr)) return out;
+      return null;
+    }
     for (const line of r.stdout.split('\n')) {
       const [id, state] = line.trim().split(/\s+/);
       if (id && state) out.set(id, state);
@@ -211,6 +217,7 @@ class SlurmLauncher implements Launcher {
         );
       }
       const queued = this.queued();
+      if (!queued) continue; // no answer from SLURM this time: decide nothing
       const units = run.status();
       const jobs = this.submissions.map((s) => s.job).join(', ');
       const pending = [...queued.values()].filter((s) => s === 'PENDING').length;

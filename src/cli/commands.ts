@@ -605,7 +605,7 @@ the process that was killed running it), and the waiting units (with why the las
 A run whose run.json says running while nothing runs it was killed: 'ssfer collect' builds its
 table, 'ssfer run <recipe> --resume <dir>' continues it.
 
-  --json   {"dir","title","status","orphaned","launcher","started","finished","cells","seeds",
+  --json   {"dir","title","status","orphaned","detached","launcher","started","finished","cells","seeds",
             "counts":{"done","running","failed","waiting"},"units":[{"key","label","state","attempts","where","error","tail"}]}
 `,
     async run(argv) {

@@ -23,6 +23,8 @@ export interface RunManifest {
   finished?: string;
   /** incomplete: the launcher ended with units neither finished nor failed (continue with --resume). */
   status: 'running' | 'interrupted' | 'finished' | 'failed' | 'incomplete';
+  /** `ssfer run --detach`: a scheduler trains the units and a job after them ends the run; no process of ssfer run follows it. */
+  detached?: boolean;
   config_hash: string;
   cells: string[];
 }

@@ -147,6 +147,7 @@ async function runLocked(
     progress.done();
   }
   if (result.status === 'detached') {
+    writeJson(path.join(dir, 'run.json'), { ...manifest, detached: true });
     progress.log(`ssfer: the units were handed to the scheduler; follow them with: ssfer status ${dir}`);
     return 0;
   }

@@ -12,6 +12,8 @@ export interface RunStatusReport {
   readonly status: RunManifest['status'];
   /** run.json says running, but the `ssfer run` that holds the run no longer runs (killed). */
   readonly orphaned: boolean;
+  /** Handed to a scheduler with --detach. */
+  readonly detached: boolean;
   readonly launcher: string;
   readonly started: string;
   readonly finished: string | null;
@@ -41,12 +43,13 @@ export function runStatus(dir: string): RunStatusReport {
   const counts = { done: 0, running: 0, failed: 0, waiting: 0 };
   for (const d of details) counts[d.state]++;
   const lock = leaseState(path.join(dir, LOCK_FILE), { staleMs: Number.POSITIVE_INFINITY });
-  const orphaned = manifest.status === 'running' && (!lock || !lock.live) && counts.running === 0;
+  const orphaned = manifest.status === 'running' && !manifest.detached && (!lock || !lock.live) && counts.running === 0;
   return {
     dir,
     title: manifest.title,
     status: manifest.status,
     orphaned,
+    detached: Boolean(manifest.detached),
     launcher: manifest.launcher ?? 'inline',
     started: manifest.started,
     finished: manifest.finished ?? null,
@@ -62,7 +65,9 @@ export function statusText(r: RunStatusReport, opts: { waiting?: number } = {}):
   const out: string[] = [r.title, `${r.dir}`];
   const state = r.orphaned
     ? `killed (run.json says running, but no process runs it; 'ssfer collect ${r.dir}' builds the table of what finished, 'ssfer run <recipe> --resume ${r.dir}' continues it)`
-    : r.status;
+    : r.status === 'running' && r.detached
+      ? 'running (detached: a scheduler trains its units, and a job after them builds the table)'
+      : r.status;
   out.push(`run: ${state} · launcher ${r.launcher} · started ${r.started}${r.finished ? ` · ended ${r.finished}` : ''}`);
   const of = r.seeds > 1 ? `${r.cells} cells × ${r.seeds} seeds` : `${r.cells} cells`;
   out.push(`units: ${r.units.length} (${of}): ${r.counts.done} done · ${r.counts.running} running · ${r.counts.failed} failed · ${r.counts.waiting} waiting`);

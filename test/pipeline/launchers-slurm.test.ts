@@ -82,8 +82,8 @@ describe('launchers: SLURM job arrays (a real one-node cluster)', function () {
       .to.contain('the worker ended with status 137 (killed or crashed); starting it again')
       .and.match(/supervised continues from its checkpoint after epoch \d+/);
     // scancel: SLURM stops the task (SIGTERM: the worker checkpoints), ssfer run submits the unit again.
-    expect(r.stderr).to.contain(`${path.basename(path.dirname(cancelled!.unit))}`);
-    expect(r.stderr).to.match(/its task ended without finishing it .*; submitting it again/);
+    const label = path.basename(path.dirname(cancelled!.unit)).replace(/__/g, '/');
+    expect(r.stderr).to.contain(`${label}: its task ended without finishing it`).and.contain('; submitting it again');
     expect(fs.existsSync(path.join(dir, 'slurm', 'round-2.sh'))).to.equal(true);
     const c = attempts(cancelled!.unit);
     expect(c.filter((a) => a.event === 'start').length).to.equal(2);
