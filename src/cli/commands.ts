@@ -15,6 +15,7 @@ import { RecipeError } from '../recipe/diagnostics.ts';
 import { cellStageKeys, STAGES } from '../pipeline/stage-keys.ts';
 import { UsageError } from '../core/errors.ts';
 import { parse } from './args.ts';
+import type { Sender } from '../tracking/outbox.ts';
 
 export interface Command {
   readonly summary: string;
@@ -527,13 +528,13 @@ Each call is recorded as acknowledged as it succeeds, so running sync again send
       const { values, positionals } = parse('sync', argv, { 'tracking-uri': { type: 'string' } });
       if (helpOr(values, 'sync')) return 0;
       if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'; see 'ssfer sync --help'`);
-      const { findOutboxes, syncOutbox, Sender } = await import('../tracking/outbox.ts');
+      const { findOutboxes, syncOutbox } = await import('../tracking/outbox.ts');
       const dir = positionals[0] ?? 'results';
       const files = findOutboxes(dir);
       if (files.length === 0) throw new UsageError(`no mlflow-outbox.jsonl under ${dir}; runs write one when they use tracking: mlflow`);
       let failed = 0;
       // One sender per server for every file: a launcher's workers' outboxes name the runs its own outbox makes.
-      const senders = new Map<string, InstanceType<typeof Sender>>();
+      const senders = new Map<string, Sender>();
       for (const file of files) {
         try {
           const r = await syncOutbox(file, { uri: values['tracking-uri'], senders });
