@@ -146,6 +146,33 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     expect(JSON.parse(finalStatus.stdout)).to.deep.include({ status: 'finished', orphaned: false, counts: { done: 4, running: 0, failed: 0, waiting: 0 } });
   });
 
+  it('stops every worker on SIGTERM (what SLURM and container runtimes send), like Ctrl-C: checkpoints kept, exit 143, resumable', async () => {
+    const out = tempDir();
+    let pid = 0;
+    const r = await ssferWhile(
+      ['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2'],
+      async (child) => {
+        await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
+        const held = await until('a unit in its supervised stage', () => unitInTraining(runDir(out)));
+        pid = held.pid;
+        process.kill(child.pid, 'SIGTERM');
+      },
+    );
+    expect(r.status, r.stderr).to.equal(143);
+    expect(r.stderr)
+      .to.contain('ssfer: SIGTERM: stopping after the current step')
+      .and.match(/Continue with: ssfer run .* --resume /);
+    const dir = runDir(out);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'))).to.include({ status: 'interrupted', signal: 'SIGTERM' });
+    expect(() => process.kill(pid, 0), 'the worker ended').to.throw();
+    const stopped = unitDirs(dir).filter((u) => attempts(u).some((a) => a.outcome === 'interrupted'));
+    expect(stopped.length, 'a worker stopped its unit on SIGTERM and recorded it').to.be.greaterThan(0);
+    for (const u of stopped) expect(fs.existsSync(path.join(u, 'checkpoints')), u).to.equal(true);
+    const resumed = ssfer(['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2', '--resume']);
+    expect(resumed.status, resumed.stderr).to.equal(0);
+    expectSameNumbers(dir, reference);
+  });
+
   it('refuses --detach and --profile for the process pool, before a results folder is made', () => {
     const out = tempDir();
     const d = ssfer(['run', fourCells, '--out', out, '--launcher', 'processes', '--detach']);
