@@ -21,7 +21,13 @@ const slurmOptions = options({
     default: 1,
     description: 'CPUs per task (sbatch --cpus-per-task); also the threads of its native kernels and OpenBLAS',
   }),
-  gpus: nullable(Type.String({ minLength: 1 }), { default: null, description: "GPUs per task (sbatch --gpus-per-task: '1', 'a100:1'); null: none" }),
+  gpus: Type.Unsafe<string | number | null>({
+    type: ['string', 'integer', 'null'],
+    minLength: 1,
+    minimum: 1,
+    default: null,
+    description: "GPUs per task (sbatch --gpus-per-task: 1, 'a100:1'); null: none",
+  }),
   mem: nullable(Type.String({ pattern: '^[0-9]+[KMGT]?$' }), {
     default: null,
     description: 'memory per task (sbatch --mem: 8G, 16000M); null: the partition default',
@@ -101,7 +107,7 @@ class SlurmLauncher implements Launcher {
       ...(o.partition ? [`#SBATCH --partition=${o.partition}`] : []),
       ...(o.time ? [`#SBATCH --time=${o.time}`] : []),
       ...(o.mem ? [`#SBATCH --mem=${o.mem}`] : []),
-      ...(o.gpus ? [`#SBATCH --gpus-per-task=${o.gpus}`] : []),
+      ...(o.gpus !== null ? [`#SBATCH --gpus-per-task=${String(o.gpus)}`] : []),
       o.requeue ? '#SBATCH --requeue' : '#SBATCH --no-requeue',
       ...o.sbatch.map((l) => `#SBATCH ${l}`),
       `# ssfer run, round ${round}: each array task trains its units of ${run.dir} (cells/<cell>/seed-<k>).`,
