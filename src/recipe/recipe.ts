@@ -262,7 +262,9 @@ function sameLauncher(cells: readonly ResolvedCell[], located: Located, diagnost
   const text = (c: ResolvedCell) => JSON.stringify(c.config.launcher);
   for (const cell of cells) {
     if (text(cell) === text(cells[0]!)) continue;
-    const set = [...cell.rowPoint.values, ...cell.columnPoint.values].flatMap((v) => v.set).find((s) => s.path === 'launcher' || s.path.startsWith('launcher.'));
+    const set = [...cell.rowPoint.values, ...cell.columnPoint.values]
+      .flatMap((v) => v.set)
+      .find((s) => s.path === 'launcher' || s.path.startsWith('launcher.'));
     diagnostics.push({
       loc: set ? locate(located, set.from) : locate(located, 'launcher'),
       path: set?.path ?? 'launcher',

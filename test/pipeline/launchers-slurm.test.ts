@@ -87,7 +87,10 @@ describe('launchers: SLURM job arrays (a real one-node cluster)', function () {
     expect(fs.existsSync(path.join(dir, 'slurm', 'round-2.sh'))).to.equal(true);
     const c = attempts(cancelled!.unit);
     expect(c.filter((a) => a.event === 'start').length).to.equal(2);
-    expect(c.find((a) => a.event === 'end'), 'the first attempt stopped on SIGTERM and said so').to.include({ outcome: 'interrupted' });
+    expect(
+      c.find((a) => a.event === 'end'),
+      'the first attempt stopped on SIGTERM and said so',
+    ).to.include({ outcome: 'interrupted' });
     expect(c[c.length - 1]).to.include({ event: 'end', outcome: 'done' });
     expectSameNumbers(dir, reference);
   });
