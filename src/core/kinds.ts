@@ -30,6 +30,7 @@ export const CORE_KINDS: readonly KindDeclaration[] = [
   defineKind('augment', 'a random transform of a batch; boxes follow the images'),
   defineKind('tuner', 'a search over supervised-stage settings before the final training (pipeline.tune)'),
   defineKind('tracker', 'where runs are recorded besides the results folder (tracking)'),
+  defineKind('launcher', 'where the units of a run (one seed of one cell each) are trained: this process, worker processes, a SLURM job array (launcher)'),
 ];
 
 export const KIND_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
