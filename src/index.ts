@@ -90,6 +90,7 @@ export type {
   SharedStage,
   Tracker,
 } from './contracts/tracker.ts';
+export type { Launcher, LaunchResult, LaunchRun, LaunchUnit, UnitStatus, WorkerCommand } from './contracts/launcher.ts';
 export type {
   Augmentation,
   Batch,

@@ -119,7 +119,7 @@ describe('CLI', () => {
   });
 
   it('prints --help for every command', () => {
-    for (const c of ['validate', 'plan', 'plugins', 'run', 'synth', 'export', 'new', 'test']) {
+    for (const c of ['validate', 'plan', 'plugins', 'run', 'synth', 'export', 'new', 'test', 'worker', 'status', 'collect']) {
       const r = ssfer([c, '--help']);
       expect(r.status, c).to.equal(0);
       expect(r.stdout, c).to.match(new RegExp(`^Usage: ssfer ${c}`));

@@ -326,7 +326,7 @@ and writes it as image files with label and face-box files in RAF-DB basic's lay
 
   run: {
     summary: 'train every cell of a recipe and print the table beside the paper',
-    help: `Usage: ssfer run <recipe.yaml> [--scale s] [--set path=value…] [--seeds N] [--plugin FILE…] [--backend b] [--json] [--resume [DIR]] [--out DIR] [--profile]
+    help: `Usage: ssfer run <recipe.yaml> [--scale s] [--set path=value…] [--seeds N] [--plugin FILE…] [--backend b] [--json] [--resume [DIR]] [--out DIR] [--profile] [--launcher L] [--detach]
 
 Validates the recipe, then trains every cell (pre-training → supervised fine-tuning with mixing →
 semi-supervised fine-tuning) once per seed — every cell's seed 0, then seed 1, … (seed k is the
@@ -360,6 +360,22 @@ ${recipeFlagHelp}
   --profile                  time each phase (data, stages, κ, optimizer, checkpoints, evaluation,
                              tracking…) and its kernels, forward and backward: printed at the end
                              and kept as profile.txt and profile.json; the numbers do not change
+                             (launcher inline only: the others train in other processes)
+  --launcher L               where the units (a seed of a cell each) train: inline (this process, the
+                             default) | processes (worker processes on this machine) | slurm (a SLURM
+                             job array); sets launcher: {use: L}, its options with --set launcher.X=…
+                             (ssfer plugins launcher lists them)
+  --detach                   (slurm) submit the job array and a job that builds the table after it,
+                             and return at once; follow with ssfer status <run dir>
+
+Launchers: every unit takes a lease in its folder (unit.lock) and records its attempts there
+(attempts.jsonl); a shared pre-training is computed by one process under a lock beside its
+stage-cache entry while the others wait. A unit whose attempt failed or was killed is started
+again (launcher.max_retries, default 2) and continues from its last epoch checkpoint. The run
+(run.json, the table, the MLflow parent run) stays with ssfer run, which builds the table at the
+end as ssfer collect does. Threads per unit can change the last bits of a sum in the native
+kernels: compare launchers at the same threads per unit (launcher.threads_per_worker,
+launcher.cpus_per_task; inline: SSFER_NATIVE_THREADS).
 `,
     async run(argv) {
       const { values, positionals } = parse('run', argv, {
@@ -371,6 +387,8 @@ ${recipeFlagHelp}
         tracking: { type: 'string' },
         'tracking-uri': { type: 'string' },
         profile: { type: 'boolean' },
+        launcher: { type: 'string' },
+        detach: { type: 'boolean' },
       });
       if (helpOr(values, 'run')) return 0;
       if (positionals.length < 1 || positionals.length > 2)
@@ -386,6 +404,8 @@ ${recipeFlagHelp}
       const tracking: string[] = [];
       if (values.tracking !== undefined) tracking.push(`tracking=${JSON.stringify({ use: values.tracking })}`);
       if (values['tracking-uri'] !== undefined) tracking.push(`tracking.uri=${JSON.stringify(values['tracking-uri'])}`);
+      // So does --launcher: --set launcher.workers=… applies to the launcher it names.
+      if (values.launcher !== undefined) tracking.push(`launcher=${JSON.stringify({ use: values.launcher })}`);
       options.sets = [...tracking, ...options.sets];
       const recipe = await resolveRecipe(positionals[0]!, options);
       const { runRecipe } = await import('../pipeline/run.ts');
@@ -396,6 +416,13 @@ ${recipeFlagHelp}
         outRoot: values.out ?? 'results',
         profile: Boolean(values.profile),
         resumeWith: withoutResume(argv),
+        invocation: {
+          ...(options.scale !== undefined ? { scale: options.scale } : {}),
+          sets: options.sets,
+          seeds: options.seeds,
+          pluginFiles: options.pluginFiles,
+        },
+        detach: Boolean(values.detach),
       });
     },
   },
@@ -502,7 +529,10 @@ Exit status: 0 when every test passed, 1 when a test failed, 2 when a file canno
     help: `Usage: ssfer sync [DIR] [--tracking-uri U]
 
 Replays, in order, every call in the mlflow-outbox.jsonl files under DIR (a run folder, a
-recipe's folder or the results root; default: results) that the server has not acknowledged.
+recipe's folder or the results root; default: results) that the server has not acknowledged,
+and in a run folder its workers' outboxes (mlflow-outbox.<worker>.jsonl) after the run's own; an
+outbox whose next call waits for a run or model another one makes (the pre-training run another
+worker created, the registration of a worker's model) is continued after the others.
 Each call is recorded as acknowledged as it succeeds, so running sync again sends nothing twice.
 
   --tracking-uri U           server to send to (default: the URI the run used, else MLFLOW_TRACKING_URI)
@@ -511,24 +541,118 @@ Each call is recorded as acknowledged as it succeeds, so running sync again send
       const { values, positionals } = parse('sync', argv, { 'tracking-uri': { type: 'string' } });
       if (helpOr(values, 'sync')) return 0;
       if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'; see 'ssfer sync --help'`);
-      const { findOutboxes, syncOutbox } = await import('../tracking/outbox.ts');
+      const { findOutboxes, syncOutboxes } = await import('../tracking/outbox.ts');
       const dir = positionals[0] ?? 'results';
       const files = findOutboxes(dir);
       if (files.length === 0) throw new UsageError(`no mlflow-outbox.jsonl under ${dir}; runs write one when they use tracking: mlflow`);
       let failed = 0;
-      for (const file of files) {
-        try {
-          const r = await syncOutbox(file, { uri: values['tracking-uri'] });
-          process.stdout.write(
-            `${file}: ${r.sent} call${r.sent === 1 ? '' : 's'} sent, ${r.acknowledged} already acknowledged${r.runs.length ? `, ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} created` : ''}\n`,
-          );
-          for (const s of r.skipped) process.stderr.write(`  skipped: ${s}\n`);
-        } catch (err) {
+      // One sender per server for every file: a launcher's workers' outboxes name the runs its own outbox makes.
+      for (const { file, result: r, error } of await syncOutboxes(files, { uri: values['tracking-uri'] })) {
+        if (error !== undefined || !r) {
           failed++;
-          process.stderr.write(`ssfer sync: ${(err as Error).message}\n`);
+          process.stderr.write(`ssfer sync: ${error}\n`);
+          continue;
         }
+        process.stdout.write(
+          `${file}: ${r.sent} call${r.sent === 1 ? '' : 's'} sent, ${r.acknowledged} already acknowledged${r.runs.length ? `, ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} created` : ''}\n`,
+        );
+        for (const s of r.skipped) process.stderr.write(`  skipped: ${s}\n`);
       }
       return failed ? 1 : 0;
+    },
+  },
+
+  worker: {
+    summary: 'train units of a run that ssfer run opened (what launchers start; more can join on any machine)',
+    help: `Usage: ssfer worker <run dir> [--units KEY,KEY…] [--name NAME] [--log FILE] [--max-retries N]
+
+Takes part in a run that 'ssfer run' opened and a launcher trains: resolves its recipe from the run
+folder's launch.json (refused when the recipe changed since), joins its tracker run, and trains
+units — a seed of a cell each, named by its folder cells/<cell>/seed-<k> — into the same folder:
+the named ones in that order, else the next unfinished one again and again until none is left.
+Each unit is taken under a lease in its folder (unit.lock: host, pid, heartbeat; a lease whose
+process is gone, or silent for SSFER_LEASE_STALE_SECONDS, default 600, is taken over) and every
+attempt is recorded in its attempts.jsonl. A failed attempt is started again (from its last epoch
+checkpoint) while the launch's retries last. SIGINT, SIGTERM and SIGHUP stop it after the current
+step, its checkpoints kept. Threads: SSFER_NATIVE_THREADS (the native kernels and OpenBLAS).
+
+  --units KEY,KEY  train these units only, in this order
+  --name NAME      its name in leases, attempts and ssfer status
+  --log FILE       where its output goes (ssfer status shows the end of it for a unit it was killed running)
+  --max-retries N  retries per unit (default: the launcher's)
+
+Exit status: 0 nothing left to do, 1 a unit failed for good, 2 bad input, 130/143/129 stopped by a signal.
+`,
+    async run(argv) {
+      const { values, positionals } = parse('worker', argv, {
+        units: { type: 'string' },
+        name: { type: 'string' },
+        log: { type: 'string' },
+        'max-retries': { type: 'string' },
+      });
+      if (helpOr(values, 'worker')) return 0;
+      if (positionals.length !== 1) throw new UsageError("name one run folder (results/<recipe>/<timestamp>); see 'ssfer worker --help'");
+      const retries = values['max-retries'];
+      if (retries !== undefined && !/^\d+$/.test(retries)) throw new UsageError(`--max-retries must be a whole number ≥ 0, got '${retries}'`);
+      const units = values.units?.split(',').filter((u) => u !== '');
+      const { runWorker } = await import('../pipeline/worker.ts');
+      return runWorker(positionals[0]!, {
+        ...(units ? { units } : {}),
+        ...(retries !== undefined ? { maxRetries: Number(retries) } : {}),
+        ...(values.name ? { name: values.name } : {}),
+        ...(values.log ? { log: path.resolve(values.log) } : {}),
+      });
+    },
+  },
+
+  status: {
+    summary: "where a run's units stand: done, running (where), failed (why), waiting",
+    help: `Usage: ssfer status <run dir> [--json]
+
+Reads a run folder (one that is going, finished or was killed; nothing is changed) and prints the
+run's state, how many units — a seed of a cell each — are done, running, failed and waiting, then
+each running unit with where it runs (pid and host, the worker's name or the SLURM job_task) and
+since when, each failed unit with why (its error and the last lines of its stack, or of the log of
+the process that was killed running it), and the waiting units (with why the last attempt ended).
+A run whose run.json says running while nothing runs it was killed: 'ssfer collect' builds its
+table, 'ssfer run <recipe> --resume <dir>' continues it.
+
+  --json   {"dir","title","status","orphaned","detached","launcher","started","finished","cells","seeds",
+            "counts":{"done","running","failed","waiting"},"units":[{"key","label","state","attempts","where","error","tail"}]}
+`,
+    async run(argv) {
+      const { values, positionals } = parse('status', argv, { json: { type: 'boolean' } });
+      if (helpOr(values, 'status')) return 0;
+      if (positionals.length !== 1) throw new UsageError("name one run folder (results/<recipe>/<timestamp>); see 'ssfer status --help'");
+      const { runStatus, statusText } = await import('../pipeline/status.ts');
+      const report = runStatus(positionals[0]!);
+      if (values.json) process.stdout.write(`${JSON.stringify({ ...report, units: report.units.map(({ lastStart: _l, ...u }) => u) })}\n`);
+      else process.stdout.write(statusText(report));
+      return 0;
+    },
+  },
+
+  collect: {
+    summary: "build a run's table.md and table.json from its finished units (also of a run going on or killed)",
+    help: `Usage: ssfer collect <run dir> [--json] [--finish]
+
+Builds table.md and table.json of a run from the units — a seed of a cell each — that finished in
+its folder, resolving the recipe as the run did (launch.json; refused when the recipe changed
+since), and prints the table. A unit not finished shows as — and is listed, running or waiting,
+on stderr; a unit that failed for good shows as failed. It works on a run that is still going
+(the table of what finished so far) and on one that was killed. Exit status 0 (2: bad input).
+
+  --json     print only the table JSON on stdout
+  --finish   also end the run, as ssfer run does when its launcher is done (what the job after a
+             detached SLURM array runs): each cell's figures and the run's end to the tracker,
+             run.json's status; exit status 0 complete, 1 a unit failed or is missing
+`,
+    async run(argv) {
+      const { values, positionals } = parse('collect', argv, { json: { type: 'boolean' }, finish: { type: 'boolean' } });
+      if (helpOr(values, 'collect')) return 0;
+      if (positionals.length !== 1) throw new UsageError("name one run folder (results/<recipe>/<timestamp>); see 'ssfer collect --help'");
+      const { collectRun } = await import('../pipeline/collect.ts');
+      return collectRun(positionals[0]!, { json: Boolean(values.json), finish: Boolean(values.finish) });
     },
   },
 
@@ -720,6 +844,8 @@ photo in which no face is found, stops the command with one message naming each 
  * (--set, --plugin, --scale, --tracking…) and where it writes (--out), as given, so that the
  * interrupted run's hint continues exactly this run.
  */
+const BOOLEAN_FLAGS = new Set(['--json', '--profile', '--detach']);
+
 function withoutResume(argv: readonly string[]): string[] {
   const out: string[] = [];
   let positionals = 0;
@@ -732,7 +858,8 @@ function withoutResume(argv: readonly string[]): string[] {
       continue;
     }
     out.push(a);
-    if (!a.includes('=') && a !== '--json' && i + 1 < argv.length) out.push(argv[++i]!);
+    if (a === '--detach') continue; // a resumed run follows its units; --detach again to return at once
+    if (!a.includes('=') && !BOOLEAN_FLAGS.has(a) && i + 1 < argv.length) out.push(argv[++i]!);
   }
   return out;
 }

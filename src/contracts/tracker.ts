@@ -117,6 +117,23 @@ export interface Tracker {
   summarizeCell(cell: CellSummaryInfo, result: { metrics: Record<string, number>; status: RunStatus }): Promise<void>;
   /** The run's own files (table.md, table.json, the resolved recipe), how it ended and the table's summary figures. */
   endRun(result: { artifacts: readonly string[]; status: RunStatus; metrics?: Readonly<Record<string, number>> }): Promise<void>;
+  /**
+   * For a run whose seeds other processes train (a launcher's workers), after startRun: makes the
+   * runs those processes log under (the cells' own runs, under the run's) and returns what they need
+   * to join it, as JSON (it is written to the run folder's launch.json). A tracker without it cannot
+   * be used with such a launcher.
+   */
+  share?(cells: readonly CellSummaryInfo[]): Promise<unknown>;
+  /**
+   * In a worker, instead of startRun: log under the run another process started, from what its
+   * share returned; `worker` names this process (for files of its own, such as an outbox). The
+   * worker then calls startCell, logMetrics and endCell for the seeds it trains, and leave when it
+   * is done; the process that finishes the run calls summarizeCell and endRun (after joining, when
+   * it did not start the run).
+   */
+  join?(run: RunInfo, shared: unknown, worker: string): Promise<void>;
+  /** A worker that joined is done: what it could not send yet gets one last try, and it says what is left. */
+  leave?(): Promise<void>;
 }
 
 /** How one seed of a cell ended. */

@@ -31,6 +31,7 @@ export const CORE_KINDS: readonly KindDeclaration[] = [
   defineKind('tuner', 'a search over supervised-stage settings before the final training (pipeline.tune)'),
   defineKind('tracker', 'where runs are recorded besides the results folder (tracking)'),
   defineKind('analysis', "a study of the cell's evaluated model on its test split: figures, files and pictures (evaluation.analyses)"),
+  defineKind('launcher', 'where the units of a run (one seed of one cell each) are trained: this process, worker processes, a SLURM job array (launcher)'),
 ];
 
 export const KIND_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;

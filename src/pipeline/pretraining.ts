@@ -6,7 +6,8 @@ import { writeAtomic } from '../core/files.ts';
 import { deriveSeed } from '../core/rng.ts';
 import { loadTensors, saveTensors, TensorFileError } from '../train/checkpoint.ts';
 import { announced, fileCheckpointStore, previousOf } from '../train/resume.ts';
-import { Interrupted, type CellContext } from './cell-context.ts';
+import { Interrupted, type CellContext, type CellHooks } from './cell-context.ts';
+import { acquireLease, describeHolder, isLease } from '../core/lease.ts';
 import { datasetSlot } from './cell-data.ts';
 import { cellStageKeys } from './stage-keys.ts';
 
@@ -35,7 +36,7 @@ export async function sharedPretraining(c: CellContext, backbone: BackboneFactor
             : {}),
         },
       );
-    shared = hooks.stageCacheDir ? cachedPretraining(path.join(hooks.stageCacheDir, `pretrain-${key}`), run, hooks.note) : run();
+    shared = hooks.stageCacheDir ? cachedPretraining(path.join(hooks.stageCacheDir, `pretrain-${key}`), run, hooks) : run();
     // With the on-disk cache, memory holds one pre-training at a time (another one is read back
     // from disk when a later cell needs it), so a table of many pre-trainings stays flat.
     if (hooks.stageCacheDir) for (const other of [...memo.keys()]) scope.releasePretraining(other);
@@ -50,37 +51,70 @@ export async function sharedPretraining(c: CellContext, backbone: BackboneFactor
   return pretrained;
 }
 
+/** How often a process waiting for another's pre-training looks whether it is done (ms). */
+const WAIT_POLL_MS = 1000;
+
 /**
  * A pre-training from the on-disk stage cache, or run and stored there. Entries are written
- * atomically (weights file last), so a crash never leaves an entry that looks complete.
+ * atomically (weights file last), so a crash never leaves an entry that looks complete. Processes
+ * that share the cache (a launcher's workers, on one machine or the nodes of a cluster) compute an
+ * entry once: the one that takes the lease beside it (`<entry>.lock`: host, pid, heartbeat) trains,
+ * the others wait for the entry and read it; a lease whose holder died (kill -9) is taken over and
+ * its pre-training continues from its checkpoint.
  */
-async function cachedPretraining(base: string, run: () => Promise<PretrainResult>, note: (t: string) => void): Promise<PretrainResult> {
+async function cachedPretraining(base: string, run: () => Promise<PretrainResult>, hooks: Pick<CellHooks, 'note' | 'shouldStop'>): Promise<PretrainResult> {
+  const { note } = hooks;
+  const weightsFile = `${base}.weights`;
+  let waited = false;
+  for (;;) {
+    const cached = await readCached(base, note);
+    if (cached) return cached;
+    const lease = acquireLease(`${base}.lock`, { stage: 'pretrain' }, { note });
+    if (isLease(lease)) {
+      try {
+        // Another process may have finished it between our look and our lease.
+        const meanwhile = await readCached(base, note);
+        if (meanwhile) return meanwhile;
+        const out = await run();
+        if (out.weights && !out.stopped) {
+          if (out.picture) writeAtomic(`${base}.png`, Buffer.from(out.picture));
+          await saveTensors(weightsFile, out.weights, {
+            summary: out.summary,
+            ...(out.health ? { health: out.health } : {}),
+            ...(out.notes ? { notes: out.notes } : {}),
+          });
+          fs.rmSync(`${base}.ckpt`, { force: true });
+          fs.rmSync(previousOf(`${base}.ckpt`), { force: true });
+        }
+        return out;
+      } finally {
+        lease.release();
+      }
+    }
+    if (!waited) {
+      waited = true;
+      note(`ssfer: waiting for the pre-training ${path.basename(base)} that ${describeHolder(lease.held.holder)} computes (stage cache)`);
+    }
+    if (hooks.shouldStop()) return { weights: null, summary: 'pre-training (stopped while waiting)', stopped: true };
+    await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+  }
+}
+
+/** The cache entry, or null when there is none (a damaged one is removed). */
+async function readCached(base: string, note: (t: string) => void): Promise<PretrainResult | null> {
   const weightsFile = `${base}.weights`;
   const loaded = fs.existsSync(weightsFile) ? await loadTensors(weightsFile).catch((err: unknown) => discardDamaged(err, weightsFile, note)) : null;
-  if (loaded) {
-    const picture = fs.existsSync(`${base}.png`) ? new Uint8Array(fs.readFileSync(`${base}.png`)) : undefined;
-    note(`ssfer: pre-training reused from the stage cache (${path.basename(base)})`);
-    const { health, notes } = loaded.meta as { health?: Metrics; notes?: string[] };
-    return {
-      weights: loaded.tensors,
-      summary: `${String(loaded.meta.summary ?? 'pre-training')} (from the stage cache)`,
-      ...(picture ? { picture } : {}),
-      ...(health ? { health } : {}),
-      ...(notes ? { notes } : {}),
-    };
-  }
-  const out = await run();
-  if (out.weights && !out.stopped) {
-    if (out.picture) writeAtomic(`${base}.png`, Buffer.from(out.picture));
-    await saveTensors(weightsFile, out.weights, {
-      summary: out.summary,
-      ...(out.health ? { health: out.health } : {}),
-      ...(out.notes ? { notes: out.notes } : {}),
-    });
-    fs.rmSync(`${base}.ckpt`, { force: true });
-    fs.rmSync(previousOf(`${base}.ckpt`), { force: true });
-  }
-  return out;
+  if (!loaded) return null;
+  const picture = fs.existsSync(`${base}.png`) ? new Uint8Array(fs.readFileSync(`${base}.png`)) : undefined;
+  note(`ssfer: pre-training reused from the stage cache (${path.basename(base)})`);
+  const { health, notes } = loaded.meta as { health?: Metrics; notes?: string[] };
+  return {
+    weights: loaded.tensors,
+    summary: `${String(loaded.meta.summary ?? 'pre-training')} (from the stage cache)`,
+    ...(picture ? { picture } : {}),
+    ...(health ? { health } : {}),
+    ...(notes ? { notes } : {}),
+  };
 }
 
 /** A damaged cache entry (checksums, truncation) is removed and recomputed, with a note; other errors stand. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../core/errors.ts';
+import { processAlive } from '../core/lease.ts';
 
 /**
  * A cell id as a folder name, one-to-one: letters, digits and `= . + -` stay, `/` becomes `__`,
@@ -81,16 +82,6 @@ interface LockInfo {
   pid: number;
   host: string;
   started: string;
-}
-
-/** Whether a process of this host is alive (a process we may not signal is alive too). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -215,4 +206,27 @@ export function removeStaleTemporaries(outRoot: string, now = Date.now()): { fil
   };
   walk(outRoot);
   return { files, bytes };
+}
+
+/**
+ * Each cell's folder name. A resumed run of an older version keeps the folders it wrote under the
+ * older names, unless two of its cells met in one of them: then nothing there can be trusted.
+ */
+export function cellFolders(recipe: { readonly cells: readonly { readonly id: string }[] }, dir: string, resumed: boolean): Map<string, string> {
+  const folders = new Map(recipe.cells.map((c) => [c.id, cellFolder(c.id)]));
+  if (!resumed) return folders;
+  const legacyOwners = new Map<string, string[]>();
+  for (const c of recipe.cells) legacyOwners.set(legacyCellFolder(c.id), [...(legacyOwners.get(legacyCellFolder(c.id)) ?? []), c.id]);
+  for (const c of recipe.cells) {
+    const legacy = legacyCellFolder(c.id);
+    if (legacy === folders.get(c.id) || fs.existsSync(path.join(dir, 'cells', folders.get(c.id)!)) || !fs.existsSync(path.join(dir, 'cells', legacy))) continue;
+    const owners = legacyOwners.get(legacy)!;
+    if (owners.length > 1) {
+      throw new UsageError(
+        `--resume ${dir}: cells ${owners.map((o) => `'${o}'`).join(' and ')} share the folder cells/${legacy} (an older ssfer wrote it, whose folder names were not one-to-one), so its results cannot be told apart; run without --resume to start a new run`,
+      );
+    }
+    folders.set(c.id, legacy);
+  }
+  return folders;
 }

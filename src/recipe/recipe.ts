@@ -168,6 +168,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
     cells.push({ ...cell, config: config as unknown as CellConfig, slots: v.slots });
   }
   sameSeeds(cells, located, diagnostics);
+  sameLauncher(cells, located, diagnostics);
   const baseline = baselineOf(located, grid, diagnostics);
   if (!diagnostics.length) checkFigures(located, grid, cells, registry, diagnostics);
   const summary = summaryOf(located, grid, diagnostics);
@@ -249,6 +250,26 @@ function sameSeeds(cells: readonly ResolvedCell[], located: Located, diagnostics
       loc: set ? locate(located, set.from) : locate(located, 'seeds'),
       path: 'seeds',
       message: `cell '${cell.id}' runs ${cell.config.seeds} seeds and '${cells[0]!.id}' ${first}; every cell runs the same seeds (the table compares cells seed by seed): set seeds once, at the top of the recipe or with --seeds`,
+    });
+    return;
+  }
+}
+
+/**
+ * The launcher trains the run's units, so it is the run's: a grid value that gives one cell another
+ * launcher (or other launcher options) is reported where it is written.
+ */
+function sameLauncher(cells: readonly ResolvedCell[], located: Located, diagnostics: Diagnostic[]): void {
+  const text = (c: ResolvedCell) => JSON.stringify(c.config.launcher);
+  for (const cell of cells) {
+    if (text(cell) === text(cells[0]!)) continue;
+    const set = [...cell.rowPoint.values, ...cell.columnPoint.values]
+      .flatMap((v) => v.set)
+      .find((s) => s.path === 'launcher' || s.path.startsWith('launcher.'));
+    diagnostics.push({
+      loc: set ? locate(located, set.from) : locate(located, 'launcher'),
+      path: set?.path ?? 'launcher',
+      message: `cell '${cell.id}' would be trained by launcher ${text(cell)} and '${cells[0]!.id}' by ${text(cells[0]!)}; the launcher trains the whole run: set it once, at the top of the recipe or with --launcher`,
     });
     return;
   }

@@ -209,6 +209,11 @@ export function coreSchema() {
         { additionalProperties: false, default: {} },
       ),
       tracking: slot('tracker', 'local', 'where runs are recorded'),
+      launcher: slot(
+        'launcher',
+        'inline',
+        'where the units of the run (one seed of one cell each) are trained: inline (this process), processes (worker processes on this machine), slurm (a SLURM job array)',
+      ),
       grid: Type.Optional(
         Type.Unsafe<unknown>({
           type: 'object',

@@ -24,8 +24,12 @@ export type Op =
    * server has them (its `metrics` are logged against it), else run artifacts under `name/`.
    */
   | { op: 'model'; ref: string; name: string; onnx: string; spec: MlflowModelSpec; time: number; tags: KeyValue[]; params: KeyValue[]; metrics: Metric[] }
-  /** The model logged for run `ref` as a new version of the registered model `name`. */
-  | { op: 'register'; ref: string; name: string; description: string };
+  /**
+   * The model logged for run `ref` (named `model`, default 'model') as a new version of the
+   * registered model `name`; `elsewhere`: another outbox of the run logs that model (a launcher's
+   * worker), so it is looked up on the server, and waited for while it is not there yet.
+   */
+  | { op: 'register'; ref: string; name: string; description: string; model?: string; elsewhere?: boolean };
 
 /** What a sent call left on the server that later calls refer to. */
 export interface Sent {
@@ -36,7 +40,15 @@ export interface Sent {
 }
 
 export type Line =
-  | { type: 'session'; session: string; uri: string | null; experiment: string; time: number }
+  | {
+      type: 'session';
+      session: string;
+      uri: string | null;
+      experiment: string;
+      time: number;
+      /** A worker's outbox: the runs it logs under that another process made (by ref), with their server ids when known. */
+      joined?: { session: string; runs: Record<string, RunRef> };
+    }
   | ({ type: 'op'; id: string } & Op)
   | ({ type: 'ack'; id: string } & Sent);
 
@@ -106,12 +118,15 @@ function flatten(config: Record<string, unknown>): Map<string, string> {
 export const PARAM_VALUE_LIMIT = 500;
 /** Where a cell's param values longer than PARAM_VALUE_LIMIT are kept in full. */
 export const LONG_PARAMS_FILE = 'long-params.json';
-/** Top-level keys of a cell's config that are not its settings: the recipe's grid, scales, paper numbers, texts and tracking. */
-const NOT_SETTINGS = new Set(['scales', 'grid', 'reference', 'title', 'description', 'tracking']);
+/**
+ * Top-level keys of a cell's config that are not its settings: the recipe's grid, scales, paper
+ * numbers, texts, tracking and launcher (where the units are trained changes no number).
+ */
+const NOT_SETTINGS = new Set(['scales', 'grid', 'reference', 'title', 'description', 'tracking', 'launcher']);
 
 /**
  * A cell's own resolved settings as params: every key but the recipe's grid, scales, reference,
- * texts and tracking. A value longer than PARAM_VALUE_LIMIT is logged cut, saying so, and in
+ * texts, tracking and launcher. A value longer than PARAM_VALUE_LIMIT is logged cut, saying so, and in
  * full in `long` (for the LONG_PARAMS_FILE artifact).
  */
 export function settingsParams(config: Record<string, unknown>): { params: KeyValue[]; long: Record<string, string> } {
@@ -132,8 +147,16 @@ export class Sender {
   readonly models = new Map<string, ModelRef>();
   private readonly experiments = new Map<string, string>();
   private version: Promise<string | null> | null = null;
+  /** The experiment a run made by another process is looked up in (its ref is a tag there). */
+  experiment: string | null = null;
 
   constructor(readonly client: MlflowClient) {}
+
+  private async experimentId(name: string): Promise<string> {
+    let exp = this.experiments.get(name);
+    if (!exp) this.experiments.set(name, (exp = await this.client.getOrCreateExperiment(name)));
+    return exp;
+  }
 
   /** Remembers what an acknowledged call left on the server (when an outbox is replayed). */
   restore(op: Op, ack: Sent): void {
@@ -148,10 +171,9 @@ export class Sender {
    */
   async send(op: Op, replay = false): Promise<Sent> {
     if (op.op === 'run') {
-      let exp = this.experiments.get(op.experiment);
-      if (!exp) this.experiments.set(op.experiment, (exp = await this.client.getOrCreateExperiment(op.experiment)));
+      const exp = await this.experimentId(op.experiment);
       const tags = [...op.tags, { key: 'ssfer_ref', value: op.ref }];
-      if (op.parent) tags.push({ key: 'mlflow.parentRunId', value: this.run(op.parent).run_id });
+      if (op.parent) tags.push({ key: 'mlflow.parentRunId', value: (await this.run(op.parent)).run_id });
       let info: RunInfoMlflow | undefined;
       if (replay) info = (await this.client.searchRuns([exp], `tags.ssfer_ref = '${op.ref.replace(/'/g, "\\'")}'`, [], 1))[0]?.info;
       info ??= await this.client.createRun({ experiment_id: exp, run_name: op.name, start_time: op.start_time, tags });
@@ -159,7 +181,7 @@ export class Sender {
       this.runs.set(op.ref, ref);
       return { result: ref };
     }
-    const run = this.run(op.ref);
+    const run = await this.run(op.ref);
     switch (op.op) {
       case 'batch':
         await this.client.logBatch(run.run_id, op);
@@ -186,7 +208,7 @@ export class Sender {
         }
         return {};
       case 'link':
-        await this.client.setTag(run.run_id, op.key, this.run(op.target).run_id);
+        await this.client.setTag(run.run_id, op.key, (await this.run(op.target)).run_id);
         return {};
       case 'model':
         return this.sendModel(op, run);
@@ -243,7 +265,7 @@ export class Sender {
   }
 
   private async register(op: Extract<Op, { op: 'register' }>, run: RunRef): Promise<Sent> {
-    const model = this.models.get(op.ref);
+    const model = this.models.get(op.ref) ?? (op.elsewhere ? await this.loggedModel(op.model ?? 'model', op.ref, run) : undefined);
     if (!model) return { skipped: `no model was logged for run ${run.run_id}, so none is registered as '${op.name}'` };
     const c = this.client;
     await c.ensureRegisteredModel(op.name);
@@ -261,10 +283,64 @@ export class Sender {
     return { version: version.version };
   }
 
-  private run(ref: string): RunRef {
+  /**
+   * The model `name` another process logged for a run (a launcher's worker): its logged model on
+   * MLflow 3, its run's `name/` artifacts on MLflow 2. Not there yet: a NotYetSent error (the call
+   * is tried again later, and `ssfer sync` sends the other outboxes first).
+   */
+  private async loggedModel(name: string, ref: string, run: RunRef): Promise<ModelRef> {
+    const quoted = (v: string) => `'${v.replace(/'/g, "\\'")}'`;
+    const found = await this.client.searchLoggedModels([run.experiment_id], `name = ${quoted(name)} AND source_run_id = ${quoted(run.run_id)}`);
+    let model: ModelRef | null = null;
+    if (found === null) {
+      const at = { run_id: run.run_id, experiment_id: run.experiment_id, artifact_uri: run.artifact_uri ?? '' };
+      const there = await this.client.downloadArtifact(at, `${name}/MLmodel`).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof MlflowError && err.status === 404) return false;
+          throw err;
+        },
+      );
+      if (there) model = { model_id: null, source: `${run.artifact_uri ?? `runs:/${run.run_id}`}/${name}` };
+    } else {
+      const ready = found.find((m) => m.info.status === undefined || m.info.status === 'LOGGED_MODEL_READY');
+      if (ready) model = { model_id: ready.info.model_id, source: `models:/${ready.info.model_id}` };
+    }
+    if (!model) throw new NotYetSent(`the model '${name}' of run ${run.run_id} (${ref}) is not on the server yet; another outbox of the run logs it`);
+    this.models.set(ref, model);
+    return model;
+  }
+
+  /**
+   * The server's run of a ref: made by this sender, or — a run another process made (a launcher's
+   * parent, cell and shared stages' runs, which its workers log under) — found by its ssfer_ref
+   * tag. Not there yet: a NotYetSent error.
+   */
+  private async run(ref: string): Promise<RunRef> {
     const r = this.runs.get(ref);
-    if (!r) throw new MlflowError(`outbox: no MLflow run for '${ref}' (its creation is missing from the outbox)`, null, null, false);
-    return r;
+    if (r) return r;
+    if (this.experiment) {
+      const exp = await this.experimentId(this.experiment);
+      const found = (await this.client.searchRuns([exp], `tags.ssfer_ref = '${ref.replace(/'/g, "\\'")}'`, [], 1))[0]?.info;
+      if (found) {
+        const ref2 = { run_id: found.run_id, experiment_id: found.experiment_id, artifact_uri: found.artifact_uri };
+        this.runs.set(ref, ref2);
+        return ref2;
+      }
+    }
+    throw new NotYetSent(`outbox: no MLflow run for '${ref}' yet (the server has none with that ref; another outbox of the run creates it)`);
+  }
+}
+
+/**
+ * A call names a run or model that another outbox of the run makes (another process of a
+ * launcher) and the server does not have yet: a tracker tries it again later, `ssfer sync` sends
+ * the run's other outboxes first.
+ */
+export class NotYetSent extends MlflowError {
+  constructor(message: string) {
+    super(message, null, 'NOT_YET_SENT', true);
+    this.name = 'NotYetSent';
   }
 }
 
@@ -274,19 +350,32 @@ export interface SyncResult {
   acknowledged: number;
   skipped: string[];
   runs: RunRef[];
+  /** With `defer`: why sending stopped at a call that waits for a run or model another outbox makes. */
+  waiting?: string;
+}
+
+export interface SyncOptions {
+  uri?: string;
+  env?: NodeJS.ProcessEnv;
+  retries?: number;
+  /** One sender per server, shared by the outboxes of one run (the launcher's and its workers'), whose refs meet. */
+  senders?: Map<string, Sender>;
+  /** Stop at a call that waits for another outbox (NotYetSent) and say so in `waiting`, rather than throw. */
+  defer?: boolean;
 }
 
 /**
  * Replays the calls of an outbox that the server has not acknowledged, in order, recording an
  * ack for each as it succeeds. Running it again sends nothing.
  */
-export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJS.ProcessEnv; retries?: number } = {}): Promise<SyncResult> {
+export async function syncOutbox(file: string, opts: SyncOptions = {}): Promise<SyncResult> {
   const env = opts.env ?? process.env;
   const lines = readOutbox(file);
   const acked = new Map<string, Extract<Line, { type: 'ack' }>>();
   for (const l of lines) if (l.type === 'ack') acked.set(l.id, l);
   const result: SyncResult = { file, sent: 0, acknowledged: 0, skipped: [], runs: [] };
-  const senders = new Map<string, Sender>();
+  // Shared by the outboxes of one run (the launcher's and its workers'), whose refs meet: a worker's calls name the launcher's runs.
+  const senders = opts.senders ?? new Map<string, Sender>();
   let session: Extract<Line, { type: 'session' }> | undefined;
   const senderFor = (): Sender => {
     const uri = opts.uri ?? session?.uri ?? env.MLFLOW_TRACKING_URI;
@@ -298,6 +387,9 @@ export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJ
   for (const l of lines) {
     if (l.type === 'session') {
       session = l;
+      const sender = senderFor();
+      sender.experiment = l.experiment;
+      for (const [ref, run] of Object.entries(l.joined?.runs ?? {})) if (!sender.runs.has(ref)) sender.runs.set(ref, run);
       continue;
     }
     if (l.type !== 'op') continue;
@@ -313,12 +405,12 @@ export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJ
     try {
       out = await sender.send(op as Op, true);
     } catch (err) {
-      throw new MlflowError(
-        `sync ${file} (to ${safeUri(sender.client.uri)}): ${(err as Error).message}; ${result.sent} calls sent, run 'ssfer sync' again to continue`,
-        null,
-        null,
-        false,
-      );
+      const message = `sync ${file} (to ${safeUri(sender.client.uri)}): ${(err as Error).message}; ${result.sent} calls sent, run 'ssfer sync' again to continue`;
+      if (err instanceof NotYetSent) {
+        if (opts.defer) return { ...result, waiting: (err as Error).message };
+        throw new NotYetSent(message);
+      }
+      throw new MlflowError(message, null, null, false);
     }
     appendLine(file, { type: 'ack', id: l.id, ...out });
     result.sent++;
@@ -328,10 +420,72 @@ export async function syncOutbox(file: string, opts: { uri?: string; env?: NodeJ
   return result;
 }
 
-/** Outbox files under a folder (a run folder, a recipe's folder or the results root). */
+/**
+ * Syncs outboxes in order (a run folder's own first, then its workers'), sharing one sender per
+ * server. An outbox whose next call names a run or model that another outbox makes (a worker
+ * linking to the pre-training run another worker created; the run's registration of a model a
+ * worker logged) is set aside and continued after the others, as long as that sends anything.
+ * Each file's result (its calls sent over every pass), or why it stopped.
+ */
+export async function syncOutboxes(
+  files: readonly string[],
+  opts: Omit<SyncOptions, 'defer'> = {},
+): Promise<{ file: string; result?: SyncResult; error?: string }[]> {
+  const senders = opts.senders ?? new Map<string, Sender>();
+  const results = new Map<string, SyncResult>();
+  const errors = new Map<string, string>();
+  let pending = [...files];
+  for (;;) {
+    const waiting: string[] = [];
+    let sent = 0;
+    for (const file of pending) {
+      let r: SyncResult;
+      try {
+        r = await syncOutbox(file, { ...opts, senders, defer: true });
+      } catch (err) {
+        errors.set(file, (err as Error).message);
+        continue;
+      }
+      const before = results.get(file);
+      results.set(
+        file,
+        before
+          ? {
+              ...r,
+              sent: before.sent + r.sent,
+              acknowledged: before.acknowledged,
+              skipped: [...before.skipped, ...r.skipped],
+              runs: [...before.runs, ...r.runs],
+            }
+          : r,
+      );
+      sent += r.sent;
+      if (r.waiting) waiting.push(file);
+    }
+    if (waiting.length === 0 || sent === 0) {
+      for (const file of waiting)
+        errors.set(file, `sync ${file}: ${results.get(file)!.waiting}, and no outbox under the folder makes it; run 'ssfer sync' again once it is there`);
+      break;
+    }
+    pending = waiting;
+  }
+  return files.map((file) => (errors.has(file) ? { file, error: errors.get(file)! } : { file, result: results.get(file)! }));
+}
+
+/** A worker's outbox in the run folder: `mlflow-outbox.<worker>.jsonl`. */
+export function workerOutbox(dir: string, worker: string): string {
+  return path.join(dir, `mlflow-outbox.${worker.replace(/[^A-Za-z0-9_.-]/g, '_')}.jsonl`);
+}
+
+const OUTBOX_FILE = /^mlflow-outbox(\.[A-Za-z0-9_.-]+)?\.jsonl$/;
+
+/**
+ * Outbox files under a folder (a run folder, a recipe's folder or the results root): in a run
+ * folder the run's own first (it makes the runs its workers log under), then its workers'.
+ */
 export function findOutboxes(dir: string, depth = 4): string[] {
-  const direct = path.join(dir, OUTBOX);
-  if (fs.existsSync(direct)) return [direct];
+  const here = fs.existsSync(dir) && fs.statSync(dir).isDirectory() ? fs.readdirSync(dir).filter((f) => OUTBOX_FILE.test(f)) : [];
+  if (here.length) return here.sort((a, b) => (a === OUTBOX ? -1 : b === OUTBOX ? 1 : a.localeCompare(b))).map((f) => path.join(dir, f));
   if (depth === 0 || !fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return [];
   return fs
     .readdirSync(dir, { withFileTypes: true })

@@ -1,9 +1,24 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { CellAxis, CellInfo, CellResult, CellRun, CellSummaryInfo, DatasetInput, RunInfo, RunStatus, SharedStage, Tracker } from '../contracts/tracker.ts';
 import { LIMITS, MlflowClient, MlflowError, safeUri, splitBatch, type DatasetMlflow, type KeyValue, type Metric } from './client.ts';
-import { appendLine, clip, LONG_PARAMS_FILE, mlflowKey, OUTBOX, Sender, settingsParams, type Op, type Sent } from './outbox.ts';
+import {
+  appendLine,
+  clip,
+  findOutboxes,
+  LONG_PARAMS_FILE,
+  mlflowKey,
+  OUTBOX,
+  readOutbox,
+  Sender,
+  settingsParams,
+  workerOutbox,
+  type Op,
+  type RunRef,
+  type Sent,
+} from './outbox.ts';
 
 export interface MlflowTrackerOptions {
   uri: string | null;
@@ -75,14 +90,31 @@ interface SeedRunOf {
   readonly info: CellInfo;
 }
 
-/** A model logged on a seed's run this session. */
+/** A model logged on a seed's run this session (by this process, or by a worker of its launch). */
 interface LoggedModel {
   readonly cell: string;
   readonly seedIndex: number;
   readonly ref: string;
   readonly accuracy: number;
   readonly dataset: string;
+  /** Logged by another process of the launch (in its own outbox). */
+  readonly elsewhere?: boolean;
 }
+
+/** What share() hands a launcher's workers (launch.json), and join() takes. */
+interface Shared {
+  /** The session whose refs name the run, its cells' runs and its shared stages' runs. */
+  readonly session: string;
+  readonly experiment: string;
+  readonly commit: string | null;
+  /** The server's ids of the run and the cells' runs, where known when they were shared. */
+  readonly runs: Record<string, RunRef>;
+  /** The cells whose runs the sharing process made, and their names. */
+  readonly cells: Record<string, string>;
+}
+
+/** Where the processes of one launch claim what only one of them may do (create or end a shared stage's run). */
+const CLAIMS = 'mlflow-claims';
 
 /**
  * One MLflow experiment per recipe, one parent run per `ssfer run` (the table's summary figures),
@@ -94,6 +126,17 @@ interface LoggedModel {
  * wait, the tracker tries again after 5 s, 10 s, … up to every 2 minutes, and sends the backlog
  * by itself when the server answers again; what is still unsent at the end `ssfer sync` sends.
  * Each call is acknowledged in the outbox once sent, so nothing is sent twice.
+ *
+ * With a launcher's workers the structure is the same: `ssfer run` makes the parent and the cells'
+ * runs (share) and hands their refs to the workers (launch.json); each worker (join) writes its own
+ * outbox, `mlflow-outbox.<host>-<pid>.jsonl`, with its own retries and backlog, and makes the seed
+ * runs of the units it trains under their cells' runs. A shared stage's run has one ref in the
+ * whole launch; the process that first needs it (the one computing the pre-training under its
+ * lease, or the first to finish a seed on a cached one) creates it, and the first finished seed
+ * that used it ends it: each of these is claimed by creating a file in `mlflow-claims/` of the run
+ * folder exclusively, so no two processes do it. A run another process made is found on the
+ * server by its `ssfer_ref` tag. The process that finishes the run summarizes the cells, ends what
+ * is left open and registers the best model, whichever worker logged it.
  */
 export class MlflowTracker implements Tracker {
   readonly name = 'mlflow';
@@ -104,7 +147,12 @@ export class MlflowTracker implements Tracker {
   private readonly user: string;
   private sender: Sender | null = null;
   private outbox = '';
+  /** This process's session: its outbox's call ids. */
   private session = '';
+  /** The session whose refs name the run, its cells' and shared stages' runs: this tracker's own, or the launcher's in a worker. */
+  private refSession = '';
+  /** Part of a launch whose seeds several processes train (after share or join): one-time actions are claimed in the run folder. */
+  private multi = false;
   private experiment = '';
   private run: RunInfo | null = null;
   private n = 0;
@@ -276,7 +324,33 @@ export class MlflowTracker implements Tracker {
   }
 
   private get runRef(): string {
-    return `${this.session}:run`;
+    return `${this.refSession}:run`;
+  }
+
+  /** Opens this process's outbox (its session line first) and the sender to the server. */
+  private open(outbox: string, experiment: string, joined?: { session: string; runs: Record<string, RunRef> }): void {
+    this.outbox = outbox;
+    this.session = randomUUID();
+    this.refSession = joined?.session ?? this.session;
+    this.experiment = experiment;
+    appendLine(this.outbox, {
+      type: 'session',
+      session: this.session,
+      uri: this.uri ? safeUri(this.uri) : null,
+      experiment: this.experiment,
+      time: Date.now(),
+      ...(joined ? { joined } : {}),
+    });
+    if (!this.uri) this.stop('no tracking URI (set tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI)');
+    else {
+      try {
+        this.sender = new Sender(new MlflowClient({ uri: this.uri, env: this.opts.env, retries: this.opts.retries ?? 2 }));
+        this.sender.experiment = experiment;
+        for (const [ref, r] of Object.entries(joined?.runs ?? {})) this.sender.runs.set(ref, r);
+      } catch (err) {
+        this.stop((err as Error).message);
+      }
+    }
   }
 
   /** Tags every run of this tracker carries: who ran it, from which file and commit. */
@@ -300,24 +374,7 @@ export class MlflowTracker implements Tracker {
   async startRun(run: RunInfo): Promise<void> {
     this.guard(() => {
       this.run = run;
-      this.outbox = path.join(run.dir, OUTBOX);
-      this.session = randomUUID();
-      this.experiment = this.opts.experiment ?? run.recipe;
-      appendLine(this.outbox, {
-        type: 'session',
-        session: this.session,
-        uri: this.uri ? safeUri(this.uri) : null,
-        experiment: this.experiment,
-        time: Date.now(),
-      });
-      if (!this.uri) this.stop('no tracking URI (set tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI)');
-      else {
-        try {
-          this.sender = new Sender(new MlflowClient({ uri: this.uri, env: this.opts.env, retries: this.opts.retries ?? 2 }));
-        } catch (err) {
-          this.stop((err as Error).message);
-        }
-      }
+      this.open(path.join(run.dir, OUTBOX), this.opts.experiment ?? run.recipe);
       const name = `${run.recipe} ${path.basename(run.dir)}`;
       this.enqueue({
         op: 'run',
@@ -348,11 +405,65 @@ export class MlflowTracker implements Tracker {
     await this.settled();
   }
 
+  /**
+   * Makes the cells' runs now (a launcher's workers log their seeds under them) and returns what a
+   * worker needs to join: the session that names the runs, the experiment, the cells' run names and
+   * the server's ids of the run and the cells' runs (none while the server cannot be reached: a
+   * worker then finds them by their ssfer_ref tag, and ssfer sync sends the run's outbox first).
+   */
+  async share(cells: readonly CellSummaryInfo[]): Promise<unknown> {
+    this.guard(() => {
+      this.multi = true;
+      for (const c of cells) this.cellRun(c);
+    });
+    await this.settled();
+    const runs: Record<string, RunRef> = {};
+    for (const ref of [this.runRef, ...cells.map((c) => this.cellRef(c.id))]) {
+      const r = this.sender?.runs.get(ref);
+      if (r) runs[ref] = r;
+    }
+    const names: Record<string, string> = {};
+    for (const c of cells) {
+      const made = this.cellRuns.get(c.id);
+      if (made) names[c.id] = made.name;
+    }
+    const shared: Shared = { session: this.refSession, experiment: this.experiment, commit: this.run?.commit ?? null, runs, cells: names };
+    return shared;
+  }
+
+  /**
+   * A worker, or the process that finishes a detached run: logs under the run the launcher's
+   * tracker shared, in an outbox of its own (`mlflow-outbox.<worker>.jsonl`).
+   */
+  async join(run: RunInfo, shared: unknown, worker: string): Promise<void> {
+    const s = shared as Partial<Shared> | null;
+    if (!s || typeof s.session !== 'string' || typeof s.experiment !== 'string') {
+      this.stopped = 'no run to join';
+      this.log(`ssfer: MLflow: ${run.dir} has no MLflow run to join (launch.json); this process records nothing in MLflow`);
+      return;
+    }
+    this.guard(() => {
+      this.run = { ...run, commit: run.commit ?? s.commit ?? null };
+      this.multi = true;
+      this.open(workerOutbox(run.dir, worker), s.experiment!, { session: s.session!, runs: s.runs ?? {} });
+      for (const [id, name] of Object.entries(s.cells ?? {})) {
+        this.cellRuns.set(id, { ref: this.cellRef(id), name });
+        this.names.add(name);
+      }
+    });
+    await this.settled();
+  }
+
   private cellRef(id: string): string {
-    return `${this.session}:cell:${id}`;
+    return `${this.refSession}:cell:${id}`;
   }
   private seedRef(run: CellRun): string {
-    return `${this.session}:cell:${run.id}:seed:${run.seedIndex}`;
+    return `${this.refSession}:cell:${run.id}:seed:${run.seedIndex}`;
+  }
+
+  /** A claim file of this launch in the run folder (see claim). */
+  private claimFile(stage: string, key: string, what: 'created' | 'ended'): string {
+    return path.join(this.run!.dir, CLAIMS, this.refSession, `${stage}.${key}.${what}`);
   }
 
   /**
@@ -421,21 +532,31 @@ export class MlflowTracker implements Tracker {
       // The seed run's one param: the seed (its cell's run has the settings).
       this.batch(ref, { params: [{ key: 'seed', value: seed }] });
       this.enqueue({ op: 'artifact', ref, name: 'config.json', text: `${JSON.stringify(cell.config, null, 2)}\n` });
-      // A shared stage an earlier cell's same seed already made: link this seed to its run.
-      for (const [stage, s] of Object.entries(cell.shared ?? {})) {
-        const run = this.shared.get(s.key);
-        if (run?.created) this.link(ref, stage, run);
-      }
+      // A shared stage an earlier cell's same seed already made (here, or another process of the launch): link this seed to its run.
+      for (const [stage, s] of Object.entries(cell.shared ?? {})) if (this.sharedMade(stage, s.key)) this.link(ref, stage, this.sharedRunOf(stage, s.key));
     });
   }
 
-  /** The run of a shared stage of one seed, created on first use, and the seed run linked to it. */
+  /** What this process knows of a shared stage's run (its ref is the launch's, whoever creates it). */
+  private sharedRunOf(stage: string, key: string): SharedRun {
+    let run = this.shared.get(key);
+    if (!run) this.shared.set(key, (run = { ref: `${this.refSession}:stage:${stage}:${key}`, stage, created: false, ended: false, linked: new Set() }));
+    return run;
+  }
+
+  /** Whether a shared stage's run was made, by this process or (with a launcher's workers) another of the launch. */
+  private sharedMade(stage: string, key: string): boolean {
+    const run = this.sharedRunOf(stage, key);
+    if (!run.created && this.multi && fs.existsSync(this.claimFile(stage, key, 'created'))) run.created = true;
+    return run.created;
+  }
+
+  /** The run of a shared stage of one seed, created on first use (once in the launch), and the seed run linked to it. */
   private sharedRun(seedRef: string, stage: string, s: SharedStage): SharedRun {
     const { info } = this.seedRuns.get(seedRef)!;
-    let run = this.shared.get(s.key);
-    if (!run) this.shared.set(s.key, (run = { ref: `${this.session}:stage:${stage}:${s.key}`, stage, created: false, ended: false, linked: new Set() }));
-    if (!run.created) {
-      run.created = true;
+    const run = this.sharedRunOf(stage, s.key);
+    // With a launcher's workers, the process that claims it first creates it; the others find it on the server by its ref.
+    if (!run.created && (!this.multi || claim(this.claimFile(stage, s.key, 'created'), { ref: run.ref }))) {
       const several = typeof info.config.seeds === 'number' && info.config.seeds > 1;
       const name = this.uniqueName(`${STAGE_TITLES[stage] ?? stage} ${s.key.slice(0, 8)}${several ? ` · seed ${info.seedIndex}` : ''}`, s.key);
       this.enqueue({
@@ -457,6 +578,7 @@ export class MlflowTracker implements Tracker {
       });
       this.batch(run.ref, { params: settingsParams(s.config).params });
     }
+    run.created = true;
     this.link(seedRef, stage, run);
     return run;
   }
@@ -501,11 +623,11 @@ export class MlflowTracker implements Tracker {
       // A shared stage's figures go to its run too: the first finished seed run that used it ends it.
       for (const [stage, s] of Object.entries(info.shared ?? {})) {
         const figures = finite.filter(([k]) => k.startsWith(`health.${stage}_`));
-        const existing = this.shared.get(s.key);
-        if (!existing?.created && figures.length === 0) continue; // the cell had no such stage
+        if (!this.sharedMade(stage, s.key) && figures.length === 0) continue; // the cell had no such stage
         const run = this.sharedRun(ref, stage, s);
         if (run.ended || result.status !== 'FINISHED') continue;
         run.ended = true;
+        if (this.multi && !claim(this.claimFile(stage, s.key, 'ended'), { ref: run.ref })) continue; // another process ended it
         if (figures.length)
           this.batch(run.ref, { metrics: figures.map(([k, v]) => ({ key: mlflowKey(k.slice('health.'.length)), value: v, timestamp, step: 0 })) });
         const summary = result.stages?.[stage];
@@ -590,6 +712,7 @@ export class MlflowTracker implements Tracker {
    * registers nothing rather than a worse cell's model.
    */
   private register(name: string): void {
+    const models = [...this.models, ...(this.multi ? this.launchModels() : [])];
     let best: { cell: string; mean: number; seeds: number } | null = null;
     for (const [cell, m] of this.means) if (!best || m.mean > best.mean) best = { cell, ...m };
     const not = `ssfer: MLflow: no model is registered as '${name}'`;
@@ -597,10 +720,10 @@ export class MlflowTracker implements Tracker {
       this.log(`${not}: no cell finished all its seeds`);
       return;
     }
-    const mine = this.models.filter((x) => x.cell === best.cell);
+    const mine = models.filter((x) => x.cell === best.cell);
     if (mine.length === 0) {
       this.log(
-        this.models.length === 0
+        models.length === 0
           ? `${not}: no seed's model was logged in this run`
           : `${not}: the best cell, ${best.cell}, finished its seeds in an earlier run of this results folder, whose MLflow runs hold its models`,
       );
@@ -613,36 +736,108 @@ export class MlflowTracker implements Tracker {
       op: 'register',
       ref: chosen.ref,
       name,
+      model: MODEL_NAME,
+      ...(chosen.elsewhere ? { elsewhere: true } : {}),
       description: `cell ${chosen.cell} seed ${chosen.seedIndex} of ${this.run!.recipe} (test accuracy ${pct(chosen.accuracy)}${chosen.dataset ? ` on ${chosen.dataset}` : ''}${over})`,
     });
+  }
+
+  /**
+   * The models the other processes of this launch (a launcher's workers) logged, from their
+   * outboxes in the run folder: a model op of a seed run of this launch that was not left out.
+   */
+  private launchModels(): LoggedModel[] {
+    const prefix = `${this.refSession}:cell:`;
+    const out: LoggedModel[] = [];
+    for (const file of findOutboxes(this.run!.dir, 0)) {
+      if (path.resolve(file) === path.resolve(this.outbox)) continue;
+      const lines = readOutbox(file);
+      const skipped = new Set(lines.flatMap((l) => (l.type === 'ack' && l.skipped ? [l.id] : [])));
+      for (const l of lines) {
+        if (l.type !== 'op' || l.op !== 'model' || skipped.has(l.id) || !l.ref.startsWith(prefix)) continue;
+        const seed = /^(.*):seed:(\d+)$/.exec(l.ref.slice(prefix.length));
+        const accuracy = l.metrics.find((m) => m.key === 'test_accuracy');
+        if (!seed || !accuracy) continue;
+        out.push({
+          cell: seed[1]!,
+          seedIndex: Number(seed[2]),
+          ref: l.ref,
+          accuracy: accuracy.value,
+          dataset: accuracy.dataset_name ?? '',
+          elsewhere: true,
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The shared stages' runs of this launch that were made and not ended (none of their seeds
+   * finished): by this process, or with a launcher's workers by any of the launch's (their claims).
+   */
+  private openSharedRuns(): string[] {
+    const open = [...this.shared.values()].filter((r) => r.created && !r.ended);
+    for (const r of open) r.ended = true;
+    if (!this.multi) return open.map((r) => r.ref);
+    const dir = path.join(this.run!.dir, CLAIMS, this.refSession);
+    const made = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.created')) : [];
+    const refs: string[] = [];
+    for (const file of made) {
+      const [stage, key] = file.split('.');
+      if (stage && key && claim(this.claimFile(stage, key, 'ended'), { ref: `${this.refSession}:stage:${stage}:${key}` }))
+        refs.push(`${this.refSession}:stage:${stage}:${key}`);
+    }
+    return refs;
   }
 
   async endRun(result: { artifacts: readonly string[]; status: RunStatus; metrics?: Readonly<Record<string, number>> }): Promise<void> {
     this.guard(() => {
       this.flush();
       const timestamp = Date.now();
-      for (const run of this.shared.values()) {
-        if (!run.created || run.ended) continue;
-        run.ended = true;
-        this.enqueue({ op: 'status', ref: run.ref, status: result.status, end_time: timestamp });
-      }
+      for (const ref of this.openSharedRuns()) this.enqueue({ op: 'status', ref, status: result.status, end_time: timestamp });
       const metrics = Object.entries(result.metrics ?? {}).filter(([, v]) => Number.isFinite(v));
       if (metrics.length) this.batch(this.runRef, { metrics: metrics.map(([k, v]) => ({ key: mlflowKey(k), value: v, timestamp, step: 0 })) });
       if (this.opts.register) this.register(this.opts.register);
       for (const file of result.artifacts) this.enqueue({ op: 'artifact', ref: this.runRef, name: path.basename(file), file });
       this.enqueue({ op: 'status', ref: this.runRef, status: result.status, end_time: timestamp });
-      // One last try now for what waited, rather than at the next timed one.
-      if (this.paused && !this.stopped) {
-        this.clearTimer();
-        this.kick();
-      }
     });
+    await this.lastTry();
+  }
+
+  /** A worker is done: what waited for the server gets one last try, and what is left is said. */
+  async leave(): Promise<void> {
+    this.guard(() => this.flush());
+    await this.lastTry();
+  }
+
+  /** One last try now for what waited, rather than at the next timed one; then says what is left for ssfer sync. */
+  private async lastTry(): Promise<void> {
+    if (this.paused && !this.stopped) {
+      this.clearTimer();
+      this.kick();
+    }
     await this.settled();
     this.clearTimer();
     if (this.queue.length > 0)
       this.log(
         `ssfer: MLflow: ${this.queue.length} call${this.queue.length === 1 ? ' was' : 's were'} not sent; run '${this.syncHint}' when the server is reachable`,
       );
+  }
+}
+
+/**
+ * Claims a one-time action among the processes of a launch (on one machine or the nodes of a
+ * cluster, through the shared run folder): true for the one process that creates the file (it is
+ * created exclusively); false when another process did already.
+ */
+function claim(file: string, about: Record<string, unknown>): boolean {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  try {
+    fs.writeFileSync(file, `${JSON.stringify({ ...about, pid: process.pid, host: os.hostname(), time: new Date().toISOString() })}\n`, { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
   }
 }
 

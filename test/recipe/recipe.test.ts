@@ -289,6 +289,20 @@ describe('seeds and a baseline row', () => {
     expect(msgs[0]).to.match(/r\.yaml:7:37: seeds: cell 'n=b' runs 3 seeds and 'n=a' 2; every cell runs the same seeds/);
   });
 
+  it('refuses a launcher that differs between cells at the grid value, and a launcher option that does not exist at the flag', async () => {
+    const dir = writeFiles({
+      'r.yaml': `extends: ${path.join(recipes, 'base.yaml')}\ngrid:\n  rows:\n    - name: n\n      values:\n        - { value: a, set: { launcher.use: inline } }\n        - { value: b, set: { launcher: { use: processes, workers: 3 } } }\n`,
+    });
+    const msgs = await problems(path.join(dir, 'r.yaml'));
+    expect(msgs).to.have.length(1);
+    expect(msgs[0]).to.match(
+      /r\.yaml:7:40: launcher: cell 'n=b' would be trained by launcher \{"use":"processes","workers":3,.*the launcher trains the whole run: set it once/,
+    );
+    expect(await problems(child, { sets: ['launcher={use: processes, worker: 2}'] })).to.deep.equal([
+      "<--set launcher={use: processes, worker: 2}>:1:10: launcher.worker: unknown key 'worker' — did you mean 'workers'? allowed here: use, workers, threads_per_worker, max_retries",
+    ]);
+  });
+
   it('finds the baseline row by its label, its id or its value', async () => {
     const labelled = writeFiles({
       'r.yaml': `extends: ${child}\ngrid:\n  rows:\n    - name: kappa\n      path: pipeline.supervised.mixing.kappa.use\n      values: [iou, ssim]\n      labels: { iou: IOU }\n  baseline: { row: IOU }\n`,

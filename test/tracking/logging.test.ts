@@ -56,7 +56,7 @@ describe('what the MLflow tracker logs', () => {
   });
 
   describe('params', () => {
-    it('are the cell’s own settings: not the grid, scales, reference, texts or tracking', () => {
+    it('are the cell’s own settings: not the grid, scales, reference, texts, tracking or launcher', () => {
       const { params, long } = settingsParams({
         title: 'T',
         description: 'D',
@@ -66,6 +66,7 @@ describe('what the MLflow tracker logs', () => {
         grid: { rows: [{ name: 'a', values: [1, 2] }] },
         reference: { values: [[1]] },
         tracking: { use: 'mlflow', uri: 'http://x' },
+        launcher: { use: 'processes', workers: 2 },
         model: { backbone: { use: 'vit', image_size: 32 } },
         pipeline: { supervised: { betas: [0.9, 0.95], milestones: [] } },
       });

@@ -18,7 +18,7 @@ const recipe = path.join(fixtures, 'recipes', 'tiny-run.yaml');
 const stagesRecipe = path.join(fixtures, 'recipes', 'tiny-stages.yaml');
 const seedsRecipe = path.join(fixtures, 'recipes', 'tiny-seeds.yaml');
 /** Keys of a cell's config that are not its own settings, and must not be params. */
-const NOT_SETTINGS = ['scales', 'grid', 'reference', 'tracking', 'title', 'description'];
+const NOT_SETTINGS = ['scales', 'grid', 'reference', 'tracking', 'launcher', 'title', 'description'];
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [ssfer, ...args], {

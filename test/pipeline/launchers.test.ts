@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { tempDir } from '../helpers.ts';
+import { attempts, expectSameNumbers, fourCells, runDir, ssfer, ssferWhile, unitDirs, unitInTraining, until } from './launch-common.ts';
+
+/**
+ * The process pool against the inline launcher, on four cells that share an MAE pre-training, at
+ * one thread per unit (the same summation order in both): the same table and, unit by unit, the
+ * same numbers and step logs — also when a worker is killed with kill -9 in the middle of a unit,
+ * which is then started again and continues from its epoch checkpoint.
+ */
+describe('launchers: the process pool (end to end on tiny synthetic faces)', function () {
+  this.timeout(900_000);
+  let reference: string;
+
+  before(() => {
+    const out = tempDir();
+    const r = ssfer(['run', fourCells, '--backend', 'native', '--out', out]);
+    expect(r.status, r.stderr).to.equal(0);
+    reference = runDir(out);
+  });
+
+  it('gives the table and every unit’s numbers of the inline launcher, and computes the shared pre-training once', () => {
+    const out = tempDir();
+    const r = ssfer([
+      'run',
+      fourCells,
+      '--backend',
+      'native',
+      '--out',
+      out,
+      '--launcher',
+      'processes',
+      '--set',
+      'launcher.workers=2',
+      '--set',
+      'launcher.threads_per_worker=1',
+    ]);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.contain('2 worker processes × 1 thread for 4 units');
+    const dir = runDir(out);
+    expectSameNumbers(dir, reference);
+    const run = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+    expect(run).to.include({ launcher: 'processes', status: 'finished', backend: 'native' });
+    // Both workers trained (each unit's attempt names its worker) …
+    const workers = new Set(unitDirs(dir).map((u) => (attempts(u)[0] as { worker?: string }).worker));
+    expect([...workers].sort()).to.deep.equal(['w1', 'w2']);
+    // … and one pre-training was computed: one cache entry, its lease gone, and the worker that did not compute it waited for it or read it.
+    const stages = path.join(out, '.cache', 'stages');
+    expect(fs.readdirSync(stages).filter((f) => f.endsWith('.weights'))).to.have.length(1);
+    expect(fs.readdirSync(stages).filter((f) => f.endsWith('.lock'))).to.deep.equal([]);
+    const logs = ['w1', 'w2'].map((w) => fs.readFileSync(path.join(dir, 'workers', `${w}.log`), 'utf8')).join('\n');
+    expect(logs).to.match(/waiting for the pre-training pretrain-[0-9a-f]+ that pid \d+ on .* computes|pre-training reused from the stage cache/);
+  });
+
+  it('starts a unit again after its worker is killed with kill -9, from its checkpoint, with the same numbers; status and collect follow it', async () => {
+    const out = tempDir();
+    let killed: { unit: string; pid: number } | null = null;
+    let statusWhileRunning: { counts: Record<string, number>; units: { state: string; where?: string }[] } | null = null;
+    let collectWhileRunning = '';
+    const r = await ssferWhile(
+      [
+        'run',
+        fourCells,
+        '--backend',
+        'native',
+        '--out',
+        out,
+        '--launcher',
+        'processes',
+        '--set',
+        'launcher.workers=2',
+        '--set',
+        'launcher.threads_per_worker=1',
+      ],
+      async () => {
+        await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && fs.readdirSync(path.join(out, 'launch-four')).length > 0);
+        const at = runDir(out);
+        killed = await until('a unit in its supervised stage', () => unitInTraining(at));
+        const s = ssfer(['status', at, '--json']);
+        expect(s.status, s.stderr).to.equal(0);
+        statusWhileRunning = JSON.parse(s.stdout);
+        const c = ssfer(['collect', at]);
+        expect(c.status, c.stderr).to.equal(0);
+        collectWhileRunning = c.stderr;
+        // The unit may have finished while status and collect ran; then kill the holder of another.
+        killed = unitInTraining(at) ?? (await until('a unit in its supervised stage', () => unitInTraining(at)));
+        process.kill(killed.pid, 'SIGKILL');
+      },
+    );
+    expect(r.status, r.stderr).to.equal(0);
+    const dir = runDir(out);
+    expect(statusWhileRunning!.counts.running).to.be.greaterThan(0);
+    expect(statusWhileRunning!.units.find((u) => u.state === 'running')!.where).to.match(/^pid \d+ on .+ \(w\d\)$/);
+    expect(collectWhileRunning).to.contain('units not finished (shown as —)');
+    expect(r.stderr).to.contain(`(pid ${killed!.pid}) was killed (SIGKILL); starting another`);
+    const tries = attempts(killed!.unit);
+    expect(tries.filter((t) => t.event === 'start').length, JSON.stringify(tries)).to.equal(2);
+    expect(tries[tries.length - 1]).to.include({ event: 'end', outcome: 'done' });
+    const logs = fs
+      .readdirSync(path.join(dir, 'workers'))
+      .map((f) => fs.readFileSync(path.join(dir, 'workers', f), 'utf8'))
+      .join('\n');
+    expect(logs).to.match(/supervised continues from its checkpoint after epoch \d+/);
+    expectSameNumbers(dir, reference);
+  });
+
+  it('after the whole run is killed: status says so, collect builds the partial table and names what is missing, --resume ends it with the same numbers', async () => {
+    const out = tempDir();
+    const r = await ssferWhile(
+      ['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2'],
+      async (child) => {
+        const at = await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
+        await until('a finished unit and one in training', () => unitDirs(at).some((u) => fs.existsSync(path.join(u, 'metrics.json'))) && unitInTraining(at));
+        // kill -9 of ssfer run (first: it would replace its workers), then of every worker (each holds its unit's lease).
+        process.kill(child.pid, 'SIGKILL');
+        for (const u of unitDirs(at)) {
+          try {
+            process.kill((JSON.parse(fs.readFileSync(path.join(u, 'unit.lock'), 'utf8')) as { pid: number }).pid, 'SIGKILL');
+          } catch {
+            // not held
+          }
+        }
+      },
+    );
+    expect(r.status).to.equal(null);
+    const dir = runDir(out);
+    const status = ssfer(['status', dir]);
+    expect(status.status, status.stderr).to.equal(0);
+    expect(status.stdout).to.contain('run: killed (run.json says running, but no process runs it');
+    expect(status.stdout).to.match(/units: 4 \(4 cells\): [1-3] done · 0 running · 0 failed · [1-3] waiting/);
+    expect(status.stdout).to.contain('killed while running');
+    const collect = ssfer(['collect', dir, '--json']);
+    expect(collect.status, collect.stderr).to.equal(0);
+    const partial = JSON.parse(collect.stdout) as { cells: { status: string; ours: number | null }[] };
+    expect(partial.cells.filter((c) => c.status === 'done').length).to.be.within(1, 3);
+    expect(partial.cells.filter((c) => c.status !== 'done').every((c) => c.ours === null)).to.equal(true);
+    expect(collect.stderr).to.match(/[1-3] of 4 units not finished \(shown as —\):\n {2}waiting \([1-3]\): /);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'table.json'), 'utf8')).cells).to.deep.equal(partial.cells);
+
+    const resumed = ssfer(['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2', '--resume']);
+    expect(resumed.status, resumed.stderr).to.equal(0);
+    expectSameNumbers(dir, reference);
+    const finalStatus = ssfer(['status', dir, '--json']);
+    expect(JSON.parse(finalStatus.stdout)).to.deep.include({ status: 'finished', orphaned: false, counts: { done: 4, running: 0, failed: 0, waiting: 0 } });
+  });
+
+  it('stops every worker on SIGTERM (what SLURM and container runtimes send), like Ctrl-C: checkpoints kept, exit 143, resumable', async () => {
+    const out = tempDir();
+    let pid = 0;
+    let training = '';
+    const r = await ssferWhile(
+      ['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2'],
+      async (child) => {
+        await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
+        const held = await until('a unit in its supervised stage', () => unitInTraining(runDir(out)));
+        pid = held.pid;
+        training = held.unit;
+        process.kill(child.pid, 'SIGTERM');
+      },
+    );
+    expect(r.status, r.stderr).to.equal(143);
+    expect(r.stderr)
+      .to.contain('ssfer: SIGTERM: stopping after the current step')
+      .and.match(/Continue with: ssfer run .* --resume /);
+    const dir = runDir(out);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'))).to.include({ status: 'interrupted', signal: 'SIGTERM' });
+    expect(() => process.kill(pid, 0), 'the worker ended').to.throw();
+    const stopped = unitDirs(dir).filter((u) => attempts(u).some((a) => a.outcome === 'interrupted'));
+    // The unit seen training stopped and kept its checkpoints (the other worker's unit may have been
+    // stopped before its first epoch ended, with none yet).
+    expect(stopped, 'a worker stopped its unit on SIGTERM and recorded it').to.include(training);
+    expect(fs.existsSync(path.join(training, 'checkpoints', 'supervised.ckpt')), training).to.equal(true);
+    const resumed = ssfer(['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2', '--resume']);
+    expect(resumed.status, resumed.stderr).to.equal(0);
+    expectSameNumbers(dir, reference);
+  });
+
+  it('refuses --detach and --profile for the process pool, before a results folder is made', () => {
+    const out = tempDir();
+    const d = ssfer(['run', fourCells, '--out', out, '--launcher', 'processes', '--detach']);
+    expect(d.status).to.equal(2);
+    expect(d.stderr).to.contain('--detach: the processes launcher trains while ssfer run waits');
+    const p = ssfer(['run', fourCells, '--out', out, '--launcher', 'processes', '--profile']);
+    expect(p.status).to.equal(2);
+    expect(p.stderr).to.contain('--profile times the process that trains');
+    const w = ssfer(['run', fourCells, '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=0']);
+    expect(w.status).to.equal(2);
+    expect(w.stderr).to.match(/<--set launcher.workers=0>:1:\d+: launcher.workers: /);
+    expect(fs.readdirSync(out)).to.deep.equal([]);
+  });
+});
