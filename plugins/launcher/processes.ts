@@ -13,14 +13,20 @@ export default definePlugin({
   description:
     'worker processes on this machine, each taking the next unfinished unit (a seed of a cell); a worker that dies is replaced and its unit continues from its checkpoint',
   options: options({
-    workers: Type.Integer({ minimum: 1, maximum: 1024, default: 2, description: 'how many worker processes train at once' }),
+    workers: nullable(Type.Integer({ minimum: 1, maximum: 1024 }), {
+      default: 2,
+      description: 'how many worker processes train at once; null: one per core of this machine',
+    }),
     threads_per_worker: nullable(Type.Integer({ minimum: 1, maximum: 1024 }), {
       default: null,
       description: "threads of each worker's native kernels and OpenBLAS; null: this machine's cores divided by the workers (at least 1)",
     }),
     max_retries: RETRIES,
   }),
-  create: (o) => new ProcessPool(o.workers, o.threads_per_worker ?? Math.max(1, Math.floor(os.availableParallelism() / o.workers)), o.max_retries),
+  create: (o) => {
+    const workers = o.workers ?? os.availableParallelism();
+    return new ProcessPool(workers, o.threads_per_worker ?? Math.max(1, Math.floor(os.availableParallelism() / workers)), o.max_retries);
+  },
 });
 
 /** How often the pool looks at its workers and the units (ms). */

@@ -1,8 +1,22 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { createPlugin } from '../../src/core/registry.ts';
 import { tempDir } from '../helpers.ts';
 import { attempts, expectSameNumbers, fourCells, runDir, ssfer, ssferWhile, unitDirs, unitInTraining, until } from './launch-common.ts';
+
+describe('launchers: the process pool’s size', () => {
+  it('takes one worker per core with workers: null, and divides the cores among the workers unless threads_per_worker is set', async () => {
+    const cores = os.availableParallelism();
+    const pool = async (options: object) =>
+      (await createPlugin('launcher', { use: 'processes', ...options })) as unknown as { workers: number; threads: number };
+    expect(await pool({ workers: null, threads_per_worker: 1 })).to.include({ workers: cores, threads: 1 });
+    expect(await pool({ workers: null })).to.include({ workers: cores, threads: 1 });
+    expect(await pool({ workers: 1 })).to.include({ workers: 1, threads: cores });
+    expect(await pool({})).to.include({ workers: 2, threads: Math.max(1, Math.floor(cores / 2)) });
+  });
+});
 
 /**
  * The process pool against the inline launcher, on four cells that share an MAE pre-training, at
