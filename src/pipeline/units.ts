@@ -141,12 +141,18 @@ export interface UnitDetail extends UnitStatus {
  * waiting (not started yet, or to be started again — after an attempt that failed with retries
  * left, or one stopped by a signal, which continues from its checkpoint; `error` says which).
  */
-export function unitStatus(unit: LaunchUnit & { cell: UnitCell; dir: string }, launch: string | null, maxRetries: number): UnitDetail {
+export function unitStatus(
+  unit: LaunchUnit & { cell: UnitCell; dir: string },
+  launch: string | null,
+  maxRetries: number,
+  opts: { heldHere?: boolean } = {},
+): UnitDetail {
   const base = { key: unit.key, label: unit.label };
   const lines = readAttempts(unit.dir);
   const attempts = launch === null ? lines.filter((l) => l.event === 'start').length : lines.filter((l) => l.event === 'start' && l.launch === launch).length;
   if (finishedMetrics(unit.dir, unit.cell.id, unit.cell.config.seed)) return { ...base, state: 'done', attempts };
-  const lease = leaseState(path.join(unit.dir, UNIT_LEASE));
+  // The process that holds the lease asks what its own attempts left: its lease says nothing.
+  const lease = opts.heldHere ? null : leaseState(path.join(unit.dir, UNIT_LEASE));
   if (lease?.live) return { ...base, state: 'running', attempts, where: whereOf(lease.holder), ...(lease.holder ? { since: lease.holder.started } : {}) };
   const starts = lines.filter((l): l is Extract<AttemptLine, { event: 'start' }> => l.event === 'start');
   const lastStart = starts[starts.length - 1];

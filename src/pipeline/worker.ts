@@ -45,7 +45,7 @@ export async function runUnit(
   try {
     for (;;) {
       if (finishedMetrics(unit.dir, unit.cell.id, unit.cell.config.seed)) return 'done';
-      const before = unitStatus(unit, opts.launch, opts.maxRetries);
+      const before = unitStatus(unit, opts.launch, opts.maxRetries, { heldHere: true });
       if (before.state === 'failed') return 'failed';
       const attempt = attemptsIn(unit.dir, opts.launch) + 1;
       if (attempt > 1 && before.error)
@@ -70,7 +70,7 @@ export async function runUnit(
         time: new Date().toISOString(),
       });
       if (outcome.status !== 'failed') return outcome.status;
-      if (unitStatus(unit, opts.launch, opts.maxRetries).state === 'failed') return 'failed';
+      if (unitStatus(unit, opts.launch, opts.maxRetries, { heldHere: true }).state === 'failed') return 'failed';
     }
   } finally {
     lease.release();
