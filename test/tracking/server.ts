@@ -43,7 +43,11 @@ export async function startMlflow(at: { port?: number; dir?: string } = {}): Pro
   const dir = at.dir ?? tempDir('ssfer-mlflow-');
   const port = at.port ?? (await freePort());
   const uri = `http://127.0.0.1:${port}`;
-  let output = '';
+  // The server's output goes to a file, not a pipe: a test that runs ssfer with spawnSync blocks
+  // this process's event loop, and a pipe nobody drains fills up and stalls the server mid-request.
+  const logFile = path.join(dir, 'server.log');
+  const logFd = fs.openSync(logFile, 'a');
+  const output = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
   const child: ChildProcess = spawn(
     exe,
     [
@@ -60,15 +64,14 @@ export async function startMlflow(at: { port?: number; dir?: string } = {}): Pro
       path.join(dir, 'artifacts'),
       '--serve-artifacts',
     ],
-    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_TRACKING_URI: '', DO_NOT_TRACK: 'true', MLFLOW_DISABLE_TELEMETRY: 'true' } },
+    { cwd: dir, stdio: ['ignore', logFd, logFd], env: { ...process.env, MLFLOW_TRACKING_URI: '', DO_NOT_TRACK: 'true', MLFLOW_DISABLE_TELEMETRY: 'true' } },
   );
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  fs.closeSync(logFd);
   let exited = false;
   child.on('exit', () => (exited = true));
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (exited) throw new Error(`mlflow server exited before it was ready:\n${output.slice(-2000)}`);
+    if (exited) throw new Error(`mlflow server exited before it was ready:\n${output().slice(-2000)}`);
     try {
       const res = await fetch(`${uri}/health`);
       if (res.ok) break;
@@ -77,7 +80,7 @@ export async function startMlflow(at: { port?: number; dir?: string } = {}): Pro
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`mlflow server did not answer /health within 90 s:\n${output.slice(-2000)}`);
+      throw new Error(`mlflow server did not answer /health within 90 s:\n${output().slice(-2000)}`);
     }
     await new Promise((r) => setTimeout(r, 300));
   }
