@@ -6,6 +6,22 @@ import { createPlugin } from '../../src/core/registry.ts';
 import { tempDir } from '../helpers.ts';
 import { attempts, expectSameNumbers, fourCells, runDir, ssfer, ssferWhile, unitDirs, unitInTraining, until } from './launch-common.ts';
 
+/** The processes running `ssfer worker <dir>` (Linux: their command lines in /proc). */
+function workersOf(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = fs.readFileSync(path.join('/proc', entry, 'cmdline'), 'utf8').split('\0');
+      const at = args.indexOf('worker');
+      if (at >= 0 && path.resolve(args[at + 1] ?? '') === path.resolve(dir)) pids.push(Number(entry));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids;
+}
+
 describe('launchers: the process pool’s size', () => {
   it('takes one worker per core with workers: null, and divides the cores among the workers unless threads_per_worker is set', async () => {
     const cores = os.availableParallelism();
@@ -127,15 +143,10 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
       async (child) => {
         const at = await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
         await until('a finished unit and one in training', () => unitDirs(at).some((u) => fs.existsSync(path.join(u, 'metrics.json'))) && unitInTraining(at));
-        // kill -9 of ssfer run (first: it would replace its workers), then of every worker (each holds its unit's lease).
+        // kill -9 of ssfer run (first: it would replace its workers), then of every worker of the run
+        // (found by its command line: one between two units holds no unit's lease).
         process.kill(child.pid, 'SIGKILL');
-        for (const u of unitDirs(at)) {
-          try {
-            process.kill((JSON.parse(fs.readFileSync(path.join(u, 'unit.lock'), 'utf8')) as { pid: number }).pid, 'SIGKILL');
-          } catch {
-            // not held
-          }
-        }
+        for (const pid of workersOf(at)) process.kill(pid, 'SIGKILL');
       },
     );
     expect(r.status).to.equal(null);
