@@ -353,6 +353,19 @@ export class MlflowTracker implements Tracker {
     }
   }
 
+  /** Creates run `ref` named `name` under `parent` (null: a top-level run), tagged with its name, its source and `tags`. */
+  private openRun(ref: string, name: string, parent: string | null, tags: KeyValue[]): void {
+    this.enqueue({
+      op: 'run',
+      ref,
+      experiment: this.experiment,
+      name,
+      parent,
+      start_time: Date.now(),
+      tags: [{ key: 'mlflow.runName', value: name }, ...this.sourceTags(), ...tags],
+    });
+  }
+
   /** Tags every run of this tracker carries: who ran it, from which file and commit. */
   private sourceTags(): KeyValue[] {
     const run = this.run!;
@@ -376,28 +389,18 @@ export class MlflowTracker implements Tracker {
       this.run = run;
       this.open(path.join(run.dir, OUTBOX), this.opts.experiment ?? run.recipe);
       const name = `${run.recipe} ${path.basename(run.dir)}`;
-      this.enqueue({
-        op: 'run',
-        ref: this.runRef,
-        experiment: this.experiment,
-        name,
-        parent: null,
-        start_time: Date.now(),
-        tags: [
-          { key: 'mlflow.runName', value: name },
-          ...this.sourceTags(),
-          ...(run.description?.trim() ? [{ key: 'mlflow.note.content', value: clip(run.description.trim(), LIMITS.tagValue) }] : []),
-          { key: 'recipe', value: run.recipe },
-          { key: 'title', value: clip(run.title, LIMITS.tagValue) },
-          { key: 'scale', value: run.scale },
-          { key: 'seed', value: String(run.seed) },
-          { key: 'seeds', value: String(run.seeds) },
-          { key: 'backend', value: run.backend },
-          { key: 'results_dir', value: run.dir },
-          { key: 'ssfer_kind', value: 'run' },
-          ...(run.commit ? [{ key: 'git_commit', value: run.commit }] : []),
-        ],
-      });
+      this.openRun(this.runRef, name, null, [
+        ...(run.description?.trim() ? [{ key: 'mlflow.note.content', value: clip(run.description.trim(), LIMITS.tagValue) }] : []),
+        { key: 'recipe', value: run.recipe },
+        { key: 'title', value: clip(run.title, LIMITS.tagValue) },
+        { key: 'scale', value: run.scale },
+        { key: 'seed', value: String(run.seed) },
+        { key: 'seeds', value: String(run.seeds) },
+        { key: 'backend', value: run.backend },
+        { key: 'results_dir', value: run.dir },
+        { key: 'ssfer_kind', value: 'run' },
+        ...(run.commit ? [{ key: 'git_commit', value: run.commit }] : []),
+      ]);
       // The parent's params: the settings every cell shares (but the seed, as a cell's params).
       const common = commonParams(run.cells ?? []);
       if (common.length) this.batch(this.runRef, { params: common });
@@ -482,22 +485,12 @@ export class MlflowTracker implements Tracker {
     const name = this.uniqueName(readable || cell.id, cell.id);
     const run = { ref, name };
     this.cellRuns.set(cell.id, run);
-    this.enqueue({
-      op: 'run',
-      ref,
-      experiment: this.experiment,
-      name,
-      parent: this.runRef,
-      start_time: Date.now(),
-      tags: [
-        { key: 'mlflow.runName', value: name },
-        ...this.sourceTags(),
-        { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
-        { key: 'ssfer_kind', value: 'cell' },
-        ...(typeof cell.config.seeds === 'number' ? [{ key: 'seeds', value: String(cell.config.seeds) }] : []),
-        ...axisTags(grid),
-      ],
-    });
+    this.openRun(ref, name, this.runRef, [
+      { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
+      { key: 'ssfer_kind', value: 'cell' },
+      ...(typeof cell.config.seeds === 'number' ? [{ key: 'seeds', value: String(cell.config.seeds) }] : []),
+      ...axisTags(grid),
+    ]);
     const { params, long } = cellParams(cell.config);
     this.batch(ref, { params });
     if (Object.keys(long).length) this.enqueue({ op: 'artifact', ref, name: LONG_PARAMS_FILE, text: `${JSON.stringify(long, null, 2)}\n` });
@@ -512,23 +505,13 @@ export class MlflowTracker implements Tracker {
       this.seedRuns.set(ref, { ref, info: cell });
       const seed = String(cell.config.seed);
       const name = clip(`${parent.name} · seed ${cell.seedIndex}`, LIMITS.tagValue);
-      this.enqueue({
-        op: 'run',
-        ref,
-        experiment: this.experiment,
-        name,
-        parent: parent.ref,
-        start_time: Date.now(),
-        tags: [
-          { key: 'mlflow.runName', value: name },
-          ...this.sourceTags(),
-          { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
-          { key: 'seed', value: seed },
-          { key: 'seed_index', value: String(cell.seedIndex) },
-          { key: 'ssfer_kind', value: 'seed' },
-          ...axisTags(cell.grid ?? []),
-        ],
-      });
+      this.openRun(ref, name, parent.ref, [
+        { key: 'cell', value: clip(cell.id, LIMITS.tagValue) },
+        { key: 'seed', value: seed },
+        { key: 'seed_index', value: String(cell.seedIndex) },
+        { key: 'ssfer_kind', value: 'seed' },
+        ...axisTags(cell.grid ?? []),
+      ]);
       // The seed run's one param: the seed (its cell's run has the settings).
       this.batch(ref, { params: [{ key: 'seed', value: seed }] });
       this.enqueue({ op: 'artifact', ref, name: 'config.json', text: `${JSON.stringify(cell.config, null, 2)}\n` });
@@ -559,23 +542,13 @@ export class MlflowTracker implements Tracker {
     if (!run.created && (!this.multi || claim(this.claimFile(stage, s.key, 'created'), { ref: run.ref }))) {
       const several = typeof info.config.seeds === 'number' && info.config.seeds > 1;
       const name = this.uniqueName(`${STAGE_TITLES[stage] ?? stage} ${s.key.slice(0, 8)}${several ? ` · seed ${info.seedIndex}` : ''}`, s.key);
-      this.enqueue({
-        op: 'run',
-        ref: run.ref,
-        experiment: this.experiment,
-        name,
-        parent: this.runRef,
-        start_time: Date.now(),
-        tags: [
-          { key: 'mlflow.runName', value: name },
-          ...this.sourceTags(),
-          { key: 'ssfer_kind', value: 'stage' },
-          { key: 'stage', value: stage },
-          { key: 'stage_key', value: s.key },
-          { key: 'seed', value: String(info.config.seed) },
-          { key: 'seed_index', value: String(info.seedIndex) },
-        ],
-      });
+      this.openRun(run.ref, name, this.runRef, [
+        { key: 'ssfer_kind', value: 'stage' },
+        { key: 'stage', value: stage },
+        { key: 'stage_key', value: s.key },
+        { key: 'seed', value: String(info.config.seed) },
+        { key: 'seed_index', value: String(info.seedIndex) },
+      ]);
       this.batch(run.ref, { params: settingsParams(s.config).params });
     }
     run.created = true;
