@@ -1,8 +1,8 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import type { ParamModule } from '../../src/contracts/backbone.ts';
 import { quietHooks, runFirstCell } from '../cells.ts';
+import { meanWeight } from '../fixtures/plugins/stage-probes.ts';
 import { fixtures } from '../helpers.ts';
 
 const probe = ((globalThis as { ssferStageProbe?: number[] }).ssferStageProbe ??= []);
@@ -33,16 +33,6 @@ async function startOfSecondStage(
   );
   expect(probe).to.have.length(1);
   return { start: probe[0]!, evaluated, metrics };
-}
-
-function meanWeight(model: ParamModule): number {
-  let sum = 0;
-  let count = 0;
-  for (const v of model.namedVariables().values()) {
-    for (const x of v.dataSync()) sum += x;
-    count += v.size;
-  }
-  return sum / count;
 }
 
 describe('fine-tuning stages', function () {
