@@ -53,14 +53,32 @@ export function staleTimeoutMs(): number {
   return Number.isFinite(s) && s > 0 ? s * 1000 : 600_000;
 }
 
-/** Whether a process of this host is alive (a process we may not signal is alive too). */
+/**
+ * Whether a process of this host is alive (a process we may not signal is alive too). A zombie is
+ * not: a killed worker whose parent died too is re-parented to PID 1, and where PID 1 never reaps
+ * (a container started as `sleep infinity` and driven by `docker exec`) it stays a zombie, which
+ * signal 0 still reaches.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return !zombie(pid);
+}
+
+/** Whether /proc says the process has ended but is not yet reaped (state Z or X); false where /proc cannot say. */
+function zombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // pid (comm) state …: comm may hold spaces and parentheses, so the state follows the last ')'.
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === 'Z' || state === 'X';
 }
 
 /** Where a lease stands (null: there is none). */

@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { acquireLease, isLease, leaseState } from '../../src/core/lease.ts';
+import { acquireLease, isLease, leaseState, processAlive } from '../../src/core/lease.ts';
 import { tempDir } from '../helpers.ts';
 
 /** A pid that no process has any more: a child that ran and ended. */
@@ -46,6 +46,24 @@ describe('leases: exclusive claims that survive kill -9', () => {
     expect(isLease(l)).to.equal(true);
     expect(notes.join('\n')).to.contain(`pid ${pid}`).and.contain('no longer runs');
     if (isLease(l)) l.release();
+  });
+
+  it('takes over the lease of a zombie (killed, its parent gone, under a PID 1 that never reaps): signal 0 reaches it, /proc says it ended', async () => {
+    // A shell starts `sleep 0` in the background, then becomes `sleep 30`, which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
+      const deadline = Date.now() + 10_000;
+      while (!/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(() => process.kill(pid, 0), 'signal 0 reaches a zombie').not.to.throw();
+      expect(processAlive(pid)).to.equal(false);
+      const file = path.join(tempDir(), 'x.lock');
+      write(file, { pid, host: os.hostname() });
+      expect(leaseState(file)).to.include({ live: false, why: 'dead' });
+    } finally {
+      parent.kill('SIGKILL');
+    }
+    expect(processAlive(process.pid)).to.equal(true);
   });
 
   it('waits for a live holder on another host, and takes over once its heartbeat is older than the stale timeout', () => {
