@@ -31,7 +31,9 @@ const recipeFlags = {
 } as const;
 
 const recipeFlagHelp = `  --scale smoke|small|paper  which entry of the recipe's scales applies (default: the recipe's scale:)
-  --set path=value           override a recipe value (repeatable; the value is read as YAML and validated)
+  --set path=value           override a recipe value (repeatable; the value is read as YAML and validated;
+                             grid.… changes the grid, without the paper's numbers unless reference.…
+                             is set too; a value a grid axis sets is refused)
   --seeds N                  every cell runs N seeds, seed k being the recipe's seed + k (over the
                              recipe's seeds: and --set seeds=N; default 1)
   --plugin FILE              load extra plugins from a file (.ts, .mts, .js, .mjs; relative to the current

@@ -130,7 +130,23 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
   const registry = opts.registry ?? (await createRegistry(await pluginFilesOf(located, opts.pluginFiles ?? [], diagnostics)));
   if (diagnostics.length) throw new RecipeError(diagnostics);
 
+  // Overrides apply to the recipe before its grid is expanded, so that --set grid.… changes the
+  // grid itself (and --set reference.… the paper's numbers).
+  for (const o of overrides) {
+    const next = assign(located, o.path, o.value, o.loc);
+    if (next) located = next;
+    else diagnostics.push({ loc: o.loc, path: o.path, message: 'cannot be set: a value that is not a mapping stands on the way' });
+  }
+  // The paper's numbers belong to the grid as written: a grid changed on the command line drops
+  // them, unless the command line gives them too.
+  const under = (o: Override, p: string) => o.path === p || o.path.startsWith(`${p}.`);
+  const regrid = overrides.find((o) => ['grid', 'grid.rows', 'grid.columns'].some((p) => under(o, p)));
+  if (regrid && !overrides.some((o) => under(o, 'reference')) && getPath(located.value, 'reference') !== undefined)
+    located = withValue(located, 'reference', null, regrid.loc) ?? located;
+  if (diagnostics.length) throw new RecipeError(diagnostics);
   const grid = expandGrid(located, diagnostics);
+  overridesOfAxes(overrides, grid, located, diagnostics);
+  if (diagnostics.length) throw new RecipeError(diagnostics);
   const cells: ResolvedCell[] = [];
   const credentials = new Map<string, Credentials>();
   const seen = new Set<string>();
@@ -154,11 +170,6 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
         }
         cellLocated = next;
       }
-    }
-    for (const o of overrides) {
-      const next: Located | undefined = assign(cellLocated!, o.path, o.value, o.loc);
-      if (!next) add([{ loc: o.loc, path: o.path, message: 'cannot be set: a value that is not a mapping stands on the way' }]);
-      else cellLocated = next;
     }
     const v = validateConfig(cellLocated!, registry);
     add(v.diagnostics);
@@ -214,6 +225,27 @@ export async function resolveConfig(
   diagnostics.push(...v.diagnostics);
   if (diagnostics.length) throw new RecipeError(diagnostics);
   return { config: v.config as unknown as CellConfig, registry };
+}
+
+/**
+ * An override of what a grid axis sets would make the axis's rows (or columns) one and the same
+ * configuration under different labels: refused, naming the axis and where it is written.
+ */
+function overridesOfAxes(overrides: readonly Override[], grid: Grid, located: Located, diagnostics: Diagnostic[]): void {
+  const within = (a: string, b: string) => a === b || a.startsWith(`${b}.`);
+  for (const o of overrides) {
+    const hit = grid.cells
+      .flatMap((c) => [...c.rowPoint.values, ...c.columnPoint.values])
+      .flatMap((v) => v.set.map((s) => ({ axis: v.axis, s })))
+      .find(({ s }) => within(o.path, s.path) || within(s.path, o.path));
+    if (!hit) continue;
+    const at = locate(located, hit.s.from);
+    diagnostics.push({
+      loc: o.loc,
+      path: o.path,
+      message: `the grid's axis '${hit.axis}' sets ${hit.s.path} (${at ? `${displayFile(at.file)}:${at.line}:${at.col}` : 'grid'}): this override would make the axis's values one and the same configuration under different labels; drop it, or change the axis (--set grid.rows=… or grid.columns=…)`,
+    });
+  }
 }
 
 /** `--seeds N`: the value read as YAML (so a wrong one is reported by the schema, at the flag). */

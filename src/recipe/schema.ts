@@ -244,7 +244,8 @@ export function coreSchema() {
       ),
       reference: Type.Optional(
         Type.Unsafe<unknown>({
-          type: 'object',
+          // null: none (what --set grid.rows=… leaves: the paper's numbers belong to the written grid)
+          type: ['object', 'null'],
           additionalProperties: false,
           required: ['values'],
           properties: {

@@ -105,6 +105,8 @@ describe('stage health', function () {
       'pipeline.supervised.lr=1e-12',
       'pipeline.supervised.warmup_lr=1e-12',
       'pipeline.supervised.min_lr=0',
+      // Without mixing, the fixture's κ rows would be one configuration (refused): one row, no κ.
+      'grid.rows=[]',
       'pipeline.supervised.mixing={use: none}',
     ]);
     expect(m.health.semi_mask_rate_last).to.equal(0);

@@ -24,6 +24,8 @@ async function startOfSecondStage(
     {
       pluginFiles: [path.join(fixtures, 'plugins', 'stage-probes.ts')],
       sets: [
+        // The fixture's rows choose the mixing, which these stages do not have: one row.
+        'grid.rows=[]',
         'pipeline.supervised={use: probe-fill}',
         `pipeline.semi={use: probe-start, starts_from: ${startsFrom}, trains: ${trains ?? 'null'}}`,
         `evaluation.use_ema=${useEma}`,

@@ -217,6 +217,29 @@ describe('--set overrides', () => {
     expect(msgs).to.deep.equal(['<--set pipeline.supervised.epochs=many>:1:28: pipeline.supervised.epochs: must be integer (got "many")']);
   });
 
+  it('applies before the grid: --set grid.rows changes the table (and drops the paper’s numbers), --set reference gives them', async () => {
+    const child = path.join(recipes, 'child.yaml');
+    const rows = 'grid.rows=[{name: lr, path: pipeline.supervised.lr, values: [0.01, 0.1, 1]}]';
+    const r = await resolveRecipe(child, { registry, sets: [rows] });
+    expect(r.cells.map((c) => c.id))
+      .to.include('lr=0.01/dataset=rafdb/labels=0.05')
+      .and.include('lr=1/dataset=affectnet8/labels=0.01');
+    expect(r.cells.map((c) => (c.config as any).pipeline.supervised.lr)).to.deep.equal([0.01, 0.01, 0.01, 0.1, 0.1, 0.1, 1, 1, 1]);
+    expect(r.reference).to.equal(undefined);
+    const given = await resolveRecipe(child, { registry, sets: [rows, 'reference.values=[[1, 2, 3], [4, 5, 6], [7, 8, 9]]'] });
+    expect(given.reference!.values[2]).to.deep.equal([7, 8, 9]);
+  });
+
+  it('refuses a value a grid axis sets, which would make the axis’s rows one configuration, naming the axis and where it is written', async () => {
+    const child = path.join(recipes, 'child.yaml');
+    const msgs = await problems(child, { sets: ['pipeline.supervised.mixing.kappa.use=iou', 'data.dataset.classes=8', 'pipeline.supervised.epochs=3'] });
+    expect(msgs).to.have.length(2);
+    expect(msgs[0]).to.match(
+      /^<--set pipeline\.supervised\.mixing\.kappa\.use=iou>:1:38: pipeline\.supervised\.mixing\.kappa\.use: the grid's axis 'kappa' sets pipeline\.supervised\.mixing\.kappa\.use \(.*child\.yaml:\d+:\d+\): .*one and the same configuration/,
+    );
+    expect(msgs[1]).to.match(/^<--set data\.dataset\.classes=8>:1:22: data\.dataset\.classes: the grid's axis 'dataset' sets data\.dataset \(/);
+  });
+
   it('refuses a malformed flag', async () => {
     expect((await problems(base, { sets: ['no-equals-sign'] }))[0]).to.match(/expected path=value/);
   });

@@ -517,6 +517,7 @@ describe('convolutional backbones', function () {
     const r = await resolveRecipe(path.join(fixtures, 'recipes', 'tiny-run.yaml'), {
       sets: [
         'model.backbone={use: small-cnn, image_size: 16, widths: [16, 32, 64]}',
+        'grid.rows=[]',
         'pipeline.supervised.mixing={use: none}',
         'pipeline.supervised.ema_decay=0.9',
       ],
