@@ -81,6 +81,11 @@ function zombie(pid: number): boolean {
   return state === 'Z' || state === 'X';
 }
 
+/** Whether a lease is live and held by another process than this one. */
+export function heldElsewhere(state: LeaseState | null): boolean {
+  return state !== null && state.live && !(state.holder?.pid === process.pid && state.holder.host === os.hostname());
+}
+
 /** Where a lease stands (null: there is none). */
 export function leaseState(file: string, opts: { staleMs?: number; now?: number } = {}): LeaseState | null {
   let text: string;

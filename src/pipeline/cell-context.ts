@@ -99,8 +99,13 @@ export interface CellContext {
   create<K extends string>(kind: K, slot: PluginSlot): ContractOf<K>;
 }
 
+/** What a cell's plugins are created with. */
+export function pluginContext(recipe: ResolvedRecipe, cell: ResolvedCell): Omit<PluginContext, 'resolve'> {
+  return { seed: cell.config.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) };
+}
+
 export function cellContext(scope: RunScope, recipe: ResolvedRecipe, cell: ResolvedCell, hooks: CellHooks): CellContext {
   const config = cell.config;
-  const plugins = { seed: config.seed, scale: recipe.scale, recipeDir: path.dirname(recipe.file) };
+  const plugins = pluginContext(recipe, cell);
   return { scope, recipe, cell, config, seed: config.seed, hooks, plugins, create: (kind, slot) => scope.registry.create(kind, slot, plugins) };
 }

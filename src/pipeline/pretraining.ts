@@ -6,10 +6,32 @@ import { writeAtomic } from '../core/files.ts';
 import { deriveSeed } from '../core/rng.ts';
 import { loadTensors, saveTensors, TensorFileError } from '../train/checkpoint.ts';
 import { announced, fileCheckpointStore, previousOf } from '../train/resume.ts';
-import { Interrupted, type CellContext, type CellHooks } from './cell-context.ts';
-import { acquireLease, describeHolder, isLease } from '../core/lease.ts';
+import { Interrupted, pluginContext, type CellContext, type CellHooks } from './cell-context.ts';
+import { acquireLease, describeHolder, heldElsewhere, isLease, leaseState } from '../core/lease.ts';
+import type { PluginRegistry } from '../core/registry.ts';
+import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { datasetSlot } from './cell-data.ts';
 import { cellStageKeys } from './stage-keys.ts';
+
+/** A pre-training's entry in the stage cache folder (`<entry>.weights`, `.png`, `.lock`, `.ckpt`). */
+function cacheEntry(stageCacheDir: string, key: string): string {
+  return path.join(stageCacheDir, `pretrain-${key}`);
+}
+
+/** The stage cache entry of a cell's pre-training (`<entry>.weights`, `.png`, `.lock`, `.ckpt`). */
+export function pretrainingEntry(registry: PluginRegistry, recipe: ResolvedRecipe, cell: ResolvedCell, stageCacheDir: string): string {
+  return cacheEntry(stageCacheDir, cellStageKeys(registry, cell.config, pluginContext(recipe, cell)).pretrain);
+}
+
+/** Whether a pre-training's cache entry is written (the weights file comes last). */
+export function pretrainingCached(entry: string): boolean {
+  return fs.existsSync(`${entry}.weights`);
+}
+
+/** Whether another live process holds the lease of a pre-training's cache entry: it computes it now. */
+export function pretrainingHeldElsewhere(entry: string): boolean {
+  return heldElsewhere(leaseState(`${entry}.lock`));
+}
 
 /**
  * The cell's pre-training. Cells with the same pre-training key share one: it runs once per run
@@ -32,11 +54,11 @@ export async function sharedPretraining(c: CellContext, backbone: BackboneFactor
           shouldStop: hooks.shouldStop,
           // Pre-training is shared across cells and runs, so its checkpoint lives beside its cache entry.
           ...(hooks.stageCacheDir
-            ? { checkpoint: announced(fileCheckpointStore(path.join(hooks.stageCacheDir, `pretrain-${key}.ckpt`), hooks.note), 'pre-training', hooks.note) }
+            ? { checkpoint: announced(fileCheckpointStore(`${cacheEntry(hooks.stageCacheDir, key)}.ckpt`, hooks.note), 'pre-training', hooks.note) }
             : {}),
         },
       );
-    shared = hooks.stageCacheDir ? cachedPretraining(path.join(hooks.stageCacheDir, `pretrain-${key}`), run, hooks) : run();
+    shared = hooks.stageCacheDir ? cachedPretraining(cacheEntry(hooks.stageCacheDir, key), run, hooks) : run();
     // With the on-disk cache, memory holds one pre-training at a time (another one is read back
     // from disk when a later cell needs it), so a table of many pre-trainings stays flat.
     if (hooks.stageCacheDir) for (const other of [...memo.keys()]) scope.releasePretraining(other);
@@ -67,7 +89,7 @@ async function cachedPretraining(base: string, run: () => Promise<PretrainResult
   const weightsFile = `${base}.weights`;
   let waited = false;
   for (;;) {
-    const cached = await readCached(base, note);
+    const cached = pretrainingCached(base) ? await readCached(base, note) : null;
     if (cached) return cached;
     const lease = acquireLease(`${base}.lock`, { stage: 'pretrain' }, { note });
     if (isLease(lease)) {

@@ -53,6 +53,11 @@ export interface RunContext {
 export type CellOutcome =
   { readonly status: 'done'; readonly metrics: CellMetrics } | { readonly status: 'failed'; readonly error: string } | { readonly status: 'interrupted' };
 
+/** Where the stage cache of a results root is: pre-trainings shared by runs and processes. */
+export function stageCacheDir(outRoot: string): string {
+  return path.join(outRoot, '.cache', 'stages');
+}
+
 /** Trains one seed of a cell and writes its outputs in the seed's folder; a failure is recorded there (error.json). */
 export async function trainCell(run: RunContext, scope: RunScope, unit: Unit): Promise<CellOutcome> {
   const { recipe, outRoot, tracker, progress } = run;
@@ -65,7 +70,7 @@ export async function trainCell(run: RunContext, scope: RunScope, unit: Unit): P
       name,
       shouldStop: run.stopRequested,
       note: (t) => progress.log(t),
-      stageCacheDir: path.join(outRoot, '.cache', 'stages'),
+      stageCacheDir: stageCacheDir(outRoot),
       dataCacheDir: path.join(outRoot, '.cache', 'data'),
       checkpointDir: path.join(cellDir, 'checkpoints'),
       keepModel: (model, about) => keepCellModel(path.join(cellDir, CELL_MODEL_DIR), model, { ...about, recipe: recipe.name }),

@@ -1,14 +1,15 @@
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../core/errors.ts';
-import { acquireLease, isLease } from '../core/lease.ts';
+import { acquireLease, heldElsewhere, isLease, leaseState } from '../core/lease.ts';
 import { selectBackend } from '../engine/backend.ts';
 import type { Tracker } from '../contracts/tracker.ts';
 import { readManifest, resolveRun } from './manifest.ts';
 import { Progress } from './progress.ts';
 import { cellFolders } from './results.ts';
 import { RunScope } from './scope.ts';
-import { STOP_SIGNALS, stopOnSignals, trainCell, type RunContext } from './seed-run.ts';
+import { pretrainingCached, pretrainingEntry, pretrainingHeldElsewhere } from './pretraining.ts';
+import { stageCacheDir, STOP_SIGNALS, stopOnSignals, trainCell, type RunContext } from './seed-run.ts';
 import { appendAttempt, attemptsIn, finishedMetrics, planUnits, UNIT_LEASE, unitStatus, type Unit } from './units.ts';
 
 /** Who is training a unit: recorded in its lease and its attempts, shown by `ssfer status`. */
@@ -78,9 +79,12 @@ export async function runUnit(
 }
 
 /**
- * Trains units in this process: `units` in that order, else the next unfinished one, again and
- * again until none is left that no other process holds. Each seed's cells share one run scope
- * (data, pre-training, probes), kept while consecutive units have that seed.
+ * Trains units in this process: `units` in that order, else (`queue`) the next unfinished one,
+ * again and again until none is left that no other process holds. A queue takes a unit whose
+ * pre-training another process is computing only when every other unit left is such a one: the
+ * workers of a table pre-train its datasets side by side instead of waiting for each other. Each
+ * seed's cells share one run scope (data, pre-training, probes), kept while consecutive units
+ * have that seed.
  */
 export async function trainUnits(
   run: RunContext,
@@ -93,7 +97,7 @@ export async function trainUnits(
   try {
     for (let pass = true; pass;) {
       pass = false;
-      for (const unit of units) {
+      for (const unit of opts.queue ? readyFirst(run, units) : units) {
         if (run.stopRequested()) return { outcomes, interrupted: true };
         const known = outcomes.get(unit.key);
         if (known && known !== 'busy') continue;
@@ -117,6 +121,33 @@ export async function trainUnits(
   } finally {
     scope?.close();
   }
+}
+
+/**
+ * The units in their order, those that would wait for a pre-training another process computes
+ * now last: its cache entry is not written, and another process holds its lease or trains a unit
+ * that needs it (and will compute it). Checked as each unit is reached, so that what the other
+ * workers took meanwhile counts.
+ */
+function* readyFirst(run: RunContext, units: readonly Unit[]): Generator<Unit> {
+  const cache = stageCacheDir(run.outRoot);
+  const entries = new Map<string, string>();
+  const entry = (u: Unit) => {
+    if (!entries.has(u.key)) entries.set(u.key, pretrainingEntry(run.recipe.registry, run.recipe, u.cell, cache));
+    return entries.get(u.key)!;
+  };
+  const waits = (u: Unit) => {
+    const e = entry(u);
+    if (pretrainingCached(e)) return false;
+    if (pretrainingHeldElsewhere(e)) return true;
+    return units.some((o) => o !== u && entry(o) === e && heldElsewhere(leaseState(path.join(o.dir, UNIT_LEASE))));
+  };
+  const later: Unit[] = [];
+  for (const u of units) {
+    if (waits(u)) later.push(u);
+    else yield u;
+  }
+  yield* later;
 }
 
 /**

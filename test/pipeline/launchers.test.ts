@@ -85,6 +85,37 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     expect(logs).to.match(/waiting for the pre-training pretrain-[0-9a-f]+ that pid \d+ on .* computes|pre-training reused from the stage cache/);
   });
 
+  it('computes two pre-trainings side by side: a worker takes a unit of another pre-training rather than wait for one that another worker computes', () => {
+    const out = tempDir();
+    // Rows of two mask ratios: units 1–2 share one pre-training, units 3–4 another.
+    const rows = '[{name: mask, path: pipeline.pretrain.mask_ratio, values: [0.5, 0.75]}]';
+    const r = ssfer([
+      'run',
+      fourCells,
+      '--backend',
+      'native',
+      '--out',
+      out,
+      '--launcher',
+      'processes',
+      '--set',
+      'launcher.workers=2',
+      '--set',
+      `grid.rows=${rows}`,
+    ]);
+    expect(r.status, r.stderr).to.equal(0);
+    const dir = runDir(out);
+    const stages = path.join(out, '.cache', 'stages');
+    expect(fs.readdirSync(stages).filter((f) => f.endsWith('.weights'))).to.have.length(2);
+    const logs = ['w1', 'w2'].map((w) => fs.readFileSync(path.join(dir, 'workers', `${w}.log`), 'utf8')).join('\n');
+    expect(logs, logs).not.to.contain('waiting for the pre-training');
+    // The two pre-trainings were computed by the two workers.
+    const byMask = (m: string) => unitDirs(dir).filter((u) => u.includes(`mask=${m}`));
+    const first = (units: string[]) =>
+      units.map((u) => attempts(u)[0] as unknown as { worker?: string; time: string }).sort((a, b) => a.time.localeCompare(b.time))[0]!.worker;
+    expect(first(byMask('0.5'))).not.to.equal(first(byMask('0.75')));
+  });
+
   it('starts a unit again after its worker is killed with kill -9, from its checkpoint, with the same numbers; status and collect follow it', async () => {
     const out = tempDir();
     let killed: { unit: string; pid: number } | null = null;
