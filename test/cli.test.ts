@@ -40,7 +40,7 @@ describe('CLI', () => {
   it('plan prints the plugins every cell shares once, each slot with its nested ones, then what each cell varies', () => {
     const r = ssfer(['plan', 'recipes/ablation-kappa.yaml', '--scale', 'smoke']);
     expect(r.status).to.equal(0);
-    expect(r.stdout).to.match(/^every cell: .*pipeline\.supervised supervised\(mixing facemix\(loss L4\), augment none\)/m);
+    expect(r.stdout).to.match(/^every cell: .*pipeline\.supervised supervised\(mixing facemix\(loss L4\), augment weak\)/m);
     expect(r.stdout).to.match(/^kappa=iou\/dataset=affectnet8\/labels=0\.1 +data\.dataset affectnet · pipeline\.supervised\.mixing\.kappa iou$/m);
     expect(r.stdout).to.match(/pretrain +1 distinct for 48 cells/);
   });
