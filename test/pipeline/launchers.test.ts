@@ -23,6 +23,16 @@ function workersOf(dir: string): number[] {
   return pids;
 }
 
+/** The four-cell fixture on the process pool of two workers, with more flags. */
+function poolRun(out: string, more: readonly string[]) {
+  return ssfer(['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2', ...more]);
+}
+
+/** What the pool's two workers printed. */
+function workerLogs(dir: string): string {
+  return ['w1', 'w2'].map((w) => fs.readFileSync(path.join(dir, 'workers', `${w}.log`), 'utf8')).join('\n');
+}
+
 describe('launchers: the process pool’s size', () => {
   it('takes one worker per core with workers: null, and divides the cores among the workers unless threads_per_worker is set', async () => {
     const cores = os.availableParallelism();
@@ -54,20 +64,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
 
   it('gives the table and every unit’s numbers of the inline launcher, and computes the shared pre-training once', () => {
     const out = tempDir();
-    const r = ssfer([
-      'run',
-      fourCells,
-      '--backend',
-      'native',
-      '--out',
-      out,
-      '--launcher',
-      'processes',
-      '--set',
-      'launcher.workers=2',
-      '--set',
-      'launcher.threads_per_worker=1',
-    ]);
+    const r = poolRun(out, ['--set', 'launcher.threads_per_worker=1']);
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.contain('2 worker processes × 1 thread for 4 units');
     const dir = runDir(out);
@@ -81,7 +78,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     const stages = path.join(out, '.cache', 'stages');
     expect(fs.readdirSync(stages).filter((f) => f.endsWith('.weights'))).to.have.length(1);
     expect(fs.readdirSync(stages).filter((f) => f.endsWith('.lock'))).to.deep.equal([]);
-    const logs = ['w1', 'w2'].map((w) => fs.readFileSync(path.join(dir, 'workers', `${w}.log`), 'utf8')).join('\n');
+    const logs = workerLogs(dir);
     expect(logs).to.match(/waiting for the pre-training pretrain-[0-9a-f]+ that pid \d+ on .* computes|pre-training reused from the stage cache/);
   });
 
@@ -89,25 +86,12 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     const out = tempDir();
     // Rows of two mask ratios: units 1–2 share one pre-training, units 3–4 another.
     const rows = '[{name: mask, path: pipeline.pretrain.mask_ratio, values: [0.5, 0.75]}]';
-    const r = ssfer([
-      'run',
-      fourCells,
-      '--backend',
-      'native',
-      '--out',
-      out,
-      '--launcher',
-      'processes',
-      '--set',
-      'launcher.workers=2',
-      '--set',
-      `grid.rows=${rows}`,
-    ]);
+    const r = poolRun(out, ['--set', `grid.rows=${rows}`]);
     expect(r.status, r.stderr).to.equal(0);
     const dir = runDir(out);
     const stages = path.join(out, '.cache', 'stages');
     expect(fs.readdirSync(stages).filter((f) => f.endsWith('.weights'))).to.have.length(2);
-    const logs = ['w1', 'w2'].map((w) => fs.readFileSync(path.join(dir, 'workers', `${w}.log`), 'utf8')).join('\n');
+    const logs = workerLogs(dir);
     expect(logs, logs).not.to.contain('waiting for the pre-training');
     // The two pre-trainings were computed by the two workers.
     const byMask = (m: string) => unitDirs(dir).filter((u) => u.includes(`mask=${m}`));
