@@ -36,6 +36,11 @@ export function findReservedKey(v: unknown, at = ''): string | undefined {
   return undefined;
 }
 
+/** Whether dotted `path` is `prefix` or lies under it (`a.b.c` under `a.b`, not under `a.bc`). */
+export function pathWithin(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}.`);
+}
+
 /** `parent.key`, or `key` at the root (''). */
 export function joinPath(parent: string, key: string | number): string {
   return parent === '' ? String(key) : `${parent}.${key}`;

@@ -13,12 +13,12 @@ import type { ResolvedCell, ResolvedRecipe } from '../recipe/recipe.ts';
 import { datasetSlot } from './cell-data.ts';
 import { cellStageKeys } from './stage-keys.ts';
 
-/** A pre-training's entry in the stage cache folder (`<entry>.weights`, `.png`, `.lock`, `.ckpt`). */
+/** A pre-training's entry in the stage cache folder: `<entry>.weights`, `.png`, `.lock`, `.ckpt`. */
 function cacheEntry(stageCacheDir: string, key: string): string {
   return path.join(stageCacheDir, `pretrain-${key}`);
 }
 
-/** The stage cache entry of a cell's pre-training (`<entry>.weights`, `.png`, `.lock`, `.ckpt`). */
+/** The stage cache entry of a cell's pre-training. */
 export function pretrainingEntry(registry: PluginRegistry, recipe: ResolvedRecipe, cell: ResolvedCell, stageCacheDir: string): string {
   return cacheEntry(stageCacheDir, cellStageKeys(registry, cell.config, pluginContext(recipe, cell)).pretrain);
 }
@@ -89,7 +89,7 @@ async function cachedPretraining(base: string, run: () => Promise<PretrainResult
   const weightsFile = `${base}.weights`;
   let waited = false;
   for (;;) {
-    const cached = pretrainingCached(base) ? await readCached(base, note) : null;
+    const cached = await readCached(base, note);
     if (cached) return cached;
     const lease = acquireLease(`${base}.lock`, { stage: 'pretrain' }, { note });
     if (isLease(lease)) {
@@ -125,7 +125,7 @@ async function cachedPretraining(base: string, run: () => Promise<PretrainResult
 /** The cache entry, or null when there is none (a damaged one is removed). */
 async function readCached(base: string, note: (t: string) => void): Promise<PretrainResult | null> {
   const weightsFile = `${base}.weights`;
-  const loaded = fs.existsSync(weightsFile) ? await loadTensors(weightsFile).catch((err: unknown) => discardDamaged(err, weightsFile, note)) : null;
+  const loaded = pretrainingCached(base) ? await loadTensors(weightsFile).catch((err: unknown) => discardDamaged(err, weightsFile, note)) : null;
   if (!loaded) return null;
   const picture = fs.existsSync(`${base}.png`) ? new Uint8Array(fs.readFileSync(`${base}.png`)) : undefined;
   note(`ssfer: pre-training reused from the stage cache (${path.basename(base)})`);

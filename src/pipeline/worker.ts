@@ -94,10 +94,11 @@ export async function trainUnits(
   const outcomes = new Map<string, UnitOutcome>();
   let scope: RunScope | null = null;
   let scopeSeed = -1;
+  const entryOf = pretrainingEntries(run);
   try {
     for (let pass = true; pass;) {
       pass = false;
-      for (const unit of opts.queue ? readyFirst(run, units) : units) {
+      for (const unit of opts.queue ? readyFirst(units, entryOf) : units) {
         if (run.stopRequested()) return { outcomes, interrupted: true };
         const known = outcomes.get(unit.key);
         if (known && known !== 'busy') continue;
@@ -123,19 +124,23 @@ export async function trainUnits(
   }
 }
 
+/** Each unit's pre-training cache entry, worked out once per unit (it creates the dataset plugin). */
+function pretrainingEntries(run: RunContext): (u: Unit) => string {
+  const cache = stageCacheDir(run.outRoot);
+  const entries = new Map<string, string>();
+  return (u) => {
+    if (!entries.has(u.key)) entries.set(u.key, pretrainingEntry(run.recipe.registry, run.recipe, u.cell, cache));
+    return entries.get(u.key)!;
+  };
+}
+
 /**
  * The units in their order, those that would wait for a pre-training another process computes
  * now last: its cache entry is not written, and another process holds its lease or trains a unit
  * that needs it (and will compute it). Checked as each unit is reached, so that what the other
  * workers took meanwhile counts.
  */
-function* readyFirst(run: RunContext, units: readonly Unit[]): Generator<Unit> {
-  const cache = stageCacheDir(run.outRoot);
-  const entries = new Map<string, string>();
-  const entry = (u: Unit) => {
-    if (!entries.has(u.key)) entries.set(u.key, pretrainingEntry(run.recipe.registry, run.recipe, u.cell, cache));
-    return entries.get(u.key)!;
-  };
+function* readyFirst(units: readonly Unit[], entry: (u: Unit) => string): Generator<Unit> {
   const waits = (u: Unit) => {
     const e = entry(u);
     if (pretrainingCached(e)) return false;

@@ -1,4 +1,4 @@
-import { getPath, isObject, joinPath, setPath, type Json, type JsonObject } from '../core/json.ts';
+import { getPath, isObject, joinPath, pathWithin, setPath, type Json, type JsonObject } from '../core/json.ts';
 import type { Loc } from './diagnostics.ts';
 
 /** A plain JSON value plus where each of its parts was written, keyed by dotted path. */
@@ -21,7 +21,7 @@ export function clone<T extends Json>(v: T): T {
 }
 
 function dropUnder(map: Map<string, Loc>, prefix: string): void {
-  for (const k of [...map.keys()]) if (k === prefix || k.startsWith(`${prefix}.`)) map.delete(k);
+  for (const k of [...map.keys()]) if (pathWithin(k, prefix)) map.delete(k);
 }
 
 /**

@@ -6,7 +6,7 @@ import { PluginEntryError, resolvePluginEntry } from '../core/plugin-import.ts';
 import { RecipeError, displayFile, formatDiagnostic, type Diagnostic, type Loc } from './diagnostics.ts';
 import { columnGroups, expandGrid, printedWidth, splitPrinted, type Cell, type Grid, type PaperRow, type SummaryColumn } from './grid.ts';
 import { loadRecipeFile } from './load.ts';
-import { findReservedKey, getPath, isObject, joinPath, RESERVED_KEYS, reservedKeyMessage, type Json, type JsonObject } from '../core/json.ts';
+import { findReservedKey, getPath, isObject, joinPath, pathWithin, RESERVED_KEYS, reservedKeyMessage, type Json, type JsonObject } from '../core/json.ts';
 import { assign, locate, mergeLocated, withValue, type Located } from './located.ts';
 import { withoutCredentials, type Credentials } from '../core/uri.ts';
 import { SCALES, type CellConfig, type Scale } from './schema.ts';
@@ -132,16 +132,11 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
 
   // Overrides apply to the recipe before its grid is expanded, so that --set grid.… changes the
   // grid itself (and --set reference.… the paper's numbers).
-  for (const o of overrides) {
-    const next = assign(located, o.path, o.value, o.loc);
-    if (next) located = next;
-    else diagnostics.push({ loc: o.loc, path: o.path, message: 'cannot be set: a value that is not a mapping stands on the way' });
-  }
+  located = applyOverrides(located, overrides, diagnostics);
   // The paper's numbers belong to the grid as written: a grid changed on the command line drops
   // them, unless the command line gives them too.
-  const under = (o: Override, p: string) => o.path === p || o.path.startsWith(`${p}.`);
-  const regrid = overrides.find((o) => ['grid', 'grid.rows', 'grid.columns'].some((p) => under(o, p)));
-  if (regrid && !overrides.some((o) => under(o, 'reference')) && getPath(located.value, 'reference') !== undefined)
+  const regrid = overrides.find((o) => ['grid', 'grid.rows', 'grid.columns'].some((p) => pathWithin(o.path, p)));
+  if (regrid && !overrides.some((o) => pathWithin(o.path, 'reference')) && getPath(located.value, 'reference') !== undefined)
     located = withValue(located, 'reference', null, regrid.loc) ?? located;
   if (diagnostics.length) throw new RecipeError(diagnostics);
   const grid = expandGrid(located, diagnostics);
@@ -165,7 +160,7 @@ export async function resolveRecipe(file: string, opts: ResolveOptions = {}): Pr
       for (const s of v.set) {
         const next: Located | undefined = assign(cellLocated!, s.path, s.value, locate(located, s.from));
         if (!next) {
-          add([{ loc: locate(located, s.from), path: s.path, message: 'cannot be set: a value that is not a mapping stands on the way' }]);
+          add([{ loc: locate(located, s.from), path: s.path, message: NOT_SETTABLE }]);
           continue;
         }
         cellLocated = next;
@@ -214,17 +209,24 @@ export async function resolveConfig(
   opts: { pluginFiles?: readonly string[] } = {},
 ): Promise<{ config: CellConfig; registry: PluginRegistry }> {
   const registry = await createRegistry(opts.pluginFiles ?? []);
-  let located: Located = { value: { title: '(command line)' }, values: new Map(), keys: new Map(), inherited: new Set() };
   const diagnostics: Diagnostic[] = [];
-  for (const o of overrides) {
-    const next = assign(located, o.path, o.value, o.loc);
-    if (next) located = next;
-    else diagnostics.push({ loc: o.loc, path: o.path, message: 'cannot be set: a value that is not a mapping stands on the way' });
-  }
+  const located = applyOverrides({ value: { title: '(command line)' }, values: new Map(), keys: new Map(), inherited: new Set() }, overrides, diagnostics);
   const v = validateConfig(located, registry);
   diagnostics.push(...v.diagnostics);
   if (diagnostics.length) throw new RecipeError(diagnostics);
   return { config: v.config as unknown as CellConfig, registry };
+}
+
+const NOT_SETTABLE = 'cannot be set: a value that is not a mapping stands on the way';
+
+/** `--set` overrides applied in order; one that cannot be set is reported at its flag. */
+function applyOverrides(located: Located, overrides: readonly Override[], diagnostics: Diagnostic[]): Located {
+  for (const o of overrides) {
+    const next = assign(located, o.path, o.value, o.loc);
+    if (next) located = next;
+    else diagnostics.push({ loc: o.loc, path: o.path, message: NOT_SETTABLE });
+  }
+  return located;
 }
 
 /**
@@ -232,12 +234,9 @@ export async function resolveConfig(
  * configuration under different labels: refused, naming the axis and where it is written.
  */
 function overridesOfAxes(overrides: readonly Override[], grid: Grid, located: Located, diagnostics: Diagnostic[]): void {
-  const within = (a: string, b: string) => a === b || a.startsWith(`${b}.`);
+  const sets = grid.cells.flatMap((c) => [...c.rowPoint.values, ...c.columnPoint.values]).flatMap((v) => v.set.map((s) => ({ axis: v.axis, s })));
   for (const o of overrides) {
-    const hit = grid.cells
-      .flatMap((c) => [...c.rowPoint.values, ...c.columnPoint.values])
-      .flatMap((v) => v.set.map((s) => ({ axis: v.axis, s })))
-      .find(({ s }) => within(o.path, s.path) || within(s.path, o.path));
+    const hit = sets.find(({ s }) => pathWithin(o.path, s.path) || pathWithin(s.path, o.path));
     if (!hit) continue;
     const at = locate(located, hit.s.from);
     diagnostics.push({

@@ -23,9 +23,9 @@ function workersOf(dir: string): number[] {
   return pids;
 }
 
-/** The four-cell fixture on the process pool of two workers, with more flags. */
-function poolRun(out: string, more: readonly string[]) {
-  return ssfer(['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2', ...more]);
+/** `ssfer run` of the four-cell fixture on the process pool of two workers, with more flags. */
+function poolArgs(out: string, more: readonly string[] = []): string[] {
+  return ['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2', ...more];
 }
 
 /** What the pool's two workers printed. */
@@ -64,7 +64,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
 
   it('gives the table and every unit’s numbers of the inline launcher, and computes the shared pre-training once', () => {
     const out = tempDir();
-    const r = poolRun(out, ['--set', 'launcher.threads_per_worker=1']);
+    const r = ssfer(poolArgs(out, ['--set', 'launcher.threads_per_worker=1']));
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.contain('2 worker processes × 1 thread for 4 units');
     const dir = runDir(out);
@@ -86,7 +86,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     const out = tempDir();
     // Rows of two mask ratios: units 1–2 share one pre-training, units 3–4 another.
     const rows = '[{name: mask, path: pipeline.pretrain.mask_ratio, values: [0.5, 0.75]}]';
-    const r = poolRun(out, ['--set', `grid.rows=${rows}`]);
+    const r = ssfer(poolArgs(out, ['--set', `grid.rows=${rows}`]));
     expect(r.status, r.stderr).to.equal(0);
     const dir = runDir(out);
     const stages = path.join(out, '.cache', 'stages');
@@ -105,36 +105,20 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     let killed: { unit: string; pid: number } | null = null;
     let statusWhileRunning: { counts: Record<string, number>; units: { state: string; where?: string }[] } | null = null;
     let collectWhileRunning = '';
-    const r = await ssferWhile(
-      [
-        'run',
-        fourCells,
-        '--backend',
-        'native',
-        '--out',
-        out,
-        '--launcher',
-        'processes',
-        '--set',
-        'launcher.workers=2',
-        '--set',
-        'launcher.threads_per_worker=1',
-      ],
-      async () => {
-        await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && fs.readdirSync(path.join(out, 'launch-four')).length > 0);
-        const at = runDir(out);
-        killed = await until('a unit in its supervised stage', () => unitInTraining(at));
-        const s = ssfer(['status', at, '--json']);
-        expect(s.status, s.stderr).to.equal(0);
-        statusWhileRunning = JSON.parse(s.stdout);
-        const c = ssfer(['collect', at]);
-        expect(c.status, c.stderr).to.equal(0);
-        collectWhileRunning = c.stderr;
-        // The unit may have finished while status and collect ran; then kill the holder of another.
-        killed = unitInTraining(at) ?? (await until('a unit in its supervised stage', () => unitInTraining(at)));
-        process.kill(killed.pid, 'SIGKILL');
-      },
-    );
+    const r = await ssferWhile(poolArgs(out, ['--set', 'launcher.threads_per_worker=1']), async () => {
+      await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && fs.readdirSync(path.join(out, 'launch-four')).length > 0);
+      const at = runDir(out);
+      killed = await until('a unit in its supervised stage', () => unitInTraining(at));
+      const s = ssfer(['status', at, '--json']);
+      expect(s.status, s.stderr).to.equal(0);
+      statusWhileRunning = JSON.parse(s.stdout);
+      const c = ssfer(['collect', at]);
+      expect(c.status, c.stderr).to.equal(0);
+      collectWhileRunning = c.stderr;
+      // The unit may have finished while status and collect ran; then kill the holder of another.
+      killed = unitInTraining(at) ?? (await until('a unit in its supervised stage', () => unitInTraining(at)));
+      process.kill(killed.pid, 'SIGKILL');
+    });
     expect(r.status, r.stderr).to.equal(0);
     const dir = runDir(out);
     expect(statusWhileRunning!.counts.running).to.be.greaterThan(0);
@@ -154,17 +138,14 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
 
   it('after the whole run is killed: status says so, collect builds the partial table and names what is missing, --resume ends it with the same numbers', async () => {
     const out = tempDir();
-    const r = await ssferWhile(
-      ['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2'],
-      async (child) => {
-        const at = await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
-        await until('a finished unit and one in training', () => unitDirs(at).some((u) => fs.existsSync(path.join(u, 'metrics.json'))) && unitInTraining(at));
-        // kill -9 of ssfer run (first: it would replace its workers), then of every worker of the run
-        // (found by its command line: one between two units holds no unit's lease).
-        process.kill(child.pid, 'SIGKILL');
-        for (const pid of workersOf(at)) process.kill(pid, 'SIGKILL');
-      },
-    );
+    const r = await ssferWhile(poolArgs(out), async (child) => {
+      const at = await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
+      await until('a finished unit and one in training', () => unitDirs(at).some((u) => fs.existsSync(path.join(u, 'metrics.json'))) && unitInTraining(at));
+      // kill -9 of ssfer run (first: it would replace its workers), then of every worker of the run
+      // (found by its command line: one between two units holds no unit's lease).
+      process.kill(child.pid, 'SIGKILL');
+      for (const pid of workersOf(at)) process.kill(pid, 'SIGKILL');
+    });
     expect(r.status).to.equal(null);
     const dir = runDir(out);
     const status = ssfer(['status', dir]);
@@ -180,7 +161,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     expect(collect.stderr).to.match(/[1-3] of 4 units not finished \(shown as —\):\n {2}waiting \([1-3]\): /);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'table.json'), 'utf8')).cells).to.deep.equal(partial.cells);
 
-    const resumed = ssfer(['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2', '--resume']);
+    const resumed = ssfer(poolArgs(out, ['--resume']));
     expect(resumed.status, resumed.stderr).to.equal(0);
     expectSameNumbers(dir, reference);
     const finalStatus = ssfer(['status', dir, '--json']);
@@ -191,16 +172,13 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     const out = tempDir();
     let pid = 0;
     let training = '';
-    const r = await ssferWhile(
-      ['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2'],
-      async (child) => {
-        await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
-        const held = await until('a unit in its supervised stage', () => unitInTraining(runDir(out)));
-        pid = held.pid;
-        training = held.unit;
-        process.kill(child.pid, 'SIGTERM');
-      },
-    );
+    const r = await ssferWhile(poolArgs(out), async (child) => {
+      await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
+      const held = await until('a unit in its supervised stage', () => unitInTraining(runDir(out)));
+      pid = held.pid;
+      training = held.unit;
+      process.kill(child.pid, 'SIGTERM');
+    });
     expect(r.status, r.stderr).to.equal(143);
     expect(r.stderr)
       .to.contain('ssfer: SIGTERM: stopping after the current step')
@@ -213,7 +191,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     // stopped before its first epoch ended, with none yet).
     expect(stopped, 'a worker stopped its unit on SIGTERM and recorded it').to.include(training);
     expect(fs.existsSync(path.join(training, 'checkpoints', 'supervised.ckpt')), training).to.equal(true);
-    const resumed = ssfer(['run', fourCells, '--backend', 'native', '--out', out, '--launcher', 'processes', '--set', 'launcher.workers=2', '--resume']);
+    const resumed = ssfer(poolArgs(out, ['--resume']));
     expect(resumed.status, resumed.stderr).to.equal(0);
     expectSameNumbers(dir, reference);
   });
