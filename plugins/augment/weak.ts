@@ -57,7 +57,11 @@ export default definePlugin({
         }
       }
       const out = tf.tidy(() => {
-        const cropped = tf.image.cropAndResize(images, tf.tensor2d(crops, [n, 4]), tf.range(0, n, 1, 'int32') as tf.Tensor1D, [h, w], 'bilinear');
+        // A crop of the whole image resamples every pixel onto itself: skipped, the same numbers.
+        const whole = crops.every((v, k) => v === (k % 4 < 2 ? 0 : 1));
+        const cropped = whole
+          ? images
+          : tf.image.cropAndResize(images, tf.tensor2d(crops, [n, 4]), tf.range(0, n, 1, 'int32') as tf.Tensor1D, [h, w], 'bilinear');
         const mask = tf
           .tensor1d(
             flips.map((f) => (f ? 1 : 0)),

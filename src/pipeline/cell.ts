@@ -7,6 +7,7 @@ import { datasetPicture, faceBoxes, loadData, splitLabels, type CellData, type C
 import { traced } from '../core/trace.ts';
 import { linearProbeAccuracy } from './baseline.ts';
 import { analyse, evaluate, type Evaluation } from './evaluate.ts';
+import { mcnemarExact } from '../report/stats.ts';
 import type { AnalysisFile, FigureTree } from '../contracts/analysis.ts';
 import { sharedPretraining } from './pretraining.ts';
 import type { RunScope } from './scope.ts';
@@ -63,11 +64,11 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
   const model = initialModel();
   const owned: { ema: Backbone | null } = { ema: null };
   try {
-    // The accuracy the evaluated weights reach after each stage but the last (whose is the cell's).
-    const stageAccuracy: Record<string, number> = {};
+    // What the evaluated weights score after each stage but the last (whose is the cell's).
+    const stageScores: Record<string, Evaluation> = {};
     const lastStage = FINE_TUNING_STAGES[FINE_TUNING_STAGES.length - 1]!.name;
     const tuned = await fineTune(c, settings, { ...state, model }, owned, (stage, ema) => {
-      if (stage !== lastStage) stageAccuracy[stage] = traced('evaluation', () => evaluateCell(cell, model, ema, data, split, { raw: false })).final.accuracy;
+      if (stage !== lastStage) stageScores[stage] = traced('evaluation', () => evaluateCell(cell, model, ema, data, split, { raw: false })).final;
     });
     const stages = {
       pretrain: pretrained.summary,
@@ -75,7 +76,7 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
       semi: tuned.results.semi.summary,
     };
     const evaluation = traced('evaluation', () => evaluateCell(cell, model, tuned.ema, data, split));
-    stageAccuracy[lastStage] = evaluation.final.accuracy;
+    stageScores[lastStage] = evaluation.final;
     // The analyses study what was scored: the evaluated weights on the same images.
     const analysed = await traced('analyses', () =>
       analyse(analyses, {
@@ -87,7 +88,7 @@ export async function runCell(scope: RunScope, recipe: ResolvedRecipe, cell: Res
         cell: cell.id,
       }),
     );
-    const health = cellHealth(pretrained, tuned, stageAccuracy);
+    const health = cellHealth(pretrained, tuned, stageScores);
     health.notes.push(...analysed.notes);
     // Whether the cell beats its probe is judged over its seeds, in the table's notes (tableNotes).
     const probe = await traced('linear probe', () => linearProbeAccuracy(c, loaded, split, boxes));
@@ -132,9 +133,11 @@ function evaluateCell(cell: ResolvedCell, model: Backbone, ema: Backbone | null,
 /**
  * Whether each stage did its job: what each stage reports of itself (its loss at the first and
  * last epoch, the pseudo-labels that passed…) prefixed with the stage's name, the accuracy after
- * each fine-tuning stage and each later stage's gain over the one before; and the stages' notes.
+ * each fine-tuning stage and each later stage's gain over the one before; and the stages' notes,
+ * with a note for a later stage that lowered the accuracy beyond chance (stageLossNote).
  */
-function cellHealth(pretrained: StageResult, tuned: FineTuned, stageAccuracy: Record<string, number>): { figures: Record<string, number>; notes: string[] } {
+function cellHealth(pretrained: StageResult, tuned: FineTuned, stageScores: Record<string, Evaluation>): { figures: Record<string, number>; notes: string[] } {
+  const stageAccuracy = Object.fromEntries(Object.entries(stageScores).map(([name, e]) => [name, e.accuracy]));
   const figures: Record<string, number> = {};
   const notes: string[] = [];
   const stages: [string, StageResult][] = [['pretrain', pretrained], ...FINE_TUNING_STAGES.map((s): [string, StageResult] => [s.name, tuned.results[s.name]])];
@@ -144,9 +147,39 @@ function cellHealth(pretrained: StageResult, tuned: FineTuned, stageAccuracy: Re
   }
   FINE_TUNING_STAGES.forEach((s, i) => {
     figures[`${s.name}_accuracy`] = stageAccuracy[s.name]!;
-    if (i > 0) figures[`${s.name}_gain`] = stageAccuracy[s.name]! - stageAccuracy[FINE_TUNING_STAGES[i - 1]!.name]!;
+    if (i === 0) return;
+    const before = FINE_TUNING_STAGES[i - 1]!.name;
+    figures[`${s.name}_gain`] = stageAccuracy[s.name]! - stageAccuracy[before]!;
+    const note = stageLossNote(before, stageScores[before]!, stageScores[s.name]!);
+    if (note) notes.push(`${s.name}: ${note}`);
   });
   return { figures, notes };
+}
+
+/** Below this p-value of McNemar's exact test, a stage's loss of accuracy is named in the notes. */
+export const STAGE_LOSS_P = 0.05;
+
+/**
+ * The note of a stage that scored worse than the stage before it on the same images, by more than
+ * chance: McNemar's exact test on the images only one of the two got right, p < STAGE_LOSS_P.
+ * Null when the stage did not lose, or lost within chance.
+ */
+export function stageLossNote(beforeName: string, before: Evaluation, after: Evaluation): string | null {
+  if (before.count !== after.count) throw new Error(`stageLossNote: ${before.count} and ${after.count} images do not pair`);
+  let onlyBefore = 0;
+  let onlyAfter = 0;
+  for (let i = 0; i < before.count; i++) {
+    if (before.correct[i]! > after.correct[i]!) onlyBefore++;
+    else if (after.correct[i]! > before.correct[i]!) onlyAfter++;
+  }
+  if (onlyBefore <= onlyAfter) return null;
+  const p = mcnemarExact(onlyBefore, onlyAfter);
+  if (p >= STAGE_LOSS_P) return null;
+  const pct = (a: number) => (100 * a).toFixed(2);
+  return (
+    `lowered the test accuracy from ${pct(before.accuracy)} % (after ${beforeName}) to ${pct(after.accuracy)} %, beyond chance ` +
+    `(McNemar's exact test p = ${p.toPrecision(2)}: ${onlyBefore} images right before it are wrong after it, ${onlyAfter} the other way)`
+  );
 }
 
 function cellMetrics(

@@ -12,6 +12,8 @@ export interface Evaluation {
   /** confusion[true][predicted] counts. */
   readonly confusion: number[][];
   readonly count: number;
+  /** Per image evaluated, in the order of the split (or of `subset`): 1 where the prediction was right. */
+  readonly correct: Uint8Array;
 }
 
 /**
@@ -22,6 +24,7 @@ export function evaluate(model: Backbone, split: Split, imageSize: number, numCl
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   const indices = subset ?? Int32Array.from({ length: split.size }, (_, i) => i);
   const count = indices.length;
+  const right = new Uint8Array(count);
   // An accuracy of nothing would print as a plausible 0 %: a split left empty is a bug upstream.
   if (count === 0)
     throw new Error('evaluate: no images to evaluate on (the split or the subset is empty); a cell needs test images, or a held-out fold, to be scored');
@@ -30,6 +33,7 @@ export function evaluate(model: Backbone, split: Split, imageSize: number, numCl
     const predicted = tf.tidy(() => tf.argMax(model.logits(gatherImages(split.images, idx, imageSize), { training: false }), 1).dataSync());
     idx.forEach((i, k) => {
       confusion[split.labels[i]!]![predicted[k]!]! += 1;
+      right[s + k] = predicted[k] === split.labels[i] ? 1 : 0;
     });
   }
   const correct = confusion.reduce((acc, row, c) => acc + row[c]!, 0);
@@ -37,7 +41,7 @@ export function evaluate(model: Backbone, split: Split, imageSize: number, numCl
     const n = row.reduce((a, b) => a + b, 0);
     return n ? row[c]! / n : null;
   });
-  return { accuracy: correct / count, perClass, confusion, count };
+  return { accuracy: correct / count, perClass, confusion, count, correct: right };
 }
 
 /** What a cell's analyses left: their figures by name, the files for the cell's folder, their notes. */

@@ -117,3 +117,19 @@ export function pairedDifference(a: readonly number[], b: readonly number[]): Es
 export function excludesZero(interval: Interval | null): boolean {
   return interval !== null && (interval[0] > 0 || interval[1] < 0);
 }
+
+/**
+ * McNemar's exact test of two classifiers scored on the same images: `onlyA` images only the
+ * first got right, `onlyB` only the second. Under the hypothesis that both are equally accurate,
+ * each of the n = onlyA + onlyB discordant images goes either way with probability ½, so the
+ * two-sided p-value is 2·P(X ≤ min) for X ~ Binomial(n, ½), at most 1 (scipy.stats.binomtest).
+ */
+export function mcnemarExact(onlyA: number, onlyB: number): number {
+  if (!(Number.isInteger(onlyA) && Number.isInteger(onlyB) && onlyA >= 0 && onlyB >= 0))
+    throw new RangeError(`mcnemarExact: needs two counts of images (got ${onlyA} and ${onlyB})`);
+  const n = onlyA + onlyB;
+  const k = Math.min(onlyA, onlyB);
+  let tail = 0;
+  for (let i = 0; i <= k; i++) tail += Math.exp(lnGamma(n + 1) - lnGamma(i + 1) - lnGamma(n - i + 1) - n * Math.LN2);
+  return Math.min(1, 2 * tail);
+}

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { runCell, type CellMetrics } from '../../src/pipeline/cell.ts';
+import { runCell, stageLossNote, type CellMetrics } from '../../src/pipeline/cell.ts';
+import type { Evaluation } from '../../src/pipeline/evaluate.ts';
 import { tableNotes } from '../../src/pipeline/outputs.ts';
 import { RunScope } from '../../src/pipeline/scope.ts';
 import { resolveRecipe } from '../../src/recipe/recipe.ts';
@@ -53,6 +54,31 @@ describe('stage health', function () {
     const supervisedOnly = await cellOf(['pipeline.semi={use: none}']);
     expect(m.health.supervised_accuracy).to.equal(supervisedOnly.accuracy);
     expect(supervisedOnly.health.semi_gain).to.equal(0);
+  });
+
+  it('names a stage that lowered the accuracy beyond chance, by McNemar’s exact test on the same images', () => {
+    // 100 test images: the stage before gets the first 80 right.
+    const scored = (right: (i: number) => boolean): Evaluation => {
+      const correct = Uint8Array.from({ length: 100 }, (_, i) => (right(i) ? 1 : 0));
+      const hits = correct.reduce((a, b) => a + b, 0);
+      return { accuracy: hits / 100, perClass: [], confusion: [], count: 100, correct };
+    };
+    const before = scored((i) => i < 80);
+    // 20 images right before are wrong after, 5 the other way: 65 %; scipy.stats.binomtest(5, 25).pvalue = 0.00408.
+    const worse = scored((i) => (i >= 20 && i < 80) || (i >= 80 && i < 85));
+    expect(stageLossNote('supervised', before, worse)).to.equal(
+      "lowered the test accuracy from 80.00 % (after supervised) to 65.00 %, beyond chance (McNemar's exact test p = 0.0041: 20 images right before it are wrong after it, 5 the other way)",
+    );
+    // 8 against 5 (binomtest(5, 13) = 0.58): within chance, no note; a gain: no note.
+    expect(
+      stageLossNote(
+        'supervised',
+        before,
+        scored((i) => (i >= 8 && i < 80) || (i >= 80 && i < 85)),
+      ),
+    ).to.equal(null);
+    expect(stageLossNote('supervised', worse, before)).to.equal(null);
+    expect(() => stageLossNote('supervised', before, { ...worse, count: 99 })).to.throw(/do not pair/);
   });
 
   it('trains the linear probe once for the cells that share data and labels, and flags a cell that does not beat it', async () => {

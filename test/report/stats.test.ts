@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { estimate, excludesZero, incompleteBeta, pairedDifference, studentTCdf, studentTQuantile } from '../../src/report/stats.ts';
+import { estimate, excludesZero, incompleteBeta, mcnemarExact, pairedDifference, studentTCdf, studentTQuantile } from '../../src/report/stats.ts';
 
 // Reference values from SciPy 1.17.1 (scipy.stats.t.ppf / t.cdf, scipy.special.betainc,
 // scipy.stats.ttest_rel(a, b).confidence_interval(0.95), scipy.stats.t.interval), computed once
@@ -76,5 +76,25 @@ describe('report: Student-t statistics', () => {
     expect(excludesZero([-2, -0.5])).to.equal(true);
     expect(excludesZero(null)).to.equal(false);
     expect(() => pairedDifference([1, 2], [1])).to.throw(/do not pair/);
+  });
+});
+
+describe("report: McNemar's exact test", () => {
+  it('gives the two-sided binomial p-value by hand and as scipy.stats.binomtest(min, n, 0.5) gives it', () => {
+    // By hand: 2 · (C(12,0) + C(12,1) + C(12,2)) / 2^12 = 2 · 79 / 4096.
+    expect(mcnemarExact(10, 2)).to.be.closeTo((2 * 79) / 4096, 1e-15);
+    expect(mcnemarExact(2, 10)).to.equal(mcnemarExact(10, 2));
+    expect(mcnemarExact(0, 5)).to.be.closeTo(0.0625, 1e-15);
+    // SciPy 1.17.1.
+    expect(mcnemarExact(84, 21)).to.be.closeTo(4.157046960834439e-10, 1e-20);
+    expect(mcnemarExact(300, 250)).to.be.closeTo(0.036578745549102676, 1e-12);
+    expect(mcnemarExact(20, 40)).to.be.closeTo(0.01348929373119186, 1e-13);
+  });
+
+  it('is 1 where the two classifiers disagree evenly or not at all, and refuses what is not a count', () => {
+    expect(mcnemarExact(6, 6)).to.equal(1);
+    expect(mcnemarExact(0, 0)).to.equal(1);
+    expect(() => mcnemarExact(-1, 3)).to.throw(RangeError, /two counts/);
+    expect(() => mcnemarExact(1.5, 3)).to.throw(RangeError, /two counts/);
   });
 });

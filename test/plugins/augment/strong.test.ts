@@ -266,6 +266,20 @@ describe('strong augmentation (crop + flip + RandAugment)', function () {
       expect(apply(strong, 4)).to.deep.equal(apply(weak, 4));
     });
 
+    it('a crop of the whole image is the image: without it the weak augmentation only flips, to the bit', () => {
+      const whole = registry.create('augment', { use: 'weak', scale: [1, 1], ratio: [1, 1], flip: 0 }, ctx);
+      const images = tf.randomUniform([6, 16, 16, 3], 0, 1, 'float32', 11);
+      expect(apply(whole, 5).images).to.deep.equal(Array.from(images.dataSync()));
+      // What the skipped resampling would give: every pixel onto itself.
+      const resampled = tf.image.cropAndResize(images as tf.Tensor4D, tf.tensor2d([[0, 0, 1, 1]]), tf.tensor1d([0], 'int32'), [16, 16], 'bilinear');
+      expect(Array.from(resampled.dataSync())).to.deep.equal(Array.from(images.slice([0], [1]).dataSync()));
+      // Flipped, each row is reversed.
+      const flipped = apply(registry.create('augment', { use: 'weak', scale: [1, 1], ratio: [1, 1], flip: 1 }, ctx), 5).images;
+      const x = images.arraySync() as number[][][][];
+      expect(flipped).to.deep.equal(x.flatMap((im) => im.flatMap((row) => [...row].reverse().flat())));
+      tf.dispose([images, resampled]);
+    });
+
     it('draws every operation of its list', () => {
       const settings = { ops: 2, magnitude: 9, magnitudeStd: 0.5, magnitudeMax: 10, prob: 0.5, increasing: true, translate: 0.45, fill: [0] };
       const tv = new Set(
