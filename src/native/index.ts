@@ -3,7 +3,18 @@ import type { KernelBackend, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 
 import { loadAddon, type NativeAddon } from './addon.ts';
-import { ADAMW_IN_PLACE_KERNEL, ADAMW_KERNEL, adamWInPlaceKernel, adamWKernel, blockKernels, layerKernels, linearKernels, nativeKernels } from './kernels.ts';
+import {
+  ADAMW_IN_PLACE_KERNEL,
+  ADAMW_KERNEL,
+  adamWInPlaceKernel,
+  adamWKernel,
+  blockKernels,
+  EMA_IN_PLACE_KERNEL,
+  emaInPlaceKernel,
+  layerKernels,
+  linearKernels,
+  nativeKernels,
+} from './kernels.ts';
 import { BufferPool, type CpuBackendBase, withBufferPool } from './pool.ts';
 
 export { loadAddon, type NativeAddon } from './addon.ts';
@@ -100,6 +111,8 @@ function register(): string | null {
       tf.registerKernel({ kernelName: ADAMW_IN_PLACE_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: adamWInPlaceKernel(addon, pool) });
       names.push(ADAMW_IN_PLACE_KERNEL);
     }
+    tf.registerKernel({ kernelName: EMA_IN_PLACE_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: emaInPlaceKernel(pool) });
+    names.push(EMA_IN_PLACE_KERNEL);
     // An addon built before these kernels existed lacks them; the layers then keep their op-by-op path.
     if (typeof addon.layerNorm === 'function' && typeof addon.gelu === 'function') {
       for (const [kernelName, kernelFunc] of layerKernels(addon, pool)) {

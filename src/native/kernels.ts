@@ -848,6 +848,15 @@ export function adamWKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
   };
 }
 
+/** A backend that counts the tensors holding each buffer (MathBackendCPU does). */
+type CountingBackend = CpuBackendLike & { refCount(dataId: object): number };
+
+/** The float32 values of x when a kernel may write them in place: one tensor holds them, and nothing else sees the buffer. */
+function exclusiveValues(b: CountingBackend, pool: BufferPool, x: TensorInfo): Float32Array | null {
+  const v = b.data.get(x.dataId).values;
+  return x.dtype === 'float32' && v instanceof Float32Array && b.refCount(x.dataId) === 1 && pool.exclusive(v, x.dataId) ? v : null;
+}
+
 /** Name of the AdamW kernel that updates many weights in place (registered on 'native' only). */
 export const ADAMW_IN_PLACE_KERNEL = 'SsferAdamWInPlace';
 
@@ -861,7 +870,7 @@ export const ADAMW_IN_PLACE_KERNEL = 'SsferAdamWInPlace';
 export function adamWInPlaceKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
   return (args) => {
     const attrs = args.attrs as NamedAttrMap;
-    const b = args.backend as unknown as CpuBackendLike & { refCount(dataId: object): number };
+    const b = args.backend as unknown as CountingBackend;
     const count = Number(attrs.count);
     const decays = attrs.weightDecays as number[];
     if (!Number.isInteger(count) || count < 0 || decays.length !== count) throw new Error(`${ADAMW_IN_PLACE_KERNEL}: count and weightDecays disagree`);
@@ -872,10 +881,7 @@ export function adamWInPlaceKernel(addon: NativeAddon, pool: BufferPool): Kernel
     const done = new Int32Array(count);
     const lists: Float32Array[][] = [[], [], [], []];
     const factors: number[] = [];
-    const owned = (x: TensorInfo) => {
-      const v = b.data.get(x.dataId).values;
-      return x.dtype === 'float32' && v instanceof Float32Array && b.refCount(x.dataId) === 1 && pool.exclusive(v, x.dataId) ? v : null;
-    };
+    const owned = (x: TensorInfo) => exclusiveValues(b, pool, x);
     for (let i = 0; i < count; i++) {
       const [param, grad, m, v] = ['param', 'grad', 'm', 'v'].map((k) => args.inputs[`${k}${i}`] as TensorInfo | undefined);
       if (!param || !grad || !m || !v) throw new Error(`${ADAMW_IN_PLACE_KERNEL}: weight ${i} lacks an input`);
@@ -907,6 +913,42 @@ export function adamWInPlaceKernel(addon: NativeAddon, pool: BufferPool): Kernel
         Number(attrs.epsilon),
         lr / (1 - Math.pow(b1, t)),
       );
+    }
+    return b.makeTensorInfo([count], 'int32', done);
+  };
+}
+
+/** Name of the kernel that moves many weight averages in place (registered on 'native' only). */
+export const EMA_IN_PLACE_KERNEL = 'SsferEmaInPlace';
+
+/**
+ * The exponential moving average of many weights in one call, θ_ema ← d·θ_ema + (1 − d)·θ: inputs
+ * target{i} (the average) and source{i} (the trained weight) for i < attrs.count, attrs.decay d.
+ * Each target whose buffer nothing else can see is updated in place; the kernel returns an int32
+ * [count] tensor with 1 for those and 0 for the others, which the caller updates itself. The
+ * arithmetic is that of the ops it replaces, tf.add(tf.mul(θ_ema, d), tf.mul(θ, 1 − d)) in float32:
+ * d and 1 − d rounded to float32, each product and the sum rounded to float32 (a float32 product
+ * or sum computed in double and rounded once is the float32 result: 53 ≥ 2·24 + 2 bits).
+ */
+export function emaInPlaceKernel(pool: BufferPool): KernelFunc {
+  return (args) => {
+    const attrs = args.attrs as NamedAttrMap;
+    const b = args.backend as unknown as CountingBackend;
+    const count = Number(attrs.count);
+    if (!Number.isInteger(count) || count < 0) throw new Error(`${EMA_IN_PLACE_KERNEL}: count must be a whole number`);
+    const keep = Math.fround(Number(attrs.decay));
+    const take = Math.fround(1 - Number(attrs.decay));
+    const done = new Int32Array(count);
+    for (let i = 0; i < count; i++) {
+      const target = args.inputs[`target${i}`] as TensorInfo | undefined;
+      const source = args.inputs[`source${i}`] as TensorInfo | undefined;
+      if (!target || !source) throw new Error(`${EMA_IN_PLACE_KERNEL}: weight ${i} lacks an input`);
+      if (!util.arraysEqual(target.shape, source.shape)) throw new Error(`${EMA_IN_PLACE_KERNEL}: shapes of weight ${i} differ`);
+      const t = exclusiveValues(b, pool, target);
+      const src = source.dtype === 'float32' ? (valuesAs(b, source, 'float32') as Float32Array | null) : null;
+      if (!t || !src || target.dataId === source.dataId) continue;
+      for (let k = 0; k < t.length; k++) t[k] = Math.fround(t[k]! * keep) + Math.fround(src[k]! * take);
+      done[i] = 1;
     }
     return b.makeTensorInfo([count], 'int32', done);
   };
