@@ -3,7 +3,7 @@ import { expect } from 'chai';
 
 import { AdamW } from '../../src/train/optimizer.ts';
 import { mulberry32 } from '../../src/core/rng.ts';
-import { requireNative } from './helpers.ts';
+import { onNative } from './helpers.ts';
 
 // The fused AdamW kernel of the 'native' backend against the unfused tfjs ops of AdamW.step.
 
@@ -71,15 +71,7 @@ function expectClose(got: Record<string, Float32Array>, want: Record<string, Flo
 }
 
 describe('native fused AdamW', function () {
-  let previous = '';
-  before(async function () {
-    previous = requireNative(this);
-    await tf.setBackend('native');
-  });
-
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onNative({ select: true });
 
   /** Runs `fn` with the fused kernel unregistered, so AdamW takes its tfjs-ops path. */
   async function withoutFused<T>(fn: () => Promise<T>): Promise<T> {

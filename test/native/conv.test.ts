@@ -3,7 +3,7 @@ import { expect } from 'chai';
 
 import { mulberry32 } from '../../src/core/rng.ts';
 import { nativeFallbackCounts, resetNativeFallbackCounts } from '../../src/native/index.ts';
-import { requireNative } from './helpers.ts';
+import { onNative } from './helpers.ts';
 
 // Convolution, pooling and batch-normalisation kernels of the 'native' backend against the JS
 // cpu backend: outputs and gradients (through tf.grads, so the backprop kernels run), on the
@@ -157,13 +157,7 @@ async function trainCnn(backend: string): Promise<{ grads: Float32Array[]; losse
 
 describe('native convolution, pooling and batch-norm kernels', function () {
   this.timeout(300_000);
-  let previous = '';
-  before(function () {
-    previous = requireNative(this);
-  });
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onNative();
 
   for (const c of CONVS) {
     it(`conv2d ${c.x} k${c.k}→${c.out} stride ${c.stride} pad ${JSON.stringify(c.pad)}: output, input and filter gradients`, async () => {

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 
 import { mulberry32 } from '../../src/core/rng.ts';
 import { Ema } from '../../src/train/ema.ts';
-import { requireNative } from './helpers.ts';
+import { onNative } from './helpers.ts';
 
 // The in-place EMA kernel of the 'native' backend against the tfjs ops it replaces.
 
@@ -47,14 +47,7 @@ async function run(decays: number[]): Promise<{ values: Float32Array[]; kernels:
 }
 
 describe('native in-place EMA', function () {
-  let previous = '';
-  before(function () {
-    previous = requireNative(this);
-  });
-
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onNative();
 
   it('moves every average in one call, to the bit as the tfjs ops of the JS cpu backend', async () => {
     const decays = [0.98, 0.999, 0.5, 0];

@@ -6,7 +6,7 @@ import { fusedLinear, fusedVitBlock, useFusedKernels } from '../../src/engine/fu
 import { block, type BlockParams, type GeluKind } from '../../plugins/backbone/vit/layers.ts';
 import { Stream } from '../../plugins/backbone/vit/init.ts';
 import { crossEntropy, softTargetCrossEntropy } from '../../src/train/losses.ts';
-import { requireNative } from './helpers.ts';
+import { onNative } from './helpers.ts';
 
 // The fused ViT block of the 'native' backend (one kernel forward, one backward) against the
 // op-by-op block on the JS cpu backend: output and the gradient of x and of every parameter.
@@ -106,13 +106,7 @@ function expectClose(actual: Float32Array, expected: Float32Array, rtol: number,
 
 describe('native fused ViT block', function () {
   this.timeout(120_000);
-  let previous = '';
-  before(function () {
-    previous = requireNative(this);
-  });
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onNative();
 
   const CASES: Case[] = [
     { batch: 1, tokens: 1, dim: 4, heads: 1, mlp: 8, gelu: 'erf' },

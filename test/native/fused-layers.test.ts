@@ -5,7 +5,7 @@ import { mulberry32 } from '../../src/core/rng.ts';
 import type { PluginContext } from '../../src/core/plugin.ts';
 import vitPlugin from '../../plugins/backbone/vit.ts';
 import { gelu, layerNorm, useFusedLayers, type Norm } from '../../plugins/backbone/vit/layers.ts';
-import { requireNative } from './helpers.ts';
+import { onNative } from './helpers.ts';
 
 // The fused LayerNorm and GELU kernels of the 'native' backend against the op-by-op path.
 
@@ -63,15 +63,9 @@ async function kernelsRun(fn: () => void): Promise<Set<string>> {
 }
 
 describe('native fused LayerNorm and GELU', function () {
-  let previous = '';
-  before(async function () {
-    previous = requireNative(this);
-    await tf.setBackend('native');
+  onNative({ select: true });
+  before(function () {
     for (const k of KERNELS) expect(tf.getKernel(k, 'native'), `${k} registered`).to.not.equal(undefined);
-  });
-
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
   });
 
   const SHAPES: [number, number][] = [

@@ -15,3 +15,19 @@ export function requireNative(suite: Mocha.Context): string {
   tf.enableProdMode();
   return previous;
 }
+
+/**
+ * A suite on the native backend: registers it before the suite (or skips the suite with the
+ * reason, when the addon is not built), selects it when `select`, and restores the backend that
+ * was active after the suite.
+ */
+export function onNative(options: { select?: boolean } = {}): void {
+  let previous = '';
+  before(async function () {
+    previous = requireNative(this);
+    if (options.select) await tf.setBackend('native');
+  });
+  after(async () => {
+    if (previous) await tf.setBackend(previous);
+  });
+}

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 
 import { nativeFallbackCounts, resetNativeFallbackCounts } from '../../src/native/index.ts';
 import { mulberry32 } from '../../src/core/rng.ts';
-import { requireNative } from './helpers.ts';
+import { onNative } from './helpers.ts';
 
 // Every native kernel against the JS cpu kernel it replaces, on the same inputs.
 
@@ -92,14 +92,7 @@ async function check(label: string, op: Op, inputs: Input[], kernels: string[], 
 }
 
 describe('native backend kernels', function () {
-  let previous = '';
-  before(function () {
-    previous = requireNative(this);
-  });
-
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onNative();
 
   const shapePairs: Array<[number[], number[]]> = [
     [

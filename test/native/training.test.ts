@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { createVitStep, type VitSpec } from '../../src/bench/profile.ts';
 import { selectBackend } from '../../src/engine/backend.ts';
 import { nativeFallbackCounts, nativeKernelList, registerNativeBackend, resetNativeFallbackCounts } from '../../src/native/index.ts';
-import { requireNative } from './helpers.ts';
+import { onNative, requireNative } from './helpers.ts';
 
 // A ViT-like training step (LayerNorm, attention with batched products, softmax, erf GELU,
 // softmax cross-entropy, Adam) gives the same loss and gradients on 'native' as on 'cpu'.
@@ -37,14 +37,7 @@ async function runOn(backend: string): Promise<Run> {
 }
 
 describe('native backend training step', function () {
-  let previous = '';
-  before(function () {
-    previous = requireNative(this);
-  });
-
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onNative();
 
   it('registers once and is selectable', async () => {
     expect(registerNativeBackend()).to.equal(null);

@@ -16,7 +16,7 @@ import { analyse, evaluate } from '../../../src/pipeline/evaluate.ts';
 import { createRegistry } from '../../../src/core/registry.ts';
 import type { Analysis } from '../../../src/contracts/analysis.ts';
 import { crossEntropy } from '../../../src/train/losses.ts';
-import { requireNative } from '../../native/helpers.ts';
+import { onNative } from '../../native/helpers.ts';
 import { useConvImplementation } from '../../../plugins/backbone/cnn/layers.ts';
 
 const ctx: PluginContext = {
@@ -81,14 +81,7 @@ describe('analyses', function () {
     });
 
     describe('Table 6 and torchvision, at 224 px', function () {
-      let previous = '';
-      before(async function () {
-        previous = requireNative(this);
-        await tf.setBackend('native');
-      });
-      after(async () => {
-        if (previous) await tf.setBackend(previous);
-      });
+      onNative({ select: true });
 
       it('the same convolutions counted through matrix products and through the convolution kernels', () => {
         const previous = useConvImplementation('matmul');

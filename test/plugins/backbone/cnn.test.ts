@@ -20,7 +20,7 @@ import { backendAvailable } from '../../../src/engine/backend.ts';
 import { evaluate } from '../../../src/pipeline/evaluate.ts';
 import { resolveRecipe } from '../../../src/recipe/recipe.ts';
 import { fixtures, tempDir } from '../../helpers.ts';
-import { requireNative } from '../../native/helpers.ts';
+import { onNative, requireNative } from '../../native/helpers.ts';
 
 const ctx: PluginContext = {
   seed: 7,
@@ -180,15 +180,8 @@ describe('convolutional backbones', function () {
     // every weight and input is a formula of its index, so only the logits are stored.
     const reference = JSON.parse(fs.readFileSync(path.join(fixtures, 'torchvision', 'logits.json'), 'utf8'));
     const names: Record<string, string> = { resnet18: 'resnet', resnet50: 'resnet', vgg13_bn: 'vgg', mobilenet_v3_large: 'mobilenet-v3' };
-    let previous = '';
-    before(async function () {
-      // The matrix-product path on the BLAS backend; tfjs's JS convolutions would take minutes here.
-      previous = requireNative(this);
-      await tf.setBackend('native');
-    });
-    after(async () => {
-      if (previous) await tf.setBackend(previous);
-    });
+    // The matrix-product path on the BLAS backend; tfjs's JS convolutions would take minutes here.
+    onNative({ select: true });
 
     for (const [tvName, plugin] of Object.entries(names)) {
       it(`${tvName} gives torchvision's logits in eval and in training mode, and its running statistics`, () => {
