@@ -1,5 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedTensors } from '../contracts/backbone.ts';
+import { runInPlace } from './in-place.ts';
+
+/** The kernel the native backend registers to move many averages in place (src/native/kernels.ts). */
+const IN_PLACE_KERNEL = 'SsferEmaInPlace';
 
 /**
  * Exponential moving average of weights, θ_ema ← d·θ_ema + (1 − d)·θ, written into the
@@ -50,7 +54,9 @@ export class Ema {
    */
   update(decay: number = this.decay): void {
     const d = decay;
-    const inPlace = inPlaceKernel() ? updateInPlace(this.pairs, d) : null;
+    const inputs: tf.NamedTensorMap = {};
+    this.pairs.forEach((p, i) => Object.assign(inputs, { [`target${i}`]: p.target, [`source${i}`]: p.source }));
+    const inPlace = runInPlace(IN_PLACE_KERNEL, inputs, { count: this.pairs.length, decay: d });
     tf.tidy(() => {
       this.pairs.forEach((p, i) => {
         if (!inPlace?.[i]) p.target.assign(tf.add(tf.mul(p.target, d), tf.mul(p.source, 1 - d)));
@@ -80,25 +86,4 @@ export class Ema {
     for (const p of this.pairs) p.target.assign(record[`weights.${p.name}`]!);
     this.count = record.updates!.dataSync()[0]!;
   }
-}
-
-/** The kernel some backends register to move many averages in place (src/native/kernels.ts). */
-const IN_PLACE_KERNEL = 'SsferEmaInPlace';
-
-function inPlaceKernel(): boolean {
-  try {
-    return tf.getKernel(IN_PLACE_KERNEL, tf.getBackend()) !== undefined;
-  } catch {
-    return false;
-  }
-}
-
-/** Runs the in-place kernel; returns 1 for each pair it updated. */
-function updateInPlace(pairs: readonly { target: tf.Variable; source: tf.Variable }[], decay: number): Int32Array {
-  const inputs: tf.NamedTensorMap = {};
-  pairs.forEach((p, i) => Object.assign(inputs, { [`target${i}`]: p.target, [`source${i}`]: p.source }));
-  const done = tf.engine().runKernel(IN_PLACE_KERNEL, inputs, { count: pairs.length, decay }) as tf.Tensor;
-  const mask = done.dataSync() as Int32Array;
-  done.dispose();
-  return mask;
 }

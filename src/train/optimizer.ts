@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { traced } from '../core/trace.ts';
+import { runInPlace } from './in-place.ts';
 import type { NamedTensors } from '../contracts/backbone.ts';
 
 export interface AdamWOptions {
@@ -36,15 +37,10 @@ function hasFusedKernel(): boolean {
 
 const IN_PLACE_KERNEL = 'SsferAdamWInPlace';
 
-function inPlaceStep(pairs: [Slot, tf.Tensor][], attrs: Record<string, number>, weightDecay: number): Int32Array {
+function inPlaceStep(pairs: [Slot, tf.Tensor][], attrs: Record<string, number>, weightDecay: number): Int32Array | null {
   const inputs: tf.NamedTensorMap = {};
   pairs.forEach(([s, g], i) => Object.assign(inputs, { [`param${i}`]: s.param, [`grad${i}`]: g, [`m${i}`]: s.m, [`v${i}`]: s.v }));
-  const done = tf
-    .engine()
-    .runKernel(IN_PLACE_KERNEL, inputs, { ...attrs, count: pairs.length, weightDecays: pairs.map(([s]) => (s.decay ? weightDecay : 0)) }) as tf.Tensor;
-  const mask = done.dataSync() as Int32Array;
-  done.dispose();
-  return mask;
+  return runInPlace(IN_PLACE_KERNEL, inputs, { ...attrs, count: pairs.length, weightDecays: pairs.map(([s]) => (s.decay ? weightDecay : 0)) });
 }
 
 interface Slot {
@@ -128,9 +124,7 @@ export class AdamW {
     const decayFactor = 1 - lr * this.weightDecay;
     if (tf.getBackend() === FUSED_BACKEND && hasFusedKernel()) {
       // One call updates in place every weight nothing else sees; the rest go one by one below.
-      const inPlace = tf.getKernel(IN_PLACE_KERNEL, FUSED_BACKEND)
-        ? inPlaceStep(pairs, { lr, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay)
-        : null;
+      const inPlace = inPlaceStep(pairs, { lr, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay);
       for (const [i, [s, g]] of pairs.entries()) {
         if (inPlace?.[i]) continue;
         const attrs = {
