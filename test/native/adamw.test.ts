@@ -2,20 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 
 import { AdamW } from '../../src/train/optimizer.ts';
-import { mulberry32 } from '../../src/core/rng.ts';
-import { onNative } from './helpers.ts';
+import { onNative, randomOfShape } from './helpers.ts';
 
 // The fused AdamW kernel of the 'native' backend against the unfused tfjs ops of AdamW.step.
 
 const KERNEL = 'SsferAdamW';
-
-function random(shape: number[], seed: number, scale: number): Float32Array {
-  const rand = mulberry32(seed);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = (rand() * 2 - 1) * scale;
-  return v;
-}
 
 // A decayed matrix large enough to be split across threads, an exempt bias and an exempt token.
 const SHAPES: Record<string, number[]> = { 'block.fc.weight': [96, 640], 'block.fc.bias': [37], cls_token: [1, 1, 8] };
@@ -31,7 +22,7 @@ async function run(weightDecay: number): Promise<Outcome> {
   const params = new Map<string, tf.Variable>();
   let seed = 11;
   for (const [name, shape] of Object.entries(SHAPES)) {
-    const init = tf.tensor(random(shape, seed++, 1), shape);
+    const init = tf.tensor(randomOfShape(shape, seed++, 1), shape);
     params.set(name, tf.variable(init, true));
     init.dispose();
   }
@@ -39,7 +30,7 @@ async function run(weightDecay: number): Promise<Outcome> {
   const kernels = new Set<string>();
   for (let step = 0; step < LRS.length; step++) {
     const grads = new Map<tf.Variable, tf.Tensor>();
-    for (const p of params.values()) grads.set(p, tf.tensor(random(p.shape, 1000 * (step + 1) + seed++, step === 1 ? 1e-3 : 2), p.shape));
+    for (const p of params.values()) grads.set(p, tf.tensor(randomOfShape(p.shape, 1000 * (step + 1) + seed++, step === 1 ? 1e-3 : 2), p.shape));
     const info = await tf.profile(() => opt.step(grads, LRS[step]!));
     for (const k of info.kernels) kernels.add(k.name);
     tf.dispose([...grads.values()]);
@@ -97,9 +88,11 @@ describe('native fused AdamW', function () {
   }
 
   it('updates in one call, in place, every weight nothing else sees', async () => {
-    const params = new Map(Object.entries(SHAPES).map(([name, shape], i) => [name, tf.tidy(() => tf.variable(tf.tensor(random(shape, i + 1, 1), shape)))]));
+    const params = new Map(
+      Object.entries(SHAPES).map(([name, shape], i) => [name, tf.tidy(() => tf.variable(tf.tensor(randomOfShape(shape, i + 1, 1), shape)))]),
+    );
     const opt = new AdamW(params, { weightDecay: 0.05 });
-    const gradsFor = (seed: number) => new Map([...params.values()].map((p, i) => [p, tf.tensor(random(p.shape, seed + i, 1), p.shape)] as const));
+    const gradsFor = (seed: number) => new Map([...params.values()].map((p, i) => [p, tf.tensor(randomOfShape(p.shape, seed + i, 1), p.shape)] as const));
     try {
       // The first step replaces the weights made from JS arrays by buffers of the kernels' own.
       let grads = gradsFor(100);

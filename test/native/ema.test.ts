@@ -1,24 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 
-import { mulberry32 } from '../../src/core/rng.ts';
 import { Ema } from '../../src/train/ema.ts';
-import { onNative } from './helpers.ts';
+import { onNative, randomOfShape } from './helpers.ts';
 
 // The in-place EMA kernel of the 'native' backend against the tfjs ops it replaces.
 
 const KERNEL = 'SsferEmaInPlace';
 const SHAPES: Record<string, number[]> = { 'block.fc.weight': [96, 64], 'block.fc.bias': [37], cls_token: [1, 1, 8] };
 
-function random(shape: number[], seed: number, scale: number): Float32Array {
-  const rand = mulberry32(seed);
-  const v = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < v.length; i++) v[i] = (rand() * 2 - 1) * scale;
-  return v;
-}
-
 const variables = (seed: number, scale: number) =>
-  new Map(Object.entries(SHAPES).map(([name, shape], i) => [name, tf.tidy(() => tf.variable(tf.tensor(random(shape, seed + i, scale), shape)))]));
+  new Map(Object.entries(SHAPES).map(([name, shape], i) => [name, tf.tidy(() => tf.variable(tf.tensor(randomOfShape(shape, seed + i, scale), shape)))]));
 
 /**
  * Averages into a copy while the trained weights move: copy(), then per round new weights and one
@@ -33,7 +25,7 @@ async function run(decays: number[]): Promise<{ values: Float32Array[]; kernels:
   const kernels: string[][] = [];
   for (const [round, d] of decays.entries()) {
     for (const [name, v] of source) {
-      const next = tf.tensor(random(v.shape, 1000 * (round + 1) + name.length, 2), v.shape);
+      const next = tf.tensor(randomOfShape(v.shape, 1000 * (round + 1) + name.length, 2), v.shape);
       v.assign(next);
       next.dispose();
     }

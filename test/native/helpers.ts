@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../../src/core/rng.ts';
 import { registerNativeBackend } from '../../src/native/index.ts';
 
 /**
@@ -30,4 +31,12 @@ export function onNative(options: { select?: boolean } = {}): void {
   after(async () => {
     if (previous) await tf.setBackend(previous);
   });
+}
+
+/** Values uniform in [−scale, scale) for a tensor of `shape`, drawn from `seed`. */
+export function randomOfShape(shape: number[], seed: number, scale: number): Float32Array {
+  const rand = mulberry32(seed);
+  const v = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < v.length; i++) v[i] = (rand() * 2 - 1) * scale;
+  return v;
 }
