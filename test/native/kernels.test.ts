@@ -125,6 +125,14 @@ describe('native backend kernels', function () {
       [33, 1],
     ],
     [[300, 300], [300]],
+    // Many short rows, split over the pool mid-way through the outer axes: per-channel NHWC
+    // constants, and a middle-axis column that keeps three axes apart.
+    [[32, 32, 32, 3], [3]],
+    [[5], [700, 5]],
+    [
+      [64, 40, 30],
+      [40, 1],
+    ],
   ];
 
   describe('binary ops with broadcasting', () => {
@@ -432,6 +440,8 @@ describe('native backend kernels', function () {
     it('slice (strided)', async () => {
       await check('slice 3-d', (t) => tf.slice(t, [1, 2, 0], [2, 2, 6]), [randn([4, 5, 6])], ['Slice']);
       await check('slice inner', (t) => tf.slice(t, [0, 0, 1], [4, 5, 3]), [randn([4, 5, 6])], ['Slice']);
+      // Thousands of short rows over three outer axes, split over the pool mid-way.
+      await check('slice 4-d', (t) => tf.slice(t, [1, 2, 3, 1], [14, 17, 19, 5]), [randn([16, 20, 24, 8])], ['Slice']);
       await check('slice int32', (t) => tf.slice(t, [1, 1], [3, 2]), [ints([5, 4], 0, 9)], ['Slice']);
       await check('slice bool', (t) => tf.slice(t, [0, 1], [2, 2]), [bools([3, 4])], ['Slice']);
       await check('slice -1 size', (t) => tf.slice(t, [0, 1], [-1, -1]), [randn([3, 4])], ['Slice']);

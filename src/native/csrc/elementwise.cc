@@ -220,16 +220,60 @@ void BinaryRun(const T* __restrict a, const T* __restrict b, O* __restrict out, 
     return;
   }
   i64 rowGrain = std::max<i64>(1, grain / std::max<i64>(inner, 1));
+  // Short rows against one row that repeats (a per-channel constant of NHWC images: rows of 3):
+  // the repeating row is laid out k times so that the loop runs over long stretches.
+  if (l.rank == 2 && inner < 64 && ia == 1 && ib == 1) {
+    const bool bRepeats = l.bs[0] == 0 && l.as[0] == inner;
+    const bool aRepeats = l.as[0] == 0 && l.bs[0] == inner;
+    if (bRepeats || aRepeats) {
+      const i64 k = (256 + inner - 1) / inner, wide = k * inner;
+      std::vector<T> tiled(static_cast<size_t>(wide));
+      const T* once = bRepeats ? b : a;
+      for (i64 i = 0; i < wide; i++) tiled[i] = once[i % inner];
+      const T* rep = tiled.data();
+      const T* full = bRepeats ? a : b;
+      auto span = [&](i64 off, i64 n) {
+        const T* pf = full + off;
+        O* po = out + off;
+        if (bRepeats) {
+#pragma omp simd
+          for (i64 i = 0; i < n; i++) po[i] = Apply<OP, T, O>(pf[i], rep[i]);
+        } else {
+#pragma omp simd
+          for (i64 i = 0; i < n; i++) po[i] = Apply<OP, T, O>(rep[i], pf[i]);
+        }
+      };
+      const i64 groups = rows / k;
+      ParallelFor(groups, std::max<i64>(1, grain / wide), [&](i64 gs, i64 ge) {
+        for (i64 g = gs; g < ge; g++) span(g * wide, wide);
+      });
+      span(groups * wide, (rows - groups * k) * inner);
+      return;
+    }
+  }
+  const int outer = l.rank - 1;
   ParallelFor(rows, rowGrain, [&](i64 rs, i64 re) {
+    // The row's index over the outer axes, found by division once and then counted on like an
+    // odometer: a division per row cost more than the row itself when rows are short (a
+    // per-channel mean of NHWC images is rows of 3).
+    i64 idx[kMaxRank];
+    i64 rem = rs, oa = 0, ob = 0;
+    for (int d = outer - 1; d >= 0; d--) {
+      idx[d] = rem % l.shape[d];
+      rem /= l.shape[d];
+      oa += idx[d] * l.as[d];
+      ob += idx[d] * l.bs[d];
+    }
     for (i64 r = rs; r < re; r++) {
-      i64 rem = r, oa = 0, ob = 0;
-      for (int d = l.rank - 2; d >= 0; d--) {
-        i64 c = rem % l.shape[d];
-        rem /= l.shape[d];
-        oa += c * l.as[d];
-        ob += c * l.bs[d];
-      }
       row(a + oa, b + ob, out + r * inner, inner);
+      for (int d = outer - 1; d >= 0; d--) {
+        oa += l.as[d];
+        ob += l.bs[d];
+        if (++idx[d] < l.shape[d]) break;
+        oa -= l.shape[d] * l.as[d];
+        ob -= l.shape[d] * l.bs[d];
+        idx[d] = 0;
+      }
     }
   });
 }

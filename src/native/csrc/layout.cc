@@ -97,13 +97,25 @@ void CopyBlock(const uint8_t* src, i64 so, std::vector<i64> ss, uint8_t* dst, i6
   const bool contiguous = s1[r - 1] == 1 && d1[r - 1] == 1;
   const i64 rows = total / inner;
   ParallelFor(rows, std::max<i64>(1, 65536 / std::max<i64>(inner * static_cast<i64>(es), 1)), [&](i64 rb, i64 re) {
+    // The row's index over the outer axes: divided out once, then counted on (see BinaryRun).
+    i64 idx[kMaxRank];
+    i64 rem = rb, sOff = so, dOffRow = dOff;
+    for (int d = r - 2; d >= 0; d--) {
+      idx[d] = rem % sh[d];
+      rem /= sh[d];
+      sOff += idx[d] * s1[d];
+      dOffRow += idx[d] * d1[d];
+    }
     for (i64 row = rb; row < re; row++) {
-      i64 rem = row, sOff = so, dOffRow = dOff;
-      for (int d = r - 2; d >= 0; d--) {
-        i64 c = rem % sh[d];
-        rem /= sh[d];
-        sOff += c * s1[d];
-        dOffRow += c * d1[d];
+      if (row > rb) {
+        for (int d = r - 2; d >= 0; d--) {
+          sOff += s1[d];
+          dOffRow += d1[d];
+          if (++idx[d] < sh[d]) break;
+          sOff -= sh[d] * s1[d];
+          dOffRow -= sh[d] * d1[d];
+          idx[d] = 0;
+        }
       }
       if (contiguous) {
         std::memcpy(dst + dOffRow * es, src + sOff * es, static_cast<size_t>(inner) * es);
