@@ -528,6 +528,40 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     return b.makeTensorInfo([...indices.shape, depth], dtype, out);
   });
 
+  // RandAugment's Equalize counts 256 bins per image and channel; the JS kernel reads and writes
+  // every element through TensorBuffer.get/set, about 1 ms for a few images. Same counts, in
+  // typed-array loops; a negative value goes to the JS kernel, which throws its own error.
+  kernels.set('DenseBincount', (args, orig) => {
+    const { x, weights } = args.inputs as { x: TensorInfo; weights: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    const binSize = Number(attrs.size);
+    const binary = Boolean(attrs.binaryOutput);
+    const rank = x.shape.length;
+    const weighted = size(weights.shape) > 0;
+    if (x.dtype !== 'int32' || (rank !== 1 && rank !== 2) || !Number.isInteger(binSize) || binSize < 0) return orig(args);
+    if (weights.dtype !== 'float32' && weights.dtype !== 'int32') return orig(args);
+    // The JS kernel ignores binaryOutput for a vector, and weights with it.
+    if ((binary && (rank === 1 || weighted)) || (weighted && size(weights.shape) !== size(x.shape))) return orig(args);
+    const b = backendOf(args);
+    const xv = valuesAs(b, x, 'int32') as Int32Array | null;
+    const wv = weighted ? (valuesAs(b, weights, weights.dtype) as Float32Array | Int32Array | null) : null;
+    if (!xv || (weighted && !wv)) return orig(args);
+    const rows = rank === 1 ? 1 : x.shape[0]!;
+    const cols = rank === 1 ? xv.length : x.shape[1]!;
+    const out = newArray(weights.dtype, rows * binSize, true) as Float32Array | Int32Array;
+    for (let i = 0; i < xv.length; i++) if (xv[i]! < 0) return orig(args);
+    for (let r = 0; r < rows; r++) {
+      const base = r * binSize;
+      for (let j = r * cols, end = j + cols; j < end; j++) {
+        const v = xv[j]!;
+        if (v >= binSize) continue;
+        if (binary) out[base + v] = 1;
+        else out[base + v]! += wv ? wv[j]! : 1;
+      }
+    }
+    return b.makeTensorInfo(rank === 1 ? [binSize] : [rows, binSize], weights.dtype, out);
+  });
+
   kernels.set('Select', (args, orig) => {
     const { condition, t, e } = args.inputs as { condition: TensorInfo; t: TensorInfo; e: TensorInfo };
     const condRank = condition.shape.length;

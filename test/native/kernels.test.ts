@@ -528,6 +528,22 @@ describe('native backend kernels', function () {
       expect(() => tf.gather(x, i)).to.throw(/index value 3 is not in \[0, 2\]/);
       tf.dispose([x, i]);
     });
+    it('denseBincount: counts, weights, binary output, values past the last bin', async () => {
+      const bins =
+        (n: number, binary = false) =>
+        (t: tf.Tensor, w?: tf.Tensor) =>
+          tf.denseBincount(t as tf.Tensor2D, (w ?? []) as tf.Tensor2D, n, binary);
+      await check('bincount 2-d', bins(256), [ints([6, 300], 0, 260)], ['DenseBincount']);
+      await check('bincount 2-d weighted', bins(16), [ints([4, 50], 0, 20), randn([4, 50])], ['DenseBincount']);
+      await check('bincount 2-d int32 weights', bins(8), [ints([5, 20], 0, 8), ints([5, 20], -3, 4)], ['DenseBincount']);
+      await check('bincount 2-d binary', bins(12, true), [ints([3, 40], 0, 14)], ['DenseBincount']);
+      await check('bincount 1-d', bins(25), [ints([100], 0, 30)], ['DenseBincount']);
+      await check('bincount 1-d weighted', bins(25), [ints([100], 0, 30), randn([100])], ['DenseBincount']);
+      await tf.setBackend('native');
+      const negative = tf.tensor2d([[1, -1]], [1, 2], 'int32');
+      expect(() => tf.denseBincount(negative, [], 4)).to.throw(/non-negative/);
+      negative.dispose();
+    });
     it('oneHot, select, cast, addN', async () => {
       const labels = { values: Int32Array.from([0, 4, -1, 2, 5, 1]), shape: [2, 3], dtype: 'int32' as const };
       await check('oneHot', (t) => tf.oneHot(t as tf.Tensor1D, 5), [labels], ['OneHot']);
