@@ -410,6 +410,12 @@ describe('dataset: synthetic-faces', () => {
       expect([sub.train.size, sub.test.size, sub.imageSize]).to.deep.equal([21, 3, 24]);
       expect(sameArray(a.train.images, b.train.images)).to.equal(true);
       expect(sameArray(a.train.images, c.train.images)).to.equal(false);
+      // Two sources of the same set (two cells of a grid) share one drawing in a process; any
+      // knob of the generator makes another set.
+      expect(b, 'the same set is drawn once').to.equal(a);
+      const noisier = await plugin.create({ ...options, noise: 0.1 }, ctx(1)).load(all);
+      expect(noisier).to.not.equal(a);
+      expect(sameArray(a.train.images, noisier.train.images)).to.equal(false);
       const source = plugin.create(options, ctx(1));
       const faces = await source.pool('faces', 16, 24);
       expect(faces.kind).to.equal('faces');
