@@ -268,7 +268,7 @@ async function main(): Promise<void> {
       rows.push(result);
       const device = (r as { device?: string }).device;
       log(
-        `${name}${device ? ` (${device.toUpperCase()})` : ''}: ${result.images_per_s.toFixed(1)} images/s, ${result.step_s.toFixed(4)} s a step, peak RSS ${result.peak_rss_mib} MiB`,
+        `${name}${device ? ` (${device.toUpperCase()})` : ''}: ${result.images_per_s.toFixed(1)} images/s, ${result.step_s.toFixed(4)} s a step, ${result.cores_used} cores busy, peak RSS ${result.peak_rss_mib} MiB`,
       );
       if (result.tensors_after !== result.tensors_before) {
         const msg = `${name}/${preset}: tensor count grew from ${result.tensors_before} to ${result.tensors_after} over the timed steps`;
@@ -299,13 +299,14 @@ async function main(): Promise<void> {
   }
   if (o.json) return;
   console.log('');
-  const header = ['preset', 'backend', 'images/s', 'step s', 'eff. GFLOP/s', 'peak RSS MiB', 'tensors before→after', 'loss first→last'];
+  const header = ['preset', 'backend', 'images/s', 'step s', 'eff. GFLOP/s', 'cores busy', 'peak RSS MiB', 'tensors before→after', 'loss first→last'];
   const table = rows.map((r) => [
     r.preset,
     r.backend,
     r.images_per_s.toFixed(1),
     r.step_s.toFixed(3),
     r.effective_gflops.toFixed(2),
+    r.cores_used.toFixed(2),
     r.peak_rss_mib.toFixed(0),
     `${r.tensors_before}→${r.tensors_after}`,
     `${r.loss_first.toFixed(3)}→${r.loss_last.toFixed(3)}`,

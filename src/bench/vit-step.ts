@@ -78,6 +78,12 @@ export interface StepBenchResult {
   readonly loss_last: number;
   /** Peak resident set of the process so far (MiB), from the kernel's high-water mark. */
   readonly peak_rss_mib: number;
+  /**
+   * CPU time of the whole process over the timed steps divided by their wall time: how many
+   * cores the step kept busy (threads of the kernels, the BLAS and the runtime together). Peers
+   * compared at "one thread" should show about 1 here too.
+   */
+  readonly cores_used: number;
 }
 
 const benchContext: PluginContext = {
@@ -139,13 +145,16 @@ export function runVitStep(options: { warmup: number; steps: number; preset?: St
       options.onStep?.(i - options.warmup, (performance.now() - t0) / 1000);
     }
     const tensorsBefore = tf.memory().numTensors;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < options.steps; i++) {
       const ti = performance.now();
       step();
       options.onStep?.(i, (performance.now() - ti) / 1000);
     }
-    const stepSeconds = (performance.now() - t0) / 1000 / options.steps;
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const stepSeconds = wallSeconds / options.steps;
     const tensorsAfter = tf.memory().numTensors;
     const flops = stepFlops(s);
     return {
@@ -163,6 +172,7 @@ export function runVitStep(options: { warmup: number; steps: number; preset?: St
       loss_first: round(losses[0]!, 4),
       loss_last: round(losses[losses.length - 1]!, 4),
       peak_rss_mib: peakRssMib(),
+      cores_used: round((cpu.user + cpu.system) / 1e6 / wallSeconds, 2),
     };
   } finally {
     train.dispose();
