@@ -163,17 +163,22 @@ export function warpAffine(images: tf.Tensor4D, matrices: readonly Affine[], fil
         const fx = sx - x0;
         const fy = sy - y0;
         const o = ((b * h + y) * w + x) * 4;
-        const corners: [number, number, number][] = [
-          [x0, y0, (1 - fx) * (1 - fy)],
-          [x0 + 1, y0, fx * (1 - fy)],
-          [x0, y0 + 1, (1 - fx) * fy],
-          [x0 + 1, y0 + 1, fx * fy],
-        ];
-        for (let k = 0; k < 4; k++) {
-          const [cx, cy, cw] = corners[k]!;
-          idx[o + k] = cx >= 0 && cx < w && cy >= 0 && cy < h ? (b * h + cy) * w + cx : outside;
-          wts[o + k] = cw;
-        }
+        // The four neighbours (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1), without an
+        // array per pixel: this loop runs for every pixel of every strong view.
+        const inX0 = x0 >= 0 && x0 < w;
+        const inX1 = x0 + 1 >= 0 && x0 + 1 < w;
+        const inY0 = y0 >= 0 && y0 < h;
+        const inY1 = y0 + 1 >= 0 && y0 + 1 < h;
+        const row0 = (b * h + y0) * w;
+        const row1 = (b * h + y0 + 1) * w;
+        idx[o] = inX0 && inY0 ? row0 + x0 : outside;
+        idx[o + 1] = inX1 && inY0 ? row0 + x0 + 1 : outside;
+        idx[o + 2] = inX0 && inY1 ? row1 + x0 : outside;
+        idx[o + 3] = inX1 && inY1 ? row1 + x0 + 1 : outside;
+        wts[o] = (1 - fx) * (1 - fy);
+        wts[o + 1] = fx * (1 - fy);
+        wts[o + 2] = (1 - fx) * fy;
+        wts[o + 3] = fx * fy;
       }
     }
   }
