@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { choice, options, Type } from '../../src/core/schema.ts';
 import type { KappaInput } from '../mixing/internal/kinds.ts';
-import { meanSsim } from './internal/ssim-core.ts';
+import { contentKey, LruCache } from './internal/cache.ts';
+import { ssimOfStats, ssimStats, type SsimStats } from './internal/ssim-core.ts';
 import { checkImages, LUMA, oneMinusClipped } from './internal/tensors.ts';
 
 export default definePlugin({
@@ -43,6 +44,11 @@ export default definePlugin({
         default: 1.0,
         description: 'Dynamic range of the images (1 for [0, 1]); SSIM on x/255 with 1 equals SSIM on x with 255.',
       }),
+      cache_mb: Type.Number({
+        minimum: 0,
+        default: 128,
+        description: 'memory for per-image planes and local means, reused whenever the same image is compared again (0 disables)',
+      }),
       color: choice(['luminance', 'channels'], {
         default: 'luminance',
         description:
@@ -56,45 +62,55 @@ export default definePlugin({
     const params = { window: options.window, sigma: options.sigma, k1: options.k1, k2: options.k2, dataRange: options.data_range };
 
     // Computed per pair in float64 on the CPU (see internal/ssim-core.ts for why); the interface
-    // stays tensor in, tensor out.
+    // stays tensor in, tensor out. The planes compared (luminance, or each channel) and their
+    // local means are kept per image, looked up by content: within a batch every image is both an
+    // A and a B, so a pair then costs one filtering instead of five.
+    interface Planes {
+      readonly planes: Float64Array[];
+      readonly stats: SsimStats[];
+    }
+    const cache = new LruCache<string, Planes>(options.cache_mb * 2 ** 20, (v) => v.planes.length * 3 * v.planes[0]!.byteLength);
     const ssim = (input: KappaInput): tf.Tensor1D => {
       checkImages('ssim', input);
       const [n, h, w, ch] = input.imagesA.shape;
       if (Math.min(h, w) < options.window) {
         throw new Error(`kappa 'ssim': images ${h}×${w} are smaller than the ${options.window}-pixel window`);
       }
-      const a = input.imagesA.dataSync();
-      const b = input.imagesB.dataSync();
+      const a = input.imagesA.dataSync() as Float32Array;
+      const b = input.imagesB.dataSync() as Float32Array;
       const size = h * w;
-      const x = new Float64Array(size);
-      const y = new Float64Array(size);
-      const out = new Float32Array(n);
       const perChannel = options.color === 'channels' && ch > 1;
-      for (let img = 0; img < n; img++) {
+      const planesOf = (data: Float32Array, img: number): Planes => {
+        const key = contentKey(data, img * size * ch, size * ch);
+        const hit = cache.get(key);
+        if (hit) return hit;
         const base = img * size * ch;
+        const planes: Float64Array[] = [];
         if (!perChannel) {
+          const x = new Float64Array(size);
           for (let i = 0; i < size; i++) {
             const o = base + i * ch;
-            if (ch === 1) {
-              x[i] = a[o]!;
-              y[i] = b[o]!;
-            } else {
-              x[i] = LUMA[0] * a[o]! + LUMA[1] * a[o + 1]! + LUMA[2] * a[o + 2]!;
-              y[i] = LUMA[0] * b[o]! + LUMA[1] * b[o + 1]! + LUMA[2] * b[o + 2]!;
-            }
+            x[i] = ch === 1 ? data[o]! : LUMA[0] * data[o]! + LUMA[1] * data[o + 1]! + LUMA[2] * data[o + 2]!;
           }
-          out[img] = meanSsim(x, y, h, w, params);
+          planes.push(x);
         } else {
-          let total = 0;
           for (let c = 0; c < ch; c++) {
-            for (let i = 0; i < size; i++) {
-              x[i] = a[base + i * ch + c]!;
-              y[i] = b[base + i * ch + c]!;
-            }
-            total += meanSsim(x, y, h, w, params);
+            const x = new Float64Array(size);
+            for (let i = 0; i < size; i++) x[i] = data[base + i * ch + c]!;
+            planes.push(x);
           }
-          out[img] = total / ch;
         }
+        const value = { planes, stats: planes.map((x) => ssimStats(x, h, w, params)) };
+        cache.set(key, value);
+        return value;
+      };
+      const out = new Float32Array(n);
+      for (let img = 0; img < n; img++) {
+        const pa = planesOf(a, img);
+        const pb = planesOf(b, img);
+        let total = 0;
+        for (let c = 0; c < pa.planes.length; c++) total += ssimOfStats(pa.planes[c]!, pb.planes[c]!, pa.stats[c]!, pb.stats[c]!, h, w, params);
+        out[img] = perChannel ? total / ch : total;
       }
       return tf.tensor1d(out, 'float32');
     };

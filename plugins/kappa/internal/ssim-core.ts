@@ -69,36 +69,79 @@ function blur(
   }
 }
 
-export function meanSsim(x: ArrayLike<number>, y: ArrayLike<number>, rows: number, cols: number, p: SsimParams): number {
+/** The filter, border tables and scratch buffers of one image size and window. */
+class Blurrer {
+  readonly pad: number;
+  private readonly w: Float64Array;
+  private readonly rowIdx: Int32Array;
+  private readonly colIdx: Int32Array;
+  private readonly tmp: Float64Array;
+  private readonly line: Float64Array;
+  readonly src: Float64Array;
+
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+    p: SsimParams,
+  ) {
+    const win = p.window;
+    this.pad = (win - 1) / 2;
+    this.w = gaussianWindow(win, p.sigma);
+    this.rowIdx = new Int32Array(rows + 2 * this.pad);
+    this.colIdx = new Int32Array(cols + 2 * this.pad);
+    for (let i = 0; i < this.rowIdx.length; i++) this.rowIdx[i] = reflect(i - this.pad, rows);
+    for (let i = 0; i < this.colIdx.length; i++) this.colIdx[i] = reflect(i - this.pad, cols);
+    this.src = new Float64Array(rows * cols);
+    this.tmp = new Float64Array(rows * cols);
+    this.line = new Float64Array(this.colIdx.length);
+  }
+
+  /** Filters `src` into a new array. */
+  run(): Float64Array {
+    const dst = new Float64Array(this.rows * this.cols);
+    blur(this.src, dst, this.tmp, this.line, this.rows, this.cols, this.w, this.rowIdx, this.colIdx);
+    return dst;
+  }
+}
+
+let lastBlurrer: { key: string; blurrer: Blurrer } | null = null;
+
+/** The blurrer of an image size and window; consecutive calls of one κ share one. */
+function blurrerFor(rows: number, cols: number, p: SsimParams): Blurrer {
+  const key = `${rows}x${cols}/${p.window}/${p.sigma}`;
+  if (lastBlurrer?.key !== key) lastBlurrer = { key, blurrer: new Blurrer(rows, cols, p) };
+  return lastBlurrer.blurrer;
+}
+
+/** The local statistics SSIM needs of one image alone: the filtered image and its filtered square. */
+export interface SsimStats {
+  readonly mean: Float64Array;
+  readonly meanSquare: Float64Array;
+}
+
+/**
+ * The half of SSIM that depends on one image only. A batch compares every image with another
+ * image of the same batch, so a caller that keeps these by image computes them once per image
+ * instead of once per pair (see the ssim κ).
+ */
+export function ssimStats(x: ArrayLike<number>, rows: number, cols: number, p: SsimParams): SsimStats {
+  const b = blurrerFor(rows, cols, p);
   const n = rows * cols;
-  const win = p.window;
-  const pad = (win - 1) / 2;
-  const w = gaussianWindow(win, p.sigma);
-  const rowIdx = new Int32Array(rows + 2 * pad);
-  const colIdx = new Int32Array(cols + 2 * pad);
-  for (let i = 0; i < rowIdx.length; i++) rowIdx[i] = reflect(i - pad, rows);
-  for (let i = 0; i < colIdx.length; i++) colIdx[i] = reflect(i - pad, cols);
+  for (let i = 0; i < n; i++) b.src[i] = x[i]!;
+  const mean = b.run();
+  for (let i = 0; i < n; i++) b.src[i] = x[i]! * x[i]!;
+  return { mean, meanSquare: b.run() };
+}
 
-  const src = new Float64Array(n);
-  const tmp = new Float64Array(n);
-  const line = new Float64Array(colIdx.length);
-  const ux = new Float64Array(n);
-  const uy = new Float64Array(n);
-  const uxx = new Float64Array(n);
-  const uyy = new Float64Array(n);
-  const uxy = new Float64Array(n);
-  const run = (dst: Float64Array) => blur(src, dst, tmp, line, rows, cols, w, rowIdx, colIdx);
-  for (let i = 0; i < n; i++) src[i] = x[i]!;
-  run(ux);
-  for (let i = 0; i < n; i++) src[i] = y[i]!;
-  run(uy);
-  for (let i = 0; i < n; i++) src[i] = x[i]! * x[i]!;
-  run(uxx);
-  for (let i = 0; i < n; i++) src[i] = y[i]! * y[i]!;
-  run(uyy);
-  for (let i = 0; i < n; i++) src[i] = x[i]! * y[i]!;
-  run(uxy);
-
+/** Mean SSIM of a pair from each image's statistics (ssimStats) and the pair's own cross term. */
+export function ssimOfStats(x: ArrayLike<number>, y: ArrayLike<number>, sx: SsimStats, sy: SsimStats, rows: number, cols: number, p: SsimParams): number {
+  const b = blurrerFor(rows, cols, p);
+  const n = rows * cols;
+  const pad = b.pad;
+  for (let i = 0; i < n; i++) b.src[i] = x[i]! * y[i]!;
+  const uxy = b.run();
+  const { mean: ux, meanSquare: uxx } = sx;
+  const { mean: uy, meanSquare: uyy } = sy;
   const c1 = (p.k1 * p.dataRange) ** 2;
   const c2 = (p.k2 * p.dataRange) ** 2;
   let sum = 0;
@@ -114,4 +157,8 @@ export function meanSsim(x: ArrayLike<number>, y: ArrayLike<number>, rows: numbe
     }
   }
   return sum / ((rows - 2 * pad) * (cols - 2 * pad));
+}
+
+export function meanSsim(x: ArrayLike<number>, y: ArrayLike<number>, rows: number, cols: number, p: SsimParams): number {
+  return ssimOfStats(x, y, ssimStats(x, rows, cols, p), ssimStats(y, rows, cols, p), rows, cols, p);
 }

@@ -10,8 +10,9 @@ interface Options {
   k2: number;
   data_range: number;
   color: 'luminance' | 'channels';
+  cache_mb: number;
 }
-const defaults: Options = { window: 11, sigma: 1.5, k1: 0.01, k2: 0.03, data_range: 1, color: 'luminance' };
+const defaults: Options = { window: 11, sigma: 1.5, k1: 0.01, k2: 0.03, data_range: 1, color: 'luminance', cache_mb: 128 };
 
 function evaluate(opts: Partial<Options>, a: tf.Tensor4D, b: tf.Tensor4D): { sim: number[]; kappa: number[] } {
   return measure(ssim.create({ ...defaults, ...opts }, ctx), imagePairs(a, b));
@@ -102,6 +103,25 @@ describe('kappa plugin: ssim', () => {
     expect(batch.sim[0]).to.be.closeTo(single.sim[0]!, 1e-6);
     expect(batch.sim[1]).to.be.closeTo(1, 1e-6);
     tf.dispose([a, b]);
+  });
+
+  it('gives a mixing batch (B a permutation of A) the same bits with per-image means kept or not', () => {
+    for (const color of ['luminance', 'channels'] as const) {
+      const a = tf.concat([pattern(24, 0), pattern(24, 1), pattern(24, 2), pattern(24, 3)]) as tf.Tensor4D;
+      const b = tf.gather(a, tf.tensor1d([2, 0, 3, 1], 'int32')) as tf.Tensor4D;
+      const kept = ssim.create({ ...defaults, color }, ctx);
+      const first = measure(kept, imagePairs(a, b));
+      const again = measure(kept, imagePairs(a, b));
+      const fresh = evaluate({ color, cache_mb: 0 }, a, b);
+      expect(first.sim, color).to.deep.equal(fresh.sim);
+      expect(again.sim, color).to.deep.equal(fresh.sim);
+      // Pair by pair, each pair alone: the same numbers.
+      for (let i = 0; i < 4; i++) {
+        const one = evaluate({ color, cache_mb: 0 }, tf.slice(a, [i], [1]) as tf.Tensor4D, tf.slice(b, [i], [1]) as tf.Tensor4D);
+        expect(one.sim[0], `${color} pair ${i}`).to.equal(fresh.sim[i]);
+      }
+      tf.dispose([a, b]);
+    }
   });
 
   it('rejects images smaller than the window and mismatched shapes', () => {
