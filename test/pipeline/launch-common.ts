@@ -45,6 +45,16 @@ export function ssferWhile(
   });
 }
 
+/**
+ * The run folder under an --out root once there is one, else null: for polling while the run
+ * starts (the recipe's folder appears a moment before the run folder inside it).
+ */
+export function runDirIfAny(out: string, recipe = 'launch-four'): string | null {
+  const base = path.join(out, recipe);
+  const runs = fs.existsSync(base) ? fs.readdirSync(base) : [];
+  return runs.length > 0 ? runDir(out, recipe) : null;
+}
+
 /** The one run folder under an --out root. */
 export function runDir(out: string, recipe = 'launch-four'): string {
   const base = path.join(out, recipe);

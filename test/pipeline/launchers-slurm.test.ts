@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { projectRoot, tempDir } from '../helpers.ts';
-import { attempts, expectSameNumbers, fourCells, runDir, ssfer, ssferWhile, unitDirs, unitInTraining, until } from './launch-common.ts';
+import { attempts, expectSameNumbers, fourCells, runDir, runDirIfAny, ssfer, ssferWhile, unitDirs, unitInTraining, until } from './launch-common.ts';
 
 /**
  * The slurm launcher against a real SLURM: Debian's slurm-wlm on this one node, started by
@@ -56,7 +56,7 @@ describe('launchers: SLURM job arrays (a real one-node cluster)', function () {
     const r = await ssferWhile(
       [...slurmArgs(out), '--set', 'launcher.max_concurrent=1'],
       async () => {
-        await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && fs.readdirSync(path.join(out, 'launch-four')).length > 0);
+        await until('the run folder', () => runDirIfAny(out));
         const at = runDir(out);
         killed = await until('a unit in its supervised stage', () => unitInTraining(at));
         process.kill(killed.pid, 'SIGKILL');

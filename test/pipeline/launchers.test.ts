@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { createPlugin } from '../../src/core/registry.ts';
 import { processAlive } from '../../src/core/lease.ts';
 import { tempDir } from '../helpers.ts';
-import { attempts, expectSameNumbers, fourCells, runDir, ssfer, ssferWhile, unitDirs, unitInTraining, until } from './launch-common.ts';
+import { attempts, expectSameNumbers, fourCells, runDir, runDirIfAny, ssfer, ssferWhile, unitDirs, unitInTraining, until } from './launch-common.ts';
 
 /** The processes running `ssfer worker <dir>` (Linux: their command lines in /proc). */
 function workersOf(dir: string): number[] {
@@ -106,7 +106,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     let statusWhileRunning: { counts: Record<string, number>; units: { state: string; where?: string }[] } | null = null;
     let collectWhileRunning = '';
     const r = await ssferWhile(poolArgs(out, ['--set', 'launcher.threads_per_worker=1']), async () => {
-      await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && fs.readdirSync(path.join(out, 'launch-four')).length > 0);
+      await until('the run folder', () => runDirIfAny(out));
       const at = runDir(out);
       killed = await until('a unit in its supervised stage', () => unitInTraining(at));
       const s = ssfer(['status', at, '--json']);
@@ -141,7 +141,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
   it('after the whole run is killed: status says so, collect builds the partial table and names what is missing, --resume ends it with the same numbers', async () => {
     const out = tempDir();
     const r = await ssferWhile(poolArgs(out), async (child) => {
-      const at = await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
+      const at = await until('the run folder', () => runDirIfAny(out));
       await until('a finished unit and one in training', () => unitDirs(at).some((u) => fs.existsSync(path.join(u, 'metrics.json'))) && unitInTraining(at));
       // kill -9 of ssfer run (first: it would replace its workers), then of every worker of the run
       // (found by its command line: one between two units holds no unit's lease).
@@ -175,7 +175,7 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     let pid = 0;
     let training = '';
     const r = await ssferWhile(poolArgs(out), async (child) => {
-      await until('the run folder', () => fs.existsSync(path.join(out, 'launch-four')) && runDir(out));
+      await until('the run folder', () => runDirIfAny(out));
       const held = await until('a unit in its supervised stage', () => unitInTraining(runDir(out)));
       pid = held.pid;
       training = held.unit;
