@@ -1,4 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import {
+  CROSS_ENTROPY_GRAD_KERNEL,
+  CROSS_ENTROPY_KERNEL,
+  LINEAR_GRAD_KERNEL,
+  LINEAR_KERNEL,
+  VIT_BLOCK_GRAD_KERNEL,
+  VIT_BLOCK_KERNEL,
+} from '../core/kernel-names.ts';
 
 /**
  * Whole layers as single kernels, where the active backend registers them (today the 'native'
@@ -7,9 +15,6 @@ import * as tf from '@tensorflow/tfjs';
  * and its gradient (tested against the op-by-op path on the cpu backend), with fewer dispatches
  * and no intermediate tensors.
  */
-
-const VIT_BLOCK_KERNEL = 'SsferVitBlock';
-const VIT_BLOCK_GRAD_KERNEL = 'SsferVitBlockGrad';
 
 /** The parameters of a pre-norm ViT block; weights are [in, out]. */
 export interface FusedBlockParams {
@@ -45,9 +50,6 @@ function hasKernels(...names: string[]): boolean {
 
 type CustomArgs = (tf.Tensor | tf.GradSaveFunc)[];
 
-const LINEAR_KERNEL = 'SsferLinear';
-const LINEAR_GRAD_KERNEL = 'SsferLinearGrad';
-
 const linearOp = tf.customGrad((...args: CustomArgs) => {
   const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
   // As in the block: a weight that is a variable is read again by the backward, not saved.
@@ -65,9 +67,6 @@ export function fusedLinear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tens
   if (x.dtype !== 'float32' || x.rank !== 2 || w.rank !== 2 || !hasKernels(LINEAR_KERNEL, LINEAR_GRAD_KERNEL)) return null;
   return linearOp(x, w, b) as tf.Tensor2D;
 }
-
-const CROSS_ENTROPY_KERNEL = 'SsferSoftmaxCrossEntropy';
-const CROSS_ENTROPY_GRAD_KERNEL = 'SsferSoftmaxCrossEntropyGrad';
 
 const crossEntropyOp = tf.customGrad((...args: CustomArgs) => {
   const [logits, targets, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];

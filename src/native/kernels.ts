@@ -1,6 +1,37 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DataType, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 
+import {
+  ADAMW_KERNEL,
+  ADAMW_IN_PLACE_KERNEL,
+  EMA_IN_PLACE_KERNEL,
+  LAYER_NORM_KERNEL,
+  LAYER_NORM_GRAD_KERNEL,
+  GELU_KERNEL,
+  GELU_GRAD_KERNEL,
+  LINEAR_KERNEL,
+  LINEAR_GRAD_KERNEL,
+  CROSS_ENTROPY_KERNEL,
+  CROSS_ENTROPY_GRAD_KERNEL,
+  VIT_BLOCK_KERNEL,
+  VIT_BLOCK_GRAD_KERNEL,
+} from '../core/kernel-names.ts';
+
+export {
+  ADAMW_KERNEL,
+  ADAMW_IN_PLACE_KERNEL,
+  EMA_IN_PLACE_KERNEL,
+  LAYER_NORM_KERNEL,
+  LAYER_NORM_GRAD_KERNEL,
+  GELU_KERNEL,
+  GELU_GRAD_KERNEL,
+  LINEAR_KERNEL,
+  LINEAR_GRAD_KERNEL,
+  CROSS_ENTROPY_KERNEL,
+  CROSS_ENTROPY_GRAD_KERNEL,
+  VIT_BLOCK_KERNEL,
+  VIT_BLOCK_GRAD_KERNEL,
+};
 import type { NativeAddon } from './addon.ts';
 import type { BufferPool } from './pool.ts';
 
@@ -825,9 +856,6 @@ function batchIndices(outer: number[], strides: number[]): Int32Array {
   return idx;
 }
 
-/** Name of the fused AdamW kernel (registered on the 'native' backend only). */
-export const ADAMW_KERNEL = 'SsferAdamW';
-
 /**
  * The fused AdamW step: inputs param, grad, m, v (float32, one shape); attrs lr, beta1, beta2,
  * epsilon, weightDecay (0: no decay) and step (t, counted from 1). Returns [param', m', v'] with
@@ -891,9 +919,6 @@ function exclusiveValues(b: CountingBackend, pool: BufferPool, x: TensorInfo): F
   return x.dtype === 'float32' && v instanceof Float32Array && b.refCount(x.dataId) === 1 && pool.exclusive(v, x.dataId) ? v : null;
 }
 
-/** Name of the AdamW kernel that updates many weights in place (registered on 'native' only). */
-export const ADAMW_IN_PLACE_KERNEL = 'SsferAdamWInPlace';
-
 /**
  * AdamW for many weights in one call: inputs param{i}, grad{i}, m{i}, v{i} for i < attrs.count,
  * attrs as SsferAdamW's with weightDecays (one per weight, 0: none) instead of weightDecay. Each
@@ -952,9 +977,6 @@ export function adamWInPlaceKernel(addon: NativeAddon, pool: BufferPool): Kernel
   };
 }
 
-/** Name of the kernel that moves many weight averages in place (registered on 'native' only). */
-export const EMA_IN_PLACE_KERNEL = 'SsferEmaInPlace';
-
 /**
  * The exponential moving average of many weights in one call, θ_ema ← d·θ_ema + (1 − d)·θ: inputs
  * target{i} (the average) and source{i} (the trained weight) for i < attrs.count, attrs.decay d.
@@ -987,12 +1009,6 @@ export function emaInPlaceKernel(pool: BufferPool): KernelFunc {
     return b.makeTensorInfo([count], 'int32', done);
   };
 }
-
-/** Names of the fused LayerNorm and exact-GELU kernels (registered on the 'native' backend only). */
-export const LAYER_NORM_KERNEL = 'SsferLayerNorm';
-export const LAYER_NORM_GRAD_KERNEL = 'SsferLayerNormGrad';
-export const GELU_KERNEL = 'SsferGelu';
-export const GELU_GRAD_KERNEL = 'SsferGeluGrad';
 
 function f32Of(b: CpuBackendLike, t: TensorInfo, kernel: string): Float32Array {
   if (t.dtype !== 'float32') throw new Error(`${kernel}: a ${t.dtype} input, not float32`);
@@ -1083,13 +1099,6 @@ export function layerKernels(addon: NativeAddon, pool: BufferPool): Map<string, 
   return kernels;
 }
 
-/** Names of the linear-layer kernels (registered on the 'native' backend only). */
-export const LINEAR_KERNEL = 'SsferLinear';
-export const LINEAR_GRAD_KERNEL = 'SsferLinearGrad';
-
-export const CROSS_ENTROPY_KERNEL = 'SsferSoftmaxCrossEntropy';
-export const CROSS_ENTROPY_GRAD_KERNEL = 'SsferSoftmaxCrossEntropyGrad';
-
 /**
  * A linear layer y = x·w + b as one kernel each way: SsferLinear (inputs x [rows, in], w [in, out],
  * b [out]) returns y; SsferLinearGrad (inputs dy, x, w) returns [dx, dw, db]. And the per-row
@@ -1175,10 +1184,6 @@ export function linearKernels(addon: NativeAddon, pool: BufferPool): Map<string,
   });
   return kernels;
 }
-
-/** Names of the fused ViT block kernels (registered on the 'native' backend only). */
-export const VIT_BLOCK_KERNEL = 'SsferVitBlock';
-export const VIT_BLOCK_GRAD_KERNEL = 'SsferVitBlockGrad';
 
 /** The block's parameters, in the order the kernels take them (and return their gradients). */
 export const VIT_BLOCK_PARAMS = ['ln1g', 'ln1b', 'qkvW', 'qkvB', 'projW', 'projB', 'ln2g', 'ln2b', 'fc1W', 'fc1B', 'fc2W', 'fc2B'] as const;

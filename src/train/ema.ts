@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedTensors } from '../contracts/backbone.ts';
 import { runInPlace } from './in-place.ts';
-
-/** The kernel the native backend registers to move many averages in place (src/native/kernels.ts). */
-const IN_PLACE_KERNEL = 'SsferEmaInPlace';
+import { EMA_IN_PLACE_KERNEL } from '../core/kernel-names.ts';
 
 /**
  * Exponential moving average of weights, θ_ema ← d·θ_ema + (1 − d)·θ, written into the
@@ -56,7 +54,7 @@ export class Ema {
     const d = decay;
     const inputs: tf.NamedTensorMap = {};
     this.pairs.forEach((p, i) => Object.assign(inputs, { [`target${i}`]: p.target, [`source${i}`]: p.source }));
-    const inPlace = runInPlace(IN_PLACE_KERNEL, inputs, { count: this.pairs.length, decay: d });
+    const inPlace = runInPlace(EMA_IN_PLACE_KERNEL, inputs, { count: this.pairs.length, decay: d });
     tf.tidy(() => {
       this.pairs.forEach((p, i) => {
         if (!inPlace?.[i]) p.target.assign(tf.add(tf.mul(p.target, d), tf.mul(p.source, 1 - d)));

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { traced } from '../core/trace.ts';
 import { runInPlace } from './in-place.ts';
 import type { NamedTensors } from '../contracts/backbone.ts';
+import { ADAMW_IN_PLACE_KERNEL, ADAMW_KERNEL } from '../core/kernel-names.ts';
 
 export interface AdamWOptions {
   /** Default 0.9. */
@@ -23,24 +24,20 @@ export function defaultNoDecay(name: string, variable: tf.Variable): boolean {
   return variable.shape.length <= 1 || /(^|\.)(cls_token|pos_embed|mask_token)$/.test(name);
 }
 
-/** A kernel some backends register to run the whole update of one weight in one pass. */
-const FUSED_KERNEL = 'SsferAdamW';
 const FUSED_BACKEND = 'native';
 
 function hasFusedKernel(): boolean {
   try {
-    return tf.getKernel(FUSED_KERNEL, FUSED_BACKEND) !== undefined;
+    return tf.getKernel(ADAMW_KERNEL, FUSED_BACKEND) !== undefined;
   } catch {
     return false;
   }
 }
 
-const IN_PLACE_KERNEL = 'SsferAdamWInPlace';
-
 function inPlaceStep(pairs: [Slot, tf.Tensor][], attrs: Record<string, number>, weightDecay: number): Int32Array | null {
   const inputs: tf.NamedTensorMap = {};
   pairs.forEach(([s, g], i) => Object.assign(inputs, { [`param${i}`]: s.param, [`grad${i}`]: g, [`m${i}`]: s.m, [`v${i}`]: s.v }));
-  return runInPlace(IN_PLACE_KERNEL, inputs, { ...attrs, count: pairs.length, weightDecays: pairs.map(([s]) => (s.decay ? weightDecay : 0)) });
+  return runInPlace(ADAMW_IN_PLACE_KERNEL, inputs, { ...attrs, count: pairs.length, weightDecays: pairs.map(([s]) => (s.decay ? weightDecay : 0)) });
 }
 
 interface Slot {
@@ -136,7 +133,7 @@ export class AdamW {
           step: this.t,
         };
         const inputs = { param: s.param, grad: g, m: s.m, v: s.v };
-        const out = tf.engine().runKernel(FUSED_KERNEL, inputs, attrs) as tf.Tensor[];
+        const out = tf.engine().runKernel(ADAMW_KERNEL, inputs, attrs) as tf.Tensor[];
         s.param.assign(out[0]!);
         s.m.assign(out[1]!);
         s.v.assign(out[2]!);

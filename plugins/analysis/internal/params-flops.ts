@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { useFusedKernels } from '../../../src/engine/fused.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
+import { GELU_KERNEL, LAYER_NORM_KERNEL } from '../../../src/core/kernel-names.ts';
 
 /**
  * Parameters and forward FLOPs of a backbone, counted from the model itself: its variables, and
@@ -45,9 +46,9 @@ const CONV = new Set(['Conv2D', 'FusedConv2D']);
 const DEPTHWISE = new Set(['DepthwiseConv2dNative', 'FusedDepthwiseConv2D']);
 
 /** Elementwise kernels that cost one FLOP per output element for each weight operand. */
-const ELEMENTWISE = new Set(['Add', 'AddV2', 'Sub', 'Multiply', 'RealDiv', 'SsferLayerNorm']);
+const ELEMENTWISE = new Set(['Add', 'AddV2', 'Sub', 'Multiply', 'RealDiv', LAYER_NORM_KERNEL]);
 /** Activation functions: one FLOP per output element. */
-const ACTIVATIONS = new Set(['Relu', 'Relu6', 'Elu', 'LeakyRelu', 'Prelu', 'Erf', 'Tanh', 'Sigmoid', 'SsferGelu']);
+const ACTIVATIONS = new Set(['Relu', 'Relu6', 'Elu', 'LeakyRelu', 'Prelu', 'Erf', 'Tanh', 'Sigmoid', GELU_KERNEL]);
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 

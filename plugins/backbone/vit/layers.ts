@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ParamSet } from './params.ts';
 import { ones, Stream, streamKey, xavierUniform, zeros } from './init.ts';
 import { fusedLinear, fusedVitBlock } from '../../../src/engine/fused.ts';
+import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../../../src/core/kernel-names.ts';
 
 /**
  * Functional layers on raw variables, written only with standard kernels (MatMul, Add, Mul, Sub,
@@ -127,10 +128,6 @@ const layerNormOp = (eps: number) =>
  * backward, one pass each) with the same arithmetic as the ops here; elsewhere the ops run.
  */
 const FUSED_BACKEND = 'native';
-const LAYER_NORM_KERNEL = 'SsferLayerNorm';
-const LAYER_NORM_GRAD_KERNEL = 'SsferLayerNormGrad';
-const GELU_KERNEL = 'SsferGelu';
-const GELU_GRAD_KERNEL = 'SsferGeluGrad';
 
 let fusedEnabled = true;
 let fusedRegistered: boolean | undefined;
