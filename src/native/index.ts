@@ -2,19 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelBackend, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 
+import { ADAMW_IN_PLACE_KERNEL, ADAMW_KERNEL, EMA_IN_PLACE_KERNEL } from '../core/kernel-names.ts';
 import { loadAddon, type NativeAddon } from './addon.ts';
-import {
-  ADAMW_IN_PLACE_KERNEL,
-  ADAMW_KERNEL,
-  adamWInPlaceKernel,
-  adamWKernel,
-  blockKernels,
-  EMA_IN_PLACE_KERNEL,
-  emaInPlaceKernel,
-  layerKernels,
-  linearKernels,
-  nativeKernels,
-} from './kernels.ts';
+import { adamWInPlaceKernel, adamWKernel, blockKernels, emaInPlaceKernel, layerKernels, linearKernels, nativeKernels } from './kernels.ts';
 import { BufferPool, type CpuBackendBase, withBufferPool } from './pool.ts';
 
 export { loadAddon, type NativeAddon } from './addon.ts';

@@ -16,22 +16,6 @@ import {
   VIT_BLOCK_KERNEL,
   VIT_BLOCK_GRAD_KERNEL,
 } from '../core/kernel-names.ts';
-
-export {
-  ADAMW_KERNEL,
-  ADAMW_IN_PLACE_KERNEL,
-  EMA_IN_PLACE_KERNEL,
-  LAYER_NORM_KERNEL,
-  LAYER_NORM_GRAD_KERNEL,
-  GELU_KERNEL,
-  GELU_GRAD_KERNEL,
-  LINEAR_KERNEL,
-  LINEAR_GRAD_KERNEL,
-  CROSS_ENTROPY_KERNEL,
-  CROSS_ENTROPY_GRAD_KERNEL,
-  VIT_BLOCK_KERNEL,
-  VIT_BLOCK_GRAD_KERNEL,
-};
 import type { NativeAddon } from './addon.ts';
 import type { BufferPool } from './pool.ts';
 
