@@ -108,16 +108,34 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     const r = await ssferWhile(poolArgs(out, ['--set', 'launcher.threads_per_worker=1']), async () => {
       await until('the run folder', () => runDirIfAny(out));
       const at = runDir(out);
-      killed = await until('a unit in its supervised stage', () => unitInTraining(at));
-      const s = ssfer(['status', at, '--json']);
-      expect(s.status, s.stderr).to.equal(0);
-      statusWhileRunning = JSON.parse(s.stdout);
-      const c = ssfer(['collect', at]);
-      expect(c.status, c.stderr).to.equal(0);
-      collectWhileRunning = c.stderr;
-      // The unit may have finished while status and collect ran; then kill the holder of another.
-      killed = unitInTraining(at) ?? (await until('a unit in its supervised stage', () => unitInTraining(at)));
-      process.kill(killed.pid, 'SIGKILL');
+      // A unit of this fixture trains for about a second, less than status and collect take: the
+      // run's workers are held (SIGSTOP) while the two look at it and the unit to kill is chosen,
+      // so the unit seen training is still training when it is killed.
+      for (;;) {
+        await until('a unit in its supervised stage', () => unitInTraining(at));
+        const held = workersOf(at);
+        for (const pid of held) process.kill(pid, 'SIGSTOP');
+        try {
+          killed = unitInTraining(at);
+          if (!killed) continue;
+          const s = ssfer(['status', at, '--json']);
+          expect(s.status, s.stderr).to.equal(0);
+          statusWhileRunning = JSON.parse(s.stdout);
+          const c = ssfer(['collect', at]);
+          expect(c.status, c.stderr).to.equal(0);
+          collectWhileRunning = c.stderr;
+          process.kill(killed.pid, 'SIGKILL');
+          break;
+        } finally {
+          for (const pid of held) {
+            try {
+              process.kill(pid, 'SIGCONT');
+            } catch {
+              // the one killed
+            }
+          }
+        }
+      }
     });
     expect(r.status, r.stderr).to.equal(0);
     const dir = runDir(out);
