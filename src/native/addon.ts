@@ -72,6 +72,8 @@ export interface NativeAddon {
     epsilon: number,
     stepSize: number,
   ): void;
+  /** t ← t·keep + s·take for each pair (float32, no fused multiply-add), targets overwritten. */
+  emaInPlace(targets: Float32Array[], sources: Float32Array[], keep: number, take: number): void;
   layerNorm(
     x: Float32Array,
     gamma: Float32Array,

@@ -101,8 +101,10 @@ function register(): string | null {
       tf.registerKernel({ kernelName: ADAMW_IN_PLACE_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: adamWInPlaceKernel(addon, pool) });
       names.push(ADAMW_IN_PLACE_KERNEL);
     }
-    tf.registerKernel({ kernelName: EMA_IN_PLACE_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: emaInPlaceKernel(pool) });
-    names.push(EMA_IN_PLACE_KERNEL);
+    if (typeof addon.emaInPlace === 'function') {
+      tf.registerKernel({ kernelName: EMA_IN_PLACE_KERNEL, backendName: NATIVE_BACKEND, kernelFunc: emaInPlaceKernel(addon, pool) });
+      names.push(EMA_IN_PLACE_KERNEL);
+    }
     // An addon built before these kernels existed lacks them; the layers then keep their op-by-op path.
     if (typeof addon.layerNorm === 'function' && typeof addon.gelu === 'function') {
       for (const [kernelName, kernelFunc] of layerKernels(addon, pool)) {

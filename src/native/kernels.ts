@@ -967,18 +967,18 @@ export function adamWInPlaceKernel(addon: NativeAddon, pool: BufferPool): Kernel
  * Each target whose buffer nothing else can see is updated in place; the kernel returns an int32
  * [count] tensor with 1 for those and 0 for the others, which the caller updates itself. The
  * arithmetic is that of the ops it replaces, tf.add(tf.mul(θ_ema, d), tf.mul(θ, 1 − d)) in float32:
- * d and 1 − d rounded to float32, each product and the sum rounded to float32 (a float32 product
- * or sum computed in double and rounded once is the float32 result: 53 ≥ 2·24 + 2 bits).
+ * d and 1 − d rounded to float32, each product and the sum rounded to float32 (the addon's loop
+ * has no fused multiply-add), over every weight in one native call.
  */
-export function emaInPlaceKernel(pool: BufferPool): KernelFunc {
+export function emaInPlaceKernel(addon: NativeAddon, pool: BufferPool): KernelFunc {
   return (args) => {
     const attrs = args.attrs as NamedAttrMap;
     const b = args.backend as unknown as CountingBackend;
     const count = Number(attrs.count);
     if (!Number.isInteger(count) || count < 0) throw new Error(`${EMA_IN_PLACE_KERNEL}: count must be a whole number`);
-    const keep = Math.fround(Number(attrs.decay));
-    const take = Math.fround(1 - Number(attrs.decay));
     const done = new Int32Array(count);
+    const targets: Float32Array[] = [];
+    const sources: Float32Array[] = [];
     for (let i = 0; i < count; i++) {
       const target = args.inputs[`target${i}`] as TensorInfo | undefined;
       const source = args.inputs[`source${i}`] as TensorInfo | undefined;
@@ -987,9 +987,12 @@ export function emaInPlaceKernel(pool: BufferPool): KernelFunc {
       const t = exclusiveValues(b, pool, target);
       const src = source.dtype === 'float32' ? (valuesAs(b, source, 'float32') as Float32Array | null) : null;
       if (!t || !src || target.dataId === source.dataId) continue;
-      for (let k = 0; k < t.length; k++) t[k] = Math.fround(t[k]! * keep) + Math.fround(src[k]! * take);
+      targets.push(t);
+      sources.push(src);
       done[i] = 1;
     }
+    // d and 1 − d rounded to float32, as the ops' scalars are.
+    if (targets.length > 0) addon.emaInPlace(targets, sources, Math.fround(Number(attrs.decay)), Math.fround(1 - Number(attrs.decay)));
     return b.makeTensorInfo([count], 'int32', done);
   };
 }

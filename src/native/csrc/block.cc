@@ -24,7 +24,7 @@ struct Dims {
 
 // Offsets of the saved activations in the workspace, in floats.
 struct Layout {
-  i64 x, mean1, rstd1, xn1, qkv, probs, merged, h, mean2, rstd2, xn2, f1, g, total;
+  i64 x, mean1, rstd1, xn1, qkv, probs, merged, h, mean2, rstd2, xn2, f1, g, c, total;
 };
 
 Layout LayoutOf(const Dims& d) {
@@ -49,6 +49,7 @@ Layout LayoutOf(const Dims& d) {
   l.xn2 = take(R * d.D);
   l.f1 = take(R * d.M);
   l.g = take(R * d.M);
+  l.c = take(R * d.M);  // the exact GELU's erf(f1·√½) + 1, so the backward need not take erf again
   l.total = o;
   return l;
 }
@@ -138,7 +139,7 @@ void Forward(const Dims& d, const float* x, const Weights& w, float eps1, float 
   const i64 R = d.R(), D = d.D, M = d.M, T = d.T, hd = d.hd();
   float *mean1 = ws + l.mean1, *rstd1 = ws + l.rstd1, *xn1 = ws + l.xn1, *qkv = ws + l.qkv, *probs = ws + l.probs,
         *merged = ws + l.merged, *h = ws + l.h, *mean2 = ws + l.mean2, *rstd2 = ws + l.rstd2, *xn2 = ws + l.xn2,
-        *f1 = ws + l.f1, *g = ws + l.g;
+        *f1 = ws + l.f1, *g = ws + l.g, *c = ws + l.c;
   std::memcpy(ws + l.x, x, sizeof(float) * R * D);
   LayerNorm(x, w.ln1g, w.ln1b, xn1, mean1, rstd1, R, D, eps1);
   FillRows(qkv, w.qkvB, nullptr, R, 3 * D);
@@ -164,7 +165,10 @@ void Forward(const Dims& d, const float* x, const Weights& w, float eps1, float 
       for (i64 i = b; i < e; i++) g[i] = GeluTanhF(f1[i]);
     } else {
 #pragma omp simd
-      for (i64 i = b; i < e; i++) g[i] = GeluErfF(f1[i]);
+      for (i64 i = b; i < e; i++) {
+        c[i] = GeluErfC(f1[i]);
+        g[i] = GeluErfOfC(f1[i], c[i]);
+      }
     }
   });
   FillRows(y, w.fc2B, h, R, D);
@@ -181,7 +185,7 @@ void Backward(const Dims& d, const float* dy, const float* ws, const Weights& w,
   const float* x = ws + l.x;
   const float *mean1 = ws + l.mean1, *rstd1 = ws + l.rstd1, *xn1 = ws + l.xn1, *qkv = ws + l.qkv,
               *probs = ws + l.probs, *merged = ws + l.merged, *h = ws + l.h, *mean2 = ws + l.mean2,
-              *rstd2 = ws + l.rstd2, *xn2 = ws + l.xn2, *f1 = ws + l.f1, *g = ws + l.g;
+              *rstd2 = ws + l.rstd2, *xn2 = ws + l.xn2, *f1 = ws + l.f1, *g = ws + l.g, *c = ws + l.c;
   auto df1 = Scratch(R * M);
   auto rd = Scratch(R * D);  // dxn2, then dmerged, then dxn1
   auto dh = Scratch(R * D);
@@ -198,7 +202,7 @@ void Backward(const Dims& d, const float* dy, const float* ws, const Weights& w,
       for (i64 i = b; i < e; i++) df[i] = df[i] * GeluTanhGradF(f1[i]);
     } else {
 #pragma omp simd
-      for (i64 i = b; i < e; i++) df[i] = df[i] * GeluErfGradF(f1[i]);
+      for (i64 i = b; i < e; i++) df[i] = df[i] * GeluErfGradOfC(f1[i], c[i]);
     }
   });
   BigGemm(true, false, D, M, R, xn2, D, df, M, 0.0f, o.fc1W, M);

@@ -97,13 +97,16 @@ SSFER_INLINE float ErfF(float x) {
 
 // Exact GELU and its derivative, in the order of the op-by-op path of the ViT layers:
 //   (x·0.5)·(erf(x·√½) + 1)   and   (erf(x·√½) + 1)·0.5 + x·(exp((x·x)·−0.5)·1/√(2π))
-SSFER_INLINE float GeluErfF(float v) { return (v * 0.5f) * (ErfF(v * 0.70710678118654752440f) + 1.0f); }
-
-SSFER_INLINE float GeluErfGradF(float v) {
-  const float cdf = (ErfF(v * 0.70710678118654752440f) + 1.0f) * 0.5f;
+// Each also in two halves around c = erf(x·√½) + 1, which a forward can keep for its backward.
+SSFER_INLINE float GeluErfC(float v) { return ErfF(v * 0.70710678118654752440f) + 1.0f; }
+SSFER_INLINE float GeluErfOfC(float v, float c) { return (v * 0.5f) * c; }
+SSFER_INLINE float GeluErfGradOfC(float v, float c) {
+  const float cdf = c * 0.5f;
   const float pdf = ExpF((v * v) * -0.5f) * 0.39894228040143267794f;
   return cdf + v * pdf;
 }
+SSFER_INLINE float GeluErfF(float v) { return GeluErfOfC(v, GeluErfC(v)); }
+SSFER_INLINE float GeluErfGradF(float v) { return GeluErfGradOfC(v, GeluErfC(v)); }
 
 // The tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) and its derivative.
 SSFER_INLINE float GeluTanhF(float v) {

@@ -132,11 +132,48 @@ Napi::Value AdamWInPlace(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// emaInPlace(targets[], sources[], keep, take)
+// The exponential moving average of many weights at once, t ← t·keep + s·take in float32, each
+// product and the sum rounded on its own as the tfjs ops it replaces round them; every target is
+// overwritten in place (the caller makes sure nothing else sees it).
+Napi::Value EmaInPlace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array ts = info[0].As<Napi::Array>(), ss = info[1].As<Napi::Array>();
+  const uint32_t slots = ts.Length();
+  if (ss.Length() != slots) throw Napi::RangeError::New(env, "emaInPlace: lists of different lengths");
+  const float keep = info[2].As<Napi::Number>().FloatValue();
+  const float take = info[3].As<Napi::Number>().FloatValue();
+  struct Piece {
+    float* t;
+    const float* s;
+    i64 n;
+  };
+  std::vector<Piece> pieces;
+  for (uint32_t i = 0; i < slots; i++) {
+    Arr t = GetArrOf(env, ts.Get(i), napi_float32_array, "target");
+    Arr s = GetArrOf(env, ss.Get(i), napi_float32_array, "source");
+    if (s.length != t.length) throw Napi::RangeError::New(env, "emaInPlace: arrays of different lengths");
+    for (i64 b = 0; b < static_cast<i64>(t.length); b += kAdamWGrain) {
+      pieces.push_back({static_cast<float*>(t.data) + b, static_cast<const float*>(s.data) + b, std::min<i64>(t.length - b, kAdamWGrain)});
+    }
+  }
+  ParallelFor(static_cast<i64>(pieces.size()), 1, [&](i64 pb, i64 pe) {
+    for (i64 k = pb; k < pe; k++) {
+      float* __restrict tp = pieces[k].t;
+      const float* __restrict sp = pieces[k].s;
+#pragma omp simd
+      for (i64 i = 0; i < pieces[k].n; i++) tp[i] = tp[i] * keep + sp[i] * take;
+    }
+  });
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitOptim(Napi::Env env, Napi::Object exports) {
   exports.Set("adamW", Napi::Function::New(env, AdamW, "adamW"));
   exports.Set("adamWInPlace", Napi::Function::New(env, AdamWInPlace, "adamWInPlace"));
+  exports.Set("emaInPlace", Napi::Function::New(env, EmaInPlace, "emaInPlace"));
 }
 
 }  // namespace ssfer
