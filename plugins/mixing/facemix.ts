@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { UsageError } from '../../src/core/errors.ts';
 import { options, slot, Type } from '../../src/core/schema.ts';
+import { withoutTape } from '../../src/engine/tape.ts';
 import { crossEntropy, softTargetCrossEntropy } from '../../src/train/losses.ts';
 import { facemixKinds } from './internal/kinds.ts';
 import { mixPairs } from './internal/pair.ts';
@@ -33,13 +34,22 @@ export default definePlugin({
         let lambda = 0;
         let kappaMean = 0;
         const loss = tf.tidy(() => {
-          const m = mixPairs(batch, mctx, options.alpha);
+          // The pair, its targets and κ are data to the gradient: computed off the tape.
+          const { m, k } = withoutTape(() => {
+            const pair = mixPairs(batch, mctx, options.alpha);
+            // κ and the real losses come from the original images, not the mixed batch (the
+            // authors' code mixes in place and so computes them on mixed images — a defect).
+            const kk = tf.tidy(() =>
+              kappa.kappa({
+                imagesA: batch.images,
+                imagesB: pair.partnerImages,
+                boxesA: batch.boxes,
+                boxesB: tf.gather(batch.boxes, pair.partner) as tf.Tensor2D,
+              }),
+            );
+            return { m: pair, k: kk };
+          });
           lambda = m.lambda;
-          // κ and the real losses come from the original images, not the mixed batch (the
-          // authors' code mixes in place and so computes them on mixed images — a defect).
-          const k = tf.tidy(() =>
-            kappa.kappa({ imagesA: batch.images, imagesB: m.partnerImages, boxesA: batch.boxes, boxesB: tf.gather(batch.boxes, m.partner) as tf.Tensor2D }),
-          );
           kappaMean = tf.mean(k).dataSync()[0]!;
           watch.add(k.dataSync() as Float32Array, batch.boxes.dataSync(), batch.images.shape[2], batch.images.shape[1]);
           // One forward pass over virtual and real images together: per-op overhead dominates

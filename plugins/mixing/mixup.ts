@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { options, Type } from '../../src/core/schema.ts';
+import { withoutTape } from '../../src/engine/tape.ts';
 import { softTargetCrossEntropy } from '../../src/train/losses.ts';
 import { mixPairs } from './internal/pair.ts';
 
@@ -14,7 +15,8 @@ export default definePlugin({
     loss(batch, ctx) {
       let lambda = 0;
       const loss = tf.tidy(() => {
-        const m = mixPairs(batch, ctx, alpha);
+        // The pair and its targets are data to the gradient: computed off the tape.
+        const m = withoutTape(() => mixPairs(batch, ctx, alpha));
         lambda = m.lambda;
         return tf.mean(softTargetCrossEntropy(ctx.logits(m.mixed), m.targets)) as tf.Scalar;
       });
