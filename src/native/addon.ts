@@ -25,7 +25,8 @@ export interface NativeAddon {
     activation?: number,
     alpha?: number,
   ): void;
-  unary(op: number, x: Float32Array, out: Float32Array, alpha?: number): void;
+  /** lo and hi: ClipByValue's bounds (op 25). */
+  unary(op: number, x: Float32Array, out: Float32Array, alpha?: number, lo?: number, hi?: number): void;
   binary(op: number, a: Values, b: Values, out: Values, outShape: number[], aStrides: number[], bStrides: number[]): boolean;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   select(condition: Uint8Array, t: Values, e: Values, out: Values, inner: number): boolean;

@@ -55,6 +55,8 @@ export const UNARY_OPS: Record<string, number> = {
   Sign: 21,
   Sin: 22,
   Cos: 23,
+  Round: 24,
+  ClipByValue: 25,
 };
 const UNARY_WITH_ALPHA = new Set(['Step', 'LeakyRelu']);
 
@@ -151,8 +153,10 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
       const xv = valuesAs(b, x, 'float32') as Float32Array | null;
       if (!xv) return orig(args);
       const out = newArray('float32', size(x.shape)) as Float32Array;
-      const alpha = withAlpha ? Number((args.attrs as NamedAttrMap).alpha ?? 0) : 0;
-      addon.unary(op, xv, out, alpha);
+      const attrs = args.attrs as NamedAttrMap;
+      const alpha = withAlpha ? Number(attrs.alpha ?? 0) : 0;
+      if (name === 'ClipByValue') addon.unary(op, xv, out, 0, Number(attrs.clipValueMin), Number(attrs.clipValueMax));
+      else addon.unary(op, xv, out, alpha);
       return b.makeTensorInfo(x.shape, 'float32', out);
     });
   }

@@ -66,7 +66,7 @@ function close(a: number, b: number, rtol: number, atol: number): boolean {
   return Math.abs(a - b) <= atol + rtol * Math.abs(b);
 }
 
-function expectSame(got: Result[], want: Result[], rtol: number, atol: number, label: string): void {
+function expectSame(got: Result[], want: Result[], rtol: number, atol: number, label: string, exact = false): void {
   expect(got.length, `${label}: outputs`).to.equal(want.length);
   for (let k = 0; k < want.length; k++) {
     const g = got[k]!;
@@ -75,7 +75,7 @@ function expectSame(got: Result[], want: Result[], rtol: number, atol: number, l
     expect(g.dtype, `${label}: dtype`).to.equal(w.dtype);
     expect(g.values.length, `${label}: size`).to.equal(w.values.length);
     for (let i = 0; i < w.values.length; i++) {
-      if (!close(g.values[i]!, w.values[i]!, rtol, atol)) {
+      if (exact ? !Object.is(g.values[i], w.values[i]) : !close(g.values[i]!, w.values[i]!, rtol, atol)) {
         expect.fail(`${label}: element ${i} is ${g.values[i]}, the cpu kernel gives ${w.values[i]}`);
       }
     }
@@ -83,12 +83,13 @@ function expectSame(got: Result[], want: Result[], rtol: number, atol: number, l
 }
 
 /** Runs `op` on both backends and checks that `kernels` ran natively (no JS fallback). */
-async function check(label: string, op: Op, inputs: Input[], kernels: string[], tol: { rtol?: number; atol?: number } = {}) {
+/** `exact`: every element the same value, zeros of the same sign (Object.is), instead of a tolerance. */
+async function check(label: string, op: Op, inputs: Input[], kernels: string[], tol: { rtol?: number; atol?: number; exact?: boolean } = {}) {
   const want = await runOn('cpu', op, inputs);
   resetNativeFallbackCounts();
   const got = await runOn('native', op, inputs);
   for (const k of kernels) expect(nativeFallbackCounts().get(k) ?? 0, `${label}: ${k} fell back to JS`).to.equal(0);
-  expectSame(got, want, tol.rtol ?? 1e-6, tol.atol ?? 1e-6, label);
+  expectSame(got, want, tol.rtol ?? 1e-6, tol.atol ?? 1e-6, label, tol.exact);
 }
 
 describe('native backend kernels', function () {
@@ -219,6 +220,29 @@ describe('native backend kernels', function () {
           await check(`${name} n=${n}`, fn, [mixed(n)], [kernel], { rtol: rtol ?? 1e-6, atol: 1e-6 });
         }
         await check(`${name} 3-d`, fn, [randn([2, 3, 5])], [kernel], { rtol: rtol ?? 1e-6, atol: 1e-6 });
+      });
+    }
+    // RandAugment's: to the bit, the sign of a zero included.
+    const halves = [0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.5, 1e8 + 0.5, 8388607.5, -8388607.5, 0.49999997, -0.49999997, 4.500001];
+    const exactOps: Record<string, (x: tf.Tensor) => tf.Tensor> = {
+      round: tf.round,
+      'clipByValue(−0.1, 0.3)': (x) => tf.clipByValue(x, -0.1, 0.3),
+      'clipByValue(−2, 2)': (x) => tf.clipByValue(x, -2, 2),
+    };
+    for (const [name, fn] of Object.entries(exactOps)) {
+      it(`${name}, bit for bit`, async () => {
+        const kernel = name === 'round' ? 'Round' : 'ClipByValue';
+        for (const n of [0, 1, 7, 1000, 70001]) {
+          const m = mixed(n);
+          await check(
+            `${name} n=${n}`,
+            fn,
+            [{ values: Float32Array.from([...halves, ...Array.from(m.values)]), shape: [halves.length + m.values.length] }],
+            [kernel],
+            { exact: true },
+          );
+        }
+        await check(`${name} 3-d`, fn, [randn([2, 3, 5], { scale: 3 })], [kernel], { exact: true });
       });
     }
   });

@@ -10,8 +10,8 @@ namespace {
 // Codes shared with kernels.ts (UNARY_OPS / BINARY_OPS there).
 enum UnaryOp {
   kExp = 0, kLog, kSqrt, kRsqrt, kTanh, kRelu, kRelu6, kSigmoid, kErf, kStep, kNeg, kAbs, kSquare,
-  kReciprocal, kElu, kLeakyRelu, kSoftplus, kLog1p, kExpm1, kFloor, kCeil, kSign, kSin, kCos,
-  kUnaryCount
+  kReciprocal, kElu, kLeakyRelu, kSoftplus, kLog1p, kExpm1, kFloor, kCeil, kSign, kSin, kCos, kRound,
+  kClip, kUnaryCount
 };
 
 enum BinaryOp {
@@ -23,8 +23,10 @@ enum BinaryOp {
 constexpr i64 kCheapGrain = 32768;
 constexpr i64 kCostlyGrain = 4096;
 
+// alpha: the one parameter of Step and LeakyRelu (as float32); lo and hi: ClipByValue's bounds,
+// compared in double as the JS kernel compares them.
 template <int OP>
-inline float UnaryF(float x, float alpha) {
+inline float UnaryF(float x, float alpha, double lo, double hi) {
   if constexpr (OP == kExp) return ExpF(x);
   if constexpr (OP == kLog) return LogF(x);
   if constexpr (OP == kSqrt) return std::sqrt(x);
@@ -55,32 +57,43 @@ inline float UnaryF(float x, float alpha) {
   if constexpr (OP == kSign) return x < 0.0f ? -1.0f : (x > 0.0f ? 1.0f : 0.0f);
   if constexpr (OP == kSin) return std::sin(x);
   if constexpr (OP == kCos) return std::cos(x);
+  if constexpr (OP == kRound) {
+    // The tfjs cpu kernel's banker's rounding, step by step (−0.5 gives +0, as there).
+    // x − ⌊x⌋ in double, as JS computes it (in float32, −0.49999997 + 1 would round to 0.5).
+    const float base = std::floor(x);
+    const double d = static_cast<double>(x) - static_cast<double>(base);
+    return d < 0.5 ? base : (d > 0.5 ? std::ceil(x) : (std::fmod(base, 2.0f) == 0.0f ? base : base + 1.0f));
+  }
+  if constexpr (OP == kClip) {
+    const double xd = x;
+    return xd > hi ? static_cast<float>(hi) : (xd < lo ? static_cast<float>(lo) : x);
+  }
   return x;
 }
 
 template <int OP>
-void UnaryLoop(const float* __restrict x, float* __restrict y, i64 n, float alpha) {
-  constexpr bool cheap = OP == kNeg || OP == kAbs || OP == kSquare || OP == kRelu || OP == kRelu6 ||
-                         OP == kStep || OP == kLeakyRelu || OP == kFloor || OP == kCeil || OP == kSign;
-  ParallelFor(n, cheap ? kCheapGrain : kCostlyGrain, [&](i64 b, i64 e) {
+constexpr bool kCheapUnary = OP == kNeg || OP == kAbs || OP == kSquare || OP == kRelu || OP == kRelu6 || OP == kStep ||
+                             OP == kLeakyRelu || OP == kFloor || OP == kCeil || OP == kSign || OP == kRound || OP == kClip;
+
+template <int OP>
+void UnaryLoop(const float* __restrict x, float* __restrict y, i64 n, float alpha, double lo, double hi) {
+  ParallelFor(n, kCheapUnary<OP> ? kCheapGrain : kCostlyGrain, [&](i64 b, i64 e) {
 #pragma omp simd
-    for (i64 i = b; i < e; i++) y[i] = UnaryF<OP>(x[i], alpha);
+    for (i64 i = b; i < e; i++) y[i] = UnaryF<OP>(x[i], alpha, lo, hi);
   });
 }
 
 // In-place (x == y) is allowed: elementwise kernels never read an index after writing it.
 template <int OP>
-void UnaryLoopInPlace(float* x, i64 n, float alpha) {
-  constexpr bool cheap = OP == kNeg || OP == kAbs || OP == kSquare || OP == kRelu || OP == kRelu6 ||
-                         OP == kStep || OP == kLeakyRelu || OP == kFloor || OP == kCeil || OP == kSign;
-  ParallelFor(n, cheap ? kCheapGrain : kCostlyGrain, [&](i64 b, i64 e) {
+void UnaryLoopInPlace(float* x, i64 n, float alpha, double lo, double hi) {
+  ParallelFor(n, kCheapUnary<OP> ? kCheapGrain : kCostlyGrain, [&](i64 b, i64 e) {
 #pragma omp simd
-    for (i64 i = b; i < e; i++) x[i] = UnaryF<OP>(x[i], alpha);
+    for (i64 i = b; i < e; i++) x[i] = UnaryF<OP>(x[i], alpha, lo, hi);
   });
 }
 
-using UnaryFn = void (*)(const float*, float*, i64, float);
-using UnaryInPlaceFn = void (*)(float*, i64, float);
+using UnaryFn = void (*)(const float*, float*, i64, float, double, double);
+using UnaryInPlaceFn = void (*)(float*, i64, float, double, double);
 
 template <int... OPS>
 struct UnaryTable {
@@ -88,23 +101,25 @@ struct UnaryTable {
   static constexpr UnaryInPlaceFn inplace[] = {&UnaryLoopInPlace<OPS>...};
 };
 
-using AllUnary = UnaryTable<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23>;
+using AllUnary = UnaryTable<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25>;
 static_assert(sizeof(AllUnary::fns) / sizeof(UnaryFn) == kUnaryCount, "unary table size");
 
-// unary(op, x: Float32Array, out: Float32Array, alpha)
+// unary(op, x: Float32Array, out: Float32Array, alpha, lo, hi)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int op = static_cast<int>(GetInt(info[0]));
   Arr x = GetArrOf(env, info[1], napi_float32_array, "x");
   Arr y = GetArrOf(env, info[2], napi_float32_array, "out");
   float alpha = info.Length() > 3 ? info[3].As<Napi::Number>().FloatValue() : 0.0f;
+  double lo = info.Length() > 4 ? info[4].As<Napi::Number>().DoubleValue() : 0.0;
+  double hi = info.Length() > 5 ? info[5].As<Napi::Number>().DoubleValue() : 0.0;
   if (op < 0 || op >= kUnaryCount) throw Napi::RangeError::New(env, "unknown unary op");
   if (y.length < x.length) throw Napi::RangeError::New(env, "unary: output too small");
   i64 n = static_cast<i64>(x.length);
   if (x.data == y.data) {
-    AllUnary::inplace[op](static_cast<float*>(y.data), n, alpha);
+    AllUnary::inplace[op](static_cast<float*>(y.data), n, alpha, lo, hi);
   } else {
-    AllUnary::fns[op](static_cast<const float*>(x.data), static_cast<float*>(y.data), n, alpha);
+    AllUnary::fns[op](static_cast<const float*>(x.data), static_cast<float*>(y.data), n, alpha, lo, hi);
   }
   return env.Undefined();
 }
@@ -570,7 +585,7 @@ Napi::Value OneHot(const Napi::CallbackInfo& info) {
 
 // Used by the fused matmul epilogue.
 void ApplyUnaryInPlace(int op, float* x, i64 n, float alpha) {
-  if (op >= 0 && op < kUnaryCount) AllUnary::inplace[op](x, n, alpha);
+  if (op >= 0 && op < kUnaryCount) AllUnary::inplace[op](x, n, alpha, 0.0, 0.0);
 }
 
 void InitElementwise(Napi::Env env, Napi::Object exports) {
