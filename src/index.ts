@@ -115,6 +115,7 @@ export { epochBatches, gatherBoxes, gatherImages, gatherLabels } from './train/b
 export { TrainLoop, type Budget, type LoopResult, type StepPosition, type TrainProgram } from './train/loop.ts';
 export { AdamW, defaultNoDecay, type AdamWOptions, type Gradients } from './train/optimizer.ts';
 export { Ema } from './train/ema.ts';
+export { withoutTape } from './engine/tape.ts';
 export { cosineDecayLr, stepDecayLr, timmCosineLr, warmupCosineLr, type StepDecay, type TimmCosine, type WarmupCosine } from './train/schedule.ts';
 export { trainingStageOptions, type StageDefaults, type TrainingStageOptions } from './train/stage-options.ts';
 export { lossHealth } from './train/health.ts';
