@@ -131,6 +131,7 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
         budget: {
           epochs,
           stepsPerEpoch: Math.max(1, Math.floor(labeled.length / batchSize)),
+          minSteps: o.min_steps,
           maxSteps: o.max_steps,
           warmupEpochs,
           warmupLr: o.warmup_lr,

@@ -16,9 +16,10 @@ export interface StepLog {
 
 /** A training loop's budget, as the loop works it out from the stage's options. */
 export interface StagePlan {
+  /** The epochs the loop runs: the stage's, or more where min_steps needs them (the last may be cut). */
   readonly epochs: number;
   readonly stepsPerEpoch: number;
-  /** epochs × stepsPerEpoch, or max_steps when that is smaller. */
+  /** epochs × stepsPerEpoch, raised to min_steps where that is larger, then capped at max_steps. */
   readonly totalSteps: number;
   /** Steps of linear warm-up at the start. */
   readonly warmupSteps: number;

@@ -6,7 +6,9 @@ import { restoreTraining, saveTraining, type TrainingParts } from './resume.ts';
 export interface Budget {
   readonly epochs: number;
   readonly stepsPerEpoch: number;
-  /** Stop after this many steps (smoke runs); null trains every epoch in full. */
+  /** Train at least this many steps, adding epochs (the last one cut) where the epochs give fewer; null: the epochs. */
+  readonly minSteps: number | null;
+  /** Stop after this many steps (smoke runs); null trains every epoch in full. Applied after minSteps. */
   readonly maxSteps: number | null;
   /** Epochs of linear warm-up (fractional ones allowed), from `warmupLr` to the schedule's rate. */
   readonly warmupEpochs: number;
@@ -53,9 +55,11 @@ export interface LoopResult {
 /** The step budget, warm-up included, of a program. */
 export function planOf(budget: Budget): StagePlan {
   const planned = budget.epochs * budget.stepsPerEpoch;
-  const totalSteps = budget.maxSteps ? Math.min(budget.maxSteps, planned) : planned;
+  const atLeast = budget.minSteps ? Math.max(budget.minSteps, planned) : planned;
+  const totalSteps = budget.maxSteps ? Math.min(budget.maxSteps, atLeast) : atLeast;
   return {
-    epochs: budget.epochs,
+    // Enough epochs for the steps: more than asked for when minSteps adds some.
+    epochs: budget.stepsPerEpoch > 0 ? Math.max(budget.epochs, Math.ceil(totalSteps / budget.stepsPerEpoch)) : budget.epochs,
     stepsPerEpoch: budget.stepsPerEpoch,
     totalSteps,
     warmupSteps: Math.min(totalSteps, Math.round(budget.warmupEpochs * budget.stepsPerEpoch)),

@@ -48,6 +48,11 @@ export function trainingStageOptions(d: StageDefaults) {
       description: 'AdamW decoupled weight decay',
     }),
     betas: pair(Type.Number({ minimum: 0, exclusiveMaximum: 1 }), { default: d.betas ?? [0.9, 0.999], description: 'AdamW (β1, β2)' }),
+    min_steps: nullable(Type.Integer({ minimum: 1, maximum: 1e12, 'x-bound': 'at most 10^12 steps: more than any run could take' }), {
+      default: null,
+      description:
+        'train at least this many steps: epochs are added (the last one cut) where the epochs give fewer, so a small labeled set still gets its steps; max_steps still caps the stage',
+    }),
     max_steps: nullable(Type.Integer({ minimum: 1, maximum: 1e12, 'x-bound': 'at most 10^12 steps: more than any run could take' }), {
       default: null,
       description: 'stop after this many steps (smoke runs); null trains every epoch in full',

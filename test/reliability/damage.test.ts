@@ -99,7 +99,7 @@ describe('reliability: non-finite losses', () => {
     let steps = 0;
     const loop = new TrainLoop<number>(
       {
-        budget: { epochs: 3, stepsPerEpoch: 4, maxSteps: null, warmupEpochs: 0, warmupLr: 0 },
+        budget: { epochs: 3, stepsPerEpoch: 4, minSteps: null, maxSteps: null, warmupEpochs: 0, warmupLr: 0 },
         schedule: () => 1e-3,
         parts: { weights: new Map([['w', w]]) },
         batches: () => [0, 1, 2, 3],

@@ -47,12 +47,25 @@ function program(budget: Budget, w: tf.Variable, rng: Rng): TrainProgram<number>
 }
 
 describe('TrainLoop', () => {
-  const budget: Budget = { epochs: 3, stepsPerEpoch: 3, maxSteps: null, warmupEpochs: 1, warmupLr: 0.1 };
+  const budget: Budget = { epochs: 3, stepsPerEpoch: 3, minSteps: null, maxSteps: null, warmupEpochs: 1, warmupLr: 0.1 };
 
   it('plans the budget: epochs × steps, cut by max_steps, warm-up rounded to steps', () => {
     expect(planOf(budget)).to.deep.equal({ epochs: 3, stepsPerEpoch: 3, totalSteps: 9, warmupSteps: 3 });
     expect(planOf({ ...budget, maxSteps: 4, warmupEpochs: 0.5 })).to.deep.equal({ epochs: 3, stepsPerEpoch: 3, totalSteps: 4, warmupSteps: 2 });
     expect(planOf({ ...budget, maxSteps: 2 }).warmupSteps).to.equal(2);
+  });
+
+  it('plans min_steps: epochs added (the last one cut) where the epochs give fewer steps, none where they give more, then max_steps caps', async () => {
+    expect(planOf({ ...budget, minSteps: 20 })).to.deep.equal({ epochs: 7, stepsPerEpoch: 3, totalSteps: 20, warmupSteps: 3 });
+    expect(planOf({ ...budget, minSteps: 5 })).to.deep.equal({ epochs: 3, stepsPerEpoch: 3, totalSteps: 9, warmupSteps: 3 });
+    expect(planOf({ ...budget, minSteps: 20, maxSteps: 11 })).to.deep.equal({ epochs: 4, stepsPerEpoch: 3, totalSteps: 11, warmupSteps: 3 });
+    // The loop takes exactly those steps: 7 with 1 epoch of 3 asked for, in epochs of 3, 3 and 1.
+    const w = tf.variable(tf.scalar(0));
+    const logs: StepLog[] = [];
+    const result = await new TrainLoop(program({ ...budget, epochs: 1, minSteps: 7 }, w, new Rng(3)), { onStep: (l) => logs.push(l) }).run();
+    w.dispose();
+    expect(result).to.include({ steps: 7, epochs: 3 });
+    expect(logs.map((l) => l.epoch)).to.deep.equal([0, 0, 0, 1, 1, 1, 2]);
   });
 
   it('warms up linearly to the schedule, logs loss and lr first, and summarises each epoch by the mean', async () => {

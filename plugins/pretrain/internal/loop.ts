@@ -31,6 +31,7 @@ export function poolLoop(args: {
       budget: {
         epochs: o.epochs,
         stepsPerEpoch: Math.max(1, Math.floor(args.poolSize / batchSize)),
+        minSteps: o.min_steps,
         maxSteps: o.max_steps,
         warmupEpochs: o.warmup_epochs,
         warmupLr: o.warmup_lr,

@@ -148,7 +148,7 @@ export async function runSemi(
     const sums = { correct: 0, seen: 0, confident: 0, confidentCorrect: 0 };
     const loop = new TrainLoop<{ idxL: Int32Array; idxU: Int32Array }>(
       {
-        budget: { epochs: o.epochs, stepsPerEpoch, maxSteps: o.max_steps, warmupEpochs: o.warmup_epochs, warmupLr: o.warmup_lr },
+        budget: { epochs: o.epochs, stepsPerEpoch, minSteps: o.min_steps, maxSteps: o.max_steps, warmupEpochs: o.warmup_epochs, warmupLr: o.warmup_lr },
         schedule: (_step, epoch) => stepDecayLr(epoch, { baseLr: o.lr, gamma: o.gamma, milestones: o.milestones }),
         parts: { weights: model.namedVariables(), optimizer, emas: { teacher: averager } },
         *batches() {

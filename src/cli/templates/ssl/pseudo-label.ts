@@ -54,7 +54,7 @@ export default definePlugin({
       try {
         const loop = new TrainLoop<{ labeled: Int32Array; unlabeled: Int32Array }>(
           {
-            budget: { epochs: o.epochs, stepsPerEpoch, maxSteps: o.max_steps, warmupEpochs: o.warmup_epochs, warmupLr: o.warmup_lr },
+            budget: { epochs: o.epochs, stepsPerEpoch, minSteps: o.min_steps, maxSteps: o.max_steps, warmupEpochs: o.warmup_epochs, warmupLr: o.warmup_lr },
             schedule: (step, _epoch, plan) => cosineDecayLr(step, { totalSteps: plan.totalSteps, warmupSteps: plan.warmupSteps, maxLr: o.lr, minLr: o.min_lr }),
             // What the steps change: saved after each epoch, restored on resume.
             parts: { weights: model.namedVariables(), optimizer },
