@@ -338,7 +338,7 @@ recipe, per cell and seed cells/<cell>/seed-<k>/ with metrics.json, the confusio
 PNG) and the analyses' pictures, and table.md and table.json with our numbers (the test accuracy,
 or the figure grid.metric names) beside the paper's. A table entry is "mean ± std (paper)" over the
 seeds ("ours (paper)" with one); table.json gives per cell ours (the mean), ours_std, ours_runs
-(each seed's value), ci95 (the 95 % Student-t interval; null with one seed) and health (each
+(each seed's value), ci95 (the 95 % Student-t interval, cut to [0, 100] for shares; null with one seed) and health (each
 figure's mean over the seeds). A recipe with grid.baseline adds each row's paired difference to
 the baseline row (same column, same seed) with its 95 % interval: a second block in the printed
 table, * where the interval excludes 0; diff and diff_ci95 in table.json. Ctrl-C, SIGTERM and

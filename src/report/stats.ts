@@ -92,15 +92,21 @@ export function studentTQuantile(p: number, df: number): number {
   return (lo + hi) / 2;
 }
 
-/** Mean, sample standard deviation and the 95 % t-interval of the mean of the measurements (at least one). */
-export function estimate(values: readonly number[]): Estimate {
+/**
+ * Mean, sample standard deviation and the 95 % t-interval of the mean of the measurements (at
+ * least one). With `range`, the interval is cut to it: an accuracy's mean cannot leave
+ * [0, 100] %, so an interval reaching past it only covers values that cannot be (it still
+ * holds the true mean whenever the uncut one does).
+ */
+export function estimate(values: readonly number[], range?: Interval): Estimate {
   const n = values.length;
   if (n === 0) throw new RangeError('estimate: no measurements');
   const mean = values.reduce((s, v) => s + v, 0) / n;
   if (n === 1) return { n, mean, std: null, ci95: null };
   const std = Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1));
   const half = (studentTQuantile(0.975, n - 1) * std) / Math.sqrt(n);
-  return { n, mean, std, ci95: [mean - half, mean + half] };
+  const ci95: Interval = range ? [Math.max(range[0], mean - half), Math.min(range[1], mean + half)] : [mean - half, mean + half];
+  return { n, mean, std, ci95 };
 }
 
 /**
@@ -108,9 +114,12 @@ export function estimate(values: readonly number[]): Estimate {
  * estimate of the mean of a[i] − b[i], whose interval is narrower than the two cells' own when
  * the seeds move both the same way.
  */
-export function pairedDifference(a: readonly number[], b: readonly number[]): Estimate {
+export function pairedDifference(a: readonly number[], b: readonly number[], range?: Interval): Estimate {
   if (a.length !== b.length) throw new RangeError(`pairedDifference: ${a.length} and ${b.length} measurements do not pair`);
-  return estimate(a.map((v, i) => v - b[i]!));
+  return estimate(
+    a.map((v, i) => v - b[i]!),
+    range,
+  );
 }
 
 /** Whether an interval lies wholly on one side of 0. */

@@ -149,7 +149,8 @@ function estimateOver(
       status,
       ...(error !== null ? { error: recipe.seeds > 1 ? `seed ${at}: ${error}` : error } : {}),
       runs,
-      accuracy: done ? estimate(runs as number[]) : null,
+      // A share in % cannot leave [0, 100], nor a difference of two [−100, 100].
+      accuracy: done ? estimate(runs as number[], percent ? [0, 100] : undefined) : null,
       diff: null,
       ...(health ? { health } : {}),
     });
@@ -162,7 +163,7 @@ function estimateOver(
     const baseEntry = entries.find((x) => x.row === baselineRow && x.column === e.column);
     const base = baseEntry ? own.get(baseEntry.id)! : null;
     const paired = e.row !== baselineRow && mine.accuracy && base?.accuracy;
-    out.set(e.id, { ...mine, diff: paired ? pairedDifference(mine.runs as number[], base.runs as number[]) : null });
+    out.set(e.id, { ...mine, diff: paired ? pairedDifference(mine.runs as number[], base.runs as number[], percent ? [-100, 100] : undefined) : null });
   }
   return out;
 }

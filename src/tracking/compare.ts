@@ -56,7 +56,7 @@ async function tableFromChildren(client: MlflowClient, run: MlflowRun, children:
       : [pct(metric(c, 'test_accuracy'))];
     const failed = [c, ...seedRuns].some((r) => r.info.status === 'FAILED');
     const done = runs.every((v) => v !== null);
-    const e = done ? estimate(runs as number[]) : null;
+    const e = done ? estimate(runs as number[], [0, 100]) : null;
     const id = tag(c, 'cell') ?? c.info.run_name ?? c.info.run_id;
     cells.push({
       id,

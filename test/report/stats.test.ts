@@ -48,6 +48,27 @@ describe('report: Student-t statistics', () => {
     expect(five.ci95![1]).to.be.closeTo(39.678765554511266, 1e-8);
   });
 
+  it('cuts the interval to the range the figure can take, and only there', () => {
+    // 76.86, 90, 93.14 % (a cell over 3 seeds): mean ± t(0.975, 2)·s/√3 reaches past 100 %.
+    const values = [76.86, 90, 93.14];
+    const mean = (76.86 + 90 + 93.14) / 3;
+    const s = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / 2);
+    const half = (4.302652729749462 * s) / Math.sqrt(3);
+    expect(mean + half).to.be.above(100);
+    const open = estimate(values);
+    expect(open.ci95![0]).to.be.closeTo(mean - half, 1e-9);
+    expect(open.ci95![1]).to.be.closeTo(mean + half, 1e-9);
+    const cut = estimate(values, [0, 100]);
+    expect(cut.ci95![0]).to.be.closeTo(mean - half, 1e-9);
+    expect(cut.ci95![1]).to.equal(100);
+    expect(cut.mean).to.equal(open.mean);
+    // A difference of two accuracies stops at −100.
+    const d = pairedDifference([0, 0, 10], [100, 60, 100], [-100, 100]);
+    expect(d.mean).to.be.closeTo(-250 / 3, 1e-12);
+    expect(d.ci95![0]).to.equal(-100);
+    expect(d.ci95![1]).to.be.below(0);
+  });
+
   it('says nothing about the spread of one measurement', () => {
     expect(estimate([84.3])).to.deep.equal({ n: 1, mean: 84.3, std: null, ci95: null });
     expect(() => estimate([])).to.throw(/no measurements/);

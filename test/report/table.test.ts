@@ -185,6 +185,12 @@ describe('report: seeds and paired differences', () => {
     expect(iou.ci95).to.deep.equal([Math.round((82 - half) * 100) / 100, Math.round((82 + half) * 100) / 100]);
     expect(iou.ci95).to.deep.equal([77.03, 86.97]);
     expect(iou.health!.semi_gain).to.be.closeTo(0.02, 1e-15); // (0.01 + 0.02 + 0.03) / 3
+    // FSIM 70, 90, 75: mean 78.33, s 10.41, so the t-interval reaches 104.2 %; an accuracy stops at 100.
+    const fsim = t.cells.find((c) => c.id === 'kappa=fsim/dataset=rafdb/labels=0.05')!;
+    const s = Math.sqrt(((70 - 235 / 3) ** 2 + (90 - 235 / 3) ** 2 + (75 - 235 / 3) ** 2) / 2);
+    const wide = (t975(2) * s) / Math.sqrt(3);
+    expect(235 / 3 + wide).to.be.above(100);
+    expect(fsim.ci95).to.deep.equal([Math.round((235 / 3 - wide) * 100) / 100, 100]);
   });
 
   it('takes each row’s paired difference to the baseline row in the same column and seed, and marks an interval that excludes 0', async () => {
