@@ -16,6 +16,24 @@ namespace {
 // Memory-bound: about 7 float streams per element.
 constexpr i64 kAdamWGrain = 16384;
 
+// The in-place updates of many weights at once: every weight (lengths[slot] floats) is cut into
+// pieces of at most kAdamWGrain floats, and the pieces of all weights are shared out among the
+// threads; body(slot, begin, end) updates one piece.
+template <typename Fn>
+void ForEachPiece(const std::vector<i64>& lengths, Fn&& body) {
+  struct Piece {
+    uint32_t slot;
+    i64 b, e;
+  };
+  std::vector<Piece> pieces;
+  for (uint32_t i = 0; i < lengths.size(); i++) {
+    for (i64 b = 0; b < lengths[i]; b += kAdamWGrain) pieces.push_back({i, b, std::min<i64>(lengths[i], b + kAdamWGrain)});
+  }
+  ParallelFor(static_cast<i64>(pieces.size()), 1, [&](i64 pb, i64 pe) {
+    for (i64 k = pb; k < pe; k++) body(pieces[k].slot, pieces[k].b, pieces[k].e);
+  });
+}
+
 // adamW(param, grad, m, v, outParam, outM, outV, beta1, oneMinusBeta1, beta2, oneMinusBeta2,
 //       sqrtBc2, epsilon, stepSize, decayFactor, decay)
 // One AdamW step in float32, each operation rounded as the unfused tfjs ops round it:
@@ -93,12 +111,8 @@ Napi::Value AdamWInPlace(const Napi::CallbackInfo& info) {
     const float* g;
     float df;
   };
-  struct Piece {
-    uint32_t slot;
-    i64 b, e;
-  };
   std::vector<Slot> sl(slots);
-  std::vector<Piece> pieces;
+  std::vector<i64> lengths(slots);
   for (uint32_t i = 0; i < slots; i++) {
     Arr p = GetArrOf(env, ps.Get(i), napi_float32_array, "param");
     Arr g = GetArrOf(env, gs.Get(i), napi_float32_array, "grad");
@@ -107,26 +121,24 @@ Napi::Value AdamWInPlace(const Napi::CallbackInfo& info) {
     if (g.length != p.length || m.length != p.length || v.length != p.length) throw Napi::RangeError::New(env, "adamWInPlace: arrays of different lengths");
     sl[i] = {static_cast<float*>(p.data), static_cast<float*>(m.data), static_cast<float*>(v.data), static_cast<const float*>(g.data),
              static_cast<const float*>(dfa.data)[i]};
-    for (i64 b = 0; b < static_cast<i64>(p.length); b += kAdamWGrain) pieces.push_back({i, b, std::min<i64>(p.length, b + kAdamWGrain)});
+    lengths[i] = static_cast<i64>(p.length);
   }
-  ParallelFor(static_cast<i64>(pieces.size()), 1, [&](i64 pb, i64 pe) {
-    for (i64 k = pb; k < pe; k++) {
-      const Slot& s = sl[pieces[k].slot];
-      float* __restrict pp = s.p;
-      float* __restrict mp = s.m;
-      float* __restrict vp = s.v;
-      const float* __restrict gp = s.g;
-      const float df = s.df;
+  ForEachPiece(lengths, [&](uint32_t slot, i64 b, i64 e) {
+    const Slot& s = sl[slot];
+    float* __restrict pp = s.p;
+    float* __restrict mp = s.m;
+    float* __restrict vp = s.v;
+    const float* __restrict gp = s.g;
+    const float df = s.df;
 #pragma omp simd
-      for (i64 i = pieces[k].b; i < pieces[k].e; i++) {
-        const float gi = gp[i];
-        const float mi = mp[i] * b1 + gi * omb1;
-        const float vi = vp[i] * b2 + (gi * gi) * omb2;
-        const float denom = std::sqrt(vi) / sqrtBc2 + eps;
-        pp[i] = pp[i] * df - (mi / denom) * stepSize;
-        mp[i] = mi;
-        vp[i] = vi;
-      }
+    for (i64 i = b; i < e; i++) {
+      const float gi = gp[i];
+      const float mi = mp[i] * b1 + gi * omb1;
+      const float vi = vp[i] * b2 + (gi * gi) * omb2;
+      const float denom = std::sqrt(vi) / sqrtBc2 + eps;
+      pp[i] = pp[i] * df - (mi / denom) * stepSize;
+      mp[i] = mi;
+      vp[i] = vi;
     }
   });
   return env.Undefined();
@@ -143,27 +155,22 @@ Napi::Value EmaInPlace(const Napi::CallbackInfo& info) {
   if (ss.Length() != slots) throw Napi::RangeError::New(env, "emaInPlace: lists of different lengths");
   const float keep = info[2].As<Napi::Number>().FloatValue();
   const float take = info[3].As<Napi::Number>().FloatValue();
-  struct Piece {
-    float* t;
-    const float* s;
-    i64 n;
-  };
-  std::vector<Piece> pieces;
+  std::vector<float*> targets(slots);
+  std::vector<const float*> sources(slots);
+  std::vector<i64> lengths(slots);
   for (uint32_t i = 0; i < slots; i++) {
     Arr t = GetArrOf(env, ts.Get(i), napi_float32_array, "target");
     Arr s = GetArrOf(env, ss.Get(i), napi_float32_array, "source");
     if (s.length != t.length) throw Napi::RangeError::New(env, "emaInPlace: arrays of different lengths");
-    for (i64 b = 0; b < static_cast<i64>(t.length); b += kAdamWGrain) {
-      pieces.push_back({static_cast<float*>(t.data) + b, static_cast<const float*>(s.data) + b, std::min<i64>(t.length - b, kAdamWGrain)});
-    }
+    targets[i] = static_cast<float*>(t.data);
+    sources[i] = static_cast<const float*>(s.data);
+    lengths[i] = static_cast<i64>(t.length);
   }
-  ParallelFor(static_cast<i64>(pieces.size()), 1, [&](i64 pb, i64 pe) {
-    for (i64 k = pb; k < pe; k++) {
-      float* __restrict tp = pieces[k].t;
-      const float* __restrict sp = pieces[k].s;
+  ForEachPiece(lengths, [&](uint32_t slot, i64 b, i64 e) {
+    float* __restrict tp = targets[slot];
+    const float* __restrict sp = sources[slot];
 #pragma omp simd
-      for (i64 i = 0; i < pieces[k].n; i++) tp[i] = tp[i] * keep + sp[i] * take;
-    }
+    for (i64 i = b; i < e; i++) tp[i] = tp[i] * keep + sp[i] * take;
   });
   return env.Undefined();
 }
