@@ -8,7 +8,7 @@ import type { ResolvedRecipe } from '../recipe/recipe.ts';
 import { CELL_MODEL_DIR, keepCellModel } from '../model/bundle.ts';
 import { Interrupted, runCell, type CellHooks, type CellMetrics } from './cell.ts';
 import { analysisFigures, fmtRef, writeCellOutputs, writeTuning } from './outputs.ts';
-import { bar, duration, type Progress } from './progress.ts';
+import { bar, duration, eta, type Progress } from './progress.ts';
 import type { RunScope } from './scope.ts';
 import { StageSteps } from '../tracking/steps.ts';
 import { trackedCell, trackedInputs, trackedModel } from './tracked.ts';
@@ -137,7 +137,9 @@ function stepReporter(run: RunContext, unit: Unit): CellHooks['onStep'] {
   const remaining = total - unit.position;
   const what = recipe.seeds > 1 ? `run ${unit.position + 1}/${total} (cell × seed)` : `cell ${unit.position + 1}/${total}`;
   const steps = new StageSteps();
+  let current = { stage: '', start: cellStart };
   return (stage, l, plan) => {
+    if (stage !== current.stage) current = { stage, start: Date.now() };
     const step = steps.at(stage, l.step);
     if (step % tracker.every === 0 || l.step === plan.totalSteps) {
       const figures: Record<string, number> = {};
@@ -145,10 +147,17 @@ function stepReporter(run: RunContext, unit: Unit): CellHooks['onStep'] {
       tracker.logMetrics(ref, figures, step);
     }
     const cellFrac = l.step / plan.totalSteps;
-    const perCell = done > 0 ? (cellStart - run.started) / 1000 / done : (Date.now() - cellStart) / 1000 / Math.max(cellFrac, 1e-3);
-    const eta = perCell * (remaining - cellFrac);
+    const now = Date.now();
+    const left = eta({
+      finished: done,
+      finishedSeconds: (cellStart - run.started) / 1000,
+      after: remaining - 1,
+      unitSeconds: (now - cellStart) / 1000,
+      stageSeconds: (now - current.start) / 1000,
+      stageFraction: cellFrac,
+    });
     progress.update(
-      `${what} ${bar(cellFrac, 12)} ${unit.label} · ${stage} epoch ${l.epoch + 1}/${plan.epochs} step ${l.step}/${plan.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ETA ${duration(eta)}`,
+      `${what} ${bar(cellFrac, 12)} ${unit.label} · ${stage} epoch ${l.epoch + 1}/${plan.epochs} step ${l.step}/${plan.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ETA ${duration(left)}`,
     );
   };
 }
