@@ -53,15 +53,17 @@ export interface EtaInput {
 
 /**
  * Seconds left: the current unit's rest plus the units after it, each at the mean time of the
- * finished units (before any finished, at the current unit's pace). The current unit's rest is
- * never less than what its stage's own pace projects, so a unit far slower than those before it
- * (a CNN after a linear probe, 2000 labels after 80) is not shown as all but done.
+ * finished units. The current unit's rest is never less than what its stage's own pace projects,
+ * so a unit far slower than those before it (a CNN after a linear probe, 2000 labels after 80) is
+ * not shown as all but done. Before any unit finished, a unit is taken to last what the current
+ * one has run plus its stage's rest (its later stages are not known yet).
  */
 export function eta(o: EtaInput): number {
-  const f = Math.max(o.stageFraction, 1e-3);
-  const perUnit = o.finished > 0 ? o.finishedSeconds / o.finished : o.unitSeconds / f;
-  const stageRest = (o.stageSeconds / f) * (1 - Math.min(f, 1));
-  return Math.max(perUnit * (1 - Math.min(f, 1)), stageRest) + perUnit * o.after;
+  const f = Math.min(Math.max(o.stageFraction, 1e-3), 1);
+  const stageRest = (o.stageSeconds / f) * (1 - f);
+  if (o.finished === 0) return stageRest + (o.unitSeconds + stageRest) * o.after;
+  const perUnit = o.finishedSeconds / o.finished;
+  return Math.max(perUnit * (1 - f), stageRest) + perUnit * o.after;
 }
 
 export function duration(seconds: number): string {

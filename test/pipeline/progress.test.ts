@@ -16,7 +16,10 @@ describe('progress', () => {
 
   it('before any unit finished, projects from the current unit’s pace', () => {
     const left = eta({ finished: 0, finishedSeconds: 0, after: 1, unitSeconds: 20, stageSeconds: 20, stageFraction: 0.25 });
-    expect(left).to.equal(80 * 0.75 + 80); // 140
+    expect(left).to.equal(60 + 80); // this unit's rest, then one like it
+    // A later stage: 540 s of pre-training done, the supervised stage 38 % through in 150 s.
+    const later = eta({ finished: 0, finishedSeconds: 0, after: 0, unitSeconds: 690, stageSeconds: 150, stageFraction: 0.38 });
+    expect(later).to.be.closeTo((150 / 0.38) * 0.62, 1e-9); // 245 s, not 690 / 0.38 × 0.62 = 18.8 min
   });
 
   it('draws bars and durations', () => {
