@@ -16,6 +16,28 @@ namespace {
 // Memory-bound: about 7 float streams per element.
 constexpr i64 kAdamWGrain = 16384;
 
+// The rates of one AdamW step, read from seven numbers of a call starting at `first`: beta1,
+// 1 − beta1, beta2, 1 − beta2, sqrtBc2, epsilon, stepSize.
+struct AdamWRates {
+  float b1, omb1, b2, omb2, sqrtBc2, eps, stepSize;
+};
+
+AdamWRates AdamWRatesAt(const Napi::CallbackInfo& info, size_t first) {
+  auto at = [&](size_t k) { return info[first + k].As<Napi::Number>().FloatValue(); };
+  return {at(0), at(1), at(2), at(3), at(4), at(5), at(6)};
+}
+
+// One element of the AdamW step (formula at adamW below), shared by adamW and adamWInPlace; the
+// outputs are written after every input is read, so they may be the inputs themselves.
+inline void AdamWElement(const AdamWRates& r, float df, float p, float g, float m, float v, float& pOut, float& mOut, float& vOut) {
+  const float mi = m * r.b1 + g * r.omb1;
+  const float vi = v * r.b2 + (g * g) * r.omb2;
+  const float denom = std::sqrt(vi) / r.sqrtBc2 + r.eps;
+  pOut = p * df - (mi / denom) * r.stepSize;
+  mOut = mi;
+  vOut = vi;
+}
+
 // The in-place updates of many weights at once: every weight (lengths[slot] floats) is cut into
 // pieces of at most kAdamWGrain floats, and the pieces of all weights are shared out among the
 // threads; body(slot, begin, end) updates one piece.
@@ -53,13 +75,7 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   if (g.length != n || m.length != n || v.length != n || po.length < n || mo.length < n || vo.length < n) {
     throw Napi::RangeError::New(env, "adamW: arrays of different lengths");
   }
-  const float b1 = info[7].As<Napi::Number>().FloatValue();
-  const float omb1 = info[8].As<Napi::Number>().FloatValue();
-  const float b2 = info[9].As<Napi::Number>().FloatValue();
-  const float omb2 = info[10].As<Napi::Number>().FloatValue();
-  const float sqrtBc2 = info[11].As<Napi::Number>().FloatValue();
-  const float eps = info[12].As<Napi::Number>().FloatValue();
-  const float stepSize = info[13].As<Napi::Number>().FloatValue();
+  const AdamWRates r = AdamWRatesAt(info, 7);
   const float decayFactor = info[14].As<Napi::Number>().FloatValue();
   const bool decay = info[15].ToBoolean().Value();
 
@@ -74,15 +90,7 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   const float df = decay ? decayFactor : 1.0f;
   ParallelFor(static_cast<i64>(n), kAdamWGrain, [&](i64 b, i64 e) {
 #pragma omp simd
-    for (i64 i = b; i < e; i++) {
-      const float gi = gp[i];
-      const float mi = mp[i] * b1 + gi * omb1;
-      const float vi = vp[i] * b2 + (gi * gi) * omb2;
-      const float denom = std::sqrt(vi) / sqrtBc2 + eps;
-      pop[i] = pp[i] * df - (mi / denom) * stepSize;
-      mop[i] = mi;
-      vop[i] = vi;
-    }
+    for (i64 i = b; i < e; i++) AdamWElement(r, df, pp[i], gp[i], mp[i], vp[i], pop[i], mop[i], vop[i]);
   });
   return env.Undefined();
 }
@@ -99,13 +107,7 @@ Napi::Value AdamWInPlace(const Napi::CallbackInfo& info) {
   if (gs.Length() != slots || ms.Length() != slots || vs.Length() != slots || dfa.length != slots) {
     throw Napi::RangeError::New(env, "adamWInPlace: lists of different lengths");
   }
-  const float b1 = info[5].As<Napi::Number>().FloatValue();
-  const float omb1 = info[6].As<Napi::Number>().FloatValue();
-  const float b2 = info[7].As<Napi::Number>().FloatValue();
-  const float omb2 = info[8].As<Napi::Number>().FloatValue();
-  const float sqrtBc2 = info[9].As<Napi::Number>().FloatValue();
-  const float eps = info[10].As<Napi::Number>().FloatValue();
-  const float stepSize = info[11].As<Napi::Number>().FloatValue();
+  const AdamWRates r = AdamWRatesAt(info, 5);
   struct Slot {
     float *p, *m, *v;
     const float* g;
@@ -131,15 +133,7 @@ Napi::Value AdamWInPlace(const Napi::CallbackInfo& info) {
     const float* __restrict gp = s.g;
     const float df = s.df;
 #pragma omp simd
-    for (i64 i = b; i < e; i++) {
-      const float gi = gp[i];
-      const float mi = mp[i] * b1 + gi * omb1;
-      const float vi = vp[i] * b2 + (gi * gi) * omb2;
-      const float denom = std::sqrt(vi) / sqrtBc2 + eps;
-      pp[i] = pp[i] * df - (mi / denom) * stepSize;
-      mp[i] = mi;
-      vp[i] = vi;
-    }
+    for (i64 i = b; i < e; i++) AdamWElement(r, df, pp[i], gp[i], mp[i], vp[i], pp[i], mp[i], vp[i]);
   });
   return env.Undefined();
 }
