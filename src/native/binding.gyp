@@ -15,6 +15,7 @@
         "csrc/layers.cc",
         "csrc/block.cc",
         "csrc/conv.cc",
+        "csrc/image.cc",
         "csrc/threadpool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -533,6 +533,26 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     return b.makeTensorInfo(outShape, x.dtype, out);
   });
 
+  // The augmentations' random resized crop: the JS kernel takes about 16 ns an output value (14 ms
+  // for a batch of 128 faces of 48 px). Same arithmetic (double coordinates, one rounding).
+  kernels.set('CropAndResize', (args, orig) => {
+    const { image, boxes, boxInd } = args.inputs as { image: TensorInfo; boxes: TensorInfo; boxInd: TensorInfo };
+    const attrs = args.attrs as NamedAttrMap;
+    const method = attrs.method as string;
+    const [cropH, cropW] = attrs.cropSize as [number, number];
+    if (image.dtype !== 'float32' || boxes.dtype !== 'float32' || boxInd.dtype !== 'int32' || image.shape.length !== 4) return orig(args);
+    if (method !== 'bilinear' && method !== 'nearest') return orig(args);
+    const b = backendOf(args);
+    const iv = valuesAs(b, image, 'float32') as Float32Array | null;
+    const bv = valuesAs(b, boxes, 'float32') as Float32Array | null;
+    const ix = valuesAs(b, boxInd, 'int32') as Int32Array | null;
+    if (!iv || !bv || !ix) return orig(args);
+    const outShape = [boxes.shape[0]!, cropH, cropW, image.shape[3]!];
+    const out = newArray('float32', size(outShape), true) as Float32Array;
+    if (!addon.cropAndResize(iv, bv, ix, out, image.shape, [cropH, cropW], method === 'bilinear', Number(attrs.extrapolationValue ?? 0))) return orig(args);
+    return b.makeTensorInfo(outShape, 'float32', out);
+  });
+
   kernels.set('OneHot', (args, orig) => {
     const indices = args.inputs.indices as TensorInfo;
     const attrs = args.attrs as NamedAttrMap;

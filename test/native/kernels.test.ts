@@ -568,6 +568,52 @@ describe('native backend kernels', function () {
       expect(() => tf.denseBincount(negative, [], 4)).to.throw(/non-negative/);
       negative.dispose();
     });
+    it('cropAndResize: bilinear and nearest, boxes past the edges, flipped, one pixel, box indices past the batch', async () => {
+      const f32 = (values: number[], shape: number[]): Input => ({ values: Float32Array.from(values), shape, dtype: 'float32' });
+      const boxes = f32(
+        [
+          [0.1, 0.2, 0.9, 0.7], // inside
+          [-0.3, 0.5, 0.6, 1.4], // past the top and the right: extrapolated
+          [0.8, 0.9, 0.2, 0.1], // flipped both ways
+          [0.125, 0.125, 0.125, 0.625], // on the half pixels of a 5 × 5 image: nearest's ties
+          [0, 0, 1, 1], // the whole image
+          [0.3, 0.3, 0.3, 0.3], // a point
+        ].flat(),
+        [6, 4],
+      );
+      const ind = { values: Int32Array.from([0, 2, 1, 0, 3, 2]), shape: [6], dtype: 'int32' as const }; // 3: past the batch of 3
+      for (const method of ['bilinear', 'nearest'] as const) {
+        for (const crop of [
+          [4, 6],
+          [1, 1],
+          [1, 5],
+          [7, 1],
+        ] as Array<[number, number]>) {
+          await check(
+            `cropAndResize ${method} ${crop.join('×')}`,
+            (im, bx, bi) => tf.image.cropAndResize(im as tf.Tensor4D, bx as tf.Tensor2D, bi as tf.Tensor1D, crop, method, 0.25),
+            [randn([3, 5, 5, 2]), boxes, ind],
+            ['CropAndResize'],
+            { exact: true },
+          );
+        }
+      }
+      await check(
+        'cropAndResize of faces',
+        (im, bx, bi) => tf.image.cropAndResize(im as tf.Tensor4D, bx as tf.Tensor2D, bi as tf.Tensor1D, [48, 48], 'bilinear'),
+        [randn([4, 48, 48, 3]), f32([0.05, 0.1, 0.95, 0.8, 0.2, 0.2, 0.6, 0.9, 0, 0, 1, 1, 0.31, 0.02, 0.77, 0.41], [4, 4]), ints([4], 0, 4)],
+        ['CropAndResize'],
+        { exact: true },
+      );
+      // A negative box index reads outside the image in the JS kernel: it runs there, as before.
+      await check(
+        'cropAndResize negative index',
+        (im, bx, bi) => tf.image.cropAndResize(im as tf.Tensor4D, bx as tf.Tensor2D, bi as tf.Tensor1D, [2, 2]),
+        [randn([1, 3, 3, 1]), f32([0, 0, 1, 1], [1, 4]), { values: Int32Array.from([-1]), shape: [1], dtype: 'int32' as const }],
+        [],
+        { exact: true },
+      );
+    });
     it('oneHot, select, cast, addN', async () => {
       const labels = { values: Int32Array.from([0, 4, -1, 2, 5, 1]), shape: [2, 3], dtype: 'int32' as const };
       await check('oneHot', (t) => tf.oneHot(t as tf.Tensor1D, 5), [labels], ['OneHot']);

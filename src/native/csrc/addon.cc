@@ -53,6 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ssfer::InitLayers(env, exports);
   ssfer::InitBlock(env, exports);
   ssfer::InitConv(env, exports);
+  ssfer::InitImage(env, exports);
   exports.Set("setThreads", Napi::Function::New(env, ssfer::SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, ssfer::GetThreads, "getThreads"));
   return exports;

@@ -131,6 +131,7 @@ void InitOptim(Napi::Env env, Napi::Object exports);
 void InitLayers(Napi::Env env, Napi::Object exports);
 void InitBlock(Napi::Env env, Napi::Object exports);
 void InitConv(Napi::Env env, Napi::Object exports);
+void InitImage(Napi::Env env, Napi::Object exports);
 
 // Row-major single-precision GEMM through OpenBLAS: c = alpha·op(a)·op(b) + beta·c.
 void Sgemm(bool ta, bool tb, i64 m, i64 n, i64 k, float alpha, const float* a, i64 lda, const float* b, i64 ldb,
