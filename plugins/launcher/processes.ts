@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Launcher, LaunchResult, LaunchRun } from '../../src/contracts/launcher.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { nullable, options, Type } from '../../src/core/schema.ts';
-import { progressLine, RETRIES } from './internal/common.ts';
+import { progressLine, RETRIES, since } from './internal/common.ts';
 
 export default definePlugin({
   kind: 'launcher',
@@ -47,7 +47,7 @@ class ProcessPool implements Launcher {
     const logs = path.join(run.dir, 'workers');
     fs.mkdirSync(logs, { recursive: true });
     const live = new Map<string, ChildProcess>();
-    const started = Date.now();
+    const from = since(run.status());
     let next = 1;
     // Workers started to replace dead ones, at most as many as the retries of every unit allow.
     let replacements = 0;
@@ -88,7 +88,7 @@ class ProcessPool implements Launcher {
         stopping = true;
         for (const child of live.values()) child.kill('SIGTERM');
       }
-      run.progress(progressLine(`processes (${live.size} worker${live.size === 1 ? '' : 's'})`, run.status(), started));
+      run.progress(progressLine(`processes (${live.size} worker${live.size === 1 ? '' : 's'})`, run.status(), from));
     }
     return { status: stopping ? 'interrupted' : 'ended' };
   }

@@ -6,7 +6,7 @@ import { UsageError } from '../../src/core/errors.ts';
 import { writeAtomic, writeJson } from '../../src/core/files.ts';
 import { definePlugin } from '../../src/core/plugin.ts';
 import { nullable, options, Type, type Static } from '../../src/core/schema.ts';
-import { progressLine, RETRIES } from './internal/common.ts';
+import { progressLine, RETRIES, since } from './internal/common.ts';
 
 const slurmOptions = options({
   partition: nullable(Type.String({ minLength: 1 }), { default: null, description: "the partition (sbatch --partition); null: the cluster's default" }),
@@ -175,7 +175,7 @@ class SlurmLauncher implements Launcher {
   }
 
   async launch(run: LaunchRun): Promise<LaunchResult> {
-    const started = Date.now();
+    const from = since(run.status());
     const todo = run
       .status()
       .filter((u) => u.state === 'waiting')
@@ -227,7 +227,7 @@ class SlurmLauncher implements Launcher {
       const units = run.status();
       const jobs = this.submissions.map((s) => s.job).join(', ');
       const pending = [...queued.values()].filter((s) => s === 'PENDING').length;
-      run.progress(progressLine(`slurm ${jobs}${pending ? ` (${pending} pending)` : ''}`, units, started));
+      run.progress(progressLine(`slurm ${jobs}${pending ? ` (${pending} pending)` : ''}`, units, from));
       if (cancelled) {
         if (queued.size === 0) return { status: 'interrupted' };
         continue;
