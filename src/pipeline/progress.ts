@@ -31,12 +31,6 @@ export class Progress {
   }
 }
 
-export function bar(fraction: number, width = 20): string {
-  const f = Math.max(0, Math.min(1, fraction));
-  const full = Math.round(f * width);
-  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
-}
-
 /** What the ETA of a run of units is computed from (seconds, fractions in [0, 1]). */
 export interface EtaInput {
   /** Units this process finished, and the seconds they took together. */
@@ -64,12 +58,4 @@ export function eta(o: EtaInput): number {
   if (o.finished === 0) return stageRest + (o.unitSeconds + stageRest) * o.after;
   const perUnit = o.finishedSeconds / o.finished;
   return Math.max(perUnit * (1 - f), stageRest) + perUnit * o.after;
-}
-
-export function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { bar, duration, eta } from '../../src/pipeline/progress.ts';
+import { bar, duration } from '../../src/core/format.ts';
+import { eta } from '../../src/pipeline/progress.ts';
 
 describe('progress', () => {
   it('projects the units after the current one at the finished units’ mean time', () => {

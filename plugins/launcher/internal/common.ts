@@ -1,6 +1,6 @@
 import type { UnitStatus } from '../../../src/contracts/launcher.ts';
 import { Type } from '../../../src/core/schema.ts';
-import { bar, duration } from '../../../src/pipeline/progress.ts';
+import { bar, duration } from '../../../src/core/format.ts';
 
 /** The launchers' max_retries option. */
 export const RETRIES = Type.Integer({
