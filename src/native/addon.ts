@@ -41,7 +41,7 @@ export interface NativeAddon {
   tile(x: Values, out: Values, shape: number[], reps: number[]): void;
   gather(x: Values, indices: Int32Array, out: Values, batch: number, outer: number, dim: number, slice: number): number;
   segmentSum(x: Values, segmentIds: Int32Array, out: Values, slice: number, numSegments: number): boolean;
-  /** shape [batch, h, w, c] of the NHWC image; false (nothing written) for a negative box index or a box coordinate that is not finite. */
+  /** shape [batch, h, w, c] of the NHWC image; every output written (zeros for a box index past the batch), or false (nothing written) for a negative box index or a box coordinate that is not finite. */
   cropAndResize(
     image: Float32Array,
     boxes: Float32Array,

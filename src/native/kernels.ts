@@ -548,7 +548,7 @@ export function nativeKernels(addon: NativeAddon, pool: BufferPool): Map<string,
     const ix = valuesAs(b, boxInd, 'int32') as Int32Array | null;
     if (!iv || !bv || !ix) return orig(args);
     const outShape = [boxes.shape[0]!, cropH, cropW, image.shape[3]!];
-    const out = newArray('float32', size(outShape), true) as Float32Array;
+    const out = newArray('float32', size(outShape)) as Float32Array;
     if (!addon.cropAndResize(iv, bv, ix, out, image.shape, [cropH, cropW], method === 'bilinear', Number(attrs.extrapolationValue ?? 0))) return orig(args);
     return b.makeTensorInfo(outShape, 'float32', out);
   });

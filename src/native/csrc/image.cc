@@ -18,8 +18,8 @@ inline double RoundHalfUp(double x) {
 
 // cropAndResize(image, boxes, boxInd: Int32Array, out, [batch, h, w, c], [cropH, cropW], bilinear,
 // extrapolationValue) -> false (nothing written) for a negative box index or a box coordinate
-// that is not finite, where the JS kernel reads outside its array (the caller then runs it). A box index at or past the batch leaves its crop as out holds
-// it (the caller passes zeros, as the JS kernel's fresh buffer).
+// that is not finite, where the JS kernel reads outside its array (the caller then runs it). A
+// box index at or past the batch gets a crop of zeros, as the JS kernel leaves its fresh buffer.
 Napi::Value CropAndResize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Arr im = GetArrOf(env, info[0], napi_float32_array, "image");
@@ -49,10 +49,13 @@ Napi::Value CropAndResize(const Napi::CallbackInfo& info) {
   ParallelFor(n * cropH, std::max<i64>(1, 16384 / std::max<i64>(rowFloats, 1)), [&](i64 rb, i64 re) {
     for (i64 r = rb; r < re; r++) {
       const i64 b = r / cropH, y = r % cropH;
-      if (ind[b] >= batch) continue;
+      float* orow = out + r * rowFloats;
+      if (ind[b] >= batch) {
+        std::fill_n(orow, rowFloats, 0.0f);
+        continue;
+      }
       const double y1 = boxes[b * 4], x1 = boxes[b * 4 + 1], y2 = boxes[b * 4 + 2], x2 = boxes[b * 4 + 3];
       const float* img = image + ind[b] * H * W * C;
-      float* orow = out + r * rowFloats;
       const double heightScale = cropH > 1 ? (y2 - y1) * static_cast<double>(H - 1) / static_cast<double>(cropH - 1) : 0.0;
       const double widthScale = cropW > 1 ? (x2 - x1) * static_cast<double>(W - 1) / static_cast<double>(cropW - 1) : 0.0;
       const double yIn = cropH > 1 ? y1 * static_cast<double>(H - 1) + static_cast<double>(y) * heightScale : 0.5 * (y1 + y2) * static_cast<double>(H - 1);
@@ -60,8 +63,9 @@ Napi::Value CropAndResize(const Napi::CallbackInfo& info) {
         std::fill_n(orow, rowFloats, fill);
         continue;
       }
-      const i64 top = static_cast<i64>(std::floor(yIn)), bottom = static_cast<i64>(std::ceil(yIn));
-      const double yLerp = yIn - std::floor(yIn);
+      const double yFloor = std::floor(yIn);
+      const i64 top = static_cast<i64>(yFloor), bottom = static_cast<i64>(std::ceil(yIn));
+      const double yLerp = yIn - yFloor;
       for (i64 x = 0; x < cropW; x++) {
         const double xIn = cropW > 1 ? x1 * static_cast<double>(W - 1) + static_cast<double>(x) * widthScale : 0.5 * (x1 + x2) * static_cast<double>(W - 1);
         float* op = orow + x * C;
@@ -70,8 +74,9 @@ Napi::Value CropAndResize(const Napi::CallbackInfo& info) {
           continue;
         }
         if (bilinear) {
-          const i64 left = static_cast<i64>(std::floor(xIn)), right = static_cast<i64>(std::ceil(xIn));
-          const double xLerp = xIn - std::floor(xIn);
+          const double xFloor = std::floor(xIn);
+          const i64 left = static_cast<i64>(xFloor), right = static_cast<i64>(std::ceil(xIn));
+          const double xLerp = xIn - xFloor;
           const float* tl = img + (top * W + left) * C;
           const float* tr = img + (top * W + right) * C;
           const float* bl = img + (bottom * W + left) * C;
