@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { UnitState, UnitStatus } from '../../../src/contracts/launcher.ts';
-import { progressLine, since } from '../../../plugins/launcher/internal/common.ts';
+import { progressLine, since, type Since } from '../../../plugins/launcher/internal/common.ts';
 
 function units(counts: Partial<Record<UnitState, number>>): UnitStatus[] {
   const out: UnitStatus[] = [];
@@ -25,5 +25,19 @@ describe('launcher progress line', () => {
     // One unit finished 120 s after the launch: the 3 left take 360 s (the failed one is not among them).
     const later = units({ done: 4, failed: 1, waiting: 3 });
     expect(progressLine('slurm 7', later, { started: Date.now() - 120_000, doneBefore: 3 })).to.match(/ · 2m00s · ETA 6m00s$/);
+  });
+
+  it('takes the pace from the first finished unit on, once a round of units has finished after it', () => {
+    // The main job's start: both workers' first units wait for the one MAE and finish together.
+    const from: Since = { started: Date.now() - 150_000, doneBefore: 0 };
+    const first = progressLine('processes (2 workers)', units({ done: 2, running: 2, waiting: 44 }), from);
+    expect(from.first?.done).to.equal(2);
+    // Until a round (2 units, as many as run) finished after it, the pace is the launch's: 75 s a unit for the 46 left, then 50 s for 45.
+    expect(first).to.match(/ · 2m30s · ETA 57m30s$/);
+    expect(progressLine('processes (2 workers)', units({ done: 3, running: 2, waiting: 43 }), from)).to.match(/ · ETA 37m30s$/);
+    // Launched 400 s ago, the first 2 done 300 s in, 4 more in the 100 s since: 25 s a unit for
+    // the 42 left (the launch's pace, 400 s for 6, would say 46m40s).
+    const later = { started: Date.now() - 400_000, doneBefore: 0, first: { at: Date.now() - 100_000, done: 2 } };
+    expect(progressLine('processes (2 workers)', units({ done: 6, running: 2, waiting: 40 }), later)).to.match(/ · 6m40s · ETA 17m30s$/);
   });
 });
