@@ -28,15 +28,18 @@ function tensor(shape: number[], seed: number, scale = 1): tf.Tensor {
   );
 }
 
-/** Element by element within rtol, entries near zero measured against the largest magnitude. */
-export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-5): void {
+/**
+ * Element by element within rtol; an entry below `floor` times the largest magnitude is measured
+ * against that instead of its own size (near zero its size says nothing of its rounding).
+ */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-5, floor = 1e-3): void {
   expect(actual.length, `${what}: length`).to.equal(expected.length);
   let scale = 0;
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
   let worst = 0;
   let at = -1;
   for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!) / Math.max(Math.abs(expected[i]!), 1e-3 * scale, 1e-30);
+    const d = Math.abs(actual[i]! - expected[i]!) / Math.max(Math.abs(expected[i]!), floor * scale, 1e-30);
     if (!(d <= worst)) {
       worst = d;
       at = i;
@@ -172,7 +175,11 @@ describe('native convolution, pooling and batch-norm kernels', function () {
           return [y, ...tf.grads((a, b) => tf.sum(tf.mul(f(a, b), dy)))([x, w])];
         });
         // The cpu kernel sums the filter gradient in double, OpenBLAS in float32 (over N·OH·OW rows).
-        ['y', 'dx', 'dfilter'].forEach((n, i) => expectClose(got[i]!, ref[i]!, n, i === 2 ? 1e-3 : 1e-4));
+        // An entry of y or dx sums k·k·channels products (up to 288 here), in a different order on
+        // each backend: one that cancels to a small fraction of the largest keeps the rounding of
+        // the products' size, about 1e-7 of it (on an AVX2 machine, 0.0056301 against 0.0056309
+        // with the largest entry near 7.9), so entries under 1 % of the largest are measured against that.
+        ['y', 'dx', 'dfilter'].forEach((n, i) => expectClose(got[i]!, ref[i]!, n, i === 2 ? 1e-3 : 1e-4, 1e-2));
       } finally {
         tf.dispose([x, w]);
       }
