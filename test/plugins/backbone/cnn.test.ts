@@ -390,7 +390,7 @@ describe('convolutional backbones', function () {
       { label: 'small CNN', name: 'small-cnn', options: { image_size: 16, widths: [4, 8], dropout: 0 } },
       // At 16 px ResNet's last BatchNorms normalise 4 values (1×1 × a batch of 4) and blow float32
       // rounding up to 11 % of a gradient on any two backends; at 64 px (16 values) cpu and wasm
-      // differ by 3.2e-3, and native (built for AVX2, not AVX-512) and cpu by 6.6e-3 of one
+      // differ by 3.2e-3, and native (built for AVX2 on a CPU without AVX-512) and cpu by 6.6e-3 of one
       // gradient's largest entry. A wrong gradient is off by its own size.
       { label: 'ResNet-18', name: 'resnet', options: { depth: 18, image_size: 64 }, tolerance: 1e-2 },
       { label: 'MobileNetV3-Small', name: 'mobilenet-v3', options: { size: 'small', image_size: 32, dropout: 0 } },
