@@ -11,7 +11,8 @@ import { lossHealth } from '../../src/train/health.ts';
 import { TrainLoop, type TrainProgram } from '../../src/train/loop.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { authorsEpochCosineLr, cosineDecayLr } from '../../src/train/schedule.ts';
-import { trainingStageOptions } from '../../src/train/stage-options.ts';
+import { layerDecayOption, trainingStageOptions } from '../../src/train/stage-options.ts';
+import { layerDecayScale } from '../../src/train/layer-decay.ts';
 
 const supervisedOptions = options({
   ...trainingStageOptions({ epochs: 100, warmup_epochs: 5, lr: 1e-4, min_lr: 1e-5, warmup_lr: 5e-5, batch_size: 32, weight_decay: 0.05, betas: [0.9, 0.95] }),
@@ -39,6 +40,7 @@ const supervisedOptions = options({
     description: 'label smoothing ε of the cross-entropy on real images (FaceMix’s L_i, L_j; no mixing); the authors: 0, plain cross-entropy',
   }),
   ema_decay: nullable(Type.Number({ minimum: 0, maximum: 1 }), { default: 0.999, description: 'EMA of the weights used for evaluation; null disables' }),
+  layer_decay: layerDecayOption(),
   mixing: slot('mixing', 'facemix', 'none, mixup or facemix'),
   augment: slot('augment', 'weak', 'augmentation of the labeled images'),
 });
@@ -107,7 +109,13 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
   const batchSize = Math.min(o.batch_size, labeled.length);
   const { warmupEpochs, schedule } = supervisedSchedule(o, epochs);
   const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
-  const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
+  const optimizer = new AdamW(trainable, {
+    beta1: o.betas[0],
+    beta2: o.betas[1],
+    weightDecay: o.weight_decay,
+    noDecay: (name) => model.noWeightDecay(name),
+    lrScale: layerDecayScale(model, o.layer_decay, 'supervised'),
+  });
   let ema: Backbone | null = null;
   let averager: Ema | null = null;
   if (o.ema_decay !== null) {

@@ -65,6 +65,12 @@ export interface Backbone extends ParamModule {
   headVariables(): tf.Variable[];
   /** Whether decoupled weight decay should skip this weight (biases, norms, tokens, positions). */
   noWeightDecay(name: string): boolean;
+  /**
+   * Where a weight sits for layer-wise learning-rate decay (BEiT, MAE fine-tuning): `layer` 0 for
+   * the embeddings, i + 1 for block i, `layers` for what follows the last block (norm, head).
+   * Optional: a backbone without it refuses a stage's layer_decay below 1.
+   */
+  layerOf?(name: string): { readonly layer: number; readonly layers: number };
 }
 
 /** Sizes of a stack of pre-norm transformer blocks followed by a LayerNorm. */

@@ -18,6 +18,11 @@ export interface AdamWOptions {
    * biases) and names ending in cls_token, pos_embed or mask_token, as timm and MAE exempt them.
    */
   readonly noDecay?: (name: string, variable: tf.Variable) => boolean;
+  /**
+   * A weight's learning rate as a multiple of the step's `lr` (and so of its decay, as a PyTorch
+   * parameter group's lr), e.g. `layerDecayScale`'s. Default 1 for every weight.
+   */
+  readonly lrScale?: (name: string) => number;
 }
 
 export function defaultNoDecay(name: string, variable: tf.Variable): boolean {
@@ -46,6 +51,8 @@ interface Slot {
   readonly m: tf.Variable;
   readonly v: tf.Variable;
   readonly decay: boolean;
+  /** Multiple of the step's lr. */
+  readonly scale: number;
 }
 
 /** Gradients keyed by the variables' tfjs names, as `tf.variableGrads` returns them, or by variable. */
@@ -85,7 +92,10 @@ export class AdamW {
         m: tf.tidy(() => tf.variable(tf.zerosLike(param), false)),
         v: tf.tidy(() => tf.variable(tf.zerosLike(param), false)),
         decay: !noDecay(name, param),
+        scale: options.lrScale?.(name) ?? 1,
       };
+      if (!(slot.scale > 0 && Number.isFinite(slot.scale)))
+        throw new Error(`AdamW: the learning-rate scale of '${name}' is ${slot.scale}, not a positive number`);
       this.slots.push(slot);
       this.byTfName.set(param.name, slot);
       this.byVariable.set(param, slot);
@@ -116,38 +126,42 @@ export class AdamW {
     }
     this.t += 1;
     const { beta1: b1, beta2: b2, epsilon: eps } = this;
-    const stepSize = lr / (1 - Math.pow(b1, this.t));
+    const bc1 = 1 - Math.pow(b1, this.t);
     const sqrtBc2 = Math.sqrt(1 - Math.pow(b2, this.t));
-    const decayFactor = 1 - lr * this.weightDecay;
     if (tf.getBackend() === FUSED_BACKEND && hasFusedKernel()) {
-      // One call updates in place every weight nothing else sees; the rest go one by one below.
-      const inPlace = inPlaceStep(pairs, { lr, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay);
-      for (const [i, [s, g]] of pairs.entries()) {
-        if (inPlace?.[i]) continue;
-        const attrs = {
-          lr,
-          beta1: b1,
-          beta2: b2,
-          epsilon: eps,
-          weightDecay: s.decay ? this.weightDecay : 0,
-          step: this.t,
-        };
-        const inputs = { param: s.param, grad: g, m: s.m, v: s.v };
-        const out = tf.engine().runKernel(ADAMW_KERNEL, inputs, attrs) as tf.Tensor[];
-        s.param.assign(out[0]!);
-        s.m.assign(out[1]!);
-        s.v.assign(out[2]!);
-        tf.dispose(out);
+      // One call per learning rate updates in place every weight nothing else sees; the rest go one by one below.
+      const groups = new Map<number, [Slot, tf.Tensor][]>();
+      for (const pair of pairs) groups.set(pair[0].scale, [...(groups.get(pair[0].scale) ?? []), pair]);
+      for (const [scale, group] of groups) {
+        const inPlace = inPlaceStep(group, { lr: lr * scale, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay);
+        for (const [i, [s, g]] of group.entries()) {
+          if (inPlace?.[i]) continue;
+          const attrs = {
+            lr: lr * scale,
+            beta1: b1,
+            beta2: b2,
+            epsilon: eps,
+            weightDecay: s.decay ? this.weightDecay : 0,
+            step: this.t,
+          };
+          const inputs = { param: s.param, grad: g, m: s.m, v: s.v };
+          const out = tf.engine().runKernel(ADAMW_KERNEL, inputs, attrs) as tf.Tensor[];
+          s.param.assign(out[0]!);
+          s.m.assign(out[1]!);
+          s.v.assign(out[2]!);
+          tf.dispose(out);
+        }
       }
       return;
     }
     tf.tidy(() => {
       for (const [s, g] of pairs) {
+        const rate = lr * s.scale;
         const m = tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1));
         const v = tf.add(tf.mul(s.v, b2), tf.mul(tf.square(g), 1 - b2));
         const denom = tf.add(tf.div(tf.sqrt(v), sqrtBc2), eps);
-        const base = s.decay && this.weightDecay !== 0 ? tf.mul(s.param, decayFactor) : s.param;
-        s.param.assign(tf.sub(base, tf.mul(tf.div(m, denom), stepSize)));
+        const base = s.decay && this.weightDecay !== 0 ? tf.mul(s.param, 1 - rate * this.weightDecay) : s.param;
+        s.param.assign(tf.sub(base, tf.mul(tf.div(m, denom), rate / bc1)));
         s.m.assign(m);
         s.v.assign(v);
       }

@@ -17,7 +17,7 @@ interface Outcome {
   kernels: string[];
 }
 
-async function run(weightDecay: number): Promise<Outcome> {
+async function run(weightDecay: number, lrScale?: (name: string) => number): Promise<Outcome> {
   const before = tf.memory().numTensors;
   const params = new Map<string, tf.Variable>();
   let seed = 11;
@@ -26,7 +26,7 @@ async function run(weightDecay: number): Promise<Outcome> {
     params.set(name, tf.variable(init, true));
     init.dispose();
   }
-  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay });
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay, ...(lrScale ? { lrScale } : {}) });
   const kernels = new Set<string>();
   for (let step = 0; step < LRS.length; step++) {
     const grads = new Map<tf.Variable, tf.Tensor>();
@@ -86,6 +86,17 @@ describe('native fused AdamW', function () {
       expectClose(fused.values, unfused.values);
     });
   }
+
+  it('matches the unfused ops with a learning rate per weight (layer decay)', async () => {
+    const scales: Record<string, number> = { 'block.fc.weight': 0.75, 'block.fc.bias': 0.75, cls_token: 0.5625 };
+    const lrScale = (name: string) => scales[name]!;
+    const fused = await run(0.05, lrScale);
+    const unfused = await withoutFused(() => run(0.05, lrScale));
+    expectClose(fused.values, unfused.values);
+    // and the scales took effect: one rate for all moves the weights otherwise
+    const plain = await withoutFused(() => run(0.05));
+    expect(Math.abs(plain.values['cls_token']![0]! - unfused.values['cls_token']![0]!)).to.be.above(1e-4);
+  });
 
   it('updates in one call, in place, every weight nothing else sees', async () => {
     const params = new Map(

@@ -50,6 +50,34 @@ describe('AdamW', () => {
     }
   });
 
+  it("scales a weight's rate and its decay by lrScale, as a PyTorch parameter group with that lr", () => {
+    const w: tf.Variable = tf.variable(tf.tensor2d([[1]]), true);
+    const b: tf.Variable = tf.variable(tf.tensor1d([1]), true);
+    const opt = new AdamW(
+      new Map<string, tf.Variable>([
+        ['layer.weight', w],
+        ['layer.bias', b],
+      ]),
+      { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, lrScale: (name) => (name === 'layer.weight' ? 0.5 : 1) },
+    );
+    const grads = new Map<tf.Variable, tf.Tensor>([
+      [w, tf.tensor2d([[0.5]])],
+      [b, tf.tensor1d([0.5])],
+    ]);
+    try {
+      // g = 0.5, lr = 0.1: the weight at 0.05: 1·(1 − 0.05·0.01) − 0.05·0.5/(0.5 + 1e-8) = 0.949500001; the bias at 0.1 as above
+      opt.step(grads, 0.1);
+      expect(w.dataSync()[0]).to.be.closeTo(0.949500001, 1e-7);
+      expect(b.dataSync()[0]).to.be.closeTo(0.900000002, 1e-7);
+      expect(() => new AdamW(new Map([['x', w]]), { lrScale: () => 0 })).to.throw("the learning-rate scale of 'x' is 0");
+    } finally {
+      tf.dispose([...grads.values()]);
+      opt.dispose();
+      w.dispose();
+      b.dispose();
+    }
+  });
+
   it('resumes exactly from its saved state', () => {
     const a = setup();
     const b = setup();

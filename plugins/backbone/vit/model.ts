@@ -304,6 +304,14 @@ export class VisionTransformer implements TokenBackbone {
     return noWeightDecayFor(this.params.entries(), name);
   }
 
+  /** timm's and BEiT's numbering: cls_token, pos_embed, patch_embed.* 0; blocks.i.* i + 1; the rest depth + 1. */
+  layerOf(name: string): { layer: number; layers: number } {
+    const layers = this.blocks.length + 1;
+    if (name === 'cls_token' || name === 'pos_embed' || name.startsWith('patch_embed.')) return { layer: 0, layers };
+    const block = /^blocks\.(\d+)\./.exec(name);
+    return { layer: block ? Number(block[1]) + 1 : layers, layers };
+  }
+
   state(): NamedTensors {
     return stateOf(this.params.entries());
   }

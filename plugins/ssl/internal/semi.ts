@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { choice, slot, Type, type Static, type TObject } from '../../../src/core/schema.ts';
-import { trainingStageOptions } from '../../../src/train/stage-options.ts';
+import { layerDecayOption, trainingStageOptions } from '../../../src/train/stage-options.ts';
+import { layerDecayScale } from '../../../src/train/layer-decay.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
 import type { CellState, FineTuneResult, FineTuningStage, StageHooks } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
@@ -42,6 +43,7 @@ export function semiStageOptions() {
       weight_decay: 0.05,
       betas: [0.9, 0.95],
     }),
+    layer_decay: layerDecayOption(),
     starts_from: choice(['weights', 'ema'], {
       default: 'weights',
       description:
@@ -134,7 +136,13 @@ export async function runSemi(
   const stepsPerEpoch = Math.max(1, Math.floor(ctx.unlabeled.length / batchU), Math.floor(ctx.labeled.length / batchL));
 
   const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
-  const optimizer = new AdamW(trainable, { beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weight_decay, noDecay: (name) => model.noWeightDecay(name) });
+  const optimizer = new AdamW(trainable, {
+    beta1: o.betas[0],
+    beta2: o.betas[1],
+    weightDecay: o.weight_decay,
+    noDecay: (name) => model.noWeightDecay(name),
+    lrScale: layerDecayScale(model, o.layer_decay, 'semi'),
+  });
   let teacher: Backbone = model;
   let averager: Ema | null = null;
   const evaluateTeacher = mode.teacher === 'ema' && (o.evaluate ?? 'teacher') === 'teacher';

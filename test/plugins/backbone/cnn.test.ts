@@ -21,6 +21,7 @@ import { evaluate } from '../../../src/pipeline/evaluate.ts';
 import { resolveRecipe } from '../../../src/recipe/recipe.ts';
 import { fixtures, tempDir } from '../../helpers.ts';
 import { onNative, requireNative } from '../../native/helpers.ts';
+import { layerDecayScale } from '../../../src/train/layer-decay.ts';
 
 const ctx: PluginContext = {
   seed: 7,
@@ -244,6 +245,7 @@ describe('convolutional backbones', function () {
         expect(m.noWeightDecay('blocks.0.0.bn.weight')).to.equal(true);
         expect(m.noWeightDecay('blocks.0.0.conv.weight')).to.equal(false);
         expect(isTokenBackbone(m)).to.equal(false);
+        expect(() => layerDecayScale(m, 0.75, 'supervised')).to.throw('supervised: layer_decay 0.75 needs a backbone that numbers its layers');
       } finally {
         m.dispose();
       }

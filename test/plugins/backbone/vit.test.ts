@@ -11,6 +11,7 @@ import { isTokenBackbone } from '../../../src/contracts/backbone.ts';
 import { loadTensors, saveTensors } from '../../../src/train/checkpoint.ts';
 import { crossEntropy } from '../../../src/train/losses.ts';
 import { AdamW } from '../../../src/train/optimizer.ts';
+import { layerDecayScale } from '../../../src/train/layer-decay.ts';
 import { PEER_STEP_GFLOP, stepFlops } from '../../../src/bench/vit-step.ts';
 
 const ctx: PluginContext = {
@@ -259,6 +260,29 @@ describe('vit backbone', function () {
         expect(m.noWeightDecay('cls_token')).to.equal(true);
         expect(m.noWeightDecay('blocks.0.norm1.weight')).to.equal(true);
         expect(m.noWeightDecay('blocks.0.attn.qkv.weight')).to.equal(false);
+      } finally {
+        m.dispose();
+      }
+    });
+
+    it('numbers its layers as timm and BEiT do, for layer-wise rate decay', () => {
+      const m = build({ dim: 32, heads: 2, depth: 2 });
+      try {
+        const scale = layerDecayScale(m, 0.5, 'supervised')!;
+        // 3 layers: embeddings 0 → 0.5³, blocks.0 → 0.5², blocks.1 → 0.5, the final norm and the head → 1
+        const want: Record<string, number> = {
+          cls_token: 0.125,
+          'patch_embed.weight': 0.125,
+          'blocks.0.attn.qkv.weight': 0.25,
+          'blocks.1.mlp.fc2.bias': 0.5,
+          'norm.weight': 1,
+          'head.weight': 1,
+        };
+        for (const [name, value] of Object.entries(want)) {
+          expect(m.namedVariables().has(name), name).to.equal(true);
+          expect(scale(name), name).to.equal(value);
+        }
+        expect(layerDecayScale(m, 1, 'supervised')).to.equal(undefined);
       } finally {
         m.dispose();
       }
