@@ -9,10 +9,9 @@ import { epochBatches, gatherBoxes, gatherImages, gatherLabels } from '../../src
 import { Ema } from '../../src/train/ema.ts';
 import { lossHealth } from '../../src/train/health.ts';
 import { TrainLoop, type TrainProgram } from '../../src/train/loop.ts';
-import { AdamW } from '../../src/train/optimizer.ts';
 import { authorsEpochCosineLr, cosineDecayLr } from '../../src/train/schedule.ts';
 import { layerDecayOption, trainingStageOptions } from '../../src/train/stage-options.ts';
-import { layerDecayScale } from '../../src/train/layer-decay.ts';
+import { fineTuningOptimizer } from '../../src/train/fine-tuning-optimizer.ts';
 
 const supervisedOptions = options({
   ...trainingStageOptions({ epochs: 100, warmup_epochs: 5, lr: 1e-4, min_lr: 1e-5, warmup_lr: 5e-5, batch_size: 32, weight_decay: 0.05, betas: [0.9, 0.95] }),
@@ -108,14 +107,7 @@ async function trainSupervised(cell: CellState, o: SupervisedOptions, mixing: Mi
   const epochs = supervisedEpochs(o, cell.budgetLabels ?? labeled.length);
   const batchSize = Math.min(o.batch_size, labeled.length);
   const { warmupEpochs, schedule } = supervisedSchedule(o, epochs);
-  const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
-  const optimizer = new AdamW(trainable, {
-    beta1: o.betas[0],
-    beta2: o.betas[1],
-    weightDecay: o.weight_decay,
-    noDecay: (name) => model.noWeightDecay(name),
-    lrScale: layerDecayScale(model, o.layer_decay, 'supervised'),
-  });
+  const optimizer = fineTuningOptimizer(model, o, 'supervised');
   let ema: Backbone | null = null;
   let averager: Ema | null = null;
   if (o.ema_decay !== null) {

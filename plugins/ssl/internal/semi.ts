@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { choice, slot, Type, type Static, type TObject } from '../../../src/core/schema.ts';
 import { layerDecayOption, trainingStageOptions } from '../../../src/train/stage-options.ts';
-import { layerDecayScale } from '../../../src/train/layer-decay.ts';
+import { fineTuningOptimizer } from '../../../src/train/fine-tuning-optimizer.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
 import type { CellState, FineTuneResult, FineTuningStage, StageHooks } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
@@ -10,7 +10,7 @@ import { Rng } from '../../../src/core/rng.ts';
 import { gatherBoxes, gatherImages } from '../../../src/train/batches.ts';
 import { Ema } from '../../../src/train/ema.ts';
 import { crossEntropy, weightedMean } from '../../../src/train/losses.ts';
-import { AdamW } from '../../../src/train/optimizer.ts';
+import type { AdamW } from '../../../src/train/optimizer.ts';
 import { TrainLoop, type LoopResult } from '../../../src/train/loop.ts';
 import { stepDecayLr } from '../../../src/train/schedule.ts';
 
@@ -135,14 +135,7 @@ export async function runSemi(
   const unlabeledCycle = new Cycler(ctx.unlabeled, batchU, Rng.derive(ctx.seed, 'semi', 'unlabeled').seed());
   const stepsPerEpoch = Math.max(1, Math.floor(ctx.unlabeled.length / batchU), Math.floor(ctx.labeled.length / batchL));
 
-  const trainable = new Map([...model.namedVariables()].filter(([, v]) => v.trainable));
-  const optimizer = new AdamW(trainable, {
-    beta1: o.betas[0],
-    beta2: o.betas[1],
-    weightDecay: o.weight_decay,
-    noDecay: (name) => model.noWeightDecay(name),
-    lrScale: layerDecayScale(model, o.layer_decay, 'semi'),
-  });
+  const optimizer = fineTuningOptimizer(model, o, 'semi');
   let teacher: Backbone = model;
   let averager: Ema | null = null;
   const evaluateTeacher = mode.teacher === 'ema' && (o.evaluate ?? 'teacher') === 'teacher';

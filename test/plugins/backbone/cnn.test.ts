@@ -21,7 +21,7 @@ import { evaluate } from '../../../src/pipeline/evaluate.ts';
 import { resolveRecipe } from '../../../src/recipe/recipe.ts';
 import { fixtures, tempDir } from '../../helpers.ts';
 import { onNative, requireNative } from '../../native/helpers.ts';
-import { layerDecayScale } from '../../../src/train/layer-decay.ts';
+import { layerDecayScale } from '../../../src/train/fine-tuning-optimizer.ts';
 
 const ctx: PluginContext = {
   seed: 7,

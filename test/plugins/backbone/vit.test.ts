@@ -11,7 +11,7 @@ import { isTokenBackbone } from '../../../src/contracts/backbone.ts';
 import { loadTensors, saveTensors } from '../../../src/train/checkpoint.ts';
 import { crossEntropy } from '../../../src/train/losses.ts';
 import { AdamW } from '../../../src/train/optimizer.ts';
-import { layerDecayScale } from '../../../src/train/layer-decay.ts';
+import { layerDecayScale } from '../../../src/train/fine-tuning-optimizer.ts';
 import { PEER_STEP_GFLOP, stepFlops } from '../../../src/bench/vit-step.ts';
 
 const ctx: PluginContext = {

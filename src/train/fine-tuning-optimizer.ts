@@ -1,4 +1,5 @@
 import type { Backbone } from '../contracts/backbone.ts';
+import { AdamW } from './optimizer.ts';
 
 /**
  * Layer-wise learning-rate decay (BEiT; MAE's fine-tuning, 0.75 for ViT-B; USB's ViTs): a weight
@@ -17,4 +18,22 @@ export function layerDecayScale(model: Backbone, decay: number, stage: string): 
     const { layer, layers } = layerOf(name);
     return Math.pow(decay, layers - layer);
   };
+}
+
+/** The options of a fine-tuning stage its optimizer reads. */
+export interface FineTuningOptimizerOptions {
+  readonly betas: readonly [number, number];
+  readonly weight_decay: number;
+  readonly layer_decay: number;
+}
+
+/** AdamW over a fine-tuning stage's trainable weights: the backbone's decay exemptions and the stage's layer decay. */
+export function fineTuningOptimizer(model: Backbone, o: FineTuningOptimizerOptions, stage: string): AdamW {
+  return new AdamW(new Map([...model.namedVariables()].filter(([, v]) => v.trainable)), {
+    beta1: o.betas[0],
+    beta2: o.betas[1],
+    weightDecay: o.weight_decay,
+    noDecay: (name) => model.noWeightDecay(name),
+    lrScale: layerDecayScale(model, o.layer_decay, stage),
+  });
 }
