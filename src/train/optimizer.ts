@@ -131,7 +131,11 @@ export class AdamW {
     if (tf.getBackend() === FUSED_BACKEND && hasFusedKernel()) {
       // One call per learning rate updates in place every weight nothing else sees; the rest go one by one below.
       const groups = new Map<number, [Slot, tf.Tensor][]>();
-      for (const pair of pairs) groups.set(pair[0].scale, [...(groups.get(pair[0].scale) ?? []), pair]);
+      for (const pair of pairs) {
+        const group = groups.get(pair[0].scale);
+        if (group) group.push(pair);
+        else groups.set(pair[0].scale, [pair]);
+      }
       for (const [scale, group] of groups) {
         const inPlace = inPlaceStep(group, { lr: lr * scale, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay);
         for (const [i, [s, g]] of group.entries()) {
