@@ -13,7 +13,7 @@ describe('bench: the ViT training step', () => {
     expect(r.images_per_s).to.be.above(0);
     expect(r.peak_rss_mib).to.be.above(0);
     // CPU time over wall time of the whole process: some (the step is CPU work; how much depends
-    // on what else runs: 0.16 of a core beside three training processes on 2 cores) and never more
+    // on what else runs: 0.16 of a core beside two training processes on 2 cores) and never more
     // than the machine has (plus a little for timer granularity).
     expect(r.cores_used).to.be.above(0);
     expect(r.cores_used).to.be.at.most(availableParallelism() + 0.25);
