@@ -10,8 +10,8 @@ import { Ema } from '../../src/train/ema.ts';
 import { lossHealth } from '../../src/train/health.ts';
 import { TrainLoop, type TrainProgram } from '../../src/train/loop.ts';
 import { authorsEpochCosineLr, cosineDecayLr } from '../../src/train/schedule.ts';
-import { layerDecayOption, trainingStageOptions } from '../../src/train/stage-options.ts';
-import { fineTuningOptimizer } from '../../src/train/fine-tuning-optimizer.ts';
+import { trainingStageOptions } from '../../src/train/stage-options.ts';
+import { fineTuningOptimizer, layerDecayOption } from '../../src/train/fine-tuning-optimizer.ts';
 
 const supervisedOptions = options({
   ...trainingStageOptions({ epochs: 100, warmup_epochs: 5, lr: 1e-4, min_lr: 1e-5, warmup_lr: 5e-5, batch_size: 32, weight_decay: 0.05, betas: [0.9, 0.95] }),

@@ -1,5 +1,17 @@
 import type { Backbone } from '../contracts/backbone.ts';
+import { Type } from '../core/schema.ts';
 import { AdamW } from './optimizer.ts';
+import type { TrainingStageOptions } from './stage-options.ts';
+
+/** The fine-tuning stages' `layer_decay` option (see `layerDecayScale`). */
+export const layerDecayOption = () =>
+  Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 1,
+    default: 1,
+    description:
+      'layer-wise learning-rate decay: block i of L trains at lr·d^(L − i), the embeddings at lr·d^(L + 1), the head at lr (BEiT, MAE fine-tuning: 0.75); 1: one rate (the authors)',
+  });
 
 /**
  * Layer-wise learning-rate decay (BEiT; MAE's fine-tuning, 0.75 for ViT-B; USB's ViTs): a weight
@@ -21,11 +33,7 @@ export function layerDecayScale(model: Backbone, decay: number, stage: string): 
 }
 
 /** The options of a fine-tuning stage its optimizer reads. */
-export interface FineTuningOptimizerOptions {
-  readonly betas: readonly [number, number];
-  readonly weight_decay: number;
-  readonly layer_decay: number;
-}
+export type FineTuningOptimizerOptions = Pick<TrainingStageOptions, 'betas' | 'weight_decay'> & { readonly layer_decay: number };
 
 /** AdamW over a fine-tuning stage's trainable weights: the backbone's decay exemptions and the stage's layer decay. */
 export function fineTuningOptimizer(model: Backbone, o: FineTuningOptimizerOptions, stage: string): AdamW {

@@ -125,39 +125,19 @@ export class AdamW {
       pairs.push([slot, g]);
     }
     this.t += 1;
-    const { beta1: b1, beta2: b2, epsilon: eps } = this;
-    const bc1 = 1 - Math.pow(b1, this.t);
-    const sqrtBc2 = Math.sqrt(1 - Math.pow(b2, this.t));
     if (tf.getBackend() === FUSED_BACKEND && hasFusedKernel()) {
-      // One call per learning rate updates in place every weight nothing else sees; the rest go one by one below.
       const groups = new Map<number, [Slot, tf.Tensor][]>();
       for (const pair of pairs) {
         const group = groups.get(pair[0].scale);
         if (group) group.push(pair);
         else groups.set(pair[0].scale, [pair]);
       }
-      for (const [scale, group] of groups) {
-        const inPlace = inPlaceStep(group, { lr: lr * scale, beta1: b1, beta2: b2, epsilon: eps, step: this.t }, this.weightDecay);
-        for (const [i, [s, g]] of group.entries()) {
-          if (inPlace?.[i]) continue;
-          const attrs = {
-            lr: lr * scale,
-            beta1: b1,
-            beta2: b2,
-            epsilon: eps,
-            weightDecay: s.decay ? this.weightDecay : 0,
-            step: this.t,
-          };
-          const inputs = { param: s.param, grad: g, m: s.m, v: s.v };
-          const out = tf.engine().runKernel(ADAMW_KERNEL, inputs, attrs) as tf.Tensor[];
-          s.param.assign(out[0]!);
-          s.m.assign(out[1]!);
-          s.v.assign(out[2]!);
-          tf.dispose(out);
-        }
-      }
+      for (const [scale, group] of groups) this.fusedStep(group, lr * scale);
       return;
     }
+    const { beta1: b1, beta2: b2, epsilon: eps } = this;
+    const bc1 = 1 - Math.pow(b1, this.t);
+    const sqrtBc2 = Math.sqrt(1 - Math.pow(b2, this.t));
     tf.tidy(() => {
       for (const [s, g] of pairs) {
         const rate = lr * s.scale;
@@ -170,6 +150,21 @@ export class AdamW {
         s.v.assign(v);
       }
     });
+  }
+
+  /** The native kernels at one rate: one in-place call updates every weight nothing else sees; the rest go one by one. */
+  private fusedStep(pairs: [Slot, tf.Tensor][], lr: number): void {
+    const attrs = { lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, step: this.t };
+    const inPlace = inPlaceStep(pairs, attrs, this.weightDecay);
+    for (const [i, [s, g]] of pairs.entries()) {
+      if (inPlace?.[i]) continue;
+      const inputs = { param: s.param, grad: g, m: s.m, v: s.v };
+      const out = tf.engine().runKernel(ADAMW_KERNEL, inputs, { ...attrs, weightDecay: s.decay ? this.weightDecay : 0 }) as tf.Tensor[];
+      s.param.assign(out[0]!);
+      s.m.assign(out[1]!);
+      s.v.assign(out[2]!);
+      tf.dispose(out);
+    }
   }
 
   /**

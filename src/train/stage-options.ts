@@ -62,13 +62,3 @@ export function trainingStageOptions(d: StageDefaults) {
 
 /** The options `trainingStageOptions` declares, after validation (defaults filled in). */
 export type TrainingStageOptions = Static<TObject<ReturnType<typeof trainingStageOptions>>>;
-
-/** The fine-tuning stages' layer-wise learning-rate decay (`layerDecayScale`). */
-export const layerDecayOption = () =>
-  Type.Number({
-    exclusiveMinimum: 0,
-    maximum: 1,
-    default: 1,
-    description:
-      'layer-wise learning-rate decay: block i of L trains at lr·d^(L − i), the embeddings at lr·d^(L + 1), the head at lr (BEiT, MAE fine-tuning: 0.75); 1: one rate (the authors)',
-  });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { choice, slot, Type, type Static, type TObject } from '../../../src/core/schema.ts';
-import { layerDecayOption, trainingStageOptions } from '../../../src/train/stage-options.ts';
-import { fineTuningOptimizer } from '../../../src/train/fine-tuning-optimizer.ts';
+import { trainingStageOptions } from '../../../src/train/stage-options.ts';
+import { fineTuningOptimizer, layerDecayOption } from '../../../src/train/fine-tuning-optimizer.ts';
 import type { Backbone } from '../../../src/contracts/backbone.ts';
 import type { CellState, FineTuneResult, FineTuningStage, StageHooks } from '../../../src/contracts/stages.ts';
 import type { PluginContext } from '../../../src/core/plugin.ts';
