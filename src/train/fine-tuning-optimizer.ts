@@ -6,11 +6,11 @@ import type { TrainingStageOptions } from './stage-options.ts';
 /** The fine-tuning stages' `layer_decay` option (see `layerDecayScale`). */
 export const layerDecayOption = () =>
   Type.Number({
-    exclusiveMinimum: 0,
+    minimum: 0,
     maximum: 1,
     default: 1,
     description:
-      'layer-wise learning-rate decay: block i of L trains at lr·d^(L − i), the embeddings at lr·d^(L + 1), the head at lr (BEiT, MAE fine-tuning: 0.75); 1: one rate (the authors)',
+      'layer-wise learning-rate decay: block i of L trains at lr·d^(L − i), the embeddings at lr·d^(L + 1), the head at lr (BEiT, MAE fine-tuning: 0.75); 1: one rate (the authors); 0: only the head and the final norm train, on frozen features (a linear probe of the pre-training, as MAE’s linear probing)',
   });
 
 /**
@@ -35,13 +35,20 @@ export function layerDecayScale(model: Backbone, decay: number, stage: string): 
 /** The options of a fine-tuning stage its optimizer reads. */
 export type FineTuningOptimizerOptions = Pick<TrainingStageOptions, 'betas' | 'weight_decay'> & { readonly layer_decay: number };
 
-/** AdamW over a fine-tuning stage's trainable weights: the backbone's decay exemptions and the stage's layer decay. */
+/**
+ * AdamW over a fine-tuning stage's trainable weights: the backbone's decay exemptions and the
+ * stage's layer decay. The weights whose rate the decay makes 0 (every layer below the top at
+ * `layer_decay` 0) are left out: frozen, with no moments and no gradient computed for them.
+ */
 export function fineTuningOptimizer(model: Backbone, o: FineTuningOptimizerOptions, stage: string): AdamW {
-  return new AdamW(new Map([...model.namedVariables()].filter(([, v]) => v.trainable)), {
+  const lrScale = layerDecayScale(model, o.layer_decay, stage);
+  const trained = [...model.namedVariables()].filter(([name, v]) => v.trainable && (lrScale === undefined || lrScale(name) > 0));
+  if (trained.length === 0) throw new Error(`${stage}: no weight of the ${model.kind} backbone would train at layer_decay ${o.layer_decay}`);
+  return new AdamW(new Map(trained), {
     beta1: o.betas[0],
     beta2: o.betas[1],
     weightDecay: o.weight_decay,
     noDecay: (name) => model.noWeightDecay(name),
-    lrScale: layerDecayScale(model, o.layer_decay, stage),
+    lrScale,
   });
 }

@@ -11,7 +11,7 @@ import { isTokenBackbone } from '../../../src/contracts/backbone.ts';
 import { loadTensors, saveTensors } from '../../../src/train/checkpoint.ts';
 import { crossEntropy } from '../../../src/train/losses.ts';
 import { AdamW } from '../../../src/train/optimizer.ts';
-import { layerDecayScale } from '../../../src/train/fine-tuning-optimizer.ts';
+import { fineTuningOptimizer, layerDecayScale } from '../../../src/train/fine-tuning-optimizer.ts';
 import { PEER_STEP_GFLOP, stepFlops } from '../../../src/bench/vit-step.ts';
 
 const ctx: PluginContext = {
@@ -284,6 +284,35 @@ describe('vit backbone', function () {
         }
         expect(layerDecayScale(m, 1, 'supervised')).to.equal(undefined);
       } finally {
+        m.dispose();
+      }
+    });
+
+    it('trains only the head and the final norm at layer_decay 0 (a linear probe): the rest is bit for bit as it was', () => {
+      const m = build({ dim: 32, heads: 2, depth: 2 });
+      const before = new Map([...m.namedVariables()].map(([name, v]) => [name, v.dataSync().slice()] as const));
+      const opt = fineTuningOptimizer(m, { betas: [0.9, 0.999], weight_decay: 0.05, layer_decay: 0 }, 'supervised');
+      const x = images(4);
+      const y = tf.tensor1d([0, 1, 2, 1], 'int32');
+      try {
+        const state = opt.state();
+        const trained = Object.keys(state)
+          .filter((k) => k.startsWith('m.'))
+          .map((k) => k.slice(2))
+          .sort();
+        tf.dispose(Object.values(state));
+        expect(trained).to.deep.equal(['head.bias', 'head.weight', 'norm.bias', 'norm.weight']);
+        const first = opt.minimize(() => tf.mean(crossEntropy(m.logits(x, { training: true }), y, 3)) as tf.Scalar, 0.05);
+        for (let i = 0; i < 4; i++) opt.minimize(() => tf.mean(crossEntropy(m.logits(x, { training: true }), y, 3)) as tf.Scalar, 0.05);
+        const last = opt.minimize(() => tf.mean(crossEntropy(m.logits(x, { training: true }), y, 3)) as tf.Scalar, 0.05);
+        expect(last, 'the probe learns').to.be.below(first);
+        for (const [name, v] of m.namedVariables()) {
+          const same = v.dataSync().every((value, i) => value === before.get(name)![i]);
+          expect(same, name).to.equal(!trained.includes(name));
+        }
+      } finally {
+        opt.dispose();
+        tf.dispose([x, y]);
         m.dispose();
       }
     });
