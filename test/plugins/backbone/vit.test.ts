@@ -302,9 +302,10 @@ describe('vit backbone', function () {
           .sort();
         tf.dispose(Object.values(state));
         expect(trained).to.deep.equal(['head.bias', 'head.weight', 'norm.bias', 'norm.weight']);
-        const first = opt.minimize(() => tf.mean(crossEntropy(m.logits(x, { training: true }), y, 3)) as tf.Scalar, 0.05);
-        for (let i = 0; i < 4; i++) opt.minimize(() => tf.mean(crossEntropy(m.logits(x, { training: true }), y, 3)) as tf.Scalar, 0.05);
-        const last = opt.minimize(() => tf.mean(crossEntropy(m.logits(x, { training: true }), y, 3)) as tf.Scalar, 0.05);
+        const loss = () => tf.mean(crossEntropy(m.logits(x, { training: true }), y, 3)) as tf.Scalar;
+        const first = opt.minimize(loss, 0.05);
+        for (let i = 0; i < 4; i++) opt.minimize(loss, 0.05);
+        const last = opt.minimize(loss, 0.05);
         expect(last, 'the probe learns').to.be.below(first);
         for (const [name, v] of m.namedVariables()) {
           const same = v.dataSync().every((value, i) => value === before.get(name)![i]);
