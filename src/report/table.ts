@@ -3,6 +3,7 @@ import type { GridEntry } from '../recipe/grid.ts';
 import { seedOf, type ResolvedRecipe } from '../recipe/recipe.ts';
 import { getFigurePath } from '../core/json.ts';
 import { estimate, excludesZero, pairedDifference, type Estimate, type Interval } from './stats.ts';
+import { stageSummaryLines, summarizeStages, type StageSummary } from './stages.ts';
 
 /** One entry of the paper-style table: our figure (the test accuracy), over the recipe's seeds, beside the paper's. */
 export interface TableCell {
@@ -83,6 +84,8 @@ export interface Table {
   readonly summary?: TableSummary;
   /** The paper's rows for methods not run here, shown under ours. */
   readonly paperOnly?: readonly PaperRow[];
+  /** What the stages did over the finished cells (their health figures); absent where no cell reports any. */
+  readonly stages?: StageSummary;
 }
 
 /** A summary of one group's values in column order; null unless the values it needs are all there. */
@@ -233,6 +236,7 @@ export function buildTable(
         }
       : undefined;
   const paperOnly = recipe.reference?.others ?? [];
+  const stages = summarizeStages(cells);
   return {
     recipe: recipe.name,
     title: recipe.title,
@@ -250,6 +254,7 @@ export function buildTable(
     cells,
     ...(summary ? { summary } : {}),
     ...(paperOnly.length ? { paperOnly } : {}),
+    ...(stages ? { stages } : {}),
   };
 }
 
@@ -370,6 +375,10 @@ export function tableMarkdown(t: Table): string {
     lines.push('', diffHeading(t), '', ...header);
     t.rows.forEach((row, i) => lines.push(`| ${row} | ${columns.map((c) => c.diffEntry(i)).join(' | ')} |`));
   }
+  if (t.stages) {
+    const [heading, ...items] = stageSummaryLines(t.stages);
+    lines.push('', heading!, '', ...items.map((l) => `- ${l.trim()}`));
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -403,5 +412,6 @@ export function tableText(t: Table): string {
     out.push(rule);
     for (const r of diffs) out.push(line(r));
   }
+  if (t.stages) out.push('', ...stageSummaryLines(t.stages));
   return `${out.join('\n')}\n`;
 }

@@ -4,7 +4,9 @@ import type { Table } from '../report/table.ts';
  * A run's table as the parent run's metrics, accuracies as shares (0–1) like the cells'
  * `test_accuracy`: how many cells finished and failed, the mean and best accuracy, each row's
  * mean, the table's summary columns (`summary/<label>/<row>/<group>`: Average, Decline…) and the
- * mean difference to the paper's numbers where both are known.
+ * mean difference to the paper's numbers where both are known; and what the stages did over the
+ * table (`health.<figure>`: each health figure's mean over the cells, as the cells log them;
+ * `cells_above_linear_probe`), so runs compare on a stage's mean gain too.
  */
 export function tableMetrics(table: Table): Record<string, number> {
   const done = table.cells.filter((c) => c.status === 'done' && c.ours !== null);
@@ -32,6 +34,8 @@ export function tableMetrics(table: Table): Record<string, number> {
         }),
       ),
     );
+  for (const f of table.stages?.figures ?? []) out[`health.${f.name}`] = f.mean;
+  if (table.stages?.above_probe) out.cells_above_linear_probe = table.stages.above_probe.above;
   const gaps = done.filter((c) => c.paper !== null).map((c) => (c.ours! - c.paper!) / 100);
   if (gaps.length) out.mean_difference_to_paper = mean(gaps);
   return out;

@@ -311,6 +311,70 @@ describe('report: seeds and paired differences', () => {
   });
 });
 
+describe('report: what the stages did over the table', () => {
+  /**
+   * Table 14 at one seed, every cell finished with accuracy (90 − 10·row − column) %, a linear
+   * probe of 50 % and a supervised loss of 2 + row; only the IOU row's cells report a semi gain:
+   * +3 points in its first two columns, −1 in the other ten.
+   */
+  async function table(): Promise<Table> {
+    const r = await recipe('ablation-kappa');
+    const results = new Map<string, SeedResult[]>(
+      r.cells.map((c) => {
+        const health: Record<string, number> = { supervised_loss_first: 2 + c.row, linear_probe_accuracy: 0.5 };
+        if (c.row === 0) health.semi_gain = c.column < 2 ? 0.03 : -0.01;
+        return [c.id, [{ accuracy: (90 - 10 * c.row - c.column) / 100, health }]];
+      }),
+    );
+    return buildTable(r, results, { backend: 'cpu', notes: [] });
+  }
+
+  it('gives each health figure its mean, lowest and highest over the cells, and each gain its interval, counts and sign test', async () => {
+    const s = (await table()).stages!;
+    expect(s.cells).to.equal(48);
+    expect(s.figures.find((f) => f.name === 'supervised_loss_first')).to.deep.equal({
+      name: 'supervised_loss_first',
+      stage: 'supervised',
+      cells: 48,
+      mean: 3.5,
+      min: 2,
+      max: 5,
+    });
+    expect(s.figures.find((f) => f.name === 'linear_probe_accuracy')!.stage).to.equal('linear_probe');
+    const gain = s.gains.find((g) => g.name === 'semi_gain')!;
+    // Reference: scipy — x = [3, 3, −1 × 10]: mean −1/3, t.ppf(0.975, 11)·std/√12 → [−1.32260, 0.65594];
+    // binomtest(2, 12).pvalue = 0.03857421875.
+    expect(gain.cells).to.equal(12);
+    expect(gain.mean).to.be.closeTo(-1 / 3, 1e-12);
+    expect(gain.ci95![0]).to.be.closeTo(-1.3226025948116131, 1e-9);
+    expect(gain.ci95![1]).to.be.closeTo(0.6559359281449464, 1e-9);
+    expect(gain).to.deep.include({ higher: 2, lower: 10, unchanged: 0 });
+    expect(gain.sign_test_p).to.be.closeTo(0.03857421875, 1e-12);
+    // 60 − column > 50 % only for columns 0–9 of the last row: 46 of 48 above the probe.
+    expect(s.above_probe).to.deep.equal({ above: 46, cells: 48 });
+  });
+
+  it('prints one line per stage, the gain and the probe count under the table, and none where no cell reports health', async () => {
+    const t = await table();
+    const text = tableText(t).split('\n');
+    const at = text.findIndex((l) => l.startsWith('Stages over the 48 finished cells'));
+    expect(at).to.be.above(0);
+    expect(text.slice(at + 1, at + 6)).to.deep.equal([
+      '  supervised    loss first 3.500 (2.000 to 5.000)',
+      '  linear_probe  accuracy 50.0 % (50.0 to 50.0)',
+      '  semi          gain −0.33 points (−1.00 to +3.00, 12 cells)',
+      '  semi_gain: −0.33 points on average over 12 cells, 95 % t-interval over the cells [−1.32, +0.66]; higher in 2, lower in 10, unchanged in 0 (sign test p = 0.039)',
+      '  above the linear probe on the same labels: 46 of 48 cells',
+    ]);
+    expect(tableMarkdown(t)).to.include('\n- above the linear probe on the same labels: 46 of 48 cells\n');
+    expect((JSON.parse(JSON.stringify(t)) as Table).stages!.above_probe).to.deep.equal({ above: 46, cells: 48 });
+    const r = await recipe('ablation-kappa');
+    const plain = buildTable(r, finished(r), { backend: 'cpu', notes: [] });
+    expect(plain).to.not.have.property('stages');
+    expect(tableText(plain)).to.not.include('Stages over');
+  });
+});
+
 describe('recipe: summary columns and paper-only rows', () => {
   async function problems(yaml: string): Promise<string[]> {
     const dir = writeFiles({ 'r.yaml': yaml });

@@ -151,6 +151,19 @@ describe('what the MLflow tracker logs', () => {
       expect(m['summary/Average/A/RAF-DB']).to.equal(0.65);
       expect(m).to.not.have.property('summary/Average/B/RAF-DB');
       expect(m.mean_difference_to_paper).to.be.closeTo((-10 + 5) / 2 / 100, 1e-12);
+      expect(Object.keys(m).filter((k) => k.startsWith('health.'))).to.deep.equal([]);
+      // With the stages' summary: each figure's mean over the cells, and the cells above their probe.
+      const withStages = tableMetrics({
+        ...table,
+        stages: {
+          cells: 3,
+          figures: [{ name: 'semi_gain', stage: 'semi', cells: 3, mean: -0.004, min: -0.02, max: 0.01 }],
+          gains: [],
+          above_probe: { above: 2, cells: 3 },
+        },
+      });
+      expect(withStages['health.semi_gain']).to.equal(-0.004);
+      expect(withStages.cells_above_linear_probe).to.equal(2);
     });
   });
 

@@ -221,6 +221,10 @@ describe('MLflow tracking (real server)', function () {
       expect(parent.metrics['row_mean_test_accuracy/None']).to.be.closeTo((none[0]! + none[1]!) / 2, 1e-4);
       // The reference gives the paper's numbers of three cells: the mean difference to them.
       expect(parent.metrics.mean_difference_to_paper).to.be.a('number');
+      // What the stages did over the table: a health figure's mean over the cells' own.
+      const lossFirst = cells.map((c) => c.metrics['health.supervised_loss_first']!);
+      expect(lossFirst.every((v) => typeof v === 'number')).to.equal(true);
+      expect(parent.metrics['health.supervised_loss_first']).to.be.closeTo(lossFirst.reduce((a, b) => a + b, 0) / 4, 1e-6);
     });
 
     it('a cell’s run has its figures over its seeds: one seed’s own, no std', () => {
