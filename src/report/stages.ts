@@ -1,5 +1,17 @@
-import type { TableCell } from './table.ts';
 import { estimate, mcnemarExact, type Interval } from './stats.ts';
+
+/** What the summary reads of a table entry (a TableCell of table.ts). */
+export interface StageCell {
+  readonly id: string;
+  /** The cell whose figure the entry shows, where that differs from `id`. */
+  readonly cell?: string;
+  /** The figure shown, where it is not the test accuracy. */
+  readonly figure?: string;
+  readonly status: 'done' | 'failed' | 'pending';
+  /** The test accuracy (%), the mean over the seeds. */
+  readonly ours: number | null;
+  readonly health?: Readonly<Record<string, number>>;
+}
 
 /**
  * What the stages did over a whole table: each `health` figure the cells report (a stage's own
@@ -61,7 +73,7 @@ function stageOf(name: string): string {
 }
 
 /** The table's stage summary, or undefined when no finished cell reports health. */
-export function summarizeStages(cells: readonly TableCell[]): StageSummary | undefined {
+export function summarizeStages(cells: readonly StageCell[]): StageSummary | undefined {
   // Entries of a grid with figure axes show one cell several times: each cell counts once.
   const byCell = new Map<string, Readonly<Record<string, number>>>();
   for (const c of cells) if (c.status === 'done' && c.health) byCell.set(c.cell ?? c.id, c.health);
