@@ -4,6 +4,7 @@ import { writeAtomic, writeJson } from '../core/files.ts';
 import type { FigureTree } from '../contracts/analysis.ts';
 import type { ResolvedRecipe } from '../recipe/recipe.ts';
 import { chartsSvg, confusionSvg, curveSvg, writePng } from '../report/plots.ts';
+import { probeComparison } from '../report/stages.ts';
 import type { CellMetrics, CellStep } from './cell.ts';
 import type { CellTuning } from './tuning.ts';
 
@@ -61,16 +62,12 @@ export function tableNotes(cells: readonly CellRuns[]): string[] {
  * (the mean of the probe over the same seeds); null when it is, or when a seed or a probe is missing.
  */
 function probeNote(runs: readonly (CellMetrics | null)[]): string | null {
-  if (runs.length === 0 || runs.some((m) => m === null || m.health?.linear_probe_accuracy === undefined)) return null;
-  const done = runs as readonly CellMetrics[];
-  const mean = (f: (m: CellMetrics) => number) => done.reduce((s, m) => s + f(m), 0) / done.length;
-  const accuracy = mean((m) => m.accuracy);
-  const probe = mean((m) => m.health.linear_probe_accuracy!);
-  if (accuracy > probe) return null;
+  const c = probeComparison(runs);
+  if (!c || c.accuracy > c.probe) return null;
   const pct = (a: number) => `${(100 * a).toFixed(2)} %`;
-  return done.length === 1
-    ? `accuracy ${pct(accuracy)} is not above the linear probe's ${pct(probe)} on the same labels`
-    : `mean accuracy ${pct(accuracy)} over ${done.length} seeds is not above the linear probe's mean ${pct(probe)} on the same labels`;
+  return runs.length === 1
+    ? `accuracy ${pct(c.accuracy)} is not above the linear probe's ${pct(c.probe)} on the same labels`
+    : `mean accuracy ${pct(c.accuracy)} over ${runs.length} seeds is not above the linear probe's mean ${pct(c.probe)} on the same labels`;
 }
 
 export async function writeCellOutputs(cellDir: string, metrics: CellMetrics, log: readonly CellStep[]): Promise<void> {

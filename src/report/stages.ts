@@ -1,16 +1,30 @@
 import { estimate, mcnemarExact, type Interval } from './stats.ts';
 
-/** What the summary reads of a table entry (a TableCell of table.ts). */
+/** A finished cell as the summary reads it: its health figures (the means over its seeds) and its probe comparison. */
 export interface StageCell {
-  readonly id: string;
-  /** The cell whose figure the entry shows, where that differs from `id`. */
-  readonly cell?: string;
-  /** The figure shown, where it is not the test accuracy. */
-  readonly figure?: string;
-  readonly status: 'done' | 'failed' | 'pending';
-  /** The test accuracy (%), the mean over the seeds. */
-  readonly ours: number | null;
-  readonly health?: Readonly<Record<string, number>>;
+  readonly health: Readonly<Record<string, number>>;
+  readonly probe: ProbeComparison | null;
+}
+
+/** A cell's mean test accuracy over its seeds and its linear probe's mean over the same seeds (shares). */
+export interface ProbeComparison {
+  readonly accuracy: number;
+  readonly probe: number;
+}
+
+/**
+ * The comparison both the table notes and the stage summary judge a cell by: its mean accuracy
+ * over the seeds against its linear probe's mean over the same seeds, so one unlucky seed does
+ * not decide it; null when there is no seed, or a seed has not finished or has no probe. A cell
+ * is above its probe when `accuracy > probe`.
+ */
+export function probeComparison(
+  runs: readonly ({ readonly accuracy: number; readonly health?: Readonly<Record<string, number>> } | null)[],
+): ProbeComparison | null {
+  if (runs.length === 0 || runs.some((m) => m === null || m.health?.linear_probe_accuracy === undefined)) return null;
+  const done = runs as readonly { readonly accuracy: number; readonly health: Readonly<Record<string, number>> }[];
+  const mean = (f: (m: (typeof done)[number]) => number) => done.reduce((s, m) => s + f(m), 0) / done.length;
+  return { accuracy: mean((m) => m.accuracy), probe: mean((m) => m.health.linear_probe_accuracy!) };
 }
 
 /**
@@ -27,7 +41,7 @@ export interface StageSummary {
   readonly cells: number;
   readonly figures: readonly HealthFigureSummary[];
   readonly gains: readonly GainSummary[];
-  /** Entries showing a cell's test accuracy that are above the linear probe on the same labels; absent where no cell has a probe. */
+  /** Cells above their linear probe on the same labels (see probeComparison), of those that have one; absent where none has. */
   readonly above_probe?: { readonly above: number; readonly cells: number };
 }
 
@@ -66,20 +80,23 @@ export interface GainSummary {
 /** Gains are differences of shares; below this (in points) a cell's accuracy did not move. */
 const UNCHANGED_POINTS = 0.005;
 
+const isGain = (name: string) => name.endsWith('_gain');
+/** Accuracies and mask rates are shares of images. */
+const isShare = (name: string) => name.includes('accuracy') || name.includes('mask_rate');
+const signedPoints = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
+const pText = (p: number) => (p < 0.001 ? p.toExponential(1) : p.toPrecision(2));
+
 function stageOf(name: string): string {
   if (name.startsWith('linear_probe_')) return 'linear_probe';
   const at = name.indexOf('_');
   return at > 0 ? name.slice(0, at) : name;
 }
 
-/** The table's stage summary, or undefined when no finished cell reports health. */
+/** The table's stage summary over its finished cells (each cell once), or undefined when none reports health. */
 export function summarizeStages(cells: readonly StageCell[]): StageSummary | undefined {
-  // Entries of a grid with figure axes show one cell several times: each cell counts once.
-  const byCell = new Map<string, Readonly<Record<string, number>>>();
-  for (const c of cells) if (c.status === 'done' && c.health) byCell.set(c.cell ?? c.id, c.health);
-  if (byCell.size === 0) return undefined;
-  const names = [...new Set([...byCell.values()].flatMap((h) => Object.keys(h)))];
-  const valuesOf = (name: string) => [...byCell.values()].map((h) => h[name]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  if (cells.length === 0) return undefined;
+  const names = [...new Set(cells.flatMap((c) => Object.keys(c.health)))];
+  const valuesOf = (name: string) => cells.map((c) => c.health[name]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   const figures: HealthFigureSummary[] = [];
   const gains: GainSummary[] = [];
   for (const name of names) {
@@ -93,7 +110,7 @@ export function summarizeStages(cells: readonly StageCell[]): StageSummary | und
       min: Math.min(...values),
       max: Math.max(...values),
     });
-    if (name.endsWith('_gain')) {
+    if (isGain(name)) {
       const points = values.map((v) => 100 * v);
       const e = estimate(points);
       const higher = points.filter((p) => p > UNCHANGED_POINTS).length;
@@ -110,29 +127,25 @@ export function summarizeStages(cells: readonly StageCell[]): StageSummary | und
       });
     }
   }
-  const probed = cells.filter((c) => c.status === 'done' && c.figure === undefined && c.ours !== null && typeof c.health?.linear_probe_accuracy === 'number');
+  const probed = cells.flatMap((c) => (c.probe ? [c.probe] : []));
   return {
-    cells: byCell.size,
+    cells: cells.length,
     figures,
     gains,
-    ...(probed.length ? { above_probe: { above: probed.filter((c) => c.ours! > 100 * c.health!.linear_probe_accuracy!).length, cells: probed.length } } : {}),
+    ...(probed.length ? { above_probe: { above: probed.filter((c) => c.accuracy > c.probe).length, cells: probed.length } } : {}),
   };
 }
 
-/** A figure's value as printed: shares (accuracies, mask rates) in %, gains in signed points, the rest (losses) to 3 decimals. */
+/** A figure's value as printed: gains in signed points, shares in %, the rest (losses) to 3 decimals. */
 function figureText(name: string, v: number): string {
-  if (name.endsWith('_gain')) return `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(2)}`;
-  if (name.includes('accuracy') || name.includes('mask_rate')) return (100 * v).toFixed(1);
-  return v.toFixed(3);
+  if (isGain(name)) return signedPoints(100 * v);
+  return isShare(name) ? (100 * v).toFixed(1) : v.toFixed(3);
 }
 
 function unitOf(name: string): string {
-  if (name.endsWith('_gain')) return ' points';
-  return name.includes('accuracy') || name.includes('mask_rate') ? ' %' : '';
+  if (isGain(name)) return ' points';
+  return isShare(name) ? ' %' : '';
 }
-
-const signedPoints = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
-const pText = (p: number) => (p < 0.001 ? p.toExponential(1) : p.toPrecision(2));
 
 /** The summary as lines: a heading, one line per stage, then each gain's verdict and the probe count. */
 export function stageSummaryLines(s: StageSummary): string[] {

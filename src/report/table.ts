@@ -3,7 +3,7 @@ import type { GridEntry } from '../recipe/grid.ts';
 import { seedOf, type ResolvedRecipe } from '../recipe/recipe.ts';
 import { getFigurePath } from '../core/json.ts';
 import { estimate, excludesZero, pairedDifference, type Estimate, type Interval } from './stats.ts';
-import { stageSummaryLines, summarizeStages, type StageSummary } from './stages.ts';
+import { probeComparison, stageSummaryLines, summarizeStages, type StageCell, type StageSummary } from './stages.ts';
 
 /** One entry of the paper-style table: our figure (the test accuracy), over the recipe's seeds, beside the paper's. */
 export interface TableCell {
@@ -236,7 +236,15 @@ export function buildTable(
         }
       : undefined;
   const paperOnly = recipe.reference?.others ?? [];
-  const stages = summarizeStages(cells);
+  // Each finished cell once (a grid with figure axes shows a cell in several entries).
+  const finished = new Map<string, StageCell>();
+  for (const c of grid.entries) {
+    const e = estimates.get(c.id)!;
+    if (e.status !== 'done' || !e.health || finished.has(c.cell)) continue;
+    const seeds = (results.get(c.cell) ?? []).map((r) => (r && !('error' in r) ? r : null));
+    finished.set(c.cell, { health: e.health, probe: probeComparison(seeds) });
+  }
+  const stages = summarizeStages([...finished.values()]);
   return {
     recipe: recipe.name,
     title: recipe.title,
