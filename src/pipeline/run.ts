@@ -140,7 +140,7 @@ async function runLocked(
   const stop = stopOnSignals((t) => progress.log(t));
   let result: LaunchResult;
   try {
-    const run: RunContext = { recipe, outRoot: opts.outRoot, progress, tracker, stopRequested: () => stop.signal() !== null, started: Date.now(), ran: 0 };
+    const run: RunContext = { recipe, outRoot: opts.outRoot, progress, tracker, stopRequested: () => stop.signal() !== null, ran: 0, ranSeconds: 0 };
     const handle = launchRun({ recipe, dir, units, launch, launcher, opts, progress, run, backend });
     result = await profiled(opts, dir, progress, () => launcher.launch(handle));
   } finally {

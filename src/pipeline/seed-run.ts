@@ -46,9 +46,15 @@ export interface RunContext {
   readonly progress: Progress;
   readonly tracker: Tracker;
   readonly stopRequested: () => boolean;
-  readonly started: number;
-  /** Units trained by this process so far, for the ETA. */
+  /** Units trained by this process so far, and their seconds without the shared stages, for the ETA. */
   ran: number;
+  ranSeconds: number;
+  /**
+   * Where other workers take units from the same run: how many units this process may expect to
+   * train after its current one (the units nobody has started, divided among the units running).
+   * Absent: the units after the current one in order are all this process's.
+   */
+  readonly unitsAfter?: () => number;
 }
 
 export type CellOutcome =
@@ -66,6 +72,7 @@ export async function trainCell(run: RunContext, scope: RunScope, unit: Unit): P
   const ref = { id: cell.id, seedIndex: unit.seedIndex };
   const name = unit.label;
   await tracker.startCell(trackedCell(recipe, cell, unit.seedIndex));
+  const reporter = stepReporter(run, unit);
   try {
     const { metrics, log, pretrainPicture, dataPicture, tuning, files } = await runCell(scope, recipe, cell, {
       name,
@@ -75,9 +82,8 @@ export async function trainCell(run: RunContext, scope: RunScope, unit: Unit): P
       dataCacheDir: path.join(outRoot, '.cache', 'data'),
       checkpointDir: path.join(cellDir, 'checkpoints'),
       keepModel: (model, about) => keepCellModel(path.join(cellDir, CELL_MODEL_DIR), model, { ...about, recipe: recipe.name }),
-      onStep: stepReporter(run, unit),
+      onStep: reporter.onStep,
     });
-    run.ran++;
     if (pretrainPicture) writeAtomic(path.join(cellDir, 'pretrain.png'), Buffer.from(pretrainPicture));
     if (dataPicture) writeAtomic(path.join(cellDir, 'data.png'), Buffer.from(dataPicture));
     if (tuning) await writeTuning(cellDir, cell.id, tuning);
@@ -110,6 +116,8 @@ export async function trainCell(run: RunContext, scope: RunScope, unit: Unit): P
       model: await trackedModel(tracker, recipe, cellDir, (t) => progress.log(t)),
       stages: metrics.stages,
     });
+    run.ran++;
+    run.ranSeconds += reporter.ownSeconds();
     progress.log(
       `  ${name}: accuracy ${(metrics.accuracy * 100).toFixed(2)}% (paper ${fmtRef(recipe, cell.row, cell.column)}) in ${duration(metrics.seconds)} · tensors ${tf.memory().numTensors}`,
     );
@@ -127,20 +135,39 @@ export async function trainCell(run: RunContext, scope: RunScope, unit: Unit): P
   }
 }
 
-/** A seed's step hook: its figures to the tracker every `tracker.every` steps, and the progress line with an ETA. */
-function stepReporter(run: RunContext, unit: Unit): CellHooks['onStep'] {
+/** The stage whose result later units read from the stage cache instead of computing it again. */
+const SHARED_STAGE = 'pretrain';
+
+/**
+ * A seed's step hook: its figures to the tracker every `tracker.every` steps, and the progress line
+ * with an ETA; and the unit's own seconds so far, for the ETA of the units after it. A unit's own
+ * seconds leave out its shared stage (pre-training, computed once for the units that share it)
+ * and, in the first unit of a process, the time before its first step (loading the data the
+ * process keeps, or waiting for another process's pre-training).
+ */
+function stepReporter(run: RunContext, unit: Unit): { onStep: CellHooks['onStep']; ownSeconds: () => number } {
   const { recipe, tracker, progress } = run;
   const { cell } = unit;
   const ref = { id: cell.id, seedIndex: unit.seedIndex };
   const cellStart = Date.now();
-  const done = run.ran;
+  const first = run.ran === 0;
+  let ownFrom = cellStart;
+  let sharedMs = 0;
+  let stepped = false;
   const total = recipe.cells.length * recipe.seeds;
   const remaining = total - unit.position;
   const what = recipe.seeds > 1 ? `run ${unit.position + 1}/${total} (cell × seed)` : `cell ${unit.position + 1}/${total}`;
   const steps = new StageSteps();
   let current = { stage: '', start: cellStart };
-  return (stage, l, plan) => {
-    if (stage !== current.stage) current = { stage, start: Date.now() };
+  const own = (now: number) => Math.max(0, now - ownFrom - sharedMs) / 1000;
+  const onStep: CellHooks['onStep'] = (stage, l, plan) => {
+    const now = Date.now();
+    if (!stepped && first) ownFrom = now;
+    stepped = true;
+    if (stage !== current.stage) {
+      if (current.stage === SHARED_STAGE) sharedMs += now - current.start;
+      current = { stage, start: now };
+    }
     const step = steps.at(stage, l.step);
     if (step % tracker.every === 0 || l.step === plan.totalSteps) {
       const figures: Record<string, number> = {};
@@ -148,17 +175,25 @@ function stepReporter(run: RunContext, unit: Unit): CellHooks['onStep'] {
       tracker.logMetrics(ref, figures, step);
     }
     const cellFrac = l.step / plan.totalSteps;
-    const now = Date.now();
+    const shared = stage === SHARED_STAGE;
     const left = eta({
-      finished: done,
-      finishedSeconds: (cellStart - run.started) / 1000,
-      after: remaining - 1,
-      unitSeconds: (now - cellStart) / 1000,
+      finished: run.ran,
+      finishedSeconds: run.ranSeconds,
+      after: run.unitsAfter?.() ?? remaining - 1,
+      unitSeconds: own(shared ? current.start : now),
       stageSeconds: (now - current.start) / 1000,
       stageFraction: cellFrac,
+      shared,
     });
     progress.update(
-      `${what} ${bar(cellFrac, 12)} ${unit.label} · ${stage} epoch ${l.epoch + 1}/${plan.epochs} step ${l.step}/${plan.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ETA ${duration(left)}`,
+      `${what} ${bar(cellFrac, 12)} ${unit.label} · ${stage} epoch ${l.epoch + 1}/${plan.epochs} step ${l.step}/${plan.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ${left.of === 'stage' ? `${stage} ETA` : 'ETA'} ${duration(left.seconds)}`,
     );
+  };
+  return {
+    onStep,
+    ownSeconds: () => {
+      const now = Date.now();
+      return own(now) - (current.stage === SHARED_STAGE ? (now - current.start) / 1000 : 0);
+    },
   };
 }

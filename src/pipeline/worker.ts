@@ -155,6 +155,34 @@ function* readyFirst(units: readonly Unit[], entry: (u: Unit) => string): Genera
   yield* later;
 }
 
+/** How often a worker reads the run's unit states for its ETA (each read opens every unit's lease and attempts). */
+const UNITS_AFTER_EVERY_MS = 30_000;
+
+/**
+ * The units a queue worker may expect to train after its current one: the units of the run that
+ * nobody has started, divided among the units running now (this worker's among them). Read at
+ * most every 30 s.
+ */
+export function sharedUnitsAfter(units: readonly Unit[], launch: string, maxRetries: number, everyMs = UNITS_AFTER_EVERY_MS): () => number {
+  let at = -Infinity;
+  let value = 0;
+  return () => {
+    const now = Date.now();
+    if (now - at >= everyMs) {
+      at = now;
+      let waiting = 0;
+      let running = 0;
+      for (const u of units) {
+        const state = unitStatus(u, launch, maxRetries).state;
+        if (state === 'waiting') waiting++;
+        else if (state === 'running') running++;
+      }
+      value = waiting / Math.max(1, running);
+    }
+    return value;
+  };
+}
+
 /**
  * `ssfer worker <run dir>`: takes part in a run that `ssfer run` opened — resolves its recipe from
  * launch.json, joins its tracker, and trains units (the named ones, or the next unfinished one
@@ -213,10 +241,21 @@ export async function runWorker(dir: string, opts: { units?: readonly string[]; 
   );
   const stop = stopOnSignals((t) => progress.log(t), 'finished units and checkpoints are kept');
   try {
-    const run: RunContext = { recipe, outRoot: launch.out_root, progress, tracker, stopRequested: () => stop.signal() !== null, started: Date.now(), ran: 0 };
+    const maxRetries = opts.maxRetries ?? launch.max_retries;
+    const run: RunContext = {
+      recipe,
+      outRoot: launch.out_root,
+      progress,
+      tracker,
+      stopRequested: () => stop.signal() !== null,
+      ran: 0,
+      ranSeconds: 0,
+      // Taking units from a queue, this worker shares what is left with the others.
+      ...(opts.units ? {} : { unitsAfter: sharedUnitsAfter(all, launch.launch, maxRetries) }),
+    };
     const { outcomes, interrupted } = await trainUnits(run, units, {
       launch: launch.launch,
-      maxRetries: opts.maxRetries ?? launch.max_retries,
+      maxRetries,
       who,
       backend,
       queue: !opts.units,

@@ -3,7 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createPlugin } from '../../src/core/registry.ts';
-import { processAlive } from '../../src/core/lease.ts';
+import { acquireLease, isLease, processAlive } from '../../src/core/lease.ts';
+import { resolveRun } from '../../src/pipeline/manifest.ts';
+import { cellFolders } from '../../src/pipeline/results.ts';
+import { planUnits, UNIT_LEASE } from '../../src/pipeline/units.ts';
+import { sharedUnitsAfter } from '../../src/pipeline/worker.ts';
 import { tempDir } from '../helpers.ts';
 import { attempts, expectSameNumbers, fourCells, runDir, runDirIfAny, ssfer, ssferWhile, unitDirs, unitInTraining, until } from './launch-common.ts';
 
@@ -80,6 +84,36 @@ describe('launchers: the process pool (end to end on tiny synthetic faces)', fun
     expect(fs.readdirSync(stages).filter((f) => f.endsWith('.lock'))).to.deep.equal([]);
     const logs = workerLogs(dir);
     expect(logs).to.match(/waiting for the pre-training pretrain-[0-9a-f]+ that pid \d+ on .* computes|pre-training reused from the stage cache/);
+  });
+
+  it('gives a queue worker, for its ETA, the units nobody has started divided among the units running', async () => {
+    // The finished four-cell run, with three units' results taken away (to be trained again) and one of them held by this process.
+    const dir = path.join(tempDir(), 'run');
+    fs.cpSync(reference, dir, { recursive: true });
+    const { recipe, launch } = await resolveRun(dir);
+    const units = planUnits(recipe, dir, cellFolders(recipe, dir, true), true);
+    expect(units).to.have.length(4);
+    const count = sharedUnitsAfter(units, launch.launch, 2, 0);
+    expect(count()).to.equal(0);
+    for (const u of units.slice(1)) fs.rmSync(path.join(u.dir, 'metrics.json'));
+    expect(count()).to.equal(3); // three waiting, none running: as if one worker were left
+    const lease = acquireLease(path.join(units[1]!.dir, UNIT_LEASE), { unit: units[1]!.key });
+    expect(isLease(lease)).to.equal(true);
+    try {
+      expect(count()).to.equal(2); // two waiting, shared by the one unit running
+      const second = acquireLease(path.join(units[2]!.dir, UNIT_LEASE), { unit: units[2]!.key });
+      expect(isLease(second)).to.equal(true);
+      expect(count()).to.equal(0.5); // one waiting, two running
+      if (isLease(second)) second.release();
+      // Read at most every so often: a worker's ETA does not open every unit's files at each step.
+      const slow = sharedUnitsAfter(units, launch.launch, 2, 60_000);
+      expect(slow()).to.equal(2);
+      fs.rmSync(path.join(units[0]!.dir, 'metrics.json'));
+      expect(slow()).to.equal(2);
+      expect(sharedUnitsAfter(units, launch.launch, 2, 0)()).to.equal(3);
+    } finally {
+      if (isLease(lease)) lease.release();
+    }
   });
 
   it('computes two pre-trainings side by side: a worker takes a unit of another pre-training rather than wait for one that another worker computes', () => {
