@@ -133,7 +133,7 @@ function evaluateCell(cell: ResolvedCell, model: Backbone, ema: Backbone | null,
 /**
  * Whether each stage did its job: what each stage reports of itself (its loss at the first and
  * last epoch, the pseudo-labels that passed…) prefixed with the stage's name, the accuracy after
- * each fine-tuning stage and each later stage's gain over the one before; and the stages' notes,
+ * each fine-tuning stage that trained and each such later stage's gain over the one before; and the stages' notes,
  * with a note for a later stage that lowered the accuracy beyond chance (stageLossNote).
  */
 function cellHealth(pretrained: StageResult, tuned: FineTuned, stageScores: Record<string, Evaluation>): { figures: Record<string, number>; notes: string[] } {
@@ -146,6 +146,9 @@ function cellHealth(pretrained: StageResult, tuned: FineTuned, stageScores: Reco
     for (const n of result.notes ?? []) notes.push(`${name}: ${n}`);
   }
   FINE_TUNING_STAGES.forEach((s, i) => {
+    // A stage that trained nothing (`ssl: none`, no unlabeled images) has no accuracy or gain of
+    // its own: a 0 gain there would count in a table's summary as a stage that changed nothing.
+    if (!tuned.results[s.name].trained) return;
     figures[`${s.name}_accuracy`] = stageAccuracy[s.name]!;
     if (i === 0) return;
     const before = FINE_TUNING_STAGES[i - 1]!.name;
