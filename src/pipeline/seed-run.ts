@@ -153,17 +153,16 @@ function stepReporter(run: RunContext, unit: Unit): { onStep: CellHooks['onStep'
   const first = run.ran === 0;
   let ownFrom = cellStart;
   let sharedMs = 0;
-  let stepped = false;
   const total = recipe.cells.length * recipe.seeds;
   const remaining = total - unit.position;
   const what = recipe.seeds > 1 ? `run ${unit.position + 1}/${total} (cell × seed)` : `cell ${unit.position + 1}/${total}`;
   const steps = new StageSteps();
   let current = { stage: '', start: cellStart };
-  const own = (now: number) => Math.max(0, now - ownFrom - sharedMs) / 1000;
+  // The unit's own seconds up to `now`: a shared stage still running does not count either.
+  const ownSeconds = (now = Date.now()) => Math.max(0, (current.stage === SHARED_STAGE ? current.start : now) - ownFrom - sharedMs) / 1000;
   const onStep: CellHooks['onStep'] = (stage, l, plan) => {
     const now = Date.now();
-    if (!stepped && first) ownFrom = now;
-    stepped = true;
+    if (first && current.stage === '') ownFrom = now;
     if (stage !== current.stage) {
       if (current.stage === SHARED_STAGE) sharedMs += now - current.start;
       current = { stage, start: now };
@@ -180,7 +179,7 @@ function stepReporter(run: RunContext, unit: Unit): { onStep: CellHooks['onStep'
       finished: run.ran,
       finishedSeconds: run.ranSeconds,
       after: run.unitsAfter?.() ?? remaining - 1,
-      unitSeconds: own(shared ? current.start : now),
+      unitSeconds: ownSeconds(now),
       stageSeconds: (now - current.start) / 1000,
       stageFraction: cellFrac,
       shared,
@@ -189,11 +188,5 @@ function stepReporter(run: RunContext, unit: Unit): { onStep: CellHooks['onStep'
       `${what} ${bar(cellFrac, 12)} ${unit.label} · ${stage} epoch ${l.epoch + 1}/${plan.epochs} step ${l.step}/${plan.totalSteps} · loss ${l.metrics.loss!.toFixed(3)} · ${left.of === 'stage' ? `${stage} ETA` : 'ETA'} ${duration(left.seconds)}`,
     );
   };
-  return {
-    onStep,
-    ownSeconds: () => {
-      const now = Date.now();
-      return own(now) - (current.stage === SHARED_STAGE ? (now - current.start) / 1000 : 0);
-    },
-  };
+  return { onStep, ownSeconds: () => ownSeconds() };
 }

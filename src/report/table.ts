@@ -118,6 +118,11 @@ export interface CellEstimate {
   readonly health?: Record<string, number>;
 }
 
+/** A cell's result of each of the recipe's seeds, in seed order (null: none yet). */
+function seedsOf(recipe: ResolvedRecipe, results: ReadonlyMap<string, readonly SeedResult[]>, cell: string): SeedResult[] {
+  return Array.from({ length: recipe.seeds }, (_, k) => results.get(cell)?.[k] ?? null);
+}
+
 /** Each table entry's estimate over its seeds (results: per cell id, one result per seed in seed order), by entry id. */
 export function estimateEntries(recipe: ResolvedRecipe, results: ReadonlyMap<string, readonly SeedResult[]>): Map<string, CellEstimate> {
   return estimateOver(recipe, results, recipe.grid.entries, recipe.grid.percent);
@@ -137,7 +142,7 @@ function estimateOver(
 ): Map<string, CellEstimate> {
   const own = new Map<string, CellEstimate>();
   for (const e of entries) {
-    const seeds = Array.from({ length: recipe.seeds }, (_, k) => results.get(e.cell)?.[k] ?? null);
+    const seeds = seedsOf(recipe, results, e.cell);
     // A finished seed whose figure cannot be shown fails the entry with the reason, never a number.
     const values = seeds.map((r) => (r && !('error' in r) ? figureValue(r, e.figure, percent) : null));
     const runs = values.map((v) => (typeof v === 'number' ? v : null));
@@ -241,7 +246,7 @@ export function buildTable(
   for (const c of grid.entries) {
     const e = estimates.get(c.id)!;
     if (e.status !== 'done' || !e.health || finished.has(c.cell)) continue;
-    const seeds = (results.get(c.cell) ?? []).map((r) => (r && !('error' in r) ? r : null));
+    const seeds = seedsOf(recipe, results, c.cell).map((r) => (r && !('error' in r) ? r : null));
     finished.set(c.cell, { health: e.health, probe: probeComparison(seeds) });
   }
   const stages = summarizeStages([...finished.values()]);
